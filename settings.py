@@ -1,0 +1,230 @@
+"""Imagine's configuration: the only reader of the environment.
+
+Every variable of the product specification is read and validated here, once, at start-up. All problems are
+collected and reported together in one `ConfigError`, each naming its variable, so an operator fixes their
+`.env` in one pass instead of one error per restart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, TypeVar
+from urllib.parse import urlsplit
+
+from dotenv import find_dotenv, load_dotenv
+
+T = TypeVar("T")
+
+DEFAULT_TOAPIS_BASE_URL: Final = "https://toapis.com/v1"
+DEFAULT_MODEL: Final = "gpt-image-2"
+DEFAULT_DATABASE_URL: Final = "sqlite:///data/imagine.db"
+
+# Values shipped in .env.example: an operator who copied the file but did not fill it in gets told so.
+PLACEHOLDERS: Final = frozenset({"", "changeme", "your-discord-bot-token", "your-toapis-api-key"})
+
+LOG_LEVELS: Final = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration. Field names follow the environment variables of product.md."""
+
+    discord_token: Secret
+    toapis_api_key: Secret
+    toapis_base_url: str = DEFAULT_TOAPIS_BASE_URL
+    toapis_model: str = DEFAULT_MODEL
+    database_url: str = DEFAULT_DATABASE_URL
+    discord_api_base_url: str | None = None
+    discord_gateway_url: str | None = None
+    toapis_poll_interval: float = 5.0
+    generation_timeout: float = 600.0
+    progress_edit_interval: float = 2.0
+    max_concurrent_jobs: int = 8
+    default_member_daily_limit: int | None = 25
+    default_server_daily_limit: int | None = 250
+    global_daily_limit: int | None = None
+    allowed_guild_ids: frozenset[int] = frozenset()
+    retention_days: int = 30
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    log_level: str = "INFO"
+
+    def guild_allowed(self, guild_id: int) -> bool:
+        return not self.allowed_guild_ids or guild_id in self.allowed_guild_ids
+
+
+class ConfigError(Exception):
+    """The configuration has problems; `problems` holds one line per problem, each naming its variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"Imagine cannot start: the configuration has {len(problems)} problem(s):\n{lines}")
+
+
+class _Reader:
+    """Reads variables one by one and collects every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def parse(self, name: str, default: T, convert: Callable[[str], T], expected: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return convert(value)
+        except ValueError:
+            self.problems.append(f"{name} must be {expected}, not {value!r}")
+            return default
+
+    def secret(self, name: str, where: str) -> Secret:
+        value = self.raw(name)
+        if value is None:
+            self.problems.append(f"{name} is required: {where}")
+        elif value.lower() in PLACEHOLDERS:
+            self.problems.append(f"{name} is still the placeholder from .env.example: {where}")
+        return Secret(value or "")
+
+    def url(self, name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            self.problems.append(f"{name} must be a {' or '.join(schemes)} URL, not {value!r}")
+            return default
+        return value.rstrip("/")
+
+    def number(self, name: str, default: float, *, minimum: float, allow_minimum: bool = False) -> float:
+        value = self.parse(name, default, float, "a number of seconds")
+        if value < minimum or (value == minimum and not allow_minimum):
+            relation = "at least" if allow_minimum else "more than"
+            self.problems.append(f"{name} must be {relation} {minimum:g} seconds, not {value:g}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int) -> int:
+        value = self.parse(name, default, int, "a whole number")
+        if value < minimum:
+            self.problems.append(f"{name} must be at least {minimum}, not {value}")
+            return default
+        return value
+
+    def limit(self, name: str, default: int | None) -> int | None:
+        """An image limit: a whole number >= 0, or `none` for no limit."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() == "none":
+            return None
+        if not value.isdigit():
+            self.problems.append(f"{name} must be a whole number of images (0 or more) or 'none', not {value!r}")
+            return default
+        return int(value)
+
+    def id_list(self, name: str) -> tuple[int, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        bad = [item for item in items if not item.isdigit()]
+        if bad:
+            self.problems.append(f"{name} must be comma-separated numeric ids; these are not: {', '.join(bad)}")
+            return ()
+        return tuple(int(item) for item in items)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Read and validate the configuration; raise `ConfigError` naming every problem at once.
+
+    With `environ` None, `.env` (if present, looked for from the working directory up) is loaded into the
+    process environment first; variables already set in the environment win over the file, as usual.
+    """
+    if environ is None:
+        if dotenv:
+            load_dotenv(find_dotenv(usecwd=True), override=False)
+        environ = os.environ
+    read = _Reader(environ)
+
+    discord_token = read.secret("DISCORD_TOKEN", "the bot token from the Discord Developer Portal (Bot tab)")
+    toapis_api_key = read.secret("TOAPIS_API_KEY", "your ToAPIs API key")
+    toapis_base_url = read.url("TOAPIS_BASE_URL", DEFAULT_TOAPIS_BASE_URL, ("http", "https"))
+    model = read.raw("TOAPIS_MODEL") or DEFAULT_MODEL
+    database_url = read.raw("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        read.problems.append(
+            f"DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (a server), not {database_url!r}"
+        )
+
+    shard_count = read.parse("SHARD_COUNT", None, int, "a whole number")
+    shard_ids = read.id_list("SHARD_IDS") or None
+    if shard_count is not None and shard_count < 1:
+        read.problems.append(f"SHARD_COUNT must be at least 1, not {shard_count}")
+    if shard_ids is not None:
+        if shard_count is None:
+            read.problems.append("SHARD_IDS needs SHARD_COUNT: which shards out of how many")
+        elif any(shard >= shard_count for shard in shard_ids):
+            read.problems.append(f"SHARD_IDS must each be below SHARD_COUNT ({shard_count}): {shard_ids}")
+
+    log_level = (read.raw("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        read.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+        log_level = "INFO"
+
+    settings = Settings(
+        discord_token=discord_token,
+        toapis_api_key=toapis_api_key,
+        toapis_base_url=toapis_base_url or DEFAULT_TOAPIS_BASE_URL,
+        toapis_model=model,
+        database_url=database_url,
+        discord_api_base_url=read.url("DISCORD_API_BASE_URL", None, ("http", "https")),
+        discord_gateway_url=read.url("DISCORD_GATEWAY_URL", None, ("ws", "wss")),
+        toapis_poll_interval=read.number("TOAPIS_POLL_INTERVAL", 5.0, minimum=0),
+        generation_timeout=read.number("GENERATION_TIMEOUT", 600.0, minimum=0),
+        progress_edit_interval=read.number("PROGRESS_EDIT_INTERVAL", 2.0, minimum=0, allow_minimum=True),
+        max_concurrent_jobs=read.integer("MAX_CONCURRENT_JOBS", 8, minimum=1),
+        default_member_daily_limit=read.limit("DEFAULT_MEMBER_DAILY_LIMIT", 25),
+        default_server_daily_limit=read.limit("DEFAULT_SERVER_DAILY_LIMIT", 250),
+        global_daily_limit=read.limit("GLOBAL_DAILY_LIMIT", None),
+        allowed_guild_ids=frozenset(read.id_list("ALLOWED_GUILD_IDS")),
+        retention_days=read.integer("RETENTION_DAYS", 30, minimum=1),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        log_level=log_level,
+    )
+    if read.problems:
+        raise ConfigError(read.problems)
+    return settings

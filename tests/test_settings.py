@@ -1,0 +1,144 @@
+"""settings.py: every variable read, validated, and every problem named in one message."""
+
+from __future__ import annotations
+
+import pytest
+
+from settings import ConfigError, Secret, Settings, load_settings
+
+VALID = {"DISCORD_TOKEN": "discord-token-value", "TOAPIS_API_KEY": "sk-toapis-value"}
+
+
+def test_defaults_match_the_product_specification() -> None:
+    settings = load_settings(VALID)
+    assert settings == Settings(discord_token=Secret("discord-token-value"), toapis_api_key=Secret("sk-toapis-value"))
+    assert settings.toapis_base_url == "https://toapis.com/v1"
+    assert settings.toapis_model == "gpt-image-2"
+    assert settings.database_url == "sqlite:///data/imagine.db"
+    assert (settings.toapis_poll_interval, settings.generation_timeout, settings.progress_edit_interval) == (5, 600, 2)
+    assert settings.max_concurrent_jobs == 8
+    assert (settings.default_member_daily_limit, settings.default_server_daily_limit) == (25, 250)
+    assert settings.global_daily_limit is None
+    assert settings.allowed_guild_ids == frozenset()
+    assert settings.retention_days == 30
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+    assert settings.log_level == "INFO"
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(
+        VALID
+        | {
+            "TOAPIS_BASE_URL": "https://api.toapis.cn/v1/",
+            "TOAPIS_MODEL": "gpt-image-3",
+            "DATABASE_URL": "postgresql://imagine@db/imagine",
+            "DISCORD_API_BASE_URL": "http://127.0.0.1:9000/api/v10",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9000/gateway",
+            "TOAPIS_POLL_INTERVAL": "0.05",
+            "GENERATION_TIMEOUT": "1.5",
+            "PROGRESS_EDIT_INTERVAL": "0",
+            "MAX_CONCURRENT_JOBS": "200",
+            "DEFAULT_MEMBER_DAILY_LIMIT": "none",
+            "DEFAULT_SERVER_DAILY_LIMIT": "0",
+            "GLOBAL_DAILY_LIMIT": "1000",
+            "ALLOWED_GUILD_IDS": "111, 222,",
+            "RETENTION_DAYS": "7",
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "0,1",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.toapis_base_url == "https://api.toapis.cn/v1"
+    assert settings.toapis_model == "gpt-image-3"
+    assert settings.database_url == "postgresql://imagine@db/imagine"
+    assert settings.discord_api_base_url == "http://127.0.0.1:9000/api/v10"
+    assert settings.discord_gateway_url == "ws://127.0.0.1:9000/gateway"
+    assert (settings.toapis_poll_interval, settings.generation_timeout) == (0.05, 1.5)
+    assert settings.progress_edit_interval == 0
+    assert settings.max_concurrent_jobs == 200
+    assert settings.default_member_daily_limit is None
+    assert settings.default_server_daily_limit == 0
+    assert settings.global_daily_limit == 1000
+    assert settings.allowed_guild_ids == frozenset({111, 222})
+    assert settings.guild_allowed(111)
+    assert not settings.guild_allowed(333)
+    assert settings.retention_days == 7
+    assert (settings.shard_count, settings.shard_ids) == (4, (0, 1))
+    assert settings.log_level == "DEBUG"
+
+
+def test_all_problems_are_reported_together_each_naming_its_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {
+                "TOAPIS_API_KEY": "your-toapis-api-key",
+                "TOAPIS_BASE_URL": "toapis.com/v1",
+                "DATABASE_URL": "mysql://x",
+                "DISCORD_GATEWAY_URL": "http://gateway",
+                "TOAPIS_POLL_INTERVAL": "fast",
+                "GENERATION_TIMEOUT": "0",
+                "PROGRESS_EDIT_INTERVAL": "-1",
+                "MAX_CONCURRENT_JOBS": "0",
+                "DEFAULT_MEMBER_DAILY_LIMIT": "-5",
+                "GLOBAL_DAILY_LIMIT": "lots",
+                "ALLOWED_GUILD_IDS": "123,abc",
+                "RETENTION_DAYS": "0",
+                "SHARD_IDS": "0",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
+    message = str(caught.value)
+    named = [
+        "DISCORD_TOKEN is required",
+        "TOAPIS_API_KEY is still the placeholder",
+        "TOAPIS_BASE_URL",
+        "DATABASE_URL",
+        "DISCORD_GATEWAY_URL",
+        "TOAPIS_POLL_INTERVAL",
+        "GENERATION_TIMEOUT",
+        "PROGRESS_EDIT_INTERVAL",
+        "MAX_CONCURRENT_JOBS",
+        "DEFAULT_MEMBER_DAILY_LIMIT",
+        "GLOBAL_DAILY_LIMIT",
+        "ALLOWED_GUILD_IDS must be comma-separated numeric ids; these are not: abc",
+        "RETENTION_DAYS",
+        "SHARD_IDS needs SHARD_COUNT",
+        "LOG_LEVEL",
+    ]
+    for fragment in named:
+        assert fragment in message
+    assert len(caught.value.problems) == len(named)
+    assert message.startswith(f"Imagine cannot start: the configuration has {len(named)} problem(s):")
+
+
+def test_shard_ids_must_fit_the_shard_count() -> None:
+    with pytest.raises(ConfigError, match=r"SHARD_IDS must each be below SHARD_COUNT \(2\)"):
+        load_settings(VALID | {"SHARD_COUNT": "2", "SHARD_IDS": "1,2"})
+
+
+def test_secrets_never_show_in_a_repr_or_an_error() -> None:
+    settings = load_settings(VALID)
+    assert "discord-token-value" not in repr(settings)
+    assert "sk-toapis-value" not in repr(settings)
+    assert settings.discord_token.reveal() == "discord-token-value"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(VALID | {"MAX_CONCURRENT_JOBS": "many"})
+    assert "discord-token-value" not in str(caught.value)
+    assert "sk-toapis-value" not in str(caught.value)
+
+
+def test_blank_values_fall_back_to_defaults() -> None:
+    settings = load_settings(VALID | {"TOAPIS_POLL_INTERVAL": "  ", "ALLOWED_GUILD_IDS": ""})
+    assert settings.toapis_poll_interval == 5
+    assert settings.allowed_guild_ids == frozenset()
+
+
+def test_dotenv_file_is_read_and_the_environment_wins(tmp_path, monkeypatch) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\nTOAPIS_API_KEY=key-from-file\nLOG_LEVEL=WARNING\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("DISCORD_TOKEN", "TOAPIS_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    settings = load_settings()
+    assert settings.discord_token.reveal() == "from-file"
+    assert settings.log_level == "ERROR"
