@@ -13,9 +13,12 @@ class Probe:
     def __init__(self, answers: list[bool]) -> None:
         self.answers = answers
         self.calls = 0
+        self.called_twice = asyncio.Event()
 
     async def __call__(self) -> bool:
         self.calls += 1
+        if self.calls >= 2:
+            self.called_twice.set()
         if self.calls > len(self.answers):
             return self.answers[-1]
         return self.answers[self.calls - 1]
@@ -68,8 +71,7 @@ async def test_aclose_stops_probing() -> None:
     probe = Probe([False])
     breaker = CircuitBreaker(threshold=1, probe=probe, probe_interval=0.001)
     breaker.record_failure("down")
-    while probe.calls < 2:
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(probe.called_twice.wait(), timeout=5)
     await breaker.aclose()
     seen = probe.calls
     await asyncio.sleep(0.02)
