@@ -1,0 +1,48 @@
+-- Reason: jobs are stored at every step so that an accepted job is delivered or refunded across restarts.
+-- Conventions for every migration: instants (*_at) are BIGINT UTC milliseconds since the Unix epoch;
+-- Discord ids are BIGINT; enumerations are TEXT holding the Python enum's value.
+
+CREATE TABLE jobs (
+    id                TEXT PRIMARY KEY,
+    guild_id          BIGINT NOT NULL,
+    channel_id        BIGINT NOT NULL,
+    user_id           BIGINT NOT NULL,
+    kind              TEXT NOT NULL,
+    parent_job_id     TEXT,
+    prompt            TEXT NOT NULL,
+    size              TEXT NOT NULL,
+    n                 INTEGER NOT NULL CHECK (n >= 1),
+    model             TEXT NOT NULL,
+    reference_count   INTEGER NOT NULL DEFAULT 0 CHECK (reference_count >= 0),
+    state             TEXT NOT NULL,
+    task_id           TEXT,
+    progress          INTEGER NOT NULL DEFAULT 0,
+    submit_started_at BIGINT,
+    result_files      TEXT NOT NULL DEFAULT '[]',
+    images_delivered  INTEGER NOT NULL DEFAULT 0,
+    error_code        TEXT,
+    error_message     TEXT,
+    late_notified     BOOLEAN NOT NULL DEFAULT FALSE,
+    application_id    BIGINT,
+    interaction_token TEXT,
+    token_expires_at  BIGINT,
+    reply_message_id  BIGINT,
+    result_message_id BIGINT,
+    delivered_at      BIGINT,
+    created_at        BIGINT NOT NULL,
+    updated_at        BIGINT NOT NULL,
+    finished_at       BIGINT
+);
+
+-- Resuming at start-up reads only the unfinished jobs: a partial index stays small however long the history.
+CREATE INDEX jobs_unfinished ON jobs (created_at) WHERE state NOT IN ('completed', 'failed');
+
+CREATE TABLE job_events (
+    id         INTEGER PRIMARY KEY,
+    job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    from_state TEXT,
+    state      TEXT NOT NULL,
+    at         BIGINT NOT NULL
+);
+
+CREATE INDEX job_events_by_job ON job_events (job_id, id);
