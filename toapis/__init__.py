@@ -1,1 +1,60 @@
 """An async client for the ToAPIs image API. Imports nothing from Discord or the rest of Imagine."""
+
+from toapis.client import DEFAULT_TIMEOUT, ToAPIsClient
+from toapis.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContentPolicyError,
+    DownloadError,
+    DownloadTooLargeError,
+    InsufficientBalanceError,
+    RateLimitError,
+    ServerError,
+    SubmitUnconfirmedError,
+    TaskNotFoundError,
+    TaskWaitTimeoutError,
+    ToAPIsError,
+    UnexpectedResponseError,
+    UploadRejectedError,
+)
+from toapis.models import (
+    DownloadedImage,
+    HealthStatus,
+    ResultImage,
+    Task,
+    TaskError,
+    TaskStatus,
+    UploadedImage,
+)
+from toapis.retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ContentPolicyError",
+    "DownloadError",
+    "DownloadTooLargeError",
+    "DownloadedImage",
+    "HealthStatus",
+    "InsufficientBalanceError",
+    "RateLimitError",
+    "ResultImage",
+    "RetryPolicy",
+    "ServerError",
+    "SubmitUnconfirmedError",
+    "Task",
+    "TaskError",
+    "TaskNotFoundError",
+    "TaskStatus",
+    "TaskWaitTimeoutError",
+    "ToAPIsClient",
+    "ToAPIsError",
+    "UnexpectedResponseError",
+    "UploadRejectedError",
+    "UploadedImage",
+]

@@ -1,0 +1,649 @@
+"""The async ToAPIs client: one injected aiohttp session, one timeout per request, typed results and errors.
+
+Safe to share: many jobs may use one client (and its one session) at once; the client holds no per-call state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from toapis import contract
+from toapis._error_mapping import error_from_response, parse_retry_after
+from toapis._parse import decode_json, parse_task, parse_upload
+from toapis.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    DownloadError,
+    DownloadTooLargeError,
+    InsufficientBalanceError,
+    RateLimitError,
+    ServerError,
+    SubmitUnconfirmedError,
+    TaskNotFoundError,
+    TaskWaitTimeoutError,
+    ToAPIsError,
+    UnexpectedResponseError,
+    UploadRejectedError,
+)
+from toapis.mime import SNIFF_BYTES, sniff_image_type
+from toapis.models import DownloadedImage, HealthStatus, Task, UploadedImage
+from toapis.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT: Final = 30.0
+DEFAULT_RETRY: Final = RetryPolicy()
+_NO_RETRY: Final = RetryPolicy(max_retries=0)
+
+# Ours, not upstream's: a business id travels in a URL path, so it is kept to characters that need no quoting.
+BUSINESS_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+_DOWNLOAD_CHUNK: Final = 256 * 1024
+# Content types a files host may use for an image it does not label; accepted only if the bytes are an image.
+_GENERIC_CONTENT_TYPES: Final = ("", "application/octet-stream", "binary/octet-stream")
+
+UpdateCallback = Callable[[Task], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class ToAPIsClient:
+    """Talks to the ToAPIs image API on an injected `aiohttp.ClientSession`; never creates a session itself.
+
+    Every request, together with the read of its answer, runs under one timeout (`timeout` seconds). Transient
+    failures (connection errors, timeouts, 408, 429, 5xx) are retried as `retry` says, honouring Retry-After;
+    generation submits are never retried blindly (see `submit_generation`). All failures are `ToAPIsError`s.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_key: str,
+        base_url: str = contract.DEFAULT_BASE_URL,
+        model: str = contract.DEFAULT_MODEL,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        if not api_key.strip():
+            raise ValueError("the ToAPIs API key is empty")
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+            raise ValueError(f"the ToAPIs base URL must be an http(s) URL, not {base_url!r}")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._session = session
+        self._api_key = api_key.strip()
+        self._base_url = base_url.rstrip("/")
+        self._model = model
+        self._timeout = timeout
+        self._retry = retry
+
+    def __repr__(self) -> str:
+        # The key stays out of every repr, log line and error.
+        return f"ToAPIsClient(base_url={self._base_url!r}, model={self._model!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The API base, without a trailing slash (it ends in /v1)."""
+        return self._base_url
+
+    @property
+    def model(self) -> str:
+        """The model sent with every submit."""
+        return self._model
+
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed for one request and the read of its answer."""
+        return self._timeout
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy for transient failures."""
+        return self._retry
+
+    # --- public API -------------------------------------------------------------------------------------------
+
+    async def upload_image(self, data: bytes, *, filename: str, content_type: str) -> UploadedImage:
+        """Upload a reference image (JPEG, PNG, WebP or GIF, at most 10,000,000 bytes) and return its URL.
+
+        The URL is assumed short-lived (`contract.UPLOAD_URLS_ARE_SHORT_LIVED`): upload again for every job.
+        Retried on transient failures (a duplicate upload only costs storage). Raises UploadRejectedError for
+        an empty or too large image (without sending it) and when the API refuses it.
+        """
+        if not data:
+            raise UploadRejectedError("ToAPIs upload: the image is empty")
+        if len(data) > contract.UPLOAD_MAX_BYTES:
+            raise UploadRejectedError(
+                f"ToAPIs upload: {contract.UPLOAD_TOO_LARGE_MESSAGE} ({len(data):,} bytes given)", status=None
+            )
+
+        def form() -> aiohttp.FormData:
+            built = aiohttp.FormData()
+            built.add_field(contract.UPLOAD_FIELD, data, filename=filename or "image", content_type=content_type)
+            built.add_field("purpose", contract.UPLOAD_PURPOSE)
+            return built
+
+        answer = await self._call("POST", contract.UPLOAD_PATH, operation="upload", form=form, upload=True)
+        payload = decode_json(answer.body, operation="upload", status=answer.status)
+        if payload.get("success") is False:
+            message = self._redact(str(payload.get("message") or "the image was refused"))
+            raise UploadRejectedError(f"ToAPIs upload: {message}", status=answer.status)
+        uploaded = parse_upload(payload, status=answer.status)
+        log.debug("uploaded %s (%d bytes) as %s", filename, len(data), uploaded.id)
+        return uploaded
+
+    async def submit_generation(
+        self,
+        *,
+        prompt: str,
+        size: str,
+        n: int,
+        reference_urls: Sequence[str] = (),
+        client_business_id: str,
+    ) -> Task:
+        """Submit a generation task and return it (usually queued). Never creates two tasks for one business id.
+
+        A submit is retried only when it provably never reached the server, or was answered 429 or 503. After
+        an ambiguous failure (a timeout once sent, a dropped connection, a 5xx from a gateway, an unreadable
+        success) the task is first looked up by `client_business_id`: found, it is returned; a 404 proves no
+        task exists, and the submit is sent again while retries remain.
+
+        Any ToAPIsError raised means no task exists for `client_business_id`, except SubmitUnconfirmedError:
+        then a task may exist (and run, and bill), and the caller must look it up later with `find_task`.
+        """
+        self._validate_submit(prompt=prompt, size=size, n=n, references=reference_urls, business_id=client_business_id)
+        body: dict[str, Any] = {
+            "model": self._model,
+            "prompt": prompt,
+            "size": size,
+            "n": n,
+            "response_format": contract.RESPONSE_FORMAT,
+            "client_business_id": client_business_id,
+        }
+        if reference_urls:
+            body["reference_images"] = list(reference_urls)
+
+        attempt = 0
+        while True:
+            ambiguous: bool
+            answer: _Answer | None = None
+            try:
+                answer = await self._send("POST", self._url(contract.SUBMIT_PATH), operation="submit", json_body=body)
+            except APIConnectionError as exc:
+                error: ToAPIsError = exc
+                ambiguous = exc.maybe_sent
+            else:
+                if answer.status == 200:
+                    try:
+                        payload = decode_json(answer.body, operation="submit", status=answer.status)
+                        task = parse_task(payload, status=answer.status, client_business_id=client_business_id)
+                    except UnexpectedResponseError as exc:
+                        error, ambiguous = exc, True
+                    else:
+                        log.info("submitted task %s for %s", task.id, client_business_id)
+                        return task
+                else:
+                    error = self._error(answer, operation="submit")
+                    if isinstance(error, RateLimitError) or answer.status == 503:
+                        ambiguous = False  # documented refusals: no task was created
+                    elif isinstance(error, APITimeoutError | ServerError):
+                        ambiguous = True  # 408/5xx: a gateway may have passed the submit on before failing
+                    else:
+                        raise error  # 4xx: the API refused the submit, so no task exists
+            if ambiguous:
+                existing = await self._resolve_ambiguous_submit(client_business_id, error)
+                if existing is not None:
+                    return existing
+            retry_after = parse_retry_after(answer.headers) if answer is not None else None
+            delay = self._retry.delay_before_retry(attempt, retry_after)
+            if delay is None:
+                raise error
+            log.warning(
+                "ToAPIs submit for %s failed (%s); no task was created, submitting again in %.2f s (retry %d of %d)",
+                client_business_id,
+                error,
+                delay,
+                attempt + 1,
+                self._retry.max_retries,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def get_task(self, task_id: str) -> Task:
+        """Look a task up by its id. A failed task is returned (status FAILED, with `error`), not raised.
+
+        Raises TaskNotFoundError for an unknown id (404, or 400 "task_not_exist").
+        """
+        return await self._lookup(task_id, retry=self._retry)
+
+    async def find_task(self, client_business_id: str) -> Task | None:
+        """Look a task up by the caller's `client_business_id`; None when no task has that id (404)."""
+        try:
+            return await self._lookup(client_business_id, retry=self._retry, business_id=True)
+        except TaskNotFoundError:
+            return None
+
+    async def wait_for_task(
+        self,
+        task_id: str,
+        *,
+        interval: float,
+        deadline: float | None,
+        on_update: UpdateCallback | None = None,
+        first_delay: float | None = None,
+        max_interval: float = 60.0,
+        jitter: float = 0.2,
+    ) -> Task:
+        """Poll a task until it completes or fails, and return it (a failed task is returned, not raised).
+
+        `interval`: seconds between lookups, each varied by up to ±`jitter` of it at random; after a 429 it is
+        doubled (up to `max_interval`) and Retry-After is honoured. `first_delay`: seconds before the first
+        lookup (default `interval`; 0 looks at once, e.g. when resuming). `deadline`: the most seconds to wait
+        in all (None: no limit); when it passes, TaskWaitTimeoutError is raised carrying the last Task seen.
+        The deadline is checked between lookups, so one lookup in flight may overrun it by up to `timeout`.
+        `on_update` (sync or async) is called with the first Task seen and with every change of status or
+        progress. Transient lookup failures are logged and polling goes on; TaskNotFoundError,
+        AuthenticationError and other permanent errors are raised.
+        """
+        if interval < 0 or (first_delay is not None and first_delay < 0):
+            raise ValueError("interval and first_delay must be >= 0")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        end = None if deadline is None else started + deadline
+        current_interval = interval
+        delay = interval if first_delay is None else first_delay
+        last: Task | None = None
+        reported: tuple[str, int] | None = None
+        while True:
+            if end is not None:
+                remaining = end - loop.time()
+                if remaining <= 0:
+                    state = f"last seen {last.status.value} at {last.progress}%" if last else "never seen"
+                    raise TaskWaitTimeoutError(
+                        f"ToAPIs task {task_id} did not end within {deadline:g} s ({state})",
+                        task_id=task_id,
+                        task=last,
+                        waited=loop.time() - started,
+                    )
+                delay = min(delay, remaining)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                task = await self._lookup(task_id, retry=_NO_RETRY)
+            except RateLimitError as exc:
+                current_interval = min(max(current_interval * 2, interval), max(max_interval, interval))
+                delay = max(exc.retry_after or 0.0, _jittered(current_interval, jitter))
+                log.info("task %s: lookups rate limited; next look in %.2f s", task_id, delay)
+                continue
+            except (APIConnectionError, ServerError, UnexpectedResponseError) as exc:
+                delay = _jittered(current_interval, jitter)
+                log.warning("task %s: lookup failed (%s); next look in %.2f s", task_id, exc, delay)
+                continue
+            last = task
+            if reported != (task.status.value, task.progress):
+                reported = (task.status.value, task.progress)
+                if on_update is not None:
+                    result = on_update(task)
+                    if inspect.isawaitable(result):
+                        await result
+            if task.is_terminal:
+                return task
+            delay = _jittered(current_interval, jitter)
+
+    async def download_image(
+        self, url: str, *, max_bytes: int, dest: Path | None = None, timeout: float | None = None
+    ) -> DownloadedImage:
+        """Download a result image, stopping as soon as it exceeds `max_bytes`.
+
+        With `dest`, the image is streamed to that file in chunks (written to `dest.part`, then renamed), so
+        large results never sit in memory; otherwise its bytes are returned. The key is not sent: result URLs
+        are public and live on another host. The content type must be an image (an unlabelled answer is
+        accepted when its bytes are one). `timeout` overrides the client's for this download.
+
+        Raises DownloadTooLargeError, DownloadError (not an image; the files host answered 4xx, e.g. an expired
+        URL), or, once retries are used up, RateLimitError, ServerError, APIConnectionError, APITimeoutError.
+        """
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise DownloadError(f"ToAPIs download: not an http(s) URL: {url[:100]!r}")
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        limit = self._timeout if timeout is None else timeout
+        attempt = 0
+        while True:
+            try:
+                return await self._download_once(url, max_bytes=max_bytes, dest=dest, limit=limit)
+            except (APIConnectionError, RateLimitError, ServerError) as exc:
+                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+                delay = self._retry.delay_before_retry(attempt, retry_after)
+                if delay is None:
+                    raise
+                log.warning("ToAPIs download failed (%s); retry %d in %.2f s", exc, attempt + 1, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def check_health(self) -> HealthStatus:
+        """Probe `GET /models` (not billed) once, without retries: does the API answer and accept the key?"""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            answer = await self._send("GET", self._url(contract.HEALTH_PROBE_PATH), operation="health probe")
+        except APIConnectionError as exc:
+            return HealthStatus(
+                ok=False,
+                reason=f"unreachable: {exc}",
+                reachable=False,
+                key_accepted=None,
+                latency=loop.time() - started,
+                error=exc,
+            )
+        latency = loop.time() - started
+        if 200 <= answer.status < 300:
+            return HealthStatus(
+                ok=True,
+                reason="the API answered and accepted the key",
+                reachable=True,
+                key_accepted=True,
+                latency=latency,
+            )
+        error = self._error(answer, operation="health probe")
+        reachable = not isinstance(error, ServerError | APIConnectionError)
+        key_accepted: bool | None = None
+        if isinstance(error, AuthenticationError):
+            key_accepted = False
+        elif isinstance(error, InsufficientBalanceError):
+            key_accepted = True
+        return HealthStatus(
+            ok=False, reason=str(error), reachable=reachable, key_accepted=key_accepted, latency=latency, error=error
+        )
+
+    # --- requests -------------------------------------------------------------------------------------------
+
+    def _url(self, path: str, *, item_id: str | None = None) -> URL:
+        if item_id is not None:
+            path = path.format(id=quote(item_id, safe=""))
+        return URL(self._base_url + path, encoded=True)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]")
+
+    def _error(
+        self, answer: _Answer, *, operation: str, upload: bool = False, task_id: str | None = None
+    ) -> ToAPIsError:
+        return error_from_response(
+            answer.status,
+            answer.headers,
+            answer.body,
+            operation=operation,
+            secret=self._api_key,
+            upload=upload,
+            task_id=task_id,
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        operation: str,
+        json_body: dict[str, Any] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+    ) -> _Answer:
+        """One attempt: send the request and read the whole answer under one timeout."""
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        failure: APIConnectionError
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    data=form() if form is not None else None,
+                    headers=headers,
+                    allow_redirects=False,  # a redirect means a wrong base URL; never carry the key elsewhere
+                ) as response:
+                    return _Answer(response.status, response.headers, await response.read())
+        except aiohttp.ConnectionTimeoutError as exc:
+            failure = APITimeoutError(f"ToAPIs {operation}: could not connect in time ({exc})", maybe_sent=False)
+        except TimeoutError:
+            failure = APITimeoutError(f"ToAPIs {operation}: no answer within {self._timeout:g} s", maybe_sent=True)
+        except aiohttp.ClientConnectorError as exc:
+            failure = APIConnectionError(f"ToAPIs {operation}: could not connect ({exc})", maybe_sent=False)
+        except aiohttp.ClientError as exc:
+            failure = APIConnectionError(
+                f"ToAPIs {operation}: the connection failed ({type(exc).__name__}: {exc})", maybe_sent=True
+            )
+        # Raised outside the except blocks so that no aiohttp exception (whose request info holds the
+        # Authorization header) is chained to the error as its context.
+        raise failure
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        item_id: str | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        upload: bool = False,
+        task_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> _Answer:
+        """Send a request that is safe to repeat, retrying transient failures; return a 2xx answer or raise."""
+        policy = self._retry if retry is None else retry
+        url = self._url(path, item_id=item_id)
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                answer = await self._send(method, url, operation=operation, form=form)
+            except APIConnectionError as exc:
+                error: ToAPIsError = exc
+            else:
+                if 200 <= answer.status < 300:
+                    return answer
+                error = self._error(answer, operation=operation, upload=upload, task_id=task_id)
+                retry_after = parse_retry_after(answer.headers)
+            if not isinstance(error, APIConnectionError | RateLimitError | ServerError):
+                raise error
+            delay = policy.delay_before_retry(attempt, retry_after)
+            if delay is None:
+                raise error
+            log.warning(
+                "ToAPIs %s failed (%s); retry %d of %d in %.2f s",
+                operation,
+                error,
+                attempt + 1,
+                policy.max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _lookup(self, lookup_id: str, *, retry: RetryPolicy, business_id: bool = False) -> Task:
+        if not lookup_id:
+            raise BadRequestError("ToAPIs task lookup: the id is empty")
+        path = contract.LOOKUP_BY_BUSINESS_ID_PATH if business_id else contract.TASK_PATH
+        answer = await self._call(
+            "GET", path, operation="task lookup", item_id=lookup_id, task_id=lookup_id, retry=retry
+        )
+        payload = decode_json(answer.body, operation="task lookup", status=answer.status)
+        return parse_task(payload, status=answer.status, client_business_id=lookup_id if business_id else None)
+
+    async def _resolve_ambiguous_submit(self, client_business_id: str, error: ToAPIsError) -> Task | None:
+        """After a submit whose fate is unknown: the task it created, or None when the lookup proves there is none."""
+        log.warning("ToAPIs submit for %s may have reached the server (%s); looking it up", client_business_id, error)
+        try:
+            existing = await self.find_task(client_business_id)
+        except ToAPIsError as lookup_error:
+            raise SubmitUnconfirmedError(
+                f"ToAPIs submit for {client_business_id} failed ({error}) and the lookup that would tell whether "
+                f"it created a task failed too ({lookup_error})",
+                client_business_id=client_business_id,
+            ) from lookup_error
+        if existing is not None:
+            log.info("the submit for %s did create task %s", client_business_id, existing.id)
+        return existing
+
+    def _validate_submit(self, *, prompt: str, size: str, n: int, references: Sequence[str], business_id: str) -> None:
+        """Refuse, without sending anything, what the contract says the API would refuse."""
+        problems = []
+        if not prompt.strip():
+            problems.append("the prompt is empty")
+        elif len(prompt) > contract.MAX_PROMPT_CHARS:
+            problems.append(f"the prompt is longer than {contract.MAX_PROMPT_CHARS:,} characters")
+        if size not in contract.ACCEPTED_SIZES:
+            problems.append(f"size must be one of {', '.join(contract.ACCEPTED_SIZES)}, not {size!r}")
+        if isinstance(n, bool) or not contract.MIN_IMAGES <= n <= contract.MAX_IMAGES:
+            problems.append(f"n must be between {contract.MIN_IMAGES} and {contract.MAX_IMAGES}, not {n!r}")
+        for reference in references:
+            if urlsplit(reference).scheme not in contract.REFERENCE_URL_SCHEMES:
+                problems.append(f"reference images must be http(s) URLs, not {reference[:40]!r}")
+                break
+        if not BUSINESS_ID_PATTERN.fullmatch(business_id):
+            problems.append("client_business_id must be 1-128 letters, digits, '.', '_', ':' or '-'")
+        if problems:
+            raise BadRequestError("ToAPIs submit: " + "; ".join(problems))
+
+    # --- downloads ------------------------------------------------------------------------------------------
+
+    async def _download_once(self, url: str, *, max_bytes: int, dest: Path | None, limit: float) -> DownloadedImage:
+        failure: ToAPIsError
+        sink = _Sink(dest)
+        try:
+            async with asyncio.timeout(limit):
+                async with self._session.get(URL(url, encoded=True)) as response:
+                    declared = await self._check_download(response, max_bytes=max_bytes)
+                    size, head = await _stream(response, sink, max_bytes=max_bytes)
+                    content_type = sniff_image_type(head) or declared  # the bytes are the better label
+                    if not content_type.startswith("image/"):
+                        raise DownloadError(
+                            f"ToAPIs download: the files host sent {declared or 'no content type'!r} "
+                            "and the bytes are not an image",
+                            status=response.status,
+                        )
+                    return await sink.finish(url=url, content_type=content_type, size=size)
+        except ToAPIsError as exc:
+            failure = exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            failure = APITimeoutError(f"ToAPIs download: could not connect in time ({exc})", maybe_sent=False)
+        except TimeoutError:
+            failure = APITimeoutError(f"ToAPIs download: not finished within {limit:g} s", maybe_sent=True)
+        except aiohttp.ClientConnectorError as exc:
+            failure = APIConnectionError(f"ToAPIs download: could not connect ({exc})", maybe_sent=False)
+        except aiohttp.ClientError as exc:
+            failure = APIConnectionError(
+                f"ToAPIs download: the connection failed ({type(exc).__name__}: {exc})", maybe_sent=True
+            )
+        finally:
+            await sink.discard()
+        raise failure
+
+    async def _check_download(self, response: aiohttp.ClientResponse, *, max_bytes: int) -> str:
+        """Refuse a download from its status and headers; return the declared content type ("" if generic)."""
+        if response.status != 200:
+            body = await response.content.read(64 * 1024)
+            error = error_from_response(
+                response.status, response.headers, body, operation="download", secret=self._api_key
+            )
+            if isinstance(error, APIConnectionError | RateLimitError | ServerError):
+                raise error
+            raise DownloadError(
+                f"ToAPIs download: the files host answered HTTP {response.status}", status=response.status
+            )
+        length = response.content_length
+        if length is not None and length > max_bytes:
+            raise DownloadTooLargeError(
+                f"ToAPIs download: the image is {length:,} bytes, more than the {max_bytes:,} allowed",
+                max_bytes=max_bytes,
+                status=response.status,
+            )
+        declared = response.headers.get(aiohttp.hdrs.CONTENT_TYPE, "").split(";")[0].strip().lower()
+        if declared.startswith("image/"):
+            return declared
+        if declared in _GENERIC_CONTENT_TYPES:
+            return ""
+        raise DownloadError(f"ToAPIs download: the files host sent {declared!r}, not an image", status=response.status)
+
+
+async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: int) -> tuple[int, bytes]:
+    """Copy the body into `sink`, stopping past `max_bytes`; return its size and first bytes."""
+    size = 0
+    head = b""
+    await sink.open()
+    async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+        size += len(chunk)
+        if size > max_bytes:
+            raise DownloadTooLargeError(
+                f"ToAPIs download: the image is larger than the {max_bytes:,} bytes allowed",
+                max_bytes=max_bytes,
+                status=response.status,
+            )
+        await sink.write(chunk)
+    return size, head
+
+
+class _Sink:
+    """Where a download goes: a bytearray, or `dest.part` renamed to `dest` once complete."""
+
+    def __init__(self, dest: Path | None) -> None:
+        self._dest = dest
+        self._part = dest.with_name(dest.name + ".part") if dest is not None else None
+        self._file: IO[bytes] | None = None
+        self._buffer = bytearray()
+        self._done = False
+
+    async def open(self) -> None:
+        if self._part is not None:
+            self._file = await asyncio.to_thread(self._part.open, "wb")
+
+    async def write(self, chunk: bytes) -> None:
+        if self._file is not None:
+            await asyncio.to_thread(self._file.write, chunk)
+        else:
+            self._buffer += chunk
+
+    async def finish(self, *, url: str, content_type: str, size: int) -> DownloadedImage:
+        if self._file is None or self._part is None or self._dest is None:
+            self._done = True
+            return DownloadedImage(url=url, content_type=content_type, size=size, data=bytes(self._buffer))
+        await asyncio.to_thread(self._file.close)
+        await asyncio.to_thread(os.replace, self._part, self._dest)
+        self._done = True
+        return DownloadedImage(url=url, content_type=content_type, size=size, path=self._dest)
+
+    async def discard(self) -> None:
+        """Remove a partial file (a no-op after `finish`)."""
+        if self._done:
+            return
+        self._buffer.clear()
+        if self._file is not None:
+            await asyncio.to_thread(self._file.close)
+        if self._part is not None:
+            await asyncio.to_thread(self._part.unlink, missing_ok=True)
+
+
+def _jittered(interval: float, jitter: float) -> float:
+    return max(interval * (1.0 + jitter * (2.0 * random.random() - 1.0)), 0.0)

@@ -1,0 +1,127 @@
+"""Everything this package knows or assumes about the ToAPIs API, in one place.
+
+Each constant says whether the upstream documentation states it (DOCUMENTED) or whether Imagine relies on it
+without the documentation promising it (ASSUMED). The documentation exists in several versions that disagree;
+/work/shared/toapis-api.md is the version this project follows. When the real API turns out to differ, this is
+the module to change, and the loopback fake in tests/fakes/toapis.py the place to mirror the change.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Endpoints -------------------------------------------------------------------------------------------------
+
+# DOCUMENTED. Newer pages also use https://api.toapis.com/v1; the mainland China host is https://api.toapis.cn/v1.
+DEFAULT_BASE_URL: Final = "https://toapis.com/v1"
+ALTERNATIVE_BASE_URLS: Final = ("https://api.toapis.com/v1", "https://api.toapis.cn/v1")
+
+# DOCUMENTED. Paths are relative to the base URL, which already ends in /v1.
+SUBMIT_PATH: Final = "/images/generations"
+TASK_PATH: Final = "/images/generations/{id}"
+UPLOAD_PATH: Final = "/uploads/images"
+MODELS_PATH: Final = "/models"
+
+# DOCUMENTED on the Chinese page: `client_business_id` is "usable in place of the task id for lookup", so the
+# same path serves both. ASSUMED: the two id spaces never collide, which callers ensure by choosing business
+# ids that cannot look like task ids (`task_img_…`, `tsk_img_…`, `img_…`), e.g. "imagine-job-42".
+LOOKUP_BY_BUSINESS_ID_PATH: Final = TASK_PATH
+
+# ASSUMED: a task is visible to a lookup by `client_business_id` as soon as the submit that created it has been
+# processed, so a 404 on that lookup proves that no task exists and submitting again is safe.
+LOOKUP_SEES_TASK_AT_ONCE: Final = True
+
+# DOCUMENTED: GET /v1/models lists the models the key can use and is not billed, so it is the health probe.
+HEALTH_PROBE_PATH: Final = MODELS_PATH
+
+# DOCUMENTED: there is no cancel endpoint. A submitted task runs, and is billed, whatever happens to the job.
+HAS_CANCEL_ENDPOINT: Final = False
+
+# --- Submitting -----------------------------------------------------------------------------------------------
+
+# DOCUMENTED default model.
+DEFAULT_MODEL: Final = "gpt-image-2"
+
+# DOCUMENTED: max 4,000 characters in the version this project follows (newer docs allow 32,000).
+MAX_PROMPT_CHARS: Final = 4_000
+
+# DOCUMENTED pixel sizes. Newer docs use ratios (`1:1`, `3:2`, `2:3`) with a `resolution`; ASSUMED: the server
+# still accepts this pixel form, so it is the only form the client sends.
+ACCEPTED_SIZES: Final = ("1024x1024", "1536x1024", "1024x1536")
+DEFAULT_SIZE: Final = "1024x1024"
+PIXEL_SIZE_FORM_ACCEPTED: Final = True
+
+# DOCUMENTED (as OpenAI's limit); one model page says up to 4. The client lets the server decide within 1–10;
+# Imagine's own product limit (n ≤ 4) is enforced by its callers.
+MIN_IMAGES: Final = 1
+MAX_IMAGES: Final = 10
+
+# DOCUMENTED: results come back as URLs in every documented example, so the client asks for URLs. If a
+# `b64_json` field ever appears in a result, it is decoded too.
+RESPONSE_FORMAT: Final = "url"
+
+# DOCUMENTED: references must be public http(s) URLs; base64, `data:` URLs and localhost/LAN URLs are rejected.
+REFERENCE_URL_SCHEMES: Final = ("http", "https")
+
+# --- Uploading ------------------------------------------------------------------------------------------------
+
+# DOCUMENTED as "10 MB"; the decimal reading is used, so nothing between 10,000,000 and 10 MiB is ever sent.
+UPLOAD_MAX_BYTES: Final = 10_000_000
+# DOCUMENTED: JPEG, PNG, WebP or GIF.
+UPLOAD_MIME_TYPES: Final = ("image/jpeg", "image/png", "image/webp", "image/gif")
+UPLOAD_FIELD: Final = "file"
+UPLOAD_PURPOSE: Final = "generation"
+# DOCUMENTED 400 messages, matched to tell the two refusals apart.
+UPLOAD_UNSUPPORTED_TYPE_MESSAGE: Final = "Unsupported image type. Allowed: JPEG, PNG, WebP, GIF"
+UPLOAD_TOO_LARGE_MESSAGE: Final = "Image too large. Maximum size is 10MB"
+
+# ASSUMED: how long an upload URL lives is not documented, so it is treated as short-lived: upload the
+# references again for every job (and every re-roll) instead of storing and reusing the URL.
+UPLOAD_URLS_ARE_SHORT_LIVED: Final = True
+
+# --- Tasks ----------------------------------------------------------------------------------------------------
+
+# DOCUMENTED statuses. Anything else is treated as still running (see models.TaskStatus).
+RUNNING_STATUSES: Final = ("queued", "pending", "submitted", "in_progress")
+TERMINAL_STATUSES: Final = ("completed", "failed")
+
+# DOCUMENTED: result URLs expire 24 hours after completion (`expires_at` = `completed_at` + 86,400), so results
+# are downloaded and posted as files, never as links.
+RESULT_URL_LIFETIME_SECONDS: Final = 86_400
+
+# DOCUMENTED: unknown task ids answer 404; a `400 {"message":"task_not_exist"}` variant has been reported.
+TASK_NOT_EXIST: Final = "task_not_exist"
+
+# DOCUMENTED: content-policy refusals of a submit answer 422 with this code; a task can also end "failed" for
+# the same reason, with an error whose message names the policy. ASSUMED: such a message contains one of these
+# markers (compared case-insensitively; the Chinese ones cover translated messages).
+CONTENT_POLICY_CODES: Final = ("content_policy_violation", "moderation_blocked", "content_filter")
+CONTENT_POLICY_MARKERS: Final = (
+    "content policy",
+    "content_policy",
+    "safety system",
+    "moderation",
+    "违规",
+    "敏感",
+    "内容政策",
+    "内容安全",
+)
+
+# DOCUMENTED polling advice: first look after about 5 s, then every 5–10 s with jitter.
+RECOMMENDED_FIRST_POLL_DELAY: Final = 5.0
+RECOMMENDED_POLL_INTERVAL: Final = 5.0
+
+# --- Errors and rate limits -----------------------------------------------------------------------------------
+
+# DOCUMENTED upstream error codes (`error.code`, sometimes an integer, sometimes a string).
+INVALID_REQUEST_CODE: Final = "invalid_request"
+AUTHENTICATION_ERROR_CODE: Final = "authentication_error"
+INSUFFICIENT_QUOTA_CODE: Final = "insufficient_quota"
+RATE_LIMIT_CODE: Final = "rate_limit_exceeded"
+# DOCUMENTED: 503 with this code means submits are paused; lookups still work.
+SUBMITS_PAUSED_CODE: Final = "rate_limit_unavailable"
+
+# DOCUMENTED rate-limit headers; `X-RateLimit-Category` names the bucket.
+RATE_LIMIT_CATEGORY_HEADER: Final = "X-RateLimit-Category"
+RATE_LIMIT_CATEGORY_SUBMIT: Final = "async_submit"
+RATE_LIMIT_CATEGORY_QUERY: Final = "async_query"

@@ -1,0 +1,214 @@
+"""The errors of the ToAPIs client.
+
+Every error carries the HTTP status (None when there was no answer), the upstream error code (as a string; the
+API sends integers and strings) and message, and `user_message`: one short sentence that may be shown to a
+server member as it is. The details (`str(error)`) are for logs and admins. No error ever holds the API key:
+the client redacts it from upstream messages, and never puts request headers into an error.
+
+    ToAPIsError
+    ├── AuthenticationError            401/403: the key was refused
+    ├── InsufficientBalanceError       402: the account is out of credit
+    ├── ContentPolicyError             422: the prompt or an image was refused
+    ├── BadRequestError                other 4xx: the request was wrong
+    │   └── UploadRejectedError        an upload was refused (type or size)
+    ├── TaskNotFoundError              404, or 400 "task_not_exist"
+    ├── RateLimitError                 429, with retry_after
+    ├── ServerError                    5xx, also with an HTML body from a gateway
+    ├── UnexpectedResponseError        a success status with a body that is not what the contract says
+    ├── APIConnectionError             no answer: connection refused, dropped, ...
+    │   └── APITimeoutError            no answer in time
+    ├── SubmitUnconfirmedError         a submit may have created a task, and the lookup could not tell
+    ├── TaskWaitTimeoutError           wait_for_task's deadline passed; carries the last Task seen
+    └── DownloadError                  a result could not be downloaded
+        └── DownloadTooLargeError      ... because it is larger than the cap
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from toapis.models import Task
+
+# Upstream text shown to members is cut to this many characters.
+_MAX_SHOWN_DETAIL = 200
+
+
+def _shorten(text: str, limit: int = _MAX_SHOWN_DETAIL) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ToAPIsError(Exception):
+    """Base class of every error the ToAPIs client raises."""
+
+    default_user_message: ClassVar[str] = "The image service had a problem. Please try again later."
+    # A later attempt of the same call may succeed (the client has already retried as its policy allows).
+    is_transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+    @property
+    def user_message(self) -> str:
+        """One short sentence for a server member; never contains internal details."""
+        return self.default_user_message
+
+    def __str__(self) -> str:
+        details = []
+        if self.status is not None:
+            details.append(f"HTTP {self.status}")
+        if self.code is not None:
+            details.append(f"code {self.code}")
+        return f"{self.message} ({', '.join(details)})" if details else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(message={self.message!r}, status={self.status!r}, code={self.code!r})"
+
+
+class AuthenticationError(ToAPIsError):
+    """The API refused the key (401, or 403 for a key that may not use this endpoint or model)."""
+
+    default_user_message = "The image service refused the bot's credentials. Please tell a server admin."
+
+
+class InsufficientBalanceError(ToAPIsError):
+    """The ToAPIs account's balance is too low (402 insufficient_quota)."""
+
+    default_user_message = "The image service account has run out of credit. Please tell a server admin."
+
+
+class ContentPolicyError(ToAPIsError):
+    """The prompt or a reference image was refused by the content policy (422 content_policy_violation)."""
+
+    default_user_message = (
+        "The image service's content policy refused this prompt or image. Please try a different prompt."
+    )
+
+
+class BadRequestError(ToAPIsError):
+    """The API refused the request's parameters (400 invalid_request and other 4xx)."""
+
+    @property
+    def user_message(self) -> str:
+        """Says what the API found wrong, since the member can usually fix it."""
+        return f"The image service did not accept the request: {_shorten(self.message)}"
+
+
+class UploadRejectedError(BadRequestError):
+    """An image upload was refused: unsupported type, or larger than 10,000,000 bytes."""
+
+    @property
+    def user_message(self) -> str:
+        """Says why the image was refused (type or size)."""
+        return f"A reference image was not accepted: {_shorten(self.message)}"
+
+
+class TaskNotFoundError(ToAPIsError):
+    """The API does not know the task (404, or the reported 400 "task_not_exist" variant)."""
+
+    default_user_message = "The image service lost track of this job. Please try again."
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, task_id: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.task_id = task_id
+
+
+class RateLimitError(ToAPIsError):
+    """Too many requests (429). `retry_after` is the server's Retry-After in seconds, when it sent one."""
+
+    default_user_message = "The image service is busy right now. Please try again in a minute."
+    is_transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        code: str | None = None,
+        retry_after: float | None = None,
+        category: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+        # X-RateLimit-Category: "async_submit" or "async_query".
+        self.category = category
+
+
+class ServerError(ToAPIsError):
+    """The API or a gateway in front of it failed (5xx, sometimes with an HTML body)."""
+
+    default_user_message = "The image service is having trouble right now. Please try again later."
+    is_transient = True
+
+
+class UnexpectedResponseError(ToAPIsError):
+    """A success status whose body is not what the contract describes (not JSON, or a field missing)."""
+
+    default_user_message = "The image service sent an answer the bot did not understand. Please try again later."
+    is_transient = True
+
+
+class APIConnectionError(ToAPIsError):
+    """No answer from the API: the connection failed or was closed before a complete response arrived."""
+
+    default_user_message = "The bot could not reach the image service. Please try again later."
+    is_transient = True
+
+    def __init__(self, message: str, *, maybe_sent: bool, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, status=status, code=code)
+        # False only when the request provably never reached the server (the connection was never made).
+        self.maybe_sent = maybe_sent
+
+
+class APITimeoutError(APIConnectionError):
+    """The request and the read of its answer did not finish within the timeout (or the server sent 408)."""
+
+    default_user_message = "The image service took too long to answer. Please try again later."
+
+
+class SubmitUnconfirmedError(ToAPIsError):
+    """A submit failed ambiguously and the lookup by client_business_id failed too.
+
+    A task may or may not exist for `client_business_id`; it may be running and will be billed if it does.
+    Look it up again later with `find_task` before deciding that the job failed.
+    """
+
+    default_user_message = "The bot could not confirm that the image service accepted this job."
+    is_transient = True
+
+    def __init__(self, message: str, *, client_business_id: str) -> None:
+        super().__init__(message)
+        self.client_business_id = client_business_id
+
+
+class TaskWaitTimeoutError(ToAPIsError):
+    """`wait_for_task` reached its deadline; `task` is the last state seen (None if no lookup succeeded)."""
+
+    default_user_message = "The image is taking longer than expected."
+    is_transient = True
+
+    def __init__(self, message: str, *, task_id: str, task: Task | None, waited: float) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.task = task
+        self.waited = waited
+
+
+class DownloadError(ToAPIsError):
+    """A result image could not be downloaded: the files host refused it, or it is not an image."""
+
+    default_user_message = "The bot could not download the generated image. Please try again."
+
+
+class DownloadTooLargeError(DownloadError):
+    """A result image is larger than the caller's cap; the download was stopped at the cap."""
+
+    def __init__(self, message: str, *, max_bytes: int, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.max_bytes = max_bytes

@@ -1,0 +1,146 @@
+"""Typed results of the ToAPIs client: a closed status enum and frozen dataclasses. No raw dicts leave toapis/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from toapis import contract
+
+if TYPE_CHECKING:
+    from toapis.errors import ToAPIsError
+
+
+class TaskStatus(StrEnum):
+    """The state of a generation task. Every documented status, plus UNKNOWN for anything else."""
+
+    QUEUED = "queued"
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    # Not an upstream value: stands for any status the documentation does not list. Treated as running, so an
+    # unexpected status makes a job wait (up to its deadline) instead of failing it.
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> TaskStatus:
+        """Map an upstream status to a member; anything undocumented becomes UNKNOWN."""
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        return cls.UNKNOWN
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for completed and failed: the task will not change any more."""
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+
+    @property
+    def is_running(self) -> bool:
+        """True for every status that is not terminal, UNKNOWN included."""
+        return not self.is_terminal
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """Why a task ended "failed", as the API said it."""
+
+    code: str
+    message: str
+
+    @property
+    def is_content_policy(self) -> bool:
+        """True when the failure was a content-policy refusal (by code, or by a message that names the policy)."""
+        if self.code.lower() in contract.CONTENT_POLICY_CODES:
+            return True
+        message = self.message.lower()
+        return any(marker in message for marker in contract.CONTENT_POLICY_MARKERS)
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """One generated image: a (short-lived) URL, or the decoded bytes if the API ever answers with b64_json."""
+
+    url: str | None
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A generation task as the API last described it."""
+
+    id: str
+    status: TaskStatus
+    progress: int
+    model: str | None
+    created_at: datetime | None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+    images: tuple[ResultImage, ...] = ()
+    error: TaskError | None = None
+    client_business_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the task has completed or failed."""
+        return self.status.is_terminal
+
+    @property
+    def is_running(self) -> bool:
+        """True while the task may still change (every non-terminal status, UNKNOWN included)."""
+        return self.status.is_running
+
+    @property
+    def is_content_policy_failure(self) -> bool:
+        """True when the task failed because the content policy refused the prompt or an image."""
+        return self.status is TaskStatus.FAILED and self.error is not None and self.error.is_content_policy
+
+
+@dataclass(frozen=True)
+class UploadedImage:
+    """A reference image stored by the API. Its URL is assumed short-lived: upload again for every job."""
+
+    id: str
+    url: str
+    mime_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DownloadedImage:
+    """A downloaded result: either its bytes (`data`) or the file it was streamed to (`path`)."""
+
+    url: str
+    content_type: str
+    size: int
+    data: bytes | None = field(default=None, repr=False)
+    path: Path | None = None
+
+    def read_bytes(self) -> bytes:
+        """Return the image's bytes, reading the file when the image was streamed to disk."""
+        if self.data is not None:
+            return self.data
+        if self.path is None:  # pragma: no cover - the client always sets one of the two
+            raise ValueError("downloaded image has neither data nor path")
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """The answer of the health probe: is the API up, and does it accept the key?"""
+
+    ok: bool
+    reason: str
+    # The API answered (anything but a connection failure, a timeout or a 5xx/gateway answer).
+    reachable: bool
+    # None when the API could not be reached, so nothing is known about the key.
+    key_accepted: bool | None
+    latency: float
+    error: ToAPIsError | None = None
