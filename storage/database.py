@@ -22,7 +22,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,7 +350,7 @@ class Database:
 
     async def iterate(
         self, sql: str, params: Params | None = None, *, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncIterator[Row]:
+    ) -> AsyncGenerator[Row, None]:
         """Stream the rows of a query, `chunk_size` at a time, without building the whole list.
 
         Close the iterator when stopping early (`contextlib.aclosing`). A file database is read through its

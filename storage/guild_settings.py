@@ -1,0 +1,147 @@
+"""Per-guild settings (`/imagine-settings`) and the record of the last command-tree sync.
+
+A guild that never changed a setting has no row and gets the defaults. The bot loads `all()` once at
+start-up into a cache and updates the cache with what each setter returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+from storage.clock import Clock, to_epoch_ms, utc_now
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_N: Final = 4
+MAX_N_RANGE: Final = range(1, 5)
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """A guild's settings. No allowed channel means `/imagine` works in every channel."""
+
+    guild_id: int
+    allowed_channel_ids: frozenset[int] = frozenset()
+    max_n: int = DEFAULT_MAX_N
+    cooldown_seconds: int = 0
+    log_channel_id: int | None = None
+
+    def channel_allowed(self, channel_id: int) -> bool:
+        """Whether `/imagine` may run in this channel."""
+        return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
+
+
+class GuildSettingsRepository:
+    """Reads and changes guild settings; every setter returns the guild's settings as now stored."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        """The guild's settings (the defaults if it never changed any)."""
+        row = await self._db.fetch_one(
+            "SELECT max_n, cooldown_seconds, log_channel_id FROM guild_settings WHERE guild_id = :guild_id",
+            {"guild_id": guild_id},
+        )
+        channels = await self._db.fetch_all(
+            "SELECT channel_id FROM guild_allowed_channels WHERE guild_id = :guild_id", {"guild_id": guild_id}
+        )
+        allowed = frozenset(int(channel["channel_id"]) for channel in channels)
+        if row is None:
+            return GuildSettings(guild_id, allowed)
+        return GuildSettings(guild_id, allowed, row["max_n"], row["cooldown_seconds"], row["log_channel_id"])
+
+    async def all(self) -> dict[int, GuildSettings]:
+        """Every guild that changed a setting, by id (others have the defaults)."""
+        rows = await self._db.fetch_all("SELECT guild_id, max_n, cooldown_seconds, log_channel_id FROM guild_settings")
+        channel_rows = await self._db.fetch_all("SELECT guild_id, channel_id FROM guild_allowed_channels")
+        channels: dict[int, set[int]] = {}
+        for channel in channel_rows:
+            channels.setdefault(channel["guild_id"], set()).add(channel["channel_id"])
+        settings = {
+            row["guild_id"]: GuildSettings(
+                row["guild_id"],
+                frozenset(channels.get(row["guild_id"], ())),
+                row["max_n"],
+                row["cooldown_seconds"],
+                row["log_channel_id"],
+            )
+            for row in rows
+        }
+        for guild_id, allowed in channels.items():
+            settings.setdefault(guild_id, GuildSettings(guild_id, frozenset(allowed)))
+        return settings
+
+    async def add_allowed_channel(self, guild_id: int, channel_id: int) -> GuildSettings:
+        """Allow `/imagine` in this channel (once a guild allows one channel, only those listed are allowed)."""
+        await self._db.execute(
+            """
+            INSERT INTO guild_allowed_channels (guild_id, channel_id) VALUES (:guild_id, :channel_id)
+            ON CONFLICT (guild_id, channel_id) DO NOTHING
+            """,
+            {"guild_id": guild_id, "channel_id": channel_id},
+        )
+        return await self.get(guild_id)
+
+    async def remove_allowed_channel(self, guild_id: int, channel_id: int) -> GuildSettings:
+        """Take the channel off the list (an empty list allows every channel again)."""
+        await self._db.execute(
+            "DELETE FROM guild_allowed_channels WHERE guild_id = :guild_id AND channel_id = :channel_id",
+            {"guild_id": guild_id, "channel_id": channel_id},
+        )
+        return await self.get(guild_id)
+
+    async def clear_allowed_channels(self, guild_id: int) -> GuildSettings:
+        """Allow every channel again."""
+        await self._db.execute("DELETE FROM guild_allowed_channels WHERE guild_id = :guild_id", {"guild_id": guild_id})
+        return await self.get(guild_id)
+
+    async def set_max_n(self, guild_id: int, max_n: int) -> GuildSettings:
+        """The most images one request may ask for in this guild (1-4)."""
+        if max_n not in MAX_N_RANGE:
+            raise ValueError(f"max_n must be between 1 and 4, not {max_n}")
+        return await self._set(guild_id, "max_n", max_n)
+
+    async def set_cooldown(self, guild_id: int, seconds: int) -> GuildSettings:
+        """Seconds a member waits between two requests in this guild (0: none)."""
+        if seconds < 0:
+            raise ValueError(f"the cooldown cannot be negative ({seconds} s)")
+        return await self._set(guild_id, "cooldown_seconds", seconds)
+
+    async def set_log_channel(self, guild_id: int, channel_id: int | None) -> GuildSettings:
+        """Where operator alerts for this guild go (`None`: nowhere)."""
+        return await self._set(guild_id, "log_channel_id", channel_id)
+
+    async def _set(self, guild_id: int, column: str, value: int | None) -> GuildSettings:
+        # `column` is one of this module's literals, never caller input.
+        await self._db.execute(
+            f"""
+            INSERT INTO guild_settings (guild_id, {column}, updated_at) VALUES (:guild_id, :value, :now)
+            ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}, updated_at = excluded.updated_at
+            """,
+            {"guild_id": guild_id, "value": value, "now": to_epoch_ms(self._clock())},
+        )
+        log.info("guild %s: %s set to %s", guild_id, column, value)
+        return await self.get(guild_id)
+
+    async def synced_tree_hash(self, application_id: int) -> str | None:
+        """The hash of the command tree last synced for this application, or `None` if never synced."""
+        value = await self._db.fetch_value(
+            "SELECT tree_hash FROM command_syncs WHERE application_id = :application_id",
+            {"application_id": application_id},
+        )
+        return None if value is None else str(value)
+
+    async def record_sync(self, application_id: int, tree_hash: str) -> None:
+        """Remember that the tree with this hash was synced for this application."""
+        await self._db.execute(
+            """
+            INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (:application_id, :tree_hash, :now)
+            ON CONFLICT (application_id) DO UPDATE SET tree_hash = excluded.tree_hash, synced_at = excluded.synced_at
+            """,
+            {"application_id": application_id, "tree_hash": tree_hash, "now": to_epoch_ms(self._clock())},
+        )

@@ -1,0 +1,378 @@
+"""Jobs: each generation request, stored at every step of the pipeline so it can be resumed after a restart.
+
+A job moves forward through `JobState` (steps may be skipped, a state may be re-entered when a job is
+resumed) and ends in `COMPLETED` or `FAILED`, which are final. Every change of state is recorded with its
+time in `job_events`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from storage.clock import Clock, from_epoch_ms, optional_from_epoch_ms, to_epoch_ms, utc_now
+from storage.database import Database, Row
+from storage.errors import InvalidTransitionError, JobNotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class JobState(StrEnum):
+    """Where a job is in the pipeline, in pipeline order."""
+
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    DELIVERING = "delivering"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        """True for the final states: nothing moves a job out of them."""
+        return self in _FINISHED
+
+
+_FINISHED: Final = frozenset({JobState.COMPLETED, JobState.FAILED})
+_ORDER: Final = {state: index for index, state in enumerate(JobState)}
+
+
+def can_transition(current: JobState, new: JobState) -> bool:
+    """Whether a job in `current` may move to `new`.
+
+    Forward in pipeline order (skipping steps is fine: a job without references never uploads), staying in
+    the same unfinished state (a resumed job re-enters it), or to `FAILED` from any unfinished state.
+    `COMPLETED` is reached only from `DELIVERING`. Nothing leaves a finished state.
+    """
+    if current.is_finished:
+        return False
+    if new is JobState.FAILED:
+        return True
+    if new is JobState.COMPLETED:
+        return current is JobState.DELIVERING
+    return _ORDER[new] >= _ORDER[current]
+
+
+class JobKind(StrEnum):
+    """What started a job."""
+
+    IMAGINE = "imagine"
+    REROLL = "reroll"
+    VARY = "vary"
+    CONTEXT = "context"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored. Instants are aware UTC datetimes; Discord ids are ints."""
+
+    id: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    kind: JobKind
+    parent_job_id: str | None
+    prompt: str
+    size: str
+    n: int
+    model: str
+    reference_count: int
+    state: JobState
+    task_id: str | None
+    progress: int
+    # Set just before a submit is sent: a resumed job with this set and no task_id may exist upstream.
+    submit_started_at: datetime | None
+    result_files: tuple[str, ...]
+    images_delivered: int
+    error_code: str | None
+    error_message: str | None
+    late_notified: bool
+    application_id: int | None
+    interaction_token: str | None = field(repr=False)
+    token_expires_at: datetime | None
+    reply_message_id: int | None
+    result_message_id: int | None
+    delivered_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the job is completed or failed."""
+        return self.state.is_finished
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One change of a job's state."""
+
+    job_id: str
+    from_state: JobState | None
+    state: JobState
+    at: datetime
+
+
+# Columns a caller may change, and how each is written. The SQL only ever names columns from this table.
+_INSTANT: Final = "instant"
+_FILES: Final = "files"
+_BOOL: Final = "bool"
+_PLAIN: Final = "plain"
+_UPDATABLE: Final[dict[str, str]] = {
+    "task_id": _PLAIN,
+    "progress": _PLAIN,
+    "submit_started_at": _INSTANT,
+    "result_files": _FILES,
+    "images_delivered": _PLAIN,
+    "error_code": _PLAIN,
+    "error_message": _PLAIN,
+    "late_notified": _BOOL,
+    "application_id": _PLAIN,
+    "interaction_token": _PLAIN,
+    "token_expires_at": _INSTANT,
+    "reply_message_id": _PLAIN,
+    "result_message_id": _PLAIN,
+    "delivered_at": _INSTANT,
+    "reference_count": _PLAIN,
+}
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name not in _UPDATABLE:
+        raise ValueError(f"job field {name!r} cannot be updated (updatable: {', '.join(sorted(_UPDATABLE))})")
+    kind = _UPDATABLE[name]
+    if value is None:
+        return None
+    if kind == _INSTANT:
+        return to_epoch_ms(value)
+    if kind == _FILES:
+        if isinstance(value, str):
+            raise TypeError("result_files takes a sequence of paths or URLs, not one string")
+        return json.dumps([str(item) for item in value])
+    if kind == _BOOL:
+        return bool(value)
+    return value
+
+
+def _job_from_row(row: Row) -> Job:
+    return Job(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        kind=JobKind(row["kind"]),
+        parent_job_id=row["parent_job_id"],
+        prompt=row["prompt"],
+        size=row["size"],
+        n=row["n"],
+        model=row["model"],
+        reference_count=row["reference_count"],
+        state=JobState(row["state"]),
+        task_id=row["task_id"],
+        progress=row["progress"],
+        submit_started_at=optional_from_epoch_ms(row["submit_started_at"]),
+        result_files=tuple(json.loads(row["result_files"])),
+        images_delivered=row["images_delivered"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        late_notified=bool(row["late_notified"]),
+        application_id=row["application_id"],
+        interaction_token=row["interaction_token"],
+        token_expires_at=optional_from_epoch_ms(row["token_expires_at"]),
+        reply_message_id=row["reply_message_id"],
+        result_message_id=row["result_message_id"],
+        delivered_at=optional_from_epoch_ms(row["delivered_at"]),
+        created_at=from_epoch_ms(row["created_at"]),
+        updated_at=from_epoch_ms(row["updated_at"]),
+        finished_at=optional_from_epoch_ms(row["finished_at"]),
+    )
+
+
+class JobRepository:
+    """Creates, reads and moves jobs. Every method that changes a job returns it as now stored."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def create(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        kind: JobKind | str,
+        prompt: str,
+        size: str,
+        n: int,
+        model: str,
+        reference_count: int = 0,
+        parent_job_id: str | None = None,
+        application_id: int | None = None,
+        interaction_token: str | None = None,
+        token_expires_at: datetime | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        """Store a new job in `QUEUED` (with its first event) and return it. The id is a new uuid4 hex."""
+        kind = JobKind(kind)
+        if n < 1:
+            raise ValueError(f"a job needs n >= 1 images, not {n}")
+        if reference_count < 0:
+            raise ValueError(f"reference_count cannot be negative ({reference_count})")
+        now = to_epoch_ms(self._clock())
+        new_id = job_id or uuid.uuid4().hex
+        params = {
+            "id": new_id,
+            "guild_id": guild_id,
+            "channel_id": channel_id,
+            "user_id": user_id,
+            "kind": kind.value,
+            "parent_job_id": parent_job_id,
+            "prompt": prompt,
+            "size": size,
+            "n": n,
+            "model": model,
+            "reference_count": reference_count,
+            "state": JobState.QUEUED.value,
+            "application_id": application_id,
+            "interaction_token": interaction_token,
+            "token_expires_at": None if token_expires_at is None else to_epoch_ms(token_expires_at),
+            "now": now,
+        }
+        async with self._db.transaction():
+            row = await self._db.fetch_one(
+                """
+                INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_job_id, prompt, size, n, model,
+                                  reference_count, state, application_id, interaction_token, token_expires_at,
+                                  created_at, updated_at)
+                VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :size, :n, :model,
+                        :reference_count, :state, :application_id, :interaction_token, :token_expires_at,
+                        :now, :now)
+                RETURNING *
+                """,
+                params,
+            )
+            await self._record_event(new_id, None, JobState.QUEUED, now)
+        assert row is not None
+        return _job_from_row(row)
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job, or `None` if there is none with this id."""
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = :id", {"id": job_id})
+        return None if row is None else _job_from_row(row)
+
+    async def set_state(self, job_id: str, state: JobState, **fields: Any) -> Job:
+        """Move the job to `state` and update `fields` with it, recording the change and its time.
+
+        Raises `JobNotFoundError`, or `InvalidTransitionError` when `can_transition` forbids the move (the
+        job is then left untouched). Reaching a finished state sets `finished_at`.
+        """
+        assignments = {name: _encode(name, value) for name, value in fields.items()}
+        now = to_epoch_ms(self._clock())
+        async with self._db.transaction():
+            current = await self._db.fetch_value("SELECT state FROM jobs WHERE id = :id", {"id": job_id})
+            if current is None:
+                raise JobNotFoundError(job_id)
+            current_state = JobState(current)
+            if not can_transition(current_state, state):
+                raise InvalidTransitionError(job_id, current_state.value, state.value)
+            assignments["state"] = state.value
+            if state.is_finished:
+                assignments["finished_at"] = now
+            job = await self._update_row(job_id, assignments, now)
+            await self._record_event(job_id, current_state, state, now)
+        log.debug("job %s: %s -> %s", job_id, current_state.value, state.value)
+        return job
+
+    async def update(self, job_id: str, **fields: Any) -> Job:
+        """Change `fields` without changing the state (see `_UPDATABLE` for the names accepted)."""
+        if not fields:
+            raise ValueError("update() needs at least one field")
+        assignments = {name: _encode(name, value) for name, value in fields.items()}
+        return await self._update_row(job_id, assignments, to_epoch_ms(self._clock()))
+
+    async def mark_submit_started(self, job_id: str) -> Job:
+        """Note, before sending the submit, that one may now exist upstream."""
+        return await self.update(job_id, submit_started_at=self._clock())
+
+    async def set_task_id(self, job_id: str, task_id: str) -> Job:
+        """Record the upstream task id once the submit was accepted."""
+        return await self.update(job_id, task_id=task_id)
+
+    async def set_progress(self, job_id: str, progress: int) -> Job:
+        """Record the percentage the API reports (clamped to 0-100)."""
+        return await self.update(job_id, progress=max(0, min(100, progress)))
+
+    async def set_results(self, job_id: str, result_files: tuple[str, ...] | list[str]) -> Job:
+        """Record the downloaded results (paths or URLs), in order."""
+        return await self.update(job_id, result_files=result_files)
+
+    async def set_reply_message(self, job_id: str, message_id: int) -> Job:
+        """Record the id of the deferred reply that shows the job's progress."""
+        return await self.update(job_id, reply_message_id=message_id)
+
+    async def record_delivery(self, job_id: str, *, images_delivered: int, result_message_id: int | None) -> Job:
+        """Record that the results were delivered (in the reply, or in a channel message with this id)."""
+        return await self.update(
+            job_id, images_delivered=images_delivered, result_message_id=result_message_id, delivered_at=self._clock()
+        )
+
+    async def mark_late_notified(self, job_id: str) -> Job:
+        """Record that the member was told their job is late (so a resume does not tell them again)."""
+        return await self.update(job_id, late_notified=True)
+
+    async def fail(self, job_id: str, error_code: str, error_message: str | None = None) -> Job:
+        """Move the job to `FAILED` with the reason."""
+        return await self.set_state(job_id, JobState.FAILED, error_code=error_code, error_message=error_message)
+
+    async def list_unfinished(self) -> list[Job]:
+        """Every job not yet completed or failed, oldest first: what to resume at start-up."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE state NOT IN ('completed', 'failed') ORDER BY created_at, id"
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def events(self, job_id: str) -> list[JobEvent]:
+        """The job's state history, oldest first (empty for an unknown job)."""
+        rows = await self._db.fetch_all(
+            "SELECT job_id, from_state, state, at FROM job_events WHERE job_id = :job_id ORDER BY id",
+            {"job_id": job_id},
+        )
+        return [
+            JobEvent(
+                job_id=row["job_id"],
+                from_state=None if row["from_state"] is None else JobState(row["from_state"]),
+                state=JobState(row["state"]),
+                at=from_epoch_ms(row["at"]),
+            )
+            for row in rows
+        ]
+
+    async def _update_row(self, job_id: str, assignments: dict[str, Any], now: int) -> Job:
+        # Column names come from _UPDATABLE (checked in _encode) or from this module: never from the caller.
+        setters = ", ".join(f"{name} = :{name}" for name in assignments)
+        row = await self._db.fetch_one(
+            f"UPDATE jobs SET {setters}, updated_at = :updated_at WHERE id = :id RETURNING *",
+            {**assignments, "updated_at": now, "id": job_id},
+        )
+        if row is None:
+            raise JobNotFoundError(job_id)
+        return _job_from_row(row)
+
+    async def _record_event(self, job_id: str, from_state: JobState | None, state: JobState, at: int) -> None:
+        await self._db.execute(
+            "INSERT INTO job_events (job_id, from_state, state, at) VALUES (:job_id, :from_state, :state, :at)",
+            {
+                "job_id": job_id,
+                "from_state": None if from_state is None else from_state.value,
+                "state": state.value,
+                "at": at,
+            },
+        )

@@ -1,0 +1,344 @@
+"""The usage log: one row per job, successful or not, kept for good (product.md, Guarantees).
+
+Writing a job twice updates its row (the pipeline records a job when it ends, and may record it again after
+a crash); it never duplicates it. The queries serve `/quota usage` (by member, by day, per member over a
+period) and `/quota export`, which streams the log as CSV without holding it in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO, Any, Final
+
+from storage.clock import Clock, from_epoch_ms, optional_from_epoch_ms, optional_to_epoch_ms, to_epoch_ms, utc_now
+from storage.database import Database, Row
+from storage.jobs import Job
+
+log = logging.getLogger(__name__)
+
+_DAY_MS: Final = 86_400_000
+FAILED_STATUS: Final = "failed"
+
+CSV_COLUMNS: Final = (
+    "job_id",
+    "guild_id",
+    "channel_id",
+    "user_id",
+    "prompt",
+    "model",
+    "size",
+    "n",
+    "images",
+    "reference_count",
+    "task_id",
+    "status",
+    "error",
+    "created_at",
+    "finished_at",
+)
+
+# A spreadsheet runs a cell that starts with one of these as a formula: a prompt must stay text.
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class UsageEntry:
+    """One job in the usage log. `images` is what was delivered; `n` what was asked for."""
+
+    job_id: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    model: str
+    size: str
+    n: int
+    images: int
+    reference_count: int
+    task_id: str | None
+    status: str
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """A guild's jobs on one UTC day."""
+
+    day: date
+    jobs: int
+    images: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class MemberUsageSummary:
+    """One member's jobs in a period."""
+
+    user_id: int
+    jobs: int
+    images: int
+    failures: int
+
+
+def _entry_from_row(row: Row) -> UsageEntry:
+    return UsageEntry(
+        job_id=row["job_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        prompt=row["prompt"],
+        model=row["model"],
+        size=row["size"],
+        n=row["n"],
+        images=row["images"],
+        reference_count=row["reference_count"],
+        task_id=row["task_id"],
+        status=row["status"],
+        error=row["error"],
+        created_at=from_epoch_ms(row["created_at"]),
+        finished_at=optional_from_epoch_ms(row["finished_at"]),
+    )
+
+
+def _time_range(start: datetime | None, end: datetime | None, params: dict[str, Any]) -> str:
+    """SQL conditions for `start <= created_at < end` (either bound optional), filling `params`."""
+    conditions = ""
+    if start is not None:
+        params["start"] = to_epoch_ms(start)
+        conditions += " AND created_at >= :start"
+    if end is not None:
+        params["end"] = to_epoch_ms(end)
+        conditions += " AND created_at < :end"
+    return conditions
+
+
+def _safe_cell(text: str | None) -> str:
+    if text is None:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _text_writer(file: IO[str] | IO[bytes]) -> Callable[[str], object]:
+    if isinstance(file, io.TextIOBase):
+        return file.write
+    binary: IO[bytes] = file  # type: ignore[assignment]
+    return lambda text: binary.write(text.encode("utf-8"))
+
+
+class UsageLog:
+    """Writes and queries the usage log."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record(
+        self,
+        *,
+        job_id: str,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        prompt: str,
+        model: str,
+        size: str,
+        n: int,
+        images: int,
+        reference_count: int,
+        task_id: str | None,
+        status: str,
+        error: str | None,
+        created_at: datetime,
+        finished_at: datetime | None,
+    ) -> None:
+        """Write the job's row, or update it if the job was recorded before."""
+        await self._db.execute(
+            """
+            INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, n, images,
+                                   reference_count, task_id, status, error, created_at, finished_at)
+            VALUES (:job_id, :guild_id, :channel_id, :user_id, :prompt, :model, :size, :n, :images,
+                    :reference_count, :task_id, :status, :error, :created_at, :finished_at)
+            ON CONFLICT (job_id) DO UPDATE SET
+                guild_id = excluded.guild_id, channel_id = excluded.channel_id, user_id = excluded.user_id,
+                prompt = excluded.prompt, model = excluded.model, size = excluded.size, n = excluded.n,
+                images = excluded.images, reference_count = excluded.reference_count, task_id = excluded.task_id,
+                status = excluded.status, error = excluded.error, created_at = excluded.created_at,
+                finished_at = excluded.finished_at
+            """,
+            {
+                "job_id": job_id,
+                "guild_id": guild_id,
+                "channel_id": channel_id,
+                "user_id": user_id,
+                "prompt": prompt,
+                "model": model,
+                "size": size,
+                "n": n,
+                "images": images,
+                "reference_count": reference_count,
+                "task_id": task_id,
+                "status": str(status),
+                "error": error,
+                "created_at": to_epoch_ms(created_at),
+                "finished_at": optional_to_epoch_ms(finished_at),
+            },
+        )
+
+    async def record_job(self, job: Job) -> None:
+        """Write a job's row from the job itself: its state is the status, its error code and message the error."""
+        error = ": ".join(part for part in (job.error_code, job.error_message) if part) or None
+        await self.record(
+            job_id=job.id,
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=job.user_id,
+            prompt=job.prompt,
+            model=job.model,
+            size=job.size,
+            n=job.n,
+            images=job.images_delivered,
+            reference_count=job.reference_count,
+            task_id=job.task_id,
+            status=job.state.value,
+            error=error,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+        )
+
+    async def get(self, job_id: str) -> UsageEntry | None:
+        """The job's row, or `None`."""
+        row = await self._db.fetch_one("SELECT * FROM usage_log WHERE job_id = :job_id", {"job_id": job_id})
+        return None if row is None else _entry_from_row(row)
+
+    async def for_member(
+        self,
+        guild_id: int,
+        user_id: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[UsageEntry]:
+        """A member's jobs in a guild created in `[start, end)`, newest first, at most `limit` of them."""
+        params: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id}
+        sql = "SELECT * FROM usage_log WHERE guild_id = :guild_id AND user_id = :user_id"
+        sql += _time_range(start, end, params) + " ORDER BY created_at DESC, job_id DESC"
+        if limit is not None:
+            params["limit"] = limit
+            sql += " LIMIT :limit"
+        return [_entry_from_row(row) for row in await self._db.fetch_all(sql, params)]
+
+    async def daily(self, guild_id: int, start: datetime, end: datetime) -> list[DailyUsage]:
+        """A guild's jobs, images and failures per UTC day created in `[start, end)`; days without jobs omitted."""
+        params: dict[str, Any] = {"guild_id": guild_id, "day_ms": _DAY_MS, "failed": FAILED_STATUS}
+        # Integer division of epoch milliseconds gives the UTC day number, the same in SQLite and PostgreSQL.
+        rows = await self._db.fetch_all(
+            f"""
+            SELECT created_at / :day_ms AS day_number, COUNT(*) AS jobs, COALESCE(SUM(images), 0) AS images,
+                   COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures
+            FROM usage_log
+            WHERE guild_id = :guild_id{_time_range(start, end, params)}
+            GROUP BY created_at / :day_ms
+            ORDER BY day_number
+            """,
+            params,
+        )
+        return [
+            DailyUsage(
+                day=from_epoch_ms(row["day_number"] * _DAY_MS).date(),
+                jobs=row["jobs"],
+                images=row["images"],
+                failures=row["failures"],
+            )
+            for row in rows
+        ]
+
+    async def period_summary(self, guild_id: int, start: datetime, end: datetime) -> list[MemberUsageSummary]:
+        """Per member of a guild, jobs, images and failures created in `[start, end)`; most images first.
+
+        Reads only the covering index `usage_log_by_guild`.
+        """
+        params: dict[str, Any] = {"guild_id": guild_id, "failed": FAILED_STATUS}
+        rows = await self._db.fetch_all(
+            f"""
+            SELECT user_id, COUNT(*) AS jobs, COALESCE(SUM(images), 0) AS images,
+                   COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures
+            FROM usage_log
+            WHERE guild_id = :guild_id{_time_range(start, end, params)}
+            GROUP BY user_id
+            ORDER BY images DESC, user_id
+            """,
+            params,
+        )
+        return [
+            MemberUsageSummary(user_id=row["user_id"], jobs=row["jobs"], images=row["images"], failures=row["failures"])
+            for row in rows
+        ]
+
+    async def export_csv(
+        self,
+        file: IO[str] | IO[bytes],
+        *,
+        guild_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        chunk_rows: int = 500,
+    ) -> int:
+        """Write the log (one guild's, or all; optionally created in `[start, end)`) as CSV; returns the row count.
+
+        Rows stream from the database a chunk at a time and go to `file` as they come; a binary file gets
+        UTF-8. The header is `CSV_COLUMNS`; instants are ISO 8601 UTC. A text cell that a spreadsheet would
+        run as a formula (it starts with =, +, -, @) is written with a leading apostrophe.
+        """
+        params: dict[str, Any] = {}
+        sql = "SELECT * FROM usage_log WHERE 1 = 1"
+        if guild_id is not None:
+            params["guild_id"] = guild_id
+            sql += " AND guild_id = :guild_id"
+        sql += _time_range(start, end, params) + " ORDER BY created_at, job_id"
+
+        write = _text_writer(file)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        count = 0
+        rows = self._db.iterate(sql, params, chunk_size=chunk_rows)
+        try:
+            async for row in rows:
+                finished = row["finished_at"]
+                writer.writerow(
+                    (
+                        row["job_id"],
+                        row["guild_id"],
+                        row["channel_id"],
+                        row["user_id"],
+                        _safe_cell(row["prompt"]),
+                        row["model"],
+                        row["size"],
+                        row["n"],
+                        row["images"],
+                        row["reference_count"],
+                        row["task_id"] or "",
+                        row["status"],
+                        _safe_cell(row["error"]),
+                        from_epoch_ms(row["created_at"]).isoformat(),
+                        "" if finished is None else from_epoch_ms(finished).isoformat(),
+                    )
+                )
+                count += 1
+                if count % chunk_rows == 0:
+                    write(buffer.getvalue())
+                    buffer.seek(0)
+                    buffer.truncate()
+        finally:
+            await rows.aclose()
+        write(buffer.getvalue())
+        log.info("exported %s usage rows (guild %s)", count, guild_id if guild_id is not None else "all")
+        return count
