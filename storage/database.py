@@ -113,8 +113,9 @@ def split_statements(script: str) -> tuple[str, ...]:
     """
     statements: list[str] = []
     pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
+    pieces = script.split(";")
+    for index, piece in enumerate(pieces):
+        pending += piece if index == len(pieces) - 1 else piece + ";"
         if sqlite3.complete_statement(pending):
             statement = pending.strip()
             if _strip_comments(statement).strip(" \t\r\n;"):
