@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 from storage.clock import Clock, from_epoch_ms, optional_from_epoch_ms, optional_to_epoch_ms, to_epoch_ms, utc_now
 from storage.database import Database, Row
@@ -107,6 +107,40 @@ def _entry_from_row(row: Row) -> UsageEntry:
     )
 
 
+_UPSERT: Final = """
+    INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, n, images,
+                           reference_count, task_id, status, error, created_at, finished_at)
+    VALUES (:job_id, :guild_id, :channel_id, :user_id, :prompt, :model, :size, :n, :images,
+            :reference_count, :task_id, :status, :error, :created_at, :finished_at)
+    ON CONFLICT (job_id) DO UPDATE SET
+        guild_id = excluded.guild_id, channel_id = excluded.channel_id, user_id = excluded.user_id,
+        prompt = excluded.prompt, model = excluded.model, size = excluded.size, n = excluded.n,
+        images = excluded.images, reference_count = excluded.reference_count, task_id = excluded.task_id,
+        status = excluded.status, error = excluded.error, created_at = excluded.created_at,
+        finished_at = excluded.finished_at
+"""
+
+
+def _params(entry: UsageEntry) -> dict[str, Any]:
+    return {
+        "job_id": entry.job_id,
+        "guild_id": entry.guild_id,
+        "channel_id": entry.channel_id,
+        "user_id": entry.user_id,
+        "prompt": entry.prompt,
+        "model": entry.model,
+        "size": entry.size,
+        "n": entry.n,
+        "images": entry.images,
+        "reference_count": entry.reference_count,
+        "task_id": entry.task_id,
+        "status": entry.status,
+        "error": entry.error,
+        "created_at": to_epoch_ms(entry.created_at),
+        "finished_at": optional_to_epoch_ms(entry.finished_at),
+    }
+
+
 def _time_range(start: datetime | None, end: datetime | None, params: dict[str, Any]) -> str:
     """SQL conditions for `start <= created_at < end` (either bound optional), filling `params`."""
     conditions = ""
@@ -128,7 +162,7 @@ def _safe_cell(text: str | None) -> str:
 def _text_writer(file: IO[str] | IO[bytes]) -> Callable[[str], object]:
     if isinstance(file, io.TextIOBase):
         return file.write
-    binary: IO[bytes] = file  # type: ignore[assignment]
+    binary = cast(IO[bytes], file)
     return lambda text: binary.write(text.encode("utf-8"))
 
 
@@ -159,37 +193,29 @@ class UsageLog:
         finished_at: datetime | None,
     ) -> None:
         """Write the job's row, or update it if the job was recorded before."""
-        await self._db.execute(
-            """
-            INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, n, images,
-                                   reference_count, task_id, status, error, created_at, finished_at)
-            VALUES (:job_id, :guild_id, :channel_id, :user_id, :prompt, :model, :size, :n, :images,
-                    :reference_count, :task_id, :status, :error, :created_at, :finished_at)
-            ON CONFLICT (job_id) DO UPDATE SET
-                guild_id = excluded.guild_id, channel_id = excluded.channel_id, user_id = excluded.user_id,
-                prompt = excluded.prompt, model = excluded.model, size = excluded.size, n = excluded.n,
-                images = excluded.images, reference_count = excluded.reference_count, task_id = excluded.task_id,
-                status = excluded.status, error = excluded.error, created_at = excluded.created_at,
-                finished_at = excluded.finished_at
-            """,
-            {
-                "job_id": job_id,
-                "guild_id": guild_id,
-                "channel_id": channel_id,
-                "user_id": user_id,
-                "prompt": prompt,
-                "model": model,
-                "size": size,
-                "n": n,
-                "images": images,
-                "reference_count": reference_count,
-                "task_id": task_id,
-                "status": str(status),
-                "error": error,
-                "created_at": to_epoch_ms(created_at),
-                "finished_at": optional_to_epoch_ms(finished_at),
-            },
+        entry = UsageEntry(
+            job_id=job_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            prompt=prompt,
+            model=model,
+            size=size,
+            n=n,
+            images=images,
+            reference_count=reference_count,
+            task_id=task_id,
+            status=str(status),
+            error=error,
+            created_at=created_at,
+            finished_at=finished_at,
         )
+        await self._db.execute(_UPSERT, _params(entry))
+
+    async def record_many(self, entries: Iterable[UsageEntry]) -> None:
+        """Write (or update) many rows in one transaction: much faster than one `record` per row."""
+        async with self._db.transaction():
+            await self._db.execute_many(_UPSERT, (_params(entry) for entry in entries))
 
     async def record_job(self, job: Job) -> None:
         """Write a job's row from the job itself: its state is the status, its error code and message the error."""
