@@ -1,0 +1,147 @@
+"""No quota is ever exceeded, whatever the concurrency: coroutines, two connections, two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from storage.database import Database
+from storage.quotas import OperatorDefaults, Period, QuotaRepository, RuleScope
+from tests.storage.conftest import FakeClock
+
+ROOT = Path(__file__).resolve().parents[2]
+GUILD = 42
+MEMBER = 7
+LIMIT = 100
+WAIT = 60.0  # generous: 2 shared, noisy cores
+
+
+async def ledger_total(db: Database) -> int:
+    return int(await db.fetch_value("SELECT COALESCE(SUM(images), 0) FROM quota_ledger"))
+
+
+async def test_1000_concurrent_reservations_on_one_connection_grant_exactly_the_limit(
+    db: Database, clock: FakeClock
+) -> None:
+    quotas = QuotaRepository(db, OperatorDefaults(), clock)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER, LIMIT, Period.DAY)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(quotas.reserve(f"job{i}", GUILD, MEMBER, [], 1) for i in range(1000))), WAIT
+    )
+    assert sum(r.granted for r in results) == LIMIT
+    assert await ledger_total(db) == LIMIT
+    refused = [r for r in results if not r.granted]
+    assert all(r.refused_by is not None and r.refused_by.used == LIMIT for r in refused)
+
+
+async def test_1000_concurrent_reservations_through_two_connections_grant_exactly_the_limit(
+    db_url: str, clock: FakeClock
+) -> None:
+    # Two Database objects on one file: two SQLite connections, each with its own thread, as two processes.
+    first = await Database.open(db_url, busy_timeout=WAIT)
+    second = await Database.open(db_url, busy_timeout=WAIT)
+    try:
+        one = QuotaRepository(first, OperatorDefaults(), clock)
+        two = QuotaRepository(second, OperatorDefaults(), clock)
+        await one.set_rule(GUILD, RuleScope.SERVER, LIMIT, Period.DAY)
+        # Taking turns first: each connection sees what the other wrote the moment it was committed.
+        for i in range(20):
+            assert (await (one if i % 2 else two).reserve(f"turn{i}", GUILD, i, [], 1)).granted
+        # Then 1,000 at once, half through each connection, racing for the 80 images left.
+        reservations = [(one if i % 2 else two).reserve(f"job{i}", GUILD, i % 50, [], 1) for i in range(1000)]
+        results = await asyncio.wait_for(asyncio.gather(*reservations), WAIT)
+        assert sum(r.granted for r in results) == LIMIT - 20
+        assert await ledger_total(first) == await ledger_total(second) == LIMIT
+        assert all(r.refused_by is not None and r.refused_by.used == LIMIT for r in results if not r.granted)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_mixed_sizes_never_overshoot(db: Database, clock: FakeClock) -> None:
+    quotas = QuotaRepository(db, OperatorDefaults(), clock)
+    await quotas.set_rule(GUILD, RuleScope.SERVER, 97, Period.WEEK)
+    results = await asyncio.gather(*(quotas.reserve(f"job{i}", GUILD, i, [], 1 + i % 4) for i in range(300)))
+    total = sum(r.requested for r in results if r.granted)
+    assert total == await ledger_total(db)
+    assert 97 - 3 <= total <= 97  # full but never over: at most a 4 that no longer fits is refused
+
+
+async def test_concurrent_refunds_and_reservations_stay_exact(db: Database, clock: FakeClock) -> None:
+    quotas = QuotaRepository(db, OperatorDefaults(), clock)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER, 10, Period.DAY)
+    first = await asyncio.gather(*(quotas.reserve(f"a{i}", GUILD, MEMBER, [], 1) for i in range(10)))
+    assert all(r.granted for r in first)
+    # five refunds race twenty new requests: exactly five of those can fit
+    outcome = await asyncio.gather(
+        *(quotas.refund(f"a{i}") for i in range(5)),
+        *(quotas.reserve(f"b{i}", GUILD, MEMBER, [], 1) for i in range(20)),
+    )
+    refunds, reservations = outcome[:5], outcome[5:]
+    assert refunds == [1] * 5
+    granted = sum(1 for r in reservations if getattr(r, "granted", False))
+    assert granted <= 5
+    assert await ledger_total(db) == 5 + granted <= 10
+
+
+SCRIPT = """
+import asyncio, sys
+from datetime import datetime
+from storage.database import Database
+from storage.quotas import OperatorDefaults, QuotaRepository
+
+async def main(url, prefix, count, now):
+    db = await Database.open(url, busy_timeout=60)
+    quotas = QuotaRepository(db, OperatorDefaults(), lambda: now)
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    results = await asyncio.gather(*(quotas.reserve(f"{prefix}{i}", 42, i % 50, [], 1) for i in range(count)))
+    print(sum(r.granted for r in results), flush=True)
+    await db.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), datetime.fromisoformat(sys.argv[4])))
+"""
+
+
+async def test_two_processes_reserving_at_once_grant_exactly_the_limit(db: Database, db_url: str) -> None:
+    now = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
+    quotas = QuotaRepository(db, OperatorDefaults(), lambda: now)
+    await quotas.set_rule(GUILD, RuleScope.SERVER, LIMIT, Period.DAY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            SCRIPT,
+            db_url,
+            prefix,
+            "300",
+            now.isoformat(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+        )
+        for prefix in ("p", "q")
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            assert (await asyncio.wait_for(process.stdout.readline(), WAIT)).strip() == b"ready"
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            await process.stdin.drain()
+        outputs = [await asyncio.wait_for(process.communicate(), WAIT) for process in processes]
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert [process.returncode for process in processes] == [0, 0]
+    granted = [int(stdout.strip()) for stdout, _ in outputs]
+    assert sum(granted) == LIMIT
+    assert await ledger_total(db) == LIMIT
