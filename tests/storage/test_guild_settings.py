@@ -1,0 +1,81 @@
+"""Guild settings and the command-sync record."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.database import Database
+from storage.guild_settings import GuildSettings, GuildSettingsRepository
+from tests.storage.conftest import FakeClock
+
+GUILD = 700_000_000_000_000_001
+OTHER = 700_000_000_000_000_002
+CHANNEL = 800_000_000_000_000_001
+
+
+@pytest.fixture
+def settings(db: Database, clock: FakeClock) -> GuildSettingsRepository:
+    return GuildSettingsRepository(db, clock)
+
+
+async def test_a_guild_that_set_nothing_has_the_defaults(settings: GuildSettingsRepository) -> None:
+    current = await settings.get(GUILD)
+    assert current == GuildSettings(GUILD, frozenset(), 4, 0, None)
+    assert current.channel_allowed(CHANNEL)
+    assert await settings.all() == {}
+
+
+async def test_setters_change_one_thing_each(settings: GuildSettingsRepository) -> None:
+    assert (await settings.set_max_n(GUILD, 2)).max_n == 2
+    assert (await settings.set_cooldown(GUILD, 30)).cooldown_seconds == 30
+    assert (await settings.set_log_channel(GUILD, CHANNEL)).log_channel_id == CHANNEL
+    assert await settings.get(GUILD) == GuildSettings(GUILD, frozenset(), 2, 30, CHANNEL)
+    assert (await settings.set_log_channel(GUILD, None)).log_channel_id is None
+    assert (await settings.set_max_n(GUILD, 4)).max_n == 4
+    assert await settings.get(OTHER) == GuildSettings(OTHER)
+
+
+async def test_allowed_channels(settings: GuildSettingsRepository) -> None:
+    await settings.add_allowed_channel(GUILD, CHANNEL)
+    current = await settings.add_allowed_channel(GUILD, CHANNEL + 1)
+    assert await settings.add_allowed_channel(GUILD, CHANNEL) == current  # adding twice changes nothing
+    assert current.allowed_channel_ids == {CHANNEL, CHANNEL + 1}
+    assert current.channel_allowed(CHANNEL)
+    assert not current.channel_allowed(CHANNEL + 2)
+    current = await settings.remove_allowed_channel(GUILD, CHANNEL)
+    assert current.allowed_channel_ids == {CHANNEL + 1}
+    current = await settings.clear_allowed_channels(GUILD)
+    assert current.allowed_channel_ids == frozenset()
+    assert current.channel_allowed(CHANNEL + 2)
+
+
+async def test_all_loads_every_guild_for_the_cache(settings: GuildSettingsRepository) -> None:
+    await settings.set_cooldown(GUILD, 10)
+    await settings.add_allowed_channel(GUILD, CHANNEL)
+    await settings.add_allowed_channel(OTHER, CHANNEL + 5)  # only channels, no other setting
+    assert await settings.all() == {
+        GUILD: GuildSettings(GUILD, frozenset({CHANNEL}), 4, 10, None),
+        OTHER: GuildSettings(OTHER, frozenset({CHANNEL + 5})),
+    }
+
+
+@pytest.mark.parametrize("max_n", [0, 5, -1])
+async def test_max_n_must_be_1_to_4(settings: GuildSettingsRepository, max_n: int) -> None:
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        await settings.set_max_n(GUILD, max_n)
+    assert (await settings.get(GUILD)).max_n == 4
+
+
+async def test_cooldown_cannot_be_negative(settings: GuildSettingsRepository) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        await settings.set_cooldown(GUILD, -1)
+    assert (await settings.get(GUILD)).cooldown_seconds == 0
+
+
+async def test_the_synced_tree_hash_is_kept_per_application(settings: GuildSettingsRepository) -> None:
+    assert await settings.synced_tree_hash(1) is None
+    await settings.record_sync(1, "hash-a")
+    await settings.record_sync(2, "hash-b")
+    await settings.record_sync(1, "hash-c")
+    assert await settings.synced_tree_hash(1) == "hash-c"
+    assert await settings.synced_tree_hash(2) == "hash-b"
