@@ -109,39 +109,46 @@ def error_from_response(
         upstream = upstream[:_MAX_MESSAGE_CHARS] + "…"
 
     def message(default: str) -> str:
-        return f"ToAPIs {operation}: {upstream or default}"
+        return upstream or default
 
     not_exist = contract.TASK_NOT_EXIST in (code, upstream)
     if task_id is not None and (status == 404 or not_exist):
-        return TaskNotFoundError(message("task not found"), status=status, code=code, task_id=task_id)
+        return TaskNotFoundError(
+            message("task not found"), status=status, code=code, operation=operation, task_id=task_id
+        )
     if status in (401, 403):
-        return AuthenticationError(message("the API key was refused"), status=status, code=code)
+        return AuthenticationError(message("the API key was refused"), status=status, code=code, operation=operation)
     if status == 402 or code == contract.INSUFFICIENT_QUOTA_CODE:
-        return InsufficientBalanceError(message("insufficient balance"), status=status, code=code)
+        return InsufficientBalanceError(message("insufficient balance"), status=status, code=code, operation=operation)
     if status == 422 or code in contract.CONTENT_POLICY_CODES:
-        return ContentPolicyError(message("refused by the content policy"), status=status, code=code)
+        return ContentPolicyError(
+            message("refused by the content policy"), status=status, code=code, operation=operation
+        )
     if status == 429:
         return RateLimitError(
             message("rate limited"),
             status=status,
             code=code,
+            operation=operation,
             retry_after=parse_retry_after(headers),
             category=headers.get(contract.RATE_LIMIT_CATEGORY_HEADER),
         )
     if status == 408:
-        return APITimeoutError(message("the server timed out reading the request"), maybe_sent=True, status=status)
+        return APITimeoutError(
+            message("the server timed out reading the request"), maybe_sent=True, status=status, operation=operation
+        )
     if status >= 500:
         if parsed.is_html:
             title = f" ({upstream})" if upstream else ""
             return ServerError(
-                f"ToAPIs {operation}: HTTP {status} with an HTML page from a gateway{title}", status=status
+                f"HTTP {status} with an HTML page from a gateway{title}", status=status, operation=operation
             )
-        return ServerError(message("server error"), status=status, code=code)
+        return ServerError(message("server error"), status=status, code=code, operation=operation)
     if 400 <= status < 500:
         if upload or status == 413:
-            return UploadRejectedError(message("the image was refused"), status=status, code=code)
-        return BadRequestError(message(f"HTTP {status}"), status=status, code=code)
-    return UnexpectedResponseError(message(f"unexpected HTTP {status}"), status=status, code=code)
+            return UploadRejectedError(message("the image was refused"), status=status, code=code, operation=operation)
+        return BadRequestError(message(f"HTTP {status}"), status=status, code=code, operation=operation)
+    return UnexpectedResponseError(message(f"unexpected HTTP {status}"), status=status, code=code, operation=operation)
 
 
 def _redact(text: str | None, secret: str) -> str | None:

@@ -26,10 +26,10 @@ def decode_json(body: bytes, *, operation: str, status: int) -> dict[str, Any]:
         payload = json.loads(body)
     except ValueError:
         raise UnexpectedResponseError(
-            f"ToAPIs {operation}: the answer is not JSON ({len(body)} bytes)", status=status
+            f"the answer is not JSON ({len(body)} bytes)", status=status, operation=operation
         ) from None
     if not isinstance(payload, dict):
-        raise UnexpectedResponseError(f"ToAPIs {operation}: the answer is not a JSON object", status=status)
+        raise UnexpectedResponseError("the answer is not a JSON object", status=status, operation=operation)
     return payload
 
 
@@ -37,7 +37,7 @@ def parse_task(payload: dict[str, Any], *, status: int, client_business_id: str 
     """Build a Task from a submit or lookup answer. `client_business_id` fills in one the API did not echo."""
     task_id = payload.get("id")
     if not isinstance(task_id, str) or not task_id:
-        raise UnexpectedResponseError("ToAPIs task: the answer has no task id", status=status)
+        raise UnexpectedResponseError("the answer has no task id", status=status, operation="task")
     task_status = TaskStatus.parse(payload.get("status"))
     if task_status is TaskStatus.UNKNOWN:
         log.debug("task %s has an undocumented status %r: treated as running", task_id, payload.get("status"))
@@ -67,7 +67,7 @@ def parse_upload(payload: dict[str, Any], *, status: int) -> UploadedImage:
     """Build an UploadedImage from `{"success":true,"data":{id,url,mime_type,size}}`."""
     data = payload.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not data["url"]:
-        raise UnexpectedResponseError("ToAPIs upload: the answer has no image URL", status=status)
+        raise UnexpectedResponseError("the answer has no image URL", status=status, operation="upload")
     size = data.get("size")
     return UploadedImage(
         id=str(data.get("id") or ""),

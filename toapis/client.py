@@ -132,10 +132,10 @@ class ToAPIsClient:
         an empty or too large image (without sending it) and when the API refuses it.
         """
         if not data:
-            raise UploadRejectedError("ToAPIs upload: the image is empty")
+            raise UploadRejectedError("the image is empty", operation="upload")
         if len(data) > contract.UPLOAD_MAX_BYTES:
             raise UploadRejectedError(
-                f"ToAPIs upload: {contract.UPLOAD_TOO_LARGE_MESSAGE} ({len(data):,} bytes given)", status=None
+                f"{contract.UPLOAD_TOO_LARGE_MESSAGE} ({len(data):,} bytes given)", operation="upload"
             )
 
         def form() -> aiohttp.FormData:
@@ -148,7 +148,7 @@ class ToAPIsClient:
         payload = decode_json(answer.body, operation="upload", status=answer.status)
         if payload.get("success") is False:
             message = self._redact(str(payload.get("message") or "the image was refused"))
-            raise UploadRejectedError(f"ToAPIs upload: {message}", status=answer.status)
+            raise UploadRejectedError(message, status=answer.status, operation="upload")
         uploaded = parse_upload(payload, status=answer.status)
         log.debug("uploaded %s (%d bytes) as %s", filename, len(data), uploaded.id)
         return uploaded
@@ -220,9 +220,9 @@ class ToAPIsClient:
             if delay is None:
                 raise error
             log.warning(
-                "ToAPIs submit for %s failed (%s); no task was created, submitting again in %.2f s (retry %d of %d)",
-                client_business_id,
+                "%s; no task was created for %s, submitting again in %.2f s (retry %d of %d)",
                 error,
+                client_business_id,
                 delay,
                 attempt + 1,
                 self._retry.max_retries,
@@ -325,7 +325,7 @@ class ToAPIsClient:
         URL), or, once retries are used up, RateLimitError, ServerError, APIConnectionError, APITimeoutError.
         """
         if urlsplit(url).scheme not in ("http", "https"):
-            raise DownloadError(f"ToAPIs download: not an http(s) URL: {url[:100]!r}")
+            raise DownloadError(f"not an http(s) URL: {url[:100]!r}", operation="download")
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         limit = self._timeout if timeout is None else timeout
@@ -338,7 +338,7 @@ class ToAPIsClient:
                 delay = self._retry.delay_before_retry(attempt, retry_after)
                 if delay is None:
                     raise
-                log.warning("ToAPIs download failed (%s); retry %d in %.2f s", exc, attempt + 1, delay)
+                log.warning("%s; retry %d in %.2f s", exc, attempt + 1, delay)
             await asyncio.sleep(delay)
             attempt += 1
 
@@ -424,14 +424,14 @@ class ToAPIsClient:
                 ) as response:
                     return _Answer(response.status, response.headers, await response.read())
         except aiohttp.ConnectionTimeoutError as exc:
-            failure = APITimeoutError(f"ToAPIs {operation}: could not connect in time ({exc})", maybe_sent=False)
+            failure = APITimeoutError(f"could not connect in time ({exc})", maybe_sent=False, operation=operation)
         except TimeoutError:
-            failure = APITimeoutError(f"ToAPIs {operation}: no answer within {self._timeout:g} s", maybe_sent=True)
+            failure = APITimeoutError(f"no answer within {self._timeout:g} s", maybe_sent=True, operation=operation)
         except aiohttp.ClientConnectorError as exc:
-            failure = APIConnectionError(f"ToAPIs {operation}: could not connect ({exc})", maybe_sent=False)
+            failure = APIConnectionError(f"could not connect ({exc})", maybe_sent=False, operation=operation)
         except aiohttp.ClientError as exc:
             failure = APIConnectionError(
-                f"ToAPIs {operation}: the connection failed ({type(exc).__name__}: {exc})", maybe_sent=True
+                f"the connection failed ({type(exc).__name__}: {exc})", maybe_sent=True, operation=operation
             )
         # Raised outside the except blocks so that no aiohttp exception (whose request info holds the
         # Authorization header) is chained to the error as its context.
@@ -470,8 +470,7 @@ class ToAPIsClient:
             if delay is None:
                 raise error
             log.warning(
-                "ToAPIs %s failed (%s); retry %d of %d in %.2f s",
-                operation,
+                "%s; retry %d of %d in %.2f s",
                 error,
                 attempt + 1,
                 policy.max_retries,
@@ -482,7 +481,7 @@ class ToAPIsClient:
 
     async def _lookup(self, lookup_id: str, *, retry: RetryPolicy, business_id: bool = False) -> Task:
         if not lookup_id:
-            raise BadRequestError("ToAPIs task lookup: the id is empty")
+            raise BadRequestError("the id is empty", operation="task lookup")
         path = contract.LOOKUP_BY_BUSINESS_ID_PATH if business_id else contract.TASK_PATH
         answer = await self._call(
             "GET", path, operation="task lookup", item_id=lookup_id, task_id=lookup_id, retry=retry
@@ -492,13 +491,13 @@ class ToAPIsClient:
 
     async def _resolve_ambiguous_submit(self, client_business_id: str, error: ToAPIsError) -> Task | None:
         """After a submit whose fate is unknown: the task it created, or None when the lookup proves there is none."""
-        log.warning("ToAPIs submit for %s may have reached the server (%s); looking it up", client_business_id, error)
+        log.warning("%s; the submit for %s may have reached the server: looking it up", error, client_business_id)
         try:
             existing = await self.find_task(client_business_id)
         except ToAPIsError as lookup_error:
             raise SubmitUnconfirmedError(
-                f"ToAPIs submit for {client_business_id} failed ({error}) and the lookup that would tell whether "
-                f"it created a task failed too ({lookup_error})",
+                f"may have created a task for {client_business_id}: the request failed ({error}), and so did the "
+                f"lookup that would tell ({lookup_error})",
                 client_business_id=client_business_id,
             ) from lookup_error
         if existing is not None:
@@ -523,7 +522,7 @@ class ToAPIsClient:
         if not BUSINESS_ID_PATTERN.fullmatch(business_id):
             problems.append("client_business_id must be 1-128 letters, digits, '.', '_', ':' or '-'")
         if problems:
-            raise BadRequestError("ToAPIs submit: " + "; ".join(problems))
+            raise BadRequestError("; ".join(problems), operation="submit")
 
     # --- downloads ------------------------------------------------------------------------------------------
 
@@ -538,22 +537,22 @@ class ToAPIsClient:
                     content_type = sniff_image_type(head) or declared  # the bytes are the better label
                     if not content_type.startswith("image/"):
                         raise DownloadError(
-                            f"ToAPIs download: the files host sent {declared or 'no content type'!r} "
-                            "and the bytes are not an image",
+                            f"the files host sent {declared or 'no content type'!r} and the bytes are not an image",
                             status=response.status,
+                            operation="download",
                         )
                     return await sink.finish(url=url, content_type=content_type, size=size)
         except ToAPIsError as exc:
             failure = exc
         except aiohttp.ConnectionTimeoutError as exc:
-            failure = APITimeoutError(f"ToAPIs download: could not connect in time ({exc})", maybe_sent=False)
+            failure = APITimeoutError(f"could not connect in time ({exc})", maybe_sent=False, operation="download")
         except TimeoutError:
-            failure = APITimeoutError(f"ToAPIs download: not finished within {limit:g} s", maybe_sent=True)
+            failure = APITimeoutError(f"not finished within {limit:g} s", maybe_sent=True, operation="download")
         except aiohttp.ClientConnectorError as exc:
-            failure = APIConnectionError(f"ToAPIs download: could not connect ({exc})", maybe_sent=False)
+            failure = APIConnectionError(f"could not connect ({exc})", maybe_sent=False, operation="download")
         except aiohttp.ClientError as exc:
             failure = APIConnectionError(
-                f"ToAPIs download: the connection failed ({type(exc).__name__}: {exc})", maybe_sent=True
+                f"the connection failed ({type(exc).__name__}: {exc})", maybe_sent=True, operation="download"
             )
         finally:
             await sink.discard()
@@ -569,12 +568,12 @@ class ToAPIsClient:
             if isinstance(error, APIConnectionError | RateLimitError | ServerError):
                 raise error
             raise DownloadError(
-                f"ToAPIs download: the files host answered HTTP {response.status}", status=response.status
+                f"the files host answered HTTP {response.status}", status=response.status, operation="download"
             )
         length = response.content_length
         if length is not None and length > max_bytes:
             raise DownloadTooLargeError(
-                f"ToAPIs download: the image is {length:,} bytes, more than the {max_bytes:,} allowed",
+                f"the image is {length:,} bytes, more than the {max_bytes:,} allowed",
                 max_bytes=max_bytes,
                 status=response.status,
             )
@@ -583,7 +582,9 @@ class ToAPIsClient:
             return declared
         if declared in _GENERIC_CONTENT_TYPES:
             return ""
-        raise DownloadError(f"ToAPIs download: the files host sent {declared!r}, not an image", status=response.status)
+        raise DownloadError(
+            f"the files host sent {declared!r}, not an image", status=response.status, operation="download"
+        )
 
 
 async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: int) -> tuple[int, bytes]:
@@ -597,7 +598,7 @@ async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: i
         size += len(chunk)
         if size > max_bytes:
             raise DownloadTooLargeError(
-                f"ToAPIs download: the image is larger than the {max_bytes:,} bytes allowed",
+                f"the image is larger than the {max_bytes:,} bytes allowed",
                 max_bytes=max_bytes,
                 status=response.status,
             )

@@ -46,11 +46,16 @@ class ToAPIsError(Exception):
     # A later attempt of the same call may succeed (the client has already retried as its policy allows).
     is_transient: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, operation: str | None = None
+    ) -> None:
         super().__init__(message)
+        # What went wrong: the upstream message when the API sent one, else the client's own description.
         self.message = message
         self.status = status
         self.code = code
+        # The call that failed ("submit", "task lookup", "upload", "download", "health probe").
+        self.operation = operation
 
     @property
     def user_message(self) -> str:
@@ -58,15 +63,19 @@ class ToAPIsError(Exception):
         return self.default_user_message
 
     def __str__(self) -> str:
+        text = f"ToAPIs {self.operation}: {self.message}" if self.operation else self.message
         details = []
         if self.status is not None:
             details.append(f"HTTP {self.status}")
         if self.code is not None:
             details.append(f"code {self.code}")
-        return f"{self.message} ({', '.join(details)})" if details else self.message
+        return f"{text} ({', '.join(details)})" if details else text
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(message={self.message!r}, status={self.status!r}, code={self.code!r})"
+        return (
+            f"{type(self).__name__}(message={self.message!r}, status={self.status!r}, code={self.code!r}, "
+            f"operation={self.operation!r})"
+        )
 
 
 class AuthenticationError(ToAPIsError):
@@ -113,9 +122,15 @@ class TaskNotFoundError(ToAPIsError):
     default_user_message = "The image service lost track of this job. Please try again."
 
     def __init__(
-        self, message: str, *, status: int | None = None, code: str | None = None, task_id: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        operation: str | None = None,
+        task_id: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, code=code)
+        super().__init__(message, status=status, code=code, operation=operation)
         self.task_id = task_id
 
 
@@ -131,10 +146,11 @@ class RateLimitError(ToAPIsError):
         *,
         status: int | None = 429,
         code: str | None = None,
+        operation: str | None = None,
         retry_after: float | None = None,
         category: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, code=code)
+        super().__init__(message, status=status, code=code, operation=operation)
         self.retry_after = retry_after
         # X-RateLimit-Category: "async_submit" or "async_query".
         self.category = category
@@ -160,8 +176,16 @@ class APIConnectionError(ToAPIsError):
     default_user_message = "The bot could not reach the image service. Please try again later."
     is_transient = True
 
-    def __init__(self, message: str, *, maybe_sent: bool, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message, status=status, code=code)
+    def __init__(
+        self,
+        message: str,
+        *,
+        maybe_sent: bool,
+        status: int | None = None,
+        code: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, operation=operation)
         # False only when the request provably never reached the server (the connection was never made).
         self.maybe_sent = maybe_sent
 
@@ -183,7 +207,7 @@ class SubmitUnconfirmedError(ToAPIsError):
     is_transient = True
 
     def __init__(self, message: str, *, client_business_id: str) -> None:
-        super().__init__(message)
+        super().__init__(message, operation="submit")
         self.client_business_id = client_business_id
 
 
@@ -210,5 +234,5 @@ class DownloadTooLargeError(DownloadError):
     """A result image is larger than the caller's cap; the download was stopped at the cap."""
 
     def __init__(self, message: str, *, max_bytes: int, status: int | None = None) -> None:
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, operation="download")
         self.max_bytes = max_bytes

@@ -363,6 +363,7 @@ class FakeTask:
     created: float  # time.monotonic()
     created_at: int  # unix seconds
     forced_end: tuple[float, Outcome] | None = None
+    pinned: tuple[str, int] | None = None  # a (status, progress) set by hand, until the task ends
 
     @property
     def width(self) -> int:
@@ -386,6 +387,8 @@ class FakeTask:
             ended, outcome = self.forced_end
             if now >= ended:
                 return ("completed", 100) if outcome is Outcome.COMPLETED else ("failed", 0)
+        if self.pinned is not None:
+            return self.pinned
         return self.timeline.state_at(now - self.created)
 
     @property
@@ -434,6 +437,11 @@ class RecordedRequest:
     fault: Fault | None = None
 
 
+# Per-request storage: the log entry of the request, and whether its connection was dropped.
+_RECORD: Final = web.RequestKey("record", RecordedRequest)
+_DROPPED: Final = web.RequestKey("dropped", bool)
+
+
 class FakeToAPIs:
     """The fake API server. Start it with `start()` (or `async with`), stop it with `close()`."""
 
@@ -457,6 +465,7 @@ class FakeToAPIs:
         self.result_format = ResultFormat.RESULT_DATA
         self.result_min_bytes = 0  # pad every served result PNG to at least this many bytes ("large files")
         self.files_content_type: str | None = None  # serve files with this content type instead (e.g. text/html)
+        self.files_chunked = False  # serve files chunked, without a Content-Length
         self.upload_ttl: float | None = None  # uploads expire after this many seconds (None: never)
         # Unknown task ids answer the documented 404, or the reported 400 "task_not_exist" variant.
         self.task_not_exist_variant = False
@@ -549,6 +558,10 @@ class FakeToAPIs:
         """End a task now (e.g. one that never ends)."""
         self.tasks[task_id].forced_end = (time.monotonic(), outcome)
 
+    def set_task_state(self, task_id: str, status: str, progress: int = 0) -> None:
+        """Hold a task at this (status, progress), whatever its timeline says, until `end_task`."""
+        self.tasks[task_id].pinned = (status, progress)
+
     def forget_task(self, task_id: str) -> None:
         """Drop a task: lookups answer "unknown task" from now on."""
         del self.tasks[task_id]
@@ -591,13 +604,13 @@ class FakeToAPIs:
             time=time.monotonic(),
         )
         self.requests.append(record)
-        request["record"] = record
+        request[_RECORD] = record
         try:
             response = await handler(request)
         except web.HTTPException as exc:
             record.status = exc.status
             raise
-        if record.status is None and not request.get("dropped"):
+        if record.status is None and not request.get(_DROPPED, False):
             record.status = response.status
         return response
 
@@ -608,7 +621,7 @@ class FakeToAPIs:
         armed = self._take_fault(endpoint)
         if armed is None:
             return await effect()
-        request["record"].fault = armed.fault
+        request[_RECORD].fault = armed.fault
         if armed.after_effect:
             done = await effect()
 
@@ -653,6 +666,8 @@ class FakeToAPIs:
     async def _send_partially(
         self, request: web.Request, response: web.StreamResponse, fault: Fault
     ) -> web.StreamResponse:
+        if response.prepared:  # already streamed (files_chunked): nothing left to cut short
+            return response
         body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
         stream = web.StreamResponse(status=response.status)
         for key, value in response.headers.items():
@@ -671,8 +686,8 @@ class FakeToAPIs:
         return stream
 
     def _drop(self, request: web.Request) -> None:
-        request["dropped"] = True
-        request["record"].status = None
+        request[_DROPPED] = True
+        request[_RECORD].status = None
         if request.transport is not None:
             request.transport.close()
 
@@ -715,7 +730,7 @@ class FakeToAPIs:
             body: Any = await request.json()
         except ValueError:
             body = None
-        request["record"].json = body
+        request[_RECORD].json = body
         return await self._serve(request, Endpoint.SUBMIT, lambda: self._create_task(request, body))
 
     async def _create_task(self, request: web.Request, body: Any) -> web.StreamResponse:
@@ -873,7 +888,7 @@ class FakeToAPIs:
                         file_field = value
                 else:
                     form[name] = str(value)
-        request["record"].form = form
+        request[_RECORD].form = form
         return await self._serve(request, Endpoint.UPLOAD, lambda: self._store_upload(request, file_field, form))
 
     async def _store_upload(
@@ -954,7 +969,7 @@ class FakeToAPIs:
                 return web.Response(status=404, text="Not Found")
             # zlib releases the GIL: rendering a large image in a thread keeps the server responsive.
             png = await asyncio.to_thread(self.result_png, task.id, index)
-            return web.Response(body=png, content_type=self.files_content_type or "image/png")
+            return await self._file_response(request, png, self.files_content_type or "image/png")
 
         return await self._serve(request, Endpoint.DOWNLOAD, answer)
 
@@ -963,9 +978,20 @@ class FakeToAPIs:
             upload = self.uploads.get(request.match_info["name"].rsplit(".", 1)[0])
             if upload is None or self._expired(upload):
                 return web.Response(status=404, text="Not Found")
-            return web.Response(body=upload.data, content_type=self.files_content_type or upload.mime_type)
+            return await self._file_response(request, upload.data, self.files_content_type or upload.mime_type)
 
         return await self._serve(request, Endpoint.DOWNLOAD, answer)
+
+    async def _file_response(self, request: web.Request, body: bytes, content_type: str) -> web.StreamResponse:
+        if not self.files_chunked:
+            return web.Response(body=body, content_type=content_type)
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 64 * 1024):
+            await response.write(body[start : start + 64 * 1024])
+        await response.write_eof()
+        return response
 
     def _expired(self, upload: FakeUpload) -> bool:
         return self.upload_ttl is not None and time.monotonic() - upload.created > self.upload_ttl
