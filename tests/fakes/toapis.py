@@ -477,6 +477,7 @@ class FakeToAPIs:
         self._hits: dict[str, deque[float]] = {}
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
+        self._request_seen = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------------
@@ -570,6 +571,14 @@ class FakeToAPIs:
         """Every task created with this business id, oldest first."""
         return [task for task in self.tasks.values() if task.client_business_id == client_business_id]
 
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `condition()` holds, re-checking it at every request received; TimeoutError after `timeout`.
+
+        E.g. `await fake.wait_for(lambda: len(fake.requests_to(Endpoint.LOOKUP)) >= 3)`.
+        """
+        async with asyncio.timeout(timeout), self._request_seen:
+            await self._request_seen.wait_for(condition)
+
     def requests_to(self, endpoint: Endpoint) -> list[RecordedRequest]:
         """The recorded requests to one endpoint."""
         return [request for request in self.requests if request.endpoint is endpoint]
@@ -605,6 +614,8 @@ class FakeToAPIs:
         )
         self.requests.append(record)
         request[_RECORD] = record
+        async with self._request_seen:
+            self._request_seen.notify_all()
         try:
             response = await handler(request)
         except web.HTTPException as exc:
