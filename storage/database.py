@@ -204,8 +204,10 @@ class Database:
         `busy_timeout` is how many seconds a statement waits for another connection's write lock.
         Raises `UnsupportedDatabaseURLError`, `DatabaseTooNewError` or `MigrationError`.
         """
-        path = sqlite_path_from_url(url)
+        named = sqlite_path_from_url(url)
         migrations = load_migrations(migrations_dir)
+        # Resolved once: a later change of working directory must not move the database under our feet.
+        path = None if named is None else named.resolve()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         with _engine_errors():
@@ -251,7 +253,7 @@ class Database:
 
     @property
     def path(self) -> Path | None:
-        """The database file, or `None` in memory."""
+        """The database file (absolute), or `None` in memory."""
         return self._path
 
     @property
@@ -390,7 +392,7 @@ class Database:
     async def _open_reader(self) -> aiosqlite.Connection:
         self._live()
         assert self._path is not None
-        uri = self._path.resolve().as_uri() + "?mode=ro"
+        uri = self._path.as_uri() + "?mode=ro"
         with _engine_errors():
             reader = await aiosqlite.connect(uri, uri=True, isolation_level=None, timeout=self._busy_timeout)
         reader.row_factory = sqlite3.Row

@@ -160,10 +160,14 @@ def _safe_cell(text: str | None) -> str:
 
 
 def _text_writer(file: IO[str] | IO[bytes]) -> Callable[[str], object]:
-    if isinstance(file, io.TextIOBase):
-        return file.write
-    binary = cast(IO[bytes], file)
-    return lambda text: binary.write(text.encode("utf-8"))
+    """A function writing text to `file`, encoding it to UTF-8 if `file` is binary."""
+    try:
+        # A text file takes a str; a binary one refuses it. Works for any file-like, not only io classes.
+        cast(IO[str], file).write("")
+    except TypeError:
+        binary = cast(IO[bytes], file)
+        return lambda text: binary.write(text.encode("utf-8"))
+    return cast(IO[str], file).write
 
 
 class UsageLog:

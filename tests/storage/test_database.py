@@ -61,7 +61,11 @@ async def test_relative_url_creates_its_folder_under_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     async with await Database.open("sqlite:///nested/data/imagine.db") as db:
-        assert db.path == Path("nested/data/imagine.db")
+        assert db.path == (tmp_path / "nested" / "data" / "imagine.db").resolve()
+        await make_table(db)
+        await db.execute("INSERT INTO t (name) VALUES ('x')")
+        monkeypatch.chdir(tmp_path / "nested")  # a later change of directory does not move the database
+        assert [row["name"] async for row in db.iterate("SELECT name FROM t")] == ["x"]
     assert (tmp_path / "nested" / "data" / "imagine.db").is_file()
 
 

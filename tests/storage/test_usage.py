@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -252,6 +253,18 @@ async def test_export_to_a_text_file_for_a_date_range(usage: UsageLog) -> None:
     assert [(r["job_id"], r["prompt"]) for r in rows] == [("d2", "day 2, 🎨"), ("d3", "day 3, 🎨"), ("d4", "day 4, 🎨")]
     everything = io.StringIO(newline="")
     assert await usage.export_csv(everything) == 11
+
+
+async def test_export_to_a_spooled_temporary_file_in_either_mode(usage: UsageLog) -> None:
+    await record(usage, "j", prompt='naïve, "quoted"')
+    with tempfile.SpooledTemporaryFile(mode="w+", newline="") as text_file:
+        assert await usage.export_csv(text_file) == 1
+        text_file.seek(0)
+        assert next(iter(csv.DictReader(text_file)))["prompt"] == 'naïve, "quoted"'
+    with tempfile.SpooledTemporaryFile(mode="w+b") as binary_file:
+        assert await usage.export_csv(binary_file) == 1
+        binary_file.seek(0)
+        assert 'naïve, ""quoted""' in binary_file.read().decode("utf-8")
 
 
 async def test_export_of_an_empty_log_is_just_the_header(usage: UsageLog) -> None:
