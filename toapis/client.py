@@ -534,8 +534,9 @@ class ToAPIsClient:
                 async with self._session.get(URL(url, encoded=True)) as response:
                     declared = await self._check_download(response, max_bytes=max_bytes)
                     size, head = await _stream(response, sink, max_bytes=max_bytes)
-                    content_type = sniff_image_type(head) or declared  # the bytes are the better label
-                    if not content_type.startswith("image/"):
+                    # The bytes are the better label; an unlabelled answer is accepted only if they are an image.
+                    content_type = sniff_image_type(head) or (declared if declared.startswith("image/") else "")
+                    if not content_type:
                         raise DownloadError(
                             f"the files host sent {declared or 'no content type'!r} and the bytes are not an image",
                             status=response.status,
@@ -559,7 +560,7 @@ class ToAPIsClient:
         raise failure
 
     async def _check_download(self, response: aiohttp.ClientResponse, *, max_bytes: int) -> str:
-        """Refuse a download from its status and headers; return the declared content type ("" if generic)."""
+        """Refuse a download from its status and headers; return the declared content type ("" if none)."""
         if response.status != 200:
             body = await response.content.read(64 * 1024)
             error = error_from_response(
@@ -578,10 +579,8 @@ class ToAPIsClient:
                 status=response.status,
             )
         declared = response.headers.get(aiohttp.hdrs.CONTENT_TYPE, "").split(";")[0].strip().lower()
-        if declared.startswith("image/"):
+        if declared.startswith("image/") or declared in _GENERIC_CONTENT_TYPES:
             return declared
-        if declared in _GENERIC_CONTENT_TYPES:
-            return ""
         raise DownloadError(
             f"the files host sent {declared!r}, not an image", status=response.status, operation="download"
         )
