@@ -416,8 +416,15 @@ class Database:
                 # A transaction was cut short before its ROLLBACK could run: never build on its leftovers.
                 log.warning("rolling back a transaction left open on the shared connection")
                 await self._rollback_quietly(connection)
-            with _engine_errors():
-                await connection.execute("BEGIN IMMEDIATE")
+            try:
+                with _engine_errors():
+                    await connection.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # Cancelled while waiting for the write lock: the BEGIN still runs on the connection's thread
+                # once it gets the lock. Queue a ROLLBACK behind it, and keep the connection until it has run,
+                # so no other coroutine's statement lands in that orphaned transaction.
+                await self._rollback_quietly(connection, expect_idle=True)
+                raise
             self._in_transaction = True
             try:
                 yield
@@ -450,10 +457,11 @@ class Database:
             self._savepoints -= 1
 
     @staticmethod
-    async def _rollback_quietly(connection: aiosqlite.Connection) -> None:
+    async def _rollback_quietly(connection: aiosqlite.Connection, *, expect_idle: bool = False) -> None:
         # The ROLLBACK is queued on the connection's thread before this coroutine can be interrupted, so it
         # runs even if the task is cancelled again while waiting for it.
         try:
             await connection.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            log.warning("rollback failed: %s", exc)
+            # expect_idle: the BEGIN it follows may have failed, leaving nothing to roll back.
+            log.log(logging.DEBUG if expect_idle else logging.WARNING, "rollback failed: %s", exc)

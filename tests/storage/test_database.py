@@ -238,6 +238,43 @@ async def test_begin_immediate_makes_a_second_connection_wait_for_the_write_lock
         assert await names(impatient) == ["first", "second"]
 
 
+async def test_cancelled_while_waiting_for_the_write_lock_leaves_no_orphan_transaction(
+    db: Database, db_url: str
+) -> None:
+    await make_table(db)
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with db.transaction():
+            holding.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    await asyncio.wait_for(holding.wait(), WAIT)
+    async with await Database.open(db_url, busy_timeout=WAIT) as waiting:
+        starting = asyncio.Event()
+
+        async def wait_for_the_lock() -> None:
+            starting.set()
+            # nothing yields between here and queuing BEGIN IMMEDIATE, which then waits for the write lock
+            async with waiting.transaction():
+                await waiting.execute("INSERT INTO t (name) VALUES ('never')")
+
+        waiter = asyncio.create_task(wait_for_the_lock())
+        await asyncio.wait_for(starting.wait(), WAIT)
+        assert waiting._lock.locked()
+        assert not waiter.done()
+        waiter.cancel()
+        release.set()  # the queued BEGIN now gets the lock and runs
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiter, WAIT)
+        await asyncio.wait_for(holder, WAIT)
+        # a plain statement afterwards autocommits: it did not land in an orphaned transaction
+        await waiting.execute("INSERT INTO t (name) VALUES ('committed')")
+        assert await names(db) == ["committed"]
+
+
 # -- streaming -----------------------------------------------------------------------------------------------------
 
 
