@@ -1,0 +1,530 @@
+"""The world the Discord fake simulates: users, guilds, roles, channels, members and their permissions.
+
+Tests build it before the bot connects (``fake.add_guild(...)``, ``guild.add_member(...)``); the fake turns it
+into READY / GUILD_CREATE payloads, interaction payloads and permission checks, computed the way Discord does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import itertools
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+DEFAULT_LOCALE = "en-US"
+
+
+class SnowflakeFactory:
+    """Discord ids: milliseconds since 2015 in the high bits, so discord.py's ``snowflake_time`` is right."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+        self._counter = itertools.count()
+        self._worker = os.getpid() & 0x1F
+
+    def __call__(self) -> int:
+        with self._lock:
+            ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+            candidate = (ms << 22) | (self._worker << 17) | (next(self._counter) & 0xFFF)
+            # Strictly increasing even within one millisecond or if the wall clock steps back.
+            self._last = max(candidate, self._last + 1)
+            return self._last
+
+
+def iso_timestamp(moment: dt.datetime | None = None) -> str:
+    """A timestamp as Discord writes it (``2025-01-01T12:00:00.000000+00:00``)."""
+    return (moment or dt.datetime.now(dt.UTC)).isoformat(timespec="microseconds")
+
+
+class Permission(enum.IntFlag):
+    """Discord permission bits (the ones a bot or a member of a text channel deals with)."""
+
+    CREATE_INSTANT_INVITE = 1 << 0
+    KICK_MEMBERS = 1 << 1
+    BAN_MEMBERS = 1 << 2
+    ADMINISTRATOR = 1 << 3
+    MANAGE_CHANNELS = 1 << 4
+    MANAGE_GUILD = 1 << 5
+    ADD_REACTIONS = 1 << 6
+    VIEW_AUDIT_LOG = 1 << 7
+    VIEW_CHANNEL = 1 << 10
+    SEND_MESSAGES = 1 << 11
+    SEND_TTS_MESSAGES = 1 << 12
+    MANAGE_MESSAGES = 1 << 13
+    EMBED_LINKS = 1 << 14
+    ATTACH_FILES = 1 << 15
+    READ_MESSAGE_HISTORY = 1 << 16
+    MENTION_EVERYONE = 1 << 17
+    USE_EXTERNAL_EMOJIS = 1 << 18
+    CHANGE_NICKNAME = 1 << 26
+    MANAGE_NICKNAMES = 1 << 27
+    MANAGE_ROLES = 1 << 28
+    MANAGE_WEBHOOKS = 1 << 29
+    USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_THREADS = 1 << 34
+    CREATE_PUBLIC_THREADS = 1 << 35
+    SEND_MESSAGES_IN_THREADS = 1 << 38
+    MODERATE_MEMBERS = 1 << 40
+    SEND_POLLS = 1 << 49
+    USE_EXTERNAL_APPS = 1 << 50
+
+    @classmethod
+    def everyone_default(cls) -> Permission:
+        """What a new server's @everyone role may do (Discord enables "Mention @everyone" by default)."""
+        return (
+            cls.CREATE_INSTANT_INVITE
+            | cls.ADD_REACTIONS
+            | cls.VIEW_CHANNEL
+            | cls.SEND_MESSAGES
+            | cls.EMBED_LINKS
+            | cls.ATTACH_FILES
+            | cls.READ_MESSAGE_HISTORY
+            | cls.MENTION_EVERYONE
+            | cls.USE_EXTERNAL_EMOJIS
+            | cls.CHANGE_NICKNAME
+            | cls.USE_APPLICATION_COMMANDS
+            | cls.CREATE_PUBLIC_THREADS
+            | cls.SEND_MESSAGES_IN_THREADS
+            | cls.SEND_POLLS
+            | cls.USE_EXTERNAL_APPS
+        )
+
+    @classmethod
+    def bot_default(cls) -> Permission:
+        """The permissions Imagine's invite asks for: what it needs where it posts."""
+        return (
+            cls.VIEW_CHANNEL
+            | cls.SEND_MESSAGES
+            | cls.EMBED_LINKS
+            | cls.ATTACH_FILES
+            | cls.READ_MESSAGE_HISTORY
+            | cls.USE_APPLICATION_COMMANDS
+        )
+
+
+ALL_PERMISSIONS = (1 << 51) - 1
+
+
+class ChannelType(enum.IntEnum):
+    """Channel types the fake serves."""
+
+    GUILD_TEXT = 0
+    DM = 1
+    GUILD_CATEGORY = 4
+    GUILD_ANNOUNCEMENT = 5
+
+
+@dataclass
+class FakeUser:
+    """A Discord user (a member's account, or the bot's own)."""
+
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+    locale: str = DEFAULT_LOCALE
+
+    @property
+    def mention(self) -> str:
+        """The text that mentions this user."""
+        return f"<@{self.id}>"
+
+    def to_payload(self) -> dict[str, Any]:
+        """The user object as the API returns it."""
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "username": self.username,
+            "global_name": self.global_name,
+            "discriminator": "0",
+            "avatar": None,
+            "avatar_decoration_data": None,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+            "primary_guild": None,
+            "collectibles": None,
+        }
+        if self.bot:
+            payload["bot"] = True
+        return payload
+
+
+@dataclass
+class FakeRole:
+    """A guild role. The @everyone role has the guild's id."""
+
+    id: int
+    guild: FakeGuild = field(repr=False)
+    name: str
+    permissions: int
+    position: int = 0
+    mentionable: bool = False
+    managed_by_bot: int | None = None
+
+    @property
+    def mention(self) -> str:
+        """The text that mentions this role."""
+        return f"<@&{self.id}>"
+
+    @property
+    def is_everyone(self) -> bool:
+        """Whether this is the guild's @everyone role."""
+        return self.id == self.guild.id
+
+    def to_payload(self) -> dict[str, Any]:
+        """The role object as the API returns it."""
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "name": self.name,
+            "description": None,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": self.managed_by_bot is not None,
+            "mentionable": self.mentionable,
+            "flags": 0,
+        }
+        if self.managed_by_bot is not None:
+            payload["tags"] = {"bot_id": str(self.managed_by_bot)}
+        return payload
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """A channel permission overwrite for a role or a member."""
+
+    target: FakeRole | FakeMember
+    allow: int = 0
+    deny: int = 0
+
+    def to_payload(self) -> dict[str, Any]:
+        """The overwrite object as the API returns it."""
+        kind = 0 if isinstance(self.target, FakeRole) else 1
+        return {"id": str(self.target.id), "type": kind, "allow": str(self.allow), "deny": str(self.deny)}
+
+
+@dataclass
+class FakeChannel:
+    """A guild text channel, or a DM channel (``guild is None``)."""
+
+    id: int
+    name: str
+    type: ChannelType = ChannelType.GUILD_TEXT
+    guild: FakeGuild | None = field(default=None, repr=False)
+    overwrites: list[Overwrite] = field(default_factory=list)
+    position: int = 0
+    topic: str | None = None
+    nsfw: bool = False
+    recipient: FakeUser | None = None
+    last_message_id: int | None = None
+
+    @property
+    def mention(self) -> str:
+        """The text that mentions this channel."""
+        return f"<#{self.id}>"
+
+    def to_payload(self, *, bot_user: FakeUser | None = None) -> dict[str, Any]:
+        """The channel object as the API returns it."""
+        if self.guild is None:
+            recipients = [self.recipient.to_payload()] if self.recipient is not None else []
+            return {
+                "id": str(self.id),
+                "type": int(self.type),
+                "last_message_id": str(self.last_message_id) if self.last_message_id else None,
+                "recipients": recipients,
+                "flags": 0,
+            }
+        return {
+            "id": str(self.id),
+            "type": int(self.type),
+            "guild_id": str(self.guild.id),
+            "name": self.name,
+            "position": self.position,
+            "permission_overwrites": [o.to_payload() for o in self.overwrites],
+            "parent_id": None,
+            "topic": self.topic,
+            "nsfw": self.nsfw,
+            "last_message_id": str(self.last_message_id) if self.last_message_id else None,
+            "rate_limit_per_user": 0,
+            "default_auto_archive_duration": 1440,
+            "flags": 0,
+        }
+
+
+@dataclass
+class FakeMember:
+    """A user's membership of a guild."""
+
+    guild: FakeGuild = field(repr=False)
+    user: FakeUser
+    roles: list[FakeRole] = field(default_factory=list)
+    nick: str | None = None
+    joined_at: str = field(default_factory=iso_timestamp)
+
+    @property
+    def id(self) -> int:
+        """The user's id."""
+        return self.user.id
+
+    @property
+    def mention(self) -> str:
+        """The text that mentions this member."""
+        return self.user.mention
+
+    def to_payload(self, *, with_user: bool = True, permissions: int | None = None) -> dict[str, Any]:
+        """The guild member object as the API returns it (with ``permissions`` inside interactions)."""
+        payload: dict[str, Any] = {
+            "roles": [str(r.id) for r in self.roles],
+            "nick": self.nick,
+            "avatar": None,
+            "banner": None,
+            "joined_at": self.joined_at,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": None,
+            "unusual_dm_activity_until": None,
+        }
+        if with_user:
+            payload["user"] = self.user.to_payload()
+        if permissions is not None:
+            payload["permissions"] = str(permissions)
+        return payload
+
+
+@dataclass
+class FakeGuild:
+    """A Discord server with its roles, channels and members."""
+
+    id: int
+    name: str
+    owner: FakeMember = field(init=False, repr=False)
+    bot_member: FakeMember = field(init=False, repr=False)
+    locale: str = DEFAULT_LOCALE
+    max_file_size: int | None = None
+    features: list[str] = field(default_factory=list)
+    roles: list[FakeRole] = field(default_factory=list, repr=False)
+    channels: list[FakeChannel] = field(default_factory=list, repr=False)
+    members: list[FakeMember] = field(default_factory=list, repr=False)
+    _new_id: SnowflakeFactory = field(default_factory=SnowflakeFactory, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        new_id: SnowflakeFactory,
+        name: str,
+        *,
+        bot_user: FakeUser,
+        owner_name: str = "owner",
+        everyone_permissions: int = Permission.everyone_default(),
+        bot_permissions: int = Permission.bot_default(),
+        locale: str = DEFAULT_LOCALE,
+        max_file_size: int | None = None,
+    ) -> FakeGuild:
+        """A guild with its @everyone role, an owner, and the bot as a member with its managed role."""
+        guild = cls(id=new_id(), name=name, locale=locale, max_file_size=max_file_size, _new_id=new_id)
+        guild.roles.append(FakeRole(id=guild.id, guild=guild, name="@everyone", permissions=int(everyone_permissions)))
+        bot_role = FakeRole(
+            id=new_id(),
+            guild=guild,
+            name=bot_user.username,
+            permissions=int(bot_permissions),
+            position=1,
+            managed_by_bot=bot_user.id,
+        )
+        guild.roles.append(bot_role)
+        guild.owner = guild.add_member(owner_name)
+        guild.bot_member = guild.add_member(bot_user)
+        guild.bot_member.roles.append(bot_role)
+        return guild
+
+    @property
+    def everyone(self) -> FakeRole:
+        """The @everyone role."""
+        return self.roles[0]
+
+    @property
+    def bot_role(self) -> FakeRole:
+        """The role Discord manages for the bot (holds the permissions it was invited with)."""
+        return next(r for r in self.roles if r.managed_by_bot is not None)
+
+    def add_role(
+        self, name: str, permissions: int = 0, *, mentionable: bool = False, position: int | None = None
+    ) -> FakeRole:
+        """Create a role (above the existing ones unless ``position`` says otherwise)."""
+        role = FakeRole(
+            id=self._new_id(),
+            guild=self,
+            name=name,
+            permissions=int(permissions),
+            position=len(self.roles) if position is None else position,
+            mentionable=mentionable,
+        )
+        self.roles.append(role)
+        return role
+
+    def add_text_channel(
+        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
+    ) -> FakeChannel:
+        """Create a text channel."""
+        channel = FakeChannel(
+            id=self._new_id(),
+            name=name,
+            guild=self,
+            overwrites=list(overwrites),
+            position=len(self.channels),
+            topic=topic,
+        )
+        self.channels.append(channel)
+        return channel
+
+    def add_member(
+        self,
+        username: str | FakeUser,
+        *,
+        roles: Sequence[FakeRole] = (),
+        nick: str | None = None,
+        global_name: str | None = None,
+    ) -> FakeMember:
+        """Add a member; a username creates a new user, a :class:`FakeUser` reuses an existing one."""
+        if isinstance(username, FakeUser):
+            user = username
+        else:
+            user = FakeUser(id=self._new_id(), username=username, global_name=global_name)
+        if any(m.user.id == user.id for m in self.members):
+            raise ValueError(f"{user.username} is already a member of {self.name}")
+        for role in roles:
+            if role.guild is not self or role.is_everyone:
+                raise ValueError(f"role {role.name} cannot be given in {self.name}")
+        member = FakeMember(guild=self, user=user, roles=list(roles), nick=nick)
+        self.members.append(member)
+        return member
+
+    def member(self, user_id: int) -> FakeMember | None:
+        """The member with that user id, if any."""
+        return next((m for m in self.members if m.user.id == user_id), None)
+
+    def role(self, role_id: int) -> FakeRole | None:
+        """The role with that id, if any."""
+        return next((r for r in self.roles if r.id == role_id), None)
+
+    def channel(self, channel_id: int) -> FakeChannel | None:
+        """The channel with that id, if any."""
+        return next((c for c in self.channels if c.id == channel_id), None)
+
+    def base_permissions(self, member: FakeMember) -> int:
+        """A member's guild-wide permissions (roles only, no channel overwrites)."""
+        if member is self.owner:
+            return ALL_PERMISSIONS
+        value = self.everyone.permissions
+        for role in member.roles:
+            value |= role.permissions
+        if value & Permission.ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        return value
+
+    def permissions_in(self, member: FakeMember, channel: FakeChannel) -> int:
+        """A member's permissions in a channel, with overwrites applied in Discord's order."""
+        value = self.base_permissions(member)
+        if value == ALL_PERMISSIONS:
+            return value
+        role_ids = {r.id for r in member.roles}
+        everyone = [o for o in channel.overwrites if o.target is self.everyone]
+        roles = [o for o in channel.overwrites if isinstance(o.target, FakeRole) and o.target.id in role_ids]
+        members = [o for o in channel.overwrites if isinstance(o.target, FakeMember) and o.target is member]
+        for group in (everyone, roles, members):
+            deny = 0
+            allow = 0
+            for overwrite in group:
+                deny |= overwrite.deny
+                allow |= overwrite.allow
+            value = (value & ~deny) | allow
+        if not value & Permission.VIEW_CHANNEL:
+            # Without View Channel, no other channel permission applies.
+            return 0
+        return value
+
+    def filesize_limit(self, default: int) -> int:
+        """The upload limit in this guild."""
+        return self.max_file_size if self.max_file_size is not None else default
+
+    def to_create_payload(self, *, members: Sequence[FakeMember], bot_user: FakeUser) -> dict[str, Any]:
+        """The GUILD_CREATE dispatch payload."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "icon_hash": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner.user.id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "widget_enabled": False,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "roles": [r.to_payload() for r in self.roles],
+            "emojis": [],
+            "stickers": [],
+            "features": list(self.features),
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": str(self.channels[0].id) if self.channels else None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": self.locale,
+            "nsfw_level": 0,
+            "nsfw": False,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "incidents_data": None,
+            "hub_type": None,
+            "latest_onboarding_question_id": None,
+            "home_header": None,
+            "inventory_settings": None,
+            "version": 0,
+            "joined_at": self.bot_member.joined_at,
+            "large": len(self.members) > 250,
+            "lazy": True,
+            "unavailable": False,
+            "member_count": len(self.members),
+            "voice_states": [],
+            "members": [m.to_payload() for m in members],
+            "channels": [c.to_payload(bot_user=bot_user) for c in self.channels],
+            "threads": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+            "activity_instances": [],
+            "application_command_counts": {},
+        }
+
+    def to_partial_payload(self) -> dict[str, Any]:
+        """The partial guild that interactions carry."""
+        return {"id": str(self.id), "locale": self.locale, "features": list(self.features)}
