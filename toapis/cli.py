@@ -14,7 +14,7 @@ import os
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -22,7 +22,7 @@ import aiohttp
 from dotenv import dotenv_values
 
 from toapis import contract
-from toapis.client import DEFAULT_TIMEOUT, ToAPIsClient
+from toapis.client import DEFAULT_RETRY, DEFAULT_TIMEOUT, ToAPIsClient
 from toapis.errors import ToAPIsError
 from toapis.mime import extension_for, sniff_image_type
 from toapis.models import Task, TaskStatus
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m toapis", description="Talk to the ToAPIs image API.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests and retries to stderr")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request (default 30)")
+    parser.add_argument(
+        "--retries", type=int, default=DEFAULT_RETRY.max_retries, help="retries of transient failures (default 2)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="generate images and save them")
@@ -122,6 +125,7 @@ async def _run(args: argparse.Namespace, env: Environment, *, out: TextIO, err: 
                 base_url=env.base_url,
                 model=getattr(args, "model", contract.DEFAULT_MODEL),
                 timeout=args.timeout,
+                retry=replace(DEFAULT_RETRY, max_retries=args.retries),
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None

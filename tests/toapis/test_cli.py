@@ -1,0 +1,213 @@
+"""`python -m toapis`: generating against the fake from a real subprocess, and the tool's error paths."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.fakes._png import png_for
+from tests.fakes.toapis import Endpoint, FakeToAPIs, Fault, ResultFormat, Timeline
+from toapis.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_tool(*args: str, fake: FakeToAPIs, cwd: Path, api_key: str | None = None) -> tuple[int, str, str]:
+    """Run `python -m toapis ...` as a subprocess (without blocking the loop the fake serves on)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TOAPIS_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "TOAPIS_API_KEY": fake.api_key if api_key is None else api_key,
+        "TOAPIS_BASE_URL": fake.base_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "toapis",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_generate_saves_the_images_in_a_subprocess(toapis_fake: FakeToAPIs, tmp_path: Path) -> None:
+    reference = tmp_path / "ref.png"
+    reference.write_bytes(png_for("reference", 64, 48))
+    status, stdout, stderr = await run_tool(
+        "generate",
+        "a lighthouse at dusk",
+        "--size",
+        "1024x1536",
+        "--n",
+        "2",
+        "--image",
+        "ref.png",
+        "--out",
+        "out",
+        "--poll-interval",
+        "0.005",
+        fake=toapis_fake,
+        cwd=tmp_path,
+    )
+    assert status == EXIT_OK, stderr
+    (task,) = toapis_fake.tasks.values()
+    assert (task.prompt, task.size, task.n) == ("a lighthouse at dusk", "1024x1536", 2)
+    (upload,) = toapis_fake.uploads.values()
+    assert upload.data == reference.read_bytes()
+    assert task.reference_images[0].endswith(f"/uploads/{upload.id}.png")
+    saved = [Path(line) for line in stdout.splitlines()]
+    assert saved == [Path("out") / f"{task.id}-1.png", Path("out") / f"{task.id}-2.png"]
+    for index, path in enumerate(saved, start=1):
+        data = (tmp_path / path).read_bytes()
+        assert data == toapis_fake.result_png(task.id, index)
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.size == (1024, 1536)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in saved)  # no leftovers
+    assert "uploading ref.png" in stderr
+    assert f"submitted task {task.id}" in stderr
+    assert f"task {task.id}: completed 100%" in stderr
+
+
+async def test_health_in_a_subprocess(toapis_fake: FakeToAPIs, tmp_path: Path) -> None:
+    status, stdout, _ = await run_tool("health", fake=toapis_fake, cwd=tmp_path)
+    assert status == EXIT_OK
+    assert stdout.startswith("ok: the API answered and accepted the key")
+    assert toapis_fake.requests_to(Endpoint.MODELS)[0].key_ok is True
+
+
+async def test_health_with_a_refused_key(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = await run_main(["health"], toapis_fake, capsys, TOAPIS_API_KEY="sk-wrong")
+    assert status == EXIT_FAILED
+    assert out == "unhealthy: ToAPIs health probe: Invalid API key provided (HTTP 401, code authentication_error)\n"
+
+
+# In-process runs: main() runs its own event loop, so it runs in a thread while the fake serves on this one.
+
+
+async def run_main(
+    argv: list[str], fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], **environ: str
+) -> tuple[int, str, str]:
+    env = {"TOAPIS_API_KEY": fake.api_key, "TOAPIS_BASE_URL": fake.base_url} | environ
+    status = await asyncio.to_thread(main, argv, environ={k: v for k, v in env.items() if v})
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the tool reads ./.env and writes ./out
+
+
+async def test_a_missing_key_is_a_usage_error(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = await run_main(["health"], toapis_fake, capsys, TOAPIS_API_KEY="")
+    assert status == EXIT_USAGE
+    assert err == "error: TOAPIS_API_KEY is not set (in the environment or in .env)\n"
+
+
+async def test_settings_come_from_dotenv_unless_the_environment_has_them(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(f"TOAPIS_API_KEY={toapis_fake.api_key}\nTOAPIS_BASE_URL={toapis_fake.base_url}\n")
+    status = await asyncio.to_thread(main, ["health"], environ={})
+    assert status == EXIT_OK
+    assert capsys.readouterr().out.startswith("ok:")
+    status = await asyncio.to_thread(main, ["health"], environ={"TOAPIS_API_KEY": "sk-from-env"})
+    assert status == EXIT_FAILED  # the environment wins over .env
+    assert capsys.readouterr().out.startswith("unhealthy: ToAPIs health probe: Invalid API key provided")
+
+
+async def test_a_refused_key_is_one_line(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = await run_main(["generate", "a fox"], toapis_fake, capsys, TOAPIS_API_KEY="sk-wrong")
+    assert status == EXIT_FAILED
+    assert out == ""
+    assert (
+        err.splitlines()[-1] == "error: ToAPIs submit: Invalid API key provided (HTTP 401, code authentication_error)"
+    )
+
+
+async def test_a_failed_task(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    toapis_fake.queue_timeline(Timeline.content_policy(after=0.0))
+    status, out, err = await run_main(["generate", "a fox", "--poll-interval", "0.001"], toapis_fake, capsys)
+    assert status == EXIT_FAILED
+    assert out == ""
+    (task_id,) = toapis_fake.tasks
+    assert err.splitlines()[-1] == (
+        f"error: task {task_id} failed (content policy): generation_failed: Your request was rejected by the "
+        "safety system: the prompt violates the content policy."
+    )
+
+
+async def test_a_deadline(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    toapis_fake.queue_timeline(Timeline.never_ends())
+    argv = ["generate", "a fox", "--poll-interval", "0.005", "--deadline", "0.05"]
+    status, _, err = await run_main(argv, toapis_fake, capsys)
+    assert status == EXIT_FAILED
+    assert "did not end within 0.05 s (last seen in_progress at 10%)" in err.splitlines()[-1]
+
+
+async def test_fewer_images_than_asked_is_a_warning(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    toapis_fake.queue_timeline(Timeline.fewer_images(1, after=0.0))
+    status, out, err = await run_main(
+        ["generate", "a fox", "--n", "3", "--poll-interval", "0.001"], toapis_fake, capsys
+    )
+    assert status == EXIT_OK
+    assert len(out.splitlines()) == 1
+    assert "warning: asked for 3 images, the API returned 1" in err
+
+
+async def test_b64_results_are_saved_too(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    toapis_fake.result_format = ResultFormat.B64_JSON
+    status, out, _ = await run_main(["generate", "a fox", "--poll-interval", "0.001"], toapis_fake, capsys)
+    assert status == EXIT_OK
+    (task_id,) = toapis_fake.tasks
+    assert (tmp_path / out.strip()).read_bytes() == toapis_fake.result_png(task_id, 1)
+    assert toapis_fake.requests_to(Endpoint.DOWNLOAD) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["generate", "x", "--image", "missing.png"], "error: cannot read missing.png: No such file or directory"),
+        (["generate", "x", "--image", "notes.txt"], "error: notes.txt is not a JPEG, PNG, WebP or GIF image"),
+        (["generate", "x", "--n", "0"], "error: --n must be between 1 and 10"),
+    ],
+)
+async def test_bad_arguments_are_usage_errors(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    status, _, err = await run_main(argv, toapis_fake, capsys)
+    assert status == EXIT_USAGE
+    assert err.strip() == message
+    assert toapis_fake.requests == []
+
+
+async def test_a_bad_base_url_is_a_usage_error(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = await run_main(["health"], toapis_fake, capsys, TOAPIS_BASE_URL="toapis.com")
+    assert status == EXIT_USAGE
+    assert err.startswith("error: the ToAPIs base URL must be an http(s) URL")
+
+
+async def test_a_server_error_after_the_retries(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    toapis_fake.fail(Endpoint.UPLOAD, Fault.server_error(), times=None)
+    (Path.cwd() / "ref.png").write_bytes(png_for("r", 4, 4))
+    status, _, err = await run_main(["--retries", "0", "generate", "x", "--image", "ref.png"], toapis_fake, capsys)
+    assert status == EXIT_FAILED
+    assert err.splitlines()[-1] == "error: ToAPIs upload: Internal server error (HTTP 500, code internal_error)"
+    assert len(toapis_fake.requests_to(Endpoint.UPLOAD)) == 1  # --retries 0
