@@ -191,20 +191,22 @@ async def test_connection_refused(toapis_session: aiohttp.ClientSession) -> None
 
 
 async def test_timeout(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
-    client = make_client(timeout=0.2, retry=NO_RETRY)
+    client = make_client(timeout=0.1, retry=NO_RETRY)
     toapis_fake.fail(Endpoint.LOOKUP, Fault.slow(30))
     with pytest.raises(APITimeoutError) as caught:
         await client.get_task("task_img_any")
-    assert str(caught.value) == "ToAPIs task lookup: no answer within 0.2 s"
+    assert str(caught.value) == "ToAPIs task lookup: no answer within 0.1 s"
     assert caught.value.user_message == "The image service took too long to answer. Please try again later."
     assert isinstance(caught.value, APIConnectionError)
 
 
-async def test_timeout_covers_reading_the_body(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
-    client = make_client(timeout=0.2, retry=NO_RETRY)
-    task = await submit(client, "job-stall")
+async def test_timeout_covers_reading_the_body(
+    make_client: MakeClient, toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    client = make_client(timeout=0.1, retry=NO_RETRY)
+    task = await submit(toapis_client, "job-stall")
     toapis_fake.fail(Endpoint.LOOKUP, Fault.stalled_body(30))  # headers at once, the body never completes
-    with pytest.raises(APITimeoutError, match=r"no answer within 0\.2 s"):
+    with pytest.raises(APITimeoutError, match=r"no answer within 0\.1 s"):
         await client.get_task(task.id)
 
 

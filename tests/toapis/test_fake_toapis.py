@@ -309,12 +309,20 @@ async def test_429_carries_the_documented_headers(raw: Raw, toapis_fake: FakeToA
 
 
 async def test_rate_limits_count_per_bucket(raw: Raw, toapis_fake: FakeToAPIs) -> None:
-    toapis_fake.set_rate_limit(Endpoint.SUBMIT, limit=2, window=0.3)
+    toapis_fake.set_rate_limit(Endpoint.SUBMIT, limit=2, window=600.0)
     statuses = [(await raw.submit(body()))[0] for _ in range(3)]
     assert statuses == [200, 200, 429]
     assert (await raw.lookup("task_img_x"))[0] == 404  # lookups have their own bucket
-    await asyncio.sleep(0.3)  # let the window pass
-    assert (await raw.submit(body()))[0] == 200
+    async with raw.session.post(raw.fake.base_url + "/images/generations", json=body(), headers=raw.auth) as response:
+        assert response.headers["X-RateLimit-Category"] == "async_submit"
+        assert 599.0 < float(response.headers["Retry-After"]) <= 600.0
+
+
+async def test_rate_limits_forget_requests_older_than_the_window(raw: Raw, toapis_fake: FakeToAPIs) -> None:
+    toapis_fake.set_rate_limit(Endpoint.LOOKUP, limit=1, window=0.05)
+    assert (await raw.lookup("task_img_x"))[0] == 404
+    await asyncio.sleep(0.06)  # time passing is the point here: the first lookup leaves the window
+    assert (await raw.lookup("task_img_x"))[0] == 404
 
 
 async def test_a_dropped_connection(raw: Raw, toapis_fake: FakeToAPIs) -> None:

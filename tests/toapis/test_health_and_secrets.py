@@ -73,9 +73,9 @@ async def test_nothing_listening(toapis_session: aiohttp.ClientSession) -> None:
 
 async def test_a_slow_api(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
     toapis_fake.fail(Endpoint.MODELS, Fault.slow(30))
-    health = await make_client(timeout=0.2).check_health()
+    health = await make_client(timeout=0.1).check_health()
     assert (health.ok, health.reachable) == (False, False)
-    assert health.reason == "unreachable: ToAPIs health probe: no answer within 0.2 s"
+    assert health.reason == "unreachable: ToAPIs health probe: no answer within 0.1 s"
 
 
 async def test_a_wrong_base_url(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
@@ -114,7 +114,7 @@ def _everything_reachable_from(error: BaseException) -> str:
 
 async def test_the_key_appears_in_no_error(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
     key = toapis_fake.api_key
-    client = make_client(timeout=0.3)
+    client = make_client(timeout=0.3, retry=RetryPolicy(max_retries=0))
     echo = Fault.answer(401, {"error": {"code": key, "message": f"Invalid API key: {key}"}})
     html_echo = Fault.answer(502, f"<html><title>bad key {key}</title></html>", content_type="text/html")
     scenarios = [

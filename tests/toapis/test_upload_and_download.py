@@ -225,8 +225,8 @@ async def test_the_download_timeout_covers_the_body(make_client: MakeClient, toa
     url = await completed_task_url(client, toapis_fake)
     toapis_fake.fail(Endpoint.DOWNLOAD, Fault.stalled_body(30))
     with pytest.raises(APITimeoutError) as caught:
-        await client.download_image(url, max_bytes=10_000_000, timeout=0.2)
-    assert str(caught.value) == "ToAPIs download: not finished within 0.2 s"
+        await client.download_image(url, max_bytes=10_000_000, timeout=0.1)
+    assert str(caught.value) == "ToAPIs download: not finished within 0.1 s"
 
 
 async def test_a_url_that_is_not_http_is_refused(toapis_client: ToAPIsClient) -> None:
