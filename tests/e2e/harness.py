@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -222,13 +222,25 @@ class ScriptProcess:
         return await self.wait_exit()
 
 
+@overload
 async def wait_until(
-    predicate: Callable[[], T | Awaitable[T | None] | None],
+    predicate: Callable[[], Awaitable[T | None]], timeout: float = ..., *, interval: float = ..., what: str = ...
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], T | None], timeout: float = ..., *, interval: float = ..., what: str = ...
+) -> T: ...
+
+
+async def wait_until(
+    predicate: Callable[[], Any],
     timeout: float = 10.0,
     *,
     interval: float = 0.01,
     what: str = "",
-) -> T:
+) -> Any:
     """Poll ``predicate`` (sync or async) until it returns something truthy, and return that.
 
     For state the test cannot be notified about (a database file, a directory). For the Discord fake's
@@ -238,7 +250,7 @@ async def wait_until(
     deadline = loop.time() + timeout
     while True:
         result = predicate()
-        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+        if isinstance(result, Awaitable):
             result = await result
         if result:
             return result

@@ -2,6 +2,7 @@
 
 Tests build it before the bot connects (``fake.add_guild(...)``, ``guild.add_member(...)``); the fake turns it
 into READY / GUILD_CREATE payloads, interaction payloads and permission checks, computed the way Discord does.
+Entities compare by identity: each stands for one object on Discord's side.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class ChannelType(enum.IntEnum):
     GUILD_ANNOUNCEMENT = 5
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeUser:
     """A Discord user (a member's account, or the bot's own)."""
 
@@ -157,7 +158,7 @@ class FakeUser:
         return payload
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeRole:
     """A guild role. The @everyone role has the guild's id."""
 
@@ -215,7 +216,7 @@ class Overwrite:
         return {"id": str(self.target.id), "type": kind, "allow": str(self.allow), "deny": str(self.deny)}
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeChannel:
     """A guild text channel, or a DM channel (``guild is None``)."""
 
@@ -263,7 +264,7 @@ class FakeChannel:
         }
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeMember:
     """A user's membership of a guild."""
 
@@ -306,7 +307,7 @@ class FakeMember:
         return payload
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeGuild:
     """A Discord server with its roles, channels and members."""
 

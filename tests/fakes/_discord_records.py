@@ -142,7 +142,7 @@ class MessageVersion:
     via: str
 
 
-@dataclass
+@dataclass(eq=False)
 class MessageRecord:
     """A message and its history: creation, each edit (``versions[1:]``), deletion."""
 
@@ -237,12 +237,12 @@ class Callback:
         return bool(((self.data or {}).get("flags") or 0) & EPHEMERAL)
 
 
-@dataclass
+@dataclass(eq=False)
 class InteractionRecord:
     """One interaction: what was dispatched, how and when the bot answered, and every message it produced."""
 
     id: int
-    token: str
+    token: str = field(repr=False)
     type: InteractionType
     name: str
     user: FakeUser
