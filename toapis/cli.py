@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ EXIT_USAGE: Final = 2
 API_KEY_VARIABLE: Final = "TOAPIS_API_KEY"
 BASE_URL_VARIABLE: Final = "TOAPIS_BASE_URL"
 DEFAULT_MAX_BYTES: Final = 50_000_000
+_UNSAFE_IN_NAMES: Final = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class UsageError(Exception):
@@ -109,6 +111,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ToAPIsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # e.g. the output directory cannot be written
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -199,14 +204,15 @@ def _read_reference(path: Path) -> tuple[Path, bytes, str]:
 async def _save(
     client: ToAPIsClient, task: Task, index: int, url: str | None, data: bytes | None, out_dir: Path, *, max_bytes: int
 ) -> Path:
-    stem = out_dir / f"{task.id}-{index}"
+    # Task ids are opaque upstream strings: keep only what is safe in a file name.
+    stem = _UNSAFE_IN_NAMES.sub("_", f"{task.id}-{index}")
     if data is not None:
-        path = stem.with_suffix("." + extension_for(sniff_image_type(data) or ""))
+        path = out_dir / f"{stem}.{extension_for(sniff_image_type(data) or '')}"
         await asyncio.to_thread(path.write_bytes, data)
         return path
     assert url is not None  # a ResultImage has a URL or data
-    downloaded = await client.download_image(url, max_bytes=max_bytes, dest=stem.with_suffix(".download"))
+    downloaded = await client.download_image(url, max_bytes=max_bytes, dest=out_dir / f"{stem}.download")
     assert downloaded.path is not None
-    path = stem.with_suffix("." + extension_for(downloaded.content_type))
+    path = out_dir / f"{stem}.{extension_for(downloaded.content_type)}"
     await asyncio.to_thread(downloaded.path.replace, path)
     return path

@@ -809,15 +809,28 @@ class FakeToAPIs:
         if url.startswith("data:") or urlsplit(url).scheme not in ("http", "https"):
             return "reference images must be public http(s) URLs (base64 and data: URLs are not accepted)"
         if url.startswith(self.files_url + "/"):
-            name = url.removeprefix(self.files_url + "/uploads/")
-            upload = self.uploads.get(name.rsplit(".", 1)[0])
-            if upload is None or self._expired(upload):
+            if not self._serves(url):
                 return f"reference image could not be fetched: {url}"
             return None
         host = urlsplit(url).hostname or ""
         if host == "localhost" or _is_private(host):
             return "reference images on localhost or a private network are not accepted"
         return None
+
+    def _serves(self, url: str) -> bool:
+        """Whether the files host would serve `url` now (an upload that has not expired, or a finished result)."""
+        path = url.removeprefix(self.files_url)
+        if path.startswith("/uploads/"):
+            upload = self.uploads.get(path.removeprefix("/uploads/").rsplit(".", 1)[0])
+            return upload is not None and not self._expired(upload)
+        parts = path.split("/")  # "", "results", task id, "N.png"
+        if len(parts) != 4 or parts[1] != "results" or not parts[3].endswith(".png"):
+            return False
+        task = self.tasks.get(parts[2])
+        index = parts[3].removesuffix(".png")
+        return (
+            task is not None and task.status == "completed" and index.isdigit() and 1 <= int(index) <= task.image_count
+        )
 
     def _timeline_for(self, prompt: str) -> Timeline:
         if self._next_timelines:

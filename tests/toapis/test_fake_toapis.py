@@ -156,6 +156,15 @@ async def test_an_own_upload_is_a_valid_reference_until_it_expires(raw: Raw, toa
     assert (await raw.get(url))[0] == 404
 
 
+async def test_a_finished_result_is_a_valid_reference(raw: Raw, toapis_fake: FakeToAPIs) -> None:
+    toapis_fake.queue_timeline(Timeline.instant(), Timeline.never_ends())
+    _, done = await raw.submit(body())
+    _, running = await raw.submit(body())
+    assert (await raw.submit(body(reference_images=[toapis_fake.result_url(done["id"], 1)])))[0] == 200
+    for url in (toapis_fake.result_url(done["id"], 2), toapis_fake.result_url(running["id"], 1)):
+        assert (await raw.submit(body(reference_images=[url])))[0] == 400
+
+
 async def test_two_submits_with_one_business_id_make_two_tasks(raw: Raw, toapis_fake: FakeToAPIs) -> None:
     await raw.submit(body(client_business_id="job-1"))
     await raw.submit(body(client_business_id="job-1"))
