@@ -65,15 +65,16 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: `generate` and `health`."""
-    parser = argparse.ArgumentParser(prog="python -m toapis", description="Talk to the ToAPIs image API.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and retries to stderr")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request (default 30)")
-    parser.add_argument(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log requests and retries to stderr")
+    common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request (default 30)")
+    common.add_argument(
         "--retries", type=int, default=DEFAULT_RETRY.max_retries, help="retries of transient failures (default 2)"
     )
+    parser = argparse.ArgumentParser(prog="python -m toapis", description="Talk to the ToAPIs image API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    generate = commands.add_parser("generate", help="generate images and save them")
+    generate = commands.add_parser("generate", parents=[common], help="generate images and save them")
     generate.add_argument("prompt", help="what to draw")
     generate.add_argument("--size", default=contract.DEFAULT_SIZE, choices=contract.ACCEPTED_SIZES)
     generate.add_argument("--n", type=int, default=1, help="number of images (default 1)")
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--deadline", type=float, default=600.0, help="give up waiting after this many seconds")
     generate.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest image to download")
 
-    commands.add_parser("health", help="check that the API answers and accepts the key (not billed)")
+    commands.add_parser("health", parents=[common], help="check that the API answers and accepts the key (not billed)")
     return parser
 
 

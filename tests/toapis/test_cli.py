@@ -207,7 +207,7 @@ async def test_a_bad_base_url_is_a_usage_error(toapis_fake: FakeToAPIs, capsys: 
 async def test_a_server_error_after_the_retries(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
     toapis_fake.fail(Endpoint.UPLOAD, Fault.server_error(), times=None)
     (Path.cwd() / "ref.png").write_bytes(png_for("r", 4, 4))
-    status, _, err = await run_main(["--retries", "0", "generate", "x", "--image", "ref.png"], toapis_fake, capsys)
+    status, _, err = await run_main(["generate", "x", "--image", "ref.png", "--retries", "0"], toapis_fake, capsys)
     assert status == EXIT_FAILED
     assert err.splitlines()[-1] == "error: ToAPIs upload: Internal server error (HTTP 500, code internal_error)"
     assert len(toapis_fake.requests_to(Endpoint.UPLOAD)) == 1  # --retries 0
