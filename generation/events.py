@@ -1,0 +1,133 @@
+"""What the pipeline tells the outside about a job, and the reporter interface it tells it through.
+
+The pipeline knows nothing of Discord. For each job it holds a `Reporter` (the cog builds one that edits the
+member's reply) and calls it as the job moves. A resumed job gets a reporter rebuilt from what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from storage.jobs import Job
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Waiting for a free slot; `place` 1 is next."""
+
+    place: int
+
+
+@dataclass(frozen=True)
+class Uploading:
+    references: int
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The task exists upstream: the job can no longer be cancelled."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Generating:
+    """The task is running; `percent` as the API reports it (it may sit at 0, then jump)."""
+
+    percent: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Late:
+    """The task is still running after `GENERATION_TIMEOUT`; the member will be mentioned when it is ready."""
+
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The upstream is unavailable; the job waits until it answers again."""
+
+    reason: str
+
+
+ProgressEvent = Queued | Uploading | Submitted | Generating | Late | Paused
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """A result, spooled to a file so that many finished jobs do not hold their images in memory."""
+
+    path: Path
+    mime_type: str
+    size: int
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class Completed:
+    job: Job
+    images: tuple[GeneratedImage, ...]
+    elapsed: float
+    refunded: int
+    """Images given back because the API returned fewer than asked."""
+
+
+class FailureKind(StrEnum):
+    CONTENT_POLICY = "content_policy"
+    BAD_REQUEST = "bad_request"
+    UNAVAILABLE = "unavailable"
+    UPSTREAM = "upstream"
+    TASK_FAILED = "task_failed"
+    TASK_LOST = "task_lost"
+    TIMED_OUT = "timed_out"
+    DOWNLOAD = "download"
+    DELIVERY = "delivery"
+    CANCELLED = "cancelled"
+    REFERENCES_GONE = "references_gone"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Failed:
+    job: Job
+    kind: FailureKind
+    reason: str
+    """For the member: what happened and what to do."""
+    refunded: int
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """What a reporter says after trying to deliver the images.
+
+    `permanent` marks a failure no retry can fix (the channel is gone, the bot was removed): the job then ends
+    as failed instead of being tried again.
+    """
+
+    delivered: bool
+    message_id: int | None = None
+    permanent: bool = False
+    detail: str = ""
+
+
+class Reporter(Protocol):
+    def progress(self, event: ProgressEvent) -> None:
+        """Show a change of the job. Called inline by the pipeline: it must not block (schedule I/O instead)."""
+
+    async def deliver(self, event: Completed) -> DeliveryReceipt:
+        """Post the images. Doing it twice must show them once (the pipeline retries after a crash)."""
+
+    async def failed(self, event: Failed) -> None:
+        """Tell the member the job failed."""
+
+
+ReporterFactory = Callable[[Job], Reporter]
+"""Builds the reporter of a job resumed after a restart, from what is stored about it."""

@@ -1,0 +1,729 @@
+"""The job pipeline: from an accepted request to delivered images, one stored step at a time.
+
+    admit (reserve quota + store job and references, one transaction)
+      -> wait in the fair queue for one of MAX_CONCURRENT_JOBS slots
+      -> upload references -> submit (client_business_id = job id) -> poll      [holds the slot]
+      -> download results to the spool -> deliver through the reporter -> record usage
+
+Every step is stored before and after it runs, so a crash at any moment loses no job: `start()` resumes every
+unfinished job from its last stored step. A job whose submit may have been sent is looked up by its
+`client_business_id` before anything is submitted again, so one job never makes two upstream tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from generation.alerts import AlertKind, AlertThrottle
+from generation.breaker import CircuitBreaker
+from generation.events import (
+    Completed,
+    DeliveryReceipt,
+    Failed,
+    FailureKind,
+    GeneratedImage,
+    Generating,
+    Late,
+    Paused,
+    ProgressEvent,
+    Queued,
+    Reporter,
+    ReporterFactory,
+    Submitted,
+    Uploading,
+)
+from generation.fair_queue import FairQueue
+from generation.images import EXTENSIONS, sniff_mime_type
+from storage.jobs import Job, JobKind, JobState
+from storage.quotas import RuleUsage
+from storage.store import Storage
+from toapis import (
+    AuthenticationError,
+    BadRequestError,
+    ContentPolicyError,
+    InsufficientBalanceError,
+    SubmitUnconfirmedError,
+    Task,
+    TaskNotFoundError,
+    TaskWaitTimeoutError,
+    ToAPIsClient,
+    ToAPIsError,
+    UploadRejectedError,
+)
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_REASON = "Imagine cannot generate images right now. Please try again later."
+RESTARTING_REASON = "Imagine is restarting. Please try again in a minute."
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    model: str
+    poll_interval: float
+    generation_timeout: float
+    max_concurrent_jobs: int
+    spool_dir: Path
+    allowed_guild_ids: frozenset[int] = frozenset()
+    late_poll_interval: float | None = None
+    """Seconds between look-ups of a late task; default six times `poll_interval`."""
+    late_limit: float = 24 * 3600.0
+    """Seconds after the submit when a task still running is given up (it may be billed: no refund)."""
+    breaker_threshold: int = 5
+    probe_interval: float = 30.0
+    retry_delay: float = 5.0
+    """First wait after a failure the client's own retries did not absorb; it doubles up to `max_retry_delay`."""
+    max_retry_delay: float = 300.0
+    delivery_attempts: int = 5
+    result_max_bytes: int = 50_000_000
+
+    @property
+    def late_interval(self) -> float:
+        return self.late_poll_interval if self.late_poll_interval is not None else self.poll_interval * 6
+
+
+@dataclass(frozen=True)
+class Reference:
+    data: bytes = field(repr=False)
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated request: the prompt is trimmed, the size and n are allowed, the references decoded."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    prompt: str
+    size: str
+    n: int
+    role_ids: frozenset[int] = frozenset()
+    references: tuple[Reference, ...] = ()
+    kind: JobKind = JobKind.IMAGINE
+    parent_job_id: str | None = None
+    application_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    token_expires_at: datetime | None = None
+
+
+class JobRefused(Exception):
+    """The request was not accepted; nothing was reserved, stored or uploaded.
+
+    `reason` is for the member; `quota` is the rule that refused it, when a quota did.
+    """
+
+    def __init__(self, reason: str, *, quota: RuleUsage | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.quota = quota
+
+
+class _JobFailure(Exception):
+    def __init__(self, kind: FailureKind, reason: str, *, refund: bool, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.kind = kind
+        self.reason = reason
+        self.refund = refund
+        self.detail = detail or reason
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        config: PipelineConfig,
+        client: ToAPIsClient,
+        store: Storage,
+        reporters: ReporterFactory,
+        alerts: AlertThrottle | None = None,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._store = store
+        self._reporter_factory = reporters
+        self._alerts = alerts
+        self.breaker = CircuitBreaker(
+            threshold=config.breaker_threshold,
+            probe=self._probe,
+            probe_interval=config.probe_interval,
+            listener=self._on_breaker_change,
+        )
+        self._waiting: FairQueue[str, Job] = FairQueue()
+        self._places: dict[str, int] = {}
+        self._reporters: dict[str, Reporter] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._in_flight = 0
+        self._changed = asyncio.Condition()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._accepting = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every unfinished job from its last stored step, then start taking new ones."""
+        self._config.spool_dir.mkdir(parents=True, exist_ok=True)
+        unfinished = await self._store.jobs.list_unfinished()
+        self._remove_orphan_spools({job.id for job in unfinished})
+        for job in unfinished:
+            self._reporters[job.id] = self._reporter_factory(job)
+            if job.state in (JobState.QUEUED, JobState.UPLOADING):
+                self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
+            else:
+                # A task that exists upstream is in flight whatever the limit says; it takes a slot first.
+                self._launch(job.id, holds_slot=job.state in (JobState.SUBMITTING, JobState.RUNNING))
+        if unfinished:
+            log.info("Resumed %d unfinished job(s)", len(unfinished))
+        self._accepting = True
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="pipeline-dispatcher")
+        self._announce_places()
+
+    async def close(self) -> None:
+        """Stop taking jobs and stop working: unfinished jobs stay stored, to be resumed by the next start."""
+        self._accepting = False
+        left = len(self._tasks) + len(self._waiting)
+        tasks = [task for task in (self._dispatcher, *self._tasks.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._dispatcher = None
+        await self.breaker.aclose()
+        log.info("Pipeline stopped; %d unfinished job(s) stay stored for the next start", left)
+
+    # -- the public face -------------------------------------------------------------------------------------
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def place(self, job_id: str) -> int | None:
+        return self._places.get(job_id)
+
+    def check_available(self, guild_id: int) -> None:
+        """Refuse at once (no I/O) what would be refused anyway: a server not allowed, a shut or tripped pipeline."""
+        if self._config.allowed_guild_ids and guild_id not in self._config.allowed_guild_ids:
+            raise JobRefused("Imagine is not enabled in this server.")
+        if not self._accepting:
+            raise JobRefused(RESTARTING_REASON)
+        if self.breaker.is_open:
+            raise JobRefused(UNAVAILABLE_REASON)
+
+    async def submit(self, request: JobRequest, reporter: Reporter) -> Job:
+        """Admit a request: reserve its images and store it, or raise `JobRefused` having changed nothing."""
+        self.check_available(request.guild_id)
+        job_id = uuid.uuid4().hex
+        store = self._store
+        async with store.db.transaction():
+            reservation = await store.quotas.reserve(
+                job_id, request.guild_id, request.user_id, request.role_ids, request.n
+            )
+            if not reservation.granted:
+                raise JobRefused("A quota was reached.", quota=reservation.refused_by)
+            job = await store.jobs.create(
+                job_id=job_id,
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                kind=request.kind,
+                prompt=request.prompt,
+                size=request.size,
+                n=request.n,
+                model=self._config.model,
+                reference_count=len(request.references),
+                parent_job_id=request.parent_job_id,
+                application_id=request.application_id,
+                interaction_token=request.interaction_token,
+                token_expires_at=request.token_expires_at,
+            )
+            if request.references:
+                await store.references.save(job_id, [(ref.data, ref.mime_type) for ref in request.references])
+        log.info("job %s accepted: guild %s, member %s, n=%s", job.id, job.guild_id, job.user_id, job.n)
+        self._reporters[job.id] = reporter
+        async with self._changed:
+            self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
+            self._changed.notify_all()
+        self._announce_places()
+        return job
+
+    async def cancel(self, job_id: str, user_id: int) -> bool:
+        """Cancel a job that is still waiting, for its requester; its images are refunded. False if too late."""
+        waiting = self._waiting.remove(job_id) if job_id in self._waiting else None
+        if waiting is None:
+            return False
+        if waiting.user_id != user_id:
+            self._waiting.put(job_id, waiting, guild_id=waiting.guild_id, user_id=waiting.user_id)
+            return False
+        self._places.pop(job_id, None)
+        await self._fail(
+            waiting,
+            _JobFailure(FailureKind.CANCELLED, "Cancelled. Your images were not counted.", refund=True),
+        )
+        self._announce_places()
+        return True
+
+    # -- scheduling ------------------------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self.breaker.wait_closed()
+            async with self._changed:
+                await self._changed.wait_for(
+                    lambda: len(self._waiting) > 0 and self._in_flight < self._config.max_concurrent_jobs
+                )
+                job = self._waiting.pop()
+                self._places.pop(job.id, None)
+                self._in_flight += 1
+            self._launch(job.id, holds_slot=True, slot_taken=True)
+            self._announce_places()
+
+    def _launch(self, job_id: str, *, holds_slot: bool, slot_taken: bool = False) -> None:
+        if holds_slot and not slot_taken:
+            self._in_flight += 1
+        task = asyncio.create_task(self._work(job_id, holds_slot=holds_slot), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    async def _release_slot(self) -> None:
+        async with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def _announce_places(self) -> None:
+        positions = self._waiting.positions()
+        for job_id, place in positions.items():
+            if self._places.get(job_id) != place:
+                self._places[job_id] = place
+                self._progress(job_id, Queued(place))
+
+    def _progress(self, job_id: str, event: ProgressEvent) -> None:
+        reporter = self._reporters.get(job_id)
+        if reporter is None:
+            return
+        try:
+            reporter.progress(event)
+        except Exception:
+            log.exception("job %s: the reporter failed to show %s", job_id, type(event).__name__)
+
+    # -- one job ---------------------------------------------------------------------------------------------
+
+    async def _work(self, job_id: str, *, holds_slot: bool) -> None:
+        job = await self._store.jobs.get(job_id)
+        if job is None or job.is_finished:
+            if holds_slot:
+                await self._release_slot()
+            return
+        try:
+            try:
+                if job.state in (JobState.QUEUED, JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING):
+                    job = await self._run_upstream(job)
+            finally:
+                if holds_slot:
+                    await self._release_slot()
+            if job.state is JobState.DOWNLOADING:
+                job = await self._download(job)
+            if job.state is JobState.DELIVERING:
+                await self._deliver(job)
+        except _JobFailure as failure:
+            await self._fail(job, failure)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s: unexpected failure", job_id)
+            current = await self._store.jobs.get(job_id) or job
+            # Without a task upstream nothing can be billed; with one, the images stay counted.
+            refund = current.task_id is None and current.submit_started_at is None
+            await self._fail(
+                current,
+                _JobFailure(
+                    FailureKind.INTERNAL,
+                    "Something went wrong on Imagine's side." + (" Your images were not counted." if refund else ""),
+                    refund=refund,
+                    detail=f"{type(exc).__name__}: {exc}",
+                ),
+            )
+        finally:
+            self._reporters.pop(job_id, None)
+
+    async def _run_upstream(self, job: Job) -> Job:
+        """Upload, submit and poll; returns the job in DOWNLOADING. Holds a slot throughout."""
+        jobs = self._store.jobs
+        if job.task_id is None and job.submit_started_at is not None:
+            existing = await self._find_existing(job)
+            if existing is not None:
+                job = await jobs.set_state(job.id, JobState.RUNNING, task_id=existing.id)
+                self._progress(job.id, Submitted(existing.id))
+        if job.task_id is None:
+            urls = await self._upload_references(job)
+            job = await jobs.set_state(job.id, JobState.SUBMITTING, submit_started_at=self._store.clock())
+            task = await self._submit(job, urls)
+            job = await jobs.set_state(job.id, JobState.RUNNING, task_id=task.id)
+            self._progress(job.id, Submitted(task.id))
+        task = await self._poll(job)
+        return await self._accept_results(job, task)
+
+    async def _upload_references(self, job: Job) -> list[str]:
+        if job.reference_count == 0:
+            return []
+        job = await self._store.jobs.set_state(job.id, JobState.UPLOADING)
+        stored = await self._store.references.load(job.id)
+        if len(stored) != job.reference_count:
+            raise _JobFailure(
+                FailureKind.REFERENCES_GONE,
+                "The reference images of this request are no longer kept. Your images were not counted.",
+                refund=True,
+            )
+        self._progress(job.id, Uploading(len(stored)))
+        urls = []
+        for position, image in enumerate(stored, start=1):
+            extension = EXTENSIONS.get(image.mime_type, "png")
+            try:
+                uploaded = await self._client.upload_image(
+                    image.data, filename=f"reference-{position}.{extension}", content_type=image.mime_type
+                )
+            except UploadRejectedError as exc:
+                raise _JobFailure(
+                    FailureKind.BAD_REQUEST,
+                    f"The image service refused reference image {position}: {exc.message}. "
+                    "Your images were not counted.",
+                    refund=True,
+                ) from exc
+            except ToAPIsError as exc:
+                raise self._before_task_failure(exc) from exc
+            urls.append(uploaded.url)
+        self.breaker.record_success()
+        return urls
+
+    async def _submit(self, job: Job, reference_urls: Sequence[str]) -> Task:
+        attempt = 0
+        while True:
+            try:
+                task = await self._client.submit_generation(
+                    prompt=job.prompt, size=job.size, n=job.n, reference_urls=reference_urls, client_business_id=job.id
+                )
+            except SubmitUnconfirmedError as exc:
+                # A task may exist: find out before anything else, however long the upstream takes to answer.
+                self.breaker.record_failure(str(exc))
+                await self._sleep_backoff(job, attempt)
+                attempt += 1
+                existing = await self._find_existing(job)
+                if existing is not None:
+                    return existing
+                continue
+            except ToAPIsError as exc:
+                # The client guarantees that no task was created for any other error.
+                raise self._before_task_failure(exc) from exc
+            self.breaker.record_success()
+            return task
+
+    async def _find_existing(self, job: Job) -> Task | None:
+        """The task a submit of this job created, if any; waits out upstream trouble, since it must know."""
+        attempt = 0
+        while True:
+            try:
+                task = await self._client.find_task(job.id)
+            except (AuthenticationError, InsufficientBalanceError) as exc:
+                self._service_problem(exc)
+            except ToAPIsError as exc:
+                self.breaker.record_failure(str(exc))
+            else:
+                self.breaker.record_success()
+                return task
+            await self._sleep_backoff(job, attempt)
+            attempt += 1
+
+    async def _poll(self, job: Job) -> Task:
+        task_id = job.task_id
+        assert task_id is not None
+        started = job.submit_started_at or job.created_at
+        since_submit = (self._store.clock() - started).total_seconds()
+        first_delay: float | None = 0.0 if since_submit > self._config.poll_interval else None
+
+        def on_update(task: Task) -> None:
+            self._progress(job.id, Generating(task.progress, self._elapsed(job)))
+
+        if not job.late_notified:
+            remaining = self._config.generation_timeout - since_submit
+            if remaining > 0:
+                try:
+                    return await self._wait(job, task_id, self._config.poll_interval, remaining, on_update, first_delay)
+                except TaskWaitTimeoutError:
+                    pass
+            job = await self._store.jobs.mark_late_notified(job.id)
+            self._progress(job.id, Late(self._elapsed(job)))
+            first_delay = None
+        since_submit = (self._store.clock() - started).total_seconds()
+        try:
+            return await self._wait(
+                job, task_id, self._config.late_interval, self._config.late_limit - since_submit, on_update, first_delay
+            )
+        except TaskWaitTimeoutError as exc:
+            raise _JobFailure(
+                FailureKind.TIMED_OUT,
+                "The image service did not finish this job within a day. The images stay counted, since it may "
+                "have been billed.",
+                refund=False,
+                detail=str(exc),
+            ) from exc
+
+    async def _wait(
+        self,
+        job: Job,
+        task_id: str,
+        interval: float,
+        deadline: float,
+        on_update: Callable[[Task], None],
+        first_delay: float | None,
+    ) -> Task:
+        while True:
+            try:
+                task = await self._client.wait_for_task(
+                    task_id,
+                    interval=interval,
+                    deadline=max(deadline, 0.0),
+                    on_update=on_update,
+                    first_delay=first_delay,
+                )
+            except TaskNotFoundError as exc:
+                raise _JobFailure(
+                    FailureKind.TASK_LOST,
+                    "The image service lost track of this job. Your images were not counted.",
+                    refund=True,
+                    detail=str(exc),
+                ) from exc
+            except (AuthenticationError, InsufficientBalanceError) as exc:
+                # The task exists and will finish; keep following it once the key works again.
+                self._service_problem(exc)
+                self._progress(job.id, Paused(UNAVAILABLE_REASON))
+                await self.breaker.wait_closed()
+                first_delay = 0.0
+                continue
+            self.breaker.record_success()
+            return task
+
+    async def _accept_results(self, job: Job, task: Task) -> Job:
+        store = self._store
+        if task.error is not None or not task.images:
+            if task.is_content_policy_failure:
+                reason = (
+                    "The image service declined this prompt or image under its content policy. "
+                    "Try rewording it. Your images were not counted."
+                )
+                kind = FailureKind.CONTENT_POLICY
+            else:
+                reason = "The image service could not generate this image. Your images were not counted."
+                kind = FailureKind.TASK_FAILED
+            detail = f"{task.error.code}: {task.error.message}" if task.error else "completed without images"
+            raise _JobFailure(kind, reason, refund=True, detail=detail)
+        sources: list[str] = []
+        spool = self._spool(job.id)
+        spool.mkdir(parents=True, exist_ok=True)
+        for index, image in enumerate(task.images[: job.n]):
+            if image.data is not None:
+                path = spool / f"{index}.img"
+                await asyncio.to_thread(path.write_bytes, image.data)
+                sources.append(str(path))
+            elif image.url is not None:
+                sources.append(image.url)
+        async with store.db.transaction():
+            missing = await store.quotas.reserved_for_job(job.id) - len(sources)
+            if missing > 0:
+                await store.quotas.refund(job.id, missing)
+            return await store.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
+
+    async def _download(self, job: Job) -> Job:
+        await self._spooled_images(job)
+        return await self._store.jobs.set_state(job.id, JobState.DELIVERING)
+
+    async def _spooled_images(self, job: Job) -> tuple[GeneratedImage, ...]:
+        """The job's results as spooled files, downloading any that are missing (after a crash, say)."""
+        spool = self._spool(job.id)
+        spool.mkdir(parents=True, exist_ok=True)
+        images: list[GeneratedImage] = []
+        problems: list[str] = []
+        for index, source in enumerate(job.result_files):
+            path = spool / f"{index}.img"
+            if not path.exists():
+                if not source.startswith(("http://", "https://")):
+                    problems.append(f"result {index} is gone from the spool")
+                    continue
+                try:
+                    await self._client.download_image(source, max_bytes=self._config.result_max_bytes, dest=path)
+                except ToAPIsError as exc:
+                    problems.append(f"result {index}: {exc}")
+                    continue
+            head = await asyncio.to_thread(_read_head, path)
+            mime_type = sniff_mime_type(head)
+            if mime_type is None:
+                problems.append(f"result {index} is not an image")
+                continue
+            images.append(GeneratedImage(path, mime_type, path.stat().st_size))
+        if problems:
+            log.warning("job %s: %s", job.id, "; ".join(problems))
+        if not images:
+            raise _JobFailure(
+                FailureKind.DOWNLOAD,
+                "The images were generated but could not be downloaded. They stay counted, since they were billed.",
+                refund=False,
+                detail="; ".join(problems),
+            )
+        return tuple(images)
+
+    async def _deliver(self, job: Job) -> None:
+        store = self._store
+        images = await self._spooled_images(job)
+        reporter = self._reporter(job)
+        refunded = job.n - await store.quotas.reserved_for_job(job.id)
+        event = Completed(job, images, self._elapsed(job), refunded=max(refunded, 0))
+        receipt = DeliveryReceipt(delivered=False)
+        for attempt in range(self._config.delivery_attempts):
+            try:
+                receipt = await reporter.deliver(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("job %s: delivery raised", job.id)
+                receipt = DeliveryReceipt(delivered=False, detail=f"{type(exc).__name__}: {exc}")
+            if receipt.delivered or receipt.permanent:
+                break
+            log.warning("job %s: delivery failed (%s); attempt %d", job.id, receipt.detail, attempt + 1)
+            await self._sleep_backoff(job, attempt)
+        if not receipt.delivered:
+            if receipt.permanent:
+                raise _JobFailure(
+                    FailureKind.DELIVERY,
+                    "The images could not be posted here.",
+                    refund=False,
+                    detail=receipt.detail,
+                )
+            log.error("job %s: not delivered after %d attempts; left for the next start", job.id, attempt + 1)
+            return
+        async with store.db.transaction():
+            await store.jobs.record_delivery(job.id, images_delivered=len(images), result_message_id=receipt.message_id)
+            finished = await store.jobs.set_state(job.id, JobState.COMPLETED)
+            await store.usage.record_job(finished)
+        log.info("job %s delivered: %d image(s) in %.1f s", job.id, len(images), self._elapsed(finished))
+        self._remove_spool(job.id)
+
+    async def _fail(self, job: Job, failure: _JobFailure) -> None:
+        store = self._store
+        refunded = 0
+        async with store.db.transaction():
+            if failure.refund:
+                refunded = await store.quotas.refund(job.id)
+            failed = await store.jobs.fail(job.id, failure.kind.value, failure.detail[:1000])
+            await store.usage.record_job(failed)
+        log.info("job %s failed (%s): %s; %d image(s) refunded", job.id, failure.kind.value, failure.detail, refunded)
+        self._remove_spool(job.id)
+        reporter = self._reporter(job)
+        try:
+            await reporter.failed(Failed(failed, failure.kind, failure.reason, refunded))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: the reporter failed to show the failure", job.id)
+
+    # -- failures and upstream health ------------------------------------------------------------------------
+
+    def _before_task_failure(self, exc: ToAPIsError) -> _JobFailure:
+        """Turn an error raised before any task existed into the job's failure (always refunded)."""
+        if isinstance(exc, (AuthenticationError, InsufficientBalanceError)):
+            self._service_problem(exc)
+            return _JobFailure(
+                FailureKind.UNAVAILABLE,
+                UNAVAILABLE_REASON + " Your images were not counted.",
+                refund=True,
+                detail=str(exc),
+            )
+        if isinstance(exc, ContentPolicyError):
+            return _JobFailure(
+                FailureKind.CONTENT_POLICY,
+                "The image service declined this prompt or image under its content policy. Try rewording it. "
+                "Your images were not counted.",
+                refund=True,
+                detail=str(exc),
+            )
+        if isinstance(exc, BadRequestError):
+            return _JobFailure(
+                FailureKind.BAD_REQUEST,
+                f"The image service refused this request: {exc.user_message} Your images were not counted.",
+                refund=True,
+                detail=str(exc),
+            )
+        self.breaker.record_failure(str(exc))
+        return _JobFailure(
+            FailureKind.UPSTREAM,
+            "The image service is having trouble. Your images were not counted; please try again in a few minutes.",
+            refund=True,
+            detail=str(exc),
+        )
+
+    def _service_problem(self, exc: ToAPIsError) -> None:
+        kind = AlertKind.API_KEY_REJECTED if isinstance(exc, AuthenticationError) else AlertKind.BALANCE_EXHAUSTED
+        if self._alerts is not None:
+            self._alerts.raise_alert(kind, exc.message)
+        self.breaker.trip(kind.value)
+
+    async def _probe(self) -> bool:
+        status = await self._client.check_health()
+        return status.ok
+
+    def _on_breaker_change(self, is_open: bool, reason: str) -> None:
+        if self._alerts is None:
+            return
+        if is_open:
+            if reason not in (AlertKind.API_KEY_REJECTED.value, AlertKind.BALANCE_EXHAUSTED.value):
+                self._alerts.raise_alert(AlertKind.UPSTREAM_DOWN, reason)
+        else:
+            for kind in AlertKind:
+                self._alerts.resolve(kind)
+            self._alerts.raise_alert(AlertKind.UPSTREAM_BACK, "")
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _reporter(self, job: Job) -> Reporter:
+        reporter = self._reporters.get(job.id)
+        if reporter is None:
+            reporter = self._reporters[job.id] = self._reporter_factory(job)
+        return reporter
+
+    def _elapsed(self, job: Job) -> float:
+        return max(0.0, (self._store.clock() - job.created_at).total_seconds())
+
+    async def _sleep_backoff(self, job: Job, attempt: int) -> None:
+        delay = min(self._config.retry_delay * 2**attempt, self._config.max_retry_delay)
+        log.debug("job %s: waiting %.2f s before trying again", job.id, delay)
+        await asyncio.sleep(delay)
+
+    def _spool(self, job_id: str) -> Path:
+        return self._config.spool_dir / job_id
+
+    def _remove_spool(self, job_id: str) -> None:
+        shutil.rmtree(self._spool(job_id), ignore_errors=True)
+
+    def _remove_orphan_spools(self, keep: set[str]) -> None:
+        for path in self._config.spool_dir.iterdir():
+            if path.is_dir() and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(16)

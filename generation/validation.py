@@ -1,0 +1,85 @@
+"""What a request may contain, checked with reasons a member understands.
+
+`check_options` needs no I/O, so the cog runs it before its first response; `prepare_references` decodes the
+images (in a thread) once their bytes have been read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from typing import Final
+
+from generation.images import EncodedImage, ImageRejected, prepare_reference
+from toapis.contract import UPLOAD_MAX_BYTES as MAX_UPLOAD_BYTES
+
+PROMPT_MAX_LENGTH: Final = 4000
+MAX_REFERENCES: Final = 4
+MAX_N: Final = 4
+
+# The sizes members can choose (product.md), value -> label.
+SIZES: Final = {"1024x1024": "Square", "1536x1024": "Landscape", "1024x1536": "Portrait"}
+DEFAULT_SIZE: Final = "1024x1024"
+
+
+class RequestRejected(ValueError):
+    """A request Imagine will not run; `reason` is written for the member and says what to change."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_options(prompt: str, size: str, n: int, *, max_n: int, reference_count: int = 0) -> str:
+    """Validate the options of a request and return the prompt, trimmed. No I/O."""
+    cleaned = prompt.strip()
+    if not cleaned:
+        raise RequestRejected("Your prompt is empty: describe the image you want.")
+    if len(cleaned) > PROMPT_MAX_LENGTH:
+        raise RequestRejected(
+            f"Your prompt is {len(cleaned):,} characters long; the limit is {PROMPT_MAX_LENGTH:,}. "
+            "Shorten it and try again."
+        )
+    if size not in SIZES:
+        raise RequestRejected(f"The size must be one of {', '.join(SIZES)}.")
+    if not 1 <= n <= max_n:
+        if max_n == 1:
+            raise RequestRejected("This server allows one image per request: set n to 1.")
+        raise RequestRejected(f"This server allows 1 to {max_n} images per request: choose n within that.")
+    if reference_count > MAX_REFERENCES:
+        raise RequestRejected(f"At most {MAX_REFERENCES} reference images can be used; you gave {reference_count}.")
+    return cleaned
+
+
+def prepare_references_sync(blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES) -> list[EncodedImage]:
+    """Check each reference by its bytes and make it fit the upload limit; the reason names the bad image."""
+    if len(blobs) > MAX_REFERENCES:
+        raise RequestRejected(f"At most {MAX_REFERENCES} reference images can be used; you gave {len(blobs)}.")
+    prepared = []
+    for position, data in enumerate(blobs, start=1):
+        label = "Your image" if len(blobs) == 1 else f"Image {position}"
+        try:
+            prepared.append(prepare_reference(data, max_bytes=max_bytes))
+        except ImageRejected as exc:
+            raise RequestRejected(f"{label} {exc.reason}.") from exc
+    return prepared
+
+
+async def prepare_references(blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES) -> list[EncodedImage]:
+    """`prepare_references_sync` in a thread: decoding and re-encoding must not block the event loop."""
+    return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes)
+
+
+def nearest_size(width: int, height: int) -> str:
+    """The size whose aspect ratio is closest to `width`:`height` (compared on a log scale, so 2:1 and 1:2 are
+    as far from square)."""
+    if width <= 0 or height <= 0:
+        return DEFAULT_SIZE
+    ratio = math.log(width / height)
+
+    def distance(size: str) -> float:
+        w, h = (int(part) for part in size.split("x"))
+        return abs(ratio - math.log(w / h))
+
+    return min(SIZES, key=distance)

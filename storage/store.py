@@ -1,0 +1,56 @@
+"""Every repository on one database, opened and closed together: what the composition root builds once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from storage.clock import Clock, utc_now
+from storage.database import Database
+from storage.guild_settings import GuildSettingsRepository
+from storage.jobs import JobRepository
+from storage.quotas import OperatorDefaults, QuotaRepository
+from storage.references import ReferenceStore
+from storage.usage import UsageLog
+
+
+@dataclass(frozen=True)
+class Storage:
+    db: Database
+    jobs: JobRepository
+    usage: UsageLog
+    quotas: QuotaRepository
+    references: ReferenceStore
+    guild_settings: GuildSettingsRepository
+    clock: Clock
+
+    @classmethod
+    async def open(cls, url: str, *, defaults: OperatorDefaults | None = None, clock: Clock = utc_now) -> Self:
+        """Open (and migrate) the database `url` names and build every repository on it."""
+        db = await Database.open(url)
+        return cls.on(db, defaults=defaults, clock=clock)
+
+    @classmethod
+    def on(cls, db: Database, *, defaults: OperatorDefaults | None = None, clock: Clock = utc_now) -> Self:
+        """Every repository on an open database."""
+        return cls(
+            db=db,
+            jobs=JobRepository(db, clock),
+            usage=UsageLog(db, clock),
+            quotas=QuotaRepository(db, defaults, clock),
+            references=ReferenceStore(db, clock),
+            guild_settings=GuildSettingsRepository(db, clock),
+            clock=clock,
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
