@@ -107,6 +107,11 @@ async def test_guild_commands_are_separate(fake: FakeDiscord, http: RawClient, w
     assert fake.global_commands == []
     call = await fake.invoke_slash("help", user=world.alice, channel=world.general)
     assert call.payload["data"]["guild_id"] == str(world.guild.id)
+    permissions = await http.request(
+        "GET",
+        f"/applications/{fake.application_id}/guilds/{world.guild.id}/commands/{answer.body[0]['id']}/permissions",
+    )
+    assert (permissions.status, permissions.code) == (404, 10066)
 
 
 async def test_a_valid_invocation_is_delivered_with_its_options(fake: FakeDiscord, synced: World) -> None:

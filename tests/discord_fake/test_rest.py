@@ -349,6 +349,7 @@ async def test_fetch_routes_a_bot_uses(fake: FakeDiscord, world: World, http: Ra
     stranger = await http.request("GET", f"/guilds/{world.guild.id}/members/1")
     guild = await http.request("GET", f"/guilds/{world.guild.id}")
     gateway = await http.request("GET", "/gateway/bot")
+    guilds = await http.request("GET", "/users/@me/guilds")
 
     assert channel.body["name"] == "general"
     assert member.body["user"]["username"] == "alice"
@@ -356,6 +357,7 @@ async def test_fetch_routes_a_bot_uses(fake: FakeDiscord, world: World, http: Ra
     assert guild.body["owner_id"] == str(world.guild.owner.id)
     assert gateway.body["url"] == fake.gateway_url
     assert gateway.body["shards"] == 1
+    assert [g["id"] for g in guilds.body] == [str(world.guild.id)]
 
 
 async def test_an_injected_429_has_what_discord_py_needs_to_retry(fake: FakeDiscord, http: RawClient) -> None:

@@ -140,6 +140,7 @@ class MessageVersion:
     mentioned: Mentions
     allowed_mentions: dict[str, Any] | None
     via: str
+    timestamp: str = ""
 
 
 @dataclass(eq=False)

@@ -24,7 +24,7 @@ from aiohttp import BodyPartReader, web
 from tests.fakes._discord_commands import CommandSync, build_stored_commands, stored_command
 from tests.fakes._discord_files import UploadedFile
 from tests.fakes._discord_messages import DiscordError, summarize_files, unknown
-from tests.fakes._discord_model import FakeChannel
+from tests.fakes._discord_model import FakeChannel, Permission
 from tests.fakes._discord_records import InteractionRecord, RecordedRequest
 from tests.fakes._discord_state import DiscordState, MessageBody
 
@@ -89,6 +89,7 @@ class RestApi:
             r.add_get(f"/{folder}/{{channel_id}}/{{attachment_id}}/{{filename}}", self.cdn)
         routes: list[tuple[str, str, Handler]] = [
             ("GET", "/users/@me", self.get_me),
+            ("GET", "/users/@me/guilds", self.get_my_guilds),
             ("GET", "/users/{user_id}", self.get_user),
             ("POST", "/users/@me/channels", self.create_dm),
             ("GET", "/oauth2/applications/@me", self.get_application),
@@ -106,6 +107,11 @@ class RestApi:
             ("POST", "/applications/{application_id}/guilds/{guild_id}/commands", self.post_command),
             ("GET", "/applications/{application_id}/guilds/{guild_id}/commands/permissions", self.empty_list),
             ("GET", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", self.get_command),
+            (
+                "GET",
+                "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
+                self.no_command_permissions,
+            ),
             ("PATCH", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", self.patch_command),
             ("DELETE", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", self.delete_command),
             ("GET", "/applications/{application_id}/entitlements", self.empty_list),
@@ -284,6 +290,23 @@ class RestApi:
         me = self.state.bot_user.to_payload()
         return json_answer({**me, "verified": True, "mfa_enabled": False, "email": None, "locale": "en-US"})
 
+    async def get_my_guilds(self, request: web.Request) -> web.StreamResponse:
+        """``GET /users/@me/guilds``."""
+        return json_answer(
+            [
+                {
+                    "id": str(g.id),
+                    "name": g.name,
+                    "icon": None,
+                    "banner": None,
+                    "owner": False,
+                    "permissions": str(g.base_permissions(g.bot_member)),
+                    "features": list(g.features),
+                }
+                for g in self.state.guilds
+            ]
+        )
+
     async def get_user(self, request: web.Request) -> web.StreamResponse:
         """``GET /users/{id}``."""
         return json_answer(self.state.user(_int(request, "user_id", "User", 10013)).to_payload())
@@ -437,6 +460,11 @@ class RestApi:
         commands.remove(found)
         return no_content()
 
+    async def no_command_permissions(self, request: web.Request) -> web.StreamResponse:
+        """No overrides were set in the server's Integrations settings (the fake has none)."""
+        self._command(request)
+        raise unknown("application command permissions", 10066)
+
     async def empty_list(self, request: web.Request) -> web.StreamResponse:
         """Routes discord.py may ask that have nothing in the fake."""
         return json_answer([])
@@ -468,13 +496,11 @@ class RestApi:
         return self.state.webhook_interaction(application_id, request.match_info["webhook_token"])
 
     async def execute_webhook(self, request: web.Request) -> web.StreamResponse:
-        """``POST /webhooks/{app}/{token}[?wait=true]``: an interaction follow-up."""
+        """``POST /webhooks/{app}/{token}``: an interaction follow-up (``wait`` is always true for those)."""
         record = self._webhook(request)
         body = await self._body(request)
         message = self.state.create_followup(record, body)
-        if request.query.get("wait", "false").lower() in ("1", "true"):
-            return json_answer(self.state.message_payload(message))
-        return no_content()
+        return json_answer(self.state.message_payload(message))
 
     async def get_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``GET /webhooks/{app}/{token}/messages/{id|@original}``."""
@@ -544,7 +570,7 @@ class RestApi:
     async def get_message(self, request: web.Request) -> web.StreamResponse:
         """``GET /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
-        self.state.require_permissions(channel, 1 << 16)
+        self.state.require_permissions(channel, Permission.READ_MESSAGE_HISTORY)
         message = self.state.visible_message(channel, _int(request, "message_id", "Message", 10008))
         return json_answer(self.state.message_payload(message))
 
@@ -564,7 +590,7 @@ class RestApi:
     async def typing(self, request: web.Request) -> web.StreamResponse:
         """``POST /channels/{id}/typing``."""
         channel = self._channel(request)
-        self.state.require_permissions(channel, 1 << 11)
+        self.state.require_permissions(channel, Permission.SEND_MESSAGES)
         return no_content()
 
     # --- guilds -------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import secrets
 import time
@@ -19,6 +20,8 @@ from tests.fakes._discord_commands import CommandSync
 from tests.fakes._discord_files import UploadedFile, UrlSigner, detect_content_type, image_size
 from tests.fakes._discord_messages import (
     MAX_FILES,
+    SETTABLE_FLAGS,
+    SUPPRESS_EMBEDS,
     DiscordError,
     FormErrors,
     allowed_mentions_filter,
@@ -34,6 +37,7 @@ from tests.fakes._discord_messages import (
     written_mentions,
 )
 from tests.fakes._discord_model import (
+    DISCORD_EPOCH_MS,
     ChannelType,
     FakeChannel,
     FakeGuild,
@@ -397,6 +401,10 @@ class DiscordState:
     ) -> tuple[Mentions, Mentions]:
         guild = channel.guild
         written = written_mentions(content, guild)
+        if guild is None:
+            # In a DM only its two ends can be mentioned.
+            ends = {self.bot_user.id} | ({channel.recipient.id} if channel.recipient is not None else set())
+            written = Mentions(users=written.users & ends, roles=frozenset(), everyone=False)
         if author.bot:
             can_everyone = bool(self.bot_permissions(channel) & Permission.MENTION_EVERYONE)
         elif guild is not None:
@@ -457,6 +465,7 @@ class DiscordState:
             mentioned=written,
             allowed_mentions=data.get("allowed_mentions"),
             via=via,
+            timestamp=iso_timestamp(),
         )
         record = MessageRecord(
             id=self.new_id(),
@@ -507,7 +516,7 @@ class DiscordState:
         # Only "suppress embeds" changes on an edit; resolving a deferred reply clears "loading".
         flags = current.flags & ~LOADING
         if "flags" in data and isinstance(data["flags"], int):
-            flags = (flags & ~4) | (data["flags"] & 4)
+            flags = (flags & ~SUPPRESS_EMBEDS) | (data["flags"] & SUPPRESS_EMBEDS)
         if is_empty(content, embeds, attachments, components):
             raise empty_message()
         allowed = data.get("allowed_mentions", current.allowed_mentions)
@@ -524,6 +533,7 @@ class DiscordState:
                 mentioned=written,
                 allowed_mentions=allowed,
                 via=via,
+                timestamp=iso_timestamp(),
             )
         )
         if not record.ephemeral:
@@ -570,7 +580,7 @@ class DiscordState:
             "author": record.author.to_payload(),
             "content": version.content,
             "timestamp": iso_timestamp(_snowflake_datetime(record.id)),
-            "edited_timestamp": iso_timestamp() if _was_edited(record) else None,
+            "edited_timestamp": version.timestamp if _was_edited(record) else None,
             "tts": False,
             "mention_everyone": version.mentions.everyone,
             "mentions": [self.user(u).to_payload() for u in sorted(version.mentions.users)],
@@ -727,7 +737,7 @@ class DiscordState:
                 author=self.bot_user,
                 body=message_body,
                 via="callback",
-                flags_allowed=EPHEMERAL | SUPPRESS_NOTIFICATIONS | 4 | (1 << 15),
+                flags_allowed=SETTABLE_FLAGS,
                 interaction=record,
                 message_type=_response_type(record),
                 file_limit=limit,
@@ -831,7 +841,7 @@ class DiscordState:
             author=self.bot_user,
             body=body,
             via="followup",
-            flags_allowed=EPHEMERAL | SUPPRESS_NOTIFICATIONS | 4 | (1 << 15),
+            flags_allowed=SETTABLE_FLAGS,
             interaction=record,
             message_type=MESSAGE_TYPE_REPLY if record.original is not None else _response_type(record),
             file_limit=limit,
@@ -872,7 +882,7 @@ class DiscordState:
             author=self.bot_user,
             body=MessageBody(json=data, files=body.files),
             via="channel",
-            flags_allowed=SUPPRESS_NOTIFICATIONS | 4 | (1 << 15),
+            flags_allowed=SETTABLE_FLAGS & ~EPHEMERAL,
             message_type=MESSAGE_TYPE_REPLY if reply_to is not None else MESSAGE_TYPE_DEFAULT,
             reply_to=reply_to,
             nonce_allowed=True,
@@ -952,11 +962,7 @@ def _type_error(message: str) -> dict[str, Any]:
     return {"type": {"_errors": [{"code": "INTERACTION_CALLBACK_TYPE_INVALID", "message": message}]}}
 
 
-def _snowflake_datetime(snowflake: int) -> Any:
-    import datetime as dt
-
-    from tests.fakes._discord_model import DISCORD_EPOCH_MS
-
+def _snowflake_datetime(snowflake: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, dt.UTC)
 
 
