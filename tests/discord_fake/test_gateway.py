@@ -309,3 +309,56 @@ async def test_an_outage_holds_new_connections_until_it_ends(
     hello = await waiting.receive()
 
     assert hello["op"] == 10
+
+
+async def test_shards_get_their_own_guilds_and_interactions(
+    fake: FakeDiscord, http: RawClient, session: aiohttp.ClientSession
+) -> None:
+    even = fake.add_guild("Even", guild_id=(1000 << 22) | 1)
+    odd = fake.add_guild("Odd", guild_id=(1001 << 22) | 1)
+    channel = odd.add_text_channel("general")
+    member = odd.add_member("alice")
+    await http.sync([IMAGINE_COMMAND])
+    shards = []
+    for shard_id in (0, 1):
+        gateway = await connect(session, fake.gateway_url)
+        await gateway.receive()
+        ready = await gateway.identify(fake.token, shard=[shard_id, 2])
+        shards.append((gateway, ready))
+
+    call = await fake.invoke_slash("imagine", {"prompt": "p"}, user=member, channel=channel)
+    event = await shards[1][0].until("INTERACTION_CREATE")
+
+    assert [g["id"] for g in shards[0][1]["d"]["guilds"]] == [str(even.id)]
+    assert [g["id"] for g in shards[1][1]["d"]["guilds"]] == [str(odd.id)]
+    assert shards[1][1]["d"]["shard"] == [1, 2]
+    assert event["d"]["id"] == str(call.id)
+    assert fake.gateway_sessions[0].event_names == ["READY", "GUILD_CREATE"]
+
+
+async def test_guild_members_can_be_requested(fake: FakeDiscord, world: World, session: aiohttp.ClientSession) -> None:
+    gateway = await connect(session, fake.gateway_url)
+    await gateway.receive()
+    await gateway.identify(fake.token)
+
+    await gateway.send(8, {"guild_id": str(world.guild.id), "user_ids": [str(world.alice.id), "1"], "nonce": "n1"})
+    chunk = await gateway.until("GUILD_MEMBERS_CHUNK")
+
+    assert [m["user"]["username"] for m in chunk["d"]["members"]] == ["alice"]
+    assert chunk["d"]["not_found"] == ["1"]
+    assert chunk["d"]["nonce"] == "n1"
+
+
+async def test_a_drop_without_a_close_frame_and_zstd_falls_back_to_text(
+    fake: FakeDiscord, session: aiohttp.ClientSession
+) -> None:
+    gateway = await connect(session, fake.gateway_url, compress="zstd-stream")
+    hello = await gateway.ws.receive(timeout=5.0)
+
+    await fake.drop_gateway(code=None)
+    after = await gateway.ws.receive(timeout=5.0)
+
+    assert hello.type == aiohttp.WSMsgType.TEXT
+    assert after.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR)
+    assert fake.gateway_connections[0].close_code is None
+    assert fake.gateway_connections[0].closed_by == "fake"

@@ -335,9 +335,16 @@ class FakeGuild:
         bot_permissions: int = Permission.bot_default(),
         locale: str = DEFAULT_LOCALE,
         max_file_size: int | None = None,
+        guild_id: int | None = None,
     ) -> FakeGuild:
         """A guild with its @everyone role, an owner, and the bot as a member with its managed role."""
-        guild = cls(id=new_id(), name=name, locale=locale, max_file_size=max_file_size, _new_id=new_id)
+        guild = cls(
+            id=guild_id if guild_id is not None else new_id(),
+            name=name,
+            locale=locale,
+            max_file_size=max_file_size,
+            _new_id=new_id,
+        )
         guild.roles.append(FakeRole(id=guild.id, guild=guild, name="@everyone", permissions=int(everyone_permissions)))
         bot_role = FakeRole(
             id=new_id(),

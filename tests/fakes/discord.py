@@ -217,8 +217,14 @@ class FakeDiscord:
         locale: str = DEFAULT_LOCALE,
         max_file_size: int | None = None,
         owner_name: str = "owner",
+        guild_id: int | None = None,
     ) -> FakeGuild:
-        """A server with an owner, @everyone, and the bot as a member (with a managed role of its own)."""
+        """A server with an owner, @everyone, and the bot as a member (with a managed role of its own).
+
+        ``guild_id`` fixes the id (its bits 22 and up decide the shard: ``(id >> 22) % shard_count``).
+        """
+        if guild_id is not None and any(g.id == guild_id for g in self.state.guilds):
+            raise ValueError(f"guild id {guild_id} is taken")
         guild = FakeGuild.create(
             self.state.new_id,
             name,
@@ -228,6 +234,7 @@ class FakeDiscord:
             bot_permissions=bot_permissions,
             locale=locale,
             max_file_size=max_file_size,
+            guild_id=guild_id,
         )
         self.state.guilds.append(guild)
         return guild
