@@ -113,6 +113,7 @@ class JobRequest:
     application_id: int | None = None
     interaction_token: str | None = field(default=None, repr=False)
     token_expires_at: datetime | None = None
+    reply_message_id: int | None = None
 
 
 class JobRefused(Exception):
@@ -226,8 +227,11 @@ class Pipeline:
         if self.breaker.is_open:
             raise JobRefused(UNAVAILABLE_REASON)
 
-    async def submit(self, request: JobRequest, reporter: Reporter) -> Job:
-        """Admit a request: reserve its images and store it, or raise `JobRefused` having changed nothing."""
+    async def submit(self, request: JobRequest, reporter: Reporter | None = None) -> Job:
+        """Admit a request: reserve its images and store it, or raise `JobRefused` having changed nothing.
+
+        Without `reporter`, the job's reporter is built by the factory, as for a resumed job.
+        """
         self.check_available(request.guild_id)
         job_id = uuid.uuid4().hex
         store = self._store
@@ -253,10 +257,12 @@ class Pipeline:
                 interaction_token=request.interaction_token,
                 token_expires_at=request.token_expires_at,
             )
+            if request.reply_message_id is not None:
+                job = await store.jobs.set_reply_message(job_id, request.reply_message_id)
             if request.references:
                 await store.references.save(job_id, [(ref.data, ref.mime_type) for ref in request.references])
         log.info("job %s accepted: guild %s, member %s, n=%s", job.id, job.guild_id, job.user_id, job.n)
-        self._reporters[job.id] = reporter
+        self._reporters[job.id] = reporter if reporter is not None else self._reporter_factory(job)
         async with self._changed:
             self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
             self._changed.notify_all()
