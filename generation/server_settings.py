@@ -1,0 +1,48 @@
+"""Per-server settings readable without I/O.
+
+`/imagine` checks the channel allow-list, the maximum n and the cooldown before its first response, when no
+I/O is allowed; so the settings live in memory, loaded once at start-up and written through on every change.
+"""
+
+from __future__ import annotations
+
+from storage.guild_settings import GuildSettings, GuildSettingsRepository
+
+
+class ServerSettings:
+    def __init__(self, repository: GuildSettingsRepository) -> None:
+        self._repository = repository
+        self._cache: dict[int, GuildSettings] = {}
+
+    async def load(self) -> None:
+        self._cache = await self._repository.all()
+
+    def get(self, guild_id: int) -> GuildSettings:
+        """The server's settings, the defaults for a server that never changed any. No I/O."""
+        return self._cache.get(guild_id) or GuildSettings(guild_id)
+
+    def log_channels(self) -> dict[int, int]:
+        """Server id -> the channel where operator alerts go, for servers that chose one."""
+        return {gid: s.log_channel_id for gid, s in self._cache.items() if s.log_channel_id is not None}
+
+    async def add_allowed_channel(self, guild_id: int, channel_id: int) -> GuildSettings:
+        return self._keep(await self._repository.add_allowed_channel(guild_id, channel_id))
+
+    async def remove_allowed_channel(self, guild_id: int, channel_id: int) -> GuildSettings:
+        return self._keep(await self._repository.remove_allowed_channel(guild_id, channel_id))
+
+    async def clear_allowed_channels(self, guild_id: int) -> GuildSettings:
+        return self._keep(await self._repository.clear_allowed_channels(guild_id))
+
+    async def set_max_n(self, guild_id: int, max_n: int) -> GuildSettings:
+        return self._keep(await self._repository.set_max_n(guild_id, max_n))
+
+    async def set_cooldown(self, guild_id: int, seconds: int) -> GuildSettings:
+        return self._keep(await self._repository.set_cooldown(guild_id, seconds))
+
+    async def set_log_channel(self, guild_id: int, channel_id: int | None) -> GuildSettings:
+        return self._keep(await self._repository.set_log_channel(guild_id, channel_id))
+
+    def _keep(self, settings: GuildSettings) -> GuildSettings:
+        self._cache[settings.guild_id] = settings
+        return settings
