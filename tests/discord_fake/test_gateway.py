@@ -102,6 +102,11 @@ async def test_hello_identify_ready_and_guild_create(
     assert "token" not in fake.gateway_sessions[0].identify
 
 
+async def test_waiting_for_a_session_times_out_without_an_identify(fake: FakeDiscord) -> None:
+    with pytest.raises(TimeoutError, match="IDENTIFY"):
+        await fake.wait_for_session(timeout=0.05)
+
+
 async def test_heartbeats_are_acknowledged(fake: FakeDiscord, world: World, session: aiohttp.ClientSession) -> None:
     gateway = await connect(session, fake.gateway_url)
     await gateway.receive()

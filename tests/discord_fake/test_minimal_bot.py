@@ -70,7 +70,8 @@ async def test_login_ready_and_guild_create(running: Running) -> None:
     fake = running.fake
 
     first_calls = [(r.method, r.route) for r in fake.requests[:3]]
-    session = fake.gateway_sessions[0]
+    session = await fake.wait_for_session()
+    sync = await fake.wait_for_sync()
     connection = fake.gateway_connections[0]
 
     assert first_calls == [
@@ -78,6 +79,7 @@ async def test_login_ready_and_guild_create(running: Running) -> None:
         ("GET", "/oauth2/applications/@me"),
         ("PUT", "/applications/{application_id}/commands"),
     ]
+    assert sync.time < session.created_at
     assert session.event_names[:2] == ["READY", "GUILD_CREATE"]
     assert session.identify["intents"] == 53575421
     # discord.py asks for zlib-stream transport compression; the fake speaks it.
