@@ -43,7 +43,7 @@ from generation.events import (
 from generation.fair_queue import FairQueue
 from generation.images import EXTENSIONS, sniff_mime_type
 from storage.jobs import Job, JobKind, JobState
-from storage.quotas import RuleUsage
+from storage.quotas import Period, RuleScope, RuleUsage
 from storage.store import Storage
 from toapis import (
     AuthenticationError,
@@ -240,7 +240,7 @@ class Pipeline:
                 job_id, request.guild_id, request.user_id, request.role_ids, request.n
             )
             if not reservation.granted:
-                raise JobRefused("A quota was reached.", quota=reservation.refused_by)
+                raise JobRefused(_quota_reason(reservation.refused_by, request.n), quota=reservation.refused_by)
             job = await store.jobs.create(
                 job_id=job_id,
                 guild_id=request.guild_id,
@@ -728,6 +728,28 @@ class Pipeline:
         for path in self._config.spool_dir.iterdir():
             if path.is_dir() and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+_PERIOD_WORDS = {Period.DAY: "daily", Period.WEEK: "weekly", Period.MONTH: "monthly"}
+
+
+def _quota_reason(usage: RuleUsage | None, requested: int) -> str:
+    """What the member is told about a quota refusal: which rule, what is left, and when it resets."""
+    if usage is None:
+        return "A quota was reached."
+    period = _PERIOD_WORDS[usage.period]
+    whose = {
+        RuleScope.SERVER: f"This server's {period} limit",
+        RuleScope.MEMBER: f"Your {period} limit",
+        RuleScope.ROLE: f"Your role's {period} limit",
+        RuleScope.GLOBAL: f"Imagine's {period} limit across all servers",
+    }[usage.scope]
+    images = "image" if usage.limit == 1 else "images"
+    resets = usage.resets_at.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{whose} is {usage.limit} {images}: {usage.remaining} left, and this request needs {requested}. "
+        f"It resets at {resets}."
+    )
 
 
 def _read_head(path: Path) -> bytes:
