@@ -321,7 +321,8 @@ async def test_update_message_is_only_for_components(fake: FakeDiscord, synced: 
 
     answer = await http.callback(call, {"type": 7, "data": {"content": "x"}})
 
-    assert answer.status == 400
+    assert (answer.status, answer.code) == (400, 50035)
+    assert answer.field_errors("type") == ["INTERACTION_CALLBACK_TYPE_INVALID"]
     assert not call.acknowledged
 
 

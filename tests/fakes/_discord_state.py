@@ -760,7 +760,9 @@ class DiscordState:
             self._describe(response, message, callback)
         elif callback in (CallbackType.DEFERRED_UPDATE_MESSAGE, CallbackType.UPDATE_MESSAGE):
             if not from_component or record.source_message is None:
-                raise DiscordError(400, 40004, "Interaction callback type is only valid for component interactions")
+                raise DiscordError(
+                    400, 50035, "Invalid Form Body", errors=_type_error("Only for component interactions")
+                )
             source = record.source_message
             if source.deleted:
                 raise unknown("Message", 10008)
