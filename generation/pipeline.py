@@ -388,7 +388,10 @@ class Pipeline:
     async def _upload_references(self, job: Job) -> list[str]:
         if job.reference_count == 0:
             return []
-        job = await self._store.jobs.set_state(job.id, JobState.UPLOADING)
+        if job.state is JobState.QUEUED:
+            # A resumed job whose submit was never sent is in SUBMITTING already: it uploads again from there
+            # (a job's state never moves back).
+            job = await self._store.jobs.set_state(job.id, JobState.UPLOADING)
         stored = await self._store.references.load(job.id)
         if len(stored) != job.reference_count:
             raise _JobFailure(
