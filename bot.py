@@ -1,0 +1,229 @@
+"""Imagine's composition root: `python bot.py [--sync]`.
+
+Reads the settings, sets up logging, opens the database and one aiohttp session for ToAPIs (discord.py keeps
+its own for Discord), builds the pipeline and the bot, loads the cogs, and runs until SIGTERM or SIGINT. On
+either signal it stops taking jobs and exits cleanly; unfinished jobs stay stored and resume at the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from cogs._errors import answer_error
+from cogs._reporter import DiscordReporter
+from cogs._services import Services
+from generation.alerts import Alert, AlertThrottle
+from generation.cooldowns import Cooldowns
+from generation.events import Reporter
+from generation.pipeline import Pipeline, PipelineConfig
+from generation.server_settings import ServerSettings
+from settings import ConfigError, Settings, load_settings
+from storage.errors import StorageError
+from storage.jobs import Job
+from storage.quotas import OperatorDefaults
+from storage.store import Storage
+from toapis import ToAPIsClient
+
+log = logging.getLogger("imagine")
+
+EXTENSIONS: Final = ("cogs.imagine",)
+
+# Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
+TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
+
+
+class ImagineBot(commands.Bot):
+    """The Discord side of Imagine. `services` is attached by `run` before the bot starts."""
+
+    services: Services
+
+    def __init__(self, settings: Settings, *, force_sync: bool = False) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # guilds and channels in the cache: upload limits, permissions, alert channels
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.force_sync = force_sync
+        self._alert_tasks: set[asyncio.Task[None]] = set()
+
+    async def setup_hook(self) -> None:
+        self.tree.error(self._on_tree_error)
+        await self.services.server_settings.load()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        await self.services.pipeline.start()
+
+    async def close(self) -> None:
+        with contextlib.suppress(AttributeError):
+            await self.services.pipeline.close()
+        await super().close()
+
+    # -- commands --------------------------------------------------------------------------------------------
+
+    def command_tree_hash(self) -> str:
+        """A digest of the global commands as Discord would receive them."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    async def sync_commands(self) -> None:
+        """Sync the global commands when they changed since the last sync recorded for this application."""
+        assert self.application_id is not None
+        digest = self.command_tree_hash()
+        repository = self.services.store.guild_settings
+        if not self.force_sync and await repository.synced_tree_hash(self.application_id) == digest:
+            log.info("Commands unchanged since the last sync; not syncing")
+            return
+        synced = await self.tree.sync()
+        await repository.record_sync(self.application_id, digest)
+        log.info("Synced %d global command(s)", len(synced))
+
+    async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await answer_error(interaction, error)
+
+    # -- services' Discord side ------------------------------------------------------------------------------
+
+    def build_reporter(self, job: Job) -> Reporter:
+        """The reporter of a job, new or resumed: everything it needs is stored with the job."""
+        return DiscordReporter(self, job, edit_interval=self.settings.progress_edit_interval)
+
+    def post_alert(self, alert: Alert) -> None:
+        """Operator alerts go to every server's log channel (the log has them already)."""
+        channels = self.services.server_settings.log_channels()
+        if not channels or self.is_closed():
+            return
+        task = asyncio.create_task(self._post_alert(alert, channels))
+        self._alert_tasks.add(task)
+        task.add_done_callback(self._alert_tasks.discard)
+
+    async def _post_alert(self, alert: Alert, channels: dict[int, int]) -> None:
+        for guild_id, channel_id in channels.items():
+            channel = self.get_partial_messageable(channel_id, guild_id=guild_id)
+            try:
+                await channel.send(f"⚠️ {alert.text}", allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as exc:
+                log.warning("Could not post an alert in channel %s of guild %s: %s", channel_id, guild_id, exc)
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stdout. discord.py's own logs join in at the same level (INFO at most)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Honour DISCORD_API_BASE_URL and DISCORD_GATEWAY_URL (a REST proxy, a Discord-compatible server, tests)."""
+    if settings.discord_api_base_url:
+        discord.http.Route.BASE = settings.discord_api_base_url
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    database = settings.database_url
+    # Results are spooled next to an SQLite database (so a restart finds them), else in the working directory.
+    base = Path(database.removeprefix("sqlite:///")).parent if database.startswith("sqlite:///") else Path("data")
+    return PipelineConfig(
+        model=settings.toapis_model,
+        poll_interval=settings.toapis_poll_interval,
+        generation_timeout=settings.generation_timeout,
+        max_concurrent_jobs=settings.max_concurrent_jobs,
+        spool_dir=base / "spool",
+        allowed_guild_ids=settings.allowed_guild_ids,
+    )
+
+
+async def run(settings: Settings, *, force_sync: bool) -> None:
+    defaults = OperatorDefaults(
+        member_daily=settings.default_member_daily_limit,
+        server_daily=settings.default_server_daily_limit,
+        global_daily=settings.global_daily_limit,
+    )
+    store = await Storage.open(settings.database_url, defaults=defaults)
+    session = aiohttp.ClientSession(timeout=TOAPIS_SESSION_TIMEOUT)
+    try:
+        client = ToAPIsClient(
+            session,
+            api_key=settings.toapis_api_key.reveal(),
+            base_url=settings.toapis_base_url,
+            model=settings.toapis_model,
+        )
+        bot = ImagineBot(settings, force_sync=force_sync)
+        alerts = AlertThrottle(bot.post_alert)
+        pipeline = Pipeline(
+            config=pipeline_config(settings),
+            client=client,
+            store=store,
+            reporters=bot.build_reporter,
+            alerts=alerts,
+        )
+        bot.services = Services(
+            settings=settings,
+            store=store,
+            pipeline=pipeline,
+            server_settings=ServerSettings(store.guild_settings),
+            cooldowns=Cooldowns(),
+            alerts=alerts,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _request_shutdown, bot, signum)
+        async with bot:
+            await bot.start(settings.discord_token.reveal())
+    finally:
+        await session.close()
+        await store.close()
+    log.info("Imagine stopped")
+
+
+def _request_shutdown(bot: ImagineBot, signum: int) -> None:
+    log.info("Received %s: no new jobs; stopping", signal.Signals(signum).name)
+    asyncio.get_running_loop().create_task(bot.close())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bot.py", description="Run the Imagine Discord bot.")
+    parser.add_argument("--sync", action="store_true", help="sync the slash commands even if they did not change")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    point_discord_at(settings)
+    try:
+        asyncio.run(run(settings, force_sync=args.sync))
+    except StorageError as exc:
+        log.error("Database problem: %s", exc)
+        return 1
+    except discord.LoginFailure:
+        log.error("Discord rejected DISCORD_TOKEN: check the bot token in the Developer Portal (Bot tab)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

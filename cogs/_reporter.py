@@ -1,0 +1,220 @@
+"""The pipeline's reporter for Discord: progress edits, the result, failures.
+
+One reporter per job. It edits the member's deferred reply through the interaction's webhook (built from the
+stored application id and token, so a job resumed after a restart gets an equal reporter). Once the token has
+expired (Discord allows 15 minutes) the result goes to the channel as a new message that mentions the
+requester, and only them, with a nonce derived from the job so that a repeat after a crash is recognised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Final
+
+import discord
+
+from cogs._embeds import NO_MENTIONS, problem_embed, progress_embed, result_embed
+from cogs._throttle import CoalescingEditor
+from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, GeneratedImage, ProgressEvent, Queued
+from generation.images import EXTENSIONS, fit_bytes_within
+from storage.clock import utc_now
+from storage.jobs import Job
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FILESIZE_LIMIT: Final = 10 * 1024 * 1024
+# An edit started this close to the token's expiry may arrive after it; use the channel instead.
+TOKEN_MARGIN: Final = timedelta(seconds=20)
+
+# Discord error codes that mean the interaction's webhook can no longer be used (the token expired or the
+# reply is gone): the result goes to the channel instead.
+_TOKEN_GONE: Final = frozenset({10015, 50027})
+_MESSAGE_GONE: Final = frozenset({10008})
+# Codes no retry will fix when posting to the channel: it is gone, or the bot may not post there.
+_CHANNEL_UNUSABLE: Final = frozenset({10003, 50001, 50013, 50035})
+
+ViewBuilder = Callable[[Job, int], discord.ui.View | None]
+
+
+def job_nonce(job: Job) -> str:
+    """A channel-message nonce derived from the job (Discord allows 25 characters)."""
+    return job.id[:25]
+
+
+def _token_gone(exc: discord.HTTPException) -> bool:
+    return exc.status == 401 or exc.code in _TOKEN_GONE or exc.code in _MESSAGE_GONE
+
+
+class DiscordReporter:
+    def __init__(
+        self,
+        client: discord.Client,
+        job: Job,
+        *,
+        edit_interval: float,
+        filesize_limit: int | None = None,
+        result_view: ViewBuilder | None = None,
+        queued_view: ViewBuilder | None = None,
+    ) -> None:
+        self._client = client
+        self._job = job
+        self._filesize_limit = filesize_limit
+        self._result_view = result_view
+        self._queued_view = queued_view
+        self._webhook: discord.Webhook | None = None
+        if job.application_id is not None and job.interaction_token:
+            self._webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=client)
+        self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
+
+    # -- Reporter ---------------------------------------------------------------------------------------------
+
+    def progress(self, event: ProgressEvent) -> None:
+        self._editor.update(event)
+
+    async def deliver(self, event: Completed) -> DeliveryReceipt:
+        await self._editor.close()
+        job = event.job
+        embed = result_embed(job, images=len(event.images), elapsed=event.elapsed, refunded=event.refunded)
+        view = self._result_view(job, len(event.images)) if self._result_view else None
+        limit = self._upload_limit(job)
+        if self._reply_editable(job) and not job.late_notified:
+            files = await self._files(event.images, limit)
+            try:
+                message = await self._edit_reply(embed=embed, view=view, attachments=files)
+            except discord.HTTPException as exc:
+                if not _token_gone(exc):
+                    return DeliveryReceipt(False, detail=f"editing the reply: {exc.status} {exc.code} {exc.text}")
+                log.info("job %s: the reply can no longer be edited (%s); posting in the channel", job.id, exc.code)
+            else:
+                return DeliveryReceipt(True, message.id)
+        # The files were consumed by the attempt above (their streams are closed): build them again.
+        files = await self._files(event.images, limit)
+        receipt = await self._post_in_channel(
+            job, f"<@{job.user_id}>, your images are ready.", embed=embed, view=view, files=files
+        )
+        if receipt.delivered and self._reply_editable(job):
+            await self._point_reply_to(receipt.message_id)
+        return receipt
+
+    async def failed(self, event: Failed) -> None:
+        await self._editor.close()
+        job = event.job
+        title = "Cancelled" if event.kind is FailureKind.CANCELLED else "Could not generate"
+        embed = problem_embed(event.reason, title=title)
+        if self._reply_editable(job):
+            try:
+                if event.kind is FailureKind.CONTENT_POLICY and self._webhook is not None:
+                    # Kindly: the refusal goes to the member alone, and the public reply disappears.
+                    await self._webhook.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+                    await self._delete_reply()
+                else:
+                    await self._edit_reply(embed=embed, view=None, attachments=[])
+                return
+            except discord.HTTPException as exc:
+                if not _token_gone(exc):
+                    log.warning("job %s: could not show the failure: %s", job.id, exc)
+                    return
+        await self._post_in_channel(job, f"<@{job.user_id}>, your images could not be made.", embed=embed)
+
+    # -- Discord plumbing -------------------------------------------------------------------------------------
+
+    async def _show(self, event: ProgressEvent) -> None:
+        job = self._job
+        if not self._reply_editable(job):
+            return
+        view = self._queued_view(job, 0) if self._queued_view and isinstance(event, Queued) else None
+        await self._edit_reply(embed=progress_embed(job, event), view=view)
+
+    def _reply_editable(self, job: Job) -> bool:
+        if self._webhook is None or job.reply_message_id is None or job.token_expires_at is None:
+            return False
+        return utc_now() < job.token_expires_at - TOKEN_MARGIN
+
+    async def _edit_reply(
+        self,
+        *,
+        embed: discord.Embed,
+        view: discord.ui.View | None,
+        attachments: list[discord.File] | None = None,
+    ) -> discord.WebhookMessage:
+        assert self._webhook is not None
+        assert self._job.reply_message_id is not None
+        if attachments is None:
+            return await self._webhook.edit_message(
+                self._job.reply_message_id, content=None, embed=embed, view=view, allowed_mentions=NO_MENTIONS
+            )
+        return await self._webhook.edit_message(
+            self._job.reply_message_id,
+            content=None,
+            embed=embed,
+            view=view,
+            attachments=attachments,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    async def _delete_reply(self) -> None:
+        assert self._webhook is not None
+        assert self._job.reply_message_id is not None
+        try:
+            await self._webhook.delete_message(self._job.reply_message_id)
+        except discord.HTTPException as exc:
+            log.info("job %s: could not delete the reply: %s", self._job.id, exc)
+
+    async def _point_reply_to(self, message_id: int | None) -> None:
+        job = self._job
+        link = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{message_id}"
+        embed = discord.Embed(description=f"Your images are ready: {link}", colour=discord.Colour.green())
+        try:
+            await self._edit_reply(embed=embed, view=None, attachments=[])
+        except discord.HTTPException as exc:
+            log.info("job %s: could not update the reply: %s", job.id, exc)
+
+    async def _post_in_channel(
+        self,
+        job: Job,
+        content: str,
+        *,
+        embed: discord.Embed,
+        view: discord.ui.View | None = None,
+        files: list[discord.File] | None = None,
+    ) -> DeliveryReceipt:
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        requester = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
+        try:
+            message = await channel.send(
+                content,
+                embed=embed,
+                files=files or [],
+                view=view or discord.utils.MISSING,
+                allowed_mentions=requester,
+                nonce=job_nonce(job),
+            )
+        except discord.HTTPException as exc:
+            permanent = exc.code in _CHANNEL_UNUSABLE or exc.status in (403, 404)
+            detail = f"posting in channel {job.channel_id}: {exc.status} {exc.code} {exc.text}"
+            log.warning("job %s: %s", job.id, detail)
+            return DeliveryReceipt(False, permanent=permanent, detail=detail)
+        return DeliveryReceipt(True, message.id)
+
+    def _upload_limit(self, job: Job) -> int:
+        if self._filesize_limit is not None:
+            return self._filesize_limit
+        guild = self._client.get_guild(job.guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+
+    @staticmethod
+    async def _files(images: tuple[GeneratedImage, ...], limit: int) -> list[discord.File]:
+        """Discord files for the results, each re-encoded (in a thread) if it exceeds the upload limit."""
+        files = []
+        for index, image in enumerate(images, start=1):
+            data = await asyncio.to_thread(image.read_bytes)
+            extension = EXTENSIONS.get(image.mime_type, "png")
+            if len(data) > limit:
+                fitted = await asyncio.to_thread(fit_bytes_within, data, max_bytes=limit)
+                data, extension = fitted.data, fitted.extension
+            files.append(discord.File(io.BytesIO(data), filename=f"imagine-{index}.{extension}"))
+        return files

@@ -1,0 +1,209 @@
+"""/imagine: generate images from a prompt and up to four reference images.
+
+Answering (product.md): checks that need no I/O refuse at once, ephemerally; otherwise the first response is a
+deferred reply. A refusal found after that (an unreadable image, a quota) deletes the deferred reply and
+answers with an ephemeral follow-up. From then on the pipeline owns the job and edits the reply through the
+job's reporter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs._embeds import NO_MENTIONS, quota_refusal
+from cogs._errors import answer_error
+from cogs._services import Services, services_of
+from generation.pipeline import JobRefused, JobRequest, Reference
+from generation.validation import (
+    DEFAULT_SIZE,
+    MAX_N,
+    PROMPT_MAX_LENGTH,
+    SIZES,
+    RequestRejected,
+    check_options,
+    prepare_references,
+)
+from storage.jobs import JobKind
+
+log = logging.getLogger(__name__)
+
+# Bigger attachments are refused before anything is downloaded; smaller ones over the upload limit are
+# re-encoded to fit.
+MAX_ATTACHMENT_BYTES: Final = 50_000_000
+
+SIZE_CHOICES: Final = [
+    app_commands.Choice(name=f"{label} ({value.replace('x', '×')})", value=value) for value, label in SIZES.items()
+]
+
+
+class ImagineCog(commands.Cog):
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+
+    @app_commands.command(name="imagine")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What to draw, in up to 4,000 characters",
+        size="The shape of the images (square by default)",
+        n="How many images, 1 to 4 (1 by default)",
+        image="A reference image to guide the result",
+        image2="A second reference image",
+        image3="A third reference image",
+        image4="A fourth reference image",
+    )
+    @app_commands.choices(size=SIZE_CHOICES)
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX_LENGTH],
+        size: str = DEFAULT_SIZE,
+        n: app_commands.Range[int, 1, MAX_N] = 1,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+    ) -> None:
+        """Generate images from a prompt, optionally guided by up to four reference images."""
+        attachments = [a for a in (image, image2, image3, image4) if a is not None]
+        await self.run(interaction, prompt=prompt, size=size, n=n, attachments=attachments, kind=JobKind.IMAGINE)
+
+    async def run(
+        self,
+        interaction: discord.Interaction,
+        *,
+        prompt: str,
+        size: str,
+        n: int,
+        attachments: Sequence[discord.Attachment] = (),
+        references: Sequence[Reference] = (),
+        kind: JobKind,
+        parent_job_id: str | None = None,
+        notice: str | None = None,
+    ) -> None:
+        """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
+
+        `attachments` are read after the defer; `references` are bytes already at hand (a re-roll's). `notice`
+        is a line to tell the member ephemerally once the job is accepted (e.g. that images were skipped).
+        """
+        guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
+        if guild_id is None or channel_id is None:
+            await interaction.response.send_message("This command works in servers only.", ephemeral=True)
+            return
+        try:
+            cleaned = self.check_without_io(
+                guild_id, channel_id, user_id, prompt, size, n, len(attachments) + len(references), attachments
+            )
+        except (RequestRejected, JobRefused) as exc:
+            await interaction.response.send_message(exc.reason, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        cooldowns = self.services.cooldowns
+        cooldowns.start(guild_id, user_id)
+
+        callback = await interaction.response.defer(thinking=True)
+        try:
+            reply_id = callback.message_id if callback is not None else None
+            if reply_id is None:
+                reply_id = (await interaction.original_response()).id
+            read = await self._read_attachments(attachments)
+            prepared = [Reference(item.data, item.mime_type) for item in await prepare_references(read)]
+            request = JobRequest(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                prompt=cleaned,
+                size=size,
+                n=n,
+                role_ids=_role_ids(interaction.user),
+                references=(*references, *prepared),
+                kind=kind,
+                parent_job_id=parent_job_id,
+                application_id=interaction.application_id,
+                interaction_token=interaction.token,
+                token_expires_at=interaction.expires_at,
+                reply_message_id=reply_id,
+            )
+            await self.services.pipeline.submit(request)
+        except (RequestRejected, JobRefused) as exc:
+            cooldowns.cancel(guild_id, user_id)
+            text = exc.reason
+            if isinstance(exc, JobRefused) and exc.quota is not None:
+                text = quota_refusal(exc.quota, n)
+            await self._refuse_after_defer(interaction, text)
+            return
+        except Exception:
+            cooldowns.cancel(guild_id, user_id)
+            raise
+        if notice:
+            await interaction.followup.send(notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    def check_without_io(
+        self,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        prompt: str,
+        size: str,
+        n: int,
+        reference_count: int,
+        attachments: Sequence[discord.Attachment] = (),
+    ) -> str:
+        """Every check that needs no I/O, in the order a member would want to hear about them; the trimmed prompt."""
+        self.services.pipeline.check_available(guild_id)
+        server = self.services.server_settings.get(guild_id)
+        if not server.channel_allowed(channel_id):
+            places = ", ".join(f"<#{channel}>" for channel in sorted(server.allowed_channel_ids))
+            raise RequestRejected(f"/imagine is not used in this channel. In this server, use it in {places}.")
+        wait = self.services.cooldowns.remaining(guild_id, user_id, server.cooldown_seconds)
+        if wait > 0:
+            when = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=wait), "R")
+            raise RequestRejected(f"You can use /imagine again {when}.")
+        cleaned = check_options(prompt, size, n, max_n=server.max_n, reference_count=reference_count)
+        for position, attachment in enumerate(attachments, start=1):
+            if attachment.size > MAX_ATTACHMENT_BYTES:
+                raise RequestRejected(
+                    f"Image {position} is {attachment.size / 1_000_000:.0f} MB; reference images can be at most "
+                    f"{MAX_ATTACHMENT_BYTES // 1_000_000} MB."
+                )
+        return cleaned
+
+    async def _read_attachments(self, attachments: Sequence[discord.Attachment]) -> list[bytes]:
+        blobs = []
+        for position, attachment in enumerate(attachments, start=1):
+            try:
+                blobs.append(await attachment.read())
+            except discord.HTTPException as exc:
+                log.info("Could not read attachment %s: %s", position, exc)
+                raise RequestRejected(
+                    f"Imagine could not download image {position} from Discord. Attach it again and retry."
+                ) from exc
+        return blobs
+
+    async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            log.info("Could not delete the deferred reply", exc_info=True)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await answer_error(interaction, error)
+
+
+def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:
+    if isinstance(user, discord.Member):
+        return frozenset(role.id for role in user.roles)
+    return frozenset()
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ImagineCog(bot, services_of(bot)))
