@@ -15,7 +15,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -152,10 +152,15 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_concurrent_jobs=settings.max_concurrent_jobs,
         spool_dir=base / "spool",
         allowed_guild_ids=settings.allowed_guild_ids,
+        # Waits that have no variable of their own scale with the poll interval (defaults: 5 s and 30 s).
+        retry_delay=settings.toapis_poll_interval,
+        probe_interval=settings.toapis_poll_interval * 6,
     )
 
 
-async def run(settings: Settings, *, force_sync: bool) -> None:
+@contextlib.asynccontextmanager
+async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIterator[ImagineBot]:
+    """Build the bot and everything it uses; close what it opened on the way out."""
     defaults = OperatorDefaults(
         member_daily=settings.default_member_daily_limit,
         server_daily=settings.default_server_daily_limit,
@@ -187,14 +192,19 @@ async def run(settings: Settings, *, force_sync: bool) -> None:
             cooldowns=Cooldowns(),
             alerts=alerts,
         )
+        yield bot
+    finally:
+        await session.close()
+        await store.close()
+
+
+async def run(settings: Settings, *, force_sync: bool) -> None:
+    async with assemble(settings, force_sync=force_sync) as bot:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _request_shutdown, bot, signum)
         async with bot:
             await bot.start(settings.discord_token.reveal())
-    finally:
-        await session.close()
-        await store.close()
     log.info("Imagine stopped")
 
 

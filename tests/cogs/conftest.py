@@ -1,0 +1,148 @@
+"""The real bot, in this process, against the loopback fakes of Discord and ToAPIs.
+
+`make_world(**env)` starts both fakes, a server with a channel and a member, and the bot assembled exactly as
+`python bot.py` does (bot.assemble) with the given environment on top of fast test defaults; it waits until the
+bot is connected. Tests act as members through the fake and assert on what it recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from PIL import Image
+
+import bot as bot_module
+from bot import ImagineBot
+from generation.pipeline import Pipeline
+from settings import load_settings
+from storage.jobs import Job
+from storage.store import Storage
+from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember, InteractionRecord, Upload
+from tests.fakes.toapis import FakeToAPIs
+
+FAST_ENV = {
+    "TOAPIS_POLL_INTERVAL": "0.01",
+    "PROGRESS_EDIT_INTERVAL": "0.02",
+    "GENERATION_TIMEOUT": "30",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def png_upload(name: str = "ref.png", size: tuple[int, int] = (64, 48), colour: str = "teal") -> Upload:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return Upload(buffer.getvalue(), name, "image/png")
+
+
+@dataclass
+class World:
+    discord: FakeDiscord
+    api: FakeToAPIs
+    guild: FakeGuild
+    channel: FakeChannel
+    member: FakeMember
+    bot: ImagineBot
+    others: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Storage:
+        return self.bot.services.store
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.bot.services.pipeline
+
+    async def imagine(
+        self, prompt: str, *, user: FakeMember | None = None, channel: FakeChannel | None = None, **options: Any
+    ) -> InteractionRecord:
+        return await self.discord.invoke_slash(
+            "imagine", {"prompt": prompt, **options}, user=user or self.member, channel=channel or self.channel
+        )
+
+    async def jobs(self) -> list[Job]:
+        rows = await self.store.db.fetch_all("SELECT id FROM jobs ORDER BY created_at")
+        found = [await self.store.jobs.get(row["id"]) for row in rows]
+        return [job for job in found if job is not None]
+
+    async def finished_job(self, timeout: float = 15.0) -> Job:
+        """The one job of the test, once it is completed or failed."""
+
+        async def done() -> Job | None:
+            jobs = await self.jobs()
+            return jobs[0] if jobs and jobs[0].is_finished else None
+
+        job: Job = await wait_until(done, timeout)
+        return job
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Re-check an async condition until it is truthy; for state outside the fakes (the database)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def running_world(tmp_path: Path, env: dict[str, str], **fake_options: Any) -> AsyncIterator[World]:
+    saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    async with FakeToAPIs() as api, FakeDiscord(**fake_options) as fake:
+        guild = fake.add_guild("Test server")
+        channel = guild.add_text_channel("general")
+        member = guild.add_member("alice")
+        settings = load_settings(
+            fake.bot_env()
+            | {
+                "TOAPIS_API_KEY": api.api_key,
+                "TOAPIS_BASE_URL": api.base_url,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'imagine.db'}",
+            }
+            | FAST_ENV
+            | env
+        )
+        bot_module.point_discord_at(settings)
+        try:
+            async with bot_module.assemble(settings) as bot, bot:
+                runner = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+                try:
+                    # Not wait_until_ready: discord.py holds "ready" back 2 s after the last GUILD_CREATE. The
+                    # setup hook (command sync, pipeline start) has run before the gateway is reached, and the
+                    # gateway delivers READY and GUILD_CREATE before any interaction a test sends later.
+                    await fake.wait_for_session(15)
+                    yield World(fake, api, guild, channel, member, bot)
+                finally:
+                    await bot.close()
+                    await runner
+        finally:
+            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_base, saved_gateway
+
+
+WorldFactory = Callable[..., contextlib.AbstractAsyncContextManager[World]]
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> WorldFactory:
+    """`async with make_world(ENV_VAR="value", fake_discord={...}) as world:`: a world with that environment."""
+
+    def factory(
+        fake_discord: dict[str, Any] | None = None, **env: str
+    ) -> contextlib.AbstractAsyncContextManager[World]:
+        return running_world(tmp_path, env, **(fake_discord or {}))
+
+    return factory
+
+
+@pytest.fixture
+async def world(make_world: WorldFactory) -> AsyncIterator[World]:
+    async with make_world() as started:
+        yield started
