@@ -1,0 +1,32 @@
+# Imagine: a Discord bot that generates images with ToAPIs.
+# Build: docker build -t imagine .    Run: docker run --env-file .env -v imagine-data:/data imagine
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATABASE_URL=sqlite:////data/imagine.db
+
+WORKDIR /app
+
+# Dependencies first, so that a code change does not reinstall them.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY bot.py settings.py ./
+COPY cogs/ cogs/
+COPY generation/ generation/
+COPY storage/ storage/
+COPY toapis/ toapis/
+
+# A user without privileges owns the data volume: the database and spooled results live there.
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin imagine \
+    && mkdir -p /data \
+    && chown imagine:imagine /data
+USER imagine
+VOLUME /data
+
+# SIGTERM (docker stop) makes the bot stop taking jobs and exit cleanly; unfinished jobs resume at the next start.
+STOPSIGNAL SIGTERM
+CMD ["python", "bot.py"]
