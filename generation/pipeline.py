@@ -413,6 +413,7 @@ class Pipeline:
                     f"The image service refused reference image {position}: {exc.message}. "
                     "Your images were not counted.",
                     refund=True,
+                    detail=str(exc),
                 ) from exc
             except ToAPIsError as exc:
                 raise self._before_task_failure(exc) from exc
