@@ -271,11 +271,14 @@ class Pipeline:
 
     async def cancel(self, job_id: str, user_id: int) -> bool:
         """Cancel a job that is still waiting, for its requester; its images are refunded. False if too late."""
-        waiting = self._waiting.remove(job_id) if job_id in self._waiting else None
-        if waiting is None:
+        if job_id not in self._waiting:
             return False
-        if waiting.user_id != user_id:
-            self._waiting.put(job_id, waiting, guild_id=waiting.guild_id, user_id=waiting.user_id)
+        # Check the requester without taking the job out: putting it back would send it to the end of the line.
+        stored = await self._store.jobs.get(job_id)
+        if stored is None or stored.user_id != user_id:
+            return False
+        waiting = self._waiting.remove(job_id)  # None if it was dispatched meanwhile
+        if waiting is None:
             return False
         self._places.pop(job_id, None)
         await self._fail(
