@@ -295,8 +295,12 @@ class Pipeline:
             await self.breaker.wait_closed()
             async with self._changed:
                 await self._changed.wait_for(
-                    lambda: len(self._waiting) > 0 and self._in_flight < self._config.max_concurrent_jobs
+                    lambda: self.breaker.is_open
+                    or (len(self._waiting) > 0 and self._in_flight < self._config.max_concurrent_jobs)
                 )
+                if self.breaker.is_open:
+                    # Opened while this waited for a slot: hold the line until the upstream answers again.
+                    continue
                 job = self._waiting.pop()
                 self._places.pop(job.id, None)
                 self._in_flight += 1
@@ -699,6 +703,13 @@ class Pipeline:
         return status.ok
 
     def _on_breaker_change(self, is_open: bool, reason: str) -> None:
+        # Waiting jobs are held while the breaker is open: tell their members, then their places once it closes.
+        if is_open:
+            for job_id in self._waiting.order():
+                self._progress(job_id, Paused(UNAVAILABLE_REASON))
+        else:
+            self._places.clear()
+            self._announce_places()
         if self._alerts is None:
             return
         if is_open:
