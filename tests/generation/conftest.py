@@ -167,7 +167,8 @@ class BlockingJobs(JobRepository):
     """A JobRepository that stops forever at a chosen point, so a test can "crash" the pipeline exactly there.
 
     `before`: stop when asked to store this state, before storing it. `after`: stop right after storing it.
-    `before_delivery`: stop when asked to record a delivery, before recording it. `reached` is set on stopping.
+    `before_delivery`: stop when asked to record a delivery, before recording it. `reached` is set on stopping;
+    `stopped` counts the jobs stopped. With `release`, a stop lasts until that event is set (a gate) instead.
     """
 
     def __init__(
@@ -177,16 +178,32 @@ class BlockingJobs(JobRepository):
         before: JobState | None = None,
         after: JobState | None = None,
         before_delivery: bool = False,
+        release: asyncio.Event | None = None,
     ) -> None:
         super().__init__(store.db, store.clock)
         self.before = before
         self.after = after
         self.before_delivery = before_delivery
+        self.release = release
         self.reached = asyncio.Event()
+        self.stopped = 0
+        self._stop_seen = asyncio.Event()
+
+    async def wait_stopped(self, count: int = 1, timeout: float = WAIT) -> None:
+        """Wait until `count` jobs are stopped here."""
+        async with asyncio.timeout(timeout):
+            while self.stopped < count:
+                await self._stop_seen.wait()
 
     async def _stop(self) -> None:
+        self.stopped += 1
         self.reached.set()
-        await asyncio.get_running_loop().create_future()  # until cancelled by Pipeline.close()
+        self._stop_seen.set()
+        self._stop_seen = asyncio.Event()
+        if self.release is not None:
+            await self.release.wait()
+        else:
+            await asyncio.get_running_loop().create_future()  # until cancelled by Pipeline.close()
 
     async def set_state(self, job_id: str, state: JobState, **fields: Any) -> Job:
         if state is self.before:
