@@ -295,8 +295,10 @@ class Pipeline:
             await self.breaker.wait_closed()
             async with self._changed:
                 await self._changed.wait_for(
-                    lambda: self.breaker.is_open
-                    or (len(self._waiting) > 0 and self._in_flight < self._config.max_concurrent_jobs)
+                    lambda: (
+                        self.breaker.is_open
+                        or (len(self._waiting) > 0 and self._in_flight < self._config.max_concurrent_jobs)
+                    )
                 )
                 if self.breaker.is_open:
                     # Opened while this waited for a slot: hold the line until the upstream answers again.
@@ -471,25 +473,29 @@ class Pipeline:
         assert task_id is not None
         started = job.submit_started_at or job.created_at
         since_submit = (self._store.clock() - started).total_seconds()
-        first_delay: float | None = 0.0 if since_submit > self._config.poll_interval else None
 
         def on_update(task: Task) -> None:
             self._progress(job.id, Generating(task.progress, self._elapsed(job)))
 
+        if since_submit > self._config.poll_interval:
+            # Resumed after a restart: look at once. The task may have ended while the bot was down, and a job past
+            # its timeout (or its late limit) must not be called late (or given up) without a look.
+            looked = await self._look_once(task_id, on_update)
+            if looked is not None and looked.is_terminal:
+                return looked
         if not job.late_notified:
             remaining = self._config.generation_timeout - since_submit
             if remaining > 0:
                 try:
-                    return await self._wait(job, task_id, self._config.poll_interval, remaining, on_update, first_delay)
+                    return await self._wait(job, task_id, self._config.poll_interval, remaining, on_update, None)
                 except TaskWaitTimeoutError:
                     pass
             job = await self._store.jobs.mark_late_notified(job.id)
             self._progress(job.id, Late(self._elapsed(job)))
-            first_delay = None
         since_submit = (self._store.clock() - started).total_seconds()
         try:
             return await self._wait(
-                job, task_id, self._config.late_interval, self._config.late_limit - since_submit, on_update, first_delay
+                job, task_id, self._config.late_interval, self._config.late_limit - since_submit, on_update, None
             )
         except TaskWaitTimeoutError as exc:
             raise _JobFailure(
@@ -519,12 +525,7 @@ class Pipeline:
                     first_delay=first_delay,
                 )
             except TaskNotFoundError as exc:
-                raise _JobFailure(
-                    FailureKind.TASK_LOST,
-                    "The image service lost track of this job. Your images were not counted.",
-                    refund=True,
-                    detail=str(exc),
-                ) from exc
+                raise _task_lost(exc) from exc
             except (AuthenticationError, InsufficientBalanceError) as exc:
                 # The task exists and will finish; keep following it once the key works again.
                 self._service_problem(exc)
@@ -534,6 +535,18 @@ class Pipeline:
                 continue
             self.breaker.record_success()
             return task
+
+    async def _look_once(self, task_id: str, on_update: Callable[[Task], None]) -> Task | None:
+        """One look-up of a task; None when it cannot be looked up now (the wait that follows tries again)."""
+        try:
+            task = await self._client.get_task(task_id)
+        except TaskNotFoundError as exc:
+            raise _task_lost(exc) from exc
+        except ToAPIsError as exc:
+            log.warning("task %s: look-up on resume failed (%s)", task_id, exc)
+            return None
+        on_update(task)
+        return task
 
     async def _accept_results(self, job: Job, task: Task) -> Job:
         store = self._store
@@ -746,6 +759,15 @@ class Pipeline:
         for path in self._config.spool_dir.iterdir():
             if path.is_dir() and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _task_lost(exc: TaskNotFoundError) -> _JobFailure:
+    return _JobFailure(
+        FailureKind.TASK_LOST,
+        "The image service lost track of this job. Your images were not counted.",
+        refund=True,
+        detail=str(exc),
+    )
 
 
 _PERIOD_WORDS = {Period.DAY: "daily", Period.WEEK: "weekly", Period.MONTH: "monthly"}
