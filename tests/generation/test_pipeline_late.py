@@ -4,6 +4,7 @@ resumed after a long downtime looks at its task before calling it late or out of
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ async def test_a_job_resumed_after_a_long_downtime_looks_before_calling_it_late(
 ) -> None:
     fake, board = harness.fake, harness.board
     fake.queue_timeline(Timeline.never_ends())
-    settings = {"generation_timeout": 30.0, "late_poll_interval": 5.0}
+    settings: dict[str, Any] = {"generation_timeout": 30.0, "late_poll_interval": 5.0}
     pipeline = await harness.start(**settings)
     job = await harness.submit(pipeline, request())
     await fake.wait_for(lambda: len(fake.requests_to(Endpoint.LOOKUP)) >= 1)
