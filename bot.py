@@ -42,7 +42,7 @@ from toapis import ToAPIsClient
 
 log = logging.getLogger("imagine")
 
-EXTENSIONS: Final = ("cogs.imagine",)
+EXTENSIONS: Final = ("cogs.imagine", "cogs.usage", "cogs.quota", "cogs.imagine_settings")
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)

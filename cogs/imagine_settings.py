@@ -1,0 +1,151 @@
+"""/imagine-settings: where /imagine may be used, how many images a request may ask for, a per-member
+cooldown, and a channel for operator alerts."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs._embeds import NO_MENTIONS, duration
+from cogs._errors import answer_error
+from cogs._services import Services, services_of
+from generation.validation import MAX_N
+from storage.guild_settings import GuildSettings
+
+MAX_COOLDOWN: Final = 3600
+
+# Where the bot posts results and alerts it needs these (README: Create the Discord application).
+_NEEDED: Final = ("view_channel", "send_messages", "embed_links", "attach_files")
+
+
+def settings_embed(settings: GuildSettings) -> discord.Embed:
+    channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "every channel"
+    cooldown = duration(settings.cooldown_seconds) if settings.cooldown_seconds else "none"
+    alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
+    embed = discord.Embed(title="Imagine settings", colour=discord.Colour.blurple())
+    embed.add_field(name="/imagine allowed in", value=channels[:1024], inline=False)
+    embed.add_field(name="Most images per request", value=str(settings.max_n))
+    embed.add_field(name="Cooldown per member", value=cooldown)
+    embed.add_field(name="Operator alerts go to", value=alerts)
+    return embed
+
+
+def _missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
+    me: discord.Member | None = channel.guild.me  # None when the bot's member is not cached
+    if me is None:
+        return []
+    permissions = channel.permissions_for(me)
+    return [name.replace("_", " ").title() for name in _NEEDED if not getattr(permissions, name)]
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class ImagineSettingsCog(
+    commands.GroupCog, group_name="imagine-settings", group_description="Decide where and how /imagine is used"
+):
+    channels = app_commands.Group(name="channels", description="The channels where /imagine is allowed")
+
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+        super().__init__()
+
+    @channels.command(name="add")
+    @app_commands.describe(channel="A channel where /imagine is allowed (then only listed channels are)")
+    async def channel_add(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Allow /imagine in a channel; once one is listed, only listed channels allow it."""
+        assert interaction.guild_id is not None
+        settings = await self.services.server_settings.add_allowed_channel(interaction.guild_id, channel.id)
+        text = f"/imagine is allowed in {channel.mention}. Allowed now: " + ", ".join(
+            f"<#{c}>" for c in sorted(settings.allowed_channel_ids)
+        )
+        missing = _missing_permissions(channel)
+        if missing:
+            text += f"\nImagine lacks {', '.join(missing)} there: grant them, or results cannot be posted."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @channels.command(name="remove")
+    @app_commands.describe(channel="The channel to take off the list")
+    async def channel_remove(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Take a channel off the list of channels where /imagine is allowed."""
+        assert interaction.guild_id is not None
+        before = self.services.server_settings.get(interaction.guild_id)
+        if channel.id not in before.allowed_channel_ids:
+            await interaction.response.send_message(f"{channel.mention} was not on the list.", ephemeral=True)
+            return
+        settings = await self.services.server_settings.remove_allowed_channel(interaction.guild_id, channel.id)
+        rest = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "every channel (none listed)"
+        await interaction.response.send_message(
+            f"Removed {channel.mention}. /imagine is allowed in: {rest}.", ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @channels.command(name="list")
+    async def channel_list(self, interaction: discord.Interaction) -> None:
+        """List the channels where /imagine is allowed."""
+        assert interaction.guild_id is not None
+        settings = self.services.server_settings.get(interaction.guild_id)
+        listed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+        text = f"/imagine is allowed in: {listed}." if listed else "/imagine is allowed in every channel."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @channels.command(name="clear")
+    async def channel_clear(self, interaction: discord.Interaction) -> None:
+        """Allow /imagine in every channel again."""
+        assert interaction.guild_id is not None
+        await self.services.server_settings.clear_allowed_channels(interaction.guild_id)
+        await interaction.response.send_message("/imagine is allowed in every channel again.", ephemeral=True)
+
+    @app_commands.command(name="max-n")
+    @app_commands.describe(value="The most images one request may ask for, 1 to 4")
+    async def max_n(self, interaction: discord.Interaction, value: app_commands.Range[int, 1, MAX_N]) -> None:
+        """Set the most images one request may ask for."""
+        assert interaction.guild_id is not None
+        await self.services.server_settings.set_max_n(interaction.guild_id, value)
+        await interaction.response.send_message(
+            f"Requests may now ask for 1 to {value} image{'s' if value != 1 else ''}.", ephemeral=True
+        )
+
+    @app_commands.command(name="cooldown")
+    @app_commands.describe(seconds="Seconds a member waits between two requests (0 for none, at most 3600)")
+    async def cooldown(
+        self, interaction: discord.Interaction, seconds: app_commands.Range[int, 0, MAX_COOLDOWN]
+    ) -> None:
+        """Set how long each member waits between two requests."""
+        assert interaction.guild_id is not None
+        await self.services.server_settings.set_cooldown(interaction.guild_id, seconds)
+        text = f"Members now wait {duration(seconds)} between requests." if seconds else "No cooldown any more."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="log-channel")
+    @app_commands.describe(channel="Where Imagine posts operator alerts; leave out to stop posting them")
+    async def log_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        """Choose the channel for operator alerts (API key rejected, balance exhausted, service down and back)."""
+        assert interaction.guild_id is not None
+        await self.services.server_settings.set_log_channel(interaction.guild_id, channel.id if channel else None)
+        if channel is None:
+            await interaction.response.send_message("Operator alerts are no longer posted here.", ephemeral=True)
+            return
+        text = f"Operator alerts will be posted in {channel.mention}."
+        missing = _missing_permissions(channel)
+        if missing:
+            text += f"\nImagine lacks {', '.join(missing)} there: grant them, or alerts cannot be posted."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="show")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Show this server's Imagine settings."""
+        assert interaction.guild_id is not None
+        settings = self.services.server_settings.get(interaction.guild_id)
+        await interaction.response.send_message(embed=settings_embed(settings), ephemeral=True)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await answer_error(interaction, error)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ImagineSettingsCog(bot, services_of(bot)))

@@ -1,0 +1,242 @@
+"""/quota: server admins cap what their server spends and see who uses it.
+
+Counting follows product.md (Quotas: how they count): images, not requests; UTC days, ISO weeks and calendar
+months; a ledger of reservations stamped with their time, so changing a rule never resets what was used.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs._embeds import NO_MENTIONS
+from cogs._errors import answer_error
+from cogs._pagination import pages_of, send_pages
+from cogs._services import Services, services_of
+from generation.validation import RequestRejected
+from storage.quotas import Period, RuleScope, RuleStatus
+
+log = logging.getLogger(__name__)
+
+PERIOD_CHOICES: Final = [app_commands.Choice(name=p.value, value=p.value) for p in Period]
+MAX_LIMIT: Final = 1_000_000
+EXPORT_NAME: Final = "imagine-usage.csv"
+PER: Final = {Period.DAY: "per day", Period.WEEK: "per week", Period.MONTH: "per month"}
+
+
+def _limit_text(limit: int, period: Period) -> str:
+    return "no images (generation off)" if limit == 0 else f"{limit:,} images {PER[period]}"
+
+
+def _parse_day(text: str | None, name: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise RequestRejected(f"`{name}` must be a date like 2026-11-01, not {text!r}.") from None
+
+
+def _rule_lines(status: RuleStatus) -> list[str]:
+    resets = discord.utils.format_dt(status.resets_at, "R")
+    if status.scope is RuleScope.SERVER:
+        label = "Server pool"
+    elif status.scope is RuleScope.ROLE:
+        label = f"Role <@&{status.role_id}>"
+    else:
+        label = "Each member"
+    origin = " (operator default)" if status.is_default else ""
+    head = f"**{label}**{origin}: {_limit_text(status.limit, status.period)}"
+    if status.used is not None:
+        return [f"{head}: **{status.used:,}** used, resets {resets}"]
+    lines = [f"{head}, resets {resets}"]
+    lines += [f"  • <@{m.user_id}>: {m.images:,}" for m in status.members[:10]]
+    if len(status.members) > 10:
+        lines.append(f"  • … and {len(status.members) - 10:,} more members")
+    return lines
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit how many images this server makes"):
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+        super().__init__()
+
+    @app_commands.command(name="set")
+    @app_commands.describe(
+        scope="server: one pool for the whole server; member: the limit of each member",
+        limit="Images allowed in each period (0 stops generation)",
+        period="The period the limit counts (UTC days, ISO weeks, calendar months)",
+    )
+    @app_commands.choices(
+        scope=[app_commands.Choice(name="server", value="server"), app_commands.Choice(name="member", value="member")],
+        period=PERIOD_CHOICES,
+    )
+    async def set_rule(
+        self,
+        interaction: discord.Interaction,
+        scope: str,
+        limit: app_commands.Range[int, 0, MAX_LIMIT],
+        period: str = Period.DAY.value,
+    ) -> None:
+        """Set the server's pool or each member's limit, in images per day, week or month."""
+        assert interaction.guild_id is not None
+        rule = await self.services.store.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
+        who = "The server pool" if rule.scope is RuleScope.SERVER else "Each member's limit"
+        await interaction.response.send_message(
+            f"{who} is now {_limit_text(rule.limit, rule.period)}. What was already used still counts.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="role")
+    @app_commands.describe(
+        role="Members with this role get this limit instead of the member limit",
+        limit="Images allowed in each period (0 stops generation for them)",
+        period="The period the limit counts",
+    )
+    @app_commands.choices(period=PERIOD_CHOICES)
+    async def role_rule(
+        self,
+        interaction: discord.Interaction,
+        role: discord.Role,
+        limit: app_commands.Range[int, 0, MAX_LIMIT],
+        period: str = Period.DAY.value,
+    ) -> None:
+        """Give members with a role their own limit (the largest among their roles applies)."""
+        assert interaction.guild_id is not None
+        rule = await self.services.store.quotas.set_rule(
+            interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
+        )
+        await interaction.response.send_message(
+            f"Members with {role.mention} now get {_limit_text(rule.limit, rule.period)} instead of the member "
+            "limit (with several such roles, the largest limit applies).",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="clear")
+    @app_commands.describe(scope="Which rule to remove", role="The role, when removing a role's rule")
+    @app_commands.choices(
+        scope=[app_commands.Choice(name=s, value=s) for s in ("server", "member", "role")],
+    )
+    async def clear_rule(self, interaction: discord.Interaction, scope: str, role: discord.Role | None = None) -> None:
+        """Remove a rule: the operator's default applies again."""
+        assert interaction.guild_id is not None
+        rule_scope = RuleScope(scope)
+        if rule_scope is RuleScope.ROLE and role is None:
+            raise RequestRejected("Choose the `role` whose rule to remove.")
+        if rule_scope is not RuleScope.ROLE and role is not None:
+            raise RequestRejected("A `role` is only for `scope: role`.")
+        removed = await self.services.store.quotas.remove_rule(
+            interaction.guild_id, rule_scope, role.id if role else None
+        )
+        what = {RuleScope.SERVER: "server pool", RuleScope.MEMBER: "member limit"}.get(rule_scope)
+        name = f"rule for {role.mention}" if role is not None else (what or "rule")
+        if not removed:
+            text = f"There was no {name} to remove."
+        elif rule_scope is RuleScope.ROLE:
+            text = f"Removed the {name}: those members get the member limit again."
+        else:
+            text = f"Removed the {name}: the operator's default applies again."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="show")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Show every rule and this period's usage against it."""
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        statuses = await self.services.store.quotas.usage_for_rules(interaction.guild_id, include_global=False)
+        lines = [line for status in statuses for line in _rule_lines(status)]
+        header = "Usage counts images reserved in each rule's current period (UTC)."
+        await send_pages(interaction, pages_of("Quotas", lines, header=header, empty="No limits apply."))
+
+    @app_commands.command(name="reset")
+    @app_commands.describe(member="The member whose usage to forgive")
+    async def reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        """Forgive a member's usage of member and role limits this period (the server pool still counts it)."""
+        assert interaction.guild_id is not None
+        forgiven = await self.services.store.quotas.forgive(interaction.guild_id, member.id)
+        await interaction.response.send_message(
+            f"Forgave {forgiven:,} image{'s' if forgiven != 1 else ''} of {member.mention}'s usage. The server "
+            "pool still counts them.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="usage")
+    @app_commands.describe(days="How many days back to look (7 by default)")
+    async def usage(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 366] = 7) -> None:
+        """Show images and failures by member and by day."""
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        end = datetime.now(UTC)
+        start = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        usage_log = self.services.store.usage
+        members = await usage_log.period_summary(interaction.guild_id, start, end)
+        daily = await usage_log.daily(interaction.guild_id, start, end)
+        member_lines = [
+            f"<@{m.user_id}>: **{m.images:,}** image{'s' if m.images != 1 else ''} in {m.jobs:,} "
+            f"job{'s' if m.jobs != 1 else ''}" + (f", {m.failures:,} failed" if m.failures else "")
+            for m in members
+        ]
+        day_lines = [
+            f"{d.day.isoformat()}: **{d.images:,}** images, {d.jobs:,} jobs"
+            + (f", {d.failures:,} failed" if d.failures else "")
+            for d in reversed(daily)
+        ]
+        total = sum(m.images for m in members)
+        header = f"Since {start.date().isoformat()} (UTC): **{total:,}** images in all."
+        pages = pages_of("Usage by member", member_lines, header=header, empty="No images yet.")
+        pages += pages_of("Usage by day", day_lines, header=header, empty="No images yet.")
+        await send_pages(interaction, pages)
+
+    @app_commands.command(name="export")
+    @app_commands.describe(
+        start="First day to include, as 2026-11-01 (UTC); from the beginning if left out",
+        end="Last day to include, as 2026-11-30 (UTC); until today if left out",
+    )
+    async def export(self, interaction: discord.Interaction, start: str | None = None, end: str | None = None) -> None:
+        """Attach the usage log as a CSV file, optionally for a range of days."""
+        assert interaction.guild_id is not None
+        first, last = _parse_day(start, "start"), _parse_day(end, "end")
+        if first and last and first > last:
+            raise RequestRejected("`start` must not be after `end`.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        since = datetime(first.year, first.month, first.day, tzinfo=UTC) if first else None
+        until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1) if last else None
+        limit = interaction.filesize_limit
+        with tempfile.TemporaryFile() as file:
+            rows = await self.services.store.usage.export_csv(
+                file, guild_id=interaction.guild_id, start=since, end=until
+            )
+            size = file.tell()
+            if size > limit:
+                await interaction.followup.send(
+                    f"The export is {size / 1_000_000:.1f} MB, more than the {limit / 1_000_000:.0f} MB Discord "
+                    "allows here. Choose a shorter range with `start` and `end`.",
+                    ephemeral=True,
+                )
+                return
+            file.seek(0)
+            await interaction.followup.send(
+                f"The usage log: {rows:,} row{'s' if rows != 1 else ''}.",
+                file=discord.File(file, filename=EXPORT_NAME),
+                ephemeral=True,
+            )
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await answer_error(interaction, error)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(QuotaCog(bot, services_of(bot)))
