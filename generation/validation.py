@@ -43,10 +43,12 @@ def check_options(prompt: str, size: str, n: int, *, max_n: int, reference_count
         )
     if size not in SIZES:
         raise RequestRejected(f"The size must be one of {', '.join(SIZES)}.")
-    if not 1 <= n <= max_n:
-        if max_n == 1:
+    # A server's maximum never lifts the product's own.
+    limit = min(max_n, MAX_N)
+    if not 1 <= n <= limit:
+        if limit == 1:
             raise RequestRejected("This server allows one image per request: set n to 1.")
-        raise RequestRejected(f"This server allows 1 to {max_n} images per request: choose n within that.")
+        raise RequestRejected(f"This server allows 1 to {limit} images per request: choose n within that.")
     if reference_count > MAX_REFERENCES:
         raise RequestRejected(f"At most {MAX_REFERENCES} reference images can be used; you gave {reference_count}.")
     return cleaned
