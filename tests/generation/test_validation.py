@@ -1,0 +1,193 @@
+"""Request validation: reasons a member understands, references checked by their bytes, the nearest size."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from generation.images import GIF, JPEG, PNG, WEBP
+from generation.validation import (
+    DEFAULT_SIZE,
+    MAX_REFERENCES,
+    PROMPT_MAX_LENGTH,
+    SIZES,
+    RequestRejected,
+    check_options,
+    nearest_size,
+    prepare_references,
+    prepare_references_sync,
+)
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def picture(fmt: str = "PNG", size: tuple[int, int] = (32, 24)) -> bytes:
+    return encode(Image.new("RGB", size, "purple"), fmt)
+
+
+# -- check_options ------------------------------------------------------------------------------------------
+
+
+def test_a_good_request_returns_the_trimmed_prompt() -> None:
+    assert check_options("  a cat in a hat \n", "1536x1024", 2, max_n=4, reference_count=4) == "a cat in a hat"
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "\n\t "])
+def test_an_empty_prompt_is_refused(prompt: str) -> None:
+    with pytest.raises(RequestRejected) as refused:
+        check_options(prompt, DEFAULT_SIZE, 1, max_n=4)
+    assert refused.value.reason == "Your prompt is empty: describe the image you want."
+
+
+def test_the_prompt_length_counts_after_trimming() -> None:
+    exact = "x" * PROMPT_MAX_LENGTH
+    assert check_options(f"   {exact}   ", DEFAULT_SIZE, 1, max_n=4) == exact
+    with pytest.raises(RequestRejected) as refused:
+        check_options(f" {exact}y ", DEFAULT_SIZE, 1, max_n=4)
+    assert refused.value.reason == (
+        "Your prompt is 4,001 characters long; the limit is 4,000. Shorten it and try again."
+    )
+
+
+@pytest.mark.parametrize("size", ["512x512", "1024X1024", "1:1", "", "1024x1024 "])
+def test_a_size_not_offered_is_refused(size: str) -> None:
+    with pytest.raises(RequestRejected) as refused:
+        check_options("a cat", size, 1, max_n=4)
+    assert refused.value.reason == "The size must be one of 1024x1024, 1536x1024, 1024x1536."
+
+
+def test_every_offered_size_is_accepted() -> None:
+    assert set(SIZES) == {"1024x1024", "1536x1024", "1024x1536"}
+    for size in SIZES:
+        assert check_options("a cat", size, 1, max_n=4) == "a cat"
+
+
+@pytest.mark.parametrize(
+    ("n", "max_n", "reason"),
+    [
+        (3, 2, "This server allows 1 to 2 images per request: choose n within that."),
+        (0, 4, "This server allows 1 to 4 images per request: choose n within that."),
+        (-1, 4, "This server allows 1 to 4 images per request: choose n within that."),
+        (2, 1, "This server allows one image per request: set n to 1."),
+        # A server maximum above the product's own (4) does not lift it.
+        (5, 10, "This server allows 1 to 4 images per request: choose n within that."),
+    ],
+)
+def test_n_above_the_server_maximum_is_refused(n: int, max_n: int, reason: str) -> None:
+    with pytest.raises(RequestRejected) as refused:
+        check_options("a cat", DEFAULT_SIZE, n, max_n=max_n)
+    assert refused.value.reason == reason
+
+
+def test_n_at_the_server_maximum_is_accepted() -> None:
+    assert check_options("a cat", DEFAULT_SIZE, 3, max_n=3) == "a cat"
+    assert check_options("a cat", DEFAULT_SIZE, 1, max_n=1) == "a cat"
+
+
+def test_too_many_references_are_refused() -> None:
+    with pytest.raises(RequestRejected) as refused:
+        check_options("a cat", DEFAULT_SIZE, 1, max_n=4, reference_count=MAX_REFERENCES + 1)
+    assert refused.value.reason == "At most 4 reference images can be used; you gave 5."
+
+
+def test_the_first_problem_is_the_one_reported() -> None:
+    with pytest.raises(RequestRejected, match="prompt is empty"):
+        check_options(" ", "bad", 9, max_n=4, reference_count=9)
+
+
+# -- prepare_references -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", JPEG), ("PNG", PNG), ("WEBP", WEBP), ("GIF", GIF)])
+def test_each_accepted_type_is_recognised_by_its_bytes(fmt: str, mime: str) -> None:
+    (prepared,) = prepare_references_sync([picture(fmt)])
+    assert prepared.mime_type == mime
+    assert (prepared.width, prepared.height) == (32, 24)
+
+
+def test_references_keep_their_order() -> None:
+    prepared = prepare_references_sync([picture("PNG", (10, 10)), picture("JPEG", (20, 10)), picture("GIF", (5, 9))])
+    assert [(image.mime_type, image.width, image.height) for image in prepared] == [
+        (PNG, 10, 10),
+        (JPEG, 20, 10),
+        (GIF, 5, 9),
+    ]
+
+
+def test_no_references_is_fine() -> None:
+    assert prepare_references_sync([]) == []
+
+
+TRUNCATED = "Image 3 could not be read as an image; it may be damaged or truncated."
+BOMB = "Your image is 7100×7100 pixels, more than the 50 megapixels Imagine accepts."
+
+
+@pytest.mark.parametrize(
+    ("blobs", "reason"),
+    [
+        ([b"just some text"], "Your image is not a JPEG, PNG, WebP or GIF image."),
+        ([picture(), b"BM\x00\x00 a bitmap"], "Image 2 is not a JPEG, PNG, WebP or GIF image."),
+        ([picture(), picture(), picture("PNG")[:40]], TRUNCATED),
+        ([encode(Image.new("1", (7100, 7100)), "PNG")], BOMB),
+        ([picture()] * 5, "At most 4 reference images can be used; you gave 5."),
+    ],
+    ids=["not-an-image", "second-is-a-bitmap", "third-truncated", "decompression-bomb", "five"],
+)
+def test_bad_references_are_refused_with_a_reason_naming_the_image(blobs: list[bytes], reason: str) -> None:
+    with pytest.raises(RequestRejected) as refused:
+        prepare_references_sync(blobs)
+    assert refused.value.reason == reason
+
+
+async def test_an_oversized_reference_is_reencoded_to_fit_in_a_thread() -> None:
+    noise = Image.effect_noise((600, 400), 80).convert("RGB")
+    data = encode(noise, "PNG")
+    (prepared,) = await prepare_references([data], max_bytes=len(data) // 3)
+    assert len(prepared.data) <= len(data) // 3
+    assert prepared.width / prepared.height == pytest.approx(1.5, rel=0.02)
+
+
+async def test_prepare_references_refuses_like_the_sync_version() -> None:
+    with pytest.raises(RequestRejected, match=r"^Image 2 is not"):
+        await prepare_references([picture(), b"nope"])
+
+
+def test_an_animated_gif_becomes_its_first_frame() -> None:
+    frames = [Image.new("RGB", (16, 8), colour) for colour in ("red", "green")]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    (prepared,) = prepare_references_sync([data])
+    assert not getattr(Image.open(io.BytesIO(prepared.data)), "is_animated", False)
+    assert (prepared.width, prepared.height) == (16, 8)
+
+
+# -- nearest_size -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "size"),
+    [
+        (1000, 1000, "1024x1024"),
+        (1920, 1080, "1536x1024"),
+        (1080, 1920, "1024x1536"),
+        (3000, 1000, "1536x1024"),
+        (1000, 3000, "1024x1536"),
+        (1100, 1000, "1024x1024"),
+        (1000, 1100, "1024x1024"),
+        (1300, 1000, "1536x1024"),  # 1.3 is nearer 1.5 than 1 on a log scale
+        (1000, 1300, "1024x1536"),
+        (1, 1, "1024x1024"),
+    ],
+)
+def test_nearest_size_by_aspect_ratio(width: int, height: int, size: str) -> None:
+    assert nearest_size(width, height) == size
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 100), (100, 0), (-5, 10), (0, 0)])
+def test_nearest_size_of_a_degenerate_image_is_the_default(width: int, height: int) -> None:
+    assert nearest_size(width, height) == DEFAULT_SIZE
