@@ -67,7 +67,11 @@ class DiscordReporter:
         self._queued_view = queued_view
         self._webhook: discord.Webhook | None = None
         if job.application_id is not None and job.interaction_token:
-            self._webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=client)
+            webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=client)
+            # The interaction's own webhook is an application webhook (what `Interaction.followup` builds):
+            # only those may send ephemeral follow-ups.
+            webhook.type = discord.WebhookType.application
+            self._webhook = webhook
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
 
     # -- Reporter ---------------------------------------------------------------------------------------------
@@ -108,9 +112,11 @@ class DiscordReporter:
         if self._reply_editable(job):
             try:
                 if event.kind is FailureKind.CONTENT_POLICY and self._webhook is not None:
-                    # Kindly: the refusal goes to the member alone, and the public reply disappears.
-                    await self._webhook.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+                    # Kindly: the public reply disappears and the refusal goes to the member alone. In that
+                    # order: while the reply is still the "thinking" placeholder, Discord turns the first
+                    # follow-up into the reply itself, which would make it public.
                     await self._delete_reply()
+                    await self._webhook.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
                 else:
                     await self._edit_reply(embed=embed, view=None, attachments=[])
                 return

@@ -9,7 +9,8 @@ job's reporter.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -37,6 +38,26 @@ log = logging.getLogger(__name__)
 # Bigger attachments are refused before anything is downloaded; smaller ones over the upload limit are
 # re-encoded to fit.
 MAX_ATTACHMENT_BYTES: Final = 50_000_000
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a request asks for, before it is checked and becomes a job."""
+
+    prompt: str
+    size: str
+    n: int
+    kind: JobKind
+    attachments: tuple[discord.Attachment, ...] = ()
+    """Read after the defer."""
+    references: tuple[Reference, ...] = ()
+    """Bytes already at hand (a re-roll's stored references)."""
+    parent_job_id: str | None = None
+    notice: str | None = None
+    """Told to the member, ephemerally, once the job is accepted (e.g. that images were skipped)."""
+
+
+DraftLoader = Callable[[], Awaitable[Draft]]
 
 SIZE_CHOICES: Final = [
     app_commands.Choice(name=f"{label} ({value.replace('x', '×')})", value=value) for value, label in SIZES.items()
@@ -72,35 +93,24 @@ class ImagineCog(commands.Cog):
         image4: discord.Attachment | None = None,
     ) -> None:
         """Generate images from a prompt, optionally guided by up to four reference images."""
-        attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        await self.run(interaction, prompt=prompt, size=size, n=n, attachments=attachments, kind=JobKind.IMAGINE)
+        attachments = tuple(a for a in (image, image2, image3, image4) if a is not None)
+        await self.run(interaction, Draft(prompt, size, n, JobKind.IMAGINE, attachments=attachments))
 
-    async def run(
-        self,
-        interaction: discord.Interaction,
-        *,
-        prompt: str,
-        size: str,
-        n: int,
-        attachments: Sequence[discord.Attachment] = (),
-        references: Sequence[Reference] = (),
-        kind: JobKind,
-        parent_job_id: str | None = None,
-        notice: str | None = None,
-    ) -> None:
+    async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
 
-        `attachments` are read after the defer; `references` are bytes already at hand (a re-roll's). `notice`
-        is a line to tell the member ephemerally once the job is accepted (e.g. that images were skipped).
+        A `Draft` known at once (a slash command's options) is checked before the first response; a loader (a
+        button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
+        finds is checked then.
         """
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         if guild_id is None or channel_id is None:
-            await interaction.response.send_message("This command works in servers only.", ephemeral=True)
+            await interaction.response.send_message("This works in servers only.", ephemeral=True)
             return
         try:
-            cleaned = self.check_without_io(
-                guild_id, channel_id, user_id, prompt, size, n, len(attachments) + len(references), attachments
-            )
+            self.check_place_and_pace(guild_id, channel_id, user_id)
+            if isinstance(draft, Draft):
+                self.check_draft(guild_id, draft)
         except (RequestRejected, JobRefused) as exc:
             await interaction.response.send_message(exc.reason, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
@@ -108,23 +118,28 @@ class ImagineCog(commands.Cog):
         cooldowns.start(guild_id, user_id)
 
         callback = await interaction.response.defer(thinking=True)
+        n = draft.n if isinstance(draft, Draft) else 0
         try:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
                 reply_id = (await interaction.original_response()).id
-            read = await self._read_attachments(attachments)
+            if not isinstance(draft, Draft):
+                draft = await draft()
+                n = draft.n
+            prompt = self.check_draft(guild_id, draft)
+            read = await self._read_attachments(draft.attachments)
             prepared = [Reference(item.data, item.mime_type) for item in await prepare_references(read)]
             request = JobRequest(
                 guild_id=guild_id,
                 channel_id=channel_id,
                 user_id=user_id,
-                prompt=cleaned,
-                size=size,
-                n=n,
+                prompt=prompt,
+                size=draft.size,
+                n=draft.n,
                 role_ids=_role_ids(interaction.user),
-                references=(*references, *prepared),
-                kind=kind,
-                parent_job_id=parent_job_id,
+                references=(*draft.references, *prepared),
+                kind=draft.kind,
+                parent_job_id=draft.parent_job_id,
                 application_id=interaction.application_id,
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
@@ -141,21 +156,11 @@ class ImagineCog(commands.Cog):
         except Exception:
             cooldowns.cancel(guild_id, user_id)
             raise
-        if notice:
-            await interaction.followup.send(notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        if draft.notice:
+            await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    def check_without_io(
-        self,
-        guild_id: int,
-        channel_id: int,
-        user_id: int,
-        prompt: str,
-        size: str,
-        n: int,
-        reference_count: int,
-        attachments: Sequence[discord.Attachment] = (),
-    ) -> str:
-        """Every check that needs no I/O, in the order a member would want to hear about them; the trimmed prompt."""
+    def check_place_and_pace(self, guild_id: int, channel_id: int, user_id: int) -> None:
+        """The server, the channel and the member's cooldown allow a request now. No I/O."""
         self.services.pipeline.check_available(guild_id)
         server = self.services.server_settings.get(guild_id)
         if not server.channel_allowed(channel_id):
@@ -165,8 +170,13 @@ class ImagineCog(commands.Cog):
         if wait > 0:
             when = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=wait), "R")
             raise RequestRejected(f"You can use /imagine again {when}.")
-        cleaned = check_options(prompt, size, n, max_n=server.max_n, reference_count=reference_count)
-        for position, attachment in enumerate(attachments, start=1):
+
+    def check_draft(self, guild_id: int, draft: Draft) -> str:
+        """The request's own options are acceptable in this server; returns the trimmed prompt. No I/O."""
+        server = self.services.server_settings.get(guild_id)
+        count = len(draft.attachments) + len(draft.references)
+        cleaned = check_options(draft.prompt, draft.size, draft.n, max_n=server.max_n, reference_count=count)
+        for position, attachment in enumerate(draft.attachments, start=1):
             if attachment.size > MAX_ATTACHMENT_BYTES:
                 raise RequestRejected(
                     f"Image {position} is {attachment.size / 1_000_000:.0f} MB; reference images can be at most "
