@@ -487,7 +487,7 @@ class Pipeline:
             remaining = self._config.generation_timeout - since_submit
             if remaining > 0:
                 try:
-                    return await self._wait(job, task_id, self._config.poll_interval, remaining, on_update, None)
+                    return await self._wait(job, task_id, self._config.poll_interval, remaining, on_update)
                 except TaskWaitTimeoutError:
                     pass
             job = await self._store.jobs.mark_late_notified(job.id)
@@ -495,7 +495,7 @@ class Pipeline:
         since_submit = (self._store.clock() - started).total_seconds()
         try:
             return await self._wait(
-                job, task_id, self._config.late_interval, self._config.late_limit - since_submit, on_update, None
+                job, task_id, self._config.late_interval, self._config.late_limit - since_submit, on_update
             )
         except TaskWaitTimeoutError as exc:
             raise _JobFailure(
@@ -507,22 +507,14 @@ class Pipeline:
             ) from exc
 
     async def _wait(
-        self,
-        job: Job,
-        task_id: str,
-        interval: float,
-        deadline: float,
-        on_update: Callable[[Task], None],
-        first_delay: float | None,
+        self, job: Job, task_id: str, interval: float, deadline: float, on_update: Callable[[Task], None]
     ) -> Task:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline  # a pause below does not restart the clock
         while True:
             try:
                 task = await self._client.wait_for_task(
-                    task_id,
-                    interval=interval,
-                    deadline=max(deadline, 0.0),
-                    on_update=on_update,
-                    first_delay=first_delay,
+                    task_id, interval=interval, deadline=max(end - loop.time(), 0.0), on_update=on_update
                 )
             except TaskNotFoundError as exc:
                 raise _task_lost(exc) from exc
@@ -531,7 +523,11 @@ class Pipeline:
                 self._service_problem(exc)
                 self._progress(job.id, Paused(UNAVAILABLE_REASON))
                 await self.breaker.wait_closed()
-                first_delay = 0.0
+                # Look at once, deadline or not: the task may have ended during the pause.
+                looked = await self._look_once(task_id, on_update)
+                if looked is not None and looked.is_terminal:
+                    self.breaker.record_success()
+                    return looked
                 continue
             self.breaker.record_success()
             return task
