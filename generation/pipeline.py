@@ -281,10 +281,14 @@ class Pipeline:
         if waiting is None:
             return False
         self._places.pop(job_id, None)
-        await self._fail(
-            waiting,
-            _JobFailure(FailureKind.CANCELLED, "Cancelled. Your images were not counted.", refund=True),
-        )
+        try:
+            await self._fail(
+                waiting,
+                _JobFailure(FailureKind.CANCELLED, "Cancelled. Your images were not counted.", refund=True),
+            )
+        finally:
+            # No task will ever run for it, so nothing else lets go of its reporter.
+            self._reporters.pop(job_id, None)
         self._announce_places()
         return True
 
