@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -472,3 +475,70 @@ async def test_a_job_kept_waiting_by_someone_elses_cancel_keeps_its_turn(harness
     await harness.settled([running.id, first.id, second.id])
     order = [task.client_business_id for task in fake.tasks.values()]
     assert order == [running.id, first.id, second.id]
+
+
+async def test_a_pause_does_not_restart_the_generation_timeout(harness: Harness) -> None:
+    fake, board = harness.fake, harness.board
+    fake.queue_timeline(Timeline.never_ends())
+    pipeline = await harness.start(poll_interval=0.005, generation_timeout=0.3, late_poll_interval=5.0)
+    job = await harness.submit(pipeline, request())
+    await fake.wait_for(lambda: len(fake.requests_to(Endpoint.LOOKUP)) >= 1)
+    fake.fail(Endpoint.LOOKUP, Fault.unauthorized(), times=None)
+    fake.fail(Endpoint.MODELS, Fault.unauthorized(), times=None)
+    await board.wait_for(lambda: bool(board.events_of(job.id, Paused)))
+    (task,) = fake.tasks_for(job.id)
+    # Paused past the job's generation timeout (each probe is a request, so this waits on requests, not a clock).
+    await fake.wait_for(lambda: time.monotonic() - task.created > 0.4)
+    assert not board.events_of(job.id, Late)
+
+    cleared = time.monotonic()
+    fake.clear_faults()
+    await board.wait_for(lambda: bool(board.events_of(job.id, Late)))
+    looks = [seen for seen in fake.requests_to(Endpoint.LOOKUP) if seen.time >= cleared]
+    # One look when the key works again, then late at once: the timeout ran on during the pause.
+    assert len(looks) <= 2
+    fake.end_task(task.id)
+    await harness.restart(pipeline)  # rather than wait out late_poll_interval
+    await harness.settled([job.id])
+    assert job.id in board.shown
+
+
+async def test_a_job_that_ends_during_a_pause_is_delivered_when_the_key_works_again(harness: Harness) -> None:
+    fake, board = harness.fake, harness.board
+    fake.queue_timeline(Timeline.never_ends())
+    pipeline = await harness.start(generation_timeout=0.05, late_poll_interval=5.0)
+    job = await harness.submit(pipeline, request())
+    await fake.wait_for(lambda: len(fake.requests_to(Endpoint.LOOKUP)) >= 1)
+    fake.fail(Endpoint.LOOKUP, Fault.unauthorized(), times=None)
+    fake.fail(Endpoint.MODELS, Fault.unauthorized(), times=None)
+    await board.wait_for(lambda: bool(board.events_of(job.id, Paused)))
+    (task,) = fake.tasks_for(job.id)
+    fake.end_task(task.id)
+    await fake.wait_for(lambda: time.monotonic() - task.created > 0.1)
+    fake.clear_faults()
+    # Delivered without waiting out late_poll_interval (5 s), and never called late: it had ended.
+    await harness.settled([job.id], timeout=3.0)
+    assert job.id in board.shown
+    assert not board.events_of(job.id, Late)
+
+
+async def test_the_pipeline_keeps_no_reporter_of_a_finished_job(harness: Harness) -> None:
+    fake, board = harness.fake, harness.board
+    fake.queue_timeline(Timeline.never_ends())
+    pipeline = await harness.start(max_concurrent_jobs=1)
+    refs = []
+    jobs = []
+    for user_id in (1, 2, 3):
+        reporter = board.reporter()
+        job = await pipeline.submit(request(user_id=user_id), reporter)
+        reporter.bind(job.id)
+        refs.append(weakref.ref(reporter))
+        jobs.append(job)
+        del reporter
+    await fake.wait_for(lambda: bool(fake.tasks_for(jobs[0].id)))
+    assert await pipeline.cancel(jobs[1].id, user_id=2)
+    assert await pipeline.cancel(jobs[2].id, user_id=3)
+    fake.end_task(fake.tasks_for(jobs[0].id)[0].id)
+    await harness.settled(job.id for job in jobs)
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]
