@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import random
+
 import pytest
+from PIL import Image, ImageChops, ImageStat
 
 from generation.events import (
     Completed,
@@ -221,3 +225,30 @@ async def test_completed_carries_the_job_for_the_embed(harness: Harness) -> None
     assert event.elapsed > 0
     assert [image.mime_type for image in event.images] == ["image/png"]
     assert not harness.board.failures
+
+
+def noisy_gradient(width: int, height: int) -> Image.Image:
+    """Structure (a gradient) that does not compress (noise): a PNG of it is large."""
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    noise = Image.frombytes("RGB", (width, height), random.Random(7).randbytes(width * height * 3))
+    return Image.blend(gradient, noise, 0.35)
+
+
+async def test_a_12_mb_png_reference_is_reencoded_below_the_upload_limit_and_used(harness: Harness) -> None:
+    original = noisy_gradient(2700, 1800)
+    buffer = io.BytesIO()
+    original.save(buffer, format="PNG")
+    assert len(buffer.getvalue()) > 12_000_000
+    (prepared,) = await prepare_references([buffer.getvalue()])
+
+    pipeline = await harness.start()
+    job = await harness.submit(pipeline, request(references=(Reference(prepared.data, prepared.mime_type),)))
+    await harness.settled([job.id])
+    assert job.id in harness.board.shown
+    (upload,) = harness.fake.uploads.values()
+    assert len(upload.data) <= 10_000_000
+    sent = Image.open(io.BytesIO(upload.data))
+    assert sent.width / sent.height == pytest.approx(1.5, rel=0.01)
+    small = (48, 32)
+    difference = ImageChops.difference(original.resize(small), sent.convert("RGB").resize(small))
+    assert max(ImageStat.Stat(difference).mean) < 8  # still looks like the original
