@@ -28,6 +28,7 @@ from discord.ext import commands
 from cogs._errors import answer_error
 from cogs._reporter import DiscordReporter
 from cogs._services import Services
+from cogs._views import queued_view, result_view
 from generation.alerts import Alert, AlertThrottle
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
@@ -42,7 +43,7 @@ from toapis import ToAPIsClient
 
 log = logging.getLogger("imagine")
 
-EXTENSIONS: Final = ("cogs.imagine", "cogs.usage", "cogs.quota", "cogs.imagine_settings")
+EXTENSIONS: Final = ("cogs.imagine", "cogs.actions", "cogs.usage", "cogs.quota", "cogs.imagine_settings")
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
@@ -105,7 +106,13 @@ class ImagineBot(commands.Bot):
 
     def build_reporter(self, job: Job) -> Reporter:
         """The reporter of a job, new or resumed: everything it needs is stored with the job."""
-        return DiscordReporter(self, job, edit_interval=self.settings.progress_edit_interval)
+        return DiscordReporter(
+            self,
+            job,
+            edit_interval=self.settings.progress_edit_interval,
+            result_view=result_view,
+            queued_view=queued_view,
+        )
 
     def post_alert(self, alert: Alert) -> None:
         """Operator alerts go to every server's log channel (the log has them already)."""

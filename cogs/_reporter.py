@@ -79,6 +79,10 @@ class DiscordReporter:
     def progress(self, event: ProgressEvent) -> None:
         self._editor.update(event)
 
+    async def flush(self) -> None:
+        """Wait until the latest progress is shown (the "thinking" placeholder replaced)."""
+        await self._editor.flush()
+
     async def deliver(self, event: Completed) -> DeliveryReceipt:
         await self._editor.close()
         job = event.job

@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from cogs._embeds import NO_MENTIONS, quota_refusal
 from cogs._errors import answer_error
+from cogs._reporter import DiscordReporter
 from cogs._services import Services, services_of
 from generation.pipeline import JobRefused, JobRequest, Reference
 from generation.validation import (
@@ -145,7 +146,7 @@ class ImagineCog(commands.Cog):
                 token_expires_at=interaction.expires_at,
                 reply_message_id=reply_id,
             )
-            await self.services.pipeline.submit(request)
+            job = await self.services.pipeline.submit(request)
         except (RequestRejected, JobRefused) as exc:
             cooldowns.cancel(guild_id, user_id)
             text = exc.reason
@@ -157,6 +158,11 @@ class ImagineCog(commands.Cog):
             cooldowns.cancel(guild_id, user_id)
             raise
         if draft.notice:
+            # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
+            # follow-up into the (public) reply itself.
+            reporter = self.services.pipeline.reporter_of(job.id)
+            if isinstance(reporter, DiscordReporter):
+                await reporter.flush()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     def check_place_and_pace(self, guild_id: int, channel_id: int, user_id: int) -> None:

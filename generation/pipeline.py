@@ -218,6 +218,10 @@ class Pipeline:
     def place(self, job_id: str) -> int | None:
         return self._places.get(job_id)
 
+    def reporter_of(self, job_id: str) -> Reporter | None:
+        """The reporter of a job being worked on (None once it is finished)."""
+        return self._reporters.get(job_id)
+
     def check_available(self, guild_id: int) -> None:
         """Refuse at once (no I/O) what would be refused anyway: a server not allowed, a shut or tripped pipeline."""
         if self._config.allowed_guild_ids and guild_id not in self._config.allowed_guild_ids:

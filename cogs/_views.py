@@ -1,0 +1,150 @@
+"""The buttons on Imagine's messages, as DynamicItems whose custom ids carry the job.
+
+Registered at start-up (`bot.add_dynamic_items`), they are resolved from their custom id alone, so buttons on
+messages posted before a restart keep working. What a button does lives in the ResultActions cog; the items
+only parse their id and hand over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from typing import Any, Final, Protocol
+
+import discord
+from discord.ext import commands
+
+from cogs._errors import answer_error
+from storage.jobs import Job
+
+# Job ids are uuid4 hex; user ids are snowflakes. Custom ids stay far below Discord's 100 characters.
+_JOB: Final = r"(?P<job>[0-9a-f]{32})"
+_USER: Final = r"(?P<user>[0-9]{1,20})"
+
+
+class ResultActions(Protocol):
+    async def reroll(self, interaction: discord.Interaction, job_id: str) -> None: ...
+    async def vary(self, interaction: discord.Interaction, job_id: str, index: int) -> None: ...
+    async def delete(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None: ...
+    async def cancel(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None: ...
+
+
+def _actions(interaction: discord.Interaction) -> ResultActions:
+    client = interaction.client
+    cog = client.get_cog("ResultActionsCog") if isinstance(client, commands.Bot) else None
+    if cog is None:
+        raise RuntimeError("the ResultActionsCog is not loaded")
+    return cog  # type: ignore[return-value]
+
+
+async def _run(interaction: discord.Interaction, action: Awaitable[None]) -> None:
+    """Run a button's action; any error becomes a short message (a button has no command error handler)."""
+    try:
+        await action
+    except Exception as exc:
+        await answer_error(interaction, exc)
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:reroll:{_JOB}"):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Re-roll", emoji="🔁", style=discord.ButtonStyle.secondary, custom_id=f"imagine:reroll:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RerollButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, _actions(interaction).reroll(interaction, self.job_id))
+
+
+class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:vary:{_JOB}:(?P<index>[0-9])"):
+    def __init__(self, job_id: str, index: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Vary {index + 1}",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"imagine:vary:{job_id}:{index}",
+                row=1,
+            )
+        )
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> VaryButton:
+        return cls(match["job"], int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, _actions(interaction).vary(interaction, self.job_id, self.index))
+
+
+class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:delete:{_JOB}:{_USER}"):
+    def __init__(self, job_id: str, requester_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Delete",
+                emoji="🗑️",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"imagine:delete:{job_id}:{requester_id}",
+            )
+        )
+        self.job_id = job_id
+        self.requester_id = requester_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DeleteButton:
+        return cls(match["job"], int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, _actions(interaction).delete(interaction, self.job_id, self.requester_id))
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:cancel:{_JOB}:{_USER}"):
+    def __init__(self, job_id: str, requester_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel", style=discord.ButtonStyle.secondary, custom_id=f"imagine:cancel:{job_id}:{requester_id}"
+            )
+        )
+        self.job_id = job_id
+        self.requester_id = requester_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> CancelButton:
+        return cls(match["job"], int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _run(interaction, _actions(interaction).cancel(interaction, self.job_id, self.requester_id))
+
+
+DYNAMIC_ITEMS: Final = (RerollButton, VaryButton, DeleteButton, CancelButton)
+
+
+def result_view(job: Job, images: int) -> discord.ui.View:
+    """Re-roll and Delete, then one Vary per image."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(RerollButton(job.id))
+    view.add_item(DeleteButton(job.id, job.user_id))
+    for index in range(min(images, 4)):
+        view.add_item(VaryButton(job.id, index))
+    return view
+
+
+def queued_view(job: Job, _: int = 0) -> discord.ui.View:
+    """Cancel, shown while the job waits and nothing was submitted."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job.id, job.user_id))
+    return view
