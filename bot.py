@@ -32,6 +32,7 @@ from cogs._views import queued_view, result_view
 from generation.alerts import Alert, AlertThrottle
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
+from generation.housekeeping import keep_tidy
 from generation.pipeline import Pipeline, PipelineConfig
 from generation.server_settings import ServerSettings
 from settings import ConfigError, Settings, load_settings
@@ -66,6 +67,7 @@ class ImagineBot(commands.Bot):
         self.settings = settings
         self.force_sync = force_sync
         self._alert_tasks: set[asyncio.Task[None]] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         self.tree.error(self._on_tree_error)
@@ -74,8 +76,15 @@ class ImagineBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
         await self.services.pipeline.start()
+        self._housekeeping = asyncio.create_task(
+            keep_tidy(self.services.store, retention_days=self.settings.retention_days), name="housekeeping"
+        )
 
     async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         with contextlib.suppress(AttributeError):
             await self.services.pipeline.close()
         await super().close()

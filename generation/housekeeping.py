@@ -1,0 +1,32 @@
+"""Periodic upkeep: reference images are kept `RETENTION_DAYS` (so that Re-roll works), then deleted.
+
+The usage log is never purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from storage.store import Storage
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 3600.0
+
+
+async def purge_expired_references(store: Storage, *, retention_days: int) -> int:
+    """Delete the reference images saved more than `retention_days` ago; returns the jobs affected."""
+    cutoff = store.clock() - timedelta(days=retention_days)
+    return await store.references.purge_older_than(cutoff)
+
+
+async def keep_tidy(store: Storage, *, retention_days: int, interval: float = PURGE_INTERVAL) -> None:
+    """Purge now, then every `interval` seconds, until cancelled. A failed round is logged and retried later."""
+    while True:
+        try:
+            await purge_expired_references(store, retention_days=retention_days)
+        except Exception:
+            log.exception("Purging expired reference images failed; trying again in %.0f s", interval)
+        await asyncio.sleep(interval)
