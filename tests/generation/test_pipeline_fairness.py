@@ -17,11 +17,13 @@ from tests.fakes.toapis import Endpoint, Timeline
 from tests.generation.conftest import BlockingJobs, Harness, request
 
 
-async def gated(harness: Harness, **overrides: object) -> tuple[Pipeline, BlockingJobs, asyncio.Event]:
-    """A pipeline whose jobs stop before their submit until the gate opens, so a test can fill the line first."""
+async def gated(
+    harness: Harness, *, before: JobState = JobState.SUBMITTING, **overrides: object
+) -> tuple[Pipeline, BlockingJobs, asyncio.Event]:
+    """A pipeline whose jobs stop before storing `before` until the gate opens, so a test can fill the line first."""
     store: Storage = await harness.open_store()
     gate = asyncio.Event()
-    jobs = BlockingJobs(store, before=JobState.SUBMITTING, release=gate)
+    jobs = BlockingJobs(store, before=before, release=gate)
     pipeline = await harness.start(store=dataclasses.replace(store, jobs=jobs), **overrides)
     return pipeline, jobs, gate
 
@@ -125,7 +127,9 @@ async def test_fifty_jobs_at_once_all_complete_within_the_limits(harness: Harnes
         *(Timeline.simple(queued=rng.uniform(0, 0.01), running=rng.uniform(0.005, 0.03)) for _ in range(60))
     )
     harness.defaults = OperatorDefaults(member_daily=5)
-    pipeline = await harness.start(max_concurrent_jobs=4)
+    # The first four tasks are held upstream together (their jobs stop before storing RUNNING), so the limit is
+    # surely reached once; the gate then stays open.
+    pipeline, jobs_repo, gate = await gated(harness, max_concurrent_jobs=4, before=JobState.RUNNING)
     in_flight_seen: list[int] = []
     board.before_show = lambda event: _sample(in_flight_seen, pipeline)
 
@@ -134,6 +138,9 @@ async def test_fifty_jobs_at_once_all_complete_within_the_limits(harness: Harnes
     outcomes = await asyncio.gather(
         *(pipeline.submit(job_request, board.reporter()) for job_request in requests), return_exceptions=True
     )
+    await jobs_repo.wait_stopped(4)
+    assert len(fake.tasks) == 4
+    gate.set()
     accepted = [outcome for outcome in outcomes if isinstance(outcome, Job)]
     refused = [outcome for outcome in outcomes if isinstance(outcome, JobRefused)]
     assert (len(accepted), len(refused)) == (50, 10)
