@@ -22,7 +22,7 @@ from PIL import Image
 import bot as bot_module
 from bot import ImagineBot
 from generation.pipeline import Pipeline
-from settings import load_settings
+from settings import Settings, load_settings
 from storage.jobs import Job
 from storage.store import Storage
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember, InteractionRecord, Upload
@@ -42,6 +42,15 @@ def png_upload(name: str = "ref.png", size: tuple[int, int] = (64, 48), colour: 
     return Upload(buffer.getvalue(), name, "image/png")
 
 
+@dataclass(frozen=True)
+class LedgerRow:
+    """A job's reservation: `images` it holds now, of the `reserved_images` it reserved (refunds lower it)."""
+
+    job_id: str
+    images: int
+    reserved_images: int
+
+
 @dataclass
 class World:
     discord: FakeDiscord
@@ -51,6 +60,8 @@ class World:
     member: FakeMember
     bot: ImagineBot
     others: dict[str, Any] = field(default_factory=dict)
+    settings: Settings | None = None
+    _bot_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack, repr=False)
 
     @property
     def store(self) -> Storage:
@@ -72,6 +83,13 @@ class World:
         found = [await self.store.jobs.get(row["id"]) for row in rows]
         return [job for job in found if job is not None]
 
+    async def ledger(self) -> list[LedgerRow]:
+        """Every row of the quota ledger (one per job that reserved images), oldest first."""
+        rows = await self.store.db.fetch_all(
+            "SELECT job_id, images, reserved_images FROM quota_ledger ORDER BY reserved_at, job_id"
+        )
+        return [LedgerRow(row["job_id"], row["images"], row["reserved_images"]) for row in rows]
+
     async def finished_job(self, timeout: float = 15.0) -> Job:
         """The one job of the test, once it is completed or failed."""
 
@@ -82,6 +100,14 @@ class World:
         job: Job = await wait_until(done, timeout)
         return job
 
+    async def restart(self, *, force_sync: bool = False) -> None:
+        """Stop the bot as SIGTERM does (unfinished jobs stay stored) and start a new one on the same database and
+        fakes, as a second `python bot.py` would; `force_sync` is `--sync`."""
+        assert self.settings is not None
+        await self._bot_stack.aclose()
+        self._bot_stack = contextlib.AsyncExitStack()
+        self.bot = await start_bot(self._bot_stack, self.discord, self.settings, force_sync=force_sync)
+
 
 async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
     """Re-check an async condition until it is truthy; for state outside the fakes (the database)."""
@@ -91,6 +117,35 @@ async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0)
             if result:
                 return result
             await asyncio.sleep(0.01)
+
+
+async def start_bot(
+    stack: contextlib.AsyncExitStack, fake: FakeDiscord, settings: Settings, *, force_sync: bool = False
+) -> ImagineBot:
+    """Assemble and start the bot as `python bot.py` does; closing `stack` stops it and closes what it opened."""
+    bot = await stack.enter_async_context(bot_module.assemble(settings, force_sync=force_sync))
+    await stack.enter_async_context(bot)
+    sessions = len(fake.gateway_sessions)
+    runner = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+
+    async def stop() -> None:
+        await bot.close()
+        await runner
+
+    stack.push_async_callback(stop)
+    # Not wait_until_ready: discord.py holds "ready" back 2 s after the last GUILD_CREATE. The setup hook
+    # (command sync, pipeline start) has run before the gateway is reached, and the gateway delivers READY and
+    # GUILD_CREATE before any interaction a test sends later.
+    connected = asyncio.create_task(fake.wait_for_session(15, after=sessions))
+    await asyncio.wait({runner, connected}, return_when=asyncio.FIRST_COMPLETED)
+    if not connected.done():
+        # The bot stopped before it connected: its own error says why (stop() re-raises it).
+        connected.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connected
+        raise RuntimeError("the bot stopped before it connected to the fake gateway")
+    connected.result()
+    return bot
 
 
 @contextlib.asynccontextmanager
@@ -111,18 +166,16 @@ async def running_world(tmp_path: Path, env: dict[str, str], **fake_options: Any
             | env
         )
         bot_module.point_discord_at(settings)
+        stack = contextlib.AsyncExitStack()
         try:
-            async with bot_module.assemble(settings) as bot, bot:
-                runner = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+            async with stack:
+                bot = await start_bot(stack, fake, settings)
+                world = World(fake, api, guild, channel, member, bot, settings=settings, _bot_stack=stack)
                 try:
-                    # Not wait_until_ready: discord.py holds "ready" back 2 s after the last GUILD_CREATE. The
-                    # setup hook (command sync, pipeline start) has run before the gateway is reached, and the
-                    # gateway delivers READY and GUILD_CREATE before any interaction a test sends later.
-                    await fake.wait_for_session(15)
-                    yield World(fake, api, guild, channel, member, bot)
+                    yield world
                 finally:
-                    await bot.close()
-                    await runner
+                    # The world's bot may have been restarted: stop the one running now.
+                    await world._bot_stack.aclose()
         finally:
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_base, saved_gateway
 

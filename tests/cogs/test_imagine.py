@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-from tests.cogs.conftest import World, png_upload
-from tests.fakes.discord import CallbackType, InteractionRecord
-from tests.fakes.toapis import Endpoint
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from tests.cogs.conftest import World, WorldFactory, png_upload
+from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, MessageVersion
+from tests.fakes.toapis import Endpoint, Timeline
+
+# The edit interval of the timing tests, and how much earlier than it the fake may record an edit: the fake
+# stamps an edit when it arrives, the bot spaces them from when it sends them, and the request of the earlier
+# edit can take a while on a busy machine.
+EDIT_INTERVAL = 0.25
+ARRIVAL_SLACK = 0.08
 
 
 def delivered(call: InteractionRecord) -> bool:
     return call.original is not None and not call.original.deleted and bool(call.original.attachments)
+
+
+def progress_versions(message: MessageRecord) -> list[MessageVersion]:
+    """The edits of a reply that showed progress (an embed, no images yet)."""
+    return [v for v in message.edits if v.embeds and not v.attachments]
+
+
+async def lookups_after(world: World, count: int) -> None:
+    """Wait until the bot has looked the task up more than `count` times in all."""
+    await world.api.wait_for(lambda: len(world.api.requests_to(Endpoint.LOOKUP)) > count, 10)
+
+
+def showing(call: InteractionRecord, text: str) -> bool:
+    original = call.original
+    return original is not None and bool(original.embeds) and text in original.embeds[0].get("description", "")
 
 
 async def test_imagine_defers_shows_progress_and_posts_the_images(world: World) -> None:
@@ -61,5 +85,101 @@ async def test_a_prompt_full_of_mentions_pings_nobody(world: World) -> None:
     original = call.original
     assert original is not None
     assert original.embeds[0]["description"] == prompt
+    # Progress edits echo the prompt too; neither they nor the result ping anyone.
+    assert any(f["value"] == prompt for v in progress_versions(original) for f in v.embeds[0].get("fields", [])), (
+        "the progress replies show the prompt"
+    )
     for message in world.discord.messages:
-        assert message.pings.nobody, message
+        assert message.mentions_nobody, message
+
+
+async def test_the_deferred_reply_comes_well_within_discords_deadline(world: World) -> None:
+    call = await world.imagine("a quick acknowledgement", image=png_upload())
+
+    await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10)
+
+    assert not call.failed, call.failure
+    assert call.callback is not None
+    assert call.callback.after_dispatch is not None
+    assert call.callback.after_dispatch < 3.0
+    assert call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    await world.discord.wait_for(lambda: delivered(call), 15)
+    # Nothing was read before the defer: the reference was fetched from the CDN after it.
+    (download,) = [r for r in world.discord.requests if "/ephemeral-attachments/" in r.path]
+    assert download.status == 200
+    assert download.time >= call.callback.time
+
+
+async def test_progress_edits_are_spaced_by_the_interval_and_coalesced(make_world: WorldFactory) -> None:
+    async with make_world(PROGRESS_EDIT_INTERVAL=str(EDIT_INTERVAL)) as world:
+        # About 1.5 s of work, looked up every 10 ms: a hundred or more states to show.
+        progress = tuple(range(5, 100, 10))
+        world.api.queue_timeline(Timeline.simple(running=1.5, progress=progress))
+        call = await world.imagine("a slow sunrise")
+
+        await world.discord.wait_for(lambda: delivered(call), 15)
+
+        original = call.original
+        assert original is not None
+        shown = progress_versions(original)
+        times = [v.time for v in shown]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert gaps
+        assert min(gaps) >= EDIT_INTERVAL - ARRIVAL_SLACK, gaps
+        lookups = len(world.api.requests_to(Endpoint.LOOKUP))
+        assert lookups > 3 * len(shown), (lookups, len(shown))
+        # Each edit showed something new: the percentage climbed through the timeline.
+        percents = [
+            int(v.embeds[0]["description"].split("**")[1].rstrip("%"))
+            for v in shown
+            if v.embeds[0]["description"].startswith("Progress: **")
+        ]
+        assert len(percents) >= 3
+        assert percents == sorted(percents)
+
+
+async def test_the_latest_progress_is_always_shown(make_world: WorldFactory) -> None:
+    async with make_world(PROGRESS_EDIT_INTERVAL=str(EDIT_INTERVAL)) as world:
+        world.api.queue_timeline(Timeline.never_ends(progress=10))
+        call = await world.imagine("a long night")
+        await world.discord.wait_for(lambda: showing(call, "**10%**"), 10)
+        (job,) = await world.jobs()
+        (task,) = world.api.tasks_for(job.id)
+
+        # A burst of states right after an edit: only the last one must (and will) be shown.
+        for percent in (20, 30, 40, 73):
+            world.api.set_task_state(task.id, "in_progress", percent)
+            await lookups_after(world, len(world.api.requests_to(Endpoint.LOOKUP)) + 1)
+
+        await world.discord.wait_for(lambda: showing(call, "**73%**"), 10)
+        assert call.original is not None
+        times = [v.time for v in progress_versions(call.original)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert min(gaps) >= EDIT_INTERVAL - ARRIVAL_SLACK, gaps
+        world.api.end_task(task.id)
+        await world.discord.wait_for(lambda: delivered(call), 15)
+
+
+async def test_the_usage_log_row_has_every_field(world: World) -> None:
+    before = datetime.now(UTC)
+    call = await world.imagine("  a usage row for the ledger  ", n=3, size="1024x1536", image=png_upload())
+    await world.discord.wait_for(lambda: delivered(call), 15)
+    job = await world.finished_job()
+
+    usage = await world.store.usage.get(job.id)
+
+    (task,) = world.api.tasks_for(job.id)
+    (submit,) = world.api.requests_to(Endpoint.SUBMIT)
+    assert usage is not None
+    assert (usage.guild_id, usage.channel_id, usage.user_id) == (world.guild.id, world.channel.id, world.member.id)
+    assert usage.prompt == "a usage row for the ledger"
+    assert usage.model == "gpt-image-2"
+    assert submit.json is not None
+    assert submit.json["model"] == usage.model
+    assert (usage.size, usage.n, usage.images, usage.reference_count) == ("1024x1536", 3, 3, 1)
+    assert usage.task_id == task.id
+    assert (usage.status, usage.error) == ("completed", None)
+    after = datetime.now(UTC)
+    assert usage.finished_at is not None
+    slack = timedelta(seconds=1)
+    assert before - slack <= usage.created_at <= usage.finished_at <= after + slack

@@ -1,0 +1,219 @@
+"""/imagine results that cannot simply edit the reply: an expired token, a late task, a rate limit, a restart."""
+
+from __future__ import annotations
+
+from cogs._reporter import job_nonce
+from storage.jobs import Job, JobState
+from tests.cogs.conftest import World, WorldFactory, wait_until
+from tests.cogs.test_imagine import delivered
+from tests.fakes.discord import MessageRecord
+from tests.fakes.toapis import Endpoint, Timeline
+
+WEBHOOK_MESSAGE = "/webhooks/{application_id}/{webhook_token}/messages/{message_id}"
+
+
+def channel_result(world: World) -> MessageRecord | None:
+    """The bot's message in the channel that carries images, if any."""
+    for message in world.discord.channel_messages(world.channel):
+        if message.interaction is None and message.attachments:
+            return message
+    return None
+
+
+async def running_job(world: World) -> Job:
+    """The test's one job, once its task exists upstream."""
+
+    async def running() -> Job | None:
+        jobs = await world.jobs()
+        return jobs[0] if jobs and jobs[0].state is JobState.RUNNING else None
+
+    job: Job = await wait_until(running)
+    return job
+
+
+def assert_posted_for_the_requester(world: World, message: MessageRecord, job: Job, prompt: str) -> None:
+    (task,) = world.api.tasks_for(job.id)
+    assert message.author is world.discord.bot_user
+    assert not message.ephemeral
+    assert f"<@{world.member.id}>" in message.content
+    assert message.pings.users == {world.member.id}
+    assert message.pings.roles == frozenset()
+    assert not message.pings.everyone
+    assert message.nonce == job_nonce(job)
+    assert [a.data for a in message.attachments] == [
+        world.api.result_png(task.id, index) for index in range(1, job.n + 1)
+    ]
+    (embed,) = message.embeds
+    assert embed["description"] == prompt
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Requested by"] == f"<@{world.member.id}>"
+
+
+async def test_after_the_token_expires_the_result_goes_to_the_channel_pinging_only_the_requester(
+    world: World,
+) -> None:
+    bob = world.guild.add_member("bob")
+    role = world.guild.add_role("artists", mentionable=True)
+    prompt = f"@everyone @here <@&{role.id}> <@{bob.id}> a crowd at dusk"
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine(prompt, n=2)
+    job = await running_job(world)
+
+    world.discord.expire_token(call)
+    (task,) = world.api.tasks_for(job.id)
+    world.api.end_task(task.id)
+
+    message = await world.discord.wait_for(lambda: channel_result(world), 15, what="a channel message")
+    assert_posted_for_the_requester(world, message, job, prompt)
+    finished = await world.finished_job()
+    assert finished.state is JobState.COMPLETED
+    assert finished.result_message_id == message.id
+    # The reply could not be edited any more: it never showed the images, and nothing else pinged anyone.
+    assert call.original is not None
+    assert not any(version.attachments for version in call.original.versions)
+    for other in world.discord.messages:
+        if other is not message:
+            assert other.mentions_nobody, other
+    assert len(world.discord.channel_messages(world.channel)) == 2  # the reply, and the result
+
+
+async def test_a_rate_limited_result_edit_is_retried_and_the_result_still_arrives(make_world: WorldFactory) -> None:
+    # A long edit interval keeps progress edits out of the way: after the first one, the next edit is the result.
+    async with make_world(PROGRESS_EDIT_INTERVAL="30") as world:
+        world.api.queue_timeline(Timeline.never_ends())
+        call = await world.imagine("a cat in the rain", n=2)
+        job = await running_job(world)
+        await world.discord.wait_for(lambda: call.original is not None and bool(call.original.edits), 10)
+        edits_before = len(world.discord.requests_to("PATCH", WEBHOOK_MESSAGE))
+        injection = world.discord.inject_429("PATCH /webhooks/*", times=2, retry_after=0.05)
+        (task,) = world.api.tasks_for(job.id)
+
+        world.api.end_task(task.id)
+
+        await world.discord.wait_for(lambda: delivered(call), 15)
+        assert injection.hits == 2
+        statuses = [r.status for r in world.discord.requests_to("PATCH", WEBHOOK_MESSAGE)[edits_before:]]
+        assert statuses == [429, 429, 200]
+        finished = await world.finished_job()
+        assert finished.state is JobState.COMPLETED
+        assert call.original is not None
+        assert [a.data for a in call.original.attachments] == [world.api.result_png(task.id, i) for i in (1, 2)]
+        assert channel_result(world) is None
+
+
+async def test_a_late_job_says_so_and_is_posted_in_the_channel_when_it_ends(make_world: WorldFactory) -> None:
+    async with make_world(GENERATION_TIMEOUT="0.2") as world:
+        world.api.queue_timeline(Timeline.never_ends())
+        call = await world.imagine("a slow cathedral")
+
+        def late() -> MessageRecord | None:
+            original = call.original
+            if original is None or not original.embeds:
+                return None
+            return original if original.embeds[0].get("title") == "Taking longer than usual" else None
+
+        reply = await world.discord.wait_for(late, 15, what="the late notice")
+        assert "will mention you" in reply.embeds[0]["description"]
+        job = await running_job(world)
+        (task,) = world.api.tasks_for(job.id)
+        # Still followed after the notice.
+        looked_up = len(world.api.requests_to(Endpoint.LOOKUP))
+        await world.api.wait_for(lambda: len(world.api.requests_to(Endpoint.LOOKUP)) > looked_up, 10)
+
+        world.api.end_task(task.id)
+
+        message = await world.discord.wait_for(lambda: channel_result(world), 15, what="a channel message")
+        finished = await world.finished_job()
+        assert finished.late_notified
+        assert_posted_for_the_requester(world, message, finished, "a slow cathedral")
+        # The reply now points to the result instead of saying it is late.
+        await world.discord.wait_for(
+            lambda: str(message.id) in (call.original.embeds[0].get("description", "") if call.original else ""), 10
+        )
+
+
+async def test_a_job_running_when_the_bot_restarts_is_delivered_once(world: World) -> None:
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine("a lighthouse through a restart", n=2)
+    job = await running_job(world)
+    (task,) = world.api.tasks_for(job.id)
+
+    await world.restart()
+    world.api.end_task(task.id)
+
+    await world.discord.wait_for(lambda: delivered(call), 15)
+    finished = await world.finished_job()
+    assert finished.state is JobState.COMPLETED
+    assert world.api.tasks_for(job.id) == [task]
+    assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1
+    assert call.original is not None
+    assert sum(1 for v in call.original.versions if v.attachments) == 1
+    assert [a.data for a in call.original.attachments] == [world.api.result_png(task.id, i) for i in (1, 2)]
+    assert channel_result(world) is None
+    assert world.discord.channel_messages(world.channel) == [call.original]
+    usage = await world.store.usage.get(job.id)
+    assert usage is not None
+    assert (usage.status, usage.images) == ("completed", 2)
+    (row,) = await world.ledger()
+    assert row.images == 2
+
+
+async def test_a_job_queued_when_the_bot_restarts_is_delivered_once(make_world: WorldFactory) -> None:
+    async with make_world(MAX_CONCURRENT_JOBS="1") as world:
+        world.api.queue_timeline(Timeline.never_ends(), Timeline())
+        first = await world.imagine("the first, which holds the only slot")
+        running = await running_job(world)
+        second = await world.imagine("the second, which waits")
+
+        async def two_jobs() -> bool:
+            return len(await world.jobs()) == 2
+
+        await wait_until(two_jobs)
+        await world.restart()
+        (task,) = world.api.tasks_for(running.id)
+        world.api.end_task(task.id)
+
+        await world.discord.wait_for(lambda: delivered(first) and delivered(second), 15)
+        for call in (first, second):
+            assert call.original is not None
+            assert sum(1 for v in call.original.versions if v.attachments) == 1
+        assert len(world.api.requests_to(Endpoint.SUBMIT)) == 2
+        assert {job.state for job in await world.jobs()} == {JobState.COMPLETED}
+
+
+async def test_results_over_the_upload_limit_are_re_encoded_to_fit(world: World) -> None:
+    limit = 10 * 1024 * 1024  # the fake's (and Discord's) default upload limit
+    world.api.result_min_bytes = limit + 1024 * 1024
+
+    call = await world.imagine("two heavy images", n=2)
+
+    await world.discord.wait_for(lambda: delivered(call), 20)
+    assert call.original is not None
+    attachments = call.original.attachments
+    assert len(attachments) == 2
+    for attachment in attachments:
+        assert attachment.size <= limit
+        assert attachment.content_type in ("image/jpeg", "image/webp", "image/png")
+        assert (attachment.width, attachment.height) == (1024, 1024)
+    assert [a.filename.rsplit(".", 1)[0] for a in attachments] == ["imagine-1", "imagine-2"]
+
+
+async def test_a_4000_character_prompt_is_cut_to_fit_every_embed(world: World) -> None:
+    prompt = ("a very detailed description of a castle " * 200)[:3990] + " the end"
+    assert len(prompt) == 3998
+
+    call = await world.imagine(prompt)
+
+    await world.discord.wait_for(lambda: delivered(call), 15)
+    assert call.original is not None
+    (embed,) = call.original.embeds
+    assert embed["description"].endswith("…")
+    assert prompt.startswith(embed["description"][:-1])
+    for version in call.original.edits:
+        for shown in version.embeds:
+            for field in shown.get("fields", []):
+                assert len(field["value"]) <= 1024
+            assert len(shown.get("description", "")) <= 4096
+    # The prompt is stored whole: the usage log and a re-roll need it.
+    job = await world.finished_job()
+    assert job.prompt == prompt
