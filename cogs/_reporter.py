@@ -218,13 +218,18 @@ class DiscordReporter:
 
     @staticmethod
     async def _files(images: tuple[GeneratedImage, ...], limit: int) -> list[discord.File]:
-        """Discord files for the results, each re-encoded (in a thread) if it exceeds the upload limit."""
+        """Discord files for the results, each re-encoded (in a thread) if it exceeds the upload limit.
+
+        A result that fits is streamed from its spool file, so many deliveries at once do not hold every
+        image in memory.
+        """
         files = []
         for index, image in enumerate(images, start=1):
-            data = await asyncio.to_thread(image.read_bytes)
             extension = EXTENSIONS.get(image.mime_type, "png")
-            if len(data) > limit:
-                fitted = await asyncio.to_thread(fit_bytes_within, data, max_bytes=limit)
-                data, extension = fitted.data, fitted.extension
-            files.append(discord.File(io.BytesIO(data), filename=f"imagine-{index}.{extension}"))
+            if image.size <= limit:
+                files.append(discord.File(image.path, filename=f"imagine-{index}.{extension}"))
+                continue
+            data = await asyncio.to_thread(image.read_bytes)
+            fitted = await asyncio.to_thread(fit_bytes_within, data, max_bytes=limit)
+            files.append(discord.File(io.BytesIO(fitted.data), filename=f"imagine-{index}.{fitted.extension}"))
         return files
