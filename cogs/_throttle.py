@@ -60,10 +60,13 @@ class CoalescingEditor(Generic[S]):
             state = self._latest
             self._has_new = False
             assert state is not None
-            self._last_edit_at = loop.time()
             try:
                 await self._edit(state)
                 self.edits += 1
             except Exception:
                 # A failed progress edit is cosmetic: the next state (or the result) replaces it.
                 log.warning("Progress edit failed", exc_info=True)
+            finally:
+                # Counted from the end of an edit, so that two edits never reach Discord closer than the
+                # interval, however long each one takes on the way.
+                self._last_edit_at = loop.time()

@@ -66,3 +66,21 @@ async def test_close_drops_pending_states_and_ignores_later_ones() -> None:
     editor.update(3)
     await asyncio.sleep(0)
     assert [state for _, state in recorder.shown] == [1]
+
+
+async def test_the_interval_counts_from_the_end_of_a_slow_edit() -> None:
+    spans: list[tuple[float, float]] = []
+
+    async def slow_edit(state: int) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await asyncio.sleep(0.03)
+        spans.append((began, loop.time()))
+
+    editor: CoalescingEditor[int] = CoalescingEditor(slow_edit, interval=0.02)
+    for state in range(3):
+        editor.update(state)
+        await editor.flush()
+    assert len(spans) == 3
+    for (_, previous_end), (next_start, _) in itertools.pairwise(spans):
+        assert next_start - previous_end >= 0.02 - 1e-3
