@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from generation.alerts import Alert, AlertThrottle
-from generation.events import Completed, DeliveryReceipt, Failed, ProgressEvent
+from generation.events import Completed, DeliveryReceipt, Failed, ProgressEvent, ReporterFactory
 from generation.pipeline import JobRequest, Pipeline, PipelineConfig, Reference
 from storage.jobs import Job, JobRepository, JobState
 from storage.quotas import OperatorDefaults
@@ -294,7 +294,9 @@ class Harness:
         )
         return dataclasses.replace(base, **overrides)
 
-    async def start(self, *, store: Storage | None = None, **overrides: Any) -> Pipeline:
+    async def start(
+        self, *, store: Storage | None = None, reporters: ReporterFactory | None = None, **overrides: Any
+    ) -> Pipeline:
         if self.store is None:
             await self.open_store()
         assert self.store is not None
@@ -302,7 +304,7 @@ class Harness:
             config=self.config(**overrides),
             client=self.client,
             store=store or self.store,
-            reporters=self.board.factory,
+            reporters=reporters or self.board.factory,
             alerts=AlertThrottle(self.board.alert, quiet_period=self.alert_quiet_period),
         )
         self.pipelines.append(pipeline)
