@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 import random
+from typing import Any
 
 from generation.events import Queued
 from generation.pipeline import JobRefused, Pipeline
@@ -18,7 +19,7 @@ from tests.generation.conftest import BlockingJobs, Harness, request
 
 
 async def gated(
-    harness: Harness, *, before: JobState = JobState.SUBMITTING, **overrides: object
+    harness: Harness, *, before: JobState = JobState.SUBMITTING, **overrides: Any
 ) -> tuple[Pipeline, BlockingJobs, asyncio.Event]:
     """A pipeline whose jobs stop before storing `before` until the gate opens, so a test can fill the line first."""
     store: Storage = await harness.open_store()
