@@ -24,6 +24,8 @@ class Queued:
 
 @dataclass(frozen=True)
 class Uploading:
+    """The reference images are being uploaded."""
+
     references: int
 
 
@@ -73,6 +75,8 @@ class GeneratedImage:
 
 @dataclass(frozen=True)
 class Completed:
+    """The images are ready (spooled); the job carries what the embed and buttons need."""
+
     job: Job
     images: tuple[GeneratedImage, ...]
     elapsed: float
@@ -81,6 +85,8 @@ class Completed:
 
 
 class FailureKind(StrEnum):
+    """Why a job failed; stored as the job's error code and written to the usage log."""
+
     CONTENT_POLICY = "content_policy"
     BAD_REQUEST = "bad_request"
     UNAVAILABLE = "unavailable"
@@ -97,6 +103,8 @@ class FailureKind(StrEnum):
 
 @dataclass(frozen=True)
 class Failed:
+    """The job failed; `refunded` images were given back."""
+
     job: Job
     kind: FailureKind
     reason: str
@@ -119,6 +127,8 @@ class DeliveryReceipt:
 
 
 class Reporter(Protocol):
+    """What the pipeline tells about one job (the cog's implementation edits the member's reply)."""
+
     def progress(self, event: ProgressEvent) -> None:
         """Show a change of the job. Called inline by the pipeline: it must not block (schedule I/O instead)."""
 

@@ -67,6 +67,8 @@ RESTARTING_REASON = "Imagine is restarting. Please try again in a minute."
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """How the pipeline runs: the model, intervals and limits (all in seconds), where results are spooled."""
+
     model: str
     poll_interval: float
     generation_timeout: float
@@ -87,11 +89,14 @@ class PipelineConfig:
 
     @property
     def late_interval(self) -> float:
+        """Seconds between look-ups of a task once it is late."""
         return self.late_poll_interval if self.late_poll_interval is not None else self.poll_interval * 6
 
 
 @dataclass(frozen=True)
 class Reference:
+    """A reference image as prepared by `validation.prepare_references`: bytes that fit the upload limit."""
+
     data: bytes = field(repr=False)
     mime_type: str
 
@@ -138,6 +143,8 @@ class _JobFailure(Exception):
 
 
 class Pipeline:
+    """Admits requests, runs them fairly within MAX_CONCURRENT_JOBS, and resumes what a restart interrupted."""
+
     def __init__(
         self,
         *,
@@ -205,17 +212,21 @@ class Pipeline:
 
     @property
     def accepting(self) -> bool:
+        """True between `start` and `close`."""
         return self._accepting
 
     @property
     def queued(self) -> int:
+        """Jobs waiting for a slot."""
         return len(self._waiting)
 
     @property
     def in_flight(self) -> int:
+        """Jobs holding a slot (uploading, submitting or waiting for their task)."""
         return self._in_flight
 
     def place(self, job_id: str) -> int | None:
+        """A waiting job's place in line (1 is next), or None once it no longer waits."""
         return self._places.get(job_id)
 
     def reporter_of(self, job_id: str) -> Reporter | None:
