@@ -1,0 +1,214 @@
+"""bot.py, the composition root: configuration errors, the extensions, the command tree and its sync, SIGTERM."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bot as bot_module
+from storage.jobs import JobState
+from storage.store import Storage
+from tests.cogs.conftest import FAST_ENV, running_world
+from tests.e2e.harness import ROOT, ScriptProcess, wait_until
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.toapis import Endpoint, FakeToAPIs, Timeline
+
+BOT = ROOT / "bot.py"
+START_TIMEOUT = 30.0
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """An environment with nothing of Imagine's in it (nor a virtualenv's or the user's Python settings)."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **variables}
+
+
+# -- configuration errors ------------------------------------------------------------------------------------
+
+
+async def test_a_missing_configuration_is_one_clear_message_and_a_non_zero_exit(tmp_path: Path) -> None:
+    assert not (tmp_path / ".env").exists()
+    env = clean_env(TOAPIS_POLL_INTERVAL="soon", DATABASE_URL="mysql://db/imagine", LOG_LEVEL="LOUD")
+
+    async with ScriptProcess.start(BOT, env=env, cwd=tmp_path, inherit_env=False) as process:
+        code = await process.wait_exit(START_TIMEOUT)
+
+    output = "\n".join(process.lines)
+    assert code not in (0, None), output
+    assert "Traceback" not in output
+    for variable in ("DISCORD_TOKEN", "TOAPIS_API_KEY", "TOAPIS_POLL_INTERVAL", "DATABASE_URL", "LOG_LEVEL"):
+        assert variable in output, (variable, output)
+    # One message: a headline, then one line per problem.
+    assert output.count("Imagine cannot start") == 1
+    assert output.splitlines()[0].startswith("Imagine cannot start: the configuration has 5 problem(s)")
+    assert len([line for line in output.splitlines() if line.startswith("  - ")]) == 5
+
+
+async def test_a_configuration_error_never_shows_the_secrets_it_was_given(tmp_path: Path) -> None:
+    token, key = "MTIzNDU2Nzg5MDEy.secret-discord-token", "sk-live-secret-toapis-key-0123456789"
+    env = clean_env(DISCORD_TOKEN=token, TOAPIS_API_KEY=key, MAX_CONCURRENT_JOBS="many")
+
+    async with ScriptProcess.start(BOT, env=env, cwd=tmp_path, inherit_env=False) as process:
+        code = await process.wait_exit(START_TIMEOUT)
+
+    output = "\n".join(process.lines)
+    assert code != 0
+    assert "MAX_CONCURRENT_JOBS" in output
+    assert token not in output
+    assert key not in output
+    assert "Traceback" not in output
+
+
+# -- extensions ----------------------------------------------------------------------------------------------
+
+
+def modules_with_setup() -> set[str]:
+    """`cogs.x` for every module of cogs/ that defines a module-level `async def setup`."""
+    found = set()
+    for path in sorted((ROOT / "cogs").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.AsyncFunctionDef) and node.name == "setup" for node in tree.body):
+            found.add(f"cogs.{path.stem}")
+    return found
+
+
+def test_every_cog_with_a_setup_is_an_extension() -> None:
+    found = modules_with_setup()
+    assert "cogs.imagine" in found
+    assert set(bot_module.EXTENSIONS) == found
+    assert len(bot_module.EXTENSIONS) == len(set(bot_module.EXTENSIONS))
+
+
+async def test_every_extension_loads_and_the_commands_are_synced_once(tmp_path: Path) -> None:
+    async with running_world(tmp_path, {}) as world:
+        assert set(world.bot.extensions) == set(bot_module.EXTENSIONS)
+        assert len(world.discord.command_syncs) == 1
+        assert world.discord.global_commands
+
+        # A second start with the same command tree does not sync again...
+        await world.restart()
+        assert set(world.bot.extensions) == set(bot_module.EXTENSIONS)
+        assert len(world.discord.command_syncs) == 1
+
+        # ...and `python bot.py --sync` always does.
+        await world.restart(force_sync=True)
+        first, forced = world.discord.command_syncs
+        assert (first.status, forced.status) == (200, 200)
+        assert (first.guild_id, forced.guild_id) == (None, None)
+        assert forced.payload == first.payload
+
+
+# -- the command tree ----------------------------------------------------------------------------------------
+
+
+def options_of(command: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {option["name"]: option for option in command.get("options", [])}
+
+
+def guild_only(command: dict[str, Any]) -> bool:
+    contexts = command.get("contexts")
+    if contexts is not None:
+        return list(contexts) == [0]
+    return command.get("dm_permission") is False
+
+
+async def test_the_synced_imagine_command_matches_the_product(tmp_path: Path) -> None:
+    async with running_world(tmp_path, {}) as world:
+        commands = world.discord.global_commands
+
+    (imagine,) = [c for c in commands if c["name"] == "imagine" and c.get("type", 1) == 1]
+    assert guild_only(imagine)
+    assert 0 < len(imagine["description"]) < 100
+    options = options_of(imagine)
+    assert list(options) == ["prompt", "size", "n", "image", "image2", "image3", "image4"]
+
+    prompt = options["prompt"]
+    assert (prompt["type"], prompt.get("required")) == (3, True)
+    assert (prompt.get("min_length"), prompt.get("max_length")) == (1, 4000)
+
+    size = options["size"]
+    assert size["type"] == 3
+    assert not size.get("required", False)
+    assert [choice["value"] for choice in size["choices"]] == ["1024x1024", "1536x1024", "1024x1536"]
+
+    n = options["n"]
+    assert n["type"] == 4
+    assert not n.get("required", False)
+    assert (n.get("min_value"), n.get("max_value")) == (1, 4)
+
+    for name in ("image", "image2", "image3", "image4"):
+        assert options[name]["type"] == 11, name  # ATTACHMENT
+        assert not options[name].get("required", False)
+    for option in options.values():
+        assert 0 < len(option["description"]) <= 100
+
+
+async def test_every_synced_command_is_guild_only_with_a_short_description(tmp_path: Path) -> None:
+    async with running_world(tmp_path, {}) as world:
+        commands = world.discord.global_commands
+
+    assert commands
+    for command in commands:
+        assert guild_only(command), command["name"]
+        if command.get("type", 1) == 1:
+            assert 0 < len(command["description"]) < 100, command["name"]
+
+
+# -- SIGTERM: stop taking jobs, exit cleanly, resume at the next start ---------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_sigterm_exits_cleanly_and_the_next_start_delivers_the_job_once(tmp_path: Path) -> None:
+    async with FakeToAPIs() as api, FakeDiscord() as fake:
+        guild = fake.add_guild("Test server")
+        channel = guild.add_text_channel("general")
+        member = guild.add_member("alice")
+        env = clean_env(
+            **fake.bot_env(),
+            TOAPIS_API_KEY=api.api_key,
+            TOAPIS_BASE_URL=api.base_url,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'imagine.db'}",
+            **FAST_ENV,
+        )
+        api.queue_timeline(Timeline.never_ends())
+
+        async with ScriptProcess.start(BOT, env=env, cwd=tmp_path, inherit_env=False) as first:
+            await fake.wait_for_session(START_TIMEOUT)
+            call = await fake.invoke_slash("imagine", {"prompt": "through a restart"}, user=member, channel=channel)
+            task = await wait_until(lambda: next(iter(api.tasks.values()), None), START_TIMEOUT, what="a task")
+            # Looked up: the task id is stored (the job is RUNNING), the case this test is about.
+            await api.wait_for(lambda: len(api.requests_to(Endpoint.LOOKUP)) > 0, START_TIMEOUT)
+            first.send_signal(signal.SIGTERM)
+            code = await first.wait_exit(START_TIMEOUT)
+            output = "\n".join(first.lines)
+            assert code == 0, output
+            assert "Received SIGTERM" in output
+            assert "1 unfinished job(s) stay stored" in output
+            assert "Imagine stopped" in output
+
+        async with await Storage.open(f"sqlite:///{tmp_path / 'imagine.db'}") as store:
+            (job,) = await store.jobs.list_unfinished()
+            assert job.state is JobState.RUNNING
+            assert job.task_id == task.id
+
+        api.end_task(task.id)
+        async with ScriptProcess.start(BOT, env=env, cwd=tmp_path, inherit_env=False) as second:
+            await fake.wait_for_session(START_TIMEOUT, after=1)
+            await fake.wait_for(
+                lambda: call.original is not None and bool(call.original.attachments), START_TIMEOUT, what="images"
+            )
+            assert await second.terminate(START_TIMEOUT) == 0
+        assert "Traceback" not in "\n".join(second.lines)
+
+        assert call.original is not None
+        assert sum(1 for version in call.original.versions if version.attachments) == 1
+        assert list(api.tasks) == [task.id]
+        assert fake.channel_messages(channel) == [call.original]
+        # The second start found the command tree unchanged.
+        assert len(fake.command_syncs) == 1
