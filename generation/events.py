@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from storage.jobs import Job
 
@@ -137,6 +137,14 @@ class Reporter(Protocol):
 
     async def failed(self, event: Failed) -> None:
         """Tell the member the job failed."""
+
+
+@runtime_checkable
+class ClosableReporter(Protocol):
+    """A reporter with work of its own in the background (a pending progress edit, say) may also have this."""
+
+    async def aclose(self) -> None:
+        """The pipeline is stopping with this job unfinished: stop that work; nothing more will be reported."""
 
 
 ReporterFactory = Callable[[Job], Reporter]

@@ -25,6 +25,7 @@ from pathlib import Path
 from generation.alerts import AlertKind, AlertThrottle
 from generation.breaker import CircuitBreaker
 from generation.events import (
+    ClosableReporter,
     Completed,
     DeliveryReceipt,
     Failed,
@@ -195,9 +196,14 @@ class Pipeline:
         self._announce_places()
 
     async def close(self) -> None:
-        """Stop taking jobs and stop working: unfinished jobs stay stored, to be resumed by the next start."""
+        """Stop taking jobs and stop working: unfinished jobs stay stored, to be resumed by the next start.
+
+        The reporters of unfinished jobs that are `ClosableReporter`s are closed: nothing more will reach them.
+        """
         self._accepting = False
         left = len(self._tasks) + len(self._waiting)
+        # Taken first: a cancelled job lets go of its reporter without telling it anything.
+        reporters = list(self._reporters.items())
         tasks = [task for task in (self._dispatcher, *self._tasks.values()) if task is not None]
         for task in tasks:
             task.cancel()
@@ -206,6 +212,13 @@ class Pipeline:
                 await task
         self._dispatcher = None
         await self.breaker.aclose()
+        for job_id, reporter in reporters:
+            if isinstance(reporter, ClosableReporter):
+                try:
+                    await reporter.aclose()
+                except Exception:
+                    log.exception("job %s: the reporter failed to close", job_id)
+        self._reporters.clear()
         log.info("Pipeline stopped; %d unfinished job(s) stay stored for the next start", left)
 
     # -- the public face -------------------------------------------------------------------------------------
