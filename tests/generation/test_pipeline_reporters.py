@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, ProgressEvent, Queued, Uploading
 from generation.pipeline import Reference
 from storage.jobs import Job, JobState
-from tests.fakes.toapis import Endpoint
-from tests.generation.conftest import BlockingJobs, Board, Harness, png_bytes, request
+from tests.fakes.toapis import Endpoint, Timeline
+from tests.generation.conftest import BlockingJobs, Board, Harness, RecordingReporter, png_bytes, request
 
 
 class RaisingReporter:
@@ -146,3 +146,36 @@ async def test_references_purged_before_the_upload_fail_the_job_and_refund(harne
     assert (failed.kind, failed.refunded) == (FailureKind.REFERENCES_GONE, 1)
     assert not harness.board.events_of(job.id, Uploading)
     assert not harness.fake.requests_to(Endpoint.UPLOAD)
+
+
+class ClosableRecordingReporter(RecordingReporter):
+    """A reporter with work of its own in the background (a pending progress edit) that close() must stop."""
+
+    closed: ClassVar[list[str | None]] = []
+
+    async def aclose(self) -> None:
+        ClosableRecordingReporter.closed.append(self.job_id)
+
+
+async def test_close_stops_the_reporters_of_unfinished_jobs(harness: Harness) -> None:
+    fake, board = harness.fake, harness.board
+    ClosableRecordingReporter.closed = []
+    fake.queue_timeline(Timeline.instant(), Timeline.never_ends())
+    pipeline = await harness.start(
+        max_concurrent_jobs=1, reporters=lambda job: ClosableRecordingReporter(board, job.id)
+    )
+    jobs = []
+    for user_id in (1, 2, 3):
+        reporter = ClosableRecordingReporter(board, None)
+        job = await pipeline.submit(request(user_id=user_id), reporter)
+        reporter.bind(job.id)
+        jobs.append(job)
+        if user_id == 1:
+            await harness.settled([job.id])  # finished: its reporter is done with already
+    done, running, waiting = jobs
+    await fake.wait_for(lambda: bool(fake.tasks_for(running.id)))
+    assert pipeline.place(waiting.id) == 1
+    await pipeline.close()
+    assert sorted(ClosableRecordingReporter.closed, key=str) == sorted([running.id, waiting.id], key=str)
+    # A plain Reporter (no aclose) is fine too: the other tests' pipelines close without one.
+    assert done.id in board.shown
