@@ -7,6 +7,7 @@ discord.py, so the real bot's numbers are measured against this one.
 Environment:
     DISCORD_TOKEN, DISCORD_API_BASE_URL, DISCORD_GATEWAY_URL   where Discord is (the fake)
     MINIMAL_BOT_ACK_DELAY   seconds to sleep before deferring (default 0)
+    MINIMAL_BOT_DEFER_ONLY  "1" only defers (no edit): the floor for the acknowledgement benchmark
     MINIMAL_BOT_EXTRAS      "1" adds test-only commands: the "Imagine from images" message context menu
                             (modal, then a reply with a button) and an admin ``/quota set`` group
 
@@ -52,11 +53,12 @@ def directives(prompt: str) -> dict[str, str]:
 class MinimalBot(discord.Client):
     """Defers, then edits the reply with a file."""
 
-    def __init__(self, *, ack_delay: float, extras: bool) -> None:
+    def __init__(self, *, ack_delay: float, extras: bool, defer_only: bool = False) -> None:
         # A short guild_ready_timeout: the fake sends every GUILD_CREATE at once, so waiting 2 s is pure loss.
         super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
         self.tree = app_commands.CommandTree(self)
         self.ack_delay = ack_delay
+        self.defer_only = defer_only
         self.extras = extras
         self.tree.add_command(imagine)
         if extras:
@@ -103,6 +105,8 @@ async def imagine(
         say(f"ERROR {interaction.id} defer {error.status} {error.code}")
         return
     say(f"DEFERRED {interaction.id}")
+    if interaction.client.defer_only:
+        return
     if steps.get("wait"):
         await asyncio.sleep(float(steps["wait"]))
     if image is not None:
@@ -188,6 +192,7 @@ async def run() -> None:
     bot = MinimalBot(
         ack_delay=float(os.environ.get("MINIMAL_BOT_ACK_DELAY", "0")),
         extras=os.environ.get("MINIMAL_BOT_EXTRAS") == "1",
+        defer_only=os.environ.get("MINIMAL_BOT_DEFER_ONLY") == "1",
     )
     loop = asyncio.get_running_loop()
     closing: list[asyncio.Task[None]] = []
