@@ -197,11 +197,13 @@ async def overheads_in_flight() -> list[float]:
 async def peak_rss_in_flight() -> int:
     """Peak RSS of the bot with 200 jobs in flight that all complete together, each with two 1 MB results."""
     timeline = Timeline.simple(queued=0.5, running=3.0, progress=(20, 50, 80))
-    async with world(LOAD, timeline=timeline, result_bytes=1_000_000) as w:
-        async with bot_process(w, BOT, imagine_env(w)) as process:
-            calls = await invoke_all(w, LOAD, "a heavy request", n=2)
-            await w.discord.wait_for(lambda: all(delivered(c) for c in calls), 240, what="every delivery")
-            return read_peak_rss(process.pid)
+    async with (
+        world(LOAD, timeline=timeline, result_bytes=1_000_000) as w,
+        bot_process(w, BOT, imagine_env(w)) as process,
+    ):
+        calls = await invoke_all(w, LOAD, "a heavy request", n=2)
+        await w.discord.wait_for(lambda: all(delivered(c) for c in calls), 240, what="every delivery")
+        return read_peak_rss(process.pid)
 
 
 @dataclass
