@@ -168,7 +168,7 @@ class BlockingJobs(JobRepository):
 
     `before`: stop when asked to store this state, before storing it. `after`: stop right after storing it.
     `before_delivery`: stop when asked to record a delivery, before recording it. `reached` is set on stopping;
-    `stopped` counts the jobs stopped. With `release`, a stop lasts until that event is set (a gate) instead.
+    `stopped` counts the jobs stopped. With `gate`, a stop lasts until that event is set instead.
     """
 
     def __init__(
@@ -178,13 +178,13 @@ class BlockingJobs(JobRepository):
         before: JobState | None = None,
         after: JobState | None = None,
         before_delivery: bool = False,
-        release: asyncio.Event | None = None,
+        gate: asyncio.Event | None = None,
     ) -> None:
         super().__init__(store.db, store.clock)
         self.before = before
         self.after = after
         self.before_delivery = before_delivery
-        self.release = release
+        self.gate = gate
         self.reached = asyncio.Event()
         self.stopped = 0
         self._stop_seen = asyncio.Event()
@@ -200,8 +200,8 @@ class BlockingJobs(JobRepository):
         self.reached.set()
         self._stop_seen.set()
         self._stop_seen = asyncio.Event()
-        if self.release is not None:
-            await self.release.wait()
+        if self.gate is not None:
+            await self.gate.wait()
         else:
             await asyncio.get_running_loop().create_future()  # until cancelled by Pipeline.close()
 

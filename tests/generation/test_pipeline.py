@@ -15,7 +15,7 @@ from generation.events import (
     Submitted,
     Uploading,
 )
-from generation.pipeline import RESTARTING_REASON, JobRefused, Reference
+from generation.pipeline import RESTARTING_REASON, JobRefused, Pipeline, Reference
 from generation.validation import RequestRejected, prepare_references
 from storage.jobs import JobState
 from storage.quotas import OperatorDefaults, Period, RuleScope
@@ -179,12 +179,21 @@ async def test_a_server_not_allowed_is_refused_without_io(harness: Harness) -> N
 
 
 async def test_a_pipeline_not_started_or_closed_refuses_with_the_restart_message(harness: Harness) -> None:
+    store = await harness.open_store()
+    idle = Pipeline(config=harness.config(), client=harness.client, store=store, reporters=harness.board.factory)
+    assert not idle.accepting
+    with pytest.raises(JobRefused) as refused:
+        await idle.submit(request(), harness.board.reporter())
+    assert refused.value.reason == RESTARTING_REASON
+
     pipeline = await harness.start()
+    pipeline.check_available(1)  # accepting
     await pipeline.close()
     assert not pipeline.accepting
     with pytest.raises(JobRefused) as refused:
         await pipeline.submit(request(), harness.board.reporter())
     assert refused.value.reason == RESTARTING_REASON
+    assert await store.db.fetch_value("SELECT COUNT(*) FROM jobs") == 0
 
 
 async def test_bad_references_are_refused_before_anything_is_reserved_or_uploaded(harness: Harness) -> None:

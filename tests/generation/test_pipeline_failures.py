@@ -296,7 +296,7 @@ async def test_a_key_or_balance_problem_fails_every_job_alerts_once_and_trips_th
     # Three jobs reach the submit together (the gate holds them until all are in flight).
     store = await harness.open_store()
     gate = asyncio.Event()
-    jobs_repo = BlockingJobs(store, before=JobState.SUBMITTING, release=gate)
+    jobs_repo = BlockingJobs(store, before=JobState.SUBMITTING, gate=gate)
     pipeline = await harness.start(store=dataclasses.replace(store, jobs=jobs_repo), max_concurrent_jobs=3)
     jobs = [await harness.submit(pipeline, request(user_id=100 + i, n=2)) for i in range(3)]
     await jobs_repo.wait_stopped(3)
@@ -392,7 +392,7 @@ async def test_jobs_waiting_when_the_breaker_opens_wait_for_it_to_close(harness:
     fake, board = harness.fake, harness.board
     store = await harness.open_store()
     gate = asyncio.Event()
-    jobs_repo = BlockingJobs(store, before=JobState.SUBMITTING, release=gate)
+    jobs_repo = BlockingJobs(store, before=JobState.SUBMITTING, gate=gate)
     pipeline = await harness.start(
         store=dataclasses.replace(store, jobs=jobs_repo), max_concurrent_jobs=1, breaker_threshold=1
     )

@@ -24,7 +24,7 @@ async def gated(
     """A pipeline whose jobs stop before storing `before` until the gate opens, so a test can fill the line first."""
     store: Storage = await harness.open_store()
     gate = asyncio.Event()
-    jobs = BlockingJobs(store, before=before, release=gate)
+    jobs = BlockingJobs(store, before=before, gate=gate)
     pipeline = await harness.start(store=dataclasses.replace(store, jobs=jobs), **overrides)
     return pipeline, jobs, gate
 

@@ -135,7 +135,7 @@ async def test_an_unexpected_error_once_the_task_exists_keeps_the_images_counted
 async def test_references_purged_before_the_upload_fail_the_job_and_refund(harness: Harness) -> None:
     store = await harness.open_store()
     gate = asyncio.Event()
-    jobs = BlockingJobs(store, before=JobState.UPLOADING, release=gate)
+    jobs = BlockingJobs(store, before=JobState.UPLOADING, gate=gate)
     pipeline = await harness.start(store=dataclasses.replace(store, jobs=jobs))
     job = await harness.submit(pipeline, request(references=(Reference(png_bytes(), "image/png"),)))
     await jobs.wait_stopped(1)
