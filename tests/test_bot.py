@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import signal
-import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from storage.jobs import JobState
 from storage.store import Storage
 from tests.cogs.conftest import FAST_ENV, running_world
 from tests.e2e.harness import ROOT, ScriptProcess, wait_until
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeChannel, FakeDiscord, FakeMember
 from tests.fakes.toapis import Endpoint, FakeToAPIs, Timeline
 
 BOT = ROOT / "bot.py"
@@ -159,28 +161,46 @@ async def test_every_synced_command_is_guild_only_with_a_short_description(tmp_p
             assert 0 < len(command["description"]) < 100, command["name"]
 
 
-# -- SIGTERM: stop taking jobs, exit cleanly, resume at the next start ---------------------------------------
+# -- the real process against the fakes ------------------------------------------------------------------------
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-async def test_sigterm_exits_cleanly_and_the_next_start_delivers_the_job_once(tmp_path: Path) -> None:
+@dataclass
+class Fakes:
+    api: FakeToAPIs
+    discord: FakeDiscord
+    channel: FakeChannel
+    member: FakeMember
+    env: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def fakes_for_a_process(tmp_path: Path, **env: str) -> AsyncIterator[Fakes]:
+    """Both fakes, a server with #general and alice, and the environment that points `python bot.py` at them."""
     async with FakeToAPIs() as api, FakeDiscord() as fake:
         guild = fake.add_guild("Test server")
         channel = guild.add_text_channel("general")
         member = guild.add_member("alice")
-        env = clean_env(
+        full_env = clean_env(
             **fake.bot_env(),
             TOAPIS_API_KEY=api.api_key,
             TOAPIS_BASE_URL=api.base_url,
             DATABASE_URL=f"sqlite:///{tmp_path / 'imagine.db'}",
-            **FAST_ENV,
+            **(FAST_ENV | env),
         )
+        yield Fakes(api, fake, channel, member, full_env)
+
+
+@pytest.mark.e2e
+async def test_sigterm_exits_cleanly_and_the_next_start_delivers_the_job_once(tmp_path: Path) -> None:
+    async with fakes_for_a_process(tmp_path) as world:
+        api, fake, channel = world.api, world.discord, world.channel
         api.queue_timeline(Timeline.never_ends())
 
-        async with ScriptProcess.start(BOT, env=env, cwd=tmp_path, inherit_env=False) as first:
+        async with ScriptProcess.start(BOT, env=world.env, cwd=tmp_path, inherit_env=False) as first:
             await fake.wait_for_session(START_TIMEOUT)
-            call = await fake.invoke_slash("imagine", {"prompt": "through a restart"}, user=member, channel=channel)
+            call = await fake.invoke_slash(
+                "imagine", {"prompt": "through a restart"}, user=world.member, channel=channel
+            )
             task = await wait_until(lambda: next(iter(api.tasks.values()), None), START_TIMEOUT, what="a task")
             # Looked up: the task id is stored (the job is RUNNING), the case this test is about.
             await api.wait_for(lambda: len(api.requests_to(Endpoint.LOOKUP)) > 0, START_TIMEOUT)
@@ -198,7 +218,7 @@ async def test_sigterm_exits_cleanly_and_the_next_start_delivers_the_job_once(tm
             assert job.task_id == task.id
 
         api.end_task(task.id)
-        async with ScriptProcess.start(BOT, env=env, cwd=tmp_path, inherit_env=False) as second:
+        async with ScriptProcess.start(BOT, env=world.env, cwd=tmp_path, inherit_env=False) as second:
             await fake.wait_for_session(START_TIMEOUT, after=1)
             await fake.wait_for(
                 lambda: call.original is not None and bool(call.original.attachments), START_TIMEOUT, what="images"
@@ -212,3 +232,34 @@ async def test_sigterm_exits_cleanly_and_the_next_start_delivers_the_job_once(tm
         assert fake.channel_messages(channel) == [call.original]
         # The second start found the command tree unchanged.
         assert len(fake.command_syncs) == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="bot.py configure_logging() caps only the 'discord' logger at INFO: with LOG_LEVEL=DEBUG, aiosqlite logs "
+    "every statement with its parameters, so the interaction token stored with each job (INSERT INTO jobs ... "
+    "interaction_token) is written to stdout; cap aiosqlite (and any library logger that echoes requests) at INFO",
+)
+async def test_no_secret_reaches_the_output_even_at_debug_level(tmp_path: Path) -> None:
+    async with fakes_for_a_process(tmp_path, LOG_LEVEL="DEBUG") as world:
+        async with ScriptProcess.start(BOT, env=world.env, cwd=tmp_path, inherit_env=False) as process:
+            await world.discord.wait_for_session(START_TIMEOUT)
+            call = await world.discord.invoke_slash(
+                "imagine", {"prompt": "a secretive cat"}, user=world.member, channel=world.channel
+            )
+            await world.discord.wait_for(
+                lambda: call.original is not None and bool(call.original.attachments), START_TIMEOUT, what="images"
+            )
+            assert await process.terminate(START_TIMEOUT) == 0
+
+        output = "\n".join(process.lines)
+        assert "DEBUG" in output  # the level took effect
+        secrets = {
+            "Discord token": world.discord.token,
+            "ToAPIs key": world.api.api_key,
+            "interaction token": call.token,
+        }
+        leaked = [what for what, secret in secrets.items() if secret in output]
+        assert leaked == []

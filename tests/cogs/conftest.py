@@ -109,6 +109,11 @@ class World:
         self.bot = await start_bot(self._bot_stack, self.discord, self.settings, force_sync=force_sync)
 
 
+def delivered(call: InteractionRecord) -> bool:
+    """Whether the interaction's reply shows images (the job's result)."""
+    return call.original is not None and not call.original.deleted and bool(call.original.attachments)
+
+
 async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
     """Re-check an async condition until it is truthy; for state outside the fakes (the database)."""
     async with asyncio.timeout(timeout):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, datetime, timedelta
 
-from tests.cogs.conftest import World, WorldFactory, png_upload
+import pytest
+
+from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, MessageVersion
 from tests.fakes.toapis import Endpoint, Timeline
 
@@ -14,10 +17,6 @@ from tests.fakes.toapis import Endpoint, Timeline
 # edit can take a while on a busy machine.
 EDIT_INTERVAL = 0.25
 ARRIVAL_SLACK = 0.08
-
-
-def delivered(call: InteractionRecord) -> bool:
-    return call.original is not None and not call.original.deleted and bool(call.original.attachments)
 
 
 def progress_versions(message: MessageRecord) -> list[MessageVersion]:
@@ -183,3 +182,35 @@ async def test_the_usage_log_row_has_every_field(world: World) -> None:
     assert usage.finished_at is not None
     slack = timedelta(seconds=1)
     assert before - slack <= usage.created_at <= usage.finished_at <= after + slack
+
+
+async def test_no_secret_reaches_the_log_at_the_default_level(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    call = await world.imagine("a secretive cat", image=png_upload())
+    await world.discord.wait_for(lambda: delivered(call), 15)
+    expired = await world.imagine("a second cat")
+    await world.discord.wait_for(lambda: expired.acknowledged, 10)
+    world.discord.expire_token(expired)
+    await world.discord.wait_for(lambda: len(world.discord.channel_messages(world.channel)) >= 3, 15)
+    secrets = {
+        "Discord token": world.discord.token,
+        "ToAPIs key": world.api.api_key,
+        "interaction token": call.token,
+        "expired interaction token": expired.token,
+    }
+
+    # What `python bot.py` logs at LOG_LEVEL=INFO (the default); tests/test_bot.py checks DEBUG in a real process.
+    emitted = [r for r in caplog.records if not r.name.startswith("tests.") and r.levelno >= logging.INFO]
+    assert emitted
+    for record in emitted:
+        text = caplog.handler.format(record)
+        for what, secret in secrets.items():
+            assert secret not in text, f"{what} in a log record of {record.name}: {record.getMessage()[:200]}"
+
+
+async def test_the_bot_uses_only_routes_discord_has(world: World) -> None:
+    call = await world.imagine("a well-behaved client", image=png_upload(), n=2)
+    await world.discord.wait_for(lambda: delivered(call), 15)
+
+    assert world.discord.unknown_routes == []
+    assert [r for r in world.discord.requests if r.status >= 400] == []
