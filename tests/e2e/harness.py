@@ -189,12 +189,16 @@ class ScriptProcess:
             if remaining <= 0:
                 raise ProcessFailed(f"{self.name}: no {what} within {timeout}s:\n{self.output()}")
             event = self._changed
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that arrives as the event
+            # is set, and a cancelled wait would then go on until its own timeout.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await event.wait()
 
     async def _drain(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._reader), 5.0)
+            async with asyncio.timeout(5.0):
+                await asyncio.shield(self._reader)
 
     def send_signal(self, signum: int) -> None:
         """Send a signal if the process still runs."""

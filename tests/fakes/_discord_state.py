@@ -179,8 +179,10 @@ class DiscordState:
     async def wait_changed(self, timeout: float) -> None:
         """Wait until the next change, or ``timeout`` seconds."""
         event = self._changed
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that arrives as the event is set.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
 
     def cancel_timers(self) -> None:
         """Stop every pending deadline timer."""

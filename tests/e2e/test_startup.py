@@ -1,0 +1,210 @@
+"""Start-up of the real ``python bot.py``: the command sync (what and when), ``.env``, configuration errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BOT_SCRIPT, START_TIMEOUT, World, process_env
+from tests.e2e.harness import ScriptProcess
+from tests.fakes._discord_commands import allowed_in_bot_dm, allowed_in_guild
+from tests.fakes.discord import InvocationRefused, Permission
+
+pytestmark = pytest.mark.e2e
+
+MANAGE_GUILD = str(int(Permission.MANAGE_GUILD))
+STRING, INTEGER, SUB_COMMAND, USER, ROLE, ATTACHMENT = 3, 4, 1, 6, 8, 11
+SLASH, MESSAGE_MENU = 1, 3
+
+
+def by_name(items: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in items or []}
+
+
+def choice_values(option: dict[str, Any]) -> list[Any]:
+    return [choice["value"] for choice in option.get("choices") or []]
+
+
+def assert_imagine_command(command: dict[str, Any]) -> None:
+    """``/imagine prompt:<text> [size] [n] [image] [image2] [image3] [image4]`` as product.md defines it."""
+    assert command["type"] == SLASH
+    assert command.get("default_member_permissions") is None  # every member
+    options = command["options"]
+    assert [o["name"] for o in options] == ["prompt", "size", "n", "image", "image2", "image3", "image4"]
+    prompt, size, n, *images = options
+    assert (prompt["type"], prompt["required"], prompt["min_length"], prompt["max_length"]) == (STRING, True, 1, 4000)
+    assert size["type"] == STRING
+    assert not size.get("required")
+    assert choice_values(size) == ["1024x1024", "1536x1024", "1024x1536"]
+    assert (n["type"], n.get("required", False), n["min_value"], n["max_value"]) == (INTEGER, False, 1, 4)
+    for image in images:
+        assert image["type"] == ATTACHMENT
+        assert not image.get("required")
+
+
+def assert_admin_group(command: dict[str, Any]) -> None:
+    """Admin commands: Manage Server by default, servers only."""
+    assert command["type"] == SLASH
+    assert str(command["default_member_permissions"]) == MANAGE_GUILD
+
+
+def assert_quota_command(command: dict[str, Any]) -> None:
+    """``/quota set|role|clear|show|reset|usage|export`` with product.md's options."""
+    assert_admin_group(command)
+    subcommands = by_name(command["options"])
+    assert set(subcommands) == {"set", "role", "clear", "show", "reset", "usage", "export"}
+    assert all(sub["type"] == SUB_COMMAND for sub in subcommands.values())
+    set_options = by_name(subcommands["set"]["options"])
+    assert choice_values(set_options["scope"]) == ["server", "member"]
+    assert set_options["limit"]["type"] == INTEGER
+    assert set_options["limit"]["min_value"] == 0
+    assert choice_values(set_options["period"]) == ["day", "week", "month"]
+    role_options = by_name(subcommands["role"]["options"])
+    assert role_options["role"]["type"] == ROLE
+    assert role_options["role"]["required"]
+    assert choice_values(role_options["period"]) == ["day", "week", "month"]
+    clear_options = by_name(subcommands["clear"]["options"])
+    assert choice_values(clear_options["scope"]) == ["server", "member", "role"]
+    assert not clear_options["role"].get("required")
+    member = by_name(subcommands["reset"]["options"])["member"]
+    assert member["type"] == USER
+    assert member["required"]
+
+
+def assert_settings_command(command: dict[str, Any]) -> None:
+    """``/imagine-settings``: a group with ``show`` and a maximum n of 1 to 4."""
+    assert_admin_group(command)
+    subcommands = by_name(command["options"])
+    assert "show" in subcommands
+    integer_ranges = [
+        (o["min_value"], o["max_value"])
+        for sub in subcommands.values()
+        for o in sub.get("options") or []
+        if o["type"] == INTEGER and "max_value" in o
+    ]
+    assert (1, 4) in integer_ranges
+
+
+def assert_synced_payload(payload: list[dict[str, Any]]) -> None:
+    commands = {(c["name"], c["type"]): c for c in payload}
+    assert set(commands) == {
+        ("imagine", SLASH),
+        ("usage", SLASH),
+        ("quota", SLASH),
+        ("imagine-settings", SLASH),
+        ("Imagine from images", MESSAGE_MENU),
+    }
+    assert_imagine_command(commands["imagine", SLASH])
+    assert_quota_command(commands["quota", SLASH])
+    assert_settings_command(commands["imagine-settings", SLASH])
+    for command in payload:
+        # Everything works in servers only: not one command is offered in the bot's DMs.
+        assert allowed_in_guild(command), command["name"]
+        assert not allowed_in_bot_dm(command), command["name"]
+        if command["type"] == SLASH:
+            assert 1 <= len(command["description"]) <= 100
+
+
+async def test_the_first_start_syncs_every_command_with_its_constraints(world: World) -> None:
+    async with world.bot() as bot:
+        (sync,) = world.discord.command_syncs
+        assert sync.status == 200
+        assert sync.guild_id is None  # global commands
+        assert_synced_payload(sync.payload)
+        assert [c["name"] for c in world.discord.global_commands] == [c["name"] for c in sync.payload]
+        # Discord's client enforces what was synced: a member without Manage Server is not offered /quota.
+        alice = world.member("alice")
+        with pytest.raises(InvocationRefused, match="default_member_permissions"):
+            await world.discord.invoke_slash("quota show", user=alice, channel=world.channel)
+        with pytest.raises(InvocationRefused, match="4000"):
+            await world.imagine(alice, "x" * 4001)
+        with pytest.raises(InvocationRefused, match=r"1\.\.4"):
+            await world.imagine(alice, "a cat", n=5)
+        # An admin is, and gets an answer.
+        call = await world.discord.invoke_slash("quota show", user=world.admin, channel=world.channel)
+        await world.discord.wait_for(lambda: call.acknowledged or call.failed, START_TIMEOUT)
+        assert call.callback is not None
+        assert call.callback.ephemeral
+        assert await bot.terminate() == 0
+
+
+async def test_a_restart_syncs_again_only_with_sync(world: World) -> None:
+    async with world.bot() as first:
+        assert len(world.discord.command_syncs) == 1
+        assert await first.terminate() == 0
+
+    async with world.bot() as second:
+        # Connected: the setup hook, where a sync would happen, is behind it.
+        assert len(world.discord.command_syncs) == 1
+        assert second.matching("not syncing")
+        assert await second.terminate() == 0
+
+    async with world.bot("--sync") as forced:
+        assert len(world.discord.command_syncs) == 2
+        first_sync, forced_sync = world.discord.command_syncs
+        assert forced_sync.status == 200
+        assert forced_sync.payload == first_sync.payload
+        assert await forced.terminate() == 0
+
+
+async def test_the_env_file_of_the_working_directory_is_read(world: World) -> None:
+    env = world.env()
+    secrets = {name: env.pop(name) for name in ("DISCORD_TOKEN", "TOAPIS_API_KEY")}
+    (world.directory / ".env").write_text("".join(f"{name}={value}\n" for name, value in secrets.items()))
+
+    bot = await world.start_bot(env=env)
+
+    # The fake opens a session only for the right token, and the REST calls before it carried it too.
+    assert len(world.discord.gateway_sessions) == 1
+    assert world.discord.command_syncs[0].status == 200
+    assert await bot.terminate() == 0
+
+
+def config_env(tmp_path: Path, **env: str) -> dict[str, str]:
+    """A complete configuration but for what ``env`` changes (``""`` removes a variable)."""
+    base = {
+        "DISCORD_TOKEN": "a-token",
+        "TOAPIS_API_KEY": "sk-a-key",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'imagine.db'}",
+    }
+    merged = base | env
+    return process_env({name: value for name, value in merged.items() if value})
+
+
+async def run_to_exit(tmp_path: Path, env: dict[str, str]) -> ScriptProcess:
+    async with ScriptProcess.start(BOT_SCRIPT, env=env, cwd=tmp_path, inherit_env=False) as bot:
+        await bot.wait_exit(START_TIMEOUT)
+    return bot
+
+
+async def test_without_discord_token_it_says_so_and_exits_non_zero(tmp_path: Path) -> None:
+    assert "DISCORD_TOKEN" not in config_env(tmp_path, DISCORD_TOKEN="")
+
+    bot = await run_to_exit(tmp_path, config_env(tmp_path, DISCORD_TOKEN=""))
+
+    assert bot.returncode not in (0, None)
+    output = "\n".join(bot.lines)
+    assert "DISCORD_TOKEN is required" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "data").exists()  # nothing was opened or created
+
+
+async def test_every_configuration_problem_is_named_in_one_message(tmp_path: Path) -> None:
+    env = config_env(
+        tmp_path,
+        DISCORD_TOKEN="",
+        TOAPIS_API_KEY="your-toapis-api-key",
+        TOAPIS_POLL_INTERVAL="fast",
+        MAX_CONCURRENT_JOBS="0",
+    )
+
+    bot = await run_to_exit(tmp_path, env)
+
+    assert bot.returncode not in (0, None)
+    output = "\n".join(bot.lines)
+    for name in ("DISCORD_TOKEN", "TOAPIS_API_KEY", "TOAPIS_POLL_INTERVAL", "MAX_CONCURRENT_JOBS"):
+        assert name in output, name
+    assert "Traceback" not in output
+    assert not (tmp_path / "data").exists()
