@@ -11,7 +11,7 @@ from cogs._reporter import job_nonce
 from storage.jobs import Job, JobState
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import MessageRecord, MessageVersion
-from tests.fakes.toapis import Endpoint, Timeline
+from tests.fakes.toapis import Endpoint, Outcome, Timeline
 
 WEBHOOK_MESSAGE = "/webhooks/{application_id}/{webhook_token}/messages/{message_id}"
 
@@ -289,3 +289,28 @@ async def test_a_stopped_bot_leaves_no_progress_edit_behind(
         with contextlib.suppress(TimeoutError):
             await wait_until(stale_edit, 3.0)
         assert not edit_failed(), [r.getMessage() for r in caplog.records if r.name == "cogs._throttle"]
+
+
+async def test_after_the_token_expires_a_failure_is_told_in_the_channel_to_the_requester(world: World) -> None:
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine("<@&1> @everyone a failing cat", n=2)
+    job = await running_job(world)
+    world.discord.expire_token(call)
+    (task,) = world.api.tasks_for(job.id)
+
+    world.api.end_task(task.id, Outcome.FAILED)
+
+    def failure_notice() -> MessageRecord | None:
+        return next((m for m in world.discord.channel_messages(world.channel) if m.interaction is None), None)
+
+    message = await world.discord.wait_for(failure_notice, 15, what="the failure in the channel")
+    assert message.content.startswith(f"<@{world.member.id}>")
+    assert message.pings.users == {world.member.id}
+    assert message.pings.roles == frozenset()
+    assert not message.pings.everyone
+    assert message.embeds[0]["title"] == "Could not generate"
+    assert message.attachments == ()
+    finished = await world.finished_job()
+    assert finished.state is JobState.FAILED
+    (row,) = await world.ledger()
+    assert (row.reserved_images, row.images) == (2, 0)

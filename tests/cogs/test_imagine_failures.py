@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from generation.pipeline import UNAVAILABLE_REASON
-from tests.cogs.conftest import World, WorldFactory
+from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord
 from tests.fakes.toapis import Endpoint, Fault, Timeline
+
+
+def breaker_closed(world: World) -> Callable[[], Awaitable[bool]]:
+    async def closed() -> bool:
+        return not world.pipeline.breaker.is_open
+
+    return closed
 
 
 def showing_title(call: InteractionRecord, title: str) -> MessageRecord | None:
@@ -99,6 +108,12 @@ async def test_a_rejected_key_refunds_and_refuses_the_next_request_at_once(world
     assert again.callback.data["content"] == UNAVAILABLE_REASON
     assert len(await world.jobs()) == 1
     assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1
+
+    # The operator fixes the key: the breaker's probe succeeds and requests are taken again.
+    world.api.clear_faults()
+    await wait_until(breaker_closed(world))
+    recovered = await world.imagine("a cat, at last")
+    await world.discord.wait_for(lambda: delivered(recovered), 15)
 
 
 async def test_an_upstream_that_keeps_failing_refunds_and_says_to_try_later(make_world: WorldFactory) -> None:

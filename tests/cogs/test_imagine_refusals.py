@@ -11,7 +11,7 @@ import time
 import pytest
 from PIL import Image
 
-from tests.cogs.conftest import World, WorldFactory, png_upload
+from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, Upload
 from tests.fakes.toapis import Endpoint
 
@@ -273,3 +273,27 @@ async def test_a_request_whose_defer_failed_does_not_start_the_cooldown(world: W
 
     await world.discord.wait_for(lambda: again.acknowledged, 10)
     assert again.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+
+
+async def test_simultaneous_requests_never_exceed_the_quota(make_world: WorldFactory) -> None:
+    async with make_world(DEFAULT_MEMBER_DAILY_LIMIT="3") as world:
+        members = [world.member, *(world.guild.add_member(name) for name in ("bob", "carol"))]
+        # Each member's own limit is 3: two requests of 2 images each at the same moment, one must be refused.
+        calls = [await world.imagine(f"a cat for {m.user.username} #{i}", user=m, n=2) for m in members for i in (1, 2)]
+
+        def settled(call: InteractionRecord) -> bool:
+            return delivered(call) or bool(call.followups)
+
+        await world.discord.wait_for(lambda: all(settled(call) for call in calls), 20, what="every answer")
+
+        for member in members:
+            mine = [call for call in calls if call.user is member.user]
+            assert sorted(delivered(call) for call in mine) == [False, True], member.user.username
+            (refused,) = [call for call in mine if not delivered(call)]
+            (followup,) = refused.followups
+            assert followup.ephemeral
+            assert "only 1 of your limit for today (3) is left" in followup.content
+        rows = await world.ledger()
+        assert len(rows) == 3
+        assert sum(row.images for row in rows) == 6
+        assert len(world.api.requests_to(Endpoint.SUBMIT)) == 3
