@@ -1,0 +1,408 @@
+"""/imagine through the real ``python bot.py``: what a member sees, what reached ToAPIs, what the bot stored.
+
+One bot process serves the whole module (a start is the main cost of a test). Each test acts as members of its
+own, with prompts of its own, so the tests do not see each other's jobs; the bot runs with a member limit of
+``MEMBER_LIMIT`` images a day (the quota test relies on it, the others ask for fewer).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+from tests.e2e.conftest import (
+    CHANNEL_MESSAGES,
+    PROGRESS_EDIT_INTERVAL,
+    STEP_TIMEOUT,
+    WEBHOOK_MESSAGE,
+    World,
+    delivered,
+    embed_fields,
+    open_world,
+    progress_versions,
+    request_files,
+)
+from tests.e2e.harness import ScriptProcess, wait_until
+from tests.fakes._discord_records import iter_components
+from tests.fakes.discord import (
+    CallbackType,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    InteractionRecord,
+    MessageRecord,
+    Permission,
+    Upload,
+)
+from tests.fakes.toapis import Endpoint, Timeline
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+MEMBER_LIMIT = 4
+ACK_DEADLINE = 3.0
+# Edits are spaced by the bot when it sends them; the fake stamps them when they arrive, so a first edit that
+# took a little longer in transit than the next one shortens the gap the fake sees by that much.
+TRANSIT_SLACK = 0.05
+
+# Progress changes every 0.1 s and the bot looks every 0.05 s: without coalescing it would edit far more often.
+STEADY = Timeline.simple(queued=0.05, running=1.0, progress=tuple(range(10, 100, 10)))
+RELATIVE_TIME = re.compile(r"<t:(\d+):R>")
+
+
+@dataclass
+class Shared:
+    """The module's world, its bot, and a second server whose admins allow at most two images a request."""
+
+    world: World
+    bot: ScriptProcess
+    strict: FakeGuild
+    strict_channel: FakeChannel
+    strict_admin: FakeMember
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shared]:
+    async with open_world(tmp_path_factory.mktemp("imagine") / "bot") as world:
+        # Servers are created before the bot connects: its GUILD_CREATE events carry them.
+        strict = world.discord.add_guild("Strict server")
+        strict_channel = strict.add_text_channel("art")
+        strict_admin = strict.add_member("strict-admin", roles=[strict.add_role("Admins", Permission.MANAGE_GUILD)])
+        async with world.bot(DEFAULT_MEMBER_DAILY_LIMIT=str(MEMBER_LIMIT)) as bot:
+            yield Shared(world, bot, strict, strict_channel, strict_admin)
+            assert await bot.terminate() == 0
+            assert bot.matching("Imagine stopped")
+            assert not bot.matching(r" (ERROR|CRITICAL) "), bot.output()
+
+
+@pytest.fixture(autouse=True)
+def no_unknown_routes(shared: Shared) -> Iterator[None]:
+    """After each test: the bot asked the fakes for nothing they do not serve."""
+    yield
+    shared.world.check_routes()
+
+
+def png_bytes(size: tuple[int, int], colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def submit_of(world: World, prompt: str) -> dict[str, Any]:
+    """The one submit of this prompt (its client_business_id is the job id)."""
+    found: list[dict[str, Any]] = [
+        r.json for r in world.api.requests_to(Endpoint.SUBMIT) if r.json and r.json.get("prompt") == prompt
+    ]
+    assert len(found) == 1, f"{len(found)} submits of {prompt!r}"
+    return found[0]
+
+
+async def submitted_job(world: World, prompt: str) -> str:
+    """The id of the job of this prompt, once it has been submitted."""
+    await wait_until(lambda: submits_of(world, prompt), STEP_TIMEOUT, what=f"a submit of {prompt!r}")
+    job_id: str = submit_of(world, prompt)["client_business_id"]
+    return job_id
+
+
+def submits_of(world: World, prompt: str) -> int:
+    return sum(1 for r in world.api.requests_to(Endpoint.SUBMIT) if r.json and r.json.get("prompt") == prompt)
+
+
+async def finished_row(world: World, job_id: str) -> dict[str, Any]:
+    """The job's usage-log row, once the bot has written it (the last step of every job)."""
+    rows: list[dict[str, Any]] = await wait_until(lambda: world.usage_rows(job_id), STEP_TIMEOUT, what="usage row")
+    (row,) = rows
+    return row
+
+
+def answered_in_time(call: InteractionRecord) -> None:
+    assert not call.failed, call.failure
+    assert call.response_time is not None
+    assert call.response_time < ACK_DEADLINE
+
+
+def percentages(call: InteractionRecord) -> list[int]:
+    """The percentages the progress edits showed, in order."""
+    shown = []
+    for version in progress_versions(call):
+        text = " ".join(str(e.get("description") or "") for e in version.embeds)
+        found = re.search(r"(\d+)%", text)
+        if found:
+            shown.append(int(found.group(1)))
+    return shown
+
+
+async def first_response(world: World, call: InteractionRecord) -> None:
+    await world.discord.wait_for(lambda: call.acknowledged or call.failed, STEP_TIMEOUT, what="a first response")
+
+
+async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Shared) -> None:
+    world = shared.world
+    alice = world.member("alice")
+    world.api.on_prompt("lighthouse", STEADY)
+    prompt = "a lighthouse at dusk, oil painting"
+
+    call = await world.imagine(alice, prompt, n=2, size="1536x1024")
+    await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT, what="the images")
+
+    # The first response: a public deferred reply, well within Discord's deadline.
+    answered_in_time(call)
+    assert call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert call.callback is not None
+    assert not call.callback.ephemeral
+    # Progress: edits of that reply, no closer together than PROGRESS_EDIT_INTERVAL, showing the percentage.
+    progress = progress_versions(call)
+    assert len(progress) >= 3, [v.embeds for v in call.original.versions] if call.original else None
+    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(progress)]
+    assert min(gaps) >= PROGRESS_EDIT_INTERVAL - TRANSIT_SLACK, gaps
+    shown = percentages(call)
+    assert len(set(shown)) >= 2, shown
+    assert shown == sorted(shown)
+    # What went upstream.
+    submit = submit_of(world, prompt)
+    assert (submit["model"], submit["size"], submit["n"]) == ("gpt-image-2", "1536x1024", 2)
+    job_id = submit["client_business_id"]
+    (task,) = world.api.tasks_for(job_id)
+    # The result: the fake's images, byte for byte, uploaded once as multipart files of one edit.
+    expected = [world.api.result_png(task.id, 1), world.api.result_png(task.id, 2)]
+    original = call.original
+    assert original is not None
+    assert [a.data for a in original.attachments] == expected
+    assert [a.filename for a in original.attachments] == ["imagine-1.png", "imagine-2.png"]
+    edits = [r for r in world.discord.requests_to("PATCH", WEBHOOK_MESSAGE) if call.token in r.path]
+    uploads = [r for r in edits if r.files]
+    assert len(uploads) == 1
+    assert request_files(uploads) == [("imagine-1.png", len(expected[0])), ("imagine-2.png", len(expected[1]))]
+    assert all(r.status == 200 for r in edits)
+    # The embed and the buttons.
+    (embed,) = original.embeds
+    assert embed["description"] == prompt
+    fields = embed_fields(embed)
+    assert "1536×1024" in fields["Size"]
+    assert fields["Images"] == "2"
+    assert fields["Requested by"] == alice.mention
+    assert "Time" in fields
+    labels = [str(c.get("label")) for c in iter_components(original.components) if c.get("type") == 2]
+    assert sorted(labels) == ["Delete", "Re-roll", "Vary 1", "Vary 2"]
+    assert original.mentions_nobody
+    assert world.discord.channel_messages(world.channel) == [original]
+    # And the usage log.
+    row = await finished_row(world, job_id)
+    assert (row["status"], row["images"], row["n"], row["size"], row["task_id"]) == (
+        "completed",
+        2,
+        2,
+        "1536x1024",
+        task.id,
+    )
+    assert (row["user_id"], row["guild_id"], row["channel_id"]) == (alice.id, world.guild.id, world.channel.id)
+    assert world.ledger_images(job_id) == 2
+
+
+async def test_references_are_read_from_discord_uploaded_and_sent_with_the_submit(shared: Shared) -> None:
+    world = shared.world
+    bob = world.member("bob")
+    references = [png_bytes((64, 48), "teal"), png_bytes((40, 40), "orange")]
+    prompt = "the same scene, in the style of these two"
+
+    call = await world.imagine(
+        bob,
+        prompt,
+        image=Upload(references[0], "first.png", "image/png"),
+        image2=Upload(references[1], "second.png", "image/png"),
+    )
+    await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT, what="the images")
+
+    answered_in_time(call)
+    assert call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    # The bot read both attachments from Discord's CDN...
+    cdn = [r for r in world.discord.requests if r.method == "GET" and r.path.endswith(("/first.png", "/second.png"))]
+    assert sorted(r.path.rsplit("/", 1)[1] for r in cdn if r.status == 200) == ["first.png", "second.png"]
+    # ...uploaded their bytes to ToAPIs, and sent the uploads' URLs, in order, with the submit.
+    submit = submit_of(world, prompt)
+    urls = submit["reference_images"]
+    assert len(urls) == 2
+    uploaded = [world.api.uploads[url.rsplit("/", 1)[1].rsplit(".", 1)[0]] for url in urls]
+    assert [u.data for u in uploaded] == references
+    assert all(u.mime_type == "image/png" for u in uploaded)
+    job_id = submit["client_business_id"]
+    (task,) = world.api.tasks_for(job_id)
+    assert task.reference_images == tuple(urls)
+    original = call.original
+    assert original is not None
+    assert [a.data for a in original.attachments] == [world.api.result_png(task.id, 1)]
+    row = await finished_row(world, job_id)
+    assert (row["status"], row["reference_count"], row["images"]) == ("completed", 2, 1)
+
+
+async def test_a_file_that_is_not_an_image_is_refused_after_the_defer(shared: Shared) -> None:
+    world = shared.world
+    carol = world.member("carol")
+    uploads_before = len(world.api.requests_to(Endpoint.UPLOAD))
+    prompt = "like this one"
+    notes = Upload(b"my shopping list, not a picture\n" * 20, "notes.txt", "text/plain")
+
+    call = await world.imagine(carol, prompt, image=notes)
+    followup: MessageRecord = await world.discord.wait_for(
+        lambda: call.followups[-1] if call.followups else None, STEP_TIMEOUT, what="an ephemeral follow-up"
+    )
+
+    answered_in_time(call)
+    assert call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert call.original is not None
+    assert call.original.deleted
+    assert followup.ephemeral
+    assert followup.mentions_nobody
+    assert "image" in followup.content.lower()
+    assert len(followup.content) < 300
+    # Nothing reserved, stored, uploaded or submitted.
+    assert len(world.api.requests_to(Endpoint.UPLOAD)) == uploads_before
+    assert submits_of(world, prompt) == 0
+    assert world.rows("SELECT id FROM jobs WHERE user_id = ?", carol.id) == []
+    assert world.rows("SELECT job_id FROM quota_ledger WHERE user_id = ?", carol.id) == []
+    assert world.rows("SELECT job_id FROM usage_log WHERE user_id = ?", carol.id) == []
+
+
+async def test_n_above_the_servers_maximum_is_refused_at_once(shared: Shared) -> None:
+    world = shared.world
+    setting = await world.discord.invoke_slash(
+        "imagine-settings max-n", {"value": 2}, user=shared.strict_admin, channel=shared.strict_channel
+    )
+    await first_response(world, setting)
+    assert setting.callback is not None
+    assert setting.callback.ephemeral
+    dave = world.member("dave", guild=shared.strict)
+
+    call = await world.imagine(dave, "three cats on a sofa", channel=shared.strict_channel, n=3)
+    await first_response(world, call)
+
+    # Answered at once, privately, without a defer: nothing was needed but the server's settings.
+    answered_in_time(call)
+    assert call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+    assert call.callback is not None
+    assert call.callback.ephemeral
+    assert call.callback.data is not None
+    assert "2" in call.callback.data["content"]
+    assert call.followups == []
+    assert submits_of(world, "three cats on a sofa") == 0
+    assert world.rows("SELECT id FROM jobs WHERE user_id = ?", dave.id) == []
+    # Within the maximum, the same member is served.
+    allowed = await world.imagine(dave, "two cats on a sofa", channel=shared.strict_channel, n=2)
+    await world.discord.wait_for(lambda: delivered(allowed), STEP_TIMEOUT, what="the images")
+    assert allowed.original is not None
+    assert len(allowed.original.attachments) == 2
+
+
+async def test_a_failed_task_is_shown_in_the_reply_and_refunded(shared: Shared) -> None:
+    world = shared.world
+    erin = world.member("erin")
+    world.api.on_prompt("doomed", Timeline.failing("The model crashed", code="generation_failed", after=0.2))
+    prompt = "a doomed ship in a storm"
+
+    call = await world.imagine(erin, prompt, n=2)
+    job_id = await submitted_job(world, prompt)
+    row = await finished_row(world, job_id)
+
+    assert row["status"] == "failed"
+    assert row["images"] == 0
+    assert "generation_failed" in (row["error"] or "") or "The model crashed" in (row["error"] or "")
+    assert world.ledger_images(job_id) == 0  # refunded
+    original = call.original
+    assert original is not None
+    shown = await world.discord.wait_for(
+        lambda: not original.deleted and original.embeds and "not counted" in str(original.embeds[0]),
+        STEP_TIMEOUT,
+        what="the failure in the reply",
+    )
+    assert shown
+    assert "could not" in str(original.embeds[0]).lower()
+    assert original.attachments == ()
+    assert not [c for c in iter_components(original.components) if c.get("type") == 2]
+    assert original.mentions_nobody
+    assert len(world.api.tasks_for(job_id)) == 1
+
+
+async def test_a_quota_refusal_deletes_the_reply_and_says_what_is_left(shared: Shared) -> None:
+    world = shared.world
+    frank = world.member("frank")
+    first = await world.imagine(frank, "three owls at night", n=3)
+    await world.discord.wait_for(lambda: delivered(first), STEP_TIMEOUT, what="the first images")
+    await finished_row(world, submit_of(world, "three owls at night")["client_business_id"])
+
+    second = await world.imagine(frank, "two more owls", n=2)
+    followup: MessageRecord = await world.discord.wait_for(
+        lambda: second.followups[-1] if second.followups else None, STEP_TIMEOUT, what="an ephemeral follow-up"
+    )
+
+    answered_in_time(second)
+    assert second.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert second.original is not None
+    assert second.original.deleted
+    assert followup.ephemeral
+    assert followup.mentions_nobody
+    text = followup.content
+    assert re.search(rf"\b{MEMBER_LIMIT}\b", text), text  # the limit
+    assert re.search(r"\b1\b", text), text  # what is left
+    found = RELATIVE_TIME.search(text)
+    assert found is not None, text  # when it resets, in the member's own time zone
+    assert time.time() < int(found.group(1)) <= time.time() + 24 * 3600 + 60
+    # Nothing reserved, stored or submitted for the refused request.
+    assert submits_of(world, "two more owls") == 0
+    assert len(world.rows("SELECT job_id FROM quota_ledger WHERE user_id = ?", frank.id)) == 1
+    assert world.discord.channel_messages(world.channel)[-1] is not second.original
+
+
+async def test_with_an_expired_token_the_result_goes_to_the_channel_pinging_only_the_requester(
+    shared: Shared,
+) -> None:
+    world = shared.world
+    gina = world.member("gina")
+    bystander = world.member("harry")
+    world.api.on_prompt("patient heron", Timeline.never_ends(progress=30))
+    prompt = f"a patient heron, for @everyone and {bystander.mention}"
+
+    call = await world.imagine(gina, prompt)
+    job_id = await submitted_job(world, prompt)
+    (task,) = world.api.tasks_for(job_id)
+    await world.discord.wait_for(lambda: progress_versions(call), STEP_TIMEOUT, what="a progress edit")
+    # Fifteen minutes later, as far as Discord is concerned: the reply can no longer be edited.
+    world.discord.expire_token(call)
+    world.api.end_task(task.id)
+
+    def posted() -> list[MessageRecord]:
+        return [m for m in world.discord.channel_messages(world.channel) if m.interaction is None and m.attachments]
+
+    (message,) = await world.discord.wait_for(posted, STEP_TIMEOUT, what="a channel message with the images")
+    row = await finished_row(world, job_id)
+
+    assert row["status"] == "completed"
+    assert message.author is world.discord.bot_user
+    assert [a.data for a in message.attachments] == [world.api.result_png(task.id, 1)]
+    assert message.embeds[0]["description"] == prompt
+    # It pings the requester, and only them, whatever the prompt says.
+    assert gina.mention in message.content
+    assert message.pings.users == frozenset({gina.id})
+    assert not message.pings.roles
+    assert not message.pings.everyone
+    # A nonce derived from the job lets Discord recognise a repeat after a crash.
+    (post,) = [
+        r
+        for r in world.discord.requests_to("POST", CHANNEL_MESSAGES)
+        if r.path.endswith(f"/channels/{world.channel.id}/messages") and r.status == 200 and r.files
+    ]
+    assert isinstance(post.body, dict)
+    assert post.body.get("enforce_nonce") is True
+    assert message.nonce
+    assert str(message.nonce) in job_id
+    assert posted() == [message]
+    # The reply itself was not given the images: its token had expired.
+    assert call.original is not None
+    assert not call.original.attachments
