@@ -2,7 +2,8 @@
 
 `make_world(**env)` starts both fakes, a server with a channel and a member, and the bot assembled exactly as
 `python bot.py` does (bot.assemble) with the given environment on top of fast test defaults; it waits until the
-bot is connected. Tests act as members through the fake and assert on what it recorded.
+bot is connected. Tests act as members through the fake and assert on what it recorded. `world.restart()` stops
+the bot as SIGTERM would and starts a new one on the same database and fakes (`force_sync=True` is `--sync`).
 """
 
 from __future__ import annotations
