@@ -55,9 +55,9 @@ async def test_a_content_policy_refusal_is_told_to_the_member_alone(world: World
     assert job.error_code == "content_policy"
     (row,) = await world.ledger()
     assert row.images == 0
-    # The reporter runs right after the job is stored as failed: a few seconds are plenty.
-    await world.discord.wait_for(lambda: call.original is not None and call.original.deleted, 3)
-    notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 3)
+    # The reporter runs right after the job is stored as failed.
+    await world.discord.wait_for(lambda: call.original is not None and call.original.deleted, 10)
+    notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 10)
     assert notice.ephemeral
     assert notice.mentions_nobody
     assert "content policy" in notice.embeds[0]["description"]
@@ -77,8 +77,8 @@ async def test_a_content_policy_refusal_at_submit_reaches_the_member_before_any_
 
     job = await world.finished_job()
     assert job.error_code == "content_policy"
-    await world.discord.wait_for(lambda: call.original is not None and call.original.deleted, 3)
-    notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 3)
+    await world.discord.wait_for(lambda: call.original is not None and call.original.deleted, 10)
+    notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 10)
     assert notice.ephemeral
     assert "content policy" in notice.embeds[0]["description"]
 
