@@ -79,6 +79,10 @@ class DiscordReporter:
     def progress(self, event: ProgressEvent) -> None:
         self._editor.update(event)
 
+    async def aclose(self) -> None:
+        """The pipeline stops (a shutdown): drop pending progress, so nothing is edited after it."""
+        await self._editor.close()
+
     async def flush(self) -> None:
         """Wait until the latest progress is shown (the "thinking" placeholder replaced)."""
         await self._editor.flush()

@@ -384,10 +384,11 @@ class Pipeline:
             finally:
                 if holds_slot:
                     await self._release_slot()
+            images: tuple[GeneratedImage, ...] | None = None
             if job.state is JobState.DOWNLOADING:
-                job = await self._download(job)
+                job, images = await self._download(job)
             if job.state is JobState.DELIVERING:
-                await self._deliver(job)
+                await self._deliver(job, images)
         except _JobFailure as failure:
             await self._fail(job, failure)
         except asyncio.CancelledError:
@@ -606,33 +607,24 @@ class Pipeline:
                 await store.quotas.refund(job.id, missing)
             return await store.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
 
-    async def _download(self, job: Job) -> Job:
-        await self._spooled_images(job)
-        return await self._store.jobs.set_state(job.id, JobState.DELIVERING)
+    async def _download(self, job: Job) -> tuple[Job, tuple[GeneratedImage, ...]]:
+        images = await self._spooled_images(job)
+        return await self._store.jobs.set_state(job.id, JobState.DELIVERING), images
 
     async def _spooled_images(self, job: Job) -> tuple[GeneratedImage, ...]:
-        """The job's results as spooled files, downloading any that are missing (after a crash, say)."""
+        """The job's results as spooled files, downloading (all at once) any that are missing, twice at most."""
         spool = self._spool(job.id)
-        spool.mkdir(parents=True, exist_ok=True)
-        images: list[GeneratedImage] = []
-        problems: list[str] = []
-        for index, source in enumerate(job.result_files):
-            path = spool / f"{index}.img"
-            if not path.exists():
-                if not source.startswith(("http://", "https://")):
-                    problems.append(f"result {index} is gone from the spool")
-                    continue
-                try:
-                    await self._client.download_image(source, max_bytes=self._config.result_max_bytes, dest=path)
-                except ToAPIsError as exc:
-                    problems.append(f"result {index}: {exc}")
-                    continue
-            head = await asyncio.to_thread(_read_head, path)
-            mime_type = sniff_mime_type(head)
-            if mime_type is None:
-                problems.append(f"result {index} is not an image")
-                continue
-            images.append(GeneratedImage(path, mime_type, path.stat().st_size))
+        await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
+        paths = [spool / f"{index}.img" for index in range(len(job.result_files))]
+        outcomes = list(await asyncio.gather(*map(self._spool_one, paths, job.result_files)))
+        # One more try for those that failed: a files host that refused once may well answer now.
+        again = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, str)]
+        if again:
+            retried = await asyncio.gather(*(self._spool_one(paths[i], job.result_files[i]) for i in again))
+            for index, outcome in zip(again, retried, strict=True):
+                outcomes[index] = outcome
+        images = tuple(outcome for outcome in outcomes if isinstance(outcome, GeneratedImage))
+        problems = [f"result {index}: {outcome}" for index, outcome in enumerate(outcomes) if isinstance(outcome, str)]
         if problems:
             log.warning("job %s: %s", job.id, "; ".join(problems))
         if not images:
@@ -642,11 +634,35 @@ class Pipeline:
                 refund=False,
                 detail="; ".join(problems),
             )
-        return tuple(images)
+        return images
 
-    async def _deliver(self, job: Job) -> None:
+    async def _spool_one(self, path: Path, source: str) -> GeneratedImage | str:
+        """One result in the spool, downloaded if missing; a string says what went wrong."""
+        if await asyncio.to_thread(path.exists):
+            mime_type = sniff_mime_type(await asyncio.to_thread(_read_head, path))
+            size = (await asyncio.to_thread(path.stat)).st_size
+        elif not source.startswith(("http://", "https://")):
+            return "gone from the spool"
+        else:
+            try:
+                downloaded = await self._client.download_image(
+                    source, max_bytes=self._config.result_max_bytes, dest=path
+                )
+            except ToAPIsError as exc:
+                return str(exc)
+            # The client checked that it is an image; its type is known without reading the file again.
+            mime_type = downloaded.content_type if downloaded.content_type in EXTENSIONS else None
+            if mime_type is None:
+                mime_type = sniff_mime_type(await asyncio.to_thread(_read_head, path))
+            size = downloaded.size
+        if mime_type is None:
+            return "not an image"
+        return GeneratedImage(path, mime_type, size)
+
+    async def _deliver(self, job: Job, images: tuple[GeneratedImage, ...] | None = None) -> None:
         store = self._store
-        images = await self._spooled_images(job)
+        if images is None:  # resumed in DELIVERING: the spool (or the result URLs) still has them
+            images = await self._spooled_images(job)
         reporter = self._reporter(job)
         refunded = job.n - await store.quotas.reserved_for_job(job.id)
         event = Completed(job, images, self._elapsed(job), refunded=max(refunded, 0))

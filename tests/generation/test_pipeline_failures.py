@@ -178,7 +178,8 @@ async def test_a_download_that_fails_is_not_refunded_since_the_task_completed(ha
     assert usage.error is not None
     assert usage.error.startswith("download: result 0: ")
     assert usage.task_id == fake.tasks_for(job.id)[0].id
-    assert len(fake.requests_to(Endpoint.DOWNLOAD)) == 2  # each result tried (a 404 is not retried)
+    # Each result tried twice: once, then once more before giving up (the client itself does not retry a 404).
+    assert len(fake.requests_to(Endpoint.DOWNLOAD)) == 4
 
 
 async def test_a_result_that_failed_to_download_is_tried_again_before_delivery(harness: Harness) -> None:
