@@ -16,7 +16,7 @@ from tests.fakes.toapis import Endpoint, Timeline
 # stamps an edit when it arrives, the bot spaces them from when it sends them, and the request of the earlier
 # edit can take a while on a busy machine.
 EDIT_INTERVAL = 0.25
-ARRIVAL_SLACK = 0.08
+ARRIVAL_SLACK = 0.1
 
 
 def progress_versions(message: MessageRecord) -> list[MessageVersion]:
