@@ -47,6 +47,8 @@ from toapis.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 30.0
+# Downloads to a file are written in blocks of this size (see _Sink).
+_FLUSH_BYTES: Final = 256 * 1024
 DEFAULT_RETRY: Final = RetryPolicy()
 _NO_RETRY: Final = RetryPolicy(max_retries=0)
 
@@ -606,7 +608,12 @@ async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: i
 
 
 class _Sink:
-    """Where a download goes: a bytearray, or `dest.part` renamed to `dest` once complete."""
+    """Where a download goes: a bytearray, or `dest.part` renamed to `dest` once complete.
+
+    Writes to a file are gathered into blocks of `_FLUSH_BYTES`, each written in one trip to a thread (and the
+    last one with the close and the rename), so a typical result costs one or two thread hops, not one per
+    network chunk, while a large one never sits in memory whole.
+    """
 
     def __init__(self, dest: Path | None) -> None:
         self._dest = dest
@@ -616,21 +623,34 @@ class _Sink:
         self._done = False
 
     async def open(self) -> None:
-        if self._part is not None:
-            self._file = await asyncio.to_thread(self._part.open, "wb")
+        """Nothing to do until there is a block to write (kept for symmetry with `finish`)."""
 
     async def write(self, chunk: bytes) -> None:
-        if self._file is not None:
-            await asyncio.to_thread(self._file.write, chunk)
-        else:
-            self._buffer += chunk
+        self._buffer += chunk
+        if self._part is not None and len(self._buffer) >= _FLUSH_BYTES:
+            block, self._buffer = bytes(self._buffer), bytearray()
+            await asyncio.to_thread(self._write_block, block)
+
+    def _write_block(self, block: bytes) -> None:
+        assert self._part is not None
+        if self._file is None:
+            self._file = self._part.open("wb")
+        self._file.write(block)
+
+    def _complete(self, block: bytes) -> None:
+        assert self._part is not None
+        assert self._dest is not None
+        self._write_block(block)
+        assert self._file is not None
+        self._file.close()
+        os.replace(self._part, self._dest)
 
     async def finish(self, *, url: str, content_type: str, size: int) -> DownloadedImage:
-        if self._file is None or self._part is None or self._dest is None:
+        if self._part is None or self._dest is None:
             self._done = True
             return DownloadedImage(url=url, content_type=content_type, size=size, data=bytes(self._buffer))
-        await asyncio.to_thread(self._file.close)
-        await asyncio.to_thread(os.replace, self._part, self._dest)
+        block, self._buffer = bytes(self._buffer), bytearray()
+        await asyncio.to_thread(self._complete, block)
         self._done = True
         return DownloadedImage(url=url, content_type=content_type, size=size, path=self._dest)
 
