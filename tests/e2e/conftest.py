@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import pytest
 
-from tests.e2e.harness import ROOT, ProcessFailed, ScriptProcess
+from tests.e2e.harness import ROOT, ProcessFailed, ScriptProcess, wait_until
 from tests.fakes.discord import (
     FakeChannel,
     FakeDiscord,
@@ -196,6 +196,30 @@ class World:
     def job_ids(self) -> list[str]:
         """Every job id the bot sent upstream, in submit order (the submit's client_business_id)."""
         return [r.json["client_business_id"] for r in self.api.requests_to(Endpoint.SUBMIT) if r.json]
+
+    def submits(self, prompt: str) -> list[dict[str, Any]]:
+        """The submits (JSON bodies) of this prompt."""
+        return [r.json for r in self.api.requests_to(Endpoint.SUBMIT) if r.json and r.json.get("prompt") == prompt]
+
+    def submit_of(self, prompt: str) -> dict[str, Any]:
+        """The one submit of this prompt (its client_business_id is the job id)."""
+        found = self.submits(prompt)
+        assert len(found) == 1, f"{len(found)} submits of {prompt!r}"
+        return found[0]
+
+    async def submitted_job(self, prompt: str) -> str:
+        """The id of the job of this prompt, once it has been submitted."""
+        await wait_until(lambda: self.submits(prompt), STEP_TIMEOUT, what=f"a submit of {prompt!r}")
+        job_id: str = self.submit_of(prompt)["client_business_id"]
+        return job_id
+
+    async def finished_row(self, job_id: str) -> dict[str, Any]:
+        """The job's one usage-log row, once the bot has written it (the last step of every job)."""
+        rows: list[dict[str, Any]] = await wait_until(
+            lambda: self.usage_rows(job_id), STEP_TIMEOUT, what=f"the usage row of job {job_id}"
+        )
+        (row,) = rows
+        return row
 
     def bot_messages(self, *, with_files: bool = False) -> list[MessageRecord]:
         """Every message the bot created (replies, follow-ups, channel messages), deleted ones too."""

@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -31,7 +30,7 @@ from tests.e2e.conftest import (
     progress_versions,
     request_files,
 )
-from tests.e2e.harness import ScriptProcess, wait_until
+from tests.e2e.harness import ScriptProcess
 from tests.fakes._discord_records import iter_components
 from tests.fakes.discord import (
     CallbackType,
@@ -96,33 +95,6 @@ def png_bytes(size: tuple[int, int], colour: str) -> bytes:
     return buffer.getvalue()
 
 
-def submit_of(world: World, prompt: str) -> dict[str, Any]:
-    """The one submit of this prompt (its client_business_id is the job id)."""
-    found: list[dict[str, Any]] = [
-        r.json for r in world.api.requests_to(Endpoint.SUBMIT) if r.json and r.json.get("prompt") == prompt
-    ]
-    assert len(found) == 1, f"{len(found)} submits of {prompt!r}"
-    return found[0]
-
-
-async def submitted_job(world: World, prompt: str) -> str:
-    """The id of the job of this prompt, once it has been submitted."""
-    await wait_until(lambda: submits_of(world, prompt), STEP_TIMEOUT, what=f"a submit of {prompt!r}")
-    job_id: str = submit_of(world, prompt)["client_business_id"]
-    return job_id
-
-
-def submits_of(world: World, prompt: str) -> int:
-    return sum(1 for r in world.api.requests_to(Endpoint.SUBMIT) if r.json and r.json.get("prompt") == prompt)
-
-
-async def finished_row(world: World, job_id: str) -> dict[str, Any]:
-    """The job's usage-log row, once the bot has written it (the last step of every job)."""
-    rows: list[dict[str, Any]] = await wait_until(lambda: world.usage_rows(job_id), STEP_TIMEOUT, what="usage row")
-    (row,) = rows
-    return row
-
-
 def answered_in_time(call: InteractionRecord) -> None:
     assert not call.failed, call.failure
     assert call.response_time is not None
@@ -167,7 +139,7 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     assert len(set(shown)) >= 2, shown
     assert shown == sorted(shown)
     # What went upstream.
-    submit = submit_of(world, prompt)
+    submit = world.submit_of(prompt)
     assert (submit["model"], submit["size"], submit["n"]) == ("gpt-image-2", "1536x1024", 2)
     job_id = submit["client_business_id"]
     (task,) = world.api.tasks_for(job_id)
@@ -195,7 +167,7 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     assert original.mentions_nobody
     assert world.discord.channel_messages(world.channel) == [original]
     # And the usage log.
-    row = await finished_row(world, job_id)
+    row = await world.finished_row(job_id)
     assert (row["status"], row["images"], row["n"], row["size"], row["task_id"]) == (
         "completed",
         2,
@@ -227,7 +199,7 @@ async def test_references_are_read_from_discord_uploaded_and_sent_with_the_submi
     cdn = [r for r in world.discord.requests if r.method == "GET" and r.path.endswith(("/first.png", "/second.png"))]
     assert sorted(r.path.rsplit("/", 1)[1] for r in cdn if r.status == 200) == ["first.png", "second.png"]
     # ...uploaded their bytes to ToAPIs, and sent the uploads' URLs, in order, with the submit.
-    submit = submit_of(world, prompt)
+    submit = world.submit_of(prompt)
     urls = submit["reference_images"]
     assert len(urls) == 2
     uploaded = [world.api.uploads[url.rsplit("/", 1)[1].rsplit(".", 1)[0]] for url in urls]
@@ -239,7 +211,7 @@ async def test_references_are_read_from_discord_uploaded_and_sent_with_the_submi
     original = call.original
     assert original is not None
     assert [a.data for a in original.attachments] == [world.api.result_png(task.id, 1)]
-    row = await finished_row(world, job_id)
+    row = await world.finished_row(job_id)
     assert (row["status"], row["reference_count"], row["images"]) == ("completed", 2, 1)
 
 
@@ -265,7 +237,7 @@ async def test_a_file_that_is_not_an_image_is_refused_after_the_defer(shared: Sh
     assert len(followup.content) < 300
     # Nothing reserved, stored, uploaded or submitted.
     assert len(world.api.requests_to(Endpoint.UPLOAD)) == uploads_before
-    assert submits_of(world, prompt) == 0
+    assert world.submits(prompt) == []
     assert world.rows("SELECT id FROM jobs WHERE user_id = ?", carol.id) == []
     assert world.rows("SELECT job_id FROM quota_ledger WHERE user_id = ?", carol.id) == []
     assert world.rows("SELECT job_id FROM usage_log WHERE user_id = ?", carol.id) == []
@@ -292,7 +264,7 @@ async def test_n_above_the_servers_maximum_is_refused_at_once(shared: Shared) ->
     assert call.callback.data is not None
     assert "2" in call.callback.data["content"]
     assert call.followups == []
-    assert submits_of(world, "three cats on a sofa") == 0
+    assert world.submits("three cats on a sofa") == []
     assert world.rows("SELECT id FROM jobs WHERE user_id = ?", dave.id) == []
     # Within the maximum, the same member is served.
     allowed = await world.imagine(dave, "two cats on a sofa", channel=shared.strict_channel, n=2)
@@ -308,8 +280,8 @@ async def test_a_failed_task_is_shown_in_the_reply_and_refunded(shared: Shared) 
     prompt = "a doomed ship in a storm"
 
     call = await world.imagine(erin, prompt, n=2)
-    job_id = await submitted_job(world, prompt)
-    row = await finished_row(world, job_id)
+    job_id = await world.submitted_job(prompt)
+    row = await world.finished_row(job_id)
 
     assert row["status"] == "failed"
     assert row["images"] == 0
@@ -335,7 +307,7 @@ async def test_a_quota_refusal_deletes_the_reply_and_says_what_is_left(shared: S
     frank = world.member("frank")
     first = await world.imagine(frank, "three owls at night", n=3)
     await world.discord.wait_for(lambda: delivered(first), STEP_TIMEOUT, what="the first images")
-    await finished_row(world, submit_of(world, "three owls at night")["client_business_id"])
+    await world.finished_row(world.submit_of("three owls at night")["client_business_id"])
 
     second = await world.imagine(frank, "two more owls", n=2)
     followup: MessageRecord = await world.discord.wait_for(
@@ -355,7 +327,7 @@ async def test_a_quota_refusal_deletes_the_reply_and_says_what_is_left(shared: S
     assert found is not None, text  # when it resets, in the member's own time zone
     assert time.time() < int(found.group(1)) <= time.time() + 24 * 3600 + 60
     # Nothing reserved, stored or submitted for the refused request.
-    assert submits_of(world, "two more owls") == 0
+    assert world.submits("two more owls") == []
     assert len(world.rows("SELECT job_id FROM quota_ledger WHERE user_id = ?", frank.id)) == 1
     assert world.discord.channel_messages(world.channel)[-1] is not second.original
 
@@ -370,7 +342,7 @@ async def test_with_an_expired_token_the_result_goes_to_the_channel_pinging_only
     prompt = f"a patient heron, for @everyone and {bystander.mention}"
 
     call = await world.imagine(gina, prompt)
-    job_id = await submitted_job(world, prompt)
+    job_id = await world.submitted_job(prompt)
     (task,) = world.api.tasks_for(job_id)
     await world.discord.wait_for(lambda: progress_versions(call), STEP_TIMEOUT, what="a progress edit")
     # Fifteen minutes later, as far as Discord is concerned: the reply can no longer be edited.
@@ -381,7 +353,7 @@ async def test_with_an_expired_token_the_result_goes_to_the_channel_pinging_only
         return [m for m in world.discord.channel_messages(world.channel) if m.interaction is None and m.attachments]
 
     (message,) = await world.discord.wait_for(posted, STEP_TIMEOUT, what="a channel message with the images")
-    row = await finished_row(world, job_id)
+    row = await world.finished_row(job_id)
 
     assert row["status"] == "completed"
     assert message.author is world.discord.bot_user

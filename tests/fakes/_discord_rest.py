@@ -63,6 +63,16 @@ class Injection:
     is_global: bool = False
     scope: str = "user"
     hits: int = 0
+    after: str | None = None
+    """Armed only once a request matching this pattern has succeeded (``None``: armed at once)."""
+
+    def armed(self, answered: list[RecordedRequest]) -> bool:
+        """Whether the injection applies now, given the requests answered so far."""
+        if self.after is None:
+            return True
+        return any(
+            r.status < 400 and fnmatch.fnmatchcase(f"{r.method} {_api_path(r.path)}", self.after) for r in answered
+        )
 
 
 @dataclass
@@ -196,7 +206,11 @@ class RestApi:
     def _injected(self, method: str, api_path: str) -> DiscordError | None:
         target = f"{method} {api_path}"
         for injection in self.injections:
-            if injection.remaining > 0 and fnmatch.fnmatchcase(target, injection.pattern):
+            if (
+                injection.remaining > 0
+                and fnmatch.fnmatchcase(target, injection.pattern)
+                and injection.armed(self.state.requests)
+            ):
                 injection.remaining -= 1
                 injection.hits += 1
                 return _too_many(injection.retry_after, is_global=injection.is_global, scope=injection.scope)
@@ -685,6 +699,11 @@ def _too_many(retry_after: float, *, is_global: bool, scope: str, bucket: str | 
 
 def _bucket_hash(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def _api_path(path: str) -> str:
+    """A recorded path without the ``/api/v10`` prefix, as injection patterns are written."""
+    return path[len(API) :] if path.startswith(API + "/") else path
 
 
 def _route_template(request: web.Request) -> str | None:

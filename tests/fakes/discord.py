@@ -465,10 +465,15 @@ class FakeDiscord:
         retry_after: float = 0.05,
         is_global: bool = False,
         scope: str = "user",
+        after: str | None = None,
     ) -> Injection:
-        """Answer the next ``times`` requests matching ``pattern`` (``"PATCH /webhooks/*"``) with a 429."""
+        """Answer the next ``times`` requests matching ``pattern`` (``"PATCH /webhooks/*"``) with a 429.
+
+        With ``after`` (a pattern of the same form), only requests that come once a request matching it has
+        succeeded: e.g. the edit that follows a channel message.
+        """
         injection = Injection(
-            pattern=pattern, remaining=times, retry_after=retry_after, is_global=is_global, scope=scope
+            pattern=pattern, remaining=times, retry_after=retry_after, is_global=is_global, scope=scope, after=after
         )
         self.rest.injections.append(injection)
         return injection

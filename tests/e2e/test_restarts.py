@@ -1,0 +1,181 @@
+"""A job survives the end of its process: SIGKILL (a crash) and SIGTERM (a clean stop), then ``python bot.py`` again.
+
+Whatever the moment, the member gets one result, ToAPIs gets one task, and the usage log one row.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import signal
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import CHANNEL_MESSAGES, STEP_TIMEOUT, World, delivered, progress_versions
+from tests.fakes.discord import InteractionRecord, Upload
+from tests.fakes.toapis import Endpoint, Fault, Timeline
+
+pytestmark = pytest.mark.e2e
+
+
+class KillPoint(enum.Enum):
+    """When the process dies."""
+
+    UPLOADING = "a reference image is being uploaded"
+    SUBMITTING = "the submit created the task upstream, but its answer has not arrived"
+    RUNNING_ENDS_AFTER = "the task runs upstream, and ends after the restart"
+    RUNNING_ENDS_WHILE_DOWN = "the task runs upstream, and ends while the bot is down"
+    DOWNLOADING = "a result is half downloaded"
+
+
+RUNNING = (KillPoint.RUNNING_ENDS_AFTER, KillPoint.RUNNING_ENDS_WHILE_DOWN)
+
+
+def lookups(world: World, task_id: str, job_id: str) -> int:
+    """Look-ups of a task (by its id or by the job's business id)."""
+    return sum(1 for r in world.api.requests_to(Endpoint.LOOKUP) if r.path.endswith((task_id, job_id)))
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), "purple").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def assert_delivered_once(world: World, call: InteractionRecord, job_id: str, n: int) -> None:
+    """One upstream task, its images once in the member's reply, one completed usage row."""
+    await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT, what="the images")
+    row = await world.finished_row(job_id)
+    assert row["status"] == "completed"
+    assert row["images"] == n
+    (task,) = world.api.tasks_for(job_id)
+    assert world.job_ids().count(job_id) == 1
+    assert row["task_id"] == task.id
+    original = call.original
+    assert original is not None
+    expected = [world.api.result_png(task.id, index) for index in range(1, n + 1)]
+    assert [a.data for a in original.attachments] == expected
+    # One result message, given its files once: no second copy in the reply's history or in the channel.
+    assert world.bot_messages(with_files=True) == [original]
+    assert len([v for v in original.versions if v.attachments]) == 1
+    assert world.discord.channel_messages(world.channel) == [original]
+    assert world.ledger_images(job_id) == n
+    assert len(world.usage_rows(job_id)) == 1
+
+
+async def reach(world: World, point: KillPoint, prompt: str) -> None:
+    """Wait until the job is at ``point``."""
+    api = world.api
+    if point is KillPoint.UPLOADING:
+        await api.wait_for(lambda: bool(api.requests_to(Endpoint.UPLOAD)), STEP_TIMEOUT)
+    elif point is KillPoint.SUBMITTING:
+        await api.wait_for(lambda: any(t.prompt == prompt for t in api.tasks.values()), STEP_TIMEOUT)
+    elif point is KillPoint.DOWNLOADING:
+        await api.wait_for(lambda: bool(api.requests_to(Endpoint.DOWNLOAD)), STEP_TIMEOUT)
+    else:
+        job_id = await world.submitted_job(prompt)
+        (task,) = api.tasks_for(job_id)
+        # The bot follows the task: it stored the task id and is polling.
+        await api.wait_for(lambda: lookups(world, task.id, job_id) >= 2, STEP_TIMEOUT)
+
+
+@pytest.mark.parametrize("point", list(KillPoint), ids=lambda p: p.name.lower())
+async def test_sigkill_mid_job_then_restart_delivers_it_exactly_once(world: World, point: KillPoint) -> None:
+    alice = world.member("alice")
+    prompt = "a lighthouse keeper's cat, watercolour"
+    options: dict[str, Any] = {"n": 2}
+    world.api.on_prompt("keeper", Timeline.never_ends(progress=40) if point in RUNNING else Timeline.instant())
+    # Each fault holds the bot at its step for a minute: long enough to be killed there.
+    if point is KillPoint.UPLOADING:
+        options["image"] = Upload(png_bytes(), "reference.png", "image/png")
+        world.api.fail(Endpoint.UPLOAD, Fault.slow(60))
+    elif point is KillPoint.SUBMITTING:
+        world.api.fail(Endpoint.SUBMIT, Fault.slow(60), after_effect=True)
+    elif point is KillPoint.DOWNLOADING:
+        world.api.fail(Endpoint.DOWNLOAD, Fault.stalled_body(60))
+    first = await world.start_bot()
+
+    call = await world.imagine(alice, prompt, **options)
+    await reach(world, point, prompt)
+    assert await first.kill() == -signal.SIGKILL
+    assert not delivered(call)
+    if point is KillPoint.RUNNING_ENDS_WHILE_DOWN:
+        world.api.end_task(world.api.tasks_for(await world.submitted_job(prompt))[0].id)
+
+    second = await world.start_bot()
+    assert second.matching(r"Resumed 1 unfinished job")
+    job_id = await world.submitted_job(prompt)
+    if point is KillPoint.RUNNING_ENDS_AFTER:
+        (task,) = world.api.tasks_for(job_id)
+        await world.api.wait_for(lambda: lookups(world, task.id, job_id) >= 3, STEP_TIMEOUT)
+        world.api.end_task(task.id)
+
+    await assert_delivered_once(world, call, job_id, n=2)
+    if point is KillPoint.UPLOADING:
+        (submit,) = world.submits(prompt)
+        assert len(submit["reference_images"]) == 1
+    assert await second.terminate() == 0
+
+
+async def test_sigkill_after_the_channel_post_the_repeat_is_recognised_by_its_nonce(world: World) -> None:
+    hana = world.member("hana")
+    prompt = "a night ferry crossing the bay"
+    world.api.on_prompt("night ferry", Timeline.never_ends(progress=50))
+    first = await world.start_bot()
+    call = await world.imagine(hana, prompt)
+    job_id = await world.submitted_job(prompt)
+    (task,) = world.api.tasks_for(job_id)
+    await world.discord.wait_for(lambda: progress_versions(call), STEP_TIMEOUT, what="a progress edit")
+    # The reply can no longer be edited, so the result goes to the channel; the first edit of the reply after
+    # that post is held for a minute, and the process dies there: posted, but not yet recorded as delivered.
+    world.discord.expire_token(call)
+    hold = world.discord.inject_429("PATCH /webhooks/*", retry_after=60, after="POST /channels/*/messages")
+    world.api.end_task(task.id)
+    await world.discord.wait_for(lambda: hold.hits, STEP_TIMEOUT, what="the edit after the channel post")
+    (posted,) = world.bot_messages(with_files=True)
+    assert await first.kill() == -signal.SIGKILL
+    assert world.usage_rows(job_id) == []
+
+    second = await world.start_bot()
+    row = await world.finished_row(job_id)
+
+    assert row["status"] == "completed"
+    # The restarted bot posted again, with the same nonce; Discord answered with the message it already had.
+    posts = [r for r in world.discord.requests_to("POST", CHANNEL_MESSAGES) if r.files]
+    assert len(posts) == 2
+    assert all(r.status == 200 for r in posts)
+    assert [r.body["nonce"] for r in posts if isinstance(r.body, dict)] == [posted.nonce, posted.nonce]
+    assert world.bot_messages(with_files=True) == [posted]
+    assert [m for m in world.discord.channel_messages(world.channel) if m.attachments] == [posted]
+    assert len(world.api.tasks_for(job_id)) == 1
+    assert await second.terminate() == 0
+
+
+async def test_sigterm_mid_job_stops_cleanly_and_the_next_start_finishes_it(world: World) -> None:
+    bob = world.member("bob")
+    prompt = "a slow sunrise over the harbour"
+    world.api.on_prompt("slow sunrise", Timeline.never_ends(progress=60))
+    first = await world.start_bot()
+    call = await world.imagine(bob, prompt)
+    job_id = await world.submitted_job(prompt)
+    (task,) = world.api.tasks_for(job_id)
+    await world.api.wait_for(lambda: lookups(world, task.id, job_id) >= 2, STEP_TIMEOUT)
+
+    assert await first.terminate() == 0
+
+    assert first.matching("SIGTERM")
+    assert first.matching(r"Imagine stopped")
+    # Stopped, not failed: nothing recorded as finished, nothing refunded, the member not told it failed.
+    assert world.usage_rows(job_id) == []
+    assert world.ledger_images(job_id) == 1
+    assert call.original is not None
+    assert not call.original.deleted
+    assert "could not" not in str(call.original.embeds).lower()
+    world.api.end_task(task.id)
+
+    second = await world.start_bot()
+    await assert_delivered_once(world, call, job_id, n=1)
+    assert await second.terminate() == 0
+    assert second.matching(r"Imagine stopped")
