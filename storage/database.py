@@ -1,247 +1,118 @@
-"""The connection to the database, its PRAGMAs and migrations, and the small facade every query goes through.
+"""The database facade every query goes through, whichever engine is behind it.
 
-SQLite through aiosqlite today; a PostgreSQL backend will come later behind the same facade, which is why
-the repositories write portable SQL with named parameters (`:name`) and call only `execute`, `execute_many`,
-`fetch_one`, `fetch_all`, `fetch_value`, `iterate` and `transaction`.
+`Database.open(url)` opens SQLite (`sqlite:///path`, storage/sqlite.py) or PostgreSQL (`postgresql://...`,
+storage/postgres.py) and applies pending migrations. Repositories write portable SQL with named parameters
+(`:name`) and call only `execute`, `execute_many`, `fetch_one`, `fetch_all`, `fetch_value`, `iterate`,
+`transaction` and `lock`; what must differ between engines lives in `dialect` (storage/dialect.py).
 
-Concurrency. One long-lived connection is shared by every coroutine, and a connection has one transaction
-at a time: if two coroutines interleaved their statements, one's work would land in (or be rolled back with)
-the other's transaction. So every use of the connection holds an `asyncio.Lock`, a transaction holds it from
-`BEGIN` to `COMMIT`, and statements issued by the task that holds it (inside its own transaction) run
-directly. Transactions start with `BEGIN IMMEDIATE`, which takes SQLite's write lock at once: a second
-process (or a second `Database` on the same file) waits for it (`busy_timeout`) instead of reading a snapshot
-that is stale by the time it writes. Together these make check-then-write sequences exact.
-
-Streaming reads (`iterate`) of a file database use a short-lived read-only connection: in WAL mode it reads
-a consistent snapshot without holding up the writers for as long as the caller takes to consume the rows.
+The semantics are the same on both engines:
+- a transaction is the current task's: every statement the task runs inside the block belongs to it, other
+  tasks' statements never do; a transaction inside a transaction of the same task is a savepoint; any
+  exception (cancellation too) rolls the block back;
+- a check followed by a write is exact when the transaction first takes `lock(name)` (or, for rows it is
+  about to change, selects them with `dialect.row_lock`): SQLite serializes every write transaction anyway,
+  PostgreSQL needs to be told what to serialize;
+- `iterate` streams rows a chunk at a time from a consistent snapshot, without holding up writers.
 """
 
 from __future__ import annotations
 
-import asyncio
+import abc
 import logging
 import re
-import sqlite3
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
 
-import aiosqlite
-
-from storage.errors import (
-    ConstraintViolationError,
-    DatabaseBusyError,
-    DatabaseClosedError,
-    DatabaseError,
-    DatabaseTooNewError,
-    MigrationError,
-    StorageError,
-    UnsupportedDatabaseURLError,
-)
+from storage.dialect import Dialect, Engine
+from storage.errors import DatabaseTooNewError, MigrationError, StorageError, UnsupportedDatabaseURLError
+from storage.schema import MIGRATIONS_DIR, Migration
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 DEFAULT_BUSY_TIMEOUT: Final = 5.0
+DEFAULT_QUERY_TIMEOUT: Final = 30.0
 DEFAULT_CHUNK_SIZE: Final = 500
+DEFAULT_MIN_CONNECTIONS: Final = 1
+DEFAULT_MAX_CONNECTIONS: Final = 10
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_REASON_LINE = re.compile(r"^--\s*Reason:\s*(\S.*)$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-_SQLITE_BUSY: Final = 5
-_SQLITE_LOCKED: Final = 6
+_POSTGRESQL_SCHEMES: Final = frozenset({"postgresql", "postgres"})
+_EXPECTED: Final = "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory: or postgresql://..."
 
 Params = Mapping[str, Any]
 """Named parameters: `{"name": value}` for `:name` in the SQL."""
 
 
 class Row(Protocol):
-    """A result row, read by column name (`row["guild_id"]`) or position: sqlite3.Row today, asyncpg.Record later."""
+    """A result row, read by column name (`row["guild_id"]`) or position: sqlite3.Row or asyncpg.Record."""
 
     def __getitem__(self, key: str | int, /) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One numbered schema change from `storage/migrations/NNNN_name.sql`."""
-
-    version: int
-    name: str
-    reason: str
-    statements: tuple[str, ...]
-
-
-def sqlite_path_from_url(url: str) -> Path | None:
-    """The file a `sqlite:` URL names (`None` for an in-memory database), or a clear error.
-
-    `sqlite:///data/imagine.db` is relative to the working directory, `sqlite:////var/lib/imagine.db` is
-    absolute, `sqlite://:memory:` (or `sqlite:///:memory:`) lives in memory. Messages show only the scheme:
-    a PostgreSQL URL carries a password.
-    """
-    scheme, separator, rest = url.partition("://")
+def engine_from_url(url: str) -> Engine:
+    """The engine a `DATABASE_URL` names, or a clear error. Messages show only the scheme: URLs carry passwords."""
+    scheme, separator, _rest = url.partition("://")
     if not separator:
-        raise UnsupportedDatabaseURLError(
-            "DATABASE_URL is not a URL: expected sqlite:///relative/path.db or sqlite:////absolute/path.db"
-        )
+        raise UnsupportedDatabaseURLError(f"DATABASE_URL is not a URL: expected {_EXPECTED}")
+    if scheme.lower() == "sqlite":
+        return Engine.SQLITE
+    if scheme.lower() in _POSTGRESQL_SCHEMES:
+        return Engine.POSTGRESQL
     shown = scheme if _SCHEME.match(scheme) else "(unreadable)"
-    if scheme.lower() in {"postgresql", "postgres"}:
-        raise UnsupportedDatabaseURLError(
-            f"DATABASE_URL scheme {shown!r}: PostgreSQL is not supported by this version yet; use sqlite:///path.db"
-        )
-    if scheme.lower() != "sqlite":
-        raise UnsupportedDatabaseURLError(
-            f"DATABASE_URL has an unknown scheme {shown!r}: expected sqlite:///relative/path.db, "
-            "sqlite:////absolute/path.db or sqlite://:memory:"
-        )
-    if rest in {":memory:", "/:memory:"}:
-        return None
-    if not rest.startswith("/") or rest == "/":
-        raise UnsupportedDatabaseURLError(
-            "DATABASE_URL: a sqlite URL needs three slashes and a path (sqlite:///data/imagine.db), "
-            "or four for an absolute path (sqlite:////var/lib/imagine.db)"
-        )
-    return Path(rest[1:])
+    raise UnsupportedDatabaseURLError(f"DATABASE_URL has an unknown scheme {shown!r}: expected {_EXPECTED}")
 
 
-def split_statements(script: str) -> tuple[str, ...]:
-    """The statements of an SQL script, split where SQLite itself considers a statement complete.
-
-    Semicolons inside string literals, comments and trigger bodies do not end a statement.
-    """
-    statements: list[str] = []
-    pending = ""
-    pieces = script.split(";")
-    for index, piece in enumerate(pieces):
-        pending += piece if index == len(pieces) - 1 else piece + ";"
-        if sqlite3.complete_statement(pending):
-            statement = pending.strip()
-            if _strip_comments(statement).strip(" \t\r\n;"):
-                statements.append(statement)
-            pending = ""
-    if _strip_comments(pending).strip(" \t\r\n;"):
-        raise MigrationError(f"incomplete SQL statement at the end of the script: {pending.strip()[:80]!r}")
-    return tuple(statements)
-
-
-def _strip_comments(sql: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-
-
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Every migration in `directory`, in order; numbering must run 1, 2, 3... without a gap or a twin."""
-    migrations: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _MIGRATION_NAME.match(path.name)
-        if match is None:
-            raise MigrationError(f"migration file {path.name!r} is not named NNNN_lowercase_name.sql")
-        text = path.read_text(encoding="utf-8")
-        reason = next((m.group(1) for line in text.splitlines()[:5] if (m := _REASON_LINE.match(line))), None)
-        if reason is None:
-            raise MigrationError(f"migration {path.name!r} lacks a '-- Reason: ...' line in its first lines")
-        statements = split_statements(text)
-        if not statements:
-            raise MigrationError(f"migration {path.name!r} has no statement")
-        migrations.append(Migration(int(match.group(1)), match.group(2), reason, statements))
-    for expected, migration in enumerate(migrations, start=1):
-        if migration.version != expected:
-            raise MigrationError(
-                f"migrations must be numbered 1, 2, 3... without gaps or duplicates: expected {expected:04d}, "
-                f"found {migration.version:04d}_{migration.name}.sql"
-            )
-    return migrations
-
-
-def _translate(exc: sqlite3.Error) -> StorageError:
-    if isinstance(exc, sqlite3.IntegrityError):
-        return ConstraintViolationError(f"constraint violated: {exc}")
-    if isinstance(exc, sqlite3.OperationalError) and (exc.sqlite_errorcode & 0xFF) in {_SQLITE_BUSY, _SQLITE_LOCKED}:
-        return DatabaseBusyError(f"the database stayed locked by another connection past the busy timeout: {exc}")
-    return DatabaseError(f"database error: {exc}")
-
-
-@contextmanager
-def _engine_errors() -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise _translate(exc) from exc
-
-
-class Database:
-    """One SQLite database: a long-lived connection, serialized transactions, and the query facade.
+class Database(abc.ABC):
+    """One database: its connection(s), transactions, migrations and the query facade.
 
     Open it with `await Database.open(url)` (which applies pending migrations) and close it with
     `await db.close()`, or use `async with await Database.open(url) as db:`.
     """
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path | None, busy_timeout: float) -> None:
-        """Wrap an open connection; use `Database.open`, which also sets the PRAGMAs and migrates."""
-        self._connection: aiosqlite.Connection | None = connection
-        self._path = path
-        self._busy_timeout = busy_timeout
-        self._lock = asyncio.Lock()
-        self._owner: asyncio.Task[Any] | None = None
-        self._in_transaction = False
-        self._savepoints = 0
-        self._readers: set[aiosqlite.Connection] = set()
+    def __init__(self) -> None:
         self._schema_version = 0
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
-    @classmethod
+    @staticmethod
     async def open(
-        cls,
         url: str,
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+        min_connections: int = DEFAULT_MIN_CONNECTIONS,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         migrations_dir: Path = MIGRATIONS_DIR,
-    ) -> Self:
-        """Open the database `url` names, creating its folder and file if needed, and apply pending migrations.
+    ) -> Database:
+        """Open the database `url` names and apply pending migrations.
 
-        `busy_timeout` is how many seconds a statement waits for another connection's write lock.
-        Raises `UnsupportedDatabaseURLError`, `DatabaseTooNewError` or `MigrationError`.
+        `busy_timeout`: seconds a statement waits for a lock another connection holds (SQLite's busy timeout,
+        PostgreSQL's `lock_timeout`). PostgreSQL only: `query_timeout` caps every statement and the wait for
+        a pooled connection; the pool keeps `min_connections` to `max_connections` connections.
+        Raises `UnsupportedDatabaseURLError`, `DatabaseTooNewError`, `MigrationError` or `DatabaseError`.
         """
-        named = sqlite_path_from_url(url)
-        migrations = load_migrations(migrations_dir)
-        # Resolved once: a later change of working directory must not move the database under our feet.
-        path = None if named is None else named.resolve()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        with _engine_errors():
-            connection = await aiosqlite.connect(
-                ":memory:" if path is None else str(path), isolation_level=None, timeout=busy_timeout
+        if engine_from_url(url) is Engine.POSTGRESQL:
+            # Imported here: each backend module imports this one for the base class.
+            from storage.postgres import PostgresDatabase
+
+            return await PostgresDatabase.connect(
+                url,
+                busy_timeout=busy_timeout,
+                query_timeout=query_timeout,
+                min_connections=min_connections,
+                max_connections=max_connections,
+                migrations_dir=migrations_dir,
             )
-        database = cls(connection, path, busy_timeout)
-        try:
-            connection.row_factory = sqlite3.Row
-            await database._configure(connection)
-            await database._migrate(migrations)
-        except BaseException:
-            await database.close()
-            raise
-        log.info("database %s ready at schema version %s", path or ":memory:", database.schema_version)
-        return database
+        from storage.sqlite import SQLiteDatabase
 
+        return await SQLiteDatabase.connect(url, busy_timeout=busy_timeout, migrations_dir=migrations_dir)
+
+    @abc.abstractmethod
     async def close(self) -> None:
-        """Close the connection after the transaction in progress (if any); closing twice is harmless."""
-        if self._connection is None:
-            return
-        if self._owned():
-            await self._close_now()
-            return
-        async with self._lock:
-            await self._close_now()
-
-    async def _close_now(self) -> None:
-        connection, self._connection = self._connection, None
-        for reader in list(self._readers):
-            await reader.close()
-        self._readers.clear()
-        if connection is not None:
-            await connection.close()
+        """Close after the transaction in progress (if any); closing twice is harmless."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -252,94 +123,33 @@ class Database:
         await self.close()
 
     @property
+    @abc.abstractmethod
+    def dialect(self) -> Dialect:
+        """The statements that differ on this engine."""
+
+    @property
     def path(self) -> Path | None:
-        """The database file (absolute), or `None` in memory."""
-        return self._path
+        """The database file (absolute) for a SQLite file; `None` in memory or on a server."""
+        return None
 
     @property
     def schema_version(self) -> int:
         """The version of the newest migration applied."""
         return self._schema_version
 
-    async def _configure(self, connection: aiosqlite.Connection) -> None:
-        with _engine_errors():
-            await connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            if self._path is not None:
-                cursor = await connection.execute("PRAGMA journal_mode = WAL")
-                row = await cursor.fetchone()
-                await cursor.close()
-                if row is None or str(row[0]).lower() != "wal":
-                    raise DatabaseError(f"could not switch {self._path} to WAL mode (got {row and row[0]!r})")
-            await connection.execute("PRAGMA synchronous = NORMAL")
-
-    async def _migrate(self, migrations: list[Migration]) -> None:
-        known = len(migrations)
-        current = int(await self.fetch_value("PRAGMA user_version") or 0)
-        if current > known:
-            raise DatabaseTooNewError(current, known)
-        for migration in migrations[current:]:
-            async with self.transaction():
-                # Another process may have applied it while we waited for the write lock.
-                version = int(await self.fetch_value("PRAGMA user_version") or 0)
-                if version >= migration.version:
-                    continue
-                log.info("applying migration %04d_%s: %s", migration.version, migration.name, migration.reason)
-                for statement in migration.statements:
-                    try:
-                        await self.execute(statement)
-                    except StorageError as exc:
-                        raise MigrationError(
-                            f"migration {migration.version:04d}_{migration.name}.sql failed and was rolled back: {exc}"
-                        ) from exc
-                # PRAGMA takes no parameters; the version is an int we produced, not input.
-                await self.execute(f"PRAGMA user_version = {migration.version}")
-        self._schema_version = int(await self.fetch_value("PRAGMA user_version") or 0)
-
-    # -- locking ---------------------------------------------------------------------------------------------
-
-    def _owned(self) -> bool:
-        return self._owner is not None and self._owner is asyncio.current_task()
-
-    def _live(self) -> aiosqlite.Connection:
-        if self._connection is None:
-            raise DatabaseClosedError("the database is closed")
-        return self._connection
-
-    @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, for this task alone: re-entrant for the task that already holds it."""
-        if self._owned():
-            yield self._live()
-            return
-        async with self._lock:
-            connection = self._live()
-            self._owner = asyncio.current_task()
-            try:
-                yield connection
-            finally:
-                self._owner = None
-
     # -- the facade ------------------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     async def execute(self, sql: str, params: Params | None = None) -> int:
         """Run one statement; returns the number of rows it changed (-1 when not applicable)."""
-        async with self._exclusive() as connection:
-            with _engine_errors():
-                cursor = await connection.execute(sql, params or {})
-                return cursor.rowcount
 
+    @abc.abstractmethod
     async def execute_many(self, sql: str, params: Iterable[Params]) -> None:
-        """Run one statement once per parameter set (in the caller's transaction, or as one batch)."""
-        async with self._exclusive() as connection:
-            with _engine_errors():
-                await connection.executemany(sql, params)
+        """Run one statement once per parameter set, all or none (in the caller's transaction, or its own)."""
 
+    @abc.abstractmethod
     async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
         """Every row of a query (or of an `INSERT/UPDATE ... RETURNING`)."""
-        async with self._exclusive() as connection:
-            with _engine_errors():
-                return list(await connection.execute_fetchall(sql, params or {}))
 
     async def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         """The first row of a query that returns at most a few rows, or `None`."""
@@ -351,117 +161,82 @@ class Database:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
 
-    async def iterate(
+    @abc.abstractmethod
+    def iterate(
         self, sql: str, params: Params | None = None, *, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> AsyncGenerator[Row, None]:
         """Stream the rows of a query, `chunk_size` at a time, without building the whole list.
 
-        Close the iterator when stopping early (`contextlib.aclosing`). A file database is read through its
-        own read-only connection (a consistent snapshot of committed data; writers are not held up); inside
-        this task's transaction, or in memory, the shared connection is used and held until the end.
+        Close the iterator when stopping early (`contextlib.aclosing`). Outside a transaction the rows come
+        from a consistent snapshot of committed data, read on a connection of their own (writers are not
+        held up); inside this task's transaction, from the transaction (its uncommitted rows included).
         """
-        if self._path is None or self._owned():
-            async with self._exclusive() as connection:
-                with _engine_errors():
-                    cursor = await connection.execute(sql, params or {})
-                try:
-                    while True:
-                        with _engine_errors():
-                            rows = await cursor.fetchmany(chunk_size)
-                        if not rows:
-                            return
-                        for row in rows:
-                            yield row
-                finally:
-                    await cursor.close()
-        reader = await self._open_reader()
-        try:
-            with _engine_errors():
-                cursor = await reader.execute(sql, params or {})
-            while True:
-                with _engine_errors():
-                    rows = await cursor.fetchmany(chunk_size)
-                if not rows:
-                    return
-                for row in rows:
-                    yield row
-        finally:
-            self._readers.discard(reader)
-            await reader.close()
 
-    async def _open_reader(self) -> aiosqlite.Connection:
-        self._live()
-        assert self._path is not None
-        uri = self._path.as_uri() + "?mode=ro"
-        with _engine_errors():
-            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None, timeout=self._busy_timeout)
-        reader.row_factory = sqlite3.Row
-        self._readers.add(reader)
-        return reader
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[None]:
         """All statements of the block commit together, or none does (on any exception, cancellation too).
 
-        Other coroutines wait until the block ends; other connections to the file wait for the write lock.
-        A transaction inside a transaction of the same task is a savepoint: its failure undoes only itself.
-        Do not await, inside the block, another task that uses this database: it would wait for the block.
+        The transaction belongs to the task that opened it. Inside it, a nested `transaction()` of the same
+        task is a savepoint: its failure undoes only itself. Do not await, inside the block, another task that
+        waits for this transaction's locks.
         """
-        if self._owned() and self._in_transaction:
-            async with self._savepoint():
-                yield
-            return
-        async with self._exclusive() as connection:
-            if connection.in_transaction:
-                # A transaction was cut short before its ROLLBACK could run: never build on its leftovers.
-                log.warning("rolling back a transaction left open on the shared connection")
-                await self._rollback_quietly(connection)
-            try:
-                with _engine_errors():
-                    await connection.execute("BEGIN IMMEDIATE")
-            except asyncio.CancelledError:
-                # Cancelled while waiting for the write lock: the BEGIN still runs on the connection's thread
-                # once it gets the lock. Queue a ROLLBACK behind it, and keep the connection until it has run,
-                # so no other coroutine's statement lands in that orphaned transaction.
-                await self._rollback_quietly(connection, expect_idle=True)
-                raise
-            self._in_transaction = True
-            try:
-                yield
-            except BaseException:
-                self._in_transaction = False
-                await self._rollback_quietly(connection)
-                raise
-            self._in_transaction = False
-            try:
-                with _engine_errors():
-                    await connection.execute("COMMIT")
-            except BaseException:
-                await self._rollback_quietly(connection)
-                raise
 
-    @asynccontextmanager
-    async def _savepoint(self) -> AsyncIterator[None]:
-        self._savepoints += 1
-        name = f"imagine_savepoint_{self._savepoints}"
-        try:
-            await self.execute(f"SAVEPOINT {name}")
-            try:
-                yield
-            except BaseException:
-                await self.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                await self.execute(f"RELEASE SAVEPOINT {name}")
-                raise
-            await self.execute(f"RELEASE SAVEPOINT {name}")
-        finally:
-            self._savepoints -= 1
+    @property
+    @abc.abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether the current task is inside a transaction on this database."""
 
-    @staticmethod
-    async def _rollback_quietly(connection: aiosqlite.Connection, *, expect_idle: bool = False) -> None:
-        # The ROLLBACK is queued on the connection's thread before this coroutine can be interrupted, so it
-        # runs even if the task is cancelled again while waiting for it.
-        try:
-            await connection.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            # expect_idle: the BEGIN it follows may have failed, leaving nothing to roll back.
-            log.log(logging.DEBUG if expect_idle else logging.WARNING, "rollback failed: %s", exc)
+    async def lock(self, name: str) -> None:
+        """Wait until no other transaction holds the lock `name`, then hold it until this transaction ends.
+
+        What makes a read-then-write exact across processes (quota reservations, say). On SQLite a transaction
+        already holds the database's write lock, so this only checks that there is a transaction.
+        """
+        if not self.in_transaction:
+            raise StorageError(f"lock({name!r}) outside a transaction: the lock would be released at once")
+        if self.dialect.advisory_lock is not None:
+            await self.execute(self.dialect.advisory_lock, {"name": name})
+
+    # -- migrations ------------------------------------------------------------------------------------------
+
+    async def _migrate(self, migrations: list[Migration]) -> None:
+        """Apply the pending migrations, each in its own transaction; refuse a database newer than the code."""
+        known = len(migrations)
+        current = await self._prepare_version_tracking()
+        if current > known:
+            raise DatabaseTooNewError(current, known)
+        for migration in migrations[current:]:
+            async with self.transaction():
+                await self._hold_migration_lock()
+                # Another process may have applied it while we waited for the lock.
+                if await self._stored_version() >= migration.version:
+                    continue
+                log.info("applying migration %s: %s", migration.filename, migration.reason)
+                for statement in migration.statements:
+                    try:
+                        await self.execute(statement)
+                    except StorageError as exc:
+                        raise MigrationError(
+                            f"migration {migration.filename} failed and was rolled back: {exc}"
+                        ) from exc
+                await self._record_version(migration)
+        version = await self._stored_version()
+        if version > known:
+            raise DatabaseTooNewError(version, known)
+        self._schema_version = version
+
+    @abc.abstractmethod
+    async def _prepare_version_tracking(self) -> int:
+        """Make sure the version can be stored, and return it (0 for an empty database)."""
+
+    @abc.abstractmethod
+    async def _hold_migration_lock(self) -> None:
+        """Inside the migration's transaction: wait for any other process migrating this database."""
+
+    @abc.abstractmethod
+    async def _stored_version(self) -> int:
+        """The version of the newest migration applied."""
+
+    @abc.abstractmethod
+    async def _record_version(self, migration: Migration) -> None:
+        """Inside the migration's transaction: note that it was applied."""

@@ -3,6 +3,10 @@
 A job moves forward through `JobState` (steps may be skipped, a state may be re-entered when a job is
 resumed) and ends in `COMPLETED` or `FAILED`, which are final. Every change of state is recorded with its
 time in `job_events`.
+
+When several processes share the table, a lease says which one works a job: `claim` takes it (if nobody
+holds it, its holder's lease expired, or it is ours already), `renew_leases` keeps a process's leases alive,
+`release` lets one go. A process that dies stops renewing, and its jobs become claimable when the leases expire.
 """
 
 from __future__ import annotations
@@ -103,6 +107,9 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    lease_owner: str | None = None
+    """The process working the job (see `JobRepository.claim`), if any."""
+    lease_expires_at: datetime | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -157,7 +164,7 @@ def _encode(name: str, value: Any) -> Any:
             raise TypeError("result_files takes a sequence of paths or URLs, not one string")
         return json.dumps([str(item) for item in value])
     if kind == _BOOL:
-        return bool(value)
+        return int(bool(value))
     return value
 
 
@@ -192,7 +199,15 @@ def _job_from_row(row: Row) -> Job:
         created_at=from_epoch_ms(row["created_at"]),
         updated_at=from_epoch_ms(row["updated_at"]),
         finished_at=optional_from_epoch_ms(row["finished_at"]),
+        lease_owner=row["lease_owner"],
+        lease_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
     )
+
+
+def _lease_ms(ttl_seconds: float) -> int:
+    if not ttl_seconds > 0:
+        raise ValueError(f"a lease needs a positive ttl_seconds, not {ttl_seconds}")
+    return max(1, round(ttl_seconds * 1000))
 
 
 class JobRepository:
@@ -277,7 +292,9 @@ class JobRepository:
         assignments = {name: _encode(name, value) for name, value in fields.items()}
         now = to_epoch_ms(self._clock())
         async with self._db.transaction():
-            current = await self._db.fetch_value("SELECT state FROM jobs WHERE id = :id", {"id": job_id})
+            current = await self._db.fetch_value(
+                f"SELECT state FROM jobs WHERE id = :id{self._db.dialect.row_lock}", {"id": job_id}
+            )
             if current is None:
                 raise JobNotFoundError(job_id)
             current_state = JobState(current)
@@ -338,6 +355,54 @@ class JobRepository:
             "SELECT * FROM jobs WHERE state NOT IN ('completed', 'failed') ORDER BY created_at, id"
         )
         return [_job_from_row(row) for row in rows]
+
+    # -- leases ----------------------------------------------------------------------------------------------
+
+    async def claim(self, job_id: str, owner: str, ttl_seconds: float) -> bool:
+        """Take the job for `owner` for `ttl_seconds`, if nobody holds it, its lease expired, or `owner` holds it.
+
+        One conditional statement: of processes claiming at once, exactly one gets the job. Returns whether
+        `owner` holds it now (`False` for an unknown job too). The job's state is not looked at: read the job
+        after claiming it, since another process may have finished it meanwhile.
+        """
+        if not owner:
+            raise ValueError("a lease owner cannot be empty")
+        ttl = _lease_ms(ttl_seconds)
+        now = to_epoch_ms(self._clock())
+        claimed = await self._db.execute(
+            """
+            UPDATE jobs SET lease_owner = :owner, lease_expires_at = :expires
+            WHERE id = :id AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at <= :now)
+            """,
+            {"id": job_id, "owner": owner, "expires": now + ttl, "now": now},
+        )
+        return claimed > 0
+
+    async def renew_leases(self, owner: str, ttl_seconds: float) -> int:
+        """Extend every lease `owner` holds on an unfinished job to `ttl_seconds` from now; returns how many.
+
+        A lease that expired is renewed too, unless another process claimed the job meanwhile: that job is no
+        longer `owner`'s, and is not counted.
+        """
+        ttl = _lease_ms(ttl_seconds)
+        return await self._db.execute(
+            """
+            UPDATE jobs SET lease_expires_at = :expires
+            WHERE lease_owner = :owner AND state NOT IN ('completed', 'failed')
+            """,
+            {"owner": owner, "expires": to_epoch_ms(self._clock()) + ttl},
+        )
+
+    async def release(self, job_id: str, owner: str) -> bool:
+        """Give the job's lease up, if `owner` holds it; returns whether it did."""
+        released = await self._db.execute(
+            """
+            UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = :id AND lease_owner = :owner
+            """,
+            {"id": job_id, "owner": owner},
+        )
+        return released > 0
 
     async def events(self, job_id: str) -> list[JobEvent]:
         """The job's state history, oldest first (empty for an unknown job)."""

@@ -12,8 +12,11 @@ A rule is met when the images stamped in its current period plus the new ones st
 whole guild's images for the server pool, the member's (not forgiven) for member and role rules, all
 guilds' for the global cap.
 
-`reserve` checks every applicable rule and writes the reservation in one `BEGIN IMMEDIATE` transaction, so
-it is exact however many coroutines (one connection) or processes (one file) reserve at once.
+`reserve` checks every applicable rule and writes the reservation in one transaction that first takes the
+`quotas` lock (`Database.lock`), so it is exact however many coroutines or processes reserve at once: on
+SQLite the transaction holds the write lock from `BEGIN IMMEDIATE`, on PostgreSQL the lock is an advisory
+lock that every reservation, refund and forgive takes. One lock for all guilds, since the global cap counts
+every guild.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class RuleScope(StrEnum):
     ROLE = "role"
     GLOBAL = "global"
 
+
+_LOCK: Final = "quotas"
+"""The lock every change of the ledger takes: reservations, refunds and forgives happen one at a time."""
 
 _SCOPE_ORDER: Final = {RuleScope.SERVER: 0, RuleScope.MEMBER: 1, RuleScope.ROLE: 2, RuleScope.GLOBAL: 3}
 _PERIOD_ORDER: Final = {Period.DAY: 0, Period.WEEK: 1, Period.MONTH: 2}
@@ -297,10 +303,20 @@ class QuotaRepository:
         self, guild_id: int, user_id: int, applicable: list[_Applicable], now: datetime
     ) -> list[RuleUsage]:
         """What each applicable rule has used in its current period: one query, one sub-select per rule."""
-        if not applicable:
-            return []
+        usages, _held = await self._measure_and_held(guild_id, user_id, applicable, now, None)
+        return usages
+
+    async def _measure_and_held(
+        self, guild_id: int, user_id: int, applicable: list[_Applicable], now: datetime, job_id: str | None
+    ) -> tuple[list[RuleUsage], int | None]:
+        """`_measure`, and in the same query the images `job_id` holds (`None`: it never reserved)."""
         params: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id}
         selects: list[str] = []
+        if job_id is not None:
+            params["job_id"] = job_id
+            selects.append("(SELECT images FROM quota_ledger WHERE job_id = :job_id) AS held")
+        if not selects and not applicable:
+            return [], None
         for index, rule in enumerate(applicable):
             params[f"start{index}"] = to_epoch_ms(rule.period.start(now))
             params[f"end{index}"] = to_epoch_ms(rule.period.next_start(now))
@@ -314,7 +330,8 @@ class QuotaRepository:
             selects.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_ledger WHERE {where}) AS used{index}")
         row = await self._db.fetch_one("SELECT " + ", ".join(selects), params)
         assert row is not None
-        return [
+        held = None if job_id is None or row["held"] is None else int(row["held"])
+        usages = [
             RuleUsage(
                 scope=rule.scope,
                 period=rule.period,
@@ -326,6 +343,7 @@ class QuotaRepository:
             )
             for index, rule in enumerate(applicable)
         ]
+        return usages, held
 
     async def _rules_for_member(self, guild_id: int, role_ids: frozenset[int]) -> list[_Applicable]:
         return self._applicable(await self.list_rules(guild_id), role_ids)
@@ -337,7 +355,7 @@ class QuotaRepository:
     ) -> ReservationResult:
         """Reserve `n` images for a job against every rule that applies to the member, or none at all.
 
-        Exact under any concurrency: the check and the write happen in one transaction that holds the write
+        Exact under any concurrency: the check and the write happen in one transaction that holds the quota
         lock. A job reserves once: calling again with the same `job_id` returns its existing reservation
         (`already_reserved`), counting nothing again, so a resumed job may safely ask twice.
         """
@@ -345,14 +363,14 @@ class QuotaRepository:
             raise ValueError(f"a reservation needs n >= 1 images, not {n}")
         roles = frozenset(role_ids)
         async with self._db.transaction():
-            now = self._clock()
-            existing = await self.reservation(job_id)
+            # Rules are read before the lock: a rule changing meanwhile is no different from one changing just
+            # before. Under the lock, as few statements as possible: every reservation waits for them.
             applicable = await self._rules_for_member(guild_id, roles)
-            usages = await self._measure(guild_id, user_id, applicable, now)
-            if existing is not None:
-                return ReservationResult(
-                    job_id, n, granted=True, rules=tuple(usages), already_reserved=True, held=existing.images
-                )
+            await self._db.lock(_LOCK)
+            now = self._clock()
+            usages, held = await self._measure_and_held(guild_id, user_id, applicable, now, job_id)
+            if held is not None:
+                return ReservationResult(job_id, n, granted=True, rules=tuple(usages), already_reserved=True, held=held)
             refusals = sorted(
                 (usage for usage in usages if usage.used + n > usage.limit),
                 key=lambda usage: (usage.resets_at, -_SCOPE_ORDER[usage.scope]),
@@ -390,6 +408,7 @@ class QuotaRepository:
         if images is not None and images < 0:
             raise ValueError(f"cannot refund a negative number of images ({images})")
         async with self._db.transaction():
+            await self._db.lock(_LOCK)
             held = await self._db.fetch_value(
                 "SELECT images FROM quota_ledger WHERE job_id = :job_id", {"job_id": job_id}
             )
@@ -412,14 +431,16 @@ class QuotaRepository:
         """
         now = self._clock()
         horizon = min(period.start(now) for period in Period)
-        rows = await self._db.fetch_all(
-            """
-            UPDATE quota_ledger SET forgiven_at = :now
-            WHERE guild_id = :guild_id AND user_id = :user_id AND forgiven_at IS NULL AND reserved_at >= :horizon
-            RETURNING images
-            """,
-            {"guild_id": guild_id, "user_id": user_id, "now": to_epoch_ms(now), "horizon": to_epoch_ms(horizon)},
-        )
+        async with self._db.transaction():
+            await self._db.lock(_LOCK)
+            rows = await self._db.fetch_all(
+                """
+                UPDATE quota_ledger SET forgiven_at = :now
+                WHERE guild_id = :guild_id AND user_id = :user_id AND forgiven_at IS NULL AND reserved_at >= :horizon
+                RETURNING images
+                """,
+                {"guild_id": guild_id, "user_id": user_id, "now": to_epoch_ms(now), "horizon": to_epoch_ms(horizon)},
+            )
         forgiven = sum(int(row["images"]) for row in rows)
         log.info("guild %s: forgave %s images of member %s", guild_id, forgiven, user_id)
         return forgiven

@@ -2,6 +2,8 @@
 
 A job links to its references in order; a re-roll copies the links, not the bytes. After `RETENTION_DAYS`
 the links are purged, and bytes no job links to any more go with them: a purged job's references are gone.
+Every change takes the `references` lock (`Database.lock`), so a purge never deletes bytes that a save in
+another process is linking at the same moment.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
 from storage.clock import Clock, to_epoch_ms, utc_now
 from storage.database import Database
 
 log = logging.getLogger(__name__)
+
+_LOCK: Final = "references"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class ReferenceStore:
         stored = [StoredImage(data, mime_type, hashlib.sha256(data).hexdigest()) for data, mime_type in images]
         now = to_epoch_ms(self._clock())
         async with self._db.transaction():
+            await self._db.lock(_LOCK)
             replaced = await self._unlink(job_id)
             for position, image in enumerate(stored):
                 await self._db.execute(
@@ -90,11 +96,13 @@ class ReferenceStore:
         many were copied.
         """
         async with self._db.transaction():
+            await self._db.lock(_LOCK)
             replaced = await self._unlink(to_job_id)
             copied = await self._db.execute(
                 """
                 INSERT INTO job_references (job_id, position, sha256, mime_type, created_at)
-                SELECT :to_job_id, position, sha256, mime_type, :now FROM job_references WHERE job_id = :from_job_id
+                SELECT :to_job_id, position, sha256, mime_type, CAST(:now AS BIGINT)
+                FROM job_references WHERE job_id = :from_job_id
                 """,
                 {"from_job_id": from_job_id, "to_job_id": to_job_id, "now": to_epoch_ms(self._clock())},
             )
@@ -104,6 +112,7 @@ class ReferenceStore:
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete references saved before `cutoff`, and bytes no job uses any more; returns the jobs affected."""
         async with self._db.transaction():
+            await self._db.lock(_LOCK)
             links = await self._db.fetch_all(
                 "DELETE FROM job_references WHERE created_at < :cutoff RETURNING job_id, sha256",
                 {"cutoff": to_epoch_ms(cutoff)},

@@ -1,6 +1,8 @@
 -- Reason: jobs are stored at every step so that an accepted job is delivered or refunded across restarts.
--- Conventions for every migration: instants (*_at) are BIGINT UTC milliseconds since the Unix epoch;
--- Discord ids are BIGINT; enumerations are TEXT holding the Python enum's value.
+-- Conventions for every migration: SQL that SQLite and PostgreSQL both accept (a NNNN_name.postgresql.sql
+-- variant where that is impossible); instants (*_at) are BIGINT UTC milliseconds since the Unix epoch;
+-- Discord ids are BIGINT; enumerations are TEXT holding the Python enum's value; flags are INTEGER 0 or 1
+-- (the same values on both engines, so a copy between them converts nothing).
 
 CREATE TABLE jobs (
     id                TEXT PRIMARY KEY,
@@ -22,7 +24,7 @@ CREATE TABLE jobs (
     images_delivered  INTEGER NOT NULL DEFAULT 0,
     error_code        TEXT,
     error_message     TEXT,
-    late_notified     BOOLEAN NOT NULL DEFAULT FALSE,
+    late_notified     INTEGER NOT NULL DEFAULT 0 CHECK (late_notified IN (0, 1)),
     application_id    BIGINT,
     interaction_token TEXT,
     token_expires_at  BIGINT,
@@ -36,13 +38,3 @@ CREATE TABLE jobs (
 
 -- Resuming at start-up reads only the unfinished jobs: a partial index stays small however long the history.
 CREATE INDEX jobs_unfinished ON jobs (created_at) WHERE state NOT IN ('completed', 'failed');
-
-CREATE TABLE job_events (
-    id         INTEGER PRIMARY KEY,
-    job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    from_state TEXT,
-    state      TEXT NOT NULL,
-    at         BIGINT NOT NULL
-);
-
-CREATE INDEX job_events_by_job ON job_events (job_id, id);

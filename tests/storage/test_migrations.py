@@ -1,4 +1,5 @@
-"""Migrations: applied in order on an empty file, a no-op the second time, a newer database refused."""
+"""Migrations on both engines: applied in order, a no-op the second time, a newer database refused, safe when
+two processes start at once; dialect variants; the same tables and columns on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import re
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from storage.database import MIGRATIONS_DIR, Database, load_migrations, split_statements
+from storage.copy import column_names, table_names
+from storage.database import Database
+from storage.dialect import POSTGRESQL_VERSION_TABLE, Engine
 from storage.errors import DatabaseTooNewError, MigrationError
+from storage.schema import MIGRATIONS_DIR, load_migrations, split_statements
 
+ENGINES = {"sqlite": Engine.SQLITE, "postgres": Engine.POSTGRESQL}
 EXPECTED_TABLES = {
     "jobs",
     "job_events",
@@ -24,6 +30,26 @@ EXPECTED_TABLES = {
     "guild_allowed_channels",
     "command_syncs",
 }
+
+
+async def tables_and_columns(db: Database) -> dict[str, list[str]]:
+    return {table: await column_names(db, table) for table in await table_names(db)}
+
+
+async def raw_postgres_schema(url: str) -> tuple[list[int], list[tuple[str, str, str]]]:
+    """The versions recorded and every column, read without Imagine's code (which refuses a newer database)."""
+    connection = await asyncpg.connect(url)
+    try:
+        versions = [row[0] for row in await connection.fetch(f"SELECT version FROM {POSTGRESQL_VERSION_TABLE}")]
+        columns = await connection.fetch(
+            """
+            SELECT table_name, column_name, data_type FROM information_schema.columns
+            WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position
+            """
+        )
+    finally:
+        await connection.close()
+    return sorted(versions), [(row[0], row[1], row[2]) for row in columns]
 
 
 def schema_of(path: Path) -> tuple[int, list[tuple[str, str]]]:
@@ -40,31 +66,77 @@ def write_migrations(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def test_shipped_migrations_are_numbered_and_explained() -> None:
-    migrations = load_migrations(MIGRATIONS_DIR)
+@pytest.mark.parametrize("engine", list(Engine))
+def test_shipped_migrations_are_numbered_and_explained(engine: Engine) -> None:
+    migrations = load_migrations(MIGRATIONS_DIR, engine)
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
     assert all(m.reason for m in migrations)
     assert all(m.statements for m in migrations)
+    assert all(m.variant in {None, engine} for m in migrations)
+    # one sequence: the same numbers and names on every engine
+    assert [(m.version, m.name) for m in migrations] == [(m.version, m.name) for m in load_migrations()]
 
 
-async def test_migrations_run_on_an_empty_file(db_path: Path, db_url: str) -> None:
-    async with await Database.open(db_url) as db:
+async def test_migrations_run_on_an_empty_database(fresh_db_url: str) -> None:
+    async with await Database.open(fresh_db_url) as db:
+        assert db.schema_version == len(load_migrations())
+        assert set(await table_names(db)) == EXPECTED_TABLES
+
+
+async def test_migrations_run_on_an_empty_file(db_path: Path, sqlite_url: str) -> None:
+    async with await Database.open(sqlite_url) as db:
         assert db.schema_version == len(load_migrations())
     version, objects = schema_of(db_path)
     assert version == len(load_migrations())
     assert {name for name, _ in objects} >= EXPECTED_TABLES
 
 
-async def test_running_them_again_changes_nothing(db_path: Path, db_url: str) -> None:
-    async with await Database.open(db_url) as db:
+async def test_running_them_again_changes_nothing(fresh_db_url: str) -> None:
+    async with await Database.open(fresh_db_url) as db:
         await db.execute("INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (1, 'h', 0)")
-    before = schema_of(db_path)
-    async with await Database.open(db_url) as db:
+        before = (db.schema_version, await tables_and_columns(db))
+    async with await Database.open(fresh_db_url) as db:
         assert await db.fetch_value("SELECT tree_hash FROM command_syncs WHERE application_id = 1") == "h"
+        assert (db.schema_version, await tables_and_columns(db)) == before
+
+
+async def test_running_them_again_changes_nothing_in_the_file(db_path: Path, sqlite_url: str) -> None:
+    async with await Database.open(sqlite_url):
+        pass
+    before = schema_of(db_path)
+    async with await Database.open(sqlite_url):
+        pass
     assert schema_of(db_path) == before
 
 
-async def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, db_url: str) -> None:
+async def test_both_engines_build_the_same_tables_and_columns(sqlite_url: str, postgres_url: str) -> None:
+    async with await Database.open(sqlite_url) as lite, await Database.open(postgres_url) as server:
+        assert await tables_and_columns(lite) == await tables_and_columns(server)
+        assert lite.schema_version == server.schema_version
+
+
+async def test_postgres_keeps_the_version_in_a_table(postgres_url: str) -> None:
+    async with await Database.open(postgres_url) as db:
+        rows = await db.fetch_all(f"SELECT version, name FROM {POSTGRESQL_VERSION_TABLE} ORDER BY version")
+        assert [(row["version"], row["name"]) for row in rows] == [
+            (m.version, m.filename) for m in load_migrations(engine=Engine.POSTGRESQL)
+        ]
+        assert POSTGRESQL_VERSION_TABLE not in await table_names(db)  # bookkeeping, not data: never copied
+
+
+async def test_a_newer_postgres_database_is_refused_and_left_untouched(postgres_url: str) -> None:
+    async with await Database.open(postgres_url) as db:
+        await db.execute(f"INSERT INTO {POSTGRESQL_VERSION_TABLE} (version, name) VALUES (99, '0099_future.sql')")
+    before = await raw_postgres_schema(postgres_url)
+    with pytest.raises(DatabaseTooNewError) as caught:
+        await Database.open(postgres_url)
+    assert caught.value.database_version == 99
+    assert f"up to {len(load_migrations())}" in str(caught.value)
+    assert await raw_postgres_schema(postgres_url) == before
+
+
+async def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, sqlite_url: str) -> None:
+    db_url = sqlite_url
     async with await Database.open(db_url):
         pass
     with sqlite3.connect(db_path) as raw:
@@ -78,17 +150,20 @@ async def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, db_
     assert schema_of(db_path) == before
 
 
-async def test_two_processes_migrating_at_once_both_succeed(db_path: Path, db_url: str) -> None:
-    first, second = await asyncio.gather(Database.open(db_url), Database.open(db_url))
+async def test_two_processes_migrating_at_once_both_succeed(fresh_db_url: str) -> None:
+    # Three at once: without the lock, PostgreSQL would fail the second CREATE TABLE of the same name.
+    opened = await asyncio.gather(*(Database.open(fresh_db_url) for _ in range(3)), return_exceptions=True)
     try:
-        assert first.schema_version == second.schema_version == len(load_migrations())
+        assert [getattr(db, "schema_version", db) for db in opened] == [len(load_migrations())] * 3
     finally:
-        await first.close()
-        await second.close()
-    assert schema_of(db_path)[0] == len(load_migrations())
+        for db in opened:
+            if isinstance(db, Database):
+                await db.close()
+    async with await Database.open(fresh_db_url) as db:
+        assert set(await table_names(db)) == EXPECTED_TABLES
 
 
-async def test_pending_migrations_apply_in_order_each_in_its_own_transaction(tmp_path: Path) -> None:
+async def test_pending_migrations_apply_in_order_each_in_its_own_transaction(tmp_path: Path, fresh_db_url: str) -> None:
     folder = write_migrations(
         tmp_path / "migrations",
         {
@@ -96,7 +171,7 @@ async def test_pending_migrations_apply_in_order_each_in_its_own_transaction(tmp
             "0002_second.sql": "-- Reason: uses the first\nCREATE TABLE b AS SELECT x + 1 AS y FROM a;\n",
         },
     )
-    url = f"sqlite:///{tmp_path / 'custom.db'}"
+    url = fresh_db_url
     async with await Database.open(url, migrations_dir=folder) as db:
         assert db.schema_version == 2
         assert await db.fetch_value("SELECT y FROM b") == 2
@@ -107,7 +182,7 @@ async def test_pending_migrations_apply_in_order_each_in_its_own_transaction(tmp
         assert [row["x"] for row in await db.fetch_all("SELECT x FROM a ORDER BY x")] == [1, 3]
 
 
-async def test_a_failing_migration_is_rolled_back_entirely(tmp_path: Path) -> None:
+async def test_a_failing_migration_is_rolled_back_entirely(tmp_path: Path, fresh_db_url: str) -> None:
     folder = write_migrations(
         tmp_path / "migrations",
         {
@@ -117,19 +192,58 @@ async def test_a_failing_migration_is_rolled_back_entirely(tmp_path: Path) -> No
             ),
         },
     )
-    path = tmp_path / "custom.db"
     with pytest.raises(MigrationError, match=r"0002_bad\.sql failed and was rolled back"):
-        await Database.open(f"sqlite:///{path}", migrations_dir=folder)
-    version, objects = schema_of(path)
-    assert version == 1
-    assert {name for name, _ in objects} == {"a"}
+        await Database.open(fresh_db_url, migrations_dir=folder)
+    # the good one stays applied; opening with it alone shows the state the failure left
+    async with await Database.open(
+        fresh_db_url,
+        migrations_dir=write_migrations(
+            tmp_path / "good",
+            {
+                "0001_good.sql": "-- Reason: fine\nCREATE TABLE a (x INTEGER);\n",
+            },
+        ),
+    ) as db:
+        assert db.schema_version == 1
+        assert await table_names(db) == ["a"]
+
+
+async def test_a_dialect_variant_replaces_its_migration_on_that_engine_only(
+    tmp_path: Path, fresh_db_url: str, backend: str
+) -> None:
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "0001_numbers.sql": "-- Reason: portable\nCREATE TABLE n (id INTEGER PRIMARY KEY, v TEXT);\n",
+            "0001_numbers.postgresql.sql": (
+                "-- Reason: PostgreSQL spells it\n"
+                "CREATE TABLE n (id INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, v TEXT);\n"
+            ),
+            "0002_more.sql": "-- Reason: portable again\nINSERT INTO n (v) VALUES ('x');\n",
+        },
+    )
+    engine = ENGINES[backend]
+    migrations = load_migrations(folder, engine)
+    assert [m.filename for m in migrations] == [
+        "0001_numbers.postgresql.sql" if engine is Engine.POSTGRESQL else "0001_numbers.sql",
+        "0002_more.sql",
+    ]
+    async with await Database.open(fresh_db_url, migrations_dir=folder) as db:
+        assert db.schema_version == 2
+        await db.execute("INSERT INTO n (v) VALUES ('y')")
+        rows = await db.fetch_all("SELECT id, v FROM n ORDER BY id")
+        assert [(row["id"], row["v"]) for row in rows] == [(1, "x"), (2, "y")]
 
 
 @pytest.mark.parametrize(
     ("files", "message"),
     [
         ({"0001_ok.sql": "-- Reason: x\nSELECT 1;", "0003_gap.sql": "-- Reason: x\nSELECT 1;"}, "expected 0002"),
-        ({"0001_a.sql": "-- Reason: x\nSELECT 1;", "0001_b.sql": "-- Reason: x\nSELECT 1;"}, "expected 0002"),
+        ({"0001_a.sql": "-- Reason: x\nSELECT 1;", "0001_b.sql": "-- Reason: x\nSELECT 1;"}, "two migrations"),
+        ({"0001_a.sql": "-- Reason: x\nSELECT 1;", "0001_a.oracle.sql": "-- Reason: x\nSELECT 1;"}, "unknown engine"),
+        ({"0001_a.sql": "-- Reason: x\nSELECT 1;", "0001_b.postgresql.sql": "-- Reason: x\nSELECT 1;"}, "no portable"),
+        ({"0001_a.postgresql.sql": "-- Reason: x\nSELECT 1;"}, "no portable"),
+        ({"0001_a.sql": "-- Reason: x\nSELECT 1;", "0001_a.sqlite.sql": "SELECT 1;"}, "lacks a '-- Reason"),
         ({"1_short.sql": "-- Reason: x\nSELECT 1;"}, "not named NNNN_lowercase_name.sql"),
         ({"0001_no_reason.sql": "SELECT 1;"}, "lacks a '-- Reason: ...' line"),
         ({"0001_empty.sql": "-- Reason: x\n-- nothing else;\n"}, "has no statement"),

@@ -1,4 +1,8 @@
-"""No quota is ever exceeded, whatever the concurrency: coroutines, two connections, two processes."""
+"""No quota is ever exceeded, whatever the concurrency: coroutines, two connections, two processes.
+
+Every test runs on SQLite (one file) and on PostgreSQL (one schema): two `Database` objects are two SQLite
+connections, or two connection pools, as two processes would have.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ async def test_1000_concurrent_reservations_on_one_connection_grant_exactly_the_
 async def test_1000_concurrent_reservations_through_two_connections_grant_exactly_the_limit(
     db_url: str, clock: FakeClock
 ) -> None:
-    # Two Database objects on one file: two SQLite connections, each with its own thread, as two processes.
+    # Two Database objects on one database: two SQLite connections (each with its own thread), or two pools.
     first = await Database.open(db_url, busy_timeout=WAIT)
     second = await Database.open(db_url, busy_timeout=WAIT)
     try:
@@ -87,6 +91,28 @@ async def test_concurrent_refunds_and_reservations_stay_exact(db: Database, cloc
     assert await ledger_total(db) == 5 + granted <= 10
 
 
+async def test_concurrent_refunds_through_two_connections_give_back_exactly_what_was_held(
+    db: Database, db_url: str, clock: FakeClock
+) -> None:
+    async with await Database.open(db_url, busy_timeout=WAIT) as other:
+        one, two = QuotaRepository(db, OperatorDefaults(), clock), QuotaRepository(other, OperatorDefaults(), clock)
+        for job in range(10):
+            assert (await one.reserve(f"job{job}", GUILD, MEMBER, [], 4)).granted
+        # 80 refunds of one image race for the 40 held: without serializing, two would read the same count and
+        # both take it, giving back more than was held (or breaking the ledger's images >= 0 check).
+        refunds = [(one if i % 2 else two).refund(f"job{i % 10}", 1) for i in range(80)]
+        given_back = await asyncio.wait_for(asyncio.gather(*refunds), WAIT)
+        assert sum(given_back) == 40
+        assert await ledger_total(db) == 0
+        # and forgiving while reserving never lets a member past the limit
+        await one.set_rule(GUILD, RuleScope.MEMBER, 5, Period.DAY)
+        outcome = await asyncio.gather(
+            two.forgive(GUILD, MEMBER),
+            *((one if i % 2 else two).reserve(f"late{i}", GUILD, MEMBER, [], 1) for i in range(20)),
+        )
+        assert 5 <= sum(1 for r in outcome[1:] if getattr(r, "granted", False)) <= 10
+
+
 SCRIPT = """
 import asyncio, sys
 from datetime import datetime
@@ -107,6 +133,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), datetime.fromisofor
 
 
 async def test_two_processes_reserving_at_once_grant_exactly_the_limit(db: Database, db_url: str) -> None:
+    """1,000 reservations, 500 from each of two processes started together, against a limit of 100."""
     now = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
     quotas = QuotaRepository(db, OperatorDefaults(), lambda: now)
     await quotas.set_rule(GUILD, RuleScope.SERVER, LIMIT, Period.DAY)
@@ -118,7 +145,7 @@ async def test_two_processes_reserving_at_once_grant_exactly_the_limit(db: Datab
             SCRIPT,
             db_url,
             prefix,
-            "300",
+            "500",
             now.isoformat(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

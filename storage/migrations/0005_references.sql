@@ -1,9 +1,10 @@
 -- Reason: reference images are kept (until RETENTION_DAYS) so that Re-roll can send them again.
 
--- Content-addressed: a re-roll links the same bytes instead of copying them.
+-- Content-addressed: a re-roll links the same bytes instead of copying them. BYTEA is PostgreSQL's type for
+-- bytes; SQLite takes any type name and keeps bytes as they are, so the one spelling serves both.
 CREATE TABLE reference_blobs (
     sha256     TEXT PRIMARY KEY,
-    data       BLOB NOT NULL,
+    data       BYTEA NOT NULL,
     byte_size  INTEGER NOT NULL,
     created_at BIGINT NOT NULL
 );
