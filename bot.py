@@ -142,11 +142,13 @@ class ImagineBot(commands.Bot):
 
 
 def configure_logging(level: str) -> None:
-    """One line per record on stdout. discord.py's own logs join in at the same level (INFO at most)."""
+    """One line per record on stdout. Libraries that would log secrets at DEBUG stay at INFO at most."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+    # At DEBUG these libraries log requests and statements with their parameters: tokens among them.
+    for noisy in ("discord", "aiosqlite", "asyncpg"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
 
 
 def point_discord_at(settings: Settings) -> None:

@@ -19,7 +19,17 @@ import discord
 
 from cogs._embeds import NO_MENTIONS, problem_embed, progress_embed, result_embed
 from cogs._throttle import CoalescingEditor
-from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, GeneratedImage, ProgressEvent, Queued
+from generation.events import (
+    Completed,
+    DeliveryReceipt,
+    Failed,
+    FailureKind,
+    GeneratedImage,
+    Generating,
+    Late,
+    ProgressEvent,
+    Queued,
+)
 from generation.images import EXTENSIONS, fit_bytes_within
 from storage.clock import utc_now
 from storage.jobs import Job
@@ -73,10 +83,16 @@ class DiscordReporter:
             webhook.type = discord.WebhookType.application
             self._webhook = webhook
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
+        self._late = job.late_notified
 
     # -- Reporter ---------------------------------------------------------------------------------------------
 
     def progress(self, event: ProgressEvent) -> None:
+        if isinstance(event, Late):
+            self._late = True
+        elif self._late and isinstance(event, Generating):
+            # Once told the job is late, the member keeps seeing that (and that they will be mentioned).
+            event = Late(event.elapsed)
         self._editor.update(event)
 
     async def aclose(self) -> None:

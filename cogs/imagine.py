@@ -115,10 +115,15 @@ class ImagineCog(commands.Cog):
         except (RequestRejected, JobRefused) as exc:
             await interaction.response.send_message(exc.reason, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
+        # Started before the defer, so that a second request sent meanwhile is refused; given back if this one
+        # is not accepted after all.
         cooldowns = self.services.cooldowns
         cooldowns.start(guild_id, user_id)
-
-        callback = await interaction.response.defer(thinking=True)
+        try:
+            callback = await interaction.response.defer(thinking=True)
+        except BaseException:
+            cooldowns.cancel(guild_id, user_id)
+            raise
         n = draft.n if isinstance(draft, Draft) else 0
         try:
             reply_id = callback.message_id if callback is not None else None

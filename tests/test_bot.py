@@ -235,13 +235,6 @@ async def test_sigterm_exits_cleanly_and_the_next_start_delivers_the_job_once(tm
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bot.py configure_logging() caps only the 'discord' logger at INFO: with LOG_LEVEL=DEBUG, aiosqlite logs "
-    "every statement with its parameters, so the interaction token stored with each job (INSERT INTO jobs ... "
-    "interaction_token) is written to stdout; cap aiosqlite (and any library logger that echoes requests) at INFO",
-)
 async def test_no_secret_reaches_the_output_even_at_debug_level(tmp_path: Path) -> None:
     async with fakes_for_a_process(tmp_path, LOG_LEVEL="DEBUG") as world:
         async with ScriptProcess.start(BOT, env=world.env, cwd=tmp_path, inherit_env=False) as process:

@@ -136,14 +136,6 @@ async def test_a_late_job_says_so_and_is_posted_in_the_channel_when_it_ends(make
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="generation/pipeline.py _poll keeps sending Generating events after Late (on_update of the late "
-    "look-ups), and cogs/_reporter.py _show / cogs/_embeds.py progress_embed render them as a plain 'Generating' "
-    "reply: the late notice ('... will mention you in this channel when it is ready') is replaced by the next "
-    "look-up, a few seconds after it was shown",
-)
 async def test_the_late_notice_stays_until_the_result(make_world: WorldFactory) -> None:
     async with make_world(GENERATION_TIMEOUT="0.2") as world:
         world.api.queue_timeline(Timeline.never_ends())
