@@ -161,7 +161,8 @@ class PostgresDatabase(Database):
                 "DATABASE_URL is not a valid postgresql:// URL (not shown here: it may hold a password)"
             ) from None
         except _ENGINE_ERRORS as exc:
-            raise DatabaseError(f"could not connect to PostgreSQL: {_translate(exc, (), query_timeout)}") from exc
+            reason = f"no answer within {query_timeout:g} s" if isinstance(exc, TimeoutError) else str(exc)
+            raise DatabaseError(f"could not connect to PostgreSQL: {reason}") from exc
         database = cls(pool, busy_timeout, query_timeout)
         try:
             await database._migrate(migrations)
@@ -208,10 +209,9 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
-        """The current task's transaction connection, or any pooled one."""
+        """The current task's transaction connection (even while `close` waits for it), or any pooled one."""
         held = self._transactions.get(self._task())
         if held is not None:
-            self._live()
             yield held
             return
         async with self._acquire() as connection:
@@ -273,7 +273,6 @@ class PostgresDatabase(Database):
         args = arguments(names, params)
         held = self._transactions.get(self._task())
         if held is not None:
-            self._live()
             with _engine_errors(names, self._query_timeout):
                 cursor = await held.cursor(query, *args)
             while rows := await self._next_chunk(cursor, chunk_size, names):
@@ -309,7 +308,6 @@ class PostgresDatabase(Database):
         task = self._task()
         held = self._transactions.get(task)
         if held is not None:
-            self._live()
             async with self._transaction_on(held):
                 yield
             return

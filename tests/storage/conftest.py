@@ -232,6 +232,8 @@ _LEFT_OUT = pytest.StashKey[int]()
 
 
 def _needs_postgres(item: pytest.Item) -> bool:
+    if item.get_closest_marker("postgres") is not None:
+        return True
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("backend") == "postgres":
         return True

@@ -89,6 +89,16 @@ def test_bad_sqlite_urls_are_refused_clearly_without_secrets(url: str, expected:
     assert "hunter2" not in str(caught.value)
 
 
+async def test_unreachable_and_malformed_postgres_servers_are_clear_errors_without_secrets() -> None:
+    # No server needed: nothing listens on port 1.
+    with pytest.raises(DatabaseError, match="could not connect to PostgreSQL") as refused:
+        await Database.open("postgresql://imagine:hunter2@127.0.0.1:1/imagine", query_timeout=WAIT)
+    assert "hunter2" not in str(refused.value)
+    with pytest.raises(UnsupportedDatabaseURLError) as malformed:
+        await Database.open("postgresql://imagine:hunter2@127.0.0.1:notaport/imagine")
+    assert "hunter2" not in str(malformed.value)
+
+
 async def test_the_url_chooses_the_engine(db: Database, backend: str) -> None:
     expected = SQLiteDatabase if backend == "sqlite" else PostgresDatabase
     assert isinstance(db, expected)
