@@ -10,6 +10,7 @@ Run it with the bot stopped: rows written during the copy might be missed.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,6 +21,7 @@ from storage.errors import StorageError
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE: Final = 500
+_PARAMETER_NAME: Final = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 class CopyError(StorageError):
@@ -136,7 +138,10 @@ async def copy_database(
     counts: list[TableCount] = []
     async with destination.transaction():
         for table, columns in plan:
-            count = await _copy_table(source, destination, table, columns, batch_size)
+            try:
+                count = await _copy_table(source, destination, table, columns, batch_size)
+            except StorageError as exc:
+                raise CopyError(f"copying table {table} failed, so nothing was written: {exc}") from exc
             counts.append(TableCount(table, count))
             log.info("copied %s rows of %s", count, table)
         await _reset_sequences(destination)
@@ -145,15 +150,16 @@ async def copy_database(
 
 async def _copy_table(source: Database, destination: Database, table: str, columns: list[str], batch: int) -> int:
     listed = ", ".join(quote_identifier(column) for column in columns)
-    # Parameters are numbered: a column's name need not be a valid parameter name.
-    placeholders = ", ".join(f":c{index}" for index in range(len(columns)))
+    # A parameter is named after its column (errors then name the column), when the name can be a parameter's.
+    names = [column if _PARAMETER_NAME.fullmatch(column) else f"column{index}" for index, column in enumerate(columns)]
+    placeholders = ", ".join(f":{name}" for name in names)
     insert = f"INSERT INTO {quote_identifier(table)} ({listed}) VALUES ({placeholders})"
     pending: list[dict[str, Any]] = []
     copied = 0
     rows = source.iterate(f"SELECT {listed} FROM {quote_identifier(table)}", chunk_size=batch)
     try:
         async for row in rows:
-            pending.append({f"c{index}": row[index] for index in range(len(columns))})
+            pending.append({name: row[index] for index, name in enumerate(names)})
             if len(pending) >= batch:
                 await destination.execute_many(insert, pending)
                 copied += len(pending)

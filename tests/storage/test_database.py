@@ -295,16 +295,16 @@ async def test_cancelled_transaction_rolls_back_and_releases_the_connection(db: 
 
 async def test_a_statement_inside_a_transaction_belongs_to_the_task_that_opened_it(db: Database) -> None:
     await make_table(db)
+
+    async def in_transaction() -> bool:
+        return db.in_transaction
+
     async with db.transaction():
-        assert db.in_transaction
+        assert await in_transaction()
         await db.execute("INSERT INTO t (name) VALUES ('inside')")
-
-        async def elsewhere() -> bool:
-            return db.in_transaction
-
         # a task started inside the block is not part of the transaction
-        assert await asyncio.create_task(elsewhere()) is False
-    assert not db.in_transaction
+        assert await asyncio.create_task(in_transaction()) is False
+    assert not await in_transaction()
     assert await names(db) == ["inside"]
 
 
