@@ -53,16 +53,17 @@ def count(texts: list[str], alert: str) -> int:
 
 
 async def outcome(world: World, call: InteractionRecord) -> CallbackType:
-    """Wait until the request is settled: refused at once, or accepted and its job finished."""
+    """Wait until the request is settled: refused at once, or deferred and then its own job finished (the job is
+    stored after the defer, so it is found by the interaction's token) or refused after the defer."""
     await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10, what="the first response")
     assert call.callback_type is not None, call.failure
     if call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
 
-        async def finished() -> bool:
-            jobs = await world.jobs()
-            return bool(jobs) and all(job.is_finished for job in jobs)
+        async def settled() -> bool:
+            jobs = [job for job in await world.jobs() if job.interaction_token == call.token]
+            return bool(call.followups) or (bool(jobs) and jobs[0].is_finished)
 
-        await wait_until(finished, 15)
+        await wait_until(settled, 15)
     return call.callback_type
 
 
@@ -189,6 +190,13 @@ async def test_each_servers_log_channel_gets_the_alert_even_if_another_cannot(wo
 
     assert alerts_in(world, ops) == alerts_in(world, second_ops)
     assert count(alerts_in(world, ops), BALANCE) == 1
+    # The third server's channel was tried and refused (Missing Permissions); nothing appeared there.
+    refused = await world.discord.wait_for(
+        lambda: [r for r in world.discord.requests if r.status == 403 and f"/channels/{closed_ops.id}/" in r.path],
+        10,
+        what="the refused post",
+    )
+    assert refused[0].error_code == 50013
     assert world.discord.channel_messages(closed_ops) == []
     texts = await end_the_burst(world, second_ops)
     assert texts[-1] == f"⚠️ {BACK}"
