@@ -15,7 +15,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -50,8 +50,12 @@ EXTENSIONS: Final = ("cogs.imagine", "cogs.actions", "cogs.usage", "cogs.quota",
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
 
 
-class ImagineBot(commands.Bot):
-    """The Discord side of Imagine. `services` is attached by `run` before the bot starts."""
+class ImagineBot(commands.AutoShardedBot):
+    """The Discord side of Imagine. `services` is attached by `run` before the bot starts.
+
+    It runs the shards `SHARD_IDS` of `SHARD_COUNT` (all of them by default; one shard unless SHARD_COUNT says
+    otherwise). Given its shard count, discord.py connects to DEFAULT_GATEWAY, which DISCORD_GATEWAY_URL sets.
+    """
 
     services: Services
 
@@ -63,6 +67,8 @@ class ImagineBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=settings.shard_count or 1,
+            shard_ids=list(settings.shard_ids or range(settings.shard_count or 1)),
         )
         self.settings = settings
         self.force_sync = force_sync
@@ -159,6 +165,15 @@ def point_discord_at(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+def shard_filter(settings: Settings) -> Callable[[int], bool]:
+    """Whether a server belongs to this process's shards (Discord's rule: (id >> 22) % shard_count)."""
+    count, mine = settings.shard_count, settings.shard_ids
+    if count is None or mine is None:
+        return lambda guild_id: True
+    shards = frozenset(mine)
+    return lambda guild_id: (guild_id >> 22) % count in shards
+
+
 def pipeline_config(settings: Settings) -> PipelineConfig:
     database = settings.database_url
     # Results are spooled next to an SQLite database (so a restart finds them), else in the working directory.
@@ -170,6 +185,9 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_concurrent_jobs=settings.max_concurrent_jobs,
         spool_dir=base / "spool",
         allowed_guild_ids=settings.allowed_guild_ids,
+        # Only PostgreSQL is shared by several processes; an SQLite file has one, which may take every job.
+        lease_ttl=None if database.startswith("sqlite:") else max(settings.toapis_poll_interval * 12, 1.0),
+        owns_guild=shard_filter(settings),
         # Waits that have no variable of their own scale with the poll interval (defaults: 5 s and 30 s).
         retry_delay=settings.toapis_poll_interval,
         probe_interval=settings.toapis_poll_interval * 6,

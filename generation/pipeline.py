@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +88,13 @@ class PipelineConfig:
     """First wait after a failure the client's own retries did not absorb; it doubles up to `max_retry_delay`."""
     max_retry_delay: float = 300.0
     delivery_attempts: int = 5
+    lease_ttl: float | None = None
+    """Seconds a process's claim on a job lasts unless renewed; None when this process is the database's only
+    user (SQLite), so that no job waits for a lease of a crashed process to run out."""
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    """This process, as a lease holder."""
+    owns_guild: Callable[[int], bool] = lambda guild_id: True
+    """Whether this process serves a server (its shards): only those servers' jobs are resumed here."""
     result_max_bytes: int = 50_000_000
 
     @property
@@ -173,27 +182,71 @@ class Pipeline:
         self._in_flight = 0
         self._changed = asyncio.Condition()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._lease_keeper: asyncio.Task[None] | None = None
         self._accepting = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume every unfinished job from its last stored step, then start taking new ones."""
+        """Resume every unfinished job from its last stored step, then start taking new ones.
+
+        With leases (several processes on one database), only the jobs of this process's servers that no other
+        process holds are resumed; the others are adopted later if their lease runs out.
+        """
         self._config.spool_dir.mkdir(parents=True, exist_ok=True)
         unfinished = await self._store.jobs.list_unfinished()
-        self._remove_orphan_spools({job.id for job in unfinished})
-        for job in unfinished:
+        if self._config.lease_ttl is None:
+            self._remove_orphan_spools({job.id for job in unfinished})
+        resumed = await self._adopt(unfinished)
+        if resumed:
+            log.info("Resumed %d unfinished job(s)", resumed)
+        self._accepting = True
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="pipeline-dispatcher")
+        self._lease_keeper = asyncio.create_task(self._keep_leases(), name="pipeline-leases")
+        self._announce_places()
+
+    async def _adopt(self, jobs: list[Job]) -> int:
+        """Take up unfinished jobs this process may work on and is not working on yet; returns how many."""
+        adopted = 0
+        for job in jobs:
+            if job.id in self._tasks or job.id in self._waiting or not self._config.owns_guild(job.guild_id):
+                continue
+            if self._config.lease_ttl is not None:
+                if not await self._store.jobs.claim(job.id, self._config.owner, self._config.lease_ttl):
+                    continue
+                current = await self._store.jobs.get(job.id)  # another process may have moved it meanwhile
+                if current is None or current.is_finished:
+                    continue
+                job = current
             self._reporters[job.id] = self._reporter_factory(job)
             if job.state in (JobState.QUEUED, JobState.UPLOADING):
                 self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
             else:
                 # A task that exists upstream is in flight whatever the limit says; it takes a slot first.
                 self._launch(job.id, holds_slot=job.state in (JobState.SUBMITTING, JobState.RUNNING))
-        if unfinished:
-            log.info("Resumed %d unfinished job(s)", len(unfinished))
-        self._accepting = True
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="pipeline-dispatcher")
-        self._announce_places()
+            adopted += 1
+        return adopted
+
+    async def _keep_leases(self) -> None:
+        """Renew this process's leases, and take up the unfinished jobs of our servers that nobody works on:
+        those whose process is gone, and our own deliveries that gave up for a while (Discord was down)."""
+        ttl = self._config.lease_ttl
+        while True:
+            await asyncio.sleep((ttl if ttl is not None else self._config.max_retry_delay) / 3)
+            try:
+                if ttl is not None:
+                    await self._store.jobs.renew_leases(self._config.owner, ttl)
+                adopted = await self._adopt(await self._store.jobs.list_unfinished())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Renewing job leases failed; trying again")
+                continue
+            if adopted:
+                log.info("Took up %d unfinished job(s) nobody was working on", adopted)
+                async with self._changed:
+                    self._changed.notify_all()
+                self._announce_places()
 
     async def close(self) -> None:
         """Stop taking jobs and stop working: unfinished jobs stay stored, to be resumed by the next start.
@@ -201,6 +254,12 @@ class Pipeline:
         The reporters of unfinished jobs that are `ClosableReporter`s are closed: nothing more will reach them.
         """
         self._accepting = False
+        if self._lease_keeper is not None:
+            self._lease_keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_keeper
+            self._lease_keeper = None
+        held = [*self._tasks, *self._waiting.order()]
         left = len(self._tasks) + len(self._waiting)
         # Taken first: a cancelled job lets go of its reporter without telling it anything.
         reporters = list(self._reporters.items())
@@ -219,6 +278,11 @@ class Pipeline:
                 except Exception:
                     log.exception("job %s: the reporter failed to close", job_id)
         self._reporters.clear()
+        if self._config.lease_ttl is not None:
+            # Let another process (the next one, in a deploy) take them at once rather than when the leases expire.
+            for job_id in held:
+                with contextlib.suppress(Exception):
+                    await self._store.jobs.release(job_id, self._config.owner)
         log.info("Pipeline stopped; %d unfinished job(s) stay stored for the next start", left)
 
     # -- the public face -------------------------------------------------------------------------------------
@@ -287,6 +351,8 @@ class Pipeline:
             )
             if request.reply_message_id is not None:
                 job = await store.jobs.set_reply_message(job_id, request.reply_message_id)
+            if self._config.lease_ttl is not None:
+                await store.jobs.claim(job_id, self._config.owner, self._config.lease_ttl)
             if request.references:
                 await store.references.save(job_id, [(ref.data, ref.mime_type) for ref in request.references])
         log.info("job %s accepted: guild %s, member %s, n=%s", job.id, job.guild_id, job.user_id, job.n)

@@ -1,0 +1,108 @@
+"""Several processes on one database: each works only its shards' servers, and a job only while it holds its lease.
+
+Two pipelines on two connections to one SQLite file stand for two processes (the leases are the same SQL on
+PostgreSQL, where the storage tests race real processes for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from generation.pipeline import Pipeline
+from storage.jobs import JobState
+from storage.store import Storage
+from tests.fakes.toapis import Timeline
+from tests.generation.conftest import BlockingJobs, Harness, request
+
+TTL = 0.3
+
+
+async def second_store(harness: Harness) -> Storage:
+    return await Storage.open(harness.url, defaults=harness.defaults, clock=harness.clock)
+
+
+async def test_a_process_resumes_only_the_jobs_of_its_own_servers(harness: Harness) -> None:
+    harness.fake.queue_timeline(Timeline.never_ends(), Timeline.never_ends())
+    first = await harness.start(lease_ttl=TTL, owner="first")
+    mine = await harness.submit(first, request(guild_id=2))
+    theirs = await harness.submit(first, request(guild_id=3))
+    await harness.board.wait_for(lambda: len(harness.fake.tasks) == 2)
+    await first.close()  # releases both leases
+
+    for task in harness.fake.tasks.values():
+        harness.fake.end_task(task.id)
+    store = await second_store(harness)
+    try:
+        second = await harness.start(store=store, lease_ttl=TTL, owner="second", owns_guild=lambda gid: gid % 2 == 0)
+        await harness.board.wait_finished([mine.id])
+        left = await store.jobs.get(theirs.id)
+        assert left is not None
+        assert not left.is_finished  # another process's server: not resumed here
+        assert theirs.id not in harness.board.shown
+        await second.close()
+    finally:
+        await store.close()
+
+
+async def test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_lease_runs_out(harness: Harness) -> None:
+    assert harness.store is None
+    store_a = await harness.open_store()
+    blocking = BlockingJobs(store_a, after=JobState.RUNNING)
+    first = await harness.start(store=dataclasses.replace(store_a, jobs=blocking), lease_ttl=TTL, owner="first")
+    job = await harness.submit(first, request())
+    await blocking.wait_stopped()
+
+    store_b = await second_store(harness)
+    try:
+        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+        # While the first process renews its lease, the second one does not touch the job.
+        await asyncio.sleep(TTL)
+        assert job.id not in harness.board.shown
+        assert (await store_b.jobs.get(job.id)).state is JobState.RUNNING  # type: ignore[union-attr]
+
+        # The first process dies without a word (its lease keeper stops renewing, nothing is released).
+        assert first._lease_keeper is not None
+        first._lease_keeper.cancel()
+        harness.clock.advance(seconds=2 * TTL)
+        await harness.board.wait_finished([job.id], timeout=10)
+        finished = await store_b.jobs.get(job.id)
+        assert finished is not None
+        assert finished.state is JobState.COMPLETED
+        assert len(harness.fake.tasks_for(job.id)) == 1  # polled again, never submitted twice
+        assert harness.board.deliveries_after_recorded == 0
+        await second.close()
+    finally:
+        await store_b.close()
+
+
+async def test_a_new_job_is_leased_to_the_process_that_admitted_it(harness: Harness) -> None:
+    harness.fake.queue_timeline(Timeline.never_ends())
+    pipeline = await harness.start(lease_ttl=TTL, owner="admitting")
+    job = await harness.submit(pipeline, request())
+    store = harness.store
+    assert store is not None
+    row = await store.db.fetch_one("SELECT lease_owner FROM jobs WHERE id = :id", {"id": job.id})
+    assert row is not None
+    assert row["lease_owner"] == "admitting"
+    other = await second_store(harness)
+    try:
+        assert not await other.jobs.claim(job.id, "someone else", TTL)
+    finally:
+        await other.close()
+    await pipeline.close()
+    assert await store.jobs.claim(job.id, "someone else", TTL)  # released on close
+
+
+async def test_without_leases_a_restart_takes_every_job_at_once(harness: Harness) -> None:
+    harness.fake.queue_timeline(Timeline.never_ends())
+    first = await harness.start()
+    job = await harness.submit(first, request())
+    await harness.board.wait_for(lambda: len(harness.fake.tasks) == 1)
+    await first.close()
+    second: Pipeline = await harness.start()
+    (task,) = harness.fake.tasks.values()
+    harness.fake.end_task(task.id)
+    await harness.settled([job.id])
+    assert len(harness.fake.tasks_for(job.id)) == 1
+    await second.close()

@@ -1,0 +1,31 @@
+"""Which servers a process serves, and whether it shares its database (leases) or owns it."""
+
+from __future__ import annotations
+
+from bot import pipeline_config, shard_filter
+from settings import load_settings
+
+BASE = {"DISCORD_TOKEN": "token", "TOAPIS_API_KEY": "key"}
+
+
+def guild_on_shard(shard: int, count: int, serial: int = 7) -> int:
+    # A snowflake's shard is (id >> 22) % shard_count.
+    return ((serial * count + shard) << 22) | 12345
+
+
+def test_without_shards_every_server_is_served() -> None:
+    owns = shard_filter(load_settings(BASE))
+    assert all(owns(guild_on_shard(shard, 4)) for shard in range(4))
+
+
+def test_a_process_serves_exactly_its_shards() -> None:
+    owns = shard_filter(load_settings(BASE | {"SHARD_COUNT": "4", "SHARD_IDS": "1,3"}))
+    assert [owns(guild_on_shard(shard, 4)) for shard in range(4)] == [False, True, False, True]
+
+
+def test_leases_only_on_a_shared_database() -> None:
+    sqlite = pipeline_config(load_settings(BASE | {"DATABASE_URL": "sqlite:///data/x.db"}))
+    postgres = pipeline_config(load_settings(BASE | {"DATABASE_URL": "postgresql://db/imagine"}))
+    assert sqlite.lease_ttl is None
+    assert postgres.lease_ttl == 60.0  # twelve polls at the default 5 s
+    assert sqlite.spool_dir.as_posix() == "data/spool"
