@@ -105,6 +105,10 @@ class ImagineBot(commands.AutoShardedBot):
     async def sync_commands(self) -> None:
         """Sync the global commands when they changed since the last sync recorded for this application."""
         assert self.application_id is not None
+        shards = self.settings.shard_ids
+        if shards is not None and 0 not in shards and not self.force_sync:
+            log.info("Commands are synced by the process that runs shard 0")
+            return
         digest = self.command_tree_hash()
         repository = self.services.store.guild_settings
         if not self.force_sync and await repository.synced_tree_hash(self.application_id) == digest:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -150,3 +151,19 @@ def test_compose_keeps_the_data_in_a_volume_and_reads_env() -> None:
     # Secrets are never written into the compose file itself.
     assert "DISCORD_TOKEN:" not in text
     assert "TOAPIS_API_KEY:" not in text
+
+
+def test_the_sharded_compose_file_runs_postgres_and_two_processes_with_different_shards() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.sharded.yml").read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    bots = {name: service for name, service in services.items() if name != "postgres"}
+    assert len(bots) == 2
+    environments = [service["environment"] for service in bots.values()]
+    assert {env["SHARD_COUNT"] for env in environments} == {"2"}
+    assert sorted(env["SHARD_IDS"] for env in environments) == ["0", "1"]
+    for env in environments:
+        assert env["DATABASE_URL"].startswith("postgresql://")
+        assert "@postgres:5432/" in env["DATABASE_URL"]
+    for service in bots.values():
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
