@@ -12,11 +12,10 @@ import pytest
 from generation.alerts import ALERT_TEXT, AlertKind
 from generation.pipeline import UNAVAILABLE_REASON
 from tests.cogs.conftest import World, wait_until
-from tests.cogs.test_quota import announce_channel, command
+from tests.cogs.test_quota import add_server, announce_channel, command
 from tests.fakes.discord import (
     CallbackType,
     FakeChannel,
-    FakeGuild,
     InteractionRecord,
     MessageRecord,
     Overwrite,
@@ -149,20 +148,6 @@ async def test_an_upstream_that_stops_answering_is_reported_down_once_and_back_o
     assert count(texts, BACK) == 1
     assert len(texts) == 2
     assert len(refused_at_once) + len(await world.jobs()) == len(calls)
-
-
-async def add_server(world: World, name: str) -> tuple[FakeGuild, FakeChannel]:
-    """The bot joins another server while connected (GUILD_CREATE), with a channel of its own."""
-    guild = world.discord.add_guild(name)
-    channel = guild.add_text_channel("general")
-    payload = guild.to_create_payload(members=[guild.bot_member], bot_user=world.discord.bot_user)
-    world.discord.gateway.dispatch("GUILD_CREATE", payload, guild_id=guild.id)
-
-    async def joined() -> bool:
-        return world.bot.get_guild(guild.id) is not None
-
-    await wait_until(joined, 10)
-    return guild, channel
 
 
 async def test_each_servers_log_channel_gets_the_alert_even_if_another_cannot(world: World) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from storage.guild_settings import GuildSettings
 from tests.cogs.conftest import World
-from tests.cogs.test_quota import announce_channel, command, delivered, resets_in
+from tests.cogs.test_quota import add_server, announce_channel, command, delivered, resets_in
 from tests.fakes.discord import CallbackType, InteractionRecord, InvocationRefused, MessageRecord, Overwrite
 from tests.fakes.discord import Permission as P
 from tests.fakes.toapis import Endpoint
@@ -79,6 +79,25 @@ async def test_a_plain_member_cannot_change_or_read_the_settings(
 
     assert world.discord.interactions == []
     assert await world.store.guild_settings.get(world.guild.id) == GuildSettings(world.guild.id)
+
+
+async def test_settings_are_per_server(world: World) -> None:
+    second, lobby = await add_server(world, "Second server")
+    carol = second.add_member("carol")
+    await command(world, "imagine-settings max-n", {"value": 1})
+    await command(world, "imagine-settings cooldown", {"seconds": 600})
+    await command(world, "imagine-settings channels add", {"channel": world.channel})
+
+    await accepted(world, await world.imagine("four cats", n=4, user=carol, channel=lobby))
+    await accepted(world, await world.imagine("four more", n=4, user=carol, channel=lobby))
+
+    shown = settings_fields(await command(world, "imagine-settings show", user=second.owner, channel=lobby))
+    assert shown == {
+        "/imagine allowed in": "every channel",
+        "Most images per request": "4",
+        "Cooldown per member": "none",
+        "Operator alerts go to": "none",
+    }
 
 
 # -- channels ---------------------------------------------------------------------------------------------------
