@@ -2,7 +2,8 @@
 
 Run from the repository root: `python bench/storage_bench.py` (`--runs N` to change the 3 runs). Every
 figure is the median of the runs, each on a fresh SQLite file in a temporary folder (WAL, synchronous=NORMAL,
-as the bot runs it).
+as the bot runs it). With `--postgres postgresql://...` the same figures are measured on PostgreSQL too, each
+run in fresh schemas of that database (created, then dropped).
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -79,9 +84,48 @@ async def timed(action: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - started
 
 
-async def one_run(folder: Path, run: int) -> Figures:
+NewDatabase = Callable[[str], Awaitable[str]]
+"""Returns the URL of a new, empty database for the given name."""
+
+
+@asynccontextmanager
+async def sqlite_files() -> AsyncIterator[NewDatabase]:
+    with tempfile.TemporaryDirectory(prefix="imagine-bench-") as folder:
+
+        async def new(name: str) -> str:
+            return f"sqlite:///{Path(folder) / name}.db"
+
+        yield new
+
+
+@asynccontextmanager
+async def postgres_schemas(server: str) -> AsyncIterator[NewDatabase]:
+    schemas: list[str] = []
+
+    async def new(name: str) -> str:
+        schema = f"imagine_bench_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        connection = await asyncpg.connect(server)
+        try:
+            await connection.execute(f"CREATE SCHEMA {schema}")
+        finally:
+            await connection.close()
+        schemas.append(schema)
+        return f"{server}{'&' if '?' in server else '?'}search_path={schema}"
+
+    try:
+        yield new
+    finally:
+        connection = await asyncpg.connect(server)
+        try:
+            for schema in schemas:
+                await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await connection.close()
+
+
+async def one_run(new_database: NewDatabase, run: int) -> Figures:
     # One by one, as the bot writes them: one autocommitted upsert per finished job.
-    async with await Database.open(f"sqlite:///{folder / f'single-{run}.db'}") as db:
+    async with await Database.open(await new_database(f"single-{run}")) as db:
         usage = UsageLog(db)
 
         async def insert_singly() -> None:
@@ -91,7 +135,7 @@ async def one_run(folder: Path, run: int) -> Figures:
 
         insert_one_by_one = await timed(insert_singly)
 
-    async with await Database.open(f"sqlite:///{folder / f'batched-{run}.db'}") as db:
+    async with await Database.open(await new_database(f"batched-{run}")) as db:
         usage = UsageLog(db)
 
         async def insert_batched() -> None:
@@ -121,7 +165,7 @@ async def one_run(folder: Path, run: int) -> Figures:
 
         export_seconds = await timed(export)
 
-    async with await Database.open(f"sqlite:///{folder / f'quota-{run}.db'}") as db:
+    async with await Database.open(await new_database(f"quota-{run}")) as db:
         # A clock the benchmark moves: late in a month, so a month-long pool has had time to fill.
         now = [QUOTA_NOW]
         quotas = QuotaRepository(
@@ -156,14 +200,12 @@ async def one_run(folder: Path, run: int) -> Figures:
     )
 
 
-async def main(runs: int) -> None:
-    print(f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}")
-    print(f"python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.platform()}")
+async def measure(engine: str, places: Callable[[], AbstractAsyncContextManager[NewDatabase]], runs: int) -> None:
     results: list[Figures] = []
-    with tempfile.TemporaryDirectory(prefix="imagine-bench-") as folder:
+    async with places() as new_database:
         for run in range(runs):
-            results.append(await one_run(Path(folder), run))
-            print(f"  run {run + 1}/{runs} done", flush=True)
+            results.append(await one_run(new_database, run))
+            print(f"  {engine}: run {run + 1}/{runs} done", flush=True)
 
     def median(name: str) -> float:
         return float(statistics.median(getattr(figures, name) for figures in results))
@@ -171,7 +213,7 @@ async def main(runs: int) -> None:
     single, batched = median("insert_one_by_one"), median("insert_batched")
     reserve = median("reservations")
     total_reservations = RESERVING_MEMBERS * RESERVATIONS_EACH
-    print(f"medians of {runs} runs:")
+    print(f"{engine}, medians of {runs} runs:")
     print(f"  usage log, {ROWS:,} inserts one by one:     {single:7.3f} s  ({ROWS / single:8,.0f} rows/s)")
     print(
         f"  usage log, {ROWS:,} inserts in batches of {BATCH}: {batched:7.3f} s  ({ROWS / batched:8,.0f} rows/s,"
@@ -194,7 +236,22 @@ async def main(runs: int) -> None:
     )
 
 
+async def main(runs: int, postgres: str | None) -> None:
+    print(f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}")
+    print(f"python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.platform()}")
+    await measure("SQLite", sqlite_files, runs)
+    if postgres is not None:
+        connection = await asyncpg.connect(postgres)
+        try:
+            print(f"PostgreSQL {await connection.fetchval('SHOW server_version')}")
+        finally:
+            await connection.close()
+        await measure("PostgreSQL", lambda: postgres_schemas(postgres), runs)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--postgres", metavar="URL", help="also measure on this PostgreSQL database (fresh schemas)")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.runs, arguments.postgres))
