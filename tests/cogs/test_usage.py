@@ -11,6 +11,7 @@ from storage.quotas import Period, RuleScope
 from tests.cogs.conftest import World, WorldFactory
 from tests.cogs.test_quota import announce_role, command, description, generate, next_starts, resets_in
 from tests.fakes.discord import CallbackType, FakeMember, InvocationRefused
+from tests.fakes.toapis import Timeline
 
 
 async def usage_of(world: World, member: FakeMember | None = None) -> list[str]:
@@ -136,3 +137,16 @@ async def test_usage_over_the_limit_shows_nothing_left(make_world: WorldFactory)
 
         assert lines[1].startswith("**Your limit** today: 3 of 1 used, **0 left**.")
         assert lines[-1] == "You can make **0** more images now."
+
+
+async def test_images_of_a_failed_job_are_given_back(world: World) -> None:
+    world.api.queue_timeline(Timeline.failing("The upstream model crashed"))
+    call = await world.imagine("a doomed cat", n=3)
+    await world.discord.wait_for(lambda: call.original is not None and bool(call.original.embeds), 15)
+    job = await world.finished_job()
+    assert job.error_code is not None
+
+    lines = await usage_of(world)
+
+    assert lines[0].startswith("**The server's pool** today: 0 of 250 used")
+    assert lines[1].startswith("**Your limit** today: 0 of 25 used, **25 left**.")
