@@ -19,6 +19,7 @@ import pytest_asyncio
 from PIL import Image
 
 from tests.e2e.conftest import (
+    BUTTONS_DEAD,
     CHANNEL_MESSAGES,
     PROGRESS_EDIT_INTERVAL,
     STEP_TIMEOUT,
@@ -48,6 +49,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 MEMBER_LIMIT = 4
 ACK_DEADLINE = 3.0
+DISCORD_FILE_LIMIT = 10 * 1024 * 1024
 # Edits are spaced by the bot when it sends them; the fake stamps them when they arrive, so a first edit that
 # took a little longer in transit than the next one shortens the gap the fake sees by that much.
 TRANSIT_SLACK = 0.05
@@ -79,14 +81,16 @@ async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shar
             yield Shared(world, bot, strict, strict_channel, strict_admin)
             assert await bot.terminate() == 0
             assert bot.matching("Imagine stopped")
-            assert not bot.matching(r" (ERROR|CRITICAL) "), bot.output()
 
 
 @pytest.fixture(autouse=True)
-def no_unknown_routes(shared: Shared) -> Iterator[None]:
-    """After each test: the bot asked the fakes for nothing they do not serve."""
+def checked_after_each_test(shared: Shared) -> Iterator[None]:
+    """After each test: the bot asked the fakes for nothing they do not serve, and logged no error."""
+    start = len(shared.bot.lines)
     yield
     shared.world.check_routes()
+    errors = shared.bot.matching(r" (ERROR|CRITICAL) ", start=start)
+    assert not errors, shared.bot.output()
 
 
 def png_bytes(size: tuple[int, int], colour: str) -> bytes:
@@ -213,6 +217,45 @@ async def test_references_are_read_from_discord_uploaded_and_sent_with_the_submi
     assert [a.data for a in original.attachments] == [world.api.result_png(task.id, 1)]
     row = await world.finished_row(job_id)
     assert (row["status"], row["reference_count"], row["images"]) == ("completed", 2, 1)
+
+
+@pytest.mark.xfail(strict=True, reason=BUTTONS_DEAD)
+async def test_the_result_buttons_re_roll_vary_and_delete(shared: Shared) -> None:
+    world = shared.world
+    mia, nick = world.member("mia"), world.member("nick")
+    prompt = "two foxes in the snow"
+    call = await world.imagine(mia, prompt, n=2, size="1024x1536")
+    await world.finished_row(await world.submitted_job(prompt))
+    original = call.original
+    assert original is not None
+    buttons = original.custom_ids()
+
+    def button(prefix: str, suffix: str = "") -> str:
+        return next(b for b in buttons if b.startswith(prefix) and b.endswith(suffix))
+
+    # Re-roll, by another member: a new job of theirs, with the same prompt, size and count.
+    again = await world.discord.click(original, button("imagine:reroll:"), nick)
+    await world.discord.wait_for(lambda: delivered(again) or again.failed, STEP_TIMEOUT, what="the re-roll")
+    assert not again.failed, again.failure
+    answered_in_time(again)
+    first, rerolled = world.submits(prompt)
+    assert (rerolled["size"], rerolled["n"]) == ("1024x1536", 2)
+    (job,) = world.rows("SELECT user_id, parent_job_id FROM jobs WHERE id = ?", rerolled["client_business_id"])
+    assert job == {"user_id": nick.id, "parent_job_id": first["client_business_id"]}
+    # Vary 2: the second image becomes the reference of a new job.
+    vary = await world.discord.click(original, button("imagine:vary:", ":1"), mia)
+    await world.discord.wait_for(lambda: delivered(vary) or vary.failed, STEP_TIMEOUT, what="the variation")
+    varied = world.submits(prompt)[2]
+    (url,) = varied["reference_images"]
+    assert world.api.uploads[url.rsplit("/", 1)[1].rsplit(".", 1)[0]].data == original.attachments[1].data
+    # Delete: not by someone else, but by the member who asked.
+    refused = await world.discord.click(original, button("imagine:delete:"), nick)
+    await first_response(world, refused)
+    assert refused.callback is not None
+    assert refused.callback.ephemeral
+    assert not original.deleted
+    await world.discord.click(original, button("imagine:delete:"), mia)
+    await world.discord.wait_for(lambda: original.deleted, STEP_TIMEOUT, what="the deletion")
 
 
 async def test_a_file_that_is_not_an_image_is_refused_after_the_defer(shared: Shared) -> None:
@@ -347,6 +390,8 @@ async def test_with_an_expired_token_the_result_goes_to_the_channel_pinging_only
     await world.discord.wait_for(lambda: progress_versions(call), STEP_TIMEOUT, what="a progress edit")
     # Fifteen minutes later, as far as Discord is concerned: the reply can no longer be edited.
     world.discord.expire_token(call)
+    # And Discord asks it, once, to slow down: the post is sent again, files and all.
+    slow_down = world.discord.inject_429("POST /channels/*/messages", retry_after=0.05)
     world.api.end_task(task.id)
 
     def posted() -> list[MessageRecord]:
@@ -372,9 +417,74 @@ async def test_with_an_expired_token_the_result_goes_to_the_channel_pinging_only
     ]
     assert isinstance(post.body, dict)
     assert post.body.get("enforce_nonce") is True
+    assert slow_down.hits == 1
     assert message.nonce
     assert str(message.nonce) in job_id
     assert posted() == [message]
     # The reply itself was not given the images: its token had expired.
     assert call.original is not None
     assert not call.original.attachments
+
+
+async def test_results_over_the_upload_limit_are_re_encoded_to_fit(shared: Shared) -> None:
+    world = shared.world
+    ivan = world.member("ivan")
+    prompt = "a very detailed map of the old town"
+    # The fake's PNGs grow past Discord's 10 MiB per file (the fake refuses bigger uploads, as Discord does).
+    world.api.result_min_bytes = 11 * 1024 * 1024
+    try:
+        call = await world.imagine(ivan, prompt, n=2)
+        job_id = await world.submitted_job(prompt)
+        row = await world.finished_row(job_id)
+    finally:
+        world.api.result_min_bytes = 0
+
+    assert (row["status"], row["images"]) == ("completed", 2)
+    (task,) = world.api.tasks_for(job_id)
+    original = call.original
+    assert original is not None
+    assert len(original.attachments) == 2
+    for index, attachment in enumerate(original.attachments, start=1):
+        assert attachment.size <= DISCORD_FILE_LIMIT
+        with Image.open(io.BytesIO(attachment.data)) as image:
+            assert image.size == (1024, 1024)
+            shown = image.convert("RGB").getpixel((512, 512))
+        with Image.open(io.BytesIO(png_bytes_of(world, task.id, index))) as generated:
+            made = generated.convert("RGB").getpixel((512, 512))
+        assert isinstance(shown, tuple)
+        assert isinstance(made, tuple)
+        assert max(abs(a - b) for a, b in zip(shown, made, strict=True)) <= 8, (shown, made)
+    refused = [r for r in world.discord.requests if r.status == 413 or r.error_code == 40005]
+    assert refused == []
+
+
+def png_bytes_of(world: World, task_id: str, index: int) -> bytes:
+    """The image the fake generated, at its natural size (without the padding)."""
+    padding, world.api.result_min_bytes = world.api.result_min_bytes, 0
+    try:
+        return world.api.result_png(task_id, index)
+    finally:
+        world.api.result_min_bytes = padding
+
+
+async def test_a_dropped_gateway_is_resumed_and_jobs_and_commands_go_on(shared: Shared) -> None:
+    world = shared.world
+    jack = world.member("jack")
+    world.api.on_prompt("drifting boat", Timeline.never_ends(progress=20))
+    call = await world.imagine(jack, "a drifting boat")
+    job_id = await world.submitted_job("a drifting boat")
+    (task,) = world.api.tasks_for(job_id)
+    await world.discord.wait_for(lambda: progress_versions(call), STEP_TIMEOUT, what="a progress edit")
+    sessions = len(world.discord.gateway_sessions)
+    session = world.discord.gateway_sessions[-1]
+    resumes = session.resumes
+
+    await world.discord.drop_gateway()
+    await world.discord.wait_for(lambda: session.resumes > resumes, STEP_TIMEOUT, what="a RESUME")
+    world.api.end_task(task.id)
+    after = await world.imagine(jack, "a calm sea after the storm")
+
+    await world.discord.wait_for(lambda: delivered(call) and delivered(after), STEP_TIMEOUT, what="both results")
+    assert len(world.discord.gateway_sessions) == sessions  # resumed, not identified again
+    answered_in_time(after)
+    assert (await world.finished_row(job_id))["status"] == "completed"

@@ -149,9 +149,12 @@ async def test_a_restart_syncs_again_only_with_sync(world: World) -> None:
         assert await forced.terminate() == 0
 
 
-async def test_the_env_file_of_the_working_directory_is_read(world: World) -> None:
+async def test_two_values_in_the_env_file_of_the_working_directory_are_enough(world: World) -> None:
+    # product.md: copy .env.example to .env, fill in two values, python bot.py. (The fakes' addresses stay in the
+    # environment: they stand for Discord's and ToAPIs' defaults.) The database goes to its default place.
     env = world.env()
     secrets = {name: env.pop(name) for name in ("DISCORD_TOKEN", "TOAPIS_API_KEY")}
+    del env["DATABASE_URL"]
     (world.directory / ".env").write_text("".join(f"{name}={value}\n" for name, value in secrets.items()))
 
     bot = await world.start_bot(env=env)
@@ -159,6 +162,35 @@ async def test_the_env_file_of_the_working_directory_is_read(world: World) -> No
     # The fake opens a session only for the right token, and the REST calls before it carried it too.
     assert len(world.discord.gateway_sessions) == 1
     assert world.discord.command_syncs[0].status == 200
+    assert (world.directory / "data" / "imagine.db").is_file()
+    assert await bot.terminate() == 0
+
+
+async def test_a_token_discord_rejects_is_named_and_exits_non_zero(world: World) -> None:
+    env = process_env(world.env(DISCORD_TOKEN="not-the-token-of-this-bot"))
+
+    async with ScriptProcess.start(BOT_SCRIPT, env=env, cwd=world.directory, inherit_env=False) as bot:
+        code = await bot.wait_exit(START_TIMEOUT)
+
+    assert code not in (0, None)
+    assert bot.matching("DISCORD_TOKEN")
+    assert not bot.matching("Traceback")
+    assert not bot.matching("not-the-token-of-this-bot")
+    assert world.discord.gateway_sessions == []
+    assert [r.status for r in world.discord.requests_to("GET", "/users/@me")] == [401]
+
+
+async def test_shard_count_and_shard_ids_decide_which_shards_the_process_runs(world: World) -> None:
+    # Ids whose bits 22 and up put one server on each of two shards.
+    even = world.discord.add_guild("Shard zero", guild_id=(1000 << 22) | 1)
+    odd = world.discord.add_guild("Shard one", guild_id=(1001 << 22) | 1)
+
+    bot = await world.start_bot(env=world.env(SHARD_COUNT="2", SHARD_IDS="1"))
+
+    sessions = world.discord.gateway_sessions
+    assert [s.shard for s in sessions] == [(1, 2)]
+    assert sessions[0].handles(odd.id)
+    assert not sessions[0].handles(even.id)
     assert await bot.terminate() == 0
 
 
