@@ -20,6 +20,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -176,13 +177,34 @@ class SQLiteDatabase(Database):
         with _engine_errors():
             await connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             await connection.execute("PRAGMA foreign_keys = ON")
-            if self._path is not None:
-                cursor = await connection.execute("PRAGMA journal_mode = WAL")
-                row = await cursor.fetchone()
-                await cursor.close()
-                if row is None or str(row[0]).lower() != "wal":
-                    raise DatabaseError(f"could not switch {self._path} to WAL mode (got {row and row[0]!r})")
+        if self._path is not None:
+            await self._switch_to_wal(connection)
+        with _engine_errors():
             await connection.execute("PRAGMA synchronous = NORMAL")
+
+    async def _switch_to_wal(self, connection: aiosqlite.Connection) -> None:
+        """Put the file in WAL mode (it stays so), waiting out other connections doing the same.
+
+        Switching needs the file to itself, and SQLite refuses at once rather than calling the busy handler
+        when processes open a new file together: so try again, for up to the busy timeout.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                with _engine_errors():
+                    cursor = await connection.execute("PRAGMA journal_mode = WAL")
+                    row = await cursor.fetchone()
+                    await cursor.close()
+            except DatabaseBusyError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
+                continue
+            if row is None or str(row[0]).lower() != "wal":
+                raise DatabaseError(f"could not switch {self._path} to WAL mode (got {row and row[0]!r})")
+            return
 
     # -- migrations: the version is PRAGMA user_version, and BEGIN IMMEDIATE already excludes other writers ----
 
