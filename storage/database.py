@@ -13,6 +13,11 @@ The semantics are the same on both engines:
   about to change, selects them with `dialect.row_lock`): SQLite serializes every write transaction anyway,
   PostgreSQL needs to be told what to serialize;
 - `iterate` streams rows a chunk at a time from a consistent snapshot, without holding up writers.
+
+Where they differ: outside a transaction, SQLite's reads wait for the transaction in progress (one shared
+connection) while PostgreSQL's run at once on another pooled connection and see only what was committed; and
+after a statement fails inside a transaction, PostgreSQL refuses every further statement of it, so let the
+error leave the block (or contain it in a nested `transaction()`, whose savepoint undoes it).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from storage.usage import UsageLog
 
 @dataclass(frozen=True)
 class Storage:
+    """The database and every repository on it; `Storage.open(url)` works the same on SQLite and PostgreSQL."""
+
     db: Database
     jobs: JobRepository
     usage: UsageLog
@@ -45,6 +47,7 @@ class Storage:
         )
 
     async def close(self) -> None:
+        """Close the database (after the transaction in progress, if any)."""
         await self.db.close()
 
     async def __aenter__(self) -> Self:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import pytest
 
@@ -64,6 +65,23 @@ async def test_a_transaction_keeps_one_connection_and_other_tasks_use_others(pg:
         assert elsewhere != mine
         # the server agrees: this connection is inside a transaction block
         assert await pg.fetch_value("SELECT now() = statement_timestamp()") is False
+
+
+async def test_iterate_reads_through_a_server_side_cursor(pg: PostgresDatabase) -> None:
+    await pg.execute("CREATE TABLE t (n INTEGER)")
+    await pg.execute("INSERT INTO t SELECT generate_series(1, 100)")
+    seen: list[int] = []
+    async with pg.transaction(), aclosing(pg.iterate("SELECT n FROM t ORDER BY n", chunk_size=10)) as rows:
+        async for row in rows:
+            seen.append(row["n"])
+            if len(seen) == 15:
+                # the same connection (the transaction's) has the query open as a cursor
+                cursors = "SELECT COUNT(*) FROM pg_cursors WHERE statement = 'SELECT n FROM t ORDER BY n'"
+                assert await pg.fetch_value(cursors) == 1
+    assert seen == list(range(1, 101))
+    with pytest.raises(ValueError, match="chunk_size"):
+        async for _row in pg.iterate("SELECT n FROM t", chunk_size=0):
+            pass
 
 
 async def test_the_pool_is_bounded_and_waiting_for_it_is_capped(db_url: str) -> None:
