@@ -46,7 +46,7 @@ START_TIMEOUT: Final = 30.0
 STEP_TIMEOUT: Final = 15.0
 
 POLL_INTERVAL: Final = 0.05
-PROGRESS_EDIT_INTERVAL: Final = 0.25
+PROGRESS_EDIT_INTERVAL: Final = 0.3
 
 # Every variable of product.md that has a default, set explicitly so that nothing from the machine leaks in.
 BASE_ENV: Final = {

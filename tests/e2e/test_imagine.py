@@ -52,7 +52,7 @@ ACK_DEADLINE = 3.0
 DISCORD_FILE_LIMIT = 10 * 1024 * 1024
 # Edits are spaced by the bot when it sends them; the fake stamps them when they arrive, so a first edit that
 # took a little longer in transit than the next one shortens the gap the fake sees by that much.
-TRANSIT_SLACK = 0.05
+TRANSIT_SLACK = 0.1
 
 # Progress changes every 0.1 s and the bot looks every 0.05 s: without coalescing it would edit far more often.
 STEADY = Timeline.simple(queued=0.05, running=1.0, progress=tuple(range(10, 100, 10)))

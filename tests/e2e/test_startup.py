@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BOT_SCRIPT, START_TIMEOUT, World, process_env
+from tests.e2e.conftest import BOT_SCRIPT, START_TIMEOUT, World, delivered, process_env
 from tests.e2e.harness import ScriptProcess
 from tests.fakes._discord_commands import allowed_in_bot_dm, allowed_in_guild
 from tests.fakes.discord import InvocationRefused, Permission
@@ -184,14 +184,26 @@ async def test_shard_count_and_shard_ids_decide_which_shards_the_process_runs(wo
     # Ids whose bits 22 and up put one server on each of two shards.
     even = world.discord.add_guild("Shard zero", guild_id=(1000 << 22) | 1)
     odd = world.discord.add_guild("Shard one", guild_id=(1001 << 22) | 1)
-
-    bot = await world.start_bot(env=world.env(SHARD_COUNT="2", SHARD_IDS="1"))
-
+    lanterns = odd.add_text_channel("lanterns")
+    olga = odd.add_member("olga")
     sessions = world.discord.gateway_sessions
-    assert [s.shard for s in sessions] == [(1, 2)]
-    assert sessions[0].handles(odd.id)
-    assert not sessions[0].handles(even.id)
-    assert await bot.terminate() == 0
+
+    async with world.bot(SHARD_COUNT="2", SHARD_IDS="0") as zero:
+        assert [s.shard for s in sessions] == [(0, 2)]
+        assert sessions[0].handles(even.id)
+        # Commands are global: shard 0's process syncs them.
+        assert len(world.discord.command_syncs) == 1
+        assert await zero.terminate() == 0
+
+    async with world.bot(SHARD_COUNT="2", SHARD_IDS="1") as one:
+        assert [s.shard for s in sessions[1:]] == [(1, 2)]
+        assert sessions[1].handles(odd.id)
+        assert not sessions[1].handles(even.id)
+        assert len(world.discord.command_syncs) == 1
+        # It serves its own shard's servers.
+        call = await world.imagine(olga, "a paper lantern", channel=lanterns)
+        await world.discord.wait_for(lambda: delivered(call), START_TIMEOUT, what="the images")
+        assert await one.terminate() == 0
 
 
 def config_env(tmp_path: Path, **env: str) -> dict[str, str]:
