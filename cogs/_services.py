@@ -24,7 +24,7 @@ class Services:
     alerts: AlertThrottle
 
 
-def services_of(bot: commands.Bot) -> Services:
+def services_of(bot: commands.Bot | commands.AutoShardedBot) -> Services:
     """The services the composition root attached to the bot."""
     services = getattr(bot, "services", None)
     if not isinstance(services, Services):

@@ -8,7 +8,7 @@ only parse their id and hand over.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
 import discord
@@ -31,16 +31,17 @@ class ResultActions(Protocol):
 
 def _actions(interaction: discord.Interaction) -> ResultActions:
     client = interaction.client
-    cog = client.get_cog("ResultActionsCog") if isinstance(client, commands.Bot) else None
+    # BotBase: ImagineBot is an AutoShardedBot, which is not a commands.Bot.
+    cog = client.get_cog("ResultActionsCog") if isinstance(client, commands.bot.BotBase) else None
     if cog is None:
         raise RuntimeError("the ResultActionsCog is not loaded")
     return cog  # type: ignore[return-value]
 
 
-async def _run(interaction: discord.Interaction, action: Awaitable[None]) -> None:
+async def _run(interaction: discord.Interaction, action: Callable[[ResultActions], Awaitable[None]]) -> None:
     """Run a button's action; any error becomes a short message (a button has no command error handler)."""
     try:
-        await action
+        await action(_actions(interaction))
     except Exception as exc:
         await answer_error(interaction, exc)
 
@@ -61,7 +62,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"i
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, _actions(interaction).reroll(interaction, self.job_id))
+        await _run(interaction, lambda actions: actions.reroll(interaction, self.job_id))
 
 
 class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:vary:{_JOB}:(?P<index>[0-9])"):
@@ -84,7 +85,7 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"ima
         return cls(match["job"], int(match["index"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, _actions(interaction).vary(interaction, self.job_id, self.index))
+        await _run(interaction, lambda actions: actions.vary(interaction, self.job_id, self.index))
 
 
 class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:delete:{_JOB}:{_USER}"):
@@ -107,7 +108,7 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"i
         return cls(match["job"], int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, _actions(interaction).delete(interaction, self.job_id, self.requester_id))
+        await _run(interaction, lambda actions: actions.delete(interaction, self.job_id, self.requester_id))
 
 
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:cancel:{_JOB}:{_USER}"):
@@ -127,7 +128,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"i
         return cls(match["job"], int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _run(interaction, _actions(interaction).cancel(interaction, self.job_id, self.requester_id))
+        await _run(interaction, lambda actions: actions.cancel(interaction, self.job_id, self.requester_id))
 
 
 DYNAMIC_ITEMS: Final = (RerollButton, VaryButton, DeleteButton, CancelButton)

@@ -68,7 +68,7 @@ class PromptModal(discord.ui.Modal, title="Imagine from images"):
 
 
 class ResultActionsCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, services: Services) -> None:
+    def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
         # The context_menu decorator cannot be used in a class: build the command here.
@@ -184,5 +184,5 @@ class ResultActionsCog(commands.Cog):
         return parent
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(ResultActionsCog(bot, services_of(bot)))

@@ -66,7 +66,7 @@ SIZE_CHOICES: Final = [
 
 
 class ImagineCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, services: Services) -> None:
+    def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
 
@@ -226,5 +226,5 @@ def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:
     return frozenset()
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(ImagineCog(bot, services_of(bot)))

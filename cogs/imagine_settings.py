@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from cogs._embeds import NO_MENTIONS, duration
 from cogs._errors import answer_error
+from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from generation.validation import MAX_N
 from storage.guild_settings import GuildSettings
@@ -48,7 +49,7 @@ class ImagineSettingsCog(
 ):
     channels = app_commands.Group(name="channels", description="The channels where /imagine is allowed")
 
-    def __init__(self, bot: commands.Bot, services: Services) -> None:
+    def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
         super().__init__()
@@ -58,6 +59,7 @@ class ImagineSettingsCog(
     async def channel_add(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Allow /imagine in a channel; once one is listed, only listed channels allow it."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         settings = await self.services.server_settings.add_allowed_channel(interaction.guild_id, channel.id)
         text = f"/imagine is allowed in {channel.mention}. Allowed now: " + ", ".join(
             f"<#{c}>" for c in sorted(settings.allowed_channel_ids)
@@ -65,21 +67,25 @@ class ImagineSettingsCog(
         missing = _missing_permissions(channel)
         if missing:
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or results cannot be posted."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @channels.command(name="remove")
     @app_commands.describe(channel="The channel to take off the list")
     async def channel_remove(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Take a channel off the list of channels where /imagine is allowed."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         before = self.services.server_settings.get(interaction.guild_id)
         if channel.id not in before.allowed_channel_ids:
-            await interaction.response.send_message(f"{channel.mention} was not on the list.", ephemeral=True)
+            await answer(interaction, f"{channel.mention} was not on the list.", ephemeral=True)
             return
         settings = await self.services.server_settings.remove_allowed_channel(interaction.guild_id, channel.id)
         rest = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "every channel (none listed)"
-        await interaction.response.send_message(
-            f"Removed {channel.mention}. /imagine is allowed in: {rest}.", ephemeral=True, allowed_mentions=NO_MENTIONS
+        await answer(
+            interaction,
+            f"Removed {channel.mention}. /imagine is allowed in: {rest}.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
     @channels.command(name="list")
@@ -89,23 +95,25 @@ class ImagineSettingsCog(
         settings = self.services.server_settings.get(interaction.guild_id)
         listed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
         text = f"/imagine is allowed in: {listed}." if listed else "/imagine is allowed in every channel."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @channels.command(name="clear")
     async def channel_clear(self, interaction: discord.Interaction) -> None:
         """Allow /imagine in every channel again."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         await self.services.server_settings.clear_allowed_channels(interaction.guild_id)
-        await interaction.response.send_message("/imagine is allowed in every channel again.", ephemeral=True)
+        await answer(interaction, "/imagine is allowed in every channel again.", ephemeral=True)
 
     @app_commands.command(name="max-n")
     @app_commands.describe(value="The most images one request may ask for, 1 to 4")
     async def max_n(self, interaction: discord.Interaction, value: app_commands.Range[int, 1, MAX_N]) -> None:
         """Set the most images one request may ask for."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         await self.services.server_settings.set_max_n(interaction.guild_id, value)
-        await interaction.response.send_message(
-            f"Requests may now ask for 1 to {value} image{'s' if value != 1 else ''}.", ephemeral=True
+        await answer(
+            interaction, f"Requests may now ask for 1 to {value} image{'s' if value != 1 else ''}.", ephemeral=True
         )
 
     @app_commands.command(name="cooldown")
@@ -115,31 +123,33 @@ class ImagineSettingsCog(
     ) -> None:
         """Set how long each member waits between two requests."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         await self.services.server_settings.set_cooldown(interaction.guild_id, seconds)
         text = f"Members now wait {duration(seconds)} between requests." if seconds else "No cooldown any more."
-        await interaction.response.send_message(text, ephemeral=True)
+        await answer(interaction, text, ephemeral=True)
 
     @app_commands.command(name="log-channel")
     @app_commands.describe(channel="Where Imagine posts operator alerts; leave out to stop posting them")
     async def log_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         """Choose the channel for operator alerts (API key rejected, balance exhausted, service down and back)."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         await self.services.server_settings.set_log_channel(interaction.guild_id, channel.id if channel else None)
         if channel is None:
-            await interaction.response.send_message("Operator alerts are no longer posted here.", ephemeral=True)
+            await answer(interaction, "Operator alerts are no longer posted here.", ephemeral=True)
             return
         text = f"Operator alerts will be posted in {channel.mention}."
         missing = _missing_permissions(channel)
         if missing:
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or alerts cannot be posted."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
         """Show this server's Imagine settings."""
         assert interaction.guild_id is not None
         settings = self.services.server_settings.get(interaction.guild_id)
-        await interaction.response.send_message(embed=settings_embed(settings), ephemeral=True)
+        await answer(interaction, embed=settings_embed(settings), ephemeral=True)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -147,5 +157,5 @@ class ImagineSettingsCog(
         await answer_error(interaction, error)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(ImagineSettingsCog(bot, services_of(bot)))

@@ -18,6 +18,7 @@ from discord.ext import commands
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._pagination import pages_of, send_pages
+from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from generation.validation import RequestRejected
 from storage.quotas import Period, RuleScope, RuleStatus
@@ -65,7 +66,7 @@ def _rule_lines(status: RuleStatus) -> list[str]:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit how many images this server makes"):
-    def __init__(self, bot: commands.Bot, services: Services) -> None:
+    def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
         super().__init__()
@@ -89,9 +90,11 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
     ) -> None:
         """Set the server's pool or each member's limit, in images per day, week or month."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         rule = await self.services.store.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
         who = "The server pool" if rule.scope is RuleScope.SERVER else "Each member's limit"
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"{who} is now {_limit_text(rule.limit, rule.period)}. What was already used still counts.",
             ephemeral=True,
         )
@@ -112,10 +115,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
     ) -> None:
         """Give members with a role their own limit (the largest among their roles applies)."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         rule = await self.services.store.quotas.set_rule(
             interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
         )
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"Members with {role.mention} now get {_limit_text(rule.limit, rule.period)} instead of the member "
             "limit (with several such roles, the largest limit applies).",
             ephemeral=True,
@@ -135,6 +140,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
             raise RequestRejected("Choose the `role` whose rule to remove.")
         if rule_scope is not RuleScope.ROLE and role is not None:
             raise RequestRejected("A `role` is only for `scope: role`.")
+        await defer_privately(interaction)
         removed = await self.services.store.quotas.remove_rule(
             interaction.guild_id, rule_scope, role.id if role else None
         )
@@ -146,7 +152,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
             text = f"Removed the {name}: those members get the member limit again."
         else:
             text = f"Removed the {name}: the operator's default applies again."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -163,8 +169,10 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
     async def reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
         """Forgive a member's usage of member and role limits this period (the server pool still counts it)."""
         assert interaction.guild_id is not None
+        await defer_privately(interaction)
         forgiven = await self.services.store.quotas.forgive(interaction.guild_id, member.id)
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"Forgave {forgiven:,} image{'s' if forgiven != 1 else ''} of {member.mention}'s usage. The server "
             "pool still counts them.",
             ephemeral=True,
@@ -238,5 +246,5 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         await answer_error(interaction, error)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(QuotaCog(bot, services_of(bot)))

@@ -34,7 +34,7 @@ def usage_line(usage: RuleUsage) -> str:
 
 
 class UsageCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, services: Services) -> None:
+    def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
 
@@ -62,5 +62,5 @@ class UsageCog(commands.Cog):
         await answer_error(interaction, error)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(UsageCog(bot, services_of(bot)))

@@ -108,14 +108,6 @@ async def test_settings_are_per_server(world: World) -> None:
     }
 
 
-SETTINGS_WRITE_BEFORE_ANSWERING = (
-    "cogs/imagine_settings.py channel_add, channel_remove, channel_clear, max_n, cooldown and log_channel await the "
-    "database write (ServerSettings write-through) before their first response (house style, convention 4): "
-    "when the write waits for a lock past Discord's 3 s, the admin sees 'The application did not respond'"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SETTINGS_WRITE_BEFORE_ANSWERING)
 @pytest.mark.parametrize(
     ("name", "options"),
     [("imagine-settings max-n", {"value": 2}), ("imagine-settings channels add", {"channel": "general"})],

@@ -297,15 +297,6 @@ async def test_an_unexpected_failure_is_answered_briefly_and_logged(
     assert "Unexpected error in quota show" in caplog.text
 
 
-WRITES_BEFORE_ANSWERING = (
-    "cogs/quota.py set_rule, role_rule, clear_rule and reset await the database before their first response "
-    "(house style, convention 4: nothing that does I/O comes before it): when the write waits for a lock (up to "
-    "the 5 s busy timeout) past Discord's 3 s, the admin sees 'The application did not respond' and the answer is "
-    "lost (10062), though the rule was changed"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=WRITES_BEFORE_ANSWERING)
 @pytest.mark.parametrize(
     ("name", "options"),
     [("quota set", {"scope": "member", "limit": 5}), ("quota reset", {"member": "alice"})],

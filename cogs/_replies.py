@@ -1,0 +1,26 @@
+"""Answering an interaction whether or not its first response (a defer) has been sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from cogs._embeds import NO_MENTIONS
+
+
+async def answer(interaction: discord.Interaction, content: str | None = None, **options: Any) -> None:
+    """An ephemeral answer that mentions nobody: the first response, or a follow-up after a defer."""
+    options.setdefault("ephemeral", True)
+    options.setdefault("allowed_mentions", NO_MENTIONS)
+    if content is not None:
+        options["content"] = content
+    if interaction.response.is_done():
+        await interaction.followup.send(**options)
+    else:
+        await interaction.response.send_message(**options)
+
+
+async def defer_privately(interaction: discord.Interaction) -> None:
+    """The first response before any I/O: an ephemeral "thinking" placeholder the answer will replace."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
