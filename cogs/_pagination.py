@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import discord
 
-from cogs._embeds import DESCRIPTION_LIMIT, NO_MENTIONS
+from cogs._embeds import DESCRIPTION_LIMIT
+from cogs._replies import answer
 
 LINES_PER_PAGE = 15
 
@@ -32,25 +34,39 @@ def pages_of(
         size += len(line) + 1
     chunks.append(current)
     pages = []
-    for number, chunk in enumerate(chunks, start=1):
+    for chunk in chunks:
         description = "\n".join(([header, ""] if header else []) + chunk)
-        embed = discord.Embed(title=title, description=description, colour=colour or discord.Colour.blurple())
-        if len(chunks) > 1:
-            embed.set_footer(text=f"Page {number} of {len(chunks)}")
-        pages.append(embed)
+        pages.append(discord.Embed(title=title, description=description, colour=colour or discord.Colour.blurple()))
     return pages
 
 
-class Paginator(discord.ui.View):
-    """Previous / Next over `pages`; only `owner_id` may flip. Dies after `timeout` seconds (listings are
-    ephemeral and short-lived, so they need not survive a restart)."""
+def numbered(pages: Sequence[discord.Embed]) -> list[discord.Embed]:
+    """The pages with "Page k of n" footers, counted across the whole listing (several sections included)."""
+    if len(pages) > 1:
+        for number, page in enumerate(pages, start=1):
+            page.set_footer(text=f"Page {number} of {len(pages)}")
+    return list(pages)
 
-    def __init__(self, pages: Sequence[discord.Embed], *, owner_id: int, timeout: float = 300) -> None:
+
+class Paginator(discord.ui.View):
+    """Previous / Next over `pages`; only `owner_id` may flip. Stops after `timeout` seconds (listings are
+    ephemeral and short-lived, so they need not survive a restart), and then greys its buttons out, so that
+    nobody clicks a button that no longer answers. The timeout stays within the 15 minutes the interaction's
+    token can edit the message."""
+
+    def __init__(self, pages: Sequence[discord.Embed], *, owner_id: int, timeout: float = 600) -> None:
         super().__init__(timeout=timeout)
-        self.pages = list(pages)
+        self.pages = numbered(pages)
         self.owner_id = owner_id
         self.index = 0
+        self.interaction: discord.Interaction | None = None
         self._sync_buttons()
+
+    async def on_timeout(self) -> None:
+        self.previous.disabled = self.next.disabled = True
+        if self.interaction is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self.interaction.edit_original_response(view=self)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:
@@ -81,10 +97,10 @@ async def send_pages(
     interaction: discord.Interaction, pages: Sequence[discord.Embed], *, ephemeral: bool = True
 ) -> None:
     """Answer (or follow up) with the first page, and buttons when there are more."""
-    view = Paginator(pages, owner_id=interaction.user.id) if len(pages) > 1 else discord.utils.MISSING
-    if interaction.response.is_done():
-        await interaction.followup.send(embed=pages[0], view=view, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
-    else:
-        await interaction.response.send_message(
-            embed=pages[0], view=view, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
-        )
+    if len(pages) == 1:
+        await answer(interaction, embed=pages[0], ephemeral=ephemeral)
+        return
+    view = Paginator(pages, owner_id=interaction.user.id)
+    # Once the first answer (or the follow-up replacing a deferred one) exists, it is the original response.
+    view.interaction = interaction
+    await answer(interaction, embed=view.pages[0], view=view, ephemeral=ephemeral)

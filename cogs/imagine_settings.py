@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import NO_MENTIONS, duration
+from cogs._embeds import FIELD_VALUE_LIMIT, NO_MENTIONS, duration
 from cogs._errors import answer_error
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
@@ -22,12 +22,26 @@ MAX_COOLDOWN: Final = 3600
 _NEEDED: Final = ("view_channel", "send_messages", "embed_links", "attach_files")
 
 
+def channel_list(channel_ids: frozenset[int], *, limit: int = FIELD_VALUE_LIMIT) -> str:
+    """Channel mentions within `limit` characters, never cut inside one; says how many did not fit."""
+    mentions = [f"<#{channel}>" for channel in sorted(channel_ids)]
+    shown: list[str] = []
+    for mention in mentions:
+        rest = len(mentions) - len(shown) - 1
+        tail = f" … and {rest} more" if rest else ""
+        if len(", ".join([*shown, mention])) + len(tail) > limit:
+            break
+        shown.append(mention)
+    text = ", ".join(shown)
+    return f"{text} … and {len(mentions) - len(shown)} more" if len(shown) < len(mentions) else text
+
+
 def settings_embed(settings: GuildSettings) -> discord.Embed:
-    channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "every channel"
+    channels = channel_list(settings.allowed_channel_ids) or "every channel"
     cooldown = duration(settings.cooldown_seconds) if settings.cooldown_seconds else "none"
     alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
     embed = discord.Embed(title="Imagine settings", colour=discord.Colour.blurple())
-    embed.add_field(name="/imagine allowed in", value=channels[:1024], inline=False)
+    embed.add_field(name="/imagine allowed in", value=channels, inline=False)
     embed.add_field(name="Most images per request", value=str(settings.max_n))
     embed.add_field(name="Cooldown per member", value=cooldown)
     embed.add_field(name="Operator alerts go to", value=alerts)
