@@ -183,6 +183,7 @@ class Pipeline:
         self._changed = asyncio.Condition()
         self._dispatcher: asyncio.Task[None] | None = None
         self._lease_keeper: asyncio.Task[None] | None = None
+        self._balance_exhausted = False
         self._accepting = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -817,15 +818,26 @@ class Pipeline:
 
     def _service_problem(self, exc: ToAPIsError) -> None:
         kind = AlertKind.API_KEY_REJECTED if isinstance(exc, AuthenticationError) else AlertKind.BALANCE_EXHAUSTED
+        if kind is AlertKind.BALANCE_EXHAUSTED:
+            self._balance_exhausted = True
         if self._alerts is not None:
             self._alerts.raise_alert(kind, exc.message)
         self.breaker.trip(kind.value)
 
     async def _probe(self) -> bool:
         status = await self._client.check_health()
-        return status.ok
+        if not status.ok:
+            return False
+        if self._balance_exhausted:
+            # GET /models answers while the account is empty: only a top-up closes a breaker a 402 opened.
+            balance = await self._client.get_balance()
+            if balance.exhausted:
+                return False
+        return True
 
     def _on_breaker_change(self, is_open: bool, reason: str) -> None:
+        if not is_open:
+            self._balance_exhausted = False
         # Waiting jobs are held while the breaker is open: tell their members, then their places once it closes.
         if is_open:
             for job_id in self._waiting.order():

@@ -20,6 +20,7 @@ from toapis.errors import (
     UploadRejectedError,
 )
 from toapis.models import (
+    AccountBalance,
     DownloadedImage,
     HealthStatus,
     ResultImage,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "APIConnectionError",
     "APITimeoutError",
+    "AccountBalance",
     "AuthenticationError",
     "BadRequestError",
     "ContentPolicyError",

@@ -41,7 +41,7 @@ from toapis.errors import (
     UploadRejectedError,
 )
 from toapis.mime import SNIFF_BYTES, sniff_image_type
-from toapis.models import DownloadedImage, HealthStatus, Task, UploadedImage
+from toapis.models import AccountBalance, DownloadedImage, HealthStatus, Task, UploadedImage
 from toapis.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -379,6 +379,18 @@ class ToAPIsClient:
             ok=False, reason=str(error), reachable=reachable, key_accepted=key_accepted, latency=latency, error=error
         )
 
+    async def get_balance(self) -> AccountBalance:
+        """The key's account balance (`GET /balance`, not billed), retried like a look-up."""
+        answer = await self._call("GET", contract.BALANCE_PATH, operation="balance")
+        payload = decode_json(answer.body, operation="balance", status=answer.status)
+        if payload.get("success") is False:
+            return AccountBalance(found=False)
+        return AccountBalance(
+            found=True,
+            remain_balance=_number(payload.get("remain_balance")),
+            remain_credits=_number(payload.get("remain_credits")),
+        )
+
     # --- requests -------------------------------------------------------------------------------------------
 
     def _url(self, path: str, *, item_id: str | None = None) -> URL:
@@ -663,6 +675,15 @@ class _Sink:
             await asyncio.to_thread(self._file.close)
         if self._part is not None:
             await asyncio.to_thread(self._part.unlink, missing_ok=True)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def _jittered(interval: float, jitter: float) -> float:

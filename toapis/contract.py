@@ -34,6 +34,14 @@ LOOKUP_SEES_TASK_AT_ONCE: Final = True
 # DOCUMENTED: GET /v1/models lists the models the key can use and is not billed, so it is the health probe.
 HEALTH_PROBE_PATH: Final = MODELS_PATH
 
+# DOCUMENTED: GET /v1/balance describes the key's account ({success, remain_balance, used_balance,
+# remain_credits, used_credits, ...}; HTTP 200 with success false when the account is not found).
+BALANCE_PATH: Final = "/balance"
+# ASSUMED: an account can generate while either its balance or its credits remain above zero, so it is
+# exhausted only when neither does. (A 402 on a submit is what the documentation promises; this lets the
+# circuit breaker see the top-up without spending a billed submit to find out.)
+BALANCE_EXHAUSTED_WHEN_BOTH_ZERO: Final = True
+
 # DOCUMENTED: there is no cancel endpoint. A submitted task runs, and is billed, whatever happens to the job.
 HAS_CANCEL_ENDPOINT: Final = False
 

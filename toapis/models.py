@@ -144,3 +144,20 @@ class HealthStatus:
     key_accepted: bool | None
     latency: float
     error: ToAPIsError | None = None
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """What GET /balance says of the key's account; `found` False when the API did not find it."""
+
+    found: bool
+    remain_balance: float | None = None
+    remain_credits: float | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the account can no longer pay for a task (contract.BALANCE_EXHAUSTED_WHEN_BOTH_ZERO)."""
+        if not self.found:
+            return False  # unknown: a submit will say (402) if it is
+        remaining = [value for value in (self.remain_balance, self.remain_credits) if value is not None]
+        return bool(remaining) and all(value <= 0 for value in remaining)

@@ -7,8 +7,6 @@ probe succeeds): messages posted before it are in the channel by then, so counti
 
 from __future__ import annotations
 
-import pytest
-
 from generation.alerts import ALERT_TEXT, AlertKind
 from generation.pipeline import UNAVAILABLE_REASON
 from tests.cogs.conftest import World, wait_until
@@ -189,20 +187,11 @@ async def test_each_servers_log_channel_gets_the_alert_even_if_another_cannot(wo
 
 
 # The breaker's probe is GET /models, which a key without balance may still call: the breaker closes at once.
-BALANCE_FLAPS = (
-    "generation/pipeline.py: the breaker's probe (_probe -> ToAPIsClient.check_health, GET /models) succeeds while "
-    "the balance is still empty, so the breaker closes one probe_interval after a 402; _on_breaker_change then "
-    "resolves every AlertKind and raises UPSTREAM_BACK. Each later request is accepted, fails with 402 and raises "
-    "BALANCE_EXHAUSTED as a new burst: every log channel gets 'balance is too low' + 'ToAPIs answers again' per "
-    "request (3 requests -> 6 messages), and 'answers again' is false"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BALANCE_FLAPS)
 async def test_an_empty_balance_is_reported_once_and_not_as_back_until_it_is_topped_up(world: World) -> None:
     ops = await use_log_channel(world)
-    # The account ran dry: submits are refused with 402; GET /models (not billed) still answers.
-    world.api.fail(Endpoint.SUBMIT, Fault.insufficient_balance(), times=None)
+    # The account ran dry: submits are refused with 402; GET /models (not billed) still answers, and GET
+    # /balance says the account is empty.
+    world.api.remain_balance = world.api.remain_credits = 0
 
     for index in range(3):
         probes = len(world.api.requests_to(Endpoint.MODELS)) + len(world.api.requests_to(Endpoint.BALANCE))
@@ -215,6 +204,8 @@ async def test_an_empty_balance_is_reported_once_and_not_as_back_until_it_is_top
 
         await wait_until(probed, 10)
 
+    assert world.pipeline.breaker.is_open  # the probe sees the empty account: no flapping
+    world.api.remain_balance = 5.0  # topped up
     texts = await end_the_burst(world, ops)
 
     assert count(texts, BALANCE) == 1

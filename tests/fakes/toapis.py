@@ -467,6 +467,9 @@ class FakeToAPIs:
         self.files_content_type: str | None = None  # serve files with this content type instead (e.g. text/html)
         self.files_chunked = False  # serve files chunked, without a Content-Length
         self.upload_ttl: float | None = None  # uploads expire after this many seconds (None: never)
+        # The account: with neither balance nor credits left, submits answer 402 insufficient_quota.
+        self.remain_balance = 100.0
+        self.remain_credits = 1000.0
         # Unknown task ids answer the documented 404, or the reported 400 "task_not_exist" variant.
         self.task_not_exist_variant = False
         self._port = port
@@ -748,6 +751,10 @@ class FakeToAPIs:
         refusal = self._key_refusal(request) or self._rate_limit_refusal(Endpoint.SUBMIT)
         if refusal is not None:
             return refusal
+        if self.remain_balance <= 0 and self.remain_credits <= 0:
+            return _json_response(
+                402, _error_body("insufficient_quota", "Insufficient account balance", "insufficient_quota")
+            )
         if not isinstance(body, dict):
             return _invalid("the request body must be a JSON object")
         model, prompt = body.get("model"), body.get("prompt")
@@ -971,9 +978,9 @@ class FakeToAPIs:
                 200,
                 {
                     "success": True,
-                    "remain_balance": 100.0,
+                    "remain_balance": self.remain_balance,
                     "used_balance": 0.0,
-                    "remain_credits": 1000,
+                    "remain_credits": self.remain_credits,
                     "used_credits": 0,
                 },
             )
