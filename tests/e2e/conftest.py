@@ -65,14 +65,6 @@ BASE_ENV: Final = {
 # What a Python process needs from the machine; nothing else of the test runner's environment is passed on.
 _PASSED_THROUGH: Final = ("PATH", "HOME", "TMPDIR", "SYSTEMROOT")
 
-BUTTONS_DEAD: Final = (
-    "cogs/_views.py _actions(): `client.get_cog(...) if isinstance(client, commands.Bot) else None`, but ImagineBot "
-    "is a commands.AutoShardedBot since cb201a4, which is not a commands.Bot: every click of Re-roll, Vary, Delete "
-    "or Cancel raises RuntimeError('the ResultActionsCog is not loaded'). It is raised while the argument of _run() "
-    "is built, outside _run's try, so answer_error never runs and the member sees 'The application did not "
-    "respond'. Check for commands.Bot | commands.AutoShardedBot (or BotBase), and call _actions inside the try."
-)
-
 WEBHOOK_MESSAGE: Final = "/webhooks/{application_id}/{webhook_token}/messages/{message_id}"
 CHANNEL_MESSAGES: Final = "/channels/{channel_id}/messages"
 

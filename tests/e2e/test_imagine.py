@@ -19,7 +19,6 @@ import pytest_asyncio
 from PIL import Image
 
 from tests.e2e.conftest import (
-    BUTTONS_DEAD,
     CHANNEL_MESSAGES,
     PROGRESS_EDIT_INTERVAL,
     STEP_TIMEOUT,
@@ -114,6 +113,14 @@ def percentages(call: InteractionRecord) -> list[int]:
         if found:
             shown.append(int(found.group(1)))
     return shown
+
+
+def settled(call: InteractionRecord) -> bool:
+    """Whether the bot has said its last word: an answer, or a deferred reply edited or followed up."""
+    if call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
+        return True
+    original = call.original
+    return bool(call.followups) or (original is not None and not original.loading)
 
 
 async def first_response(world: World, call: InteractionRecord) -> None:
@@ -219,7 +226,6 @@ async def test_references_are_read_from_discord_uploaded_and_sent_with_the_submi
     assert (row["status"], row["reference_count"], row["images"]) == ("completed", 2, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=BUTTONS_DEAD)
 async def test_the_result_buttons_re_roll_vary_and_delete(shared: Shared) -> None:
     world = shared.world
     mia, nick = world.member("mia"), world.member("nick")
@@ -291,7 +297,7 @@ async def test_n_above_the_servers_maximum_is_refused_at_once(shared: Shared) ->
     setting = await world.discord.invoke_slash(
         "imagine-settings max-n", {"value": 2}, user=shared.strict_admin, channel=shared.strict_channel
     )
-    await first_response(world, setting)
+    await world.discord.wait_for(lambda: settled(setting), STEP_TIMEOUT, what="the admin's answer")
     assert setting.callback is not None
     assert setting.callback.ephemeral
     dave = world.member("dave", guild=shared.strict)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import BUTTONS_DEAD, STEP_TIMEOUT, World, delivered
+from tests.e2e.conftest import STEP_TIMEOUT, World, delivered
 from tests.fakes.discord import MessageRecord
 from tests.fakes.toapis import Timeline
 
@@ -22,7 +22,6 @@ def title(message: MessageRecord | None) -> str:
     return " ".join(str(e.get("title") or "") for e in message.embeds).lower() if message is not None else ""
 
 
-@pytest.mark.xfail(strict=True, reason=BUTTONS_DEAD)
 async def test_a_waiting_job_shows_its_place_and_only_its_requester_can_cancel_it(world: World) -> None:
     alice, bob = world.member("alice"), world.member("bob")
     world.api.on_prompt("lighthouse beam", Timeline.never_ends(progress=20))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import BUTTONS_DEAD, CHANNEL_MESSAGES, STEP_TIMEOUT, World, delivered, progress_versions
+from tests.e2e.conftest import CHANNEL_MESSAGES, STEP_TIMEOUT, World, delivered, progress_versions
 from tests.e2e.harness import wait_until
 from tests.fakes.discord import InteractionRecord, Upload
 from tests.fakes.toapis import Endpoint, Fault, Timeline
@@ -194,7 +194,6 @@ async def test_a_stop_signal_mid_job_exits_cleanly_and_the_next_start_finishes_i
     assert second.matching(r"Imagine stopped")
 
 
-@pytest.mark.xfail(strict=True, reason=BUTTONS_DEAD)
 async def test_the_buttons_of_a_result_work_after_a_restart(world: World) -> None:
     carol = world.member("carol")
     prompt = "a paper boat on a puddle"
