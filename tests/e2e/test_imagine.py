@@ -75,6 +75,7 @@ async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shar
         # Servers are created before the bot connects: its GUILD_CREATE events carry them.
         strict = world.discord.add_guild("Strict server")
         strict_channel = strict.add_text_channel("art")
+        strict.add_text_channel("lobby")
         strict_admin = strict.add_member("strict-admin", roles=[strict.add_role("Admins", Permission.MANAGE_GUILD)])
         async with world.bot(DEFAULT_MEMBER_DAILY_LIMIT=str(MEMBER_LIMIT)) as bot:
             yield Shared(world, bot, strict, strict_channel, strict_admin)
@@ -320,6 +321,29 @@ async def test_n_above_the_servers_maximum_is_refused_at_once(shared: Shared) ->
     await world.discord.wait_for(lambda: delivered(allowed), STEP_TIMEOUT, what="the images")
     assert allowed.original is not None
     assert len(allowed.original.attachments) == 2
+
+
+async def test_a_channel_off_the_servers_list_is_refused_at_once_naming_the_allowed_one(shared: Shared) -> None:
+    world = shared.world
+    art = shared.strict_channel
+    lobby = next(c for c in shared.strict.channels if c.name == "lobby")
+    setting = await world.discord.invoke_slash(
+        "imagine-settings channels add", {"channel": art}, user=shared.strict_admin, channel=art
+    )
+    await world.discord.wait_for(lambda: settled(setting), STEP_TIMEOUT, what="the admin's answer")
+    olive = world.member("olive", guild=shared.strict)
+
+    call = await world.imagine(olive, "a quiet lobby", channel=lobby)
+    await first_response(world, call)
+
+    answered_in_time(call)
+    assert call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+    assert call.callback is not None
+    assert call.callback.ephemeral
+    assert call.callback.data is not None
+    assert art.mention in call.callback.data["content"]
+    assert world.submits("a quiet lobby") == []
+    assert world.rows("SELECT id FROM jobs WHERE user_id = ?", olive.id) == []
 
 
 async def test_a_failed_task_is_shown_in_the_reply_and_refunded(shared: Shared) -> None:
