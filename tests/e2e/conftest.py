@@ -273,13 +273,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         yield started
 
 
-def job_id_of(world: World, index: int = -1) -> str:
-    """The job id of a submit (the last by default)."""
-    ids = world.job_ids()
-    assert ids, "nothing was submitted"
-    return ids[index]
-
-
 def request_files(requests: Sequence[Any]) -> list[tuple[str, int]]:
     """The (filename, size) of every file part of multipart requests."""
     return [(filename, size) for r in requests for (_field, filename, size) in r.files]
