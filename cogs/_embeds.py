@@ -48,6 +48,16 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def noun(count: int, singular: str) -> str:
+    """The noun for `count` things: `image` for 1, `images` otherwise."""
+    return singular if count == 1 else singular + "s"
+
+
+def plural(count: int, singular: str) -> str:
+    """`1 image`, `2 images`, `1,250 images`."""
+    return f"{count:,} {noun(count, singular)}"
+
+
 def size_label(size: str) -> str:
     label = SIZES.get(size)
     return f"{label} ({size.replace('x', '×')})" if label else size
@@ -62,7 +72,7 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
         colour = WAITING
     elif isinstance(event, Uploading):
         title = "Uploading references"
-        status = f"Uploading {event.references} reference image{'s' if event.references != 1 else ''}…"
+        status = f"Uploading {plural(event.references, 'reference image')}…"
     elif isinstance(event, Submitted):
         title = "Generating"
         status = "The image service accepted the job."
@@ -84,7 +94,7 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
         colour = WAITING
     embed = discord.Embed(title=title, description=status, colour=colour)
     embed.add_field(name="Prompt", value=cut(job.prompt, PROGRESS_PROMPT_LIMIT), inline=False)
-    embed.set_footer(text=f"{size_label(job.size)} · {job.n} image{'s' if job.n != 1 else ''}")
+    embed.set_footer(text=f"{size_label(job.size)} · {plural(job.n, 'image')}")
     return embed
 
 
@@ -118,14 +128,14 @@ def rule_name(usage: RuleUsage) -> str:
 
 def quota_refusal(usage: RuleUsage, requested: int) -> str:
     """Which rule refused, what is left, and when it resets (a Discord timestamp each member sees locally)."""
-    resets = discord.utils.format_dt(usage.resets_at, "R")
     if usage.limit == 0:
-        return f"Image generation is turned off by {rule_name(usage)}. It resets {resets}."
+        # A limit of 0 is a switch, not a budget: it does not come back when the period turns.
+        return f"Image generation is turned off by {rule_name(usage)}. A server admin can change that with /quota."
+    resets = discord.utils.format_dt(usage.resets_at, "R")
     left = usage.remaining
-    asked = f"{requested} image{'s' if requested != 1 else ''}"
     if left == 0:
-        return f"You have reached {rule_name(usage)} ({usage.limit:,} images). It resets {resets}."
+        return f"You have reached {rule_name(usage)} ({plural(usage.limit, 'image')}). It resets {resets}."
     return (
-        f"You asked for {asked}, but only {left:,} of {rule_name(usage)} ({usage.limit:,}) "
-        f"{'is' if left == 1 else 'are'} left. Ask for fewer, or wait until it resets {resets}."
+        f"You asked for {plural(requested, 'image')}, but only {left:,} of {rule_name(usage)} "
+        f"({usage.limit:,}) {'is' if left == 1 else 'are'} left. Ask for fewer, or wait until it resets {resets}."
     )

@@ -150,7 +150,7 @@ class ImagineSettingsCog(
         await defer_privately(interaction)
         await self.services.server_settings.set_log_channel(interaction.guild_id, channel.id if channel else None)
         if channel is None:
-            await answer(interaction, "Operator alerts are no longer posted here.", ephemeral=True)
+            await answer(interaction, "Operator alerts are no longer posted in this server.", ephemeral=True)
             return
         text = f"Operator alerts will be posted in {channel.mention}."
         missing = _missing_permissions(channel)

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import NO_MENTIONS
+from cogs._embeds import NO_MENTIONS, noun, plural
 from cogs._errors import answer_error
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import answer, defer_privately
@@ -32,7 +32,13 @@ PER: Final = {Period.DAY: "per day", Period.WEEK: "per week", Period.MONTH: "per
 
 
 def _limit_text(limit: int, period: Period) -> str:
-    return "no images (generation off)" if limit == 0 else f"{limit:,} images {PER[period]}"
+    return "no images (generation off)" if limit == 0 else f"{plural(limit, 'image')} {PER[period]}"
+
+
+def mebibytes(size: int) -> str:
+    """A size as Discord states upload limits (10 MiB), to one decimal when small."""
+    value = size / 2**20
+    return f"{value:.0f} MiB" if value >= 10 else f"{value:.2g} MiB"
 
 
 def _parse_day(text: str | None, name: str) -> date | None:
@@ -173,8 +179,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         forgiven = await self.services.store.quotas.forgive(interaction.guild_id, member.id)
         await answer(
             interaction,
-            f"Forgave {forgiven:,} image{'s' if forgiven != 1 else ''} of {member.mention}'s usage. The server "
-            "pool still counts them.",
+            f"Forgave {plural(forgiven, 'image')} of {member.mention}'s usage. The server pool still counts them.",
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -191,12 +196,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         members = await usage_log.period_summary(interaction.guild_id, start, end)
         daily = await usage_log.daily(interaction.guild_id, start, end)
         member_lines = [
-            f"<@{m.user_id}>: **{m.images:,}** image{'s' if m.images != 1 else ''} in {m.jobs:,} "
-            f"job{'s' if m.jobs != 1 else ''}" + (f", {m.failures:,} failed" if m.failures else "")
+            f"<@{m.user_id}>: **{m.images:,}** {noun(m.images, 'image')} in {plural(m.jobs, 'job')}"
+            + (f", {m.failures:,} failed" if m.failures else "")
             for m in members
         ]
         day_lines = [
-            f"{d.day.isoformat()}: **{d.images:,}** images, {d.jobs:,} jobs"
+            f"{d.day.isoformat()}: **{d.images:,}** {noun(d.images, 'image')}, {plural(d.jobs, 'job')}"
             + (f", {d.failures:,} failed" if d.failures else "")
             for d in reversed(daily)
         ]
@@ -228,7 +233,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
             size = file.tell()
             if size > limit:
                 await interaction.followup.send(
-                    f"The export is {size / 1_000_000:.1f} MB, more than the {limit / 1_000_000:.0f} MB Discord "
+                    f"The export is {mebibytes(size)}, more than the {mebibytes(limit)} Discord "
                     "allows here. Choose a shorter range with `start` and `end`.",
                     ephemeral=True,
                 )

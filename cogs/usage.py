@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import NO_MENTIONS
+from cogs._embeds import NO_MENTIONS, noun
 from cogs._errors import answer_error
 from cogs._services import Services, services_of
 from storage.quotas import Period, RuleScope, RuleUsage
@@ -24,9 +24,9 @@ def usage_line(usage: RuleUsage) -> str:
         whose = f"Your limit from <@&{usage.role_id}>"
     else:
         whose = "Your limit"
-    resets = discord.utils.format_dt(usage.resets_at, "R")
     if usage.limit == 0:
-        return f"**{whose}** {_PERIOD_WORD[usage.period]}: generation is off. Resets {resets}."
+        return f"**{whose}**: generation is off (a server admin can change that)."
+    resets = discord.utils.format_dt(usage.resets_at, "R")
     return (
         f"**{whose}** {_PERIOD_WORD[usage.period]}: {usage.used:,} of {usage.limit:,} used, "
         f"**{usage.remaining:,} left**. Resets {resets}."
@@ -50,7 +50,7 @@ class UsageCog(commands.Cog):
             lines = [usage_line(usage) for usage in usages]
             left = min(usage.remaining for usage in usages)
             lines.append("")
-            lines.append(f"You can make **{left:,}** more image{'s' if left != 1 else ''} now.")
+            lines.append(f"You can make **{left:,}** more {noun(left, 'image')} now.")
         else:
             lines = ["No limits apply to you in this server."]
         embed = discord.Embed(title="Your images", description="\n".join(lines), colour=discord.Colour.blurple())
