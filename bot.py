@@ -73,7 +73,7 @@ class ImagineBot(commands.AutoShardedBot):
         self.settings = settings
         self.force_sync = force_sync
         self._alert_tasks: set[asyncio.Task[None]] = set()
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
         self.tree.error(self._on_tree_error)
@@ -82,15 +82,23 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         await self.sync_commands()
         await self.services.pipeline.start()
-        self._housekeeping = asyncio.create_task(
-            keep_tidy(self.services.store, retention_days=self.settings.retention_days), name="housekeeping"
-        )
+        self._background = [
+            asyncio.create_task(
+                keep_tidy(self.services.store, retention_days=self.settings.retention_days), name="housekeeping"
+            )
+        ]
+        if not self.settings.database_url.startswith("sqlite:"):
+            # Other processes share the database: their /imagine-settings changes must reach this one.
+            interval = self.settings.toapis_poll_interval * 6
+            self._background.append(
+                asyncio.create_task(self.services.server_settings.refresh_every(interval), name="settings-refresh")
+            )
 
     async def close(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+                await task
         with contextlib.suppress(AttributeError):
             await self.services.pipeline.close()
         await super().close()

@@ -6,7 +6,12 @@ I/O is allowed; so the settings live in memory, loaded once at start-up and writ
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from storage.guild_settings import GuildSettings, GuildSettingsRepository
+
+log = logging.getLogger(__name__)
 
 
 class ServerSettings:
@@ -16,6 +21,16 @@ class ServerSettings:
 
     async def load(self) -> None:
         self._cache = await self._repository.all()
+
+    async def refresh_every(self, interval: float) -> None:
+        """Reload the settings every `interval` seconds, until cancelled: with several processes on one
+        database, a change made through another process reaches this one within `interval`."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.load()
+            except Exception:
+                log.exception("Reloading the server settings failed; keeping the ones in memory")
 
     def get(self, guild_id: int) -> GuildSettings:
         """The server's settings, the defaults for a server that never changed any. No I/O."""
