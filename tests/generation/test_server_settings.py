@@ -6,14 +6,15 @@ import asyncio
 from pathlib import Path
 
 from generation.server_settings import ServerSettings
+from storage.guild_settings import GuildSettingsRepository
 from storage.store import Storage
 
 
 class Watched(ServerSettings):
     """Tells when it has reloaded."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, repository: GuildSettingsRepository) -> None:
+        super().__init__(repository)
         self.loads = 0
         self.reloaded = asyncio.Event()
 
