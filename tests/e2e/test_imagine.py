@@ -60,7 +60,7 @@ RELATIVE_TIME = re.compile(r"<t:(\d+):R>")
 
 @dataclass
 class Shared:
-    """The module's world, its bot, and a second server whose admins allow at most two images a request."""
+    """The module's world, its bot, and a second server whose admins set its rules (max n, allowed channels)."""
 
     world: World
     bot: ScriptProcess
