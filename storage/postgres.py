@@ -361,6 +361,10 @@ class PostgresDatabase(Database):
     # -- migrations: a version table, and an advisory lock that makes processes take turns ----------------------
 
     async def _prepare_version_tracking(self) -> int:
+        # Usually the table is there (every start but the first): no lock, no DDL.
+        exists = await self.fetch_value("SELECT to_regclass(:table) IS NOT NULL", {"table": POSTGRESQL_VERSION_TABLE})
+        if exists:
+            return await self._stored_version()
         async with self.transaction():
             await self._hold_migration_lock()
             await self.execute(

@@ -102,6 +102,8 @@ class MigratedSchema:
     version: int
     delete_order: tuple[str, ...]
     """Every table migrations created, children before parents."""
+    sequences: tuple[tuple[str, str], ...]
+    """The auto-numbered columns, (table, column)."""
 
     @property
     def url(self) -> str:
@@ -114,18 +116,17 @@ class MigratedSchema:
             version = await connection.fetchval(f"SELECT MAX(version) FROM {POSTGRESQL_VERSION_TABLE}")
             assert version == self.version, "a test changed the shared schema's version: give it fresh_db_url"
             known = {*self.delete_order, POSTGRESQL_VERSION_TABLE}
-            for row in await connection.fetch(
+            tables = await connection.fetch(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-            ):
-                if row["table_name"] not in known:
-                    await connection.execute(f'DROP TABLE IF EXISTS "{row["table_name"]}" CASCADE')
-            for table in self.delete_order:
-                await connection.execute(f"DELETE FROM {table}")
-            assert POSTGRESQL.list_sequences is not None
-            for row in await connection.fetch(POSTGRESQL.list_sequences):
-                await connection.execute(
-                    "SELECT setval(pg_get_serial_sequence($1, $2), 1, false)", row["table_name"], row["column_name"]
-                )
+            )
+            script = [f'DROP TABLE IF EXISTS "{row[0]}" CASCADE;' for row in tables if row[0] not in known]
+            script += [f"DELETE FROM {table};" for table in self.delete_order]
+            script += [
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), 1, false);"
+                for table, column in self.sequences
+            ]
+            # One round trip: a script without parameters goes as one simple query.
+            await connection.execute("\n".join(script))
         finally:
             await connection.close()
 
@@ -134,7 +135,11 @@ async def _migrated_schema(server: str) -> MigratedSchema:
     schema = await _create_schema(server)
     async with await Database.open(with_search_path(server, schema)) as db:
         order = await copy_order(db)
-        return MigratedSchema(server, schema, db.schema_version, tuple(reversed(order)))
+        assert POSTGRESQL.list_sequences is not None
+        sequences = tuple(
+            (row["table_name"], row["column_name"]) for row in await db.fetch_all(POSTGRESQL.list_sequences)
+        )
+        return MigratedSchema(server, schema, db.schema_version, tuple(reversed(order)), sequences)
 
 
 @pytest.fixture
