@@ -87,7 +87,9 @@ class PipelineConfig:
     retry_delay: float = 5.0
     """First wait after a failure the client's own retries did not absorb; it doubles up to `max_retry_delay`."""
     max_retry_delay: float = 300.0
-    delivery_attempts: int = 5
+    delivery_attempts: int | None = None
+    """Deliveries tried before the job is left for the next start; None: keep trying (backing off up to
+    `max_retry_delay`) until it is delivered, refused for good, or a day old."""
     lease_ttl: float | None = None
     """Seconds a process's claim on a job lasts unless renewed; None when this process is the database's only
     user (SQLite), so that no job waits for a lease of a crashed process to run out."""
@@ -734,7 +736,9 @@ class Pipeline:
         refunded = job.n - await store.quotas.reserved_for_job(job.id)
         event = Completed(job, images, self._elapsed(job), refunded=max(refunded, 0))
         receipt = DeliveryReceipt(delivered=False)
-        for attempt in range(self._config.delivery_attempts):
+        attempts = self._config.delivery_attempts
+        attempt = 0
+        while attempts is None or attempt < attempts:
             try:
                 receipt = await reporter.deliver(event)
             except asyncio.CancelledError:
@@ -745,7 +749,11 @@ class Pipeline:
             if receipt.delivered or receipt.permanent:
                 break
             log.warning("job %s: delivery failed (%s); attempt %d", job.id, receipt.detail, attempt + 1)
+            if attempts is None and self._elapsed(job) > self._config.late_limit:
+                receipt = DeliveryReceipt(False, permanent=True, detail=f"still failing after a day: {receipt.detail}")
+                break
             await self._sleep_backoff(job, attempt)
+            attempt += 1
         if not receipt.delivered:
             if receipt.permanent:
                 raise _JobFailure(

@@ -59,17 +59,6 @@ async def test_a_late_job_is_told_so_and_its_requester_is_mentioned_with_the_res
     assert await bot.terminate() == 0
 
 
-STRANDED = (
-    "generation/pipeline.py Pipeline._deliver: after config.delivery_attempts (5) attempts that fail without being "
-    "permanent it logs 'not delivered after 5 attempts; left for the next start' and returns, and nothing in the "
-    "running process tries again: a completed (billed) job whose delivery met a passing Discord problem (here 25 "
-    "answers 429 in a row) stays in state delivering, its member looking at the last progress message, until "
-    "the process is restarted, which may be never. It should keep trying with capped backoff (max_retry_delay), "
-    "or put the delivery back in line, until it is delivered or the problem is permanent."
-)
-
-
-@pytest.mark.xfail(strict=True, reason=STRANDED)
 async def test_a_delivery_discord_refuses_for_a_while_goes_through_without_a_restart(world: World) -> None:
     lena = world.member("lena")
     prompt = "a stubborn mule on a mountain path"

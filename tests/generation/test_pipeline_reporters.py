@@ -179,3 +179,23 @@ async def test_close_stops_the_reporters_of_unfinished_jobs(harness: Harness) ->
     assert sorted(ClosableRecordingReporter.closed, key=str) == sorted([running.id, waiting.id], key=str)
     # A plain Reporter (no aclose) is fine too: the other tests' pipelines close without one.
     assert done.id in board.shown
+
+
+async def test_by_default_a_refused_delivery_is_tried_again_until_it_goes_through(harness: Harness) -> None:
+    board = harness.board
+    refusals = 4
+
+    def receipt(event: object) -> DeliveryReceipt | None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            return DeliveryReceipt(delivered=False, detail="Discord is down")
+        return None
+
+    board.receipt_for = receipt
+    pipeline = await harness.start()  # delivery_attempts=None: no giving up while the process runs
+    job = await harness.submit(pipeline, request())
+    await harness.settled([job.id])
+    assert board.delivery_calls[job.id] == 5
+    assert job.id in board.shown
+    assert not board.failures
