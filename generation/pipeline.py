@@ -186,6 +186,8 @@ class Pipeline:
         self._dispatcher: asyncio.Task[None] | None = None
         self._lease_keeper: asyncio.Task[None] | None = None
         self._balance_exhausted = False
+        # Every job this process works on, from admission (or adoption) until its worker ends.
+        self._held: set[str] = set()
         self._accepting = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -212,23 +214,31 @@ class Pipeline:
         """Take up unfinished jobs this process may work on and is not working on yet; returns how many."""
         adopted = 0
         for job in jobs:
-            if job.id in self._tasks or job.id in self._waiting or not self._config.owns_guild(job.guild_id):
+            if job.id in self._held or not self._config.owns_guild(job.guild_id):
                 continue
-            if self._config.lease_ttl is not None:
-                if not await self._store.jobs.claim(job.id, self._config.owner, self._config.lease_ttl):
-                    continue
-                current = await self._store.jobs.get(job.id)  # another process may have moved it meanwhile
-                if current is None or current.is_finished:
-                    continue
-                job = current
-            self._reporters[job.id] = self._reporter_factory(job)
-            if job.state in (JobState.QUEUED, JobState.UPLOADING):
-                self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
+            self._held.add(job.id)
+            if not await self._take_up(job):
+                self._held.discard(job.id)
             else:
-                # A task that exists upstream is in flight whatever the limit says; it takes a slot first.
-                self._launch(job.id, holds_slot=job.state in (JobState.SUBMITTING, JobState.RUNNING))
-            adopted += 1
+                adopted += 1
         return adopted
+
+    async def _take_up(self, job: Job) -> bool:
+        """Claim one job (with leases), then queue or launch it; False if it is not ours to work on."""
+        if self._config.lease_ttl is not None:
+            if not await self._store.jobs.claim(job.id, self._config.owner, self._config.lease_ttl):
+                return False
+            current = await self._store.jobs.get(job.id)  # another process may have moved it meanwhile
+            if current is None or current.is_finished:
+                return False
+            job = current
+        self._reporters[job.id] = self._reporter_factory(job)
+        if job.state in (JobState.QUEUED, JobState.UPLOADING):
+            self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
+        else:
+            # A task that exists upstream is in flight whatever the limit says; it takes a slot first.
+            self._launch(job.id, holds_slot=job.state in (JobState.SUBMITTING, JobState.RUNNING))
+        return True
 
     async def _keep_leases(self) -> None:
         """Renew this process's leases, and take up the unfinished jobs of our servers that nobody works on:
@@ -329,6 +339,23 @@ class Pipeline:
         """
         self.check_available(request.guild_id)
         job_id = uuid.uuid4().hex
+        # Ours from before it exists: the lease keeper must not take it up between the commit and the queue.
+        self._held.add(job_id)
+        try:
+            job = await self._admit(job_id, request)
+        except BaseException:
+            self._held.discard(job_id)
+            raise
+        log.info("job %s accepted: guild %s, member %s, n=%s", job.id, job.guild_id, job.user_id, job.n)
+        self._reporters[job.id] = reporter if reporter is not None else self._reporter_factory(job)
+        async with self._changed:
+            self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
+            self._changed.notify_all()
+        self._announce_places()
+        return job
+
+    async def _admit(self, job_id: str, request: JobRequest) -> Job:
+        """Reserve the images and store the job, its lease and its references: all in one transaction, or none."""
         store = self._store
         async with store.db.transaction():
             reservation = await store.quotas.reserve(
@@ -358,12 +385,6 @@ class Pipeline:
                 await store.jobs.claim(job_id, self._config.owner, self._config.lease_ttl)
             if request.references:
                 await store.references.save(job_id, [(ref.data, ref.mime_type) for ref in request.references])
-        log.info("job %s accepted: guild %s, member %s, n=%s", job.id, job.guild_id, job.user_id, job.n)
-        self._reporters[job.id] = reporter if reporter is not None else self._reporter_factory(job)
-        async with self._changed:
-            self._waiting.put(job.id, job, guild_id=job.guild_id, user_id=job.user_id)
-            self._changed.notify_all()
-        self._announce_places()
         return job
 
     async def cancel(self, job_id: str, user_id: int) -> bool:
@@ -386,6 +407,7 @@ class Pipeline:
         finally:
             # No task will ever run for it, so nothing else lets go of its reporter.
             self._reporters.pop(job_id, None)
+            self._held.discard(job_id)
         self._announce_places()
         return True
 
@@ -478,6 +500,8 @@ class Pipeline:
             )
         finally:
             self._reporters.pop(job_id, None)
+            # Finished, or left for later (a delivery given up): the lease keeper may take it up again.
+            self._held.discard(job_id)
 
     async def _run_upstream(self, job: Job) -> Job:
         """Upload, submit and poll; returns the job in DOWNLOADING. Holds a slot throughout."""
