@@ -264,9 +264,12 @@ class Harness:
     pipelines: list[Pipeline] = field(default_factory=list)
     alert_quiet_period: float = 600.0
 
+    database_url: str | None = None
+    """A PostgreSQL URL to run on instead of an SQLite file in tmp_path."""
+
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.tmp_path / 'data' / 'imagine.db'}"
+        return self.database_url or f"sqlite:///{self.tmp_path / 'data' / 'imagine.db'}"
 
     @property
     def spool_dir(self) -> Path:

@@ -59,15 +59,15 @@ async def test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_l
         # While the first process renews its lease, the second one does not touch the job.
         await asyncio.sleep(TTL)
         assert job.id not in harness.board.shown
-        assert (await store_b.jobs.get(job.id)).state is JobState.RUNNING  # type: ignore[union-attr]
+        held = await store_b.jobs.get(job.id)
+        assert held is not None
+        assert held.state is JobState.RUNNING
 
         # The first process dies without a word (its lease keeper stops renewing, nothing is released).
         assert first._lease_keeper is not None
         first._lease_keeper.cancel()
         harness.clock.advance(seconds=2 * TTL)
-        await harness.board.wait_finished([job.id], timeout=10)
-        finished = await store_b.jobs.get(job.id)
-        assert finished is not None
+        finished = (await harness.settled([job.id], timeout=10))[job.id]
         assert finished.state is JobState.COMPLETED
         assert len(harness.fake.tasks_for(job.id)) == 1  # polled again, never submitted twice
         assert harness.board.deliveries_after_recorded == 0
