@@ -21,7 +21,7 @@ from cogs._pagination import pages_of, send_pages
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from generation.validation import RequestRejected
-from storage.quotas import Period, RuleScope, RuleStatus
+from storage.quotas import MemberImages, Period, RuleScope, RuleStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,15 @@ def _parse_day(text: str | None, name: str) -> date | None:
         raise RequestRejected(f"`{name}` must be a date like 2026-11-01, not {text!r}.") from None
 
 
-def _rule_lines(status: RuleStatus) -> list[str]:
+def _governed(status: RuleStatus, role_rules: frozenset[int]) -> list[MemberImages]:
+    """The members a per-member rule governs: a role rule those whose latest request it was checked against,
+    the member rule everyone else (a role rule removed since counts as the member rule again)."""
+    if status.scope is RuleScope.ROLE:
+        return [m for m in status.members if m.role_id == status.role_id]
+    return [m for m in status.members if m.role_id is None or m.role_id not in role_rules]
+
+
+def _rule_lines(status: RuleStatus, role_rules: frozenset[int]) -> list[str]:
     resets = discord.utils.format_dt(status.resets_at, "R")
     if status.scope is RuleScope.SERVER:
         label = "Server pool"
@@ -63,9 +71,10 @@ def _rule_lines(status: RuleStatus) -> list[str]:
     if status.used is not None:
         return [f"{head}: **{status.used:,}** used, resets {resets}"]
     lines = [f"{head}, resets {resets}"]
-    lines += [f"  • <@{m.user_id}>: {m.images:,}" for m in status.members[:10]]
-    if len(status.members) > 10:
-        lines.append(f"  • … and {len(status.members) - 10:,} more members")
+    members = _governed(status, role_rules)
+    lines += [f"  • <@{m.user_id}>: {m.images:,}" for m in members[:10]]
+    if len(members) > 10:
+        lines.append(f"  • … and {len(members) - 10:,} more members")
     return lines
 
 
@@ -166,7 +175,8 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         statuses = await self.services.store.quotas.usage_for_rules(interaction.guild_id, include_global=False)
-        lines = [line for status in statuses for line in _rule_lines(status)]
+        role_rules = frozenset(s.role_id for s in statuses if s.scope is RuleScope.ROLE and s.role_id is not None)
+        lines = [line for status in statuses for line in _rule_lines(status, role_rules)]
         header = "Usage counts images reserved in each rule's current period (UTC)."
         await send_pages(interaction, pages_of("Quotas", lines, header=header, empty="No limits apply."))
 

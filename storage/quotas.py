@@ -165,6 +165,8 @@ class MemberImages:
 
     user_id: int
     images: int
+    role_id: int | None = None
+    """The role whose rule governed the member's latest reservation of the period; None: the member rule."""
 
 
 @dataclass(frozen=True)
@@ -386,12 +388,20 @@ class QuotaRepository:
                     ", ".join(f"{u.scope.value}{_role_text(u.role_id)} {u.used}/{u.limit}" for u in refusals),
                 )
                 return ReservationResult(job_id, n, granted=False, rules=tuple(usages), refusals=tuple(refusals))
+            governing_role = next((rule.role_id for rule in applicable if rule.scope is RuleScope.ROLE), None)
             await self._db.execute(
                 """
-                INSERT INTO quota_ledger (job_id, guild_id, user_id, images, reserved_images, reserved_at)
-                VALUES (:job_id, :guild_id, :user_id, :n, :n, :now)
+                INSERT INTO quota_ledger (job_id, guild_id, user_id, images, reserved_images, reserved_at, rule_role_id)
+                VALUES (:job_id, :guild_id, :user_id, :n, :n, :now, :rule_role_id)
                 """,
-                {"job_id": job_id, "guild_id": guild_id, "user_id": user_id, "n": n, "now": to_epoch_ms(now)},
+                {
+                    "job_id": job_id,
+                    "guild_id": guild_id,
+                    "user_id": user_id,
+                    "n": n,
+                    "now": to_epoch_ms(now),
+                    "rule_role_id": governing_role,
+                },
             )
         granted = tuple(
             RuleUsage(u.scope, u.period, u.limit, u.used + n, u.resets_at, u.role_id, u.is_default) for u in usages
@@ -524,11 +534,18 @@ class QuotaRepository:
     async def _member_images(self, guild_id: int, period: Period, now: datetime) -> tuple[MemberImages, ...]:
         rows = await self._db.fetch_all(
             """
-            SELECT user_id, SUM(images) AS images FROM quota_ledger
-            WHERE guild_id = :guild_id AND forgiven_at IS NULL AND reserved_at >= :start AND reserved_at < :end
-            GROUP BY user_id
-            HAVING SUM(images) > 0
-            ORDER BY SUM(images) DESC, user_id
+            SELECT counted.user_id, SUM(counted.images) AS images,
+                   (SELECT latest.rule_role_id FROM quota_ledger AS latest
+                    WHERE latest.guild_id = :guild_id AND latest.user_id = counted.user_id
+                      AND latest.reserved_at >= :start AND latest.reserved_at < :end
+                    ORDER BY latest.reserved_at DESC, latest.job_id DESC
+                    LIMIT 1) AS role_id
+            FROM quota_ledger AS counted
+            WHERE counted.guild_id = :guild_id AND counted.forgiven_at IS NULL
+              AND counted.reserved_at >= :start AND counted.reserved_at < :end
+            GROUP BY counted.user_id
+            HAVING SUM(counted.images) > 0
+            ORDER BY SUM(counted.images) DESC, counted.user_id
             """,
             {
                 "guild_id": guild_id,
@@ -536,7 +553,7 @@ class QuotaRepository:
                 "end": to_epoch_ms(period.next_start(now)),
             },
         )
-        return tuple(MemberImages(row["user_id"], int(row["images"])) for row in rows)
+        return tuple(MemberImages(row["user_id"], int(row["images"]), row["role_id"]) for row in rows)
 
 
 def _role_text(role_id: int | None) -> str:

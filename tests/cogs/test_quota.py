@@ -596,15 +596,6 @@ async def test_quota_show_cuts_a_long_member_list(world: World) -> None:
 
 
 # A role rule's line lists every member who made images this period, whether they hold the role or not.
-ROLE_USAGE_UNFILTERED = (
-    "cogs/quota.py _rule_lines lists RuleStatus.members (every member with images in the period, from "
-    "QuotaRepository.usage_for_rules) under each role rule and under 'Each member', without keeping only the "
-    "members that rule governs: a member without the role appears under 'Role @X', and a member governed by a "
-    "role rule appears under 'Each member'"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ROLE_USAGE_UNFILTERED)
 async def test_quota_show_lists_under_a_role_rule_only_the_members_with_that_role(world: World) -> None:
     vip = await announce_role(world, "vip")
     await command(world, "quota role", {"role": vip, "limit": 10})

@@ -431,7 +431,8 @@ async def test_usage_for_rules_shows_each_rule_with_this_periods_usage(db: Datab
     server, member, role = statuses
     assert (server.limit, server.used, server.members, server.resets_at) == (50, 1, (), at(2026, 3, 13))
     assert (member.used, member.members) == (None, (MemberImages(BOB, 1),))
-    assert role.members == (MemberImages(ALICE, 4), MemberImages(BOB, 3))  # this week, everyone
+    # This week, everyone, each with the role whose rule governed their latest reservation (None: the member rule).
+    assert role.members == (MemberImages(ALICE, 4, ARTISTS), MemberImages(BOB, 3))
     assert role.resets_at == at(2026, 3, 16)
 
     with_global = await quotas.usage_for_rules(GUILD, include_global=True)
