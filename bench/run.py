@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import platform
@@ -41,6 +42,7 @@ from storage.quotas import OperatorDefaults  # noqa: E402
 from storage.store import Storage  # noqa: E402
 from storage.usage import UsageEntry  # noqa: E402
 from tests.e2e.harness import ScriptProcess  # noqa: E402
+from tests.fakes._png import solid_png  # noqa: E402
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeMember, InteractionRecord  # noqa: E402
 from tests.fakes.toapis import Endpoint, FakeToAPIs, Step, Timeline  # noqa: E402
 
@@ -80,11 +82,19 @@ async def world(members: int, *, timeline: Timeline | None = None, result_bytes:
         FakeDiscord(ack_deadline=60.0, rate_limit=(1_000_000, 1.0)) as discord,
     ):
         api.result_min_bytes = result_bytes
+        # The fake renders a distinct PNG per result (several ms of this process's CPU each); the bench needs no
+        # distinct pixels, so every result of a size is the same bytes, rendered once: the fakes are not measured.
+        api.result_png = functools.cache(lambda task_id, index: _one_png(api, task_id))  # type: ignore[method-assign]
         guild = discord.add_guild("Bench")
         channel = guild.add_text_channel("bench")
         people = [guild.add_member(f"member{i}") for i in range(members)]
         with tempfile.TemporaryDirectory(prefix="imagine-bench-") as folder:
             yield World(api, discord, channel, people, Path(folder))
+
+
+def _one_png(api: FakeToAPIs, task_id: str) -> bytes:
+    task = api.tasks[task_id]
+    return solid_png(task.width, task.height, (90, 120, 200), min_bytes=api.result_min_bytes)
 
 
 def imagine_env(w: World, **extra: str) -> dict[str, str]:

@@ -188,6 +188,8 @@ class Pipeline:
         self._balance_exhausted = False
         # Every job this process works on, from admission (or adoption) until its worker ends.
         self._held: set[str] = set()
+        # Images a job still holds once its results are known, kept from then until its delivery.
+        self._still_held: dict[str, int] = {}
         self._accepting = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -500,6 +502,7 @@ class Pipeline:
             )
         finally:
             self._reporters.pop(job_id, None)
+            self._still_held.pop(job_id, None)
             # Finished, or left for later (a delivery given up): the lease keeper may take it up again.
             self._held.discard(job_id)
 
@@ -695,10 +698,13 @@ class Pipeline:
             elif image.url is not None:
                 sources.append(image.url)
         async with store.db.transaction():
-            missing = await store.quotas.reserved_for_job(job.id) - len(sources)
+            held = await store.quotas.reserved_for_job(job.id)
+            missing = held - len(sources)
             if missing > 0:
                 await store.quotas.refund(job.id, missing)
-            return await store.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
+            accepted = await store.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
+        self._still_held[job.id] = min(held, len(sources))
+        return accepted
 
     async def _download(self, job: Job) -> tuple[Job, tuple[GeneratedImage, ...]]:
         images = await self._spooled_images(job)
@@ -757,7 +763,10 @@ class Pipeline:
         if images is None:  # resumed in DELIVERING: the spool (or the result URLs) still has them
             images = await self._spooled_images(job)
         reporter = self._reporter(job)
-        refunded = job.n - await store.quotas.reserved_for_job(job.id)
+        held = self._still_held.pop(job.id, None)
+        if held is None:  # resumed: ask the ledger
+            held = await store.quotas.reserved_for_job(job.id)
+        refunded = job.n - held
         event = Completed(job, images, self._elapsed(job), refunded=max(refunded, 0))
         receipt = DeliveryReceipt(delivered=False)
         attempts = self._config.delivery_attempts
