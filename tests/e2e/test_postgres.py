@@ -6,10 +6,13 @@ them: each serves the member of its own shard, and the usage log holds both jobs
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from storage.store import Storage
 from tests.e2e.conftest import STEP_TIMEOUT, World, delivered
+from tests.e2e.harness import wait_until
 from tests.storage.conftest import fresh_schema
 
 pytestmark = pytest.mark.e2e
@@ -33,12 +36,17 @@ async def test_imagine_on_postgres_with_two_shard_processes(world: World) -> Non
                 "imagine", {"prompt": "a harbour on postgres"}, user=other.add_member("bob"), channel=other_channel
             )
             await world.discord.wait_for(lambda: delivered(first) and delivered(second), STEP_TIMEOUT)
+            async with await Storage.open(url) as store:
+                # A delivery is recorded just after Discord has it: wait for both records before stopping.
+                async def both_recorded() -> list[Any]:
+                    rows = await store.db.fetch_all("SELECT job_id, guild_id, status, images FROM usage_log")
+                    return rows if len(rows) == 2 else []
+
+                rows = await wait_until(both_recorded, STEP_TIMEOUT, what="both usage rows")
+                jobs = await store.jobs.list_unfinished()
 
         assert first.original is not None
         assert len(first.original.attachments) == 2
-        async with await Storage.open(url) as store:
-            rows = await store.db.fetch_all("SELECT job_id, guild_id, status, images FROM usage_log ORDER BY guild_id")
-            jobs = await store.jobs.list_unfinished()
         assert sorted((row["guild_id"], row["status"], row["images"]) for row in rows) == sorted(
             [(world.guild.id, "completed", 2), (other.id, "completed", 1)]
         )
