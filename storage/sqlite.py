@@ -287,29 +287,13 @@ class SQLiteDatabase(Database):
         """
         if self._path is None or self._owned():
             async with self._exclusive() as connection:
-                with _engine_errors():
-                    cursor = await connection.execute(sql, params or {})
-                try:
-                    while True:
-                        with _engine_errors():
-                            rows = await cursor.fetchmany(chunk_size)
-                        if not rows:
-                            return
-                        for row in rows:
-                            yield row
-                finally:
-                    await cursor.close()
+                async for row in _rows(connection, sql, params, chunk_size):
+                    yield row
+            return
         reader = await self._open_reader()
         try:
-            with _engine_errors():
-                cursor = await reader.execute(sql, params or {})
-            while True:
-                with _engine_errors():
-                    rows = await cursor.fetchmany(chunk_size)
-                if not rows:
-                    return
-                for row in rows:
-                    yield row
+            async for row in _rows(reader, sql, params, chunk_size):
+                yield row
         finally:
             self._readers.discard(reader)
             await reader.close()
@@ -390,3 +374,21 @@ class SQLiteDatabase(Database):
         except sqlite3.Error as exc:
             # expect_idle: the BEGIN it follows may have failed, leaving nothing to roll back.
             log.log(logging.DEBUG if expect_idle else logging.WARNING, "rollback failed: %s", exc)
+
+
+async def _rows(
+    connection: aiosqlite.Connection, sql: str, params: Params | None, chunk_size: int
+) -> AsyncGenerator[Row, None]:
+    """A query's rows, fetched `chunk_size` at a time; the cursor is closed however the iteration ends."""
+    with _engine_errors():
+        cursor = await connection.execute(sql, params or {})
+    try:
+        while True:
+            with _engine_errors():
+                rows = await cursor.fetchmany(chunk_size)
+            if not rows:
+                return
+            for row in rows:
+                yield row
+    finally:
+        await cursor.close()
