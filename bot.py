@@ -15,6 +15,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Final
@@ -188,14 +189,19 @@ def shard_filter(settings: Settings) -> Callable[[int], bool]:
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
     database = settings.database_url
-    # Results are spooled next to an SQLite database (so a restart finds them), else in the working directory.
-    base = Path(database.removeprefix("sqlite:///")).parent if database.startswith("sqlite:///") else Path("data")
+    # Results are spooled next to an SQLite database, so a restart finds them. With PostgreSQL there is no such
+    # folder (and the container's working directory is not writable): the system's temporary folder, since a
+    # result missing after a restart is downloaded again from its URL (valid for a day).
+    if database.startswith("sqlite:///"):
+        spool = Path(database.removeprefix("sqlite:///")).parent / "spool"
+    else:
+        spool = Path(tempfile.gettempdir()) / "imagine-spool"
     return PipelineConfig(
         model=settings.toapis_model,
         poll_interval=settings.toapis_poll_interval,
         generation_timeout=settings.generation_timeout,
         max_concurrent_jobs=settings.max_concurrent_jobs,
-        spool_dir=base / "spool",
+        spool_dir=spool,
         allowed_guild_ids=settings.allowed_guild_ids,
         # Only PostgreSQL is shared by several processes; an SQLite file has one, which may take every job.
         lease_ttl=None if database.startswith("sqlite:") else max(settings.toapis_poll_interval * 12, 1.0),

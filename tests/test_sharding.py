@@ -28,4 +28,5 @@ def test_leases_only_on_a_shared_database() -> None:
     postgres = pipeline_config(load_settings(BASE | {"DATABASE_URL": "postgresql://db/imagine"}))
     assert sqlite.lease_ttl is None
     assert postgres.lease_ttl == 60.0  # twelve polls at the default 5 s
-    assert sqlite.spool_dir.as_posix() == "data/spool"
+    assert sqlite.spool_dir.as_posix() == "data/spool"  # beside the database: a restart finds the results
+    assert postgres.spool_dir.name == "imagine-spool"  # the temporary folder: no database folder to share
