@@ -1,12 +1,12 @@
 """What members do after the image, through the real ``python bot.py``: "Imagine from images", Cancel while
-queued, and the refusals of the result buttons; then Vary and Delete on a message posted before a restart.
+queued, and the refusals of the result buttons; then every button on messages posted before a restart.
 
 The re-roll by another member, Vary, Delete by the requester (test_imagine.py), Re-roll after a restart
 (test_restarts.py) and the queue's place and Cancel by its requester only (test_queue.py) are tested there.
 
 One bot process serves every test but the restart one. It runs one upstream task at a time
-(``MAX_CONCURRENT_JOBS=1``, for the Cancel test) and lets a member ``MEMBER_LIMIT`` images a day; each test
-acts as members of its own with prompts of its own, and ends every task it holds open.
+(``MAX_CONCURRENT_JOBS=1``, so that a job can be held in line) and lets a member ``MEMBER_LIMIT`` images a
+day; each test acts as members of its own with prompts of its own, and ends every task it holds open.
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ async def test_cancel_while_queued_and_the_button_gone_once_submitted(world: Wor
     assert refusal.ephemeral
     assert "too late" in refusal.content.lower()
     assert world.ledger_images(second_job) == 1
-    assert world.rows("SELECT state FROM jobs WHERE id = ?", second_job) != [{"state": "failed"}]
+    assert world.rows("SELECT state FROM jobs WHERE id = ?", second_job) == [{"state": "running"}]
     # The job goes on; the result replaces the reply, and no Cancel button is left on it.
     world.api.end_task(world.api.tasks_for(second_job)[0].id)
     await world.discord.wait_for(lambda: delivered(second) and delivered(holder), STEP_TIMEOUT, what="both results")
@@ -347,6 +347,9 @@ async def test_cancel_while_queued_and_the_button_gone_once_submitted(world: Wor
     assert cancel_button(second.original) is None
     assert cancel_button(holder.original) is None
     assert (await world.finished_row(second_job))["status"] == "completed"
+    # The slot freed twice since; the cancelled job was never sent.
+    assert world.submits("a dog waiting its turn, charcoal") == []
+    assert world.ledger_images(first_job) == 0
 
 
 # --- refusals of the result buttons -----------------------------------------------------------------------------
@@ -400,24 +403,34 @@ async def test_the_buttons_of_a_job_the_database_does_not_know_are_answered(worl
 # --- after a restart ------------------------------------------------------------------------------------------
 
 
-async def test_re_roll_vary_and_delete_on_messages_posted_before_a_restart(tmp_path: Path) -> None:
+async def test_every_button_works_on_messages_posted_before_a_restart(tmp_path: Path) -> None:
     async with open_world(tmp_path / "bot") as world:
-        erin, finn, gus = world.member("erin"), world.member("finn"), world.member("gus")
+        erin, finn, gus, hal, ida = (world.member(name) for name in ("erin", "finn", "gus", "hal", "ida"))
         mod = world.guild.add_member("mod", roles=[world.guild.add_role("Moderators", Permission.MANAGE_MESSAGES)])
         kite, shell = png_bytes((48, 32), "crimson"), png_bytes((32, 48), "ivory")
         kept_prompt, purged_prompt = "a red kite over the harbour", "a shell on the sand, pencil"
-        first = await world.start_bot()
+        holder_prompt, waiting_prompt = "a long exposure of the tide", "a queue of gulls on a rail"
+        world.api.on_prompt("long exposure", Timeline.never_ends(progress=20))
+        env = world.env(MAX_CONCURRENT_JOBS="1")
+        first = await world.start_bot(env=env)
         kept = await world.imagine(erin, kept_prompt, n=2, image=Upload(kite, "kite.png", "image/png"))
         purged = await world.imagine(gus, purged_prompt, image=Upload(shell, "shell.png", "image/png"))
         kept_job, purged_job = await world.submitted_job(kept_prompt), await world.submitted_job(purged_prompt)
         await world.finished_row(kept_job)
         await world.finished_row(purged_job)
         await world.discord.wait_for(lambda: delivered(kept) and delivered(purged), STEP_TIMEOUT, what="the images")
+        # One job runs upstream, and one waits in line behind it, its Cancel button showing.
+        holder = await world.imagine(hal, holder_prompt)
+        holder_job = await world.submitted_job(holder_prompt)
+        waiting = await world.imagine(ida, waiting_prompt, n=2)
+        await world.discord.wait_for(lambda: cancel_button(waiting.original), STEP_TIMEOUT, what="a Cancel button")
+        (waiting_job,) = [row["id"] for row in member_rows(world, ida)]
         assert await first.terminate() == 0
         # While the bot is down, one job's references become older than RETENTION_DAYS: the next start purges them.
         age_references(world, purged_job, timedelta(days=RETENTION_DAYS + 1))
 
-        second = await world.start_bot()
+        second = await world.start_bot(env=env)
+        assert second.matching(r"Resumed 2 unfinished job")
         await wait_until(
             lambda: not world.rows("SELECT 1 FROM job_references WHERE job_id = ?", purged_job),
             STEP_TIMEOUT,
@@ -427,7 +440,21 @@ async def test_re_roll_vary_and_delete_on_messages_posted_before_a_restart(tmp_p
         original = kept.original
         assert original is not None
         assert purged.original is not None
+        assert waiting.original is not None
         versions = len(original.versions)
+
+        # Cancel, by the requester, on the reply of a job that waited in line across the restart.
+        cancel = await world.discord.click(waiting.original, button(waiting.original, "imagine:cancel:"), ida)
+        assert (await world.finished_row(waiting_job))["status"] == "failed"
+        answered_in_time(cancel)
+        assert world.ledger_images(waiting_job) == 0
+        await world.discord.wait_for(
+            lambda: "cancel" in text(waiting.original) and cancel_button(waiting.original) is None,
+            STEP_TIMEOUT,
+            what="the reply showing the cancellation",
+        )
+        world.api.end_task(world.api.tasks_for(holder_job)[0].id)
+        await world.discord.wait_for(lambda: delivered(holder), STEP_TIMEOUT, what="the resumed job's images")
 
         # Re-roll: the same prompt, size, n and reference image, sent again from what the bot kept.
         reroll = await world.discord.click(original, button(original, "imagine:reroll:"), erin)
@@ -464,6 +491,7 @@ async def test_re_roll_vary_and_delete_on_messages_posted_before_a_restart(tmp_p
         answered_in_time(deleting)
         assert len(original.versions) == versions
         assert not purged.original.deleted
+        assert world.submits(waiting_prompt) == []
 
         assert await second.terminate() == 0
         for process in (first, second):
