@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -219,10 +220,18 @@ class Pipeline:
             if job.id in self._held or not self._config.owns_guild(job.guild_id):
                 continue
             self._held.add(job.id)
-            if not await self._take_up(job):
-                self._held.discard(job.id)
-            else:
+            try:
+                taken = await self._take_up(job)
+            except Exception:
+                log.exception("job %s: could not be taken up; trying again later", job.id)
+                taken = False
+                if self._config.lease_ttl is not None:
+                    with contextlib.suppress(Exception):
+                        await self._store.jobs.release(job.id, self._config.owner)
+            if taken:
                 adopted += 1
+            else:
+                self._held.discard(job.id)
         return adopted
 
     async def _take_up(self, job: Job) -> bool:
@@ -439,7 +448,12 @@ class Pipeline:
             self._in_flight += 1
         task = asyncio.create_task(self._work(job_id, holds_slot=holds_slot), name=f"job-{job_id}")
         self._tasks[job_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+        task.add_done_callback(functools.partial(self._forget_task, job_id))
+
+    def _forget_task(self, job_id: str, task: asyncio.Task[None]) -> None:
+        # Only if it is still this job's task: the job may have been taken up again since.
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
 
     async def _release_slot(self) -> None:
         async with self._changed:
@@ -487,10 +501,29 @@ class Pipeline:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("job %s: unexpected failure", job_id)
-            current = await self._store.jobs.get(job_id) or job
-            # Without a task upstream nothing can be billed; with one, the images stay counted.
-            refund = current.task_id is None and current.submit_started_at is None
+            await self._unexpected(job, exc)
+        finally:
+            self._reporters.pop(job_id, None)
+            self._still_held.pop(job_id, None)
+            # Finished, or left for later (a delivery given up): the lease keeper may take it up again.
+            self._held.discard(job_id)
+
+    async def _unexpected(self, job: Job, exc: Exception) -> None:
+        """A failure nobody planned for (a database outage, a bug). A job that may have a task upstream is not
+        given up: the task runs and may bill, so the job is left unfinished, and taken up again later (by the
+        lease keeper) to look its task up. Only a job with nothing upstream, or a day old, ends here."""
+        log.error("job %s: unexpected failure", job.id, exc_info=exc)
+        try:
+            current = await self._store.jobs.get(job.id) or job
+        except Exception:
+            log.exception("job %s: cannot read it back; left for later", job.id)
+            return
+        upstream = current.task_id is not None or current.submit_started_at is not None
+        if upstream and self._elapsed(current) < self._config.late_limit:
+            log.warning("job %s: may have a task upstream; left unfinished, to be taken up again", job.id)
+            return
+        refund = not upstream  # with a task upstream, the images stay counted: the API may bill it
+        try:
             await self._fail(
                 current,
                 _JobFailure(
@@ -500,11 +533,8 @@ class Pipeline:
                     detail=f"{type(exc).__name__}: {exc}",
                 ),
             )
-        finally:
-            self._reporters.pop(job_id, None)
-            self._still_held.pop(job_id, None)
-            # Finished, or left for later (a delivery given up): the lease keeper may take it up again.
-            self._held.discard(job_id)
+        except Exception:
+            log.exception("job %s: could not record the failure; left for later", job.id)
 
     async def _run_upstream(self, job: Job) -> Job:
         """Upload, submit and poll; returns the job in DOWNLOADING. Holds a slot throughout."""

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, ProgressEvent, Queued, Uploading
 from generation.pipeline import Reference
-from storage.jobs import Job, JobState
+from storage.jobs import Job, JobRepository, JobState
+from storage.store import Storage
 from tests.fakes.toapis import Endpoint, Timeline
 from tests.generation.conftest import BlockingJobs, Board, Harness, RecordingReporter, png_bytes, request
 
@@ -119,17 +120,33 @@ async def test_an_unexpected_error_before_the_submit_fails_the_job_and_refunds(h
     assert not harness.fake.requests_to(Endpoint.SUBMIT)
 
 
-async def test_an_unexpected_error_once_the_task_exists_keeps_the_images_counted(harness: Harness) -> None:
+async def test_an_unexpected_error_once_the_task_exists_leaves_the_job_to_be_taken_up_again(harness: Harness) -> None:
+    # The task exists upstream (and may bill): the job is not given up, but found again and delivered.
     store = await harness.open_store()
-    exploding = ExplodingJobs(store, before=JobState.RUNNING)
+    exploding = OnceExplodingJobs(store, before=JobState.RUNNING)
     pipeline = await harness.start(store=dataclasses.replace(store, jobs=exploding))
     job = await harness.submit(pipeline, request(n=2))
     await harness.settled([job.id])
-    failed = harness.board.failure(job.id)
-    assert failed.kind is FailureKind.INTERNAL
-    assert failed.refunded == 0
+    assert exploding.exploded == 1
+    assert job.id in harness.board.shown
+    assert not harness.board.failures
+    assert len(harness.fake.tasks_for(job.id)) == 1  # looked up by its business id, never submitted again
     assert await store.quotas.reserved_for_job(job.id) == 2
-    assert len(harness.fake.tasks_for(job.id)) == 1
+
+
+class OnceExplodingJobs(JobRepository):
+    """Raises an unexpected error the first time it is asked to store `before` (a passing database fault)."""
+
+    def __init__(self, store: Storage, *, before: JobState) -> None:
+        super().__init__(store.db, store.clock)
+        self.before = before
+        self.exploded = 0
+
+    async def set_state(self, job_id: str, state: JobState, **fields: Any) -> Job:
+        if state is self.before and not self.exploded:
+            self.exploded += 1
+            raise RuntimeError(f"disk hiccup while storing {state.value}")
+        return await super().set_state(job_id, state, **fields)
 
 
 async def test_references_purged_before_the_upload_fail_the_job_and_refund(harness: Harness) -> None:
