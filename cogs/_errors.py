@@ -14,6 +14,7 @@ from generation.validation import RequestRejected
 log = logging.getLogger(__name__)
 
 GENERIC = "Something went wrong on Imagine's side. Please try again in a moment."
+_ANSWERED = "imagine_error_answered"
 
 
 def message_for(error: BaseException) -> str:
@@ -36,7 +37,13 @@ def message_for(error: BaseException) -> str:
 
 
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
-    """Tell the member, ephemerally, whether or not the interaction was answered already."""
+    """Tell the member, ephemerally, whether or not the interaction was answered already.
+
+    Once per interaction: discord.py runs a cog's error handler and then the tree's for the same error.
+    """
+    if interaction.extras.get(_ANSWERED):
+        return
+    interaction.extras[_ANSWERED] = True
     text = message_for(error)
     if text == GENERIC:
         command = interaction.command.qualified_name if interaction.command else "a component"

@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs._embeds import NO_MENTIONS, quota_refusal
-from cogs._errors import answer_error
+from cogs._errors import GENERIC, answer_error
 from cogs._reporter import DiscordReporter
 from cogs._services import Services, services_of
 from generation.pipeline import JobRefused, JobRequest, Reference
@@ -160,8 +160,12 @@ class ImagineCog(commands.Cog):
             await self._refuse_after_defer(interaction, text)
             return
         except Exception:
+            # Answered here rather than by the error handler: while the public reply is still the "thinking"
+            # placeholder, a follow-up would become that public reply.
             cooldowns.cancel(guild_id, user_id)
-            raise
+            log.exception("Unexpected error while accepting a request")
+            await self._refuse_after_defer(interaction, GENERIC)
+            return
         if draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
             # follow-up into the (public) reply itself.
