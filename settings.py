@@ -27,6 +27,15 @@ PLACEHOLDERS: Final = frozenset({"", "changeme", "your-discord-bot-token", "your
 LOG_LEVELS: Final = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
+def redacted_url(url: str) -> str:
+    """A URL fit to show: any user and password (a database's, a proxy's) replaced by `***`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
 class Secret:
     """A string that never shows itself in a repr, a log line or a traceback."""
 
@@ -124,7 +133,7 @@ class _Reader:
             return default
         parts = urlsplit(value)
         if parts.scheme not in schemes or not parts.netloc:
-            self.problems.append(f"{name} must be a {' or '.join(schemes)} URL, not {value!r}")
+            self.problems.append(f"{name} must be a {' or '.join(schemes)} URL, not {redacted_url(value)!r}")
             return default
         return value.rstrip("/")
 
@@ -186,7 +195,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
     database_url = read.raw("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         read.problems.append(
-            f"DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (a server), not {database_url!r}"
+            "DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (a server), "
+            f"not {redacted_url(database_url)!r}"
         )
 
     shard_count = read.parse("SHARD_COUNT", None, int, "a whole number")

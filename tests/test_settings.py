@@ -142,3 +142,19 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path, monkeypatch) -> 
     settings = load_settings()
     assert settings.discord_token.reveal() == "from-file"
     assert settings.log_level == "ERROR"
+
+
+def test_a_bad_url_is_named_without_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            VALID
+            | {
+                "DATABASE_URL": "postgresql+asyncpg://imagine:S3cretPw@db/imagine",
+                "DISCORD_API_BASE_URL": "ftp://user:Pr0xyPw@proxy/api",
+            }
+        )
+    message = str(caught.value)
+    assert "S3cretPw" not in message
+    assert "Pr0xyPw" not in message
+    assert "postgresql+asyncpg://***@db/imagine" in message
+    assert "ftp://***@proxy/api" in message
