@@ -196,7 +196,7 @@ class ToAPIsClient:
                 error: ToAPIsError = exc
                 ambiguous = exc.maybe_sent
             else:
-                if answer.status == 200:
+                if 200 <= answer.status < 300:  # 200 in every documented example; 201/202 would mean the same
                     try:
                         payload = decode_json(answer.body, operation="submit", status=answer.status)
                         task = parse_task(payload, status=answer.status, client_business_id=client_business_id)
@@ -209,8 +209,10 @@ class ToAPIsClient:
                     error = self._error(answer, operation="submit")
                     if isinstance(error, RateLimitError) or answer.status == 503:
                         ambiguous = False  # documented refusals: no task was created
-                    elif isinstance(error, APITimeoutError | ServerError):
-                        ambiguous = True  # 408/5xx: a gateway may have passed the submit on before failing
+                    elif isinstance(error, APITimeoutError | ServerError) or answer.status == 409:
+                        # 408/5xx: a gateway may have passed the submit on before failing; 409 (undocumented)
+                        # most likely says this business id has a task already.
+                        ambiguous = True
                     else:
                         raise error  # 4xx: the API refused the submit, so no task exists
             if ambiguous:
