@@ -425,6 +425,40 @@ async def test_cancel_while_queued_and_the_button_gone_once_submitted(world: Wor
     assert world.ledger_images(first_job) == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="bug: a second click on Cancel (a double click) is told 'Too late to cancel: generation has started' "
+    "about a job that was cancelled and never started (ResultActionsCog.cancel says so whenever Pipeline.cancel "
+    "returns False)",
+)
+async def test_a_double_click_on_cancel_is_told_the_job_is_already_cancelled(world: World) -> None:
+    vic, wes = world.member("vic"), world.member("wes")
+    world.api.on_prompt("kettle", Timeline.never_ends(progress=10))
+    await world.imagine(vic, "a kettle that takes its time")
+    holder_job = await world.submitted_job("a kettle that takes its time")
+    prompt = "a cat that changes its mind"
+    waiting = await world.imagine(wes, prompt)
+    cancel = await world.discord.wait_for(lambda: cancel_button(waiting.original), STEP_TIMEOUT, what="Cancel")
+    assert waiting.original is not None
+
+    # Two clicks before the reply changes (a double click: Discord sends both).
+    clicks = [await world.discord.click(waiting.original, cancel, wes) for _ in range(2)]
+    (job_id,) = [row["id"] for row in member_rows(world, wes)]
+    assert (await world.finished_row(job_id))["status"] == "failed"
+    # One click cancels; the other is told what happened.
+    told: MessageRecord = await world.discord.wait_for(
+        lambda: next((m for click in clicks for m in click.followups), None), STEP_TIMEOUT, what="an answer"
+    )
+    for click in clicks:
+        answered_in_time(click)
+    world.api.end_task(world.api.tasks_for(holder_job)[0].id)
+    await world.finished_row(holder_job)
+    assert world.submits(prompt) == []
+    assert told.ephemeral
+    assert "already cancelled" in told.content.lower(), told.content
+
+
 # --- refusals of the result buttons -----------------------------------------------------------------------------
 
 
