@@ -415,10 +415,16 @@ class Pipeline:
                 waiting,
                 _JobFailure(FailureKind.CANCELLED, "Cancelled. Your images were not counted.", refund=True),
             )
-        finally:
-            # No task will ever run for it, so nothing else lets go of its reporter.
-            self._reporters.pop(job_id, None)
-            self._held.discard(job_id)
+        except BaseException:
+            # Not cancelled after all (the database failed): it keeps waiting rather than vanish.
+            async with self._changed:
+                self._waiting.put(job_id, waiting, guild_id=waiting.guild_id, user_id=waiting.user_id)
+                self._changed.notify_all()
+            self._announce_places()
+            raise
+        # No task will ever run for it, so nothing else lets go of its reporter.
+        self._reporters.pop(job_id, None)
+        self._held.discard(job_id)
         self._announce_places()
         return True
 
@@ -612,8 +618,10 @@ class Pipeline:
             return task
 
     async def _find_existing(self, job: Job) -> Task | None:
-        """The task a submit of this job created, if any; waits out upstream trouble, since it must know."""
+        """The task a submit of this job created, if any; waits out upstream trouble, since it must know, for as
+        long as a task would be followed (a day from the submit), then gives up with the images counted."""
         attempt = 0
+        since = job.submit_started_at or job.created_at
         while True:
             try:
                 task = await self._client.find_task(job.id)
@@ -621,6 +629,14 @@ class Pipeline:
                 self._service_problem(exc)
             except ToAPIsError as exc:
                 self.breaker.record_failure(str(exc))
+                if (self._store.clock() - since).total_seconds() > self._config.late_limit:
+                    raise _JobFailure(
+                        FailureKind.TIMED_OUT,
+                        "Imagine could not find out whether the image service accepted this job. The images stay "
+                        "counted, since it may have been billed.",
+                        refund=False,
+                        detail=f"no answer to the look-up by business id for a day: {exc}",
+                    ) from exc
             else:
                 self.breaker.record_success()
                 return task
@@ -687,6 +703,19 @@ class Pipeline:
                 if looked is not None and looked.is_terminal:
                     self.breaker.record_success()
                     return looked
+                continue
+            except (TaskWaitTimeoutError, asyncio.CancelledError):
+                raise
+            except ToAPIsError as exc:
+                # Any other refusal of a look-up (an undocumented 400, a garbled answer): the task exists and may
+                # bill, so it is not abandoned; look again, more slowly, until the deadline.
+                self.breaker.record_failure(str(exc))
+                log.warning("task %s: look-up refused (%s); looking again", task_id, exc)
+                await asyncio.sleep(min(max(interval, self._config.retry_delay) * 2, self._config.max_retry_delay))
+                if loop.time() >= end:
+                    raise TaskWaitTimeoutError(
+                        f"task {task_id}: no answer before the deadline ({exc})", task_id=task_id, task=None, waited=0
+                    ) from exc
                 continue
             self.breaker.record_success()
             return task
