@@ -27,6 +27,7 @@ from generation.events import (
     GeneratedImage,
     Generating,
     Late,
+    Paused,
     ProgressEvent,
     Queued,
 )
@@ -84,10 +85,16 @@ class DiscordReporter:
             self._webhook = webhook
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
         self._late = job.late_notified
+        self._waiting = False
 
     # -- Reporter ---------------------------------------------------------------------------------------------
 
     def progress(self, event: ProgressEvent) -> None:
+        # A job is waiting (and may be cancelled) from Queued until it moves on; a pause does not move it.
+        if isinstance(event, Queued):
+            self._waiting = True
+        elif not isinstance(event, Paused):
+            self._waiting = False
         if isinstance(event, Late):
             self._late = True
         elif self._late and isinstance(event, Generating):
@@ -156,7 +163,7 @@ class DiscordReporter:
         job = self._job
         if not self._reply_editable(job):
             return
-        view = self._queued_view(job, 0) if self._queued_view and isinstance(event, Queued) else None
+        view = self._queued_view(job, 0) if self._queued_view and self._waiting else None
         await self._edit_reply(embed=progress_embed(job, event), view=view)
 
     def _reply_editable(self, job: Job) -> bool:
