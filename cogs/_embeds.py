@@ -18,6 +18,9 @@ FIELD_VALUE_LIMIT: Final = 1024
 FOOTER_LIMIT: Final = 2048
 TOTAL_LIMIT: Final = 6000
 
+# A list echoed in message content leaves room for the sentence around it within the 2,000 characters.
+MESSAGE_LIST_LIMIT: Final = 1500
+
 # The prompt is shown in full only in the result; progress replies show its start.
 PROGRESS_PROMPT_LIMIT: Final = 300
 RESULT_PROMPT_LIMIT: Final = 3500
@@ -139,3 +142,17 @@ def quota_refusal(usage: RuleUsage, requested: int) -> str:
         f"You asked for {plural(requested, 'image')}, but only {left:,} of {rule_name(usage)} "
         f"({usage.limit:,}) {'is' if left == 1 else 'are'} left. Ask for fewer, or wait until it resets {resets}."
     )
+
+
+def channel_list(channel_ids: frozenset[int], *, limit: int = FIELD_VALUE_LIMIT) -> str:
+    """Channel mentions within `limit` characters, never cut inside one; says how many did not fit."""
+    mentions = [f"<#{channel}>" for channel in sorted(channel_ids)]
+    shown: list[str] = []
+    for mention in mentions:
+        rest = len(mentions) - len(shown) - 1
+        tail = f" … and {rest} more" if rest else ""
+        if len(", ".join([*shown, mention])) + len(tail) > limit:
+            break
+        shown.append(mention)
+    text = ", ".join(shown)
+    return f"{text} … and {len(mentions) - len(shown)} more" if len(shown) < len(mentions) else text

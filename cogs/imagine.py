@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import NO_MENTIONS, quota_refusal
+from cogs._embeds import MESSAGE_LIST_LIMIT, NO_MENTIONS, channel_list, quota_refusal
 from cogs._errors import GENERIC, answer_error
 from cogs._reporter import DiscordReporter
 from cogs._services import Services, services_of
@@ -179,7 +179,7 @@ class ImagineCog(commands.Cog):
         self.services.pipeline.check_available(guild_id)
         server = self.services.server_settings.get(guild_id)
         if not server.channel_allowed(channel_id):
-            places = ", ".join(f"<#{channel}>" for channel in sorted(server.allowed_channel_ids))
+            places = channel_list(server.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT)
             raise RequestRejected(f"/imagine is not used in this channel. In this server, use it in {places}.")
         wait = self.services.cooldowns.remaining(guild_id, user_id, server.cooldown_seconds)
         if wait > 0:

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import FIELD_VALUE_LIMIT, NO_MENTIONS, duration
+from cogs._embeds import MESSAGE_LIST_LIMIT, NO_MENTIONS, channel_list, duration
 from cogs._errors import answer_error
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
@@ -20,20 +20,6 @@ MAX_COOLDOWN: Final = 3600
 
 # Where the bot posts results and alerts it needs these (README: Create the Discord application).
 _NEEDED: Final = ("view_channel", "send_messages", "embed_links", "attach_files")
-
-
-def channel_list(channel_ids: frozenset[int], *, limit: int = FIELD_VALUE_LIMIT) -> str:
-    """Channel mentions within `limit` characters, never cut inside one; says how many did not fit."""
-    mentions = [f"<#{channel}>" for channel in sorted(channel_ids)]
-    shown: list[str] = []
-    for mention in mentions:
-        rest = len(mentions) - len(shown) - 1
-        tail = f" … and {rest} more" if rest else ""
-        if len(", ".join([*shown, mention])) + len(tail) > limit:
-            break
-        shown.append(mention)
-    text = ", ".join(shown)
-    return f"{text} … and {len(mentions) - len(shown)} more" if len(shown) < len(mentions) else text
 
 
 def settings_embed(settings: GuildSettings) -> discord.Embed:
@@ -75,9 +61,8 @@ class ImagineSettingsCog(
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         settings = await self.services.server_settings.add_allowed_channel(interaction.guild_id, channel.id)
-        text = f"/imagine is allowed in {channel.mention}. Allowed now: " + ", ".join(
-            f"<#{c}>" for c in sorted(settings.allowed_channel_ids)
-        )
+        allowed = channel_list(settings.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT)
+        text = f"/imagine is allowed in {channel.mention}. Allowed now: {allowed}"
         missing = _missing_permissions(channel)
         if missing:
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or results cannot be posted."
@@ -94,7 +79,7 @@ class ImagineSettingsCog(
             await answer(interaction, f"{channel.mention} was not on the list.", ephemeral=True)
             return
         settings = await self.services.server_settings.remove_allowed_channel(interaction.guild_id, channel.id)
-        rest = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids)) or "every channel (none listed)"
+        rest = channel_list(settings.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT) or "every channel (none listed)"
         await answer(
             interaction,
             f"Removed {channel.mention}. /imagine is allowed in: {rest}.",
@@ -107,7 +92,7 @@ class ImagineSettingsCog(
         """List the channels where /imagine is allowed."""
         assert interaction.guild_id is not None
         settings = self.services.server_settings.get(interaction.guild_id)
-        listed = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+        listed = channel_list(settings.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT)
         text = f"/imagine is allowed in: {listed}." if listed else "/imagine is allowed in every channel."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 

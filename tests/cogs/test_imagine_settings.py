@@ -377,3 +377,19 @@ async def test_show_cuts_a_long_channel_list_between_channels_and_says_how_many_
     mentions = shown.rstrip(",").split(", ")
     assert all(re.fullmatch(r"<#\d+>", mention) for mention in mentions), mentions[-1]
     assert rest == f"and {60 - len(mentions)} more"
+
+
+async def test_a_hundred_allowed_channels_still_fit_the_refusal_and_the_answers(world: World) -> None:
+    for index in range(100):
+        await world.bot.services.server_settings.add_allowed_channel(world.guild.id, 10**18 + index)
+    call = await world.imagine("a cat in the wrong channel")
+    await world.discord.wait_for(lambda: call.callback is not None, 10)
+    assert call.callback is not None
+    content = (call.callback.data or {})["content"]
+    assert len(content) <= 2000
+    assert content.startswith("/imagine is not used in this channel. In this server, use it in <#")
+    assert re.search(r"… and \d+ more\.$", content)
+
+    listed = await command(world, "imagine-settings channels list")
+    assert len(listed.content) <= 2000
+    assert "more" in listed.content
