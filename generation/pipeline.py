@@ -22,7 +22,7 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from generation.alerts import AlertKind, AlertThrottle
@@ -208,6 +208,7 @@ class Pipeline:
         resumed = await self._adopt(unfinished)
         if resumed:
             log.info("Resumed %d unfinished job(s)", resumed)
+        await self._announce_untold_failures()
         self._accepting = True
         self._dispatcher = asyncio.create_task(self._dispatch(), name="pipeline-dispatcher")
         self._lease_keeper = asyncio.create_task(self._keep_leases(), name="pipeline-leases")
@@ -366,7 +367,27 @@ class Pipeline:
         return job
 
     async def _admit(self, job_id: str, request: JobRequest) -> Job:
-        """Reserve the images and store the job, its lease and its references: all in one transaction, or none."""
+        """Reserve the images and store the job and its lease in one transaction (or none), then its references.
+
+        The references (up to 40 MB) are kept out of the reservation's transaction, which holds the quota lock
+        that every admission of every process waits for. A crash between the two leaves a job without its
+        references, which fails when it comes to upload them, refunded.
+        """
+        job = await self._reserve_and_create(job_id, request)
+        if request.references:
+            try:
+                await self._store.references.save(job_id, [(ref.data, ref.mime_type) for ref in request.references])
+            except Exception as exc:
+                log.exception("job %s: could not keep its reference images", job_id)
+                await self._fail(
+                    job,
+                    _JobFailure(FailureKind.INTERNAL, "", refund=True, detail=f"saving references: {exc}"),
+                    tell=False,
+                )
+                raise JobRefused("Imagine could not keep your reference images. Please try again.") from exc
+        return job
+
+    async def _reserve_and_create(self, job_id: str, request: JobRequest) -> Job:
         store = self._store
         async with store.db.transaction():
             reservation = await store.quotas.reserve(
@@ -394,8 +415,6 @@ class Pipeline:
                 job = await store.jobs.set_reply_message(job_id, request.reply_message_id)
             if self._config.lease_ttl is not None:
                 await store.jobs.claim(job_id, self._config.owner, self._config.lease_ttl)
-            if request.references:
-                await store.references.save(job_id, [(ref.data, ref.mime_type) for ref in request.references])
         return job
 
     async def cancel(self, job_id: str, user_id: int) -> bool:
@@ -863,7 +882,7 @@ class Pipeline:
         log.info("job %s delivered: %d image(s) in %.1f s", job.id, len(images), self._elapsed(finished))
         self._remove_spool(job.id)
 
-    async def _fail(self, job: Job, failure: _JobFailure) -> None:
+    async def _fail(self, job: Job, failure: _JobFailure, *, tell: bool = True) -> None:
         store = self._store
         refunded = 0
         async with store.db.transaction():
@@ -872,14 +891,41 @@ class Pipeline:
             failed = await store.jobs.fail(job.id, failure.kind.value, failure.detail[:1000])
             await store.usage.record_job(failed)
         log.info("job %s failed (%s): %s; %d image(s) refunded", job.id, failure.kind.value, failure.detail, refunded)
-        self._remove_spool(job.id)
-        reporter = self._reporter(job)
+        await asyncio.to_thread(self._remove_spool, job.id)
+        if tell:
+            await self._announce_failure(Failed(failed, failure.kind, failure.reason, refunded))
+        else:
+            await self._mark_announced(job.id)
+
+    async def _announce_failure(self, event: Failed) -> None:
+        """Tell the member, then note that they were told (a crash in between: told again at the next start)."""
         try:
-            await reporter.failed(Failed(failed, failure.kind, failure.reason, refunded))
+            await self._reporter(event.job).failed(event)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s: the reporter failed to show the failure", job.id)
+            log.exception("job %s: the reporter failed to show the failure", event.job.id)
+            return
+        await self._mark_announced(event.job.id)
+
+    async def _mark_announced(self, job_id: str) -> None:
+        try:
+            await self._store.jobs.update(job_id, delivered_at=self._store.clock())
+        except Exception:
+            log.exception("job %s: could not note that its failure was told", job_id)
+
+    async def _announce_untold_failures(self) -> None:
+        """At start-up: tell the members of recent failures a crash kept from them (without the details, which
+        were not stored; the usage log has them)."""
+        since = self._store.clock() - timedelta(seconds=self._config.late_limit)
+        for job in await self._store.jobs.list_unannounced_failures(since):
+            if not self._config.owns_guild(job.guild_id) or job.id in self._held:
+                continue
+            refunded = max(job.n - await self._store.quotas.reserved_for_job(job.id), 0)
+            reason = "This request could not be completed." + (" Your images were not counted." if refunded else "")
+            kind = next((k for k in FailureKind if k.value == job.error_code), FailureKind.INTERNAL)
+            await self._announce_failure(Failed(job, kind, reason, refunded))
+            self._reporters.pop(job.id, None)
 
     # -- failures and upstream health ------------------------------------------------------------------------
 

@@ -356,6 +356,19 @@ class JobRepository:
         )
         return [_job_from_row(row) for row in rows]
 
+    async def list_unannounced_failures(self, since: datetime) -> list[Job]:
+        """Jobs that failed at or after `since` without their member being told (`delivered_at` unset): a
+        crash came between storing the failure and telling it."""
+        rows = await self._db.fetch_all(
+            """
+            SELECT * FROM jobs
+            WHERE state = 'failed' AND delivered_at IS NULL AND finished_at >= :since
+            ORDER BY finished_at, id
+            """,
+            {"since": to_epoch_ms(since)},
+        )
+        return [_job_from_row(row) for row in rows]
+
     # -- leases ----------------------------------------------------------------------------------------------
 
     async def claim(self, job_id: str, owner: str, ttl_seconds: float) -> bool:

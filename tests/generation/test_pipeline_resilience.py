@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from generation.events import FailureKind, Queued
+from generation.events import Failed, FailureKind, Queued
 from storage.jobs import JobState
 from tests.fakes.toapis import Endpoint, Fault, Timeline
-from tests.generation.conftest import Harness, request
+from tests.generation.conftest import Harness, RecordingReporter, request
 
 
 async def test_a_look_up_refused_in_an_unplanned_way_is_tried_again_and_the_job_delivered(harness: Harness) -> None:
@@ -55,3 +55,39 @@ async def test_a_cancel_the_database_refuses_leaves_the_job_waiting(
     monkeypatch.undo()
     assert await pipeline.cancel(waiting.id, user_id=2) is True
     assert harness.board.events_of(waiting.id, Queued)[-1] == Queued(1)
+
+
+async def test_a_failure_the_member_was_not_told_of_is_told_at_the_next_start(harness: Harness) -> None:
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    told: list[str] = []
+
+    class Mute(RecordingReporter):
+        async def failed(self, event: Failed) -> None:
+            told.append(event.job.id)
+            self.board.changed()
+            raise RuntimeError("Discord is down right now")
+
+    pipeline = await harness.start(reporters=lambda job: Mute(harness.board, job.id))
+    mute = Mute(harness.board, None)
+    job = await pipeline.submit(request(n=2), mute)
+    mute.bind(job.id)
+    await harness.board.wait_for(lambda: told == [job.id])
+    assert harness.store is not None
+    stored = await harness.store.jobs.get(job.id)
+    assert stored is not None
+    assert (stored.state, stored.delivered_at) == (JobState.FAILED, None)  # failed, refunded, not yet told
+
+    await harness.restart(pipeline)
+    await harness.board.wait_finished([job.id])
+    (failed,) = harness.board.failures[job.id]
+    assert failed.reason == "This request could not be completed. Your images were not counted."
+    assert failed.refunded == 2
+    store = harness.store
+    assert store is not None
+    announced = await store.jobs.get(job.id)
+    assert announced is not None
+    assert announced.delivered_at is not None
+
+    # Told once: a further start says nothing more.
+    await harness.restart(harness.pipelines[-1])
+    assert len(harness.board.failures[job.id]) == 1
