@@ -86,6 +86,7 @@ class DiscordReporter:
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
         self._late = job.late_notified
         self._waiting = False
+        self._settled = asyncio.Event()
 
     # -- Reporter ---------------------------------------------------------------------------------------------
 
@@ -105,12 +106,26 @@ class DiscordReporter:
     async def aclose(self) -> None:
         """The pipeline stops (a shutdown): drop pending progress, so nothing is edited after it."""
         await self._editor.close()
+        self._settled.set()
 
-    async def flush(self) -> None:
-        """Wait until the latest progress is shown (the "thinking" placeholder replaced)."""
-        await self._editor.flush()
+    async def reply_settled(self) -> None:
+        """Wait until the reply is no longer the "thinking" placeholder: edited once (with progress or the
+        result), deleted, or known to be beyond reach. Until then a follow-up would become the reply."""
+        await self._settled.wait()
 
     async def deliver(self, event: Completed) -> DeliveryReceipt:
+        try:
+            return await self._deliver(event)
+        finally:
+            self._settled.set()
+
+    async def failed(self, event: Failed) -> None:
+        try:
+            await self._failed(event)
+        finally:
+            self._settled.set()
+
+    async def _deliver(self, event: Completed) -> DeliveryReceipt:
         await self._editor.close()
         job = event.job
         embed = result_embed(job, images=len(event.images), elapsed=event.elapsed, refunded=event.refunded)
@@ -135,7 +150,7 @@ class DiscordReporter:
             await self._point_reply_to(receipt.message_id)
         return receipt
 
-    async def failed(self, event: Failed) -> None:
+    async def _failed(self, event: Failed) -> None:
         await self._editor.close()
         job = event.job
         title = "Cancelled" if event.kind is FailureKind.CANCELLED else "Could not generate"
@@ -162,6 +177,7 @@ class DiscordReporter:
     async def _show(self, event: ProgressEvent) -> None:
         job = self._job
         if not self._reply_editable(job):
+            self._settled.set()
             return
         view = self._queued_view(job, 0) if self._queued_view and self._waiting else None
         await self._edit_reply(embed=progress_embed(job, event), view=view)
@@ -180,18 +196,26 @@ class DiscordReporter:
     ) -> discord.WebhookMessage:
         assert self._webhook is not None
         assert self._job.reply_message_id is not None
-        if attachments is None:
-            return await self._webhook.edit_message(
-                self._job.reply_message_id, content=None, embed=embed, view=view, allowed_mentions=NO_MENTIONS
-            )
-        return await self._webhook.edit_message(
-            self._job.reply_message_id,
-            content=None,
-            embed=embed,
-            view=view,
-            attachments=attachments,
-            allowed_mentions=NO_MENTIONS,
-        )
+        try:
+            if attachments is None:
+                message = await self._webhook.edit_message(
+                    self._job.reply_message_id, content=None, embed=embed, view=view, allowed_mentions=NO_MENTIONS
+                )
+            else:
+                message = await self._webhook.edit_message(
+                    self._job.reply_message_id,
+                    content=None,
+                    embed=embed,
+                    view=view,
+                    attachments=attachments,
+                    allowed_mentions=NO_MENTIONS,
+                )
+        except discord.HTTPException as exc:
+            if _token_gone(exc):
+                self._settled.set()  # beyond reach: nothing will replace the placeholder any more
+            raise
+        self._settled.set()
+        return message
 
     async def _delete_reply(self) -> None:
         assert self._webhook is not None
@@ -200,6 +224,7 @@ class DiscordReporter:
             await self._webhook.delete_message(self._job.reply_message_id)
         except discord.HTTPException as exc:
             log.info("job %s: could not delete the reply: %s", self._job.id, exc)
+        self._settled.set()
 
     async def _point_reply_to(self, message_id: int | None) -> None:
         job = self._job

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Final
+import time
+from typing import Any, Final
 
 import discord
 from discord import app_commands
@@ -21,13 +22,17 @@ from cogs._errors import answer_error
 from cogs._services import Services, services_of
 from cogs._views import DYNAMIC_ITEMS
 from cogs.imagine import Draft, ImagineCog
+from generation.events import FailureKind
 from generation.pipeline import JobRefused, Reference
 from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH, RequestRejected, nearest_size
-from storage.jobs import Job, JobKind
+from storage.jobs import Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
 
 CONTEXT_MENU_NAME: Final = "Imagine from images"
+FORM_PREFIX: Final = "imagine:from-images:"
+# A prompt form lives 15 minutes; a little more so that a submit in its last second is still discord.py's.
+FORM_LIFETIME: Final = 16 * 60.0
 IMAGE_EXTENSIONS: Final = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
@@ -36,6 +41,25 @@ def is_image(attachment: discord.Attachment) -> bool:
     if attachment.content_type:
         return attachment.content_type.startswith("image/")
     return attachment.filename.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def from_images_draft(prompt: str, attachments: list[discord.Attachment]) -> Draft:
+    """The request "Imagine from images" makes of a message: its first four images as references, the size
+    closest to the first one's shape, one image; the member is told if images were left out."""
+    images = [attachment for attachment in attachments if is_image(attachment)]
+    if not images:
+        raise RequestRejected("That message no longer has images.")
+    used = images[:MAX_REFERENCES]
+    notice = None
+    if len(images) > len(used):
+        notice = f"Only the first {len(used)} of the {len(images)} images are used as references."
+    size = nearest_size(used[0].width or 1, used[0].height or 1)
+    return Draft(prompt, size, 1, JobKind.CONTEXT, attachments=tuple(used), notice=notice)
+
+
+def form_id(channel_id: int, message_id: int, user_id: int) -> str:
+    """The prompt form's custom id: what a submit after a restart needs to find the message again."""
+    return f"{FORM_PREFIX}{channel_id}:{message_id}:{user_id}"
 
 
 class PromptModal(discord.ui.Modal, title="Imagine from images"):
@@ -47,21 +71,14 @@ class PromptModal(discord.ui.Modal, title="Imagine from images"):
         max_length=PROMPT_MAX_LENGTH,
     )
 
-    def __init__(self, imagine: ImagineCog, images: list[discord.Attachment], skipped: int) -> None:
-        super().__init__(timeout=15 * 60)
-        self.imagine = imagine
-        self.images = images
-        self.skipped = skipped
+    def __init__(self, actions: ResultActionsCog, message: discord.Message, user_id: int) -> None:
+        super().__init__(timeout=FORM_LIFETIME - 60, custom_id=form_id(message.channel.id, message.id, user_id))
+        self.actions = actions
+        self.message = message
+        actions.form_opened(self.custom_id)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        first = self.images[0]
-        size = nearest_size(first.width or 1, first.height or 1)
-        notice = None
-        if self.skipped:
-            total = len(self.images) + self.skipped
-            notice = f"Only the first {len(self.images)} of the {total} images are used as references."
-        draft = Draft(self.prompt.value, size, 1, JobKind.CONTEXT, attachments=tuple(self.images), notice=notice)
-        await self.imagine.run(interaction, draft)
+        await self.actions.imagine.run(interaction, from_images_draft(self.prompt.value, self.message.attachments))
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
@@ -75,6 +92,9 @@ class ResultActionsCog(commands.Cog):
         self.from_images = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.imagine_from_images)
         self.from_images.guild_only = True
         self.from_images.on_error = self._context_menu_error
+        # The prompt forms this process opened, until they time out: discord.py answers their submits (the
+        # listener below must not answer them too, even after the form has been submitted).
+        self._open_forms: dict[str, float] = {}
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.from_images)
@@ -109,8 +129,41 @@ class ResultActionsCog(commands.Cog):
         except (RequestRejected, JobRefused) as exc:
             await interaction.response.send_message(exc.reason, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
-        used = images[:MAX_REFERENCES]
-        await interaction.response.send_modal(PromptModal(self.imagine, used, len(images) - len(used)))
+        await interaction.response.send_modal(PromptModal(self, message, interaction.user.id))
+
+    def form_opened(self, custom_id: str) -> None:
+        self._open_forms[custom_id] = time.monotonic() + FORM_LIFETIME
+
+    def _form_is_open(self, custom_id: str) -> bool:
+        now = time.monotonic()
+        self._open_forms = {key: until for key, until in self._open_forms.items() if until > now}
+        return custom_id in self._open_forms
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A prompt form submitted after a restart (or after its 15 minutes): discord.py no longer knows it, so
+        it is answered here from its custom id, which names the message; the images are read from it again."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if not custom_id.startswith(FORM_PREFIX) or self._form_is_open(custom_id):
+            return
+        try:
+            channel_id, message_id, _user = (int(part) for part in custom_id.removeprefix(FORM_PREFIX).split(":"))
+        except ValueError:
+            return
+        prompt = _text_value(data.get("components", []))
+
+        async def load() -> Draft:
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
+            try:
+                message = await channel.fetch_message(message_id)
+            except discord.HTTPException as exc:
+                raise RequestRejected("That message is gone. Use Imagine from images on it again.") from exc
+            return from_images_draft(prompt, message.attachments)
+
+        await self.imagine.run(interaction, load)
 
     async def _context_menu_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)
@@ -172,10 +225,18 @@ class ResultActionsCog(commands.Cog):
             await interaction.response.send_message("Only the member who asked can cancel this.", ephemeral=True)
             return
         await interaction.response.defer()
-        if not await self.services.pipeline.cancel(job_id, requester_id):
-            await interaction.followup.send(
-                "Too late to cancel: generation has started, and the image service cannot stop it.", ephemeral=True
-            )
+        if await self.services.pipeline.cancel(job_id, requester_id):
+            return
+        job = await self.services.store.jobs.get(job_id)
+        if job is None:
+            text = "Imagine no longer knows this request."
+        elif job.state is JobState.FAILED and job.error_code == FailureKind.CANCELLED.value:
+            text = "It is already cancelled; your images were not counted."
+        elif job.is_finished:
+            text = "This request has already ended."
+        else:
+            text = "Too late to cancel: generation has started, and the image service cannot stop it."
+        await interaction.followup.send(text, ephemeral=True)
 
     async def _parent(self, job_id: str, verb: str) -> Job:
         parent = await self.services.store.jobs.get(job_id)
@@ -186,3 +247,18 @@ class ResultActionsCog(commands.Cog):
 
 async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(ResultActionsCog(bot, services_of(bot)))
+
+
+def _text_value(components: object) -> str:
+    """The first text value in a modal submit's components (action rows or labels, at any depth)."""
+    stack = [components]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, list):
+            stack[:0] = item
+        elif isinstance(item, dict):
+            value = item.get("value")
+            if isinstance(value, str):
+                return value
+            stack.extend(value for key, value in item.items() if key in ("components", "component"))
+    return ""

@@ -8,6 +8,8 @@ job's reporter.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 # Bigger attachments are refused before anything is downloaded; smaller ones over the upload limit are
 # re-encoded to fit.
 MAX_ATTACHMENT_BYTES: Final = 50_000_000
+# How long a notice waits for the reply to stop being the "thinking" placeholder (its first edit).
+NOTICE_WAIT: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,9 @@ class ImagineCog(commands.Cog):
             # follow-up into the (public) reply itself.
             reporter = self.services.pipeline.reporter_of(job.id)
             if isinstance(reporter, DiscordReporter):
-                await reporter.flush()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(NOTICE_WAIT):
+                        await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     def check_place_and_pace(self, guild_id: int, channel_id: int, user_id: int) -> None:

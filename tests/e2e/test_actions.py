@@ -243,12 +243,6 @@ async def test_imagine_from_images_uses_the_first_four_images_and_the_first_ones
     assert member_rows(world, olga) == [{"id": job_id, "kind": "context", "parent_job_id": None, "state": "completed"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="bug: the skipped-images notice is lost when the job ends while ImagineCog.run waits for the reply's "
-    "progress edits (CoalescingEditor.flush re-raises the worker's cancellation by DiscordReporter.deliver)",
-)
 async def test_the_skipped_images_notice_is_sent_when_the_job_ends_during_the_first_progress_edit(
     world: World,
 ) -> None:
@@ -425,13 +419,6 @@ async def test_cancel_while_queued_and_the_button_gone_once_submitted(world: Wor
     assert world.ledger_images(first_job) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a second click on Cancel (a double click) is told 'Too late to cancel: generation has started' "
-    "about a job that was cancelled and never started (ResultActionsCog.cancel says so whenever Pipeline.cancel "
-    "returns False)",
-)
 async def test_a_double_click_on_cancel_is_told_the_job_is_already_cancelled(world: World) -> None:
     vic, wes = world.member("vic"), world.member("wes")
     world.api.on_prompt("kettle", Timeline.never_ends(progress=10))
@@ -623,12 +610,6 @@ class DidNotRespond(AssertionError):
     """The member saw "The application did not respond"."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DidNotRespond,
-    reason="bug: a PromptModal opened before a restart is discarded when submitted after it (random custom id, "
-    "no fallback for unknown modal submits): the member sees 'The application did not respond'",
-)
 async def test_the_imagine_from_images_form_submitted_after_a_restart_is_answered(tmp_path: Path) -> None:
     async with open_world(tmp_path / "bot") as world:
         uma = world.member("uma")
