@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import discord
@@ -68,8 +68,7 @@ class ImagineBot(commands.AutoShardedBot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
-            shard_count=settings.shard_count or 1,
-            shard_ids=list(settings.shard_ids or range(settings.shard_count or 1)),
+            **shard_options(settings),
         )
         self.settings = settings
         self.force_sync = force_sync
@@ -176,6 +175,20 @@ def point_discord_at(settings: Settings) -> None:
         discord.http.Route.BASE = settings.discord_api_base_url
     if settings.discord_gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def shard_options(settings: Settings) -> dict[str, Any]:
+    """How the bot shards: SHARD_COUNT (and SHARD_IDS) when set. Otherwise Discord's own gateway is asked how
+    many shards the bot needs (all run here), unless DISCORD_GATEWAY_URL points elsewhere: discord.py would
+    then connect to the URL Discord names instead, so one shard goes to the URL given."""
+    if settings.shard_count is not None:
+        return {
+            "shard_count": settings.shard_count,
+            "shard_ids": list(settings.shard_ids or range(settings.shard_count)),
+        }
+    if settings.discord_gateway_url is not None:
+        return {"shard_count": 1, "shard_ids": [0]}
+    return {}
 
 
 def shard_filter(settings: Settings) -> Callable[[int], bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import pipeline_config, shard_filter
+from bot import pipeline_config, shard_filter, shard_options
 from settings import load_settings
 
 BASE = {"DISCORD_TOKEN": "token", "TOAPIS_API_KEY": "key"}
@@ -30,3 +30,18 @@ def test_leases_only_on_a_shared_database() -> None:
     assert postgres.lease_ttl == 60.0  # twelve polls at the default 5 s
     assert sqlite.spool_dir.as_posix() == "data/spool"  # beside the database: a restart finds the results
     assert postgres.spool_dir.name == "imagine-spool"  # the temporary folder: no database folder to share
+
+
+def test_shard_options_follow_the_settings() -> None:
+    assert shard_options(load_settings(BASE | {"SHARD_COUNT": "4", "SHARD_IDS": "2,3"})) == {
+        "shard_count": 4,
+        "shard_ids": [2, 3],
+    }
+    assert shard_options(load_settings(BASE | {"SHARD_COUNT": "2"})) == {"shard_count": 2, "shard_ids": [0, 1]}
+    # A gateway of our own (a proxy, the tests' fake): one shard, connected to it.
+    assert shard_options(load_settings(BASE | {"DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/gw"})) == {
+        "shard_count": 1,
+        "shard_ids": [0],
+    }
+    # Discord's gateway: Discord says how many shards the bot needs, and they all run in this process.
+    assert shard_options(load_settings(BASE)) == {}
