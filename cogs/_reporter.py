@@ -51,9 +51,9 @@ _CHANNEL_UNUSABLE: Final = frozenset({10003, 50001, 50013, 50035})
 ViewBuilder = Callable[[Job, int], discord.ui.View | None]
 
 
-def job_nonce(job: Job) -> str:
-    """A channel-message nonce derived from the job (Discord allows 25 characters)."""
-    return job.id[:25]
+def job_nonce(job: Job, purpose: str = "") -> str:
+    """A channel-message nonce derived from the job (and what the message is for); Discord allows 25 characters."""
+    return (purpose + job.id)[:25]
 
 
 def _token_gone(exc: discord.HTTPException) -> bool:
@@ -85,6 +85,8 @@ class DiscordReporter:
             self._webhook = webhook
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
         self._late = job.late_notified
+        self._late_posted = job.late_notified  # told before a restart, one way or the other
+        self._token_dead = False
         self._waiting = False
         self._settled = asyncio.Event()
 
@@ -176,14 +178,27 @@ class DiscordReporter:
 
     async def _show(self, event: ProgressEvent) -> None:
         job = self._job
-        if not self._reply_editable(job):
-            self._settled.set()
-            return
-        view = self._queued_view(job, 0) if self._queued_view and self._waiting else None
-        await self._edit_reply(embed=progress_embed(job, event), view=view)
+        if self._reply_editable(job):
+            view = self._queued_view(job, 0) if self._queued_view and self._waiting else None
+            try:
+                await self._edit_reply(embed=progress_embed(job, event), view=view)
+                return
+            except discord.HTTPException as exc:
+                if not _token_gone(exc):
+                    raise
+        self._settled.set()
+        if isinstance(event, Late) and not self._late_posted:
+            # The reply can no longer say it (its token expired): the member hears it in the channel, once.
+            self._late_posted = True
+            await self._post_in_channel(
+                job,
+                f"<@{job.user_id}>, your images are taking longer than usual. Imagine keeps at it and will "
+                "mention you here when they are ready.",
+                nonce=job_nonce(job, "late:"),
+            )
 
     def _reply_editable(self, job: Job) -> bool:
-        if self._webhook is None or job.reply_message_id is None or job.token_expires_at is None:
+        if self._token_dead or self._webhook is None or job.reply_message_id is None or job.token_expires_at is None:
             return False
         return utc_now() < job.token_expires_at - TOKEN_MARGIN
 
@@ -212,6 +227,7 @@ class DiscordReporter:
                 )
         except discord.HTTPException as exc:
             if _token_gone(exc):
+                self._token_dead = True  # Discord said so: no further edit is tried
                 self._settled.set()  # beyond reach: nothing will replace the placeholder any more
             raise
         self._settled.set()
@@ -240,20 +256,21 @@ class DiscordReporter:
         job: Job,
         content: str,
         *,
-        embed: discord.Embed,
+        embed: discord.Embed | None = None,
         view: discord.ui.View | None = None,
         files: list[discord.File] | None = None,
+        nonce: str | None = None,
     ) -> DeliveryReceipt:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         requester = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
         try:
             message = await channel.send(
                 content,
-                embed=embed,
+                embed=embed or discord.utils.MISSING,
                 files=files or [],
                 view=view or discord.utils.MISSING,
                 allowed_mentions=requester,
-                nonce=job_nonce(job),
+                nonce=nonce or job_nonce(job),
             )
         except discord.HTTPException as exc:
             permanent = exc.code in _CHANNEL_UNUSABLE or exc.status in (403, 404)

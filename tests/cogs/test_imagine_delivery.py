@@ -299,3 +299,28 @@ async def test_after_the_token_expires_a_failure_is_told_in_the_channel_to_the_r
     assert finished.state is JobState.FAILED
     (row,) = await world.ledger()
     assert (row.reserved_images, row.images) == (2, 0)
+
+
+async def test_a_job_late_after_its_token_expired_is_told_so_in_the_channel_once(make_world: WorldFactory) -> None:
+    async with make_world(GENERATION_TIMEOUT="0.3") as world:
+        world.api.queue_timeline(Timeline.never_ends())
+        call = await world.imagine("a very slow cathedral")
+        await world.discord.wait_for(lambda: bool(world.api.tasks), 10, what="the task")
+        world.discord.expire_token(call)  # more than 15 minutes have passed, as far as Discord is concerned
+
+        def late_notice() -> MessageRecord | None:
+            return next(
+                (m for m in world.discord.channel_messages(world.channel) if "longer than usual" in m.content), None
+            )
+
+        notice = await world.discord.wait_for(late_notice, 15, what="the late notice in the channel")
+        assert notice.pings.users == frozenset({world.member.id})
+        assert not notice.pings.roles
+        assert not notice.pings.everyone
+        (task,) = world.api.tasks.values()
+        world.api.end_task(task.id)
+        result = await world.discord.wait_for(lambda: channel_result(world), 15, what="the result in the channel")
+        assert result.nonce != notice.nonce  # two messages, each recognised on its own after a crash
+        assert [m for m in world.discord.channel_messages(world.channel) if "longer than usual" in m.content] == [
+            notice
+        ]
