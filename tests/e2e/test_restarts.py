@@ -131,14 +131,18 @@ async def test_sigkill_after_the_channel_post_the_repeat_is_recognised_by_its_no
     hana = world.member("hana")
     prompt = "a night ferry crossing the bay"
     world.api.on_prompt("night ferry", Timeline.never_ends(progress=50))
-    first = await world.start_bot()
+    # A late job's result goes to the channel (mentioning the member), then its reply is edited to point there.
+    first = await world.start_bot(env=world.env(GENERATION_TIMEOUT="0.3"))
     call = await world.imagine(hana, prompt)
     job_id = await world.submitted_job(prompt)
     (task,) = world.api.tasks_for(job_id)
-    await world.discord.wait_for(lambda: progress_versions(call), STEP_TIMEOUT, what="a progress edit")
-    # The reply can no longer be edited, so the result goes to the channel; the first edit of the reply after
-    # that post is held for a minute, and the process dies there: posted, but not yet recorded as delivered.
-    world.discord.expire_token(call)
+
+    def told_late() -> bool:
+        return any(v.embeds and v.embeds[0].get("title") == "Taking longer than usual" for v in progress_versions(call))
+
+    await world.discord.wait_for(told_late, STEP_TIMEOUT, what="the late notice")
+    # The first edit of the reply after the channel post is held for a minute, and the process dies there:
+    # posted, but not yet recorded as delivered.
     hold = world.discord.inject_429("PATCH /webhooks/*", retry_after=60, after="POST /channels/*/messages")
     world.api.end_task(task.id)
     await world.discord.wait_for(lambda: hold.hits, STEP_TIMEOUT, what="the edit after the channel post")
@@ -146,7 +150,7 @@ async def test_sigkill_after_the_channel_post_the_repeat_is_recognised_by_its_no
     assert await first.kill() == -signal.SIGKILL
     assert world.usage_rows(job_id) == []
 
-    second = await world.start_bot()
+    second = await world.start_bot(env=world.env(GENERATION_TIMEOUT="0.3"))
     row = await world.finished_row(job_id)
 
     assert row["status"] == "completed"
