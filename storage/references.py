@@ -8,6 +8,7 @@ another process is linking at the same moment.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -46,7 +47,11 @@ class ReferenceStore:
                 raise ValueError("a reference image cannot be empty")
             if not mime_type:
                 raise ValueError("a reference image needs a MIME type")
-        stored = [StoredImage(data, mime_type, hashlib.sha256(data).hexdigest()) for data, mime_type in images]
+        # Hashing up to 40 MB takes tens of milliseconds: not on the event loop.
+        digests = await asyncio.to_thread(lambda: [hashlib.sha256(data).hexdigest() for data, _ in images])
+        stored = [
+            StoredImage(data, mime_type, digest) for (data, mime_type), digest in zip(images, digests, strict=True)
+        ]
         now = to_epoch_ms(self._clock())
         async with self._db.transaction():
             await self._db.lock(_LOCK)
