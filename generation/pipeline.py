@@ -256,22 +256,50 @@ class Pipeline:
         """Renew this process's leases, and take up the unfinished jobs of our servers that nobody works on:
         those whose process is gone, and our own deliveries that gave up for a while (Discord was down)."""
         ttl = self._config.lease_ttl
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
             await asyncio.sleep((ttl if ttl is not None else self._config.max_retry_delay) / 3)
             try:
                 if ttl is not None:
                     await self._store.jobs.renew_leases(self._config.owner, ttl)
+                    renewed = loop.time()
                 adopted = await self._adopt(await self._store.jobs.list_unfinished())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("Renewing job leases failed; trying again")
+                if ttl is not None and loop.time() - renewed > ttl * 0.8:
+                    # Our leases are about to run out and another process may take our jobs: stop working on
+                    # them first, so that no job is ever worked twice. They are taken up again (by us or by
+                    # another process) once the database answers.
+                    await self._let_go_of_every_job()
                 continue
             if adopted:
                 log.info("Took up %d unfinished job(s) nobody was working on", adopted)
                 async with self._changed:
                     self._changed.notify_all()
                 self._announce_places()
+
+    async def _let_go_of_every_job(self) -> None:
+        if not self._held:
+            return
+        log.error("Lost the database for longer than a lease: letting go of %d job(s)", len(self._held))
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for job_id in self._waiting.order():
+            self._waiting.remove(job_id)
+        for reporter in list(self._reporters.values()):
+            if isinstance(reporter, ClosableReporter):
+                with contextlib.suppress(Exception):
+                    await reporter.aclose()
+        self._reporters.clear()
+        self._places.clear()
+        self._held.clear()
 
     async def close(self) -> None:
         """Stop taking jobs and stop working: unfinished jobs stay stored, to be resumed by the next start.

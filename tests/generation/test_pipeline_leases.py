@@ -12,6 +12,7 @@ import dataclasses
 from generation.pipeline import Pipeline
 from storage.jobs import JobState
 from storage.store import Storage
+from tests.e2e.harness import wait_until
 from tests.fakes.toapis import Timeline
 from tests.generation.conftest import BlockingJobs, Harness, request
 
@@ -106,3 +107,30 @@ async def test_without_leases_a_restart_takes_every_job_at_once(harness: Harness
     await harness.settled([job.id])
     assert len(harness.fake.tasks_for(job.id)) == 1
     await second.close()
+
+
+async def test_a_process_that_cannot_renew_its_leases_lets_go_and_takes_the_job_up_again(harness: Harness) -> None:
+    harness.fake.queue_timeline(Timeline.never_ends())
+    pipeline = await harness.start(lease_ttl=TTL, owner="shaky")
+    job = await harness.submit(pipeline, request())
+    await harness.fake.wait_for(lambda: bool(harness.fake.tasks_for(job.id)))
+    store = harness.store
+    assert store is not None
+    renew = store.jobs.renew_leases
+    failing = True
+
+    async def flaky(owner: str, ttl_seconds: float) -> int:
+        if failing:
+            raise RuntimeError("the database does not answer")
+        return await renew(owner, ttl_seconds)
+
+    store.jobs.renew_leases = flaky  # type: ignore[method-assign]
+    await wait_until(lambda: pipeline.reporter_of(job.id) is None, 10, what="the job let go")
+    failing = False
+    (task,) = harness.fake.tasks_for(job.id)
+    harness.fake.end_task(task.id)
+    harness.clock.advance(seconds=2 * TTL)  # its lease ran out meanwhile: anyone may take it, we do
+    finished = (await harness.settled([job.id], timeout=10))[job.id]
+    assert finished.state is JobState.COMPLETED
+    assert len(harness.fake.tasks_for(job.id)) == 1
+    assert harness.board.deliveries_after_recorded == 0
