@@ -171,7 +171,8 @@ def write_lock_held_elsewhere(world: World) -> Iterator[None]:
     """Another connection holds the database's write lock (a second process, a backup): the bot's writes wait."""
     assert world.settings is not None
     path = world.settings.database_url.removeprefix("sqlite:///")
-    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    # It waits its turn for the lock: the bot may be writing at that moment (its start-up housekeeping, say).
+    other = sqlite3.connect(path, isolation_level=None, timeout=10)
     try:
         other.execute("BEGIN IMMEDIATE")
         yield
