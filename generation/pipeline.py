@@ -17,12 +17,11 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from generation.alerts import AlertKind, AlertThrottle
@@ -45,9 +44,10 @@ from generation.events import (
     Uploading,
 )
 from generation.fair_queue import FairQueue
-from generation.images import EXTENSIONS, sniff_mime_type
-from storage.jobs import Job, JobKind, JobState
-from storage.quotas import Period, RuleScope, RuleUsage
+from generation.images import EXTENSIONS
+from generation.requests import RESTARTING_REASON, UNAVAILABLE_REASON, JobRefused, JobRequest, quota_reason
+from generation.spool import Spool
+from storage.jobs import Job, JobState
 from storage.store import Storage
 from toapis import (
     AuthenticationError,
@@ -64,9 +64,6 @@ from toapis import (
 )
 
 log = logging.getLogger(__name__)
-
-UNAVAILABLE_REASON = "Imagine cannot generate images right now. Please try again later."
-RESTARTING_REASON = "Imagine is restarting. Please try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -106,46 +103,6 @@ class PipelineConfig:
         return self.late_poll_interval if self.late_poll_interval is not None else self.poll_interval * 6
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A reference image as prepared by `validation.prepare_references`: bytes that fit the upload limit."""
-
-    data: bytes = field(repr=False)
-    mime_type: str
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """A validated request: the prompt is trimmed, the size and n are allowed, the references decoded."""
-
-    guild_id: int
-    channel_id: int
-    user_id: int
-    prompt: str
-    size: str
-    n: int
-    role_ids: frozenset[int] = frozenset()
-    references: tuple[Reference, ...] = ()
-    kind: JobKind = JobKind.IMAGINE
-    parent_job_id: str | None = None
-    application_id: int | None = None
-    interaction_token: str | None = field(default=None, repr=False)
-    token_expires_at: datetime | None = None
-    reply_message_id: int | None = None
-
-
-class JobRefused(Exception):
-    """The request was not accepted; nothing was reserved, stored or uploaded.
-
-    `reason` is for the member; `quota` is the rule that refused it, when a quota did.
-    """
-
-    def __init__(self, reason: str, *, quota: RuleUsage | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.quota = quota
-
-
 class _JobFailure(Exception):
     def __init__(self, kind: FailureKind, reason: str, *, refund: bool, detail: str = "") -> None:
         super().__init__(detail or reason)
@@ -172,6 +129,7 @@ class Pipeline:
         self._store = store
         self._reporter_factory = reporters
         self._alerts = alerts
+        self._spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
         self.breaker = CircuitBreaker(
             threshold=config.breaker_threshold,
             probe=self._probe,
@@ -201,10 +159,10 @@ class Pipeline:
         With leases (several processes on one database), only the jobs of this process's servers that no other
         process holds are resumed; the others are adopted later if their lease runs out.
         """
-        self._config.spool_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._config.spool_dir.mkdir, parents=True, exist_ok=True)
         unfinished = await self._store.jobs.list_unfinished()
         if self._config.lease_ttl is None:
-            self._remove_orphan_spools({job.id for job in unfinished})
+            self._spool.remove_all_but({job.id for job in unfinished})
         resumed = await self._adopt(unfinished)
         if resumed:
             log.info("Resumed %d unfinished job(s)", resumed)
@@ -422,7 +380,7 @@ class Pipeline:
                 job_id, request.guild_id, request.user_id, request.role_ids, request.n
             )
             if not reservation.granted:
-                raise JobRefused(_quota_reason(reservation.refused_by, request.n), quota=reservation.refused_by)
+                raise JobRefused(quota_reason(reservation.refused_by, request.n), quota=reservation.refused_by)
             job = await store.jobs.create(
                 job_id=job_id,
                 guild_id=request.guild_id,
@@ -794,13 +752,9 @@ class Pipeline:
             detail = f"{task.error.code}: {task.error.message}" if task.error else "completed without images"
             raise _JobFailure(kind, reason, refund=True, detail=detail)
         sources: list[str] = []
-        spool = self._spool(job.id)
-        spool.mkdir(parents=True, exist_ok=True)
         for index, image in enumerate(task.images[: job.n]):
             if image.data is not None:
-                path = spool / f"{index}.img"
-                await asyncio.to_thread(path.write_bytes, image.data)
-                sources.append(str(path))
+                sources.append(await self._spool.keep(job.id, index, image.data))
             elif image.url is not None:
                 sources.append(image.url)
         async with store.db.transaction():
@@ -817,52 +771,18 @@ class Pipeline:
         return await self._store.jobs.set_state(job.id, JobState.DELIVERING), images
 
     async def _spooled_images(self, job: Job) -> tuple[GeneratedImage, ...]:
-        """The job's results as spooled files, downloading (all at once) any that are missing, twice at most."""
-        spool = self._spool(job.id)
-        await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
-        paths = [spool / f"{index}.img" for index in range(len(job.result_files))]
-        outcomes = list(await asyncio.gather(*map(self._spool_one, paths, job.result_files)))
-        # One more try for those that failed: a files host that refused once may well answer now.
-        again = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, str)]
-        if again:
-            retried = await asyncio.gather(*(self._spool_one(paths[i], job.result_files[i]) for i in again))
-            for index, outcome in zip(again, retried, strict=True):
-                outcomes[index] = outcome
-        images = tuple(outcome for outcome in outcomes if isinstance(outcome, GeneratedImage))
-        problems = [f"result {index}: {outcome}" for index, outcome in enumerate(outcomes) if isinstance(outcome, str)]
-        if problems:
-            log.warning("job %s: %s", job.id, "; ".join(problems))
-        if not images:
+        """The job's results as files; none at all fails the job (counted: the task completed, and billed)."""
+        spooled = await self._spool.gather(job.id, job.result_files)
+        if spooled.problems:
+            log.warning("job %s: %s", job.id, "; ".join(spooled.problems))
+        if not spooled.images:
             raise _JobFailure(
                 FailureKind.DOWNLOAD,
                 "The images were generated but could not be downloaded. They stay counted, since they were billed.",
                 refund=False,
-                detail="; ".join(problems),
+                detail="; ".join(spooled.problems),
             )
-        return images
-
-    async def _spool_one(self, path: Path, source: str) -> GeneratedImage | str:
-        """One result in the spool, downloaded if missing; a string says what went wrong."""
-        if await asyncio.to_thread(path.exists):
-            mime_type = sniff_mime_type(await asyncio.to_thread(_read_head, path))
-            size = (await asyncio.to_thread(path.stat)).st_size
-        elif not source.startswith(("http://", "https://")):
-            return "gone from the spool"
-        else:
-            try:
-                downloaded = await self._client.download_image(
-                    source, max_bytes=self._config.result_max_bytes, dest=path
-                )
-            except ToAPIsError as exc:
-                return str(exc)
-            # The client checked that it is an image; its type is known without reading the file again.
-            mime_type = downloaded.content_type if downloaded.content_type in EXTENSIONS else None
-            if mime_type is None:
-                mime_type = sniff_mime_type(await asyncio.to_thread(_read_head, path))
-            size = downloaded.size
-        if mime_type is None:
-            return "not an image"
-        return GeneratedImage(path, mime_type, size)
+        return spooled.images
 
     async def _deliver(self, job: Job, images: tuple[GeneratedImage, ...] | None = None) -> None:
         store = self._store
@@ -908,7 +828,7 @@ class Pipeline:
             finished = await store.jobs.set_state(job.id, JobState.COMPLETED)
             await store.usage.record_job(finished)
         log.info("job %s delivered: %d image(s) in %.1f s", job.id, len(images), self._elapsed(finished))
-        self._remove_spool(job.id)
+        await self._spool.remove(job.id)
 
     async def _fail(self, job: Job, failure: _JobFailure, *, tell: bool = True) -> None:
         store = self._store
@@ -919,7 +839,7 @@ class Pipeline:
             failed = await store.jobs.fail(job.id, failure.kind.value, failure.detail[:1000])
             await store.usage.record_job(failed)
         log.info("job %s failed (%s): %s; %d image(s) refunded", job.id, failure.kind.value, failure.detail, refunded)
-        await asyncio.to_thread(self._remove_spool, job.id)
+        await self._spool.remove(job.id)
         if tell:
             await self._announce_failure(Failed(failed, failure.kind, failure.reason, refunded))
         else:
@@ -1045,17 +965,6 @@ class Pipeline:
         log.debug("job %s: waiting %.2f s before trying again", job.id, delay)
         await asyncio.sleep(delay)
 
-    def _spool(self, job_id: str) -> Path:
-        return self._config.spool_dir / job_id
-
-    def _remove_spool(self, job_id: str) -> None:
-        shutil.rmtree(self._spool(job_id), ignore_errors=True)
-
-    def _remove_orphan_spools(self, keep: set[str]) -> None:
-        for path in self._config.spool_dir.iterdir():
-            if path.is_dir() and path.name not in keep:
-                shutil.rmtree(path, ignore_errors=True)
-
 
 def _task_lost(exc: TaskNotFoundError) -> _JobFailure:
     return _JobFailure(
@@ -1064,30 +973,3 @@ def _task_lost(exc: TaskNotFoundError) -> _JobFailure:
         refund=True,
         detail=str(exc),
     )
-
-
-_PERIOD_WORDS = {Period.DAY: "daily", Period.WEEK: "weekly", Period.MONTH: "monthly"}
-
-
-def _quota_reason(usage: RuleUsage | None, requested: int) -> str:
-    """What the member is told about a quota refusal: which rule, what is left, and when it resets."""
-    if usage is None:
-        return "A quota was reached."
-    period = _PERIOD_WORDS[usage.period]
-    whose = {
-        RuleScope.SERVER: f"This server's {period} limit",
-        RuleScope.MEMBER: f"Your {period} limit",
-        RuleScope.ROLE: f"Your role's {period} limit",
-        RuleScope.GLOBAL: f"Imagine's {period} limit across all servers",
-    }[usage.scope]
-    images = "image" if usage.limit == 1 else "images"
-    resets = usage.resets_at.strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"{whose} is {usage.limit} {images}: {usage.remaining} left, and this request needs {requested}. "
-        f"It resets at {resets}."
-    )
-
-
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as file:
-        return file.read(16)

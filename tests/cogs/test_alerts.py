@@ -8,7 +8,7 @@ probe succeeds): messages posted before it are in the channel by then, so counti
 from __future__ import annotations
 
 from generation.alerts import ALERT_TEXT, AlertKind
-from generation.pipeline import UNAVAILABLE_REASON
+from generation.requests import UNAVAILABLE_REASON
 from tests.cogs.conftest import World, wait_until
 from tests.cogs.test_quota import add_server, announce_channel, command
 from tests.fakes.discord import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from generation.pipeline import UNAVAILABLE_REASON
+from generation.requests import UNAVAILABLE_REASON
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord
 from tests.fakes.toapis import Endpoint, Fault, Timeline

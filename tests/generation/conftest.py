@@ -22,7 +22,8 @@ from PIL import Image
 
 from generation.alerts import Alert, AlertThrottle
 from generation.events import Completed, DeliveryReceipt, Failed, ProgressEvent, ReporterFactory
-from generation.pipeline import JobRequest, Pipeline, PipelineConfig, Reference
+from generation.pipeline import Pipeline, PipelineConfig
+from generation.requests import JobRequest, Reference
 from storage.jobs import Job, JobRepository, JobState
 from storage.quotas import OperatorDefaults
 from storage.store import Storage
@@ -321,10 +322,11 @@ class Harness:
         return job
 
     async def settled(self, job_ids: Iterable[str], timeout: float = WAIT) -> dict[str, Job]:
-        """Wait until the board heard the end of every job and the database has it finished; the jobs as stored.
+        """Wait until the board heard the end of every job, the database has it finished, and the pipeline has
+        tidied up after it (its spool folder removed, its reporter let go); the jobs as stored.
 
-        The pipeline records a delivery (and then cleans the spool, without yielding) after the reporter
-        returns, so the board alone is not enough.
+        The pipeline records a delivery after the reporter returns, then cleans the spool in a thread and lets
+        the reporter go, so the board alone is not enough.
         """
         wanted = list(job_ids)
         await self.board.wait_finished(wanted, timeout)
@@ -332,7 +334,13 @@ class Harness:
         async with asyncio.timeout(timeout):
             while True:
                 jobs = {job_id: await self.store.jobs.get(job_id) for job_id in wanted}
-                if all(job is not None and job.is_finished for job in jobs.values()):
+                finished = all(job is not None and job.is_finished for job in jobs.values())
+                latest = self.pipelines[-1] if self.pipelines else None  # the one working now
+                tidy = not any(
+                    (self.spool_dir / job_id).exists() or (latest is not None and latest.reporter_of(job_id))
+                    for job_id in wanted
+                )
+                if finished and tidy:
                     return {job_id: job for job_id, job in jobs.items() if job is not None}
                 await asyncio.sleep(0.002)
 

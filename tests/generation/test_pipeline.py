@@ -15,10 +15,12 @@ from generation.events import (
     Submitted,
     Uploading,
 )
-from generation.pipeline import RESTARTING_REASON, JobRefused, Pipeline, Reference
+from generation.pipeline import Pipeline
+from generation.requests import RESTARTING_REASON, JobRefused, Reference
 from generation.validation import RequestRejected, prepare_references
 from storage.jobs import JobState
 from storage.quotas import OperatorDefaults, Period, RuleScope
+from tests.e2e.harness import wait_until
 from tests.fakes.toapis import Endpoint, ResultFormat, Timeline
 from tests.generation.conftest import Harness, png_bytes, request
 
@@ -77,7 +79,8 @@ async def test_a_full_job_is_delivered_recorded_and_cleaned_up(harness: Harness)
     assert usage.finished_at >= usage.created_at
 
     assert await store.quotas.reserved_for_job(job.id) == 2
-    assert not (harness.spool_dir / job.id).exists()
+    # The spool goes right after the delivery is recorded (in a thread, off the event loop).
+    await wait_until(lambda: not (harness.spool_dir / job.id).exists(), 5, what="the spool cleaned")
     assert board.delivery_calls[job.id] == 1
     assert board.deliveries_after_recorded == 0
     assert (pipeline.in_flight, pipeline.queued) == (0, 0)
@@ -128,7 +131,8 @@ async def test_results_sent_as_base64_are_spooled_and_delivered(harness: Harness
         harness.fake.result_png(task.id, 2),
     )
     assert not harness.fake.requests_to(Endpoint.DOWNLOAD)
-    assert not (harness.spool_dir / job.id).exists()
+    # The spool goes right after the delivery is recorded (in a thread, off the event loop).
+    await wait_until(lambda: not (harness.spool_dir / job.id).exists(), 5, what="the spool cleaned")
 
 
 async def test_a_quota_refusal_names_the_rule_and_stores_and_uploads_nothing(harness: Harness) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from generation.events import Completed, Late, Queued, Submitted
-from generation.pipeline import Pipeline, Reference
+from generation.pipeline import Pipeline
+from generation.requests import Reference
 from storage.jobs import Job, JobState
 from tests.fakes.toapis import Endpoint, Fault, Timeline
 from tests.generation.conftest import WAIT, BlockingJobs, Harness, png_bytes, request

@@ -17,7 +17,7 @@ import pytest
 
 from generation.alerts import AlertKind
 from generation.events import DeliveryReceipt, FailureKind, Late, Paused, Queued
-from generation.pipeline import UNAVAILABLE_REASON, JobRefused, Reference
+from generation.requests import UNAVAILABLE_REASON, JobRefused, Reference
 from storage.jobs import JobState
 from tests.fakes.toapis import INSTANT_RETRY, Endpoint, FakeToAPIs, Fault, Timeline
 from tests.generation.conftest import BlockingJobs, Harness, png_bytes, request

@@ -10,7 +10,8 @@ import random
 from typing import Any
 
 from generation.events import Queued
-from generation.pipeline import JobRefused, Pipeline
+from generation.pipeline import Pipeline
+from generation.requests import JobRefused
 from storage.jobs import Job, JobState
 from storage.quotas import OperatorDefaults
 from storage.store import Storage

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, ProgressEvent, Queued, Uploading
-from generation.pipeline import Reference
+from generation.requests import Reference
 from storage.jobs import Job, JobRepository, JobState
 from storage.store import Storage
 from tests.fakes.toapis import Endpoint, Timeline
