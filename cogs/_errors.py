@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 
 from cogs._embeds import NO_MENTIONS
-from generation.pipeline import JobRefused
+from generation.requests import JobRefused
 from generation.validation import RequestRejected
 
 log = logging.getLogger(__name__)

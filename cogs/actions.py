@@ -23,7 +23,7 @@ from cogs._services import Services, services_of
 from cogs._views import DYNAMIC_ITEMS
 from cogs.imagine import Draft, ImagineCog
 from generation.events import FailureKind
-from generation.pipeline import JobRefused, Reference
+from generation.requests import JobRefused, Reference
 from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH, RequestRejected, nearest_size
 from storage.jobs import Job, JobKind, JobState
 

@@ -24,7 +24,7 @@ from cogs._embeds import MESSAGE_LIST_LIMIT, NO_MENTIONS, channel_list, quota_re
 from cogs._errors import GENERIC, answer_error
 from cogs._reporter import DiscordReporter
 from cogs._services import Services, services_of
-from generation.pipeline import JobRefused, JobRequest, Reference
+from generation.requests import JobRefused, JobRequest, Reference
 from generation.validation import (
     DEFAULT_SIZE,
     MAX_N,
