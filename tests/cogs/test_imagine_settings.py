@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 
 from storage.guild_settings import GuildSettings
-from tests.cogs.conftest import World, WorldFactory
+from tests.cogs.conftest import World
 from tests.cogs.test_quota import (
     add_server,
     announce_channel,
-    answer,
     command,
     delivered,
     resets_in,
-    write_lock_held_elsewhere,
 )
 from tests.fakes.discord import CallbackType, InteractionRecord, InvocationRefused, MessageRecord, Overwrite
 from tests.fakes.discord import Permission as P
@@ -106,31 +104,6 @@ async def test_settings_are_per_server(world: World) -> None:
         "Cooldown per member": "none",
         "Operator alerts go to": "none",
     }
-
-
-@pytest.mark.parametrize(
-    ("name", "options"),
-    [("imagine-settings max-n", {"value": 2}), ("imagine-settings channels add", {"channel": "general"})],
-    ids=["max-n", "channels-add"],
-)
-async def test_settings_answer_first_when_the_database_is_slow(
-    make_world: WorldFactory, name: str, options: dict[str, Any]
-) -> None:
-    # Discord's own deadline: answering first takes milliseconds, even on a busy machine.
-    async with make_world(fake_discord={"ack_deadline": 3.0}) as world:
-        given = {key: world.channel if value == "general" else value for key, value in options.items()}
-        with write_lock_held_elsewhere(world):
-            call = await world.discord.invoke_slash(name, given, user=world.guild.owner, channel=world.channel)
-            await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10, what="the first response")
-        # Let the bot finish with the interaction (answered, or both its late answers refused) before judging.
-        await world.discord.wait_for(
-            lambda: call.acknowledged or len(call.refused_callbacks) >= 2, 10, what="the bot's last attempt"
-        )
-
-        assert call.acknowledged, call.failure
-        reply = await answer(world, call)
-        assert reply.ephemeral
-        assert reply.content
 
 
 # -- channels ---------------------------------------------------------------------------------------------------

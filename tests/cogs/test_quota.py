@@ -300,15 +300,21 @@ async def test_an_unexpected_failure_is_answered_briefly_and_logged(
 
 @pytest.mark.parametrize(
     ("name", "options"),
-    [("quota set", {"scope": "member", "limit": 5}), ("quota reset", {"member": "alice"})],
-    ids=["set", "reset"],
+    [
+        ("quota set", {"scope": "member", "limit": 5}),
+        ("quota reset", {"member": "alice"}),
+        ("imagine-settings max-n", {"value": 2}),
+        ("imagine-settings channels add", {"channel": "general"}),
+    ],
+    ids=["quota-set", "quota-reset", "settings-max-n", "settings-channels-add"],
 )
-async def test_quota_answers_first_when_the_database_is_slow(
+async def test_admin_commands_answer_first_when_the_database_is_slow(
     make_world: WorldFactory, name: str, options: dict[str, Any]
 ) -> None:
     # Discord's own deadline: answering first takes milliseconds, even on a busy machine.
     async with make_world(fake_discord={"ack_deadline": 3.0}) as world:
-        given = {key: world.member if value == "alice" else value for key, value in options.items()}
+        people_and_places = {"alice": world.member, "general": world.channel}
+        given = {key: people_and_places.get(value, value) for key, value in options.items()}
         with write_lock_held_elsewhere(world):
             call = await world.discord.invoke_slash(name, given, user=world.guild.owner, channel=world.channel)
             await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10, what="the first response")
