@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from storage.database import Database
 from storage.jobs import Job, JobRepository, JobState
+from tests.storage._racing import WAIT, race
 from tests.storage.conftest import FakeClock
 
-ROOT = Path(__file__).resolve().parents[2]
-WAIT = 60.0  # generous: 2 shared, noisy cores
 TTL = 30.0
 
 
@@ -175,38 +171,8 @@ async def test_two_processes_racing_to_claim_share_the_jobs_without_overlap(
     # A quarter are held by a third process that is still alive, and are out of the race.
     for job in created[:25]:
         assert await jobs.claim(job.id, "alive", TTL)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            SCRIPT,
-            db_url,
-            owner,
-            clock.now.isoformat(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env=env,
-        )
-        for owner in ("p", "q")
-    ]
-    try:
-        for process in processes:
-            assert process.stdout is not None
-            assert (await asyncio.wait_for(process.stdout.readline(), WAIT)).strip() == b"ready"
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(b"go\n")
-            await process.stdin.drain()
-        outputs = [await asyncio.wait_for(process.communicate(), WAIT) for process in processes]
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert [process.returncode for process in processes] == [0, 0]
-    won_by_p, won_by_q = (set(stdout.decode().split()) for stdout, _ in outputs)
+    outputs = await race(SCRIPT, [[db_url, owner, clock.now.isoformat()] for owner in ("p", "q")])
+    won_by_p, won_by_q = (set(stdout.decode().split()) for stdout in outputs)
     assert not won_by_p & won_by_q
     assert won_by_p | won_by_q == {job.id for job in created[25:]}
     for job in created:

@@ -7,20 +7,16 @@ connections, or two connection pools, as two processes would have.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from storage.database import Database
 from storage.quotas import OperatorDefaults, Period, QuotaRepository, RuleScope
+from tests.storage._racing import WAIT, race
 from tests.storage.conftest import FakeClock
 
-ROOT = Path(__file__).resolve().parents[2]
 GUILD = 42
 MEMBER = 7
 LIMIT = 100
-WAIT = 60.0  # generous: 2 shared, noisy cores
 
 
 async def ledger_total(db: Database) -> int:
@@ -137,38 +133,7 @@ async def test_two_processes_reserving_at_once_grant_exactly_the_limit(db: Datab
     now = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
     quotas = QuotaRepository(db, OperatorDefaults(), lambda: now)
     await quotas.set_rule(GUILD, RuleScope.SERVER, LIMIT, Period.DAY)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            SCRIPT,
-            db_url,
-            prefix,
-            "500",
-            now.isoformat(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env=env,
-        )
-        for prefix in ("p", "q")
-    ]
-    try:
-        for process in processes:
-            assert process.stdout is not None
-            assert (await asyncio.wait_for(process.stdout.readline(), WAIT)).strip() == b"ready"
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(b"go\n")
-            await process.stdin.drain()
-        outputs = [await asyncio.wait_for(process.communicate(), WAIT) for process in processes]
-    finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert [process.returncode for process in processes] == [0, 0]
-    granted = [int(stdout.strip()) for stdout, _ in outputs]
+    outputs = await race(SCRIPT, [[db_url, prefix, "500", now.isoformat()] for prefix in ("p", "q")])
+    granted = [int(stdout.strip()) for stdout in outputs]
     assert sum(granted) == LIMIT
     assert await ledger_total(db) == LIMIT
