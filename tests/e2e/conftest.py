@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -26,9 +27,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from PIL import Image
 
 from tests.e2e.harness import ROOT, ProcessFailed, ScriptProcess, wait_until
 from tests.fakes.discord import (
+    CallbackType,
     FakeChannel,
     FakeDiscord,
     FakeGuild,
@@ -276,3 +279,33 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 def request_files(requests: Sequence[Any]) -> list[tuple[str, int]]:
     """The (filename, size) of every file part of multipart requests."""
     return [(filename, size) for r in requests for (_field, filename, size) in r.files]
+
+
+# --- shared by the test modules ---------------------------------------------------------------------------------
+
+# Discord's: the first response must reach it within 3 seconds of the interaction.
+ACK_DEADLINE: Final = 3.0
+
+
+def png_bytes(size: tuple[int, int], colour: str) -> bytes:
+    """A small real PNG of one colour, as a member would attach."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def answered_in_time(call: InteractionRecord) -> None:
+    assert not call.failed, call.failure
+    assert call.response_time is not None
+    assert call.response_time < ACK_DEADLINE
+
+
+async def first_response(world: World, call: InteractionRecord) -> None:
+    await world.discord.wait_for(lambda: call.acknowledged or call.failed, STEP_TIMEOUT, what="a first response")
+
+
+def settled(call: InteractionRecord) -> bool:
+    """Whether the bot has said its last word: an answer, or its deferred reply edited or followed up."""
+    if call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
+        return True
+    return bool(call.followups) or (call.original is not None and not call.original.loading)

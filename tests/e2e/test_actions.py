@@ -12,7 +12,6 @@ day; each test acts as members of its own with prompts of its own, and ends ever
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import re
 import secrets
@@ -24,9 +23,18 @@ from typing import Any, Final
 
 import pytest
 import pytest_asyncio
-from PIL import Image
 
-from tests.e2e.conftest import STEP_TIMEOUT, World, delivered, open_world
+from tests.e2e.conftest import (
+    ACK_DEADLINE,
+    STEP_TIMEOUT,
+    World,
+    answered_in_time,
+    delivered,
+    first_response,
+    open_world,
+    png_bytes,
+    settled,
+)
 from tests.e2e.harness import ScriptProcess, wait_until
 from tests.fakes._discord_records import iter_components
 from tests.fakes.discord import (
@@ -45,7 +53,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 CONTEXT_MENU: Final = "Imagine from images"
 MEMBER_LIMIT: Final = 4
-ACK_DEADLINE: Final = 3.0
 RETENTION_DAYS: Final = 30
 # Once a result is shown, a follow-up that waited for it is one loopback request away: it gets as long as
 # Discord gives a bot to answer at all.
@@ -94,34 +101,11 @@ def world(shared: Shared) -> Iterator[World]:
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 
-def png_bytes(size: tuple[int, int], colour: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def end_open_tasks(world: World) -> None:
     """End every upstream task that would otherwise run forever."""
     for task in world.api.tasks.values():
         if task.timeline.outcome is Outcome.NEVER and task.forced_end is None:
             world.api.end_task(task.id)
-
-
-def answered_in_time(call: InteractionRecord) -> None:
-    assert not call.failed, call.failure
-    assert call.response_time is not None
-    assert call.response_time < ACK_DEADLINE
-
-
-async def first_response(world: World, call: InteractionRecord) -> None:
-    await world.discord.wait_for(lambda: call.acknowledged or call.failed, STEP_TIMEOUT, what="a first response")
-
-
-def settled(call: InteractionRecord) -> bool:
-    """Whether an (admin) command has said its last word: an answer, or its deferred reply resolved."""
-    if call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
-        return True
-    return bool(call.followups) or (call.original is not None and not call.original.loading)
 
 
 async def last_followup(world: World, call: InteractionRecord) -> MessageRecord:

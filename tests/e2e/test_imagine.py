@@ -24,11 +24,15 @@ from tests.e2e.conftest import (
     STEP_TIMEOUT,
     WEBHOOK_MESSAGE,
     World,
+    answered_in_time,
     delivered,
     embed_fields,
+    first_response,
     open_world,
+    png_bytes,
     progress_versions,
     request_files,
+    settled,
 )
 from tests.e2e.harness import ScriptProcess
 from tests.fakes._discord_records import iter_components
@@ -47,7 +51,6 @@ from tests.fakes.toapis import Endpoint, Timeline
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 MEMBER_LIMIT = 4
-ACK_DEADLINE = 3.0
 DISCORD_FILE_LIMIT = 10 * 1024 * 1024
 # Edits are spaced by the bot when it sends them; the fake stamps them when they arrive, so a first edit that
 # took a little longer in transit than the next one shortens the gap the fake sees by that much.
@@ -93,18 +96,6 @@ def checked_after_each_test(shared: Shared) -> Iterator[None]:
     assert not errors, shared.bot.output()
 
 
-def png_bytes(size: tuple[int, int], colour: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def answered_in_time(call: InteractionRecord) -> None:
-    assert not call.failed, call.failure
-    assert call.response_time is not None
-    assert call.response_time < ACK_DEADLINE
-
-
 def percentages(call: InteractionRecord) -> list[int]:
     """The percentages the progress edits showed, in order."""
     shown = []
@@ -114,18 +105,6 @@ def percentages(call: InteractionRecord) -> list[int]:
         if found:
             shown.append(int(found.group(1)))
     return shown
-
-
-def settled(call: InteractionRecord) -> bool:
-    """Whether the bot has said its last word: an answer, or a deferred reply edited or followed up."""
-    if call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
-        return True
-    original = call.original
-    return bool(call.followups) or (original is not None and not original.loading)
-
-
-async def first_response(world: World, call: InteractionRecord) -> None:
-    await world.discord.wait_for(lambda: call.acknowledged or call.failed, STEP_TIMEOUT, what="a first response")
 
 
 async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Shared) -> None:
