@@ -27,14 +27,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs._errors import answer_error
+from cogs._intake import Intake
 from cogs._reporter import DiscordReporter
+from cogs._result_actions import ResultActions
 from cogs._services import Services
 from cogs._views import queued_view, result_view
+from generation.admission import Admission
 from generation.alerts import Alert, AlertThrottle
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
+from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
 from generation.pipeline import Pipeline, PipelineConfig
+from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
 from settings import ConfigError, Settings, load_settings
 from storage.errors import StorageError
@@ -59,8 +64,9 @@ class ImagineBot(commands.AutoShardedBot):
     """
 
     services: Services
+    store: Storage
 
-    def __init__(self, settings: Settings, *, force_sync: bool = False) -> None:
+    def __init__(self, settings: Settings, *, force_sync: bool = False, shared_database: bool = False) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # guilds and channels in the cache: upload limits, permissions, alert channels
         super().__init__(
@@ -72,6 +78,7 @@ class ImagineBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.force_sync = force_sync
+        self.shared_database = shared_database
         self._alert_tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
 
@@ -83,11 +90,9 @@ class ImagineBot(commands.AutoShardedBot):
         await self.sync_commands()
         await self.services.pipeline.start()
         self._background = [
-            asyncio.create_task(
-                keep_tidy(self.services.store, retention_days=self.settings.retention_days), name="housekeeping"
-            )
+            asyncio.create_task(keep_tidy(self.store, retention_days=self.settings.retention_days), name="housekeeping")
         ]
-        if not self.settings.database_url.startswith("sqlite:"):
+        if self.shared_database:
             # Other processes share the database: their /imagine-settings changes must reach this one.
             interval = self.settings.toapis_poll_interval * 6
             self._background.append(
@@ -118,7 +123,7 @@ class ImagineBot(commands.AutoShardedBot):
             log.info("Commands are synced by the process that runs shard 0")
             return
         digest = self.command_tree_hash()
-        repository = self.services.store.guild_settings
+        repository = self.store.guild_settings
         if not self.force_sync and await repository.synced_tree_hash(self.application_id) == digest:
             log.info("Commands unchanged since the last sync; not syncing")
             return
@@ -200,24 +205,23 @@ def shard_filter(settings: Settings) -> Callable[[int], bool]:
     return lambda guild_id: (guild_id >> 22) % count in shards
 
 
-def pipeline_config(settings: Settings) -> PipelineConfig:
-    database = settings.database_url
+def pipeline_config(settings: Settings, *, shared_database: bool) -> PipelineConfig:
+    """The pipeline's settings. `shared_database`: several processes may use the database (PostgreSQL)."""
     # Results are spooled next to an SQLite database, so a restart finds them. With PostgreSQL there is no such
     # folder (and the container's working directory is not writable): the system's temporary folder, since a
     # result missing after a restart is downloaded again from its URL (valid for a day).
-    if database.startswith("sqlite:///"):
-        spool = Path(database.removeprefix("sqlite:///")).parent / "spool"
-    else:
+    if shared_database:
         spool = Path(tempfile.gettempdir()) / "imagine-spool"
+    else:
+        spool = Path(settings.database_url.removeprefix("sqlite:///")).parent / "spool"
     return PipelineConfig(
         model=settings.toapis_model,
         poll_interval=settings.toapis_poll_interval,
         generation_timeout=settings.generation_timeout,
         max_concurrent_jobs=settings.max_concurrent_jobs,
         spool_dir=spool,
-        allowed_guild_ids=settings.allowed_guild_ids,
         # Only PostgreSQL is shared by several processes; an SQLite file has one, which may take every job.
-        lease_ttl=None if database.startswith("sqlite:") else max(settings.toapis_poll_interval * 12, 1.0),
+        lease_ttl=max(settings.toapis_poll_interval * 12, 1.0) if shared_database else None,
         owns_guild=shard_filter(settings),
         # Waits that have no variable of their own scale with the poll interval (defaults: 5 s and 30 s).
         retry_delay=settings.toapis_poll_interval,
@@ -233,6 +237,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         server_daily=settings.default_server_daily_limit,
         global_daily=settings.global_daily_limit,
     )
+    shared_database = settings.shared_database
     store = await Storage.open(settings.database_url, defaults=defaults)
     session = aiohttp.ClientSession(timeout=TOAPIS_SESSION_TIMEOUT)
     try:
@@ -242,22 +247,34 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             base_url=settings.toapis_base_url,
             model=settings.toapis_model,
         )
-        bot = ImagineBot(settings, force_sync=force_sync)
+        bot = ImagineBot(settings, force_sync=force_sync, shared_database=shared_database)
+        bot.store = store
         alerts = AlertThrottle(bot.post_alert)
         pipeline = Pipeline(
-            config=pipeline_config(settings),
+            config=pipeline_config(settings, shared_database=shared_database),
             client=client,
             store=store,
             reporters=bot.build_reporter,
             alerts=alerts,
         )
+        server_settings = ServerSettings(store.guild_settings)
+        admission = Admission(
+            guild_allowed=settings.guild_allowed,
+            server_settings=server_settings,
+            cooldowns=Cooldowns(),
+            pipeline=pipeline,
+        )
+        history = JobHistory(store, retention_days=settings.retention_days)
+        intake = Intake(admission=admission, pipeline=pipeline)
         bot.services = Services(
             settings=settings,
-            store=store,
             pipeline=pipeline,
-            server_settings=ServerSettings(store.guild_settings),
-            cooldowns=Cooldowns(),
+            server_settings=server_settings,
+            quotas=QuotaService(store),
+            history=history,
             alerts=alerts,
+            intake=intake,
+            actions=ResultActions(intake=intake, history=history, pipeline=pipeline),
         )
         yield bot
     finally:

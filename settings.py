@@ -84,7 +84,13 @@ class Settings:
     log_level: str = "INFO"
 
     def guild_allowed(self, guild_id: int) -> bool:
+        """Whether the bot works in this server: the only test of ALLOWED_GUILD_IDS."""
         return not self.allowed_guild_ids or guild_id in self.allowed_guild_ids
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether several processes may share the database (PostgreSQL); an SQLite file has one user."""
+        return not self.database_url.startswith("sqlite:")
 
 
 class ConfigError(Exception):

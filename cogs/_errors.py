@@ -8,12 +8,11 @@ import discord
 from discord import app_commands
 
 from cogs._embeds import NO_MENTIONS
-from generation.requests import JobRefused
-from generation.validation import RequestRejected
+from cogs._texts import GENERIC, refusal_text
+from generation.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
-GENERIC = "Something went wrong on Imagine's side. Please try again in a moment."
 _ANSWERED = "imagine_error_answered"
 
 
@@ -21,8 +20,8 @@ def message_for(error: BaseException) -> str:
     """The member-facing text for an error raised by a command or a component."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError) and error.__cause__:
         error = error.__cause__
-    if isinstance(error, RequestRejected | JobRefused):
-        return error.reason
+    if isinstance(error, Refusal):
+        return refusal_text(error)
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in servers only."
     if isinstance(error, app_commands.MissingPermissions):

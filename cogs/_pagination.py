@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import discord
 
-from cogs._embeds import DESCRIPTION_LIMIT
+from cogs._limits import DESCRIPTION_LIMIT
 from cogs._replies import answer
 
 LINES_PER_PAGE = 15

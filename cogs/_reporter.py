@@ -18,6 +18,7 @@ from typing import Final
 import discord
 
 from cogs._embeds import NO_MENTIONS, problem_embed, progress_embed, result_embed
+from cogs._texts import failure_text
 from cogs._throttle import CoalescingEditor
 from generation.events import (
     Completed,
@@ -156,7 +157,7 @@ class DiscordReporter:
         await self._editor.close()
         job = event.job
         title = "Cancelled" if event.kind is FailureKind.CANCELLED else "Could not generate"
-        embed = problem_embed(event.reason, title=title)
+        embed = problem_embed(failure_text(event), title=title)
         if self._reply_editable(job):
             try:
                 if event.kind is FailureKind.CONTENT_POLICY and self._webhook is not None:

@@ -1,32 +1,43 @@
-"""What the cogs are given: everything is built once in bot.py and injected; cogs never open connections."""
+"""What the cogs are given: everything is built once in bot.py and injected; cogs never open connections.
+
+Cogs reach storage only through the services of generation/ (never the store itself): the pipeline, the
+server settings, the quota service and the job history (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from discord.ext import commands
+import discord
 
 from generation.alerts import AlertThrottle
-from generation.cooldowns import Cooldowns
+from generation.history import JobHistory
 from generation.pipeline import Pipeline
+from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
 from settings import Settings
-from storage.store import Storage
+
+if TYPE_CHECKING:
+    from cogs._intake import Intake
+    from cogs._result_actions import ResultActions
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: Storage
     pipeline: Pipeline
     server_settings: ServerSettings
-    cooldowns: Cooldowns
+    quotas: QuotaService
+    history: JobHistory
     alerts: AlertThrottle
+    intake: Intake
+    actions: ResultActions
 
 
-def services_of(bot: commands.Bot | commands.AutoShardedBot) -> Services:
-    """The services the composition root attached to the bot."""
-    services = getattr(bot, "services", None)
+def services_of(client: discord.Client) -> Services:
+    """The services the composition root attached to the bot (a cog's, or an interaction's `client`)."""
+    services = getattr(client, "services", None)
     if not isinstance(services, Services):
         raise RuntimeError("this bot was not built by bot.py: it has no Imagine services")
     return services

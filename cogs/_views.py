@@ -1,47 +1,34 @@
 """The buttons on Imagine's messages, as DynamicItems whose custom ids carry the job.
 
 Registered at start-up (`bot.add_dynamic_items`), they are resolved from their custom id alone, so buttons on
-messages posted before a restart keep working. What a button does lives in the ResultActions cog; the items
-only parse their id and hand over.
+messages posted before a restart keep working. What a button does lives in cogs/_result_actions.py, which the
+items reach through the bot (`interaction.client`); they only parse their id and hand over.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import discord
-from discord.ext import commands
 
 from cogs._errors import answer_error
+from cogs._services import services_of
 from storage.jobs import Job
+
+if TYPE_CHECKING:
+    from cogs._result_actions import ResultActions
 
 # Job ids are uuid4 hex; user ids are snowflakes. Custom ids stay far below Discord's 100 characters.
 _JOB: Final = r"(?P<job>[0-9a-f]{32})"
 _USER: Final = r"(?P<user>[0-9]{1,20})"
 
 
-class ResultActions(Protocol):
-    async def reroll(self, interaction: discord.Interaction, job_id: str) -> None: ...
-    async def vary(self, interaction: discord.Interaction, job_id: str, index: int) -> None: ...
-    async def delete(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None: ...
-    async def cancel(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None: ...
-
-
-def _actions(interaction: discord.Interaction) -> ResultActions:
-    client = interaction.client
-    # BotBase: ImagineBot is an AutoShardedBot, which is not a commands.Bot.
-    cog = client.get_cog("ResultActionsCog") if isinstance(client, commands.bot.BotBase) else None
-    if cog is None:
-        raise RuntimeError("the ResultActionsCog is not loaded")
-    return cog  # type: ignore[return-value]
-
-
 async def _run(interaction: discord.Interaction, action: Callable[[ResultActions], Awaitable[None]]) -> None:
     """Run a button's action; any error becomes a short message (a button has no command error handler)."""
     try:
-        await action(_actions(interaction))
+        await action(services_of(interaction.client).actions)
     except Exception as exc:
         await answer_error(interaction, exc)
 

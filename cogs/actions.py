@@ -1,14 +1,12 @@
-"""What members do next with an image: Re-roll, Vary, Delete, Cancel, and "Imagine from images".
+""" "Imagine from images": a message context menu that asks for a prompt and uses the message's images.
 
-The buttons are DynamicItems (cogs/_views.py) resolved from their custom ids, so they work on messages posted
-before a restart. Re-roll and Vary start a new job of the member who clicked, counted against their quota,
-through the same path as /imagine (ImagineCog.run). What they repeat is read from the database after the
-defer, since nothing that does I/O may come before an interaction's first response.
+The buttons on results are registered here (their handlers are cogs/_result_actions.py). The prompt form is
+answered by discord.py while it is open in this process; a form submitted after a restart is answered by the
+listener below from its custom id. Either way the job goes through the same intake as /imagine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any, Final
@@ -19,13 +17,13 @@ from discord.ext import commands
 
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
+from cogs._intake import Draft
 from cogs._services import Services, services_of
+from cogs._texts import refusal_text
 from cogs._views import DYNAMIC_ITEMS
-from cogs.imagine import Draft, ImagineCog
-from generation.events import FailureKind
-from generation.requests import JobRefused, Reference
-from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH, RequestRejected, nearest_size
-from storage.jobs import Job, JobKind, JobState
+from generation.refusals import MessageGone, MessageHasNoImages, Refusal
+from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH, nearest_size
+from storage.jobs import JobKind
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ def from_images_draft(prompt: str, attachments: list[discord.Attachment]) -> Dra
     closest to the first one's shape, one image; the member is told if images were left out."""
     images = [attachment for attachment in attachments if is_image(attachment)]
     if not images:
-        raise RequestRejected("That message no longer has images.")
+        raise MessageHasNoImages(anymore=True)
     used = images[:MAX_REFERENCES]
     notice = None
     if len(images) > len(used):
@@ -78,7 +76,9 @@ class PromptModal(discord.ui.Modal, title="Imagine from images"):
         actions.form_opened(self.custom_id)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.actions.imagine.run(interaction, from_images_draft(self.prompt.value, self.message.attachments))
+        await self.actions.services.intake.run(
+            interaction, from_images_draft(self.prompt.value, self.message.attachments)
+        )
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
@@ -104,30 +104,21 @@ class ResultActionsCog(commands.Cog):
         self.bot.tree.remove_command(self.from_images.name, type=self.from_images.type)
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
-    @property
-    def imagine(self) -> ImagineCog:
-        cog = self.bot.get_cog("ImagineCog")
-        if not isinstance(cog, ImagineCog):
-            raise RuntimeError("the ImagineCog is not loaded")
-        return cog
-
     # -- the context menu ------------------------------------------------------------------------------------
 
     async def imagine_from_images(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Use a message's images as references: a modal asks for the prompt."""
         images = [attachment for attachment in message.attachments if is_image(attachment)]
-        if not images:
-            await interaction.response.send_message(
-                "That message has no images. Use this on a message with JPEG, PNG, WebP or GIF images.",
-                ephemeral=True,
-            )
-            return
         try:
+            if not images:
+                raise MessageHasNoImages()
             assert interaction.guild_id is not None
             assert interaction.channel_id is not None
-            self.imagine.check_place_and_pace(interaction.guild_id, interaction.channel_id, interaction.user.id)
-        except (RequestRejected, JobRefused) as exc:
-            await interaction.response.send_message(exc.reason, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            self.services.intake.admission.check_place_and_pace(
+                interaction.guild_id, interaction.channel_id, interaction.user.id
+            )
+        except Refusal as refusal:
+            await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
         await interaction.response.send_modal(PromptModal(self, message, interaction.user.id))
 
@@ -160,89 +151,13 @@ class ResultActionsCog(commands.Cog):
             try:
                 message = await channel.fetch_message(message_id)
             except discord.HTTPException as exc:
-                raise RequestRejected("That message is gone. Use Imagine from images on it again.") from exc
+                raise MessageGone() from exc
             return from_images_draft(prompt, message.attachments)
 
-        await self.imagine.run(interaction, load)
+        await self.services.intake.run(interaction, load)
 
     async def _context_menu_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)
-
-    # -- buttons -----------------------------------------------------------------------------------------------
-
-    async def reroll(self, interaction: discord.Interaction, job_id: str) -> None:
-        """A new job with the same prompt, size, n and references, for the member who clicked."""
-
-        async def load() -> Draft:
-            parent = await self._parent(job_id, "re-rolled")
-            stored = await self.services.store.references.load(parent.id)
-            if len(stored) != parent.reference_count:
-                raise RequestRejected(
-                    f"The reference images of this request are no longer kept (they are deleted after "
-                    f"{self.services.settings.retention_days} days), so it cannot be re-rolled. "
-                    "Start a new /imagine instead."
-                )
-            references = tuple(Reference(image.data, image.mime_type) for image in stored)
-            return Draft(
-                parent.prompt, parent.size, parent.n, JobKind.REROLL, references=references, parent_job_id=parent.id
-            )
-
-        await self.imagine.run(interaction, load)
-
-    async def vary(self, interaction: discord.Interaction, job_id: str, index: int) -> None:
-        """A new job with the same prompt and this image (the message's current attachment) as its reference."""
-        attachments = interaction.message.attachments if interaction.message else []
-        if index >= len(attachments):
-            await interaction.response.send_message("That image is no longer on this message.", ephemeral=True)
-            return
-        image = attachments[index]
-
-        async def load() -> Draft:
-            parent = await self._parent(job_id, "varied")
-            return Draft(
-                parent.prompt, parent.size, parent.n, JobKind.VARY, attachments=(image,), parent_job_id=parent.id
-            )
-
-        await self.imagine.run(interaction, load)
-
-    async def delete(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
-        """The requester, or anyone with Manage Messages, deletes the result."""
-        if interaction.user.id != requester_id and not interaction.permissions.manage_messages:
-            await interaction.response.send_message(
-                "Only the member who asked for these images, or someone with Manage Messages, can delete them.",
-                ephemeral=True,
-            )
-            return
-        await interaction.response.defer()
-        # After a deferred update, the interaction's original response is the message with the button.
-        with contextlib.suppress(discord.NotFound):  # already gone
-            await interaction.delete_original_response()
-        log.info("job %s: result deleted by %s", job_id, interaction.user.id)
-
-    async def cancel(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
-        """The requester cancels a job still waiting in line; its images are refunded."""
-        if interaction.user.id != requester_id:
-            await interaction.response.send_message("Only the member who asked can cancel this.", ephemeral=True)
-            return
-        await interaction.response.defer()
-        if await self.services.pipeline.cancel(job_id, requester_id):
-            return
-        job = await self.services.store.jobs.get(job_id)
-        if job is None:
-            text = "Imagine no longer knows this request."
-        elif job.state is JobState.FAILED and job.error_code == FailureKind.CANCELLED.value:
-            text = "It is already cancelled; your images were not counted."
-        elif job.is_finished:
-            text = "This request has already ended."
-        else:
-            text = "Too late to cancel: generation has started, and the image service cannot stop it."
-        await interaction.followup.send(text, ephemeral=True)
-
-    async def _parent(self, job_id: str, verb: str) -> Job:
-        parent = await self.services.store.jobs.get(job_id)
-        if parent is None:
-            raise RequestRejected(f"Imagine no longer knows the request behind these images, so they cannot be {verb}.")
-        return parent
 
 
 async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:

@@ -9,10 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import MESSAGE_LIST_LIMIT, NO_MENTIONS, channel_list, duration
+from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
+from cogs._limits import MESSAGE_LIST_LIMIT
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
+from cogs._texts import channel_list, duration
 from generation.validation import MAX_N
 from storage.guild_settings import GuildSettings
 

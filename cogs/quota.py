@@ -15,12 +15,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import NO_MENTIONS, noun, plural
+from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
-from generation.validation import RequestRejected
+from cogs._texts import limit_text, noun, plural
+from generation.refusals import DaysReversed, InvalidDay, RoleMissing, RoleNotExpected
 from storage.quotas import MemberImages, Period, RuleScope, RuleStatus
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 PERIOD_CHOICES: Final = [app_commands.Choice(name=p.value, value=p.value) for p in Period]
 MAX_LIMIT: Final = 1_000_000
 EXPORT_NAME: Final = "imagine-usage.csv"
-PER: Final = {Period.DAY: "per day", Period.WEEK: "per week", Period.MONTH: "per month"}
-
-
-def _limit_text(limit: int, period: Period) -> str:
-    return "no images (generation off)" if limit == 0 else f"{plural(limit, 'image')} {PER[period]}"
 
 
 def mebibytes(size: int) -> str:
@@ -47,7 +43,7 @@ def _parse_day(text: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise RequestRejected(f"`{name}` must be a date like 2026-11-01, not {text!r}.") from None
+        raise InvalidDay(name, text) from None
 
 
 def _governed(status: RuleStatus, role_rules: frozenset[int]) -> list[MemberImages]:
@@ -67,7 +63,7 @@ def _rule_lines(status: RuleStatus, role_rules: frozenset[int]) -> list[str]:
     else:
         label = "Each member"
     origin = " (operator default)" if status.is_default else ""
-    head = f"**{label}**{origin}: {_limit_text(status.limit, status.period)}"
+    head = f"**{label}**{origin}: {limit_text(status.limit, status.period)}"
     if status.used is not None:
         return [f"{head}: **{status.used:,}** used, resets {resets}"]
     lines = [f"{head}, resets {resets}"]
@@ -106,11 +102,11 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         """Set the server's pool or each member's limit, in images per day, week or month."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        rule = await self.services.store.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
+        rule = await self.services.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
         who = "The server pool" if rule.scope is RuleScope.SERVER else "Each member's limit"
         await answer(
             interaction,
-            f"{who} is now {_limit_text(rule.limit, rule.period)}. What was already used still counts.",
+            f"{who} is now {limit_text(rule.limit, rule.period)}. What was already used still counts.",
             ephemeral=True,
         )
 
@@ -131,12 +127,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         """Give members with a role their own limit (the largest among their roles applies)."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        rule = await self.services.store.quotas.set_rule(
+        rule = await self.services.quotas.set_rule(
             interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
         )
         await answer(
             interaction,
-            f"Members with {role.mention} now get {_limit_text(rule.limit, rule.period)} instead of the member "
+            f"Members with {role.mention} now get {limit_text(rule.limit, rule.period)} instead of the member "
             "limit (with several such roles, the largest limit applies).",
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
@@ -152,13 +148,11 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         assert interaction.guild_id is not None
         rule_scope = RuleScope(scope)
         if rule_scope is RuleScope.ROLE and role is None:
-            raise RequestRejected("Choose the `role` whose rule to remove.")
+            raise RoleMissing()
         if rule_scope is not RuleScope.ROLE and role is not None:
-            raise RequestRejected("A `role` is only for `scope: role`.")
+            raise RoleNotExpected()
         await defer_privately(interaction)
-        removed = await self.services.store.quotas.remove_rule(
-            interaction.guild_id, rule_scope, role.id if role else None
-        )
+        removed = await self.services.quotas.remove_rule(interaction.guild_id, rule_scope, role.id if role else None)
         what = {RuleScope.SERVER: "server pool", RuleScope.MEMBER: "member limit"}.get(rule_scope)
         name = f"rule for {role.mention}" if role is not None else (what or "rule")
         if not removed:
@@ -173,8 +167,8 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
     async def show(self, interaction: discord.Interaction) -> None:
         """Show every rule and this period's usage against it."""
         assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        statuses = await self.services.store.quotas.usage_for_rules(interaction.guild_id, include_global=False)
+        await defer_privately(interaction)
+        statuses = await self.services.quotas.rules(interaction.guild_id)
         role_rules = frozenset(s.role_id for s in statuses if s.scope is RuleScope.ROLE and s.role_id is not None)
         lines = [line for status in statuses for line in _rule_lines(status, role_rules)]
         header = "Usage counts images reserved in each rule's current period (UTC)."
@@ -186,7 +180,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         """Forgive a member's usage of member and role limits this period (the server pool still counts it)."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        forgiven = await self.services.store.quotas.forgive(interaction.guild_id, member.id)
+        forgiven = await self.services.quotas.forgive(interaction.guild_id, member.id)
         await answer(
             interaction,
             f"Forgave {plural(forgiven, 'image')} of {member.mention}'s usage. The server pool still counts them.",
@@ -199,12 +193,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
     async def usage(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 366] = 7) -> None:
         """Show images and failures by member and by day."""
         assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_privately(interaction)
         end = datetime.now(UTC)
         start = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        usage_log = self.services.store.usage
-        members = await usage_log.period_summary(interaction.guild_id, start, end)
-        daily = await usage_log.daily(interaction.guild_id, start, end)
+        quotas = self.services.quotas
+        members = await quotas.by_member(interaction.guild_id, start, end)
+        daily = await quotas.by_day(interaction.guild_id, start, end)
         member_lines = [
             f"<@{m.user_id}>: **{m.images:,}** {noun(m.images, 'image')} in {plural(m.jobs, 'job')}"
             + (f", {m.failures:,} failed" if m.failures else "")
@@ -231,15 +225,13 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         assert interaction.guild_id is not None
         first, last = _parse_day(start, "start"), _parse_day(end, "end")
         if first and last and first > last:
-            raise RequestRejected("`start` must not be after `end`.")
-        await interaction.response.defer(ephemeral=True, thinking=True)
+            raise DaysReversed()
+        await defer_privately(interaction)
         since = datetime(first.year, first.month, first.day, tzinfo=UTC) if first else None
         until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1) if last else None
         limit = interaction.filesize_limit
         with tempfile.TemporaryFile() as file:
-            rows = await self.services.store.usage.export_csv(
-                file, guild_id=interaction.guild_id, start=since, end=until
-            )
+            rows = await self.services.quotas.export_csv(file, guild_id=interaction.guild_id, start=since, end=until)
             size = file.tell()
             if size > limit:
                 await interaction.followup.send(

@@ -6,31 +6,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs._embeds import NO_MENTIONS, noun
+from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
+from cogs._replies import defer_privately
 from cogs._services import Services, services_of
-from storage.quotas import Period, RuleScope, RuleUsage
-
-_PERIOD_WORD = {Period.DAY: "today", Period.WEEK: "this week", Period.MONTH: "this month"}
-
-
-def usage_line(usage: RuleUsage) -> str:
-    """One rule, in the member's terms: whose limit, used, left, and when it resets (in their own time zone)."""
-    if usage.scope is RuleScope.SERVER:
-        whose = "The server's pool"
-    elif usage.scope is RuleScope.GLOBAL:
-        whose = "Imagine's overall limit"
-    elif usage.scope is RuleScope.ROLE:
-        whose = f"Your limit from <@&{usage.role_id}>"
-    else:
-        whose = "Your limit"
-    if usage.limit == 0:
-        return f"**{whose}**: generation is off (a server admin can change that)."
-    resets = discord.utils.format_dt(usage.resets_at, "R")
-    return (
-        f"**{whose}** {_PERIOD_WORD[usage.period]}: {usage.used:,} of {usage.limit:,} used, "
-        f"**{usage.remaining:,} left**. Resets {resets}."
-    )
+from cogs._texts import noun, usage_line
 
 
 class UsageCog(commands.Cog):
@@ -43,9 +23,9 @@ class UsageCog(commands.Cog):
     async def usage(self, interaction: discord.Interaction) -> None:
         """See how many images you have left, and when your limits reset."""
         assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_privately(interaction)
         roles = [role.id for role in getattr(interaction.user, "roles", [])]
-        usages = await self.services.store.quotas.usage_for_member(interaction.guild_id, interaction.user.id, roles)
+        usages = await self.services.quotas.standing(interaction.guild_id, interaction.user.id, roles)
         if usages:
             lines = [usage_line(usage) for usage in usages]
             left = min(usage.remaining for usage in usages)

@@ -6,6 +6,7 @@ member's reply) and calls it as the job moves. A resumed job gets a reporter reb
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from storage.jobs import Job
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,6 @@ class Late:
 @dataclass(frozen=True)
 class Paused:
     """The upstream is unavailable; the job waits until it answers again."""
-
-    reason: str
 
 
 ProgressEvent = Queued | Uploading | Submitted | Generating | Late | Paused
@@ -103,13 +104,18 @@ class FailureKind(StrEnum):
 
 @dataclass(frozen=True)
 class Failed:
-    """The job failed; `refunded` images were given back."""
+    """The job failed; `refunded` images were given back. What the member reads is made from this by the
+    reporter (the cogs' texts), never written here."""
 
     job: Job
     kind: FailureKind
-    reason: str
-    """For the member: what happened and what to do."""
     refunded: int
+    reference_position: int | None = None
+    """The reference image the service refused (1-based), for an upload refusal."""
+    upstream_message: str | None = None
+    """The service's own explanation of a refused request, for `BAD_REQUEST`."""
+    details_lost: bool = False
+    """Told after a restart: the failure's details were not kept, only its kind and refund."""
 
 
 @dataclass(frozen=True)
@@ -149,3 +155,46 @@ class ClosableReporter(Protocol):
 
 ReporterFactory = Callable[[Job], Reporter]
 """Builds the reporter of a job resumed after a restart, from what is stored about it."""
+
+
+class ReporterBook:
+    """The reporter of every job being worked on, built by the factory for a job nobody handed one for."""
+
+    def __init__(self, factory: ReporterFactory) -> None:
+        self._factory = factory
+        self._reporters: dict[str, Reporter] = {}
+
+    def get(self, job_id: str) -> Reporter | None:
+        """The job's reporter, if it is being worked on."""
+        return self._reporters.get(job_id)
+
+    def of(self, job: Job) -> Reporter:
+        """The job's reporter, built from what is stored about it if it has none yet (a resumed job)."""
+        reporter = self._reporters.get(job.id)
+        if reporter is None:
+            reporter = self._reporters[job.id] = self._factory(job)
+        return reporter
+
+    def keep(self, job: Job, reporter: Reporter | None = None) -> None:
+        """Hold `reporter` (or a new one from the factory) for the job from now on."""
+        self._reporters[job.id] = reporter if reporter is not None else self._factory(job)
+
+    def drop(self, job_id: str) -> None:
+        """The job is no longer worked on here: let its reporter go."""
+        self._reporters.pop(job_id, None)
+
+    def progress(self, job_id: str, event: ProgressEvent) -> None:
+        """Tell the job's reporter (if any) of a change; a reporter that raises is logged, never the job's end."""
+        reporter = self._reporters.get(job_id)
+        if reporter is None:
+            return
+        try:
+            reporter.progress(event)
+        except Exception:
+            log.exception("job %s: the reporter failed to show %s", job_id, type(event).__name__)
+
+    def take_all(self) -> list[tuple[str, Reporter]]:
+        """Every reporter held, let go of at once (the pipeline is stopping or letting go of its jobs)."""
+        taken = list(self._reporters.items())
+        self._reporters.clear()
+        return taken

@@ -12,6 +12,14 @@ from collections.abc import Sequence
 from typing import Final
 
 from generation.images import EncodedImage, ImageRejected, prepare_reference
+from generation.refusals import (
+    PromptEmpty,
+    PromptTooLong,
+    ReferenceUnusable,
+    SizeUnknown,
+    TooManyImages,
+    TooManyReferences,
+)
 from toapis.contract import UPLOAD_MAX_BYTES as MAX_UPLOAD_BYTES
 
 PROMPT_MAX_LENGTH: Final = 4000
@@ -23,48 +31,34 @@ SIZES: Final = {"1024x1024": "Square", "1536x1024": "Landscape", "1024x1536": "P
 DEFAULT_SIZE: Final = "1024x1024"
 
 
-class RequestRejected(ValueError):
-    """A request Imagine will not run; `reason` is written for the member and says what to change."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def check_options(prompt: str, size: str, n: int, *, max_n: int, reference_count: int = 0) -> str:
-    """Validate the options of a request and return the prompt, trimmed. No I/O."""
+    """Validate the options of a request and return the prompt, trimmed; raise a `Refusal`. No I/O."""
     cleaned = prompt.strip()
     if not cleaned:
-        raise RequestRejected("Your prompt is empty: describe the image you want.")
+        raise PromptEmpty()
     if len(cleaned) > PROMPT_MAX_LENGTH:
-        raise RequestRejected(
-            f"Your prompt is {len(cleaned):,} characters long; the limit is {PROMPT_MAX_LENGTH:,}. "
-            "Shorten it and try again."
-        )
+        raise PromptTooLong(len(cleaned), PROMPT_MAX_LENGTH)
     if size not in SIZES:
-        raise RequestRejected(f"The size must be one of {', '.join(SIZES)}.")
+        raise SizeUnknown(tuple(SIZES))
     # A server's maximum never lifts the product's own.
     limit = min(max_n, MAX_N)
     if not 1 <= n <= limit:
-        if limit == 1:
-            raise RequestRejected("This server allows one image per request: set n to 1.")
-        raise RequestRejected(f"This server allows 1 to {limit} images per request: choose n within that.")
+        raise TooManyImages(limit)
     if reference_count > MAX_REFERENCES:
-        raise RequestRejected(f"At most {MAX_REFERENCES} reference images can be used; you gave {reference_count}.")
+        raise TooManyReferences(reference_count, MAX_REFERENCES)
     return cleaned
 
 
 def prepare_references_sync(blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES) -> list[EncodedImage]:
     """Check each reference by its bytes and make it fit the upload limit; the reason names the bad image."""
     if len(blobs) > MAX_REFERENCES:
-        raise RequestRejected(f"At most {MAX_REFERENCES} reference images can be used; you gave {len(blobs)}.")
+        raise TooManyReferences(len(blobs), MAX_REFERENCES)
     prepared = []
     for position, data in enumerate(blobs, start=1):
-        label = "Your image" if len(blobs) == 1 else f"Image {position}"
         try:
             prepared.append(prepare_reference(data, max_bytes=max_bytes))
         except ImageRejected as exc:
-            raise RequestRejected(f"{label} {exc.reason}.") from exc
+            raise ReferenceUnusable(position, len(blobs), exc.reason) from exc
     return prepared
 
 

@@ -24,8 +24,11 @@ def test_a_process_serves_exactly_its_shards() -> None:
 
 
 def test_leases_only_on_a_shared_database() -> None:
-    sqlite = pipeline_config(load_settings(BASE | {"DATABASE_URL": "sqlite:///data/x.db"}))
-    postgres = pipeline_config(load_settings(BASE | {"DATABASE_URL": "postgresql://db/imagine"}))
+    sqlite_settings = load_settings(BASE | {"DATABASE_URL": "sqlite:///data/x.db"})
+    postgres_settings = load_settings(BASE | {"DATABASE_URL": "postgresql://db/imagine"})
+    assert (sqlite_settings.shared_database, postgres_settings.shared_database) == (False, True)
+    sqlite = pipeline_config(sqlite_settings, shared_database=sqlite_settings.shared_database)
+    postgres = pipeline_config(postgres_settings, shared_database=postgres_settings.shared_database)
     assert sqlite.lease_ttl is None
     assert postgres.lease_ttl == 60.0  # twelve polls at the default 5 s
     assert sqlite.spool_dir.as_posix() == "data/spool"  # beside the database: a restart finds the results

@@ -66,7 +66,7 @@ class World:
 
     @property
     def store(self) -> Storage:
-        return self.bot.services.store
+        return self.bot.store
 
     @property
     def pipeline(self) -> Pipeline:

@@ -7,8 +7,8 @@ probe succeeds): messages posted before it are in the channel by then, so counti
 
 from __future__ import annotations
 
+from cogs._texts import UNAVAILABLE
 from generation.alerts import ALERT_TEXT, AlertKind
-from generation.requests import UNAVAILABLE_REASON
 from tests.cogs.conftest import World, wait_until
 from tests.cogs.test_quota import add_server, announce_channel, command
 from tests.fakes.discord import (
@@ -89,7 +89,7 @@ async def test_a_rejected_key_is_reported_once_however_many_requests_follow(worl
         assert await outcome(world, later) is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
         assert later.callback is not None
         assert later.callback.data is not None
-        assert later.callback.data["content"] == UNAVAILABLE_REASON
+        assert later.callback.data["content"] == UNAVAILABLE
     await world.discord.wait_for(lambda: count(alerts_in(world, ops), KEY_REJECTED) > 0, 10, what="the alert")
 
     texts = await end_the_burst(world, ops)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cogs._errors import GENERIC
+from cogs._texts import GENERIC
 from generation.pipeline import Pipeline
 from tests.cogs.conftest import World
 from tests.fakes.discord import CallbackType
@@ -43,4 +43,4 @@ async def test_an_unexpected_error_after_the_defer_is_told_privately_and_the_rep
     assert followup.content == GENERIC
     # And the member is not kept waiting by a cooldown for a request that never ran.
     await world.bot.services.server_settings.set_cooldown(world.guild.id, 600)
-    assert world.bot.services.cooldowns.remaining(world.guild.id, world.member.id, 600) == 0
+    assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) == 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cogs._errors import GENERIC
+from cogs._texts import GENERIC
 from storage.errors import StorageError
 from storage.quotas import Period, RuleScope
 from storage.usage import CSV_COLUMNS, UsageEntry

@@ -11,7 +11,7 @@ from typing import Any
 
 from generation.events import Queued
 from generation.pipeline import Pipeline
-from generation.requests import JobRefused
+from generation.refusals import QuotaExceeded
 from storage.jobs import Job, JobState
 from storage.quotas import OperatorDefaults
 from storage.store import Storage
@@ -144,9 +144,9 @@ async def test_fifty_jobs_at_once_all_complete_within_the_limits(harness: Harnes
     assert len(fake.tasks) == 4
     gate.set()
     accepted = [outcome for outcome in outcomes if isinstance(outcome, Job)]
-    refused = [outcome for outcome in outcomes if isinstance(outcome, JobRefused)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, QuotaExceeded)]
     assert (len(accepted), len(refused)) == (50, 10)
-    assert all(refusal.quota is not None and refusal.quota.remaining == 0 for refusal in refused)
+    assert all(refusal.usage is not None and refusal.usage.remaining == 0 for refusal in refused)
     await harness.settled(job.id for job in accepted)
     assert len(board.shown) == 50
     assert not board.failures

@@ -8,6 +8,7 @@ import dataclasses
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from cogs._texts import failure_text
 from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, ProgressEvent, Queued, Uploading
 from generation.requests import Reference
 from storage.jobs import Job, JobRepository, JobState
@@ -113,7 +114,7 @@ async def test_an_unexpected_error_before_the_submit_fails_the_job_and_refunds(h
     failed = harness.board.failure(job.id)
     assert failed.kind is FailureKind.INTERNAL
     assert failed.refunded == 2
-    assert "Your images were not counted" in failed.reason
+    assert "Your images were not counted" in failure_text(failed)
     usage = await store.usage.get(job.id)
     assert usage is not None
     assert usage.error == "internal: RuntimeError: disk on fire while storing submitting"

@@ -1,4 +1,4 @@
-"""Request validation: reasons a member understands, references checked by their bytes, the nearest size."""
+"""Request validation: refusals (as the cogs word them), references checked by their bytes, the nearest size."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import io
 import pytest
 from PIL import Image
 
+from cogs._texts import refusal_text
 from generation.images import GIF, JPEG, PNG, WEBP
+from generation.refusals import PromptEmpty, ReferenceUnusable, Refusal
 from generation.validation import (
     DEFAULT_SIZE,
     MAX_REFERENCES,
     PROMPT_MAX_LENGTH,
     SIZES,
-    RequestRejected,
     check_options,
     nearest_size,
     prepare_references,
@@ -40,26 +41,26 @@ def test_a_good_request_returns_the_trimmed_prompt() -> None:
 
 @pytest.mark.parametrize("prompt", ["", "   ", "\n\t "])
 def test_an_empty_prompt_is_refused(prompt: str) -> None:
-    with pytest.raises(RequestRejected) as refused:
+    with pytest.raises(Refusal) as refused:
         check_options(prompt, DEFAULT_SIZE, 1, max_n=4)
-    assert refused.value.reason == "Your prompt is empty: describe the image you want."
+    assert refusal_text(refused.value) == "Your prompt is empty: describe the image you want."
 
 
 def test_the_prompt_length_counts_after_trimming() -> None:
     exact = "x" * PROMPT_MAX_LENGTH
     assert check_options(f"   {exact}   ", DEFAULT_SIZE, 1, max_n=4) == exact
-    with pytest.raises(RequestRejected) as refused:
+    with pytest.raises(Refusal) as refused:
         check_options(f" {exact}y ", DEFAULT_SIZE, 1, max_n=4)
-    assert refused.value.reason == (
+    assert refusal_text(refused.value) == (
         "Your prompt is 4,001 characters long; the limit is 4,000. Shorten it and try again."
     )
 
 
 @pytest.mark.parametrize("size", ["512x512", "1024X1024", "1:1", "", "1024x1024 "])
 def test_a_size_not_offered_is_refused(size: str) -> None:
-    with pytest.raises(RequestRejected) as refused:
+    with pytest.raises(Refusal) as refused:
         check_options("a cat", size, 1, max_n=4)
-    assert refused.value.reason == "The size must be one of 1024x1024, 1536x1024, 1024x1536."
+    assert refusal_text(refused.value) == "The size must be one of 1024x1024, 1536x1024, 1024x1536."
 
 
 def test_every_offered_size_is_accepted() -> None:
@@ -80,9 +81,9 @@ def test_every_offered_size_is_accepted() -> None:
     ],
 )
 def test_n_above_the_server_maximum_is_refused(n: int, max_n: int, reason: str) -> None:
-    with pytest.raises(RequestRejected) as refused:
+    with pytest.raises(Refusal) as refused:
         check_options("a cat", DEFAULT_SIZE, n, max_n=max_n)
-    assert refused.value.reason == reason
+    assert refusal_text(refused.value) == reason
 
 
 def test_n_at_the_server_maximum_is_accepted() -> None:
@@ -91,13 +92,13 @@ def test_n_at_the_server_maximum_is_accepted() -> None:
 
 
 def test_too_many_references_are_refused() -> None:
-    with pytest.raises(RequestRejected) as refused:
+    with pytest.raises(Refusal) as refused:
         check_options("a cat", DEFAULT_SIZE, 1, max_n=4, reference_count=MAX_REFERENCES + 1)
-    assert refused.value.reason == "At most 4 reference images can be used; you gave 5."
+    assert refusal_text(refused.value) == "At most 4 reference images can be used; you gave 5."
 
 
 def test_the_first_problem_is_the_one_reported() -> None:
-    with pytest.raises(RequestRejected, match="prompt is empty"):
+    with pytest.raises(PromptEmpty):
         check_options(" ", "bad", 9, max_n=4, reference_count=9)
 
 
@@ -140,9 +141,9 @@ BOMB = "Your image is 7100×7100 pixels, more than the 50 megapixels Imagine acc
     ids=["not-an-image", "second-is-a-bitmap", "third-truncated", "decompression-bomb", "five"],
 )
 def test_bad_references_are_refused_with_a_reason_naming_the_image(blobs: list[bytes], reason: str) -> None:
-    with pytest.raises(RequestRejected) as refused:
+    with pytest.raises(Refusal) as refused:
         prepare_references_sync(blobs)
-    assert refused.value.reason == reason
+    assert refusal_text(refused.value) == reason
 
 
 async def test_an_oversized_reference_is_reencoded_to_fit_in_a_thread() -> None:
@@ -154,8 +155,9 @@ async def test_an_oversized_reference_is_reencoded_to_fit_in_a_thread() -> None:
 
 
 async def test_prepare_references_refuses_like_the_sync_version() -> None:
-    with pytest.raises(RequestRejected, match=r"^Image 2 is not"):
+    with pytest.raises(ReferenceUnusable) as refused:
         await prepare_references([picture(), b"nope"])
+    assert refusal_text(refused.value).startswith("Image 2 is not")
 
 
 def test_an_animated_gif_becomes_its_first_frame() -> None:

@@ -1,0 +1,170 @@
+"""Every way a member asks for images ends here: check, answer first, read the references, admit the job.
+
+Answering (docs/architecture.md): refusals found without I/O are answered at once, ephemerally; otherwise the
+first response is a deferred reply. A refusal found after that (an unreadable image, a quota) deletes the
+deferred reply and answers with an ephemeral follow-up. From then on the pipeline owns the job and edits the
+reply through the job's reporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import discord
+
+from cogs._embeds import NO_MENTIONS
+from cogs._reporter import DiscordReporter
+from cogs._texts import GENERIC, refusal_text
+from generation.admission import Admission
+from generation.pipeline import Pipeline
+from generation.refusals import AttachmentUnreadable, NotInServer, Refusal
+from generation.requests import JobRequest, Reference
+from generation.validation import prepare_references
+from storage.jobs import JobKind
+
+log = logging.getLogger(__name__)
+
+# How long a notice waits for the reply to stop being the "thinking" placeholder (its first edit).
+NOTICE_WAIT: Final = 30.0
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a request asks for, before it is checked and becomes a job."""
+
+    prompt: str
+    size: str
+    n: int
+    kind: JobKind
+    attachments: tuple[discord.Attachment, ...] = ()
+    """Read after the defer."""
+    references: tuple[Reference, ...] = ()
+    """Bytes already at hand (a re-roll's stored references)."""
+    parent_job_id: str | None = None
+    notice: str | None = None
+    """Told to the member, ephemerally, once the job is accepted (e.g. that images were skipped)."""
+
+
+DraftLoader = Callable[[], Awaitable[Draft]]
+
+
+class Intake:
+    """Turns an interaction and what it asks for into an admitted job, or an answer that says why not."""
+
+    def __init__(self, *, admission: Admission, pipeline: Pipeline) -> None:
+        self.admission = admission
+        self._pipeline = pipeline
+
+    async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
+        """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
+
+        A `Draft` known at once (a slash command's options) is checked before the first response; a loader (a
+        button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
+        finds is checked then.
+        """
+        guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
+        admission = self.admission
+        try:
+            if guild_id is None or channel_id is None:
+                raise NotInServer()
+            admission.check_place_and_pace(guild_id, channel_id, user_id)
+            if isinstance(draft, Draft):
+                self._check_draft(guild_id, draft)
+        except Refusal as refusal:
+            await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        # Started before the defer, so that a second request sent meanwhile is refused; given back if this one
+        # is not accepted after all.
+        admission.start_cooldown(guild_id, user_id)
+        try:
+            callback = await interaction.response.defer(thinking=True)
+        except BaseException:
+            admission.give_back_cooldown(guild_id, user_id)
+            raise
+        try:
+            reply_id = callback.message_id if callback is not None else None
+            if reply_id is None:
+                reply_id = (await interaction.original_response()).id
+            if not isinstance(draft, Draft):
+                draft = await draft()
+            prompt = self._check_draft(guild_id, draft)
+            read = await _read_attachments(draft.attachments)
+            prepared = [Reference(item.data, item.mime_type) for item in await prepare_references(read)]
+            request = JobRequest(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                prompt=prompt,
+                size=draft.size,
+                n=draft.n,
+                role_ids=_role_ids(interaction.user),
+                references=(*draft.references, *prepared),
+                kind=draft.kind,
+                parent_job_id=draft.parent_job_id,
+                application_id=interaction.application_id,
+                interaction_token=interaction.token,
+                token_expires_at=interaction.expires_at,
+                reply_message_id=reply_id,
+            )
+            job = await self._pipeline.submit(request)
+        except Refusal as refusal:
+            admission.give_back_cooldown(guild_id, user_id)
+            await _refuse_after_defer(interaction, refusal_text(refusal))
+            return
+        except Exception:
+            # Answered here rather than by the error handler: while the public reply is still the "thinking"
+            # placeholder, a follow-up would become that public reply.
+            admission.give_back_cooldown(guild_id, user_id)
+            log.exception("Unexpected error while accepting a request")
+            await _refuse_after_defer(interaction, GENERIC)
+            return
+        if draft.notice:
+            # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
+            # follow-up into the (public) reply itself.
+            reporter = self._pipeline.reporter_of(job.id)
+            if isinstance(reporter, DiscordReporter):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(NOTICE_WAIT):
+                        await reporter.reply_settled()
+            await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    def _check_draft(self, guild_id: int, draft: Draft) -> str:
+        """The request's own options are acceptable in this server; returns the trimmed prompt. No I/O."""
+        return self.admission.check_options(
+            guild_id,
+            prompt=draft.prompt,
+            size=draft.size,
+            n=draft.n,
+            reference_count=len(draft.attachments) + len(draft.references),
+            attachment_sizes=[attachment.size for attachment in draft.attachments],
+        )
+
+
+async def _read_attachments(attachments: Sequence[discord.Attachment]) -> list[bytes]:
+    blobs = []
+    for position, attachment in enumerate(attachments, start=1):
+        try:
+            blobs.append(await attachment.read())
+        except discord.HTTPException as exc:
+            log.info("Could not read attachment %s: %s", position, exc)
+            raise AttachmentUnreadable(position) from exc
+    return blobs
+
+
+async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> None:
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        log.info("Could not delete the deferred reply", exc_info=True)
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:
+    if isinstance(user, discord.Member):
+        return frozenset(role.id for role in user.roles)
+    return frozenset()

@@ -1,0 +1,95 @@
+"""What the buttons on Imagine's messages do: Re-roll, Vary, Delete, Cancel.
+
+The buttons are DynamicItems (cogs/_views.py) resolved from their custom ids, so they work on messages posted
+before a restart; they reach this object through the bot (`services_of(interaction.client).actions`). Re-roll
+and Vary start a new job of the member who clicked, counted against their quota, through the same intake as
+/imagine. What they repeat is read from the database after the defer, since nothing that does I/O may come
+before an interaction's first response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import discord
+
+from cogs._intake import Draft, Intake
+from cogs._texts import refusal_text
+from generation.events import FailureKind
+from generation.history import JobHistory
+from generation.pipeline import Pipeline
+from generation.refusals import ImageGoneFromMessage
+from storage.jobs import JobKind, JobState
+
+log = logging.getLogger(__name__)
+
+
+class ResultActions:
+    """The buttons' handlers, built once at assembly."""
+
+    def __init__(self, *, intake: Intake, history: JobHistory, pipeline: Pipeline) -> None:
+        self._intake = intake
+        self._history = history
+        self._pipeline = pipeline
+
+    async def reroll(self, interaction: discord.Interaction, job_id: str) -> None:
+        """A new job with the same prompt, size, n and references, for the member who clicked."""
+
+        async def load() -> Draft:
+            parent = await self._history.parent(job_id, "re-rolled")
+            references = await self._history.references(parent)
+            return Draft(
+                parent.prompt, parent.size, parent.n, JobKind.REROLL, references=references, parent_job_id=parent.id
+            )
+
+        await self._intake.run(interaction, load)
+
+    async def vary(self, interaction: discord.Interaction, job_id: str, index: int) -> None:
+        """A new job with the same prompt and this image (the message's current attachment) as its reference."""
+        attachments = interaction.message.attachments if interaction.message else []
+        if index >= len(attachments):
+            await interaction.response.send_message(refusal_text(ImageGoneFromMessage()), ephemeral=True)
+            return
+        image = attachments[index]
+
+        async def load() -> Draft:
+            parent = await self._history.parent(job_id, "varied")
+            return Draft(
+                parent.prompt, parent.size, parent.n, JobKind.VARY, attachments=(image,), parent_job_id=parent.id
+            )
+
+        await self._intake.run(interaction, load)
+
+    async def delete(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
+        """The requester, or anyone with Manage Messages, deletes the result."""
+        if interaction.user.id != requester_id and not interaction.permissions.manage_messages:
+            await interaction.response.send_message(
+                "Only the member who asked for these images, or someone with Manage Messages, can delete them.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer()
+        # After a deferred update, the interaction's original response is the message with the button.
+        with contextlib.suppress(discord.NotFound):  # already gone
+            await interaction.delete_original_response()
+        log.info("job %s: result deleted by %s", job_id, interaction.user.id)
+
+    async def cancel(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
+        """The requester cancels a job still waiting in line; its images are refunded."""
+        if interaction.user.id != requester_id:
+            await interaction.response.send_message("Only the member who asked can cancel this.", ephemeral=True)
+            return
+        await interaction.response.defer()
+        if await self._pipeline.cancel(job_id, requester_id):
+            return
+        job = await self._history.get(job_id)
+        if job is None:
+            text = "Imagine no longer knows this request."
+        elif job.state is JobState.FAILED and job.error_code == FailureKind.CANCELLED.value:
+            text = "It is already cancelled; your images were not counted."
+        elif job.is_finished:
+            text = "This request has already ended."
+        else:
+            text = "Too late to cancel: generation has started, and the image service cannot stop it."
+        await interaction.followup.send(text, ephemeral=True)

@@ -1,0 +1,275 @@
+"""What members and admins read about refusals, failures and quotas: every such text is made here, once.
+
+The layers below hand over data (a `Refusal`, a `Failed` event, a `RuleUsage`); this module turns it into
+words, so that the same situation reads the same wherever it is met. Times are Discord timestamps, which every
+member sees in their own time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import discord
+
+from cogs._limits import FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT
+from generation.events import Failed, FailureKind
+from generation.refusals import (
+    AttachmentTooLarge,
+    AttachmentUnreadable,
+    ChannelNotAllowed,
+    CoolingDown,
+    DaysReversed,
+    ImageGoneFromMessage,
+    InvalidDay,
+    MessageGone,
+    MessageHasNoImages,
+    NotInServer,
+    ParentUnknown,
+    PromptEmpty,
+    PromptTooLong,
+    QuotaExceeded,
+    ReferencesExpired,
+    ReferencesNotSaved,
+    ReferenceUnusable,
+    Refusal,
+    Restarting,
+    RoleMissing,
+    RoleNotExpected,
+    ServerNotAllowed,
+    SizeUnknown,
+    TooManyImages,
+    TooManyReferences,
+    Unavailable,
+)
+from storage.quotas import Period, RuleScope, RuleUsage
+
+UNAVAILABLE: Final = "Imagine cannot generate images right now. Please try again later."
+NOT_COUNTED: Final = "Your images were not counted."
+GENERIC: Final = "Something went wrong on Imagine's side. Please try again in a moment."
+
+
+@dataclass(frozen=True)
+class PeriodWords:
+    """How a quota period is named: `current` ("today") and `per` ("per day")."""
+
+    current: str
+    per: str
+
+
+PERIODS: Final = {
+    Period.DAY: PeriodWords("today", "per day"),
+    Period.WEEK: PeriodWords("this week", "per week"),
+    Period.MONTH: PeriodWords("this month", "per month"),
+}
+
+
+def noun(count: int, singular: str) -> str:
+    """The noun for `count` things: `image` for 1, `images` otherwise."""
+    return singular if count == 1 else singular + "s"
+
+
+def plural(count: int, singular: str) -> str:
+    """`1 image`, `2 images`, `1,250 images`."""
+    return f"{count:,} {noun(count, singular)}"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: 8 s, 1 min 05 s, 2 h 03 min."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def channel_list(channel_ids: frozenset[int], *, limit: int = FIELD_VALUE_LIMIT) -> str:
+    """Channel mentions within `limit` characters, never cut inside one; says how many did not fit."""
+    mentions = [f"<#{channel}>" for channel in sorted(channel_ids)]
+    shown: list[str] = []
+    for mention in mentions:
+        rest = len(mentions) - len(shown) - 1
+        tail = f" … and {rest} more" if rest else ""
+        if len(", ".join([*shown, mention])) + len(tail) > limit:
+            break
+        shown.append(mention)
+    text = ", ".join(shown)
+    return f"{text} … and {len(mentions) - len(shown)} more" if len(shown) < len(mentions) else text
+
+
+# -- refusals ------------------------------------------------------------------------------------------------
+
+
+def refusal_text(refusal: Refusal) -> str:
+    """The one text for each refusal: what happened and what to do."""
+    match refusal:
+        case NotInServer():
+            return "This works in servers only."
+        case ServerNotAllowed():
+            return "Imagine is not enabled in this server."
+        case Restarting():
+            return "Imagine is restarting. Please try again in a minute."
+        case Unavailable():
+            return UNAVAILABLE
+        case ChannelNotAllowed(allowed=allowed):
+            places = channel_list(allowed, limit=MESSAGE_LIST_LIMIT)
+            return f"/imagine is not used in this channel. In this server, use it in {places}."
+        case CoolingDown(seconds=seconds):
+            when = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=seconds), "R")
+            return f"You can use /imagine again {when}."
+        case PromptEmpty():
+            return "Your prompt is empty: describe the image you want."
+        case PromptTooLong(length=length, limit=limit):
+            return f"Your prompt is {length:,} characters long; the limit is {limit:,}. Shorten it and try again."
+        case SizeUnknown(offered=offered):
+            return f"The size must be one of {', '.join(offered)}."
+        case TooManyImages(limit=1):
+            return "This server allows one image per request: set n to 1."
+        case TooManyImages(limit=limit):
+            return f"This server allows 1 to {limit} images per request: choose n within that."
+        case TooManyReferences(given=given, limit=limit):
+            return f"At most {limit} reference images can be used; you gave {given}."
+        case AttachmentTooLarge(position=position, size=size, limit=limit):
+            return (
+                f"Image {position} is {size / 1_000_000:.0f} MB; reference images can be at most "
+                f"{limit // 1_000_000} MB."
+            )
+        case AttachmentUnreadable(position=position):
+            return f"Imagine could not download image {position} from Discord. Attach it again and retry."
+        case ReferenceUnusable(position=position, count=count, problem=problem):
+            label = "Your image" if count == 1 else f"Image {position}"
+            return f"{label} {problem}."
+        case MessageHasNoImages(anymore=True):
+            return "That message no longer has images."
+        case MessageHasNoImages():
+            return "That message has no images. Use this on a message with JPEG, PNG, WebP or GIF images."
+        case MessageGone():
+            return "That message is gone. Use Imagine from images on it again."
+        case ImageGoneFromMessage():
+            return "That image is no longer on this message."
+        case ParentUnknown(action=action):
+            return f"Imagine no longer knows the request behind these images, so they cannot be {action}."
+        case ReferencesExpired(retention_days=days):
+            return (
+                f"The reference images of this request are no longer kept (they are deleted after {days} days), "
+                "so it cannot be re-rolled. Start a new /imagine instead."
+            )
+        case QuotaExceeded(usage=usage, requested=requested):
+            return quota_refusal(usage, requested)
+        case ReferencesNotSaved():
+            return "Imagine could not keep your reference images. Please try again."
+        case InvalidDay(option=option, given=given):
+            return f"`{option}` must be a date like 2026-11-01, not {given!r}."
+        case DaysReversed():
+            return "`start` must not be after `end`."
+        case RoleMissing():
+            return "Choose the `role` whose rule to remove."
+        case RoleNotExpected():
+            return "A `role` is only for `scope: role`."
+    raise TypeError(f"no text for the refusal {type(refusal).__name__}")
+
+
+# -- quotas --------------------------------------------------------------------------------------------------
+
+
+def rule_name(usage: RuleUsage) -> str:
+    """The rule a member met, in their terms: "your limit for today"."""
+    period = PERIODS[usage.period].current
+    if usage.scope is RuleScope.SERVER:
+        return f"this server's limit for {period}"
+    if usage.scope is RuleScope.GLOBAL:
+        return f"Imagine's overall limit for {period}"
+    if usage.scope is RuleScope.ROLE:
+        return f"the limit of your role <@&{usage.role_id}> for {period}"
+    return f"your limit for {period}"
+
+
+def quota_refusal(usage: RuleUsage | None, requested: int) -> str:
+    """Which rule refused, what is left, and when it resets (a Discord timestamp each member sees locally)."""
+    if usage is None:
+        return "A quota was reached."
+    if usage.limit == 0:
+        # A limit of 0 is a switch, not a budget: it does not come back when the period turns.
+        return f"Image generation is turned off by {rule_name(usage)}. A server admin can change that with /quota."
+    resets = discord.utils.format_dt(usage.resets_at, "R")
+    left = usage.remaining
+    if left == 0:
+        return f"You have reached {rule_name(usage)} ({plural(usage.limit, 'image')}). It resets {resets}."
+    return (
+        f"You asked for {plural(requested, 'image')}, but only {left:,} of {rule_name(usage)} "
+        f"({usage.limit:,}) {'is' if left == 1 else 'are'} left. Ask for fewer, or wait until it resets {resets}."
+    )
+
+
+def limit_text(limit: int, period: Period) -> str:
+    """A rule's limit as admins read it: "25 images per day"."""
+    return "no images (generation off)" if limit == 0 else f"{plural(limit, 'image')} {PERIODS[period].per}"
+
+
+def usage_line(usage: RuleUsage) -> str:
+    """One rule, in the member's terms: whose limit, used, left, and when it resets (in their own time zone)."""
+    if usage.scope is RuleScope.SERVER:
+        whose = "The server's pool"
+    elif usage.scope is RuleScope.GLOBAL:
+        whose = "Imagine's overall limit"
+    elif usage.scope is RuleScope.ROLE:
+        whose = f"Your limit from <@&{usage.role_id}>"
+    else:
+        whose = "Your limit"
+    if usage.limit == 0:
+        return f"**{whose}**: generation is off (a server admin can change that)."
+    resets = discord.utils.format_dt(usage.resets_at, "R")
+    return (
+        f"**{whose}** {PERIODS[usage.period].current}: {usage.used:,} of {usage.limit:,} used, "
+        f"**{usage.remaining:,} left**. Resets {resets}."
+    )
+
+
+# -- failures ------------------------------------------------------------------------------------------------
+
+_FAILURES: Final[dict[FailureKind, str]] = {
+    FailureKind.CONTENT_POLICY: (
+        "The image service declined this prompt or image under its content policy. Try rewording it."
+    ),
+    FailureKind.UNAVAILABLE: UNAVAILABLE,
+    FailureKind.UPSTREAM: "The image service is having trouble.",
+    FailureKind.TASK_FAILED: "The image service could not generate this image.",
+    FailureKind.TASK_LOST: "The image service lost track of this job.",
+    FailureKind.TIMED_OUT: "The image service did not finish this job within a day.",
+    FailureKind.DOWNLOAD: "The images were generated but could not be downloaded.",
+    FailureKind.DELIVERY: "The images could not be posted here.",
+    FailureKind.CANCELLED: "Cancelled.",
+    FailureKind.REFERENCES_GONE: "The reference images of this request are no longer kept.",
+    FailureKind.INTERNAL: "Something went wrong on Imagine's side.",
+}
+
+
+def failure_text(event: Failed) -> str:
+    """What the member reads when their job failed: what happened, and whether their images were counted."""
+    if event.details_lost:
+        # Told after a restart: what went wrong was not kept, only whether it was counted.
+        return "This request could not be completed." + (f" {NOT_COUNTED}" if event.refunded else "")
+    kind = event.kind
+    if kind is FailureKind.TIMED_OUT and event.job.task_id is None:
+        # Its submit was never confirmed, and a day of look-ups by business id did not say.
+        head = "Imagine could not find out whether the image service accepted this job."
+    elif kind is FailureKind.BAD_REQUEST:
+        if event.reference_position is not None:
+            head = f"The image service refused reference image {event.reference_position}: {event.upstream_message}."
+        else:
+            head = f"The image service refused this request: {event.upstream_message}"
+    else:
+        head = _FAILURES[kind]
+    if kind is FailureKind.UPSTREAM:
+        return f"{head} Your images were not counted; please try again in a few minutes."
+    if kind is FailureKind.DOWNLOAD:
+        return f"{head} They stay counted, since they were billed."
+    if kind is FailureKind.TIMED_OUT:
+        return f"{head} The images stay counted, since it may have been billed."
+    if event.refunded and kind is not FailureKind.DELIVERY:
+        return f"{head} {NOT_COUNTED}"
+    return head

@@ -1,0 +1,85 @@
+"""May this member ask now, and is what they ask acceptable? Answered without I/O, before the first response.
+
+The cogs call these checks before an interaction's first response (docs/architecture.md, Answering), so they
+read only what is in memory: the operator's server allow-list, the pipeline's state, the server's settings
+(cached by `ServerSettings`) and the cooldowns. Each check raises a `Refusal`; the quota is not looked at here
+(the reservation in `Pipeline.submit` is the authority).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
+
+from generation.cooldowns import Cooldowns
+from generation.refusals import AttachmentTooLarge, ChannelNotAllowed, CoolingDown, ServerNotAllowed
+from generation.server_settings import ServerSettings
+from generation.validation import check_options
+
+# Bigger attachments are refused before anything is downloaded; smaller ones over the upload limit are
+# re-encoded to fit.
+MAX_ATTACHMENT_BYTES: Final = 50_000_000
+
+
+class Availability(Protocol):
+    def check_available(self) -> None:
+        """Raise a `Refusal` when no job can be taken now."""
+
+
+class Admission:
+    """The checks every way in (a command, a button, a form) runs before it answers."""
+
+    def __init__(
+        self,
+        *,
+        guild_allowed: Callable[[int], bool],
+        server_settings: ServerSettings,
+        cooldowns: Cooldowns,
+        pipeline: Availability,
+    ) -> None:
+        self._guild_allowed = guild_allowed
+        self._server_settings = server_settings
+        self.cooldowns = cooldowns
+        self._pipeline = pipeline
+
+    def check_server(self, guild_id: int) -> None:
+        """The operator lets the bot work in this server (ALLOWED_GUILD_IDS)."""
+        if not self._guild_allowed(guild_id):
+            raise ServerNotAllowed()
+
+    def check_place_and_pace(self, guild_id: int, channel_id: int, user_id: int) -> None:
+        """The server, the pipeline, the channel and the member's cooldown allow a request now."""
+        self.check_server(guild_id)
+        self._pipeline.check_available()
+        server = self._server_settings.get(guild_id)
+        if not server.channel_allowed(channel_id):
+            raise ChannelNotAllowed(server.allowed_channel_ids)
+        wait = self.cooldowns.remaining(guild_id, user_id, server.cooldown_seconds)
+        if wait > 0:
+            raise CoolingDown(wait)
+
+    def check_options(
+        self,
+        guild_id: int,
+        *,
+        prompt: str,
+        size: str,
+        n: int,
+        reference_count: int,
+        attachment_sizes: Sequence[int] = (),
+    ) -> str:
+        """The request's own options are acceptable in this server; returns the trimmed prompt."""
+        server = self._server_settings.get(guild_id)
+        cleaned = check_options(prompt, size, n, max_n=server.max_n, reference_count=reference_count)
+        for position, size_in_bytes in enumerate(attachment_sizes, start=1):
+            if size_in_bytes > MAX_ATTACHMENT_BYTES:
+                raise AttachmentTooLarge(position, size_in_bytes, MAX_ATTACHMENT_BYTES)
+        return cleaned
+
+    def start_cooldown(self, guild_id: int, user_id: int) -> None:
+        """The member's request passed the checks: their cooldown runs from now."""
+        self.cooldowns.start(guild_id, user_id)
+
+    def give_back_cooldown(self, guild_id: int, user_id: int) -> None:
+        """The request was refused before it cost anything: the member need not wait."""
+        self.cooldowns.cancel(guild_id, user_id)

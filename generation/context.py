@@ -1,0 +1,42 @@
+"""What every step of every job works with: built once by the pipeline, shared by its job runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from generation.config import PipelineConfig
+from generation.events import ProgressEvent, ReporterBook
+from generation.spool import Spool
+from generation.upstream import UpstreamHealth
+from storage.jobs import Job
+from storage.store import Storage
+from toapis import ToAPIsClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The pipeline's configuration, its upstream client and health, the store, the spool and the reporters."""
+
+    config: PipelineConfig
+    client: ToAPIsClient
+    store: Storage
+    spool: Spool
+    health: UpstreamHealth
+    reporters: ReporterBook
+
+    def elapsed(self, job: Job) -> float:
+        """Seconds since the job was accepted."""
+        return max(0.0, (self.store.clock() - job.created_at).total_seconds())
+
+    def progress(self, job_id: str, event: ProgressEvent) -> None:
+        self.reporters.progress(job_id, event)
+
+    async def sleep_backoff(self, job: Job, attempt: int) -> None:
+        """Wait before trying a failed step of `job` again (the `attempt`-th time)."""
+        delay = self.config.backoff(attempt)
+        log.debug("job %s: waiting %.2f s before trying again", job.id, delay)
+        await asyncio.sleep(delay)

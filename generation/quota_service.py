@@ -1,0 +1,56 @@
+"""Quotas and usage as the cogs see them: the server's rules, a member's standing, and the usage reports.
+
+Counting is storage's (storage/quotas.py: the ledger is the truth); this is the one door the cogs use to it,
+and the place where what the operator allows bounds what a server sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import IO
+
+from storage.quotas import Period, QuotaRule, RuleScope, RuleStatus, RuleUsage
+from storage.store import Storage
+from storage.usage import DailyUsage, MemberUsageSummary
+
+
+class QuotaService:
+    """Sets and reads a server's quota rules; reports its usage."""
+
+    def __init__(self, store: Storage) -> None:
+        self._store = store
+
+    async def set_rule(
+        self, guild_id: int, scope: RuleScope, limit: int, period: Period, role_id: int | None = None
+    ) -> QuotaRule:
+        """Create or replace a rule of the server (usage already counted still counts)."""
+        return await self._store.quotas.set_rule(guild_id, scope, limit, period, role_id=role_id)
+
+    async def remove_rule(self, guild_id: int, scope: RuleScope, role_id: int | None = None) -> bool:
+        """Remove a rule; whether there was one."""
+        return await self._store.quotas.remove_rule(guild_id, scope, role_id)
+
+    async def rules(self, guild_id: int) -> list[RuleStatus]:
+        """Every rule of the server (the operator's defaults where it has none) with this period's usage."""
+        return await self._store.quotas.usage_for_rules(guild_id, include_global=False)
+
+    async def forgive(self, guild_id: int, user_id: int) -> int:
+        """Forgive a member's usage of member and role rules this period; the images forgiven."""
+        return await self._store.quotas.forgive(guild_id, user_id)
+
+    async def standing(self, guild_id: int, user_id: int, role_ids: Iterable[int]) -> list[RuleUsage]:
+        """Each rule that applies to the member, with what they used and when it resets."""
+        return await self._store.quotas.usage_for_member(guild_id, user_id, role_ids)
+
+    async def by_member(self, guild_id: int, start: datetime, end: datetime) -> list[MemberUsageSummary]:
+        """Images, jobs and failures per member of the server between `start` and `end`."""
+        return await self._store.usage.period_summary(guild_id, start, end)
+
+    async def by_day(self, guild_id: int, start: datetime, end: datetime) -> list[DailyUsage]:
+        """Images, jobs and failures per UTC day."""
+        return await self._store.usage.daily(guild_id, start, end)
+
+    async def export_csv(self, file: IO[bytes], *, guild_id: int, start: datetime | None, end: datetime | None) -> int:
+        """Write the server's usage log as CSV into `file`; the rows written."""
+        return await self._store.usage.export_csv(file, guild_id=guild_id, start=start, end=end)

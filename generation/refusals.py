@@ -1,0 +1,188 @@
+"""Every reason a member's request can be refused, as data: what to tell them is decided where it is shown.
+
+A refusal means nothing was reserved, stored or uploaded for the request. `Refusal` is the one base class the
+callers catch; each subclass carries what its message needs (the cogs turn it into words, in one place:
+cogs/_texts.py), so the same refusal reads the same wherever it happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.quotas import RuleUsage
+
+
+class Refusal(Exception):
+    """A request Imagine will not take, for a reason the member can act on."""
+
+
+# -- where and when ------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class NotInServer(Refusal):
+    """The request came from outside a server (a DM)."""
+
+
+@dataclass(eq=False)
+class ServerNotAllowed(Refusal):
+    """The operator limited the bot to other servers (ALLOWED_GUILD_IDS)."""
+
+
+@dataclass(eq=False)
+class Restarting(Refusal):
+    """The bot is starting or stopping and takes no new job."""
+
+
+@dataclass(eq=False)
+class Unavailable(Refusal):
+    """The image service cannot be used now (the circuit breaker is open)."""
+
+
+@dataclass(eq=False)
+class ChannelNotAllowed(Refusal):
+    """The server allows /imagine in other channels only."""
+
+    allowed: frozenset[int]
+
+
+@dataclass(eq=False)
+class CoolingDown(Refusal):
+    """The member asked too recently; they may ask again in `seconds`."""
+
+    seconds: float
+
+
+# -- the request's own options -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PromptEmpty(Refusal):
+    """Nothing but blanks in the prompt."""
+
+
+@dataclass(eq=False)
+class PromptTooLong(Refusal):
+    length: int
+    limit: int
+
+
+@dataclass(eq=False)
+class SizeUnknown(Refusal):
+    """A size that is not offered."""
+
+    offered: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class TooManyImages(Refusal):
+    """`n` above what this server allows (`limit`)."""
+
+    limit: int
+
+
+@dataclass(eq=False)
+class TooManyReferences(Refusal):
+    given: int
+    limit: int
+
+
+@dataclass(eq=False)
+class AttachmentTooLarge(Refusal):
+    """A reference attachment over the size Imagine reads at all."""
+
+    position: int
+    size: int
+    limit: int
+
+
+@dataclass(eq=False)
+class AttachmentUnreadable(Refusal):
+    """Discord would not hand over a reference attachment's bytes."""
+
+    position: int
+
+
+@dataclass(eq=False)
+class ReferenceUnusable(Refusal):
+    """A reference's bytes are not an image Imagine can use; `problem` says why (images.ImageRejected)."""
+
+    position: int
+    count: int
+    problem: str
+
+
+# -- what a request repeats ----------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class MessageHasNoImages(Refusal):
+    """ "Imagine from images" on a message without images; `anymore` when it had some when the form opened."""
+
+    anymore: bool = False
+
+
+@dataclass(eq=False)
+class MessageGone(Refusal):
+    """The message whose images a form was to use can no longer be read."""
+
+
+@dataclass(eq=False)
+class ImageGoneFromMessage(Refusal):
+    """A Vary button whose image is no longer on its message."""
+
+
+@dataclass(eq=False)
+class ParentUnknown(Refusal):
+    """The job behind a result's button is no longer known; `action` names what was tried ("re-rolled")."""
+
+    action: str
+
+
+@dataclass(eq=False)
+class ReferencesExpired(Refusal):
+    """A re-roll of a job whose references were deleted after `retention_days`."""
+
+    retention_days: int
+
+
+# -- admission -----------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class QuotaExceeded(Refusal):
+    """A quota rule would be exceeded: `usage` is the rule to tell the member about (None if unknown)."""
+
+    usage: RuleUsage | None
+    requested: int
+
+
+@dataclass(eq=False)
+class ReferencesNotSaved(Refusal):
+    """The references could not be stored; the reservation was given back."""
+
+
+# -- admins' options -----------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class InvalidDay(Refusal):
+    """A date option that is not a date."""
+
+    option: str
+    given: str
+
+
+@dataclass(eq=False)
+class DaysReversed(Refusal):
+    """`start` after `end`."""
+
+
+@dataclass(eq=False)
+class RoleMissing(Refusal):
+    """A role rule was named without its role."""
+
+
+@dataclass(eq=False)
+class RoleNotExpected(Refusal):
+    """A role was given where the scope takes none."""
