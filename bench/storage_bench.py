@@ -29,7 +29,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.database import Database
+from storage.connect import open_database
 from storage.quotas import OperatorDefaults, Period, QuotaRepository, RuleScope
 from storage.usage import UsageEntry, UsageLog
 
@@ -125,7 +125,7 @@ async def postgres_schemas(server: str) -> AsyncIterator[NewDatabase]:
 
 async def one_run(new_database: NewDatabase, run: int) -> Figures:
     # One by one, as the bot writes them: one autocommitted upsert per finished job.
-    async with await Database.open(await new_database(f"single-{run}")) as db:
+    async with await open_database(await new_database(f"single-{run}")) as db:
         usage = UsageLog(db)
 
         async def insert_singly() -> None:
@@ -135,7 +135,7 @@ async def one_run(new_database: NewDatabase, run: int) -> Figures:
 
         insert_one_by_one = await timed(insert_singly)
 
-    async with await Database.open(await new_database(f"batched-{run}")) as db:
+    async with await open_database(await new_database(f"batched-{run}")) as db:
         usage = UsageLog(db)
 
         async def insert_batched() -> None:
@@ -165,7 +165,7 @@ async def one_run(new_database: NewDatabase, run: int) -> Figures:
 
         export_seconds = await timed(export)
 
-    async with await Database.open(await new_database(f"quota-{run}")) as db:
+    async with await open_database(await new_database(f"quota-{run}")) as db:
         # A clock the benchmark moves: late in a month, so a month-long pool has had time to fill.
         now = [QUOTA_NOW]
         quotas = QuotaRepository(

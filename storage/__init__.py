@@ -1,6 +1,7 @@
 """Imagine's database: the only package with SQL. Imports nothing from Discord or the rest of Imagine.
 
-- `database`: `Database.open(url)`, the facade every query goes through, whichever engine is behind it;
+- `database`: `Database`, the facade every query goes through, whichever engine is behind it; `connect`:
+  `open_database(url)`, which opens (and migrates) the engine the URL names;
 - `sqlite`, `postgres`: the two engines (`sqlite:///path`: one file; `postgresql://...`: a server shared by
   several processes); `dialect`: the few statements that differ between them;
 - `schema`: the numbered migrations in `migrations/`, one sequence for both engines;

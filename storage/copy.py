@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
+from storage.connect import open_database
 from storage.database import Database
 from storage.errors import StorageError
 
@@ -188,5 +189,5 @@ async def copy_between(source_url: str, destination_url: str, *, batch_size: int
     """Open (and migrate) both databases, copy, and close them: what `python -m storage copy` runs."""
     if source_url == destination_url:
         raise CopyError("the source and the destination are the same database")
-    async with await Database.open(source_url) as source, await Database.open(destination_url) as destination:
+    async with await open_database(source_url) as source, await open_database(destination_url) as destination:
         return await copy_database(source, destination, batch_size=batch_size)

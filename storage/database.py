@@ -1,8 +1,8 @@
 """The database facade every query goes through, whichever engine is behind it.
 
-`Database.open(url)` opens SQLite (`sqlite:///path`, storage/sqlite.py) or PostgreSQL (`postgresql://...`,
-storage/postgres.py) and applies pending migrations. Repositories write portable SQL with named parameters
-(`:name`) and call only `execute`, `execute_many`, `fetch_one`, `fetch_all`, `fetch_value`, `iterate`,
+`open_database(url)` (storage/connect.py) opens SQLite (`sqlite:///path`, storage/sqlite.py) or PostgreSQL
+(`postgresql://...`, storage/postgres.py) and applies pending migrations. Repositories write portable SQL with
+named parameters (`:name`) and call only `execute`, `execute_many`, `fetch_one`, `fetch_all`, `fetch_value`, `iterate`,
 `transaction` and `lock`; what must differ between engines lives in `dialect` (storage/dialect.py).
 
 The semantics are the same on both engines:
@@ -33,7 +33,7 @@ from typing import Any, Final, Protocol, Self
 
 from storage.dialect import Dialect, Engine
 from storage.errors import DatabaseTooNewError, MigrationError, StorageError, UnsupportedDatabaseURLError
-from storage.schema import MIGRATIONS_DIR, Migration
+from storage.schema import Migration
 
 log = logging.getLogger(__name__)
 
@@ -73,47 +73,14 @@ def engine_from_url(url: str) -> Engine:
 class Database(abc.ABC):
     """One database: its connection(s), transactions, migrations and the query facade.
 
-    Open it with `await Database.open(url)` (which applies pending migrations) and close it with
-    `await db.close()`, or use `async with await Database.open(url) as db:`.
+    Open it with `await open_database(url)` (storage/connect.py, which applies pending migrations) and close
+    it with `await db.close()`, or use `async with await open_database(url) as db:`.
     """
 
     def __init__(self) -> None:
         self._schema_version = 0
 
     # -- life cycle ------------------------------------------------------------------------------------------
-
-    @staticmethod
-    async def open(
-        url: str,
-        *,
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        query_timeout: float = DEFAULT_QUERY_TIMEOUT,
-        min_connections: int = DEFAULT_MIN_CONNECTIONS,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        migrations_dir: Path = MIGRATIONS_DIR,
-    ) -> Database:
-        """Open the database `url` names and apply pending migrations.
-
-        `busy_timeout`: seconds a statement waits for a lock another connection holds (SQLite's busy timeout,
-        PostgreSQL's `lock_timeout`). PostgreSQL only: `query_timeout` caps every statement and the wait for
-        a pooled connection; the pool keeps `min_connections` to `max_connections` connections.
-        Raises `UnsupportedDatabaseURLError`, `DatabaseTooNewError`, `MigrationError` or `DatabaseError`.
-        """
-        if engine_from_url(url) is Engine.POSTGRESQL:
-            # Imported here: each backend module imports this one for the base class.
-            from storage.postgres import PostgresDatabase
-
-            return await PostgresDatabase.connect(
-                url,
-                busy_timeout=busy_timeout,
-                query_timeout=query_timeout,
-                min_connections=min_connections,
-                max_connections=max_connections,
-                migrations_dir=migrations_dir,
-            )
-        from storage.sqlite import SQLiteDatabase
-
-        return await SQLiteDatabase.connect(url, busy_timeout=busy_timeout, migrations_dir=migrations_dir)
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -122,12 +122,12 @@ def _row_count(status: str) -> int:
 class PostgresDatabase(Database):
     """A PostgreSQL database: a pool of connections, per-task transactions, and the query facade.
 
-    Open it with `await Database.open("postgresql://user@host:5432/name")`. Query parameters of the URL that
+    Open it with `await open_database("postgresql://user@host:5432/name")`. Query parameters of the URL that
     are not connection options become server settings (`?search_path=imagine` selects a schema).
     """
 
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record], busy_timeout: float, query_timeout: float) -> None:
-        """Wrap an open pool; use `Database.open`, which also migrates."""
+        """Wrap an open pool; use `open_database`, which also migrates."""
         super().__init__()
         self._pool: asyncpg.Pool[asyncpg.Record] | None = pool
         self._busy_timeout = busy_timeout

@@ -94,11 +94,11 @@ def _engine_errors() -> Iterator[None]:
 class SQLiteDatabase(Database):
     """One SQLite database: a long-lived connection, serialized transactions, and the query facade.
 
-    Open it with `await Database.open("sqlite:///...")`.
+    Open it with `await open_database("sqlite:///...")`.
     """
 
     def __init__(self, connection: aiosqlite.Connection, path: Path | None, busy_timeout: float) -> None:
-        """Wrap an open connection; use `Database.open`, which also sets the PRAGMAs and migrates."""
+        """Wrap an open connection; use `open_database`, which also sets the PRAGMAs and migrates."""
         super().__init__()
         self._connection: aiosqlite.Connection | None = connection
         self._path = path

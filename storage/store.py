@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from storage.clock import Clock, utc_now
+from storage.connect import open_database
 from storage.database import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.jobs import JobRepository
@@ -30,7 +31,7 @@ class Storage:
     @classmethod
     async def open(cls, url: str, *, defaults: OperatorDefaults | None = None, clock: Clock = utc_now) -> Self:
         """Open (and migrate) the database `url` names and build every repository on it."""
-        db = await Database.open(url)
+        db = await open_database(url)
         return cls.on(db, defaults=defaults, clock=clock)
 
     @classmethod

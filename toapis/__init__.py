@@ -19,10 +19,10 @@ from toapis.errors import (
     UnexpectedResponseError,
     UploadRejectedError,
 )
+from toapis.health import HealthStatus
 from toapis.models import (
     AccountBalance,
     DownloadedImage,
-    HealthStatus,
     ResultImage,
     Task,
     TaskError,

@@ -40,8 +40,9 @@ from toapis.errors import (
     UnexpectedResponseError,
     UploadRejectedError,
 )
+from toapis.health import HealthStatus
 from toapis.mime import SNIFF_BYTES, sniff_image_type
-from toapis.models import AccountBalance, DownloadedImage, HealthStatus, Task, UploadedImage
+from toapis.models import AccountBalance, DownloadedImage, Task, UploadedImage
 from toapis.retry import RetryPolicy
 
 log = logging.getLogger(__name__)

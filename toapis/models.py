@@ -6,12 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from toapis import contract
-
-if TYPE_CHECKING:
-    from toapis.errors import ToAPIsError
 
 
 class TaskStatus(StrEnum):
@@ -130,20 +126,6 @@ class DownloadedImage:
         if self.path is None:  # pragma: no cover - the client always sets one of the two
             raise ValueError("downloaded image has neither data nor path")
         return self.path.read_bytes()
-
-
-@dataclass(frozen=True)
-class HealthStatus:
-    """The answer of the health probe: is the API up, and does it accept the key?"""
-
-    ok: bool
-    reason: str
-    # The API answered (anything but a connection failure, a timeout or a 5xx/gateway answer).
-    reachable: bool
-    # None when the API could not be reached, so nothing is known about the key.
-    key_accepted: bool | None
-    latency: float
-    error: ToAPIsError | None = None
 
 
 @dataclass(frozen=True)

@@ -92,11 +92,16 @@ async def test_options_are_checked_against_the_server_and_the_attachments_sizes(
     admission = Admission(
         guild_allowed=lambda guild_id: True, server_settings=settings, cooldowns=Cooldowns(), pipeline=Switch()
     )
-    common = {"size": "1024x1024", "n": 1, "reference_count": 2}
-    assert admission.check_options(1, prompt="  a cat ", **common) == "a cat"
+
+    def check(prompt: str, attachment_sizes: list[int]) -> str:
+        return admission.check_options(
+            1, prompt=prompt, size="1024x1024", n=1, reference_count=2, attachment_sizes=attachment_sizes
+        )
+
+    assert check("  a cat ", [10, 20]) == "a cat"
     with pytest.raises(PromptEmpty):
-        admission.check_options(1, prompt=" ", **common)
+        check(" ", [])
     with pytest.raises(AttachmentTooLarge) as large:
-        admission.check_options(1, prompt="a cat", attachment_sizes=[10, MAX_ATTACHMENT_BYTES + 1], **common)
+        check("a cat", [10, MAX_ATTACHMENT_BYTES + 1])
     assert (large.value.position, large.value.size) == (2, MAX_ATTACHMENT_BYTES + 1)
     await store.close()

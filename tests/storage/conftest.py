@@ -24,6 +24,7 @@ from typing import Final
 import asyncpg
 import pytest
 
+from storage.connect import open_database
 from storage.copy import copy_order
 from storage.database import Database
 from storage.dialect import POSTGRESQL, POSTGRESQL_VERSION_TABLE
@@ -133,7 +134,7 @@ class MigratedSchema:
 
 async def _migrated_schema(server: str) -> MigratedSchema:
     schema = await _create_schema(server)
-    async with await Database.open(with_search_path(server, schema)) as db:
+    async with await open_database(with_search_path(server, schema)) as db:
         order = await copy_order(db)
         assert POSTGRESQL.list_sequences is not None
         sequences = tuple(
@@ -213,7 +214,7 @@ async def fresh_db_url(backend: str, sqlite_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
-    database = await Database.open(db_url)
+    database = await open_database(db_url)
     try:
         yield database
     finally:
@@ -222,7 +223,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def sqlite_db(sqlite_url: str) -> AsyncIterator[SQLiteDatabase]:
-    database = await Database.open(sqlite_url)
+    database = await open_database(sqlite_url)
     assert isinstance(database, SQLiteDatabase)
     try:
         yield database

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from storage.connect import open_database
 from storage.copy import (
     CopyError,
     column_names,
@@ -95,7 +96,7 @@ async def test_a_copy_to_either_engine_and_back_keeps_every_row(
     tmp_path: Path, db: Database, db_url: str, clock: FakeClock
 ) -> None:
     """SQLite -> the engine under test -> SQLite: all three hold the same rows."""
-    async with await Database.open(f"sqlite:///{tmp_path / 'source.db'}") as source:
+    async with await open_database(f"sqlite:///{tmp_path / 'source.db'}") as source:
         await fill(source, clock)
         original = await dump(source)
         report = await copy_database(source, db, batch_size=7)
@@ -105,7 +106,7 @@ async def test_a_copy_to_either_engine_and_back_keeps_every_row(
     assert report.rows == sum(len(rows) for rows in original.values())
     assert len(original["job_events"]) > 3 * 7  # several batches
     assert await dump(db) == original
-    async with await Database.open(f"sqlite:///{tmp_path / 'back.db'}") as back:
+    async with await open_database(f"sqlite:///{tmp_path / 'back.db'}") as back:
         await copy_database(db, back)
         assert await dump(back) == original
 
@@ -132,7 +133,7 @@ async def test_a_destination_with_rows_is_refused_and_left_alone(
     tmp_path: Path, db: Database, clock: FakeClock
 ) -> None:
     await db.execute("INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (1, 'mine', 0)")
-    async with await Database.open(f"sqlite:///{tmp_path / 'source.db'}") as source:
+    async with await open_database(f"sqlite:///{tmp_path / 'source.db'}") as source:
         await fill(source, clock)
         with pytest.raises(CopyError, match=r"not empty: command_syncs \(1 rows\)"):
             await copy_database(source, db)
@@ -140,7 +141,7 @@ async def test_a_destination_with_rows_is_refused_and_left_alone(
 
 
 async def test_a_failure_part_way_leaves_the_destination_empty(tmp_path: Path, postgres_url: str) -> None:
-    async with await Database.open(f"sqlite:///{tmp_path / 'source.db'}") as source:
+    async with await open_database(f"sqlite:///{tmp_path / 'source.db'}") as source:
         await source.execute("INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (1, 'h', 0)")
         # SQLite keeps whatever it is given; PostgreSQL will refuse this as a number of images
         await source.execute(
@@ -150,7 +151,7 @@ async def test_a_failure_part_way_leaves_the_destination_empty(tmp_path: Path, p
             VALUES ('j', 1, 2, 3, 'p', 'm', '1024x1024', 1, 'many', 'completed', 0)
             """
         )
-        async with await Database.open(postgres_url) as destination:
+        async with await open_database(postgres_url) as destination:
             with pytest.raises(CopyError, match=r"copying table usage_log failed.*:images"):
                 await copy_database(source, destination)
             assert all([await row_count(destination, table) == 0 for table in await table_names(destination)])
@@ -159,7 +160,7 @@ async def test_a_failure_part_way_leaves_the_destination_empty(tmp_path: Path, p
 async def test_bad_requests_are_refused(tmp_path: Path, sqlite_url: str) -> None:
     with pytest.raises(CopyError, match="same database"):
         await copy_between(sqlite_url, sqlite_url)
-    async with await Database.open(sqlite_url) as source, await Database.open(f"sqlite:///{tmp_path / 'b.db'}") as dest:
+    async with await open_database(sqlite_url) as source, await open_database(f"sqlite:///{tmp_path / 'b.db'}") as dest:
         with pytest.raises(ValueError, match="batch_size"):
             await copy_database(source, dest, batch_size=0)
         await dest.execute("CREATE TABLE extra (x INTEGER)")
@@ -187,7 +188,7 @@ async def test_the_command_copies_prints_counts_and_refuses_a_second_time(
     tmp_path: Path, db: Database, db_url: str, backend: str, clock: FakeClock
 ) -> None:
     source_url = f"sqlite:///{tmp_path / 'source.db'}"
-    async with await Database.open(source_url) as source:
+    async with await open_database(source_url) as source:
         await fill(source, clock)
         expected = {table: len(rows) for table, rows in (await dump(source)).items()}
     await db.close()  # the command opens the destination itself
@@ -204,7 +205,7 @@ async def test_the_command_copies_prints_counts_and_refuses_a_second_time(
     assert status == 1
     assert out == ""
     assert "error: the destination is not empty" in err
-    async with await Database.open(db_url) as copied:
+    async with await open_database(db_url) as copied:
         assert {table: len(rows) for table, rows in (await dump(copied)).items()} == expected
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.connect import open_database
 from storage.database import Database, engine_from_url
 from storage.dialect import Engine
 from storage.errors import (
@@ -70,7 +71,7 @@ async def test_bad_urls_are_refused_clearly_without_secrets(url: str, expected: 
     assert expected in str(caught.value)
     assert "hunter2" not in str(caught.value)
     with pytest.raises(UnsupportedDatabaseURLError) as opening:
-        await Database.open(url)
+        await open_database(url)
     assert str(opening.value) == str(caught.value)
 
 
@@ -92,10 +93,10 @@ def test_bad_sqlite_urls_are_refused_clearly_without_secrets(url: str, expected:
 async def test_unreachable_and_malformed_postgres_servers_are_clear_errors_without_secrets() -> None:
     # No server needed: nothing listens on port 1.
     with pytest.raises(DatabaseError, match="could not connect to PostgreSQL") as refused:
-        await Database.open("postgresql://imagine:hunter2@127.0.0.1:1/imagine", query_timeout=WAIT)
+        await open_database("postgresql://imagine:hunter2@127.0.0.1:1/imagine", query_timeout=WAIT)
     assert "hunter2" not in str(refused.value)
     with pytest.raises(UnsupportedDatabaseURLError) as malformed:
-        await Database.open("postgresql://imagine:hunter2@127.0.0.1:notaport/imagine")
+        await open_database("postgresql://imagine:hunter2@127.0.0.1:notaport/imagine")
     assert "hunter2" not in str(malformed.value)
 
 
@@ -110,7 +111,7 @@ async def test_relative_url_creates_its_folder_under_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    async with await Database.open("sqlite:///nested/data/imagine.db") as db:
+    async with await open_database("sqlite:///nested/data/imagine.db") as db:
         assert db.path == (tmp_path / "nested" / "data" / "imagine.db").resolve()
         await make_table(db)
         await db.execute("INSERT INTO t (name) VALUES ('x')")
@@ -121,13 +122,13 @@ async def test_relative_url_creates_its_folder_under_the_working_directory(
 
 async def test_absolute_url_creates_its_folder(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "imagine.db"
-    async with await Database.open(f"sqlite:///{target}") as db:
+    async with await open_database(f"sqlite:///{target}") as db:
         assert db.schema_version > 0
     assert target.is_file()
 
 
 async def test_memory_database_works_and_streams() -> None:
-    async with await Database.open("sqlite://:memory:") as db:
+    async with await open_database("sqlite://:memory:") as db:
         await make_table(db)
         await db.execute_many("INSERT INTO t (name) VALUES (:name)", [{"name": f"n{i}"} for i in range(25)])
         streamed = [row["name"] async for row in db.iterate("SELECT name FROM t ORDER BY id", chunk_size=7)]
@@ -143,7 +144,7 @@ async def test_pragmas(sqlite_db: Database) -> None:
 
 
 async def test_busy_timeout_is_a_parameter(sqlite_url: str) -> None:
-    async with await Database.open(sqlite_url, busy_timeout=0.25) as db:
+    async with await open_database(sqlite_url, busy_timeout=0.25) as db:
         assert await db.fetch_value("PRAGMA busy_timeout") == 250
 
 
@@ -189,7 +190,7 @@ async def test_parameters_the_statement_does_not_use_are_ignored(db: Database) -
 
 
 async def test_use_after_close_is_a_clear_error(db_url: str) -> None:
-    db = await Database.open(db_url)
+    db = await open_database(db_url)
     await db.close()
     await db.close()  # twice is harmless
     with pytest.raises(DatabaseClosedError):
@@ -321,7 +322,7 @@ async def test_a_lock_needs_a_transaction(db: Database) -> None:
 async def test_a_lock_is_held_until_the_transaction_ends(db: Database, db_url: str) -> None:
     """What reserve() relies on: a second transaction taking the same lock waits for the first to commit."""
     await make_table(db)
-    async with await Database.open(db_url, busy_timeout=WAIT) as other:
+    async with await open_database(db_url, busy_timeout=WAIT) as other:
         order: list[str] = []
         holding = asyncio.Event()
         release = asyncio.Event()
@@ -353,7 +354,7 @@ async def test_begin_immediate_makes_a_second_connection_wait_for_the_write_lock
 ) -> None:
     db = sqlite_db
     await make_table(db)
-    async with await Database.open(sqlite_url, busy_timeout=0.05) as impatient:
+    async with await open_database(sqlite_url, busy_timeout=0.05) as impatient:
         async with db.transaction():
             await db.execute("INSERT INTO t (name) VALUES ('first')")
             with pytest.raises(DatabaseBusyError):

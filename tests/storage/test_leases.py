@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from storage.connect import open_database
 from storage.database import Database
 from storage.jobs import Job, JobRepository, JobState
 from tests.storage._racing import WAIT, race
@@ -128,7 +129,7 @@ async def test_bad_claims_are_refused(jobs: JobRepository) -> None:
 async def test_concurrent_claims_give_each_job_to_exactly_one_owner(
     db: Database, db_url: str, clock: FakeClock
 ) -> None:
-    async with await Database.open(db_url, busy_timeout=WAIT) as other:
+    async with await open_database(db_url, busy_timeout=WAIT) as other:
         here, there = JobRepository(db, clock), JobRepository(other, clock)
         created = [await new_job(here) for _ in range(40)]
         attempts = [
@@ -151,7 +152,7 @@ from storage.database import Database
 from storage.jobs import JobRepository
 
 async def main(url, owner, now):
-    db = await Database.open(url, busy_timeout=60)
+    db = await open_database(url, busy_timeout=60)
     jobs = JobRepository(db, lambda: now)
     ids = [job.id for job in await jobs.list_unfinished()]
     print("ready", flush=True)

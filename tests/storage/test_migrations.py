@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from storage.connect import open_database
 from storage.copy import column_names, table_names
 from storage.database import Database
 from storage.dialect import POSTGRESQL_VERSION_TABLE, Engine
@@ -78,13 +79,13 @@ def test_shipped_migrations_are_numbered_and_explained(engine: Engine) -> None:
 
 
 async def test_migrations_run_on_an_empty_database(fresh_db_url: str) -> None:
-    async with await Database.open(fresh_db_url) as db:
+    async with await open_database(fresh_db_url) as db:
         assert db.schema_version == len(load_migrations())
         assert set(await table_names(db)) == EXPECTED_TABLES
 
 
 async def test_migrations_run_on_an_empty_file(db_path: Path, sqlite_url: str) -> None:
-    async with await Database.open(sqlite_url) as db:
+    async with await open_database(sqlite_url) as db:
         assert db.schema_version == len(load_migrations())
     version, objects = schema_of(db_path)
     assert version == len(load_migrations())
@@ -92,31 +93,31 @@ async def test_migrations_run_on_an_empty_file(db_path: Path, sqlite_url: str) -
 
 
 async def test_running_them_again_changes_nothing(fresh_db_url: str) -> None:
-    async with await Database.open(fresh_db_url) as db:
+    async with await open_database(fresh_db_url) as db:
         await db.execute("INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (1, 'h', 0)")
         before = (db.schema_version, await tables_and_columns(db))
-    async with await Database.open(fresh_db_url) as db:
+    async with await open_database(fresh_db_url) as db:
         assert await db.fetch_value("SELECT tree_hash FROM command_syncs WHERE application_id = 1") == "h"
         assert (db.schema_version, await tables_and_columns(db)) == before
 
 
 async def test_running_them_again_changes_nothing_in_the_file(db_path: Path, sqlite_url: str) -> None:
-    async with await Database.open(sqlite_url):
+    async with await open_database(sqlite_url):
         pass
     before = schema_of(db_path)
-    async with await Database.open(sqlite_url):
+    async with await open_database(sqlite_url):
         pass
     assert schema_of(db_path) == before
 
 
 async def test_both_engines_build_the_same_tables_and_columns(sqlite_url: str, postgres_url: str) -> None:
-    async with await Database.open(sqlite_url) as lite, await Database.open(postgres_url) as server:
+    async with await open_database(sqlite_url) as lite, await open_database(postgres_url) as server:
         assert await tables_and_columns(lite) == await tables_and_columns(server)
         assert lite.schema_version == server.schema_version
 
 
 async def test_postgres_keeps_the_version_in_a_table(postgres_url: str) -> None:
-    async with await Database.open(postgres_url) as db:
+    async with await open_database(postgres_url) as db:
         rows = await db.fetch_all(f"SELECT version, name FROM {POSTGRESQL_VERSION_TABLE} ORDER BY version")
         assert [(row["version"], row["name"]) for row in rows] == [
             (m.version, m.filename) for m in load_migrations(engine=Engine.POSTGRESQL)
@@ -125,11 +126,11 @@ async def test_postgres_keeps_the_version_in_a_table(postgres_url: str) -> None:
 
 
 async def test_a_newer_postgres_database_is_refused_and_left_untouched(postgres_url: str) -> None:
-    async with await Database.open(postgres_url) as db:
+    async with await open_database(postgres_url) as db:
         await db.execute(f"INSERT INTO {POSTGRESQL_VERSION_TABLE} (version, name) VALUES (99, '0099_future.sql')")
     before = await raw_postgres_schema(postgres_url)
     with pytest.raises(DatabaseTooNewError) as caught:
-        await Database.open(postgres_url)
+        await open_database(postgres_url)
     assert caught.value.database_version == 99
     assert f"up to {len(load_migrations())}" in str(caught.value)
     assert await raw_postgres_schema(postgres_url) == before
@@ -137,13 +138,13 @@ async def test_a_newer_postgres_database_is_refused_and_left_untouched(postgres_
 
 async def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, sqlite_url: str) -> None:
     db_url = sqlite_url
-    async with await Database.open(db_url):
+    async with await open_database(db_url):
         pass
     with sqlite3.connect(db_path) as raw:
         raw.execute("PRAGMA user_version = 99")
     before = schema_of(db_path)
     with pytest.raises(DatabaseTooNewError) as caught:
-        await Database.open(db_url)
+        await open_database(db_url)
     assert caught.value.database_version == 99
     assert "schema version 99" in str(caught.value)
     assert f"up to {len(load_migrations())}" in str(caught.value)
@@ -152,14 +153,14 @@ async def test_a_newer_database_is_refused_and_left_untouched(db_path: Path, sql
 
 async def test_two_processes_migrating_at_once_both_succeed(fresh_db_url: str) -> None:
     # Three at once: without the lock, PostgreSQL would fail the second CREATE TABLE of the same name.
-    opened = await asyncio.gather(*(Database.open(fresh_db_url) for _ in range(3)), return_exceptions=True)
+    opened = await asyncio.gather(*(open_database(fresh_db_url) for _ in range(3)), return_exceptions=True)
     try:
         assert [getattr(db, "schema_version", db) for db in opened] == [len(load_migrations())] * 3
     finally:
         for db in opened:
             if isinstance(db, Database):
                 await db.close()
-    async with await Database.open(fresh_db_url) as db:
+    async with await open_database(fresh_db_url) as db:
         assert set(await table_names(db)) == EXPECTED_TABLES
 
 
@@ -172,12 +173,12 @@ async def test_pending_migrations_apply_in_order_each_in_its_own_transaction(tmp
         },
     )
     url = fresh_db_url
-    async with await Database.open(url, migrations_dir=folder) as db:
+    async with await open_database(url, migrations_dir=folder) as db:
         assert db.schema_version == 2
         assert await db.fetch_value("SELECT y FROM b") == 2
     # a third migration added later is the only one applied on the next start
     write_migrations(folder, {"0003_third.sql": "-- Reason: later\nINSERT INTO a VALUES (3);\n"})
-    async with await Database.open(url, migrations_dir=folder) as db:
+    async with await open_database(url, migrations_dir=folder) as db:
         assert db.schema_version == 3
         assert [row["x"] for row in await db.fetch_all("SELECT x FROM a ORDER BY x")] == [1, 3]
 
@@ -193,9 +194,9 @@ async def test_a_failing_migration_is_rolled_back_entirely(tmp_path: Path, fresh
         },
     )
     with pytest.raises(MigrationError, match=r"0002_bad\.sql failed and was rolled back"):
-        await Database.open(fresh_db_url, migrations_dir=folder)
+        await open_database(fresh_db_url, migrations_dir=folder)
     # the good one stays applied; opening with it alone shows the state the failure left
-    async with await Database.open(
+    async with await open_database(
         fresh_db_url,
         migrations_dir=write_migrations(
             tmp_path / "good",
@@ -228,7 +229,7 @@ async def test_a_dialect_variant_replaces_its_migration_on_that_engine_only(
         "0001_numbers.postgresql.sql" if engine is Engine.POSTGRESQL else "0001_numbers.sql",
         "0002_more.sql",
     ]
-    async with await Database.open(fresh_db_url, migrations_dir=folder) as db:
+    async with await open_database(fresh_db_url, migrations_dir=folder) as db:
         assert db.schema_version == 2
         await db.execute("INSERT INTO n (v) VALUES ('y')")
         rows = await db.fetch_all("SELECT id, v FROM n ORDER BY id")

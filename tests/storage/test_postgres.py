@@ -9,6 +9,7 @@ from contextlib import aclosing
 
 import pytest
 
+from storage.connect import open_database
 from storage.database import Database
 from storage.errors import DatabaseBusyError, DatabaseError
 from storage.jobs import JobRepository, JobState
@@ -30,7 +31,7 @@ def backend() -> str:
 
 @pytest.fixture
 async def pg(db_url: str) -> AsyncIterator[PostgresDatabase]:
-    database = await Database.open(db_url)
+    database = await open_database(db_url)
     assert isinstance(database, PostgresDatabase)
     try:
         yield database
@@ -85,7 +86,7 @@ async def test_iterate_reads_through_a_server_side_cursor(pg: PostgresDatabase) 
 
 
 async def test_the_pool_is_bounded_and_waiting_for_it_is_capped(db_url: str) -> None:
-    async with await Database.open(db_url, max_connections=1, query_timeout=0.3) as db:
+    async with await open_database(db_url, max_connections=1, query_timeout=0.3) as db:
         holding = asyncio.Event()
         release = asyncio.Event()
 
@@ -106,7 +107,7 @@ async def test_the_pool_is_bounded_and_waiting_for_it_is_capped(db_url: str) -> 
 
 
 async def test_every_statement_is_capped_by_the_query_timeout(db_url: str) -> None:
-    async with await Database.open(db_url, query_timeout=0.2) as db:
+    async with await open_database(db_url, query_timeout=0.2) as db:
         with pytest.raises(DatabaseBusyError, match="within the query timeout"):
             await asyncio.wait_for(db.execute("SELECT pg_sleep(30)"), WAIT)
         # the statement was cancelled on the server, and the pool still works
@@ -126,7 +127,7 @@ async def test_a_lock_held_past_the_busy_timeout_is_busy(pg: PostgresDatabase, d
     holder = asyncio.create_task(hold())
     await asyncio.wait_for(holding.wait(), WAIT)
     try:
-        async with await Database.open(db_url, busy_timeout=0.1) as impatient:
+        async with await open_database(db_url, busy_timeout=0.1) as impatient:
             with pytest.raises(DatabaseBusyError, match="busy timeout"):
                 async with impatient.transaction():
                     await impatient.lock("quotas")
@@ -153,7 +154,7 @@ async def test_cancelled_while_waiting_for_a_lock_leaves_no_orphan_transaction(
 
     holder = asyncio.create_task(hold())
     await asyncio.wait_for(holding.wait(), WAIT)
-    async with await Database.open(db_url, busy_timeout=WAIT) as waiting:
+    async with await open_database(db_url, busy_timeout=WAIT) as waiting:
 
         async def wait_for_the_lock() -> None:
             async with waiting.transaction():
@@ -203,7 +204,7 @@ async def test_close_waits_for_the_transaction_in_progress(pg: PostgresDatabase,
     assert not closing.done()
     release.set()
     await asyncio.wait_for(asyncio.gather(worker, closing), WAIT)
-    async with await Database.open(db_url) as again:
+    async with await open_database(db_url) as again:
         names = sorted(row["name"] for row in await again.fetch_all("SELECT name FROM t"))
         assert names == ["after close began", "before close"]
 
@@ -221,7 +222,7 @@ async def test_a_wrongly_typed_parameter_is_named_without_its_value(pg: Postgres
 
 async def test_concurrent_moves_of_one_job_are_serialized(pg: PostgresDatabase, db_url: str, clock: FakeClock) -> None:
     """set_state reads the state FOR UPDATE: of two processes completing one job, exactly one may."""
-    async with await Database.open(db_url) as other:
+    async with await open_database(db_url) as other:
         mine, theirs = JobRepository(pg, clock), JobRepository(other, clock)
         created = [
             await mine.create(
@@ -252,4 +253,4 @@ async def test_concurrent_moves_of_one_job_are_serialized(pg: PostgresDatabase, 
 )
 async def test_bad_pool_options_are_refused(db_url: str, options: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        await Database.open(db_url, **options)  # type: ignore[arg-type]
+        await open_database(db_url, **options)  # type: ignore[arg-type]

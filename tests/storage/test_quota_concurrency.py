@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from storage.connect import open_database
 from storage.database import Database
 from storage.quotas import OperatorDefaults, Period, QuotaRepository, RuleScope
 from tests.storage._racing import WAIT, race
@@ -41,8 +42,8 @@ async def test_1000_concurrent_reservations_through_two_connections_grant_exactl
     db_url: str, clock: FakeClock
 ) -> None:
     # Two Database objects on one database: two SQLite connections (each with its own thread), or two pools.
-    first = await Database.open(db_url, busy_timeout=WAIT)
-    second = await Database.open(db_url, busy_timeout=WAIT)
+    first = await open_database(db_url, busy_timeout=WAIT)
+    second = await open_database(db_url, busy_timeout=WAIT)
     try:
         one = QuotaRepository(first, OperatorDefaults(), clock)
         two = QuotaRepository(second, OperatorDefaults(), clock)
@@ -90,7 +91,7 @@ async def test_concurrent_refunds_and_reservations_stay_exact(db: Database, cloc
 async def test_concurrent_refunds_through_two_connections_give_back_exactly_what_was_held(
     db: Database, db_url: str, clock: FakeClock
 ) -> None:
-    async with await Database.open(db_url, busy_timeout=WAIT) as other:
+    async with await open_database(db_url, busy_timeout=WAIT) as other:
         one, two = QuotaRepository(db, OperatorDefaults(), clock), QuotaRepository(other, OperatorDefaults(), clock)
         for job in range(10):
             assert (await one.reserve(f"job{job}", GUILD, MEMBER, [], 4)).granted
@@ -116,7 +117,7 @@ from storage.database import Database
 from storage.quotas import OperatorDefaults, QuotaRepository
 
 async def main(url, prefix, count, now):
-    db = await Database.open(url, busy_timeout=60)
+    db = await open_database(url, busy_timeout=60)
     quotas = QuotaRepository(db, OperatorDefaults(), lambda: now)
     print("ready", flush=True)
     sys.stdin.readline()  # start together
