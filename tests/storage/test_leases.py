@@ -148,7 +148,7 @@ async def test_concurrent_claims_give_each_job_to_exactly_one_owner(
 SCRIPT = """
 import asyncio, sys
 from datetime import datetime
-from storage.database import Database
+from storage.connect import open_database
 from storage.jobs import JobRepository
 
 async def main(url, owner, now):

@@ -113,7 +113,7 @@ async def test_concurrent_refunds_through_two_connections_give_back_exactly_what
 SCRIPT = """
 import asyncio, sys
 from datetime import datetime
-from storage.database import Database
+from storage.connect import open_database
 from storage.quotas import OperatorDefaults, QuotaRepository
 
 async def main(url, prefix, count, now):
