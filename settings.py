@@ -61,7 +61,7 @@ class Secret:
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated configuration. Field names follow the environment variables of product.md."""
+    """The validated configuration. Field names follow the environment variables (docs/operators.md)."""
 
     discord_token: Secret
     toapis_api_key: Secret

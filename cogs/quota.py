@@ -1,6 +1,6 @@
 """/quota: server admins cap what their server spends and see who uses it.
 
-Counting follows product.md (Quotas: how they count): images, not requests; UTC days, ISO weeks and calendar
+Counting follows docs/admins.md (How quotas count): images, not requests; UTC days, ISO weeks and calendar
 months; a ledger of reservations stamped with their time, so changing a rule never resets what was used.
 """
 

@@ -26,7 +26,7 @@ PROMPT_MAX_LENGTH: Final = 4000
 MAX_REFERENCES: Final = 4
 MAX_N: Final = 4
 
-# The sizes members can choose (product.md), value -> label.
+# The sizes members can choose (docs/members.md), value -> label.
 SIZES: Final = {"1024x1024": "Square", "1536x1024": "Landscape", "1024x1536": "Portrait"}
 DEFAULT_SIZE: Final = "1024x1024"
 

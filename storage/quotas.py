@@ -1,4 +1,4 @@
-"""Quotas, counted exactly as product.md ("Quotas: how they count") says.
+"""Quotas, counted exactly as docs/admins.md ("How quotas count") says.
 
 The truth is a ledger: one row per job with the images it holds and the instant they were reserved. Rules
 are only thresholds over that ledger, so changing a rule or a member's roles never resets what was used.

@@ -1,4 +1,4 @@
-"""The usage log: one row per job, successful or not, kept for good (product.md, Guarantees).
+"""The usage log: one row per job, successful or not, kept for good (docs/guarantees.md).
 
 Writing a job twice updates its row (the pipeline records a job when it ends, and may record it again after
 a crash); it never duplicates it. The queries serve `/quota usage` (by member, by day, per member over a

@@ -39,7 +39,7 @@ from tests.fakes.toapis import Endpoint, Timeline
 
 RELATIVE_TIMESTAMP = re.compile(r"<t:(\d+):R>")
 
-# Discord's embed limits (discord-notes.md).
+# Discord's embed limits (docs/discord.md).
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_VALUE_LIMIT = 1024

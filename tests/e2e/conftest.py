@@ -3,7 +3,7 @@
 A :class:`World` holds the fakes of Discord and ToAPIs, one server ("Test server", #general, an admin) and a
 directory that is both the bot's working directory (it holds no ``.env``, so only the environment given here
 counts) and the home of its SQLite database. ``world.bot(...)`` runs the real ``bot.py`` as a subprocess with the
-environment of product.md pointed at the fakes, and returns once it is connected to the fake gateway::
+environment of docs/operators.md pointed at the fakes, and returns once it is connected to the fake gateway::
 
     async with world.bot(DEFAULT_MEMBER_DAILY_LIMIT="2") as bot:
         call = await world.imagine(world.member("alice"), "a cat")
@@ -51,7 +51,7 @@ STEP_TIMEOUT: Final = 15.0
 POLL_INTERVAL: Final = 0.05
 PROGRESS_EDIT_INTERVAL: Final = 0.3
 
-# Every variable of product.md that has a default, set explicitly so that nothing from the machine leaks in.
+# Every variable of docs/operators.md that has a default, set explicitly so that nothing from the machine leaks in.
 BASE_ENV: Final = {
     "TOAPIS_MODEL": "gpt-image-2",
     "TOAPIS_POLL_INTERVAL": str(POLL_INTERVAL),
@@ -112,7 +112,7 @@ class World:
         return self.directory / "imagine.db"
 
     def env(self, **overrides: str) -> dict[str, str]:
-        """The environment of product.md pointed at the fakes, with ``overrides`` on top."""
+        """The environment of docs/operators.md pointed at the fakes, with ``overrides`` on top."""
         return (
             BASE_ENV
             | self.discord.bot_env()

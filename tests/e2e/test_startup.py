@@ -28,7 +28,7 @@ def choice_values(option: dict[str, Any]) -> list[Any]:
 
 
 def assert_imagine_command(command: dict[str, Any]) -> None:
-    """``/imagine prompt:<text> [size] [n] [image] [image2] [image3] [image4]`` as product.md defines it."""
+    """``/imagine prompt:<text> [size] [n] [image] [image2] [image3] [image4]`` as docs/members.md describes it."""
     assert command["type"] == SLASH
     assert command.get("default_member_permissions") is None  # every member
     options = command["options"]
@@ -51,7 +51,7 @@ def assert_admin_group(command: dict[str, Any]) -> None:
 
 
 def assert_quota_command(command: dict[str, Any]) -> None:
-    """``/quota set|role|clear|show|reset|usage|export`` with product.md's options."""
+    """``/quota set|role|clear|show|reset|usage|export`` with the options docs/admins.md lists."""
     assert_admin_group(command)
     subcommands = by_name(command["options"])
     assert set(subcommands) == {"set", "role", "clear", "show", "reset", "usage", "export"}
@@ -150,7 +150,7 @@ async def test_a_restart_syncs_again_only_with_sync(world: World) -> None:
 
 
 async def test_two_values_in_the_env_file_of_the_working_directory_are_enough(world: World) -> None:
-    # product.md: copy .env.example to .env, fill in two values, python bot.py. (The fakes' addresses stay in the
+    # docs/operators.md: copy .env.example to .env, fill in two values, python bot.py. (The fakes' addresses stay in the
     # environment: they stand for Discord's and ToAPIs' defaults.) The database goes to its default place.
     env = world.env()
     secrets = {name: env.pop(name) for name in ("DISCORD_TOKEN", "TOAPIS_API_KEY")}

@@ -1,4 +1,4 @@
-"""Every way a job can fail: what is refunded (product.md, "Quotas: how they count"), what the usage log says,
+"""Every way a job can fail: what is refunded (docs/guarantees.md, "Refunds"), what the usage log says,
 what the member is told; the service problems that alert the operator once and trip the circuit breaker."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Quotas counted as product.md says: periods, rules and defaults, all-or-nothing, refunds, rollover, forgive."""
+"""Quotas counted as docs/admins.md says: periods, rules and defaults, all-or-nothing, refunds, rollover, forgive."""
 
 from __future__ import annotations
 
