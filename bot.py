@@ -26,14 +26,16 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from cogs._alerts import AlertPoster
 from cogs._errors import answer_error
+from cogs._gate import GatedTree
 from cogs._intake import Intake
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
 from cogs._services import Services
 from cogs._views import queued_view, result_view
 from generation.admission import Admission
-from generation.alerts import Alert, AlertThrottle
+from generation.alerts import AlertThrottle
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
 from generation.history import JobHistory
@@ -50,7 +52,14 @@ from toapis import ToAPIsClient
 
 log = logging.getLogger("imagine")
 
-EXTENSIONS: Final = ("cogs.imagine", "cogs.actions", "cogs.usage", "cogs.quota", "cogs.imagine_settings")
+EXTENSIONS: Final = (
+    "cogs.imagine",
+    "cogs.actions",
+    "cogs.usage",
+    "cogs.quota",
+    "cogs.imagine_settings",
+    "cogs.servers",
+)
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
@@ -74,12 +83,12 @@ class ImagineBot(commands.AutoShardedBot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=GatedTree,
             **shard_options(settings),
         )
         self.settings = settings
         self.force_sync = force_sync
         self.shared_database = shared_database
-        self._alert_tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
@@ -145,23 +154,6 @@ class ImagineBot(commands.AutoShardedBot):
             result_view=result_view,
             queued_view=queued_view,
         )
-
-    def post_alert(self, alert: Alert) -> None:
-        """Operator alerts go to every server's log channel (the log has them already)."""
-        channels = self.services.server_settings.log_channels()
-        if not channels or self.is_closed():
-            return
-        task = asyncio.create_task(self._post_alert(alert, channels))
-        self._alert_tasks.add(task)
-        task.add_done_callback(self._alert_tasks.discard)
-
-    async def _post_alert(self, alert: Alert, channels: dict[int, int]) -> None:
-        for guild_id, channel_id in channels.items():
-            channel = self.get_partial_messageable(channel_id, guild_id=guild_id)
-            try:
-                await channel.send(f"⚠️ {alert.text}", allowed_mentions=discord.AllowedMentions.none())
-            except discord.HTTPException as exc:
-                log.warning("Could not post an alert in channel %s of guild %s: %s", channel_id, guild_id, exc)
 
 
 def configure_logging(level: str) -> None:
@@ -236,6 +228,8 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         member_daily=settings.default_member_daily_limit,
         server_daily=settings.default_server_daily_limit,
         global_daily=settings.global_daily_limit,
+        server_daily_cap=settings.server_daily_cap,
+        member_daily_cap=settings.member_daily_cap,
     )
     shared_database = settings.shared_database
     store = await Storage.open(settings.database_url, defaults=defaults)
@@ -249,7 +243,16 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         )
         bot = ImagineBot(settings, force_sync=force_sync, shared_database=shared_database)
         bot.store = store
-        alerts = AlertThrottle(bot.post_alert)
+        server_settings = ServerSettings(store.guild_settings)
+        alerts = AlertThrottle(
+            AlertPoster(
+                bot,
+                server_settings=server_settings,
+                guild_allowed=settings.guild_allowed,
+                owns_guild=shard_filter(settings),
+                operator_webhook_url=settings.operator_alert_webhook_url,
+            )
+        )
         pipeline = Pipeline(
             config=pipeline_config(settings, shared_database=shared_database),
             client=client,
@@ -257,7 +260,6 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             reporters=bot.build_reporter,
             alerts=alerts,
         )
-        server_settings = ServerSettings(store.guild_settings)
         admission = Admission(
             guild_allowed=settings.guild_allowed,
             server_settings=server_settings,
@@ -282,7 +284,18 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         await store.close()
 
 
+def warn_if_the_bill_is_unbounded(settings: Settings) -> None:
+    """One line at start-up when nothing bounds what the operator pays: any server may use the bot, uncapped."""
+    if not settings.allowed_guild_ids and settings.global_daily_limit is None:
+        log.warning(
+            "The bot works in every server that adds it (ALLOWED_GUILD_IDS is empty) and GLOBAL_DAILY_LIMIT is "
+            "none: nothing bounds the ToAPIs bill. Set ALLOWED_GUILD_IDS to your servers' ids, or "
+            "GLOBAL_DAILY_LIMIT to the images a day you will pay for."
+        )
+
+
 async def run(settings: Settings, *, force_sync: bool) -> None:
+    warn_if_the_bill_is_unbounded(settings)
     async with assemble(settings, force_sync=force_sync) as bot:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

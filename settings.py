@@ -76,7 +76,10 @@ class Settings:
     max_concurrent_jobs: int = 8
     default_member_daily_limit: int | None = 25
     default_server_daily_limit: int | None = 250
-    global_daily_limit: int | None = None
+    global_daily_limit: int | None = 1000
+    server_daily_cap: int | None = None
+    member_daily_cap: int | None = None
+    operator_alert_webhook_url: Secret | None = None
     allowed_guild_ids: frozenset[int] = frozenset()
     retention_days: int = 30
     shard_count: int | None = None
@@ -170,6 +173,19 @@ class _Reader:
             return default
         return int(value)
 
+    def webhook_url(self, name: str) -> Secret | None:
+        """A Discord webhook URL (https://discord.com/api/webhooks/ID/TOKEN); a secret: its token posts."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        path = parts.path.split("/")
+        if parts.scheme != "https" or "webhooks" not in path or len(path) < path.index("webhooks") + 3:
+            # The URL itself is the secret: only its shape is described.
+            self.problems.append(f"{name} must be a Discord webhook URL (https://discord.com/api/webhooks/ID/TOKEN)")
+            return None
+        return Secret(value)
+
     def id_list(self, name: str) -> tuple[int, ...]:
         value = self.raw(name)
         if value is None:
@@ -234,7 +250,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         max_concurrent_jobs=read.integer("MAX_CONCURRENT_JOBS", 8, minimum=1),
         default_member_daily_limit=read.limit("DEFAULT_MEMBER_DAILY_LIMIT", 25),
         default_server_daily_limit=read.limit("DEFAULT_SERVER_DAILY_LIMIT", 250),
-        global_daily_limit=read.limit("GLOBAL_DAILY_LIMIT", None),
+        global_daily_limit=read.limit("GLOBAL_DAILY_LIMIT", 1000),
+        server_daily_cap=read.limit("SERVER_DAILY_CAP", None),
+        member_daily_cap=read.limit("MEMBER_DAILY_CAP", None),
+        operator_alert_webhook_url=read.webhook_url("OPERATOR_ALERT_WEBHOOK_URL"),
         allowed_guild_ids=frozenset(read.id_list("ALLOWED_GUILD_IDS")),
         retention_days=read.integer("RETENTION_DAYS", 30, minimum=1),
         shard_count=shard_count,

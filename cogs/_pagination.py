@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import discord
 
+from cogs._gate import allowed_here
 from cogs._limits import DESCRIPTION_LIMIT
 from cogs._replies import answer
 
@@ -69,6 +70,8 @@ class Paginator(discord.ui.View):
                 await self.interaction.edit_original_response(view=self)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if not await allowed_here(interaction):
+            return False
         if interaction.user.id == self.owner_id:
             return True
         await interaction.response.send_message("Only the member who asked can turn these pages.", ephemeral=True)

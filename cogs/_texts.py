@@ -14,6 +14,7 @@ from typing import Final
 import discord
 
 from cogs._limits import FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT
+from generation.alerts import AlertKind
 from generation.events import Failed, FailureKind
 from generation.refusals import (
     AttachmentTooLarge,
@@ -183,6 +184,10 @@ def rule_name(usage: RuleUsage) -> str:
         return f"this server's limit for {period}"
     if usage.scope is RuleScope.GLOBAL:
         return f"Imagine's overall limit for {period}"
+    if usage.scope is RuleScope.SERVER_CAP:
+        return f"the bot owner's cap on this server for {period}"
+    if usage.scope is RuleScope.MEMBER_CAP:
+        return f"the bot owner's cap on each member for {period}"
     if usage.scope is RuleScope.ROLE:
         return f"the limit of your role <@&{usage.role_id}> for {period}"
     return f"your limit for {period}"
@@ -205,6 +210,14 @@ def quota_refusal(usage: RuleUsage | None, requested: int) -> str:
     )
 
 
+def cap_note(scope: RuleScope, cap: int | None) -> str:
+    """What a rule set above the operator's daily cap really allows ("" when no cap bounds it)."""
+    if cap is None:
+        return ""
+    whom = "this server" if scope is RuleScope.SERVER else "each member"
+    return f"\nThe bot's owner caps {whom} at {plural(cap, 'image')} a day, so that is the most it can use in a day."
+
+
 def limit_text(limit: int, period: Period) -> str:
     """A rule's limit as admins read it: "25 images per day"."""
     return "no images (generation off)" if limit == 0 else f"{plural(limit, 'image')} {PERIODS[period].per}"
@@ -216,6 +229,10 @@ def usage_line(usage: RuleUsage) -> str:
         whose = "The server's pool"
     elif usage.scope is RuleScope.GLOBAL:
         whose = "Imagine's overall limit"
+    elif usage.scope is RuleScope.SERVER_CAP:
+        whose = "The bot owner's cap on this server"
+    elif usage.scope is RuleScope.MEMBER_CAP:
+        whose = "The bot owner's cap on you"
     elif usage.scope is RuleScope.ROLE:
         whose = f"Your limit from <@&{usage.role_id}>"
     else:
@@ -273,3 +290,20 @@ def failure_text(event: Failed) -> str:
     if event.refunded and kind is not FailureKind.DELIVERY:
         return f"{head} {NOT_COUNTED}"
     return head
+
+
+# -- alerts in servers' log channels -------------------------------------------------------------------------
+
+_SERVER_ALERTS: Final[dict[AlertKind, str]] = {
+    AlertKind.API_KEY_REJECTED: "⚠️ Generation is paused by a problem the bot's owner must fix. Nothing is counted.",
+    AlertKind.BALANCE_EXHAUSTED: "⚠️ Generation is paused by a problem the bot's owner must fix. Nothing is counted.",
+    AlertKind.UPSTREAM_DOWN: (
+        "⚠️ The image service is not answering: /imagine is paused until it recovers. Nothing is counted."
+    ),
+    AlertKind.UPSTREAM_BACK: "✅ Image generation works again.",
+}
+
+
+def server_alert_text(kind: AlertKind) -> str:
+    """What a server's admins read in their log channel about an operator alert: fixed, never the details."""
+    return _SERVER_ALERTS[kind]

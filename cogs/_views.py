@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 import discord
 
 from cogs._errors import answer_error
+from cogs._gate import Gated
 from cogs._services import services_of
 from storage.jobs import Job
 
@@ -33,7 +34,7 @@ async def _run(interaction: discord.Interaction, action: Callable[[ResultActions
         await answer_error(interaction, exc)
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:reroll:{_JOB}"):
+class RerollButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:reroll:{_JOB}"):
     def __init__(self, job_id: str) -> None:
         super().__init__(
             discord.ui.Button(
@@ -52,7 +53,9 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"i
         await _run(interaction, lambda actions: actions.reroll(interaction, self.job_id))
 
 
-class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:vary:{_JOB}:(?P<index>[0-9])"):
+class VaryButton(
+    Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:vary:{_JOB}:(?P<index>[0-9])"
+):
     def __init__(self, job_id: str, index: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -75,7 +78,7 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"ima
         await _run(interaction, lambda actions: actions.vary(interaction, self.job_id, self.index))
 
 
-class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:delete:{_JOB}:{_USER}"):
+class DeleteButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:delete:{_JOB}:{_USER}"):
     def __init__(self, job_id: str, requester_id: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -98,7 +101,7 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"i
         await _run(interaction, lambda actions: actions.delete(interaction, self.job_id, self.requester_id))
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:cancel:{_JOB}:{_USER}"):
+class CancelButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:cancel:{_JOB}:{_USER}"):
     def __init__(self, job_id: str, requester_id: int) -> None:
         super().__init__(
             discord.ui.Button(

@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
+from cogs._gate import Gated, allowed_here
 from cogs._intake import Draft
 from cogs._services import Services, services_of
 from cogs._texts import refusal_text
@@ -60,7 +61,7 @@ def form_id(channel_id: int, message_id: int, user_id: int) -> str:
     return f"{FORM_PREFIX}{channel_id}:{message_id}:{user_id}"
 
 
-class PromptModal(discord.ui.Modal, title="Imagine from images"):
+class PromptModal(Gated, discord.ui.Modal, title="Imagine from images"):
     prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
         label="Prompt",
         style=discord.TextStyle.paragraph,
@@ -139,6 +140,8 @@ class ResultActionsCog(commands.Cog):
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id", ""))
         if not custom_id.startswith(FORM_PREFIX) or self._form_is_open(custom_id):
+            return
+        if not await allowed_here(interaction):
             return
         try:
             channel_id, message_id, _user = (int(part) for part in custom_id.removeprefix(FORM_PREFIX).split(":"))

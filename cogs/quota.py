@@ -20,7 +20,7 @@ from cogs._errors import answer_error
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
-from cogs._texts import limit_text, noun, plural
+from cogs._texts import cap_note, limit_text, noun, plural
 from generation.refusals import DaysReversed, InvalidDay, RoleMissing, RoleNotExpected
 from storage.quotas import MemberImages, Period, RuleScope, RuleStatus
 
@@ -51,18 +51,24 @@ def _governed(status: RuleStatus, role_rules: frozenset[int]) -> list[MemberImag
     the member rule everyone else (a role rule removed since counts as the member rule again)."""
     if status.scope is RuleScope.ROLE:
         return [m for m in status.members if m.role_id == status.role_id]
+    if status.scope is RuleScope.MEMBER_CAP:
+        return list(status.members)
     return [m for m in status.members if m.role_id is None or m.role_id not in role_rules]
 
 
 def _rule_lines(status: RuleStatus, role_rules: frozenset[int]) -> list[str]:
     resets = discord.utils.format_dt(status.resets_at, "R")
+    caps = {RuleScope.SERVER_CAP: "Server cap", RuleScope.MEMBER_CAP: "Cap on each member"}
     if status.scope is RuleScope.SERVER:
         label = "Server pool"
     elif status.scope is RuleScope.ROLE:
         label = f"Role <@&{status.role_id}>"
     else:
-        label = "Each member"
-    origin = " (operator default)" if status.is_default else ""
+        label = caps.get(status.scope, "Each member")
+    if status.scope in caps:
+        origin = " (set by the bot's owner; no rule here can lift it)"
+    else:
+        origin = " (operator default)" if status.is_default else ""
     head = f"**{label}**{origin}: {limit_text(status.limit, status.period)}"
     if status.used is not None:
         return [f"{head}: **{status.used:,}** used, resets {resets}"]
@@ -102,13 +108,11 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         """Set the server's pool or each member's limit, in images per day, week or month."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        rule = await self.services.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
+        result = await self.services.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
+        rule = result.rule
         who = "The server pool" if rule.scope is RuleScope.SERVER else "Each member's limit"
-        await answer(
-            interaction,
-            f"{who} is now {limit_text(rule.limit, rule.period)}. What was already used still counts.",
-            ephemeral=True,
-        )
+        text = f"{who} is now {limit_text(rule.limit, rule.period)}. What was already used still counts."
+        await answer(interaction, text + cap_note(rule.scope, result.cap), ephemeral=True)
 
     @app_commands.command(name="role")
     @app_commands.describe(
@@ -127,13 +131,14 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         """Give members with a role their own limit (the largest among their roles applies)."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        rule = await self.services.quotas.set_rule(
+        result = await self.services.quotas.set_rule(
             interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
         )
+        rule = result.rule
         await answer(
             interaction,
             f"Members with {role.mention} now get {limit_text(rule.limit, rule.period)} instead of the member "
-            "limit (with several such roles, the largest limit applies).",
+            "limit (with several such roles, the largest limit applies)." + cap_note(rule.scope, result.cap),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

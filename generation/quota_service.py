@@ -7,12 +7,21 @@ and the place where what the operator allows bounds what a server sets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
 from storage.quotas import Period, QuotaRule, RuleScope, RuleStatus, RuleUsage
 from storage.store import Storage
 from storage.usage import DailyUsage, MemberUsageSummary
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A rule as set, and the operator's daily cap that bounds it (when its limit is above the cap)."""
+
+    rule: QuotaRule
+    cap: int | None = None
 
 
 class QuotaService:
@@ -23,9 +32,18 @@ class QuotaService:
 
     async def set_rule(
         self, guild_id: int, scope: RuleScope, limit: int, period: Period, role_id: int | None = None
-    ) -> QuotaRule:
-        """Create or replace a rule of the server (usage already counted still counts)."""
-        return await self._store.quotas.set_rule(guild_id, scope, limit, period, role_id=role_id)
+    ) -> RuleSet:
+        """Create or replace a rule of the server (usage already counted still counts). A limit above the
+        operator's cap is kept as set, but the cap is what applies: the answer says so."""
+        quotas = self._store.quotas
+        rule = await quotas.set_rule(guild_id, scope, limit, period, role_id=role_id)
+        defaults = quotas.defaults
+        cap = defaults.server_daily_cap if scope is RuleScope.SERVER else defaults.member_daily_cap
+        return RuleSet(rule, cap if cap is not None and limit > cap else None)
+
+    async def would_refuse(self, guild_id: int, user_id: int, role_ids: Iterable[int], n: int) -> RuleUsage | None:
+        """The rule that would refuse `n` more images for the member now (read-only; admission stays exact)."""
+        return await self._store.quotas.would_refuse(guild_id, user_id, role_ids, n)
 
     async def remove_rule(self, guild_id: int, scope: RuleScope, role_id: int | None = None) -> bool:
         """Remove a rule; whether there was one."""

@@ -7,7 +7,9 @@ Which rules apply to a member of a guild:
 - the server pool: the guild's server rule, else the operator's daily server default (if any);
 - the member limit: among the member's roles that have a rule, the one with the largest limit; else the
   guild's member rule; else the operator's daily member default (if any);
-- the operator's global daily cap (if any), which counts every guild.
+- the operator's global daily cap (if any), which counts every guild;
+- the operator's caps per server and per member (if any): daily limits that no rule of the guild can lift;
+  the member cap counts forgiven images too, since forgiving is the guild's and the cap is the operator's.
 A rule is met when the images stamped in its current period plus the new ones stay within its limit: the
 whole guild's images for the server pool, the member's (not forgiven) for member and role rules, all
 guilds' for the global cap.
@@ -64,18 +66,34 @@ class Period(StrEnum):
 
 
 class RuleScope(StrEnum):
-    """Whom a rule counts. `GLOBAL` is the operator's cap across guilds, never set by a guild."""
+    """Whom a rule counts. `GLOBAL` and the caps are the operator's, never set by a guild."""
 
     SERVER = "server"
     MEMBER = "member"
     ROLE = "role"
     GLOBAL = "global"
+    SERVER_CAP = "server_cap"
+    """The operator's cap on one server's images (SERVER_DAILY_CAP), whatever the server's rules."""
+    MEMBER_CAP = "member_cap"
+    """The operator's cap on one member's images in a server (MEMBER_DAILY_CAP), whatever the server's rules."""
+
+    @property
+    def counts_server(self) -> bool:
+        """Whether the rule counts the whole server's images (else one member's, or every server's)."""
+        return self in (RuleScope.SERVER, RuleScope.SERVER_CAP)
 
 
 _LOCK: Final = "quotas"
 """The lock every change of the ledger takes: reservations, refunds and forgives happen one at a time."""
 
-_SCOPE_ORDER: Final = {RuleScope.SERVER: 0, RuleScope.MEMBER: 1, RuleScope.ROLE: 2, RuleScope.GLOBAL: 3}
+_SCOPE_ORDER: Final = {
+    RuleScope.SERVER: 0,
+    RuleScope.MEMBER: 1,
+    RuleScope.ROLE: 2,
+    RuleScope.GLOBAL: 3,
+    RuleScope.SERVER_CAP: 4,
+    RuleScope.MEMBER_CAP: 5,
+}
 _PERIOD_ORDER: Final = {Period.DAY: 0, Period.WEEK: 1, Period.MONTH: 2}
 
 
@@ -86,9 +104,13 @@ class OperatorDefaults:
     member_daily: int | None = None
     server_daily: int | None = None
     global_daily: int | None = None
+    server_daily_cap: int | None = None
+    """Images per UTC day a server may use, whatever its own rules say."""
+    member_daily_cap: int | None = None
+    """Images per UTC day a member may use in a server, whatever its rules say."""
 
     def __post_init__(self) -> None:
-        for name in ("member_daily", "server_daily", "global_daily"):
+        for name in ("member_daily", "server_daily", "global_daily", "server_daily_cap", "member_daily_cap"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"OperatorDefaults.{name} must be >= 0 or None, not {value}")
@@ -297,7 +319,17 @@ class QuotaRepository:
 
         if self._defaults.global_daily is not None:
             applicable.append(_Applicable(RuleScope.GLOBAL, Period.DAY, self._defaults.global_daily, None, True))
+        applicable.extend(self._caps())
         return applicable
+
+    def _caps(self) -> list[_Applicable]:
+        """The operator's caps on a server and on a member, as daily rules."""
+        caps = []
+        if self._defaults.server_daily_cap is not None:
+            caps.append(_Applicable(RuleScope.SERVER_CAP, Period.DAY, self._defaults.server_daily_cap, None, True))
+        if self._defaults.member_daily_cap is not None:
+            caps.append(_Applicable(RuleScope.MEMBER_CAP, Period.DAY, self._defaults.member_daily_cap, None, True))
+        return caps
 
     # -- counting --------------------------------------------------------------------------------------------
 
@@ -323,10 +355,12 @@ class QuotaRepository:
             params[f"start{index}"] = to_epoch_ms(rule.period.start(now))
             params[f"end{index}"] = to_epoch_ms(rule.period.next_start(now))
             window = f"reserved_at >= :start{index} AND reserved_at < :end{index}"
-            if rule.scope is RuleScope.SERVER:
+            if rule.scope.counts_server:
                 where = f"guild_id = :guild_id AND {window}"
             elif rule.scope is RuleScope.GLOBAL:
                 where = window
+            elif rule.scope is RuleScope.MEMBER_CAP:
+                where = f"guild_id = :guild_id AND user_id = :user_id AND {window}"
             else:
                 where = f"guild_id = :guild_id AND user_id = :user_id AND forgiven_at IS NULL AND {window}"
             selects.append(f"(SELECT COALESCE(SUM(images), 0) FROM quota_ledger WHERE {where}) AS used{index}")
@@ -373,11 +407,7 @@ class QuotaRepository:
             usages, held = await self._measure_and_held(guild_id, user_id, applicable, now, job_id)
             if held is not None:
                 return ReservationResult(job_id, n, granted=True, rules=tuple(usages), already_reserved=True, held=held)
-            refusals = sorted(
-                (usage for usage in usages if usage.used + n > usage.limit),
-                key=lambda usage: (usage.resets_at, -_SCOPE_ORDER[usage.scope]),
-                reverse=True,
-            )
+            refusals = _refusals(usages, n)
             if refusals:
                 log.info(
                     "quota refused job %s (guild %s, member %s, %s images): %s",
@@ -407,6 +437,16 @@ class QuotaRepository:
             RuleUsage(u.scope, u.period, u.limit, u.used + n, u.resets_at, u.role_id, u.is_default) for u in usages
         )
         return ReservationResult(job_id, n, granted=True, rules=granted, held=n)
+
+    async def would_refuse(self, guild_id: int, user_id: int, role_ids: Iterable[int], n: int) -> RuleUsage | None:
+        """Read-only: the rule that would refuse `n` more images for this member now, or None.
+
+        Takes no lock and writes nothing, so it only saves work on a request that would be refused anyway:
+        `reserve` stays the authority.
+        """
+        applicable = await self._rules_for_member(guild_id, frozenset(role_ids))
+        refusals = _refusals(await self._measure(guild_id, user_id, applicable, self._clock()), n)
+        return refusals[0] if refusals else None
 
     async def refund(self, job_id: str, images: int | None = None) -> int:
         """Give back `images` of the job's reservation (all of it if `None`); returns how many were given back.
@@ -504,19 +544,21 @@ class QuotaRepository:
         )
         if include_global and self._defaults.global_daily is not None:
             shown.append(_Applicable(RuleScope.GLOBAL, Period.DAY, self._defaults.global_daily, None, True))
+        shown.extend(self._caps())
 
-        per_member: dict[Period, tuple[MemberImages, ...]] = {}
+        per_member: dict[tuple[Period, bool], tuple[MemberImages, ...]] = {}
         statuses: list[RuleStatus] = []
         for rule in shown:
             used: int | None = None
             members: tuple[MemberImages, ...] = ()
-            if rule.scope in {RuleScope.SERVER, RuleScope.GLOBAL}:
+            if rule.scope.counts_server or rule.scope is RuleScope.GLOBAL:
                 (usage,) = await self._measure(guild_id, 0, [rule], now)
                 used = usage.used
             else:
-                if rule.period not in per_member:
-                    per_member[rule.period] = await self._member_images(guild_id, rule.period, now)
-                members = per_member[rule.period]
+                key = (rule.period, rule.scope is RuleScope.MEMBER_CAP)
+                if key not in per_member:
+                    per_member[key] = await self._member_images(guild_id, rule.period, now, forgiven=key[1])
+                members = per_member[key]
             statuses.append(
                 RuleStatus(
                     scope=rule.scope,
@@ -531,9 +573,14 @@ class QuotaRepository:
             )
         return statuses
 
-    async def _member_images(self, guild_id: int, period: Period, now: datetime) -> tuple[MemberImages, ...]:
+    async def _member_images(
+        self, guild_id: int, period: Period, now: datetime, *, forgiven: bool = False
+    ) -> tuple[MemberImages, ...]:
+        """Each member's images in the period, most first; `forgiven` counts forgiven images too."""
+        # A literal of this module, never caller input.
+        counted = "" if forgiven else "AND counted.forgiven_at IS NULL"
         rows = await self._db.fetch_all(
-            """
+            f"""
             SELECT counted.user_id, SUM(counted.images) AS images,
                    (SELECT latest.rule_role_id FROM quota_ledger AS latest
                     WHERE latest.guild_id = :guild_id AND latest.user_id = counted.user_id
@@ -541,7 +588,7 @@ class QuotaRepository:
                     ORDER BY latest.reserved_at DESC, latest.job_id DESC
                     LIMIT 1) AS role_id
             FROM quota_ledger AS counted
-            WHERE counted.guild_id = :guild_id AND counted.forgiven_at IS NULL
+            WHERE counted.guild_id = :guild_id {counted}
               AND counted.reserved_at >= :start AND counted.reserved_at < :end
             GROUP BY counted.user_id
             HAVING SUM(counted.images) > 0
@@ -554,6 +601,15 @@ class QuotaRepository:
             },
         )
         return tuple(MemberImages(row["user_id"], int(row["images"]), row["role_id"]) for row in rows)
+
+
+def _refusals(usages: Iterable[RuleUsage], n: int) -> list[RuleUsage]:
+    """The rules `n` more images would exceed, the one that keeps the member waiting longest first."""
+    return sorted(
+        (usage for usage in usages if usage.used + n > usage.limit),
+        key=lambda usage: (usage.resets_at, -_SCOPE_ORDER[usage.scope]),
+        reverse=True,
+    )
 
 
 def _role_text(role_id: int | None) -> str:

@@ -18,7 +18,7 @@ def test_defaults_match_the_product_specification() -> None:
     assert (settings.toapis_poll_interval, settings.generation_timeout, settings.progress_edit_interval) == (5, 600, 2)
     assert settings.max_concurrent_jobs == 8
     assert (settings.default_member_daily_limit, settings.default_server_daily_limit) == (25, 250)
-    assert settings.global_daily_limit is None
+    assert settings.global_daily_limit == 1000  # the operator's bill is bounded unless they say otherwise
     assert settings.allowed_guild_ids == frozenset()
     assert settings.retention_days == 30
     assert (settings.shard_count, settings.shard_ids) == (None, None)

@@ -1,0 +1,73 @@
+"""Operator alerts, posted where they belong.
+
+The operator hears every detail: in the log (generation/alerts.py logs each alert) and, with
+OPERATOR_ALERT_WEBHOOK_URL, in their own Discord channel through that webhook. Server admins who chose a log
+channel read a fixed text written for them, never upstream or exception text, and only in servers on the
+allow-list that this process serves (with several processes, each server's alert is posted once, by the
+process that runs its shard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import discord
+
+from cogs._embeds import NO_MENTIONS
+from cogs._texts import server_alert_text
+from generation.alerts import Alert
+from generation.server_settings import ServerSettings
+from settings import Secret
+
+log = logging.getLogger(__name__)
+
+
+class AlertPoster:
+    """The AlertSink of the bot: posts each alert to the operator's webhook and to the servers' log channels."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        server_settings: ServerSettings,
+        guild_allowed: Callable[[int], bool],
+        owns_guild: Callable[[int], bool],
+        operator_webhook_url: Secret | None,
+    ) -> None:
+        self._client = client
+        self._server_settings = server_settings
+        self._guild_allowed = guild_allowed
+        self._owns_guild = owns_guild
+        self._webhook_url = operator_webhook_url
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, alert: Alert) -> None:
+        """Synchronous, as an AlertSink must be: the posts run in the background."""
+        if self._client.is_closed():
+            return
+        channels = {
+            guild_id: channel_id
+            for guild_id, channel_id in self._server_settings.log_channels().items()
+            if self._guild_allowed(guild_id) and self._owns_guild(guild_id)
+        }
+        task = asyncio.create_task(self._post(alert, channels), name="operator-alert")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, alert: Alert, channels: dict[int, int]) -> None:
+        if self._webhook_url is not None:
+            try:
+                webhook = discord.Webhook.from_url(self._webhook_url.reveal(), client=self._client)
+                await webhook.send(f"⚠️ {alert.text}", allowed_mentions=NO_MENTIONS)
+            except (discord.HTTPException, ValueError) as exc:
+                # The exception may quote the URL, whose token is a secret: only its kind is logged.
+                log.warning("Could not post an alert to OPERATOR_ALERT_WEBHOOK_URL (%s)", type(exc).__name__)
+        text = server_alert_text(alert.kind)
+        for guild_id, channel_id in channels.items():
+            channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+            try:
+                await channel.send(text, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                log.warning("Could not post an alert in channel %s of guild %s: %s", channel_id, guild_id, exc)
