@@ -144,14 +144,14 @@ def _read_size(body: dict[str, Any], spec: ModelSpec, size_mode: SizeMode) -> tu
     size = body.get("size")
 
     if size_mode is SizeMode.PIXELS:
-        if top is not None or in_metadata is not None:
-            return Refusal("resolution is not a parameter: give size in pixels", "resolution")
         by_pixels = {f"{w}x{h}": pair for pair, (w, h) in spec.pixel_table.items()}
         if size is None:
             size = next((text for text, pair in by_pixels.items() if pair[0] == catalog.DEFAULT_ASPECT), None)
         if not isinstance(size, str) or size not in by_pixels:
             listed = ", ".join(by_pixels) or "none"
             return Refusal(f"size must be one of the pixel sizes {listed}", "size")
+        if top is not None or in_metadata is not None:
+            return Refusal("resolution is not a parameter: the size is in pixels", "resolution")
         return by_pixels[size]
 
     aspect = catalog.DEFAULT_ASPECT if size is None else size

@@ -54,7 +54,8 @@ import pytest
 from aiohttp import web
 
 from tests.fakes._png import colour_for
-from tests.fakes._toapis_rules import GenerationRequest, Refusal, SizeMode, read_submit, solid_palette_png
+from tests.fakes._toapis_rules import GenerationRequest, Refusal, read_submit, solid_palette_png
+from tests.fakes._toapis_rules import SizeMode as SizeMode  # part of this fake's interface
 from toapis import RetryPolicy, ToAPIsClient, catalog
 
 log = logging.getLogger(__name__)
