@@ -46,7 +46,7 @@ REFERENCE = "https://example.com/ref.png"
             {"size": "21:9", "image_urls": [REFERENCE]},
         ),
     ],
-    ids=lambda value: value.get("model", "") if "model" in value else "",
+    ids=lambda value: str(value.get("model", "body")),
 )
 async def test_each_family_puts_resolution_and_references_where_its_page_says(
     toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs, options: dict[str, Any], body: dict[str, Any]
