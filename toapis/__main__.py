@@ -1,4 +1,5 @@
-"""`python -m toapis generate "a prompt" --size 1024x1024 --n 1 --image ref.png --out out/`, or `... health`."""
+"""`python -m toapis generate "a prompt" --aspect 3:2 --resolution 2k --n 1 --image ref.png --out out/`, `... health`
+or `... models`."""
 
 from toapis.cli import main
 

@@ -35,6 +35,8 @@ class ErrorBody:
     code: str | None
     message: str | None
     is_html: bool = False
+    # The body field the error blames (`error.param`), when it names one.
+    param: str | None = None
 
 
 def parse_error_body(body: bytes) -> ErrorBody:
@@ -46,7 +48,9 @@ def parse_error_body(body: bytes) -> ErrorBody:
     if isinstance(payload, dict):
         error = payload.get("error")
         if isinstance(error, dict):
-            return ErrorBody(code=_text(error.get("code")), message=_text(error.get("message")))
+            return ErrorBody(
+                code=_text(error.get("code")), message=_text(error.get("message")), param=_text(error.get("param"))
+            )
         if isinstance(error, str):
             return ErrorBody(code=_text(payload.get("code")), message=error)
         return ErrorBody(code=_text(payload.get("code")), message=_text(payload.get("message")))
@@ -147,7 +151,9 @@ def error_from_response(
     if 400 <= status < 500:
         if upload or status == 413:
             return UploadRejectedError(message("the image was refused"), status=status, code=code, operation=operation)
-        return BadRequestError(message(f"HTTP {status}"), status=status, code=code, operation=operation)
+        return BadRequestError(
+            message(f"HTTP {status}"), status=status, code=code, operation=operation, param=parsed.param
+        )
     return UnexpectedResponseError(message(f"unexpected HTTP {status}"), status=status, code=code, operation=operation)
 
 

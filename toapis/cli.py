@@ -1,8 +1,9 @@
-"""`python -m toapis`: generate images, or probe the API, from a shell, without Discord.
+"""`python -m toapis`: generate images, probe the API, or list the image models, from a shell, without Discord.
 
 Operators use it to check their key and the API. It reads TOAPIS_API_KEY and TOAPIS_BASE_URL itself (from the
-environment, or a `.env` file in the current directory; the environment wins). Progress goes to stderr, the
-paths of saved images to stdout. Exit status: 0 success, 1 the API or the task failed, 2 bad usage or setup.
+environment, or a `.env` file in the current directory; the environment wins); `models` needs neither. Progress
+goes to stderr, the paths of saved images to stdout. Exit status: 0 success, 1 the API or the task failed, 2 bad
+usage or setup.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Final, TextIO
 import aiohttp
 from dotenv import dotenv_values
 
-from toapis import contract
+from toapis import catalog, contract
 from toapis.client import DEFAULT_RETRY, DEFAULT_TIMEOUT, ToAPIsClient
 from toapis.errors import ToAPIsError
 from toapis.mime import extension_for, sniff_image_type
@@ -64,7 +65,7 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: `generate` and `health`."""
+    """The command line: `generate`, `health` and `models`."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="log requests and retries to stderr")
     common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request (default 30)")
@@ -74,15 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m toapis", description="Talk to the ToAPIs image API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    generate = commands.add_parser("generate", parents=[common], help="generate images and save them")
+    generate = commands.add_parser(
+        "generate",
+        parents=[common],
+        help="generate images and save them",
+        epilog="`python -m toapis models` lists each model's aspect ratios, resolutions, n and reference images.",
+    )
     generate.add_argument("prompt", help="what to draw")
-    generate.add_argument("--size", default=contract.DEFAULT_SIZE, choices=contract.ACCEPTED_SIZES)
+    generate.add_argument(
+        "--model", default=catalog.DEFAULT_MODEL_ID, help=f"image model (default {catalog.DEFAULT_MODEL_ID})"
+    )
+    generate.add_argument(
+        "--aspect",
+        default=catalog.DEFAULT_ASPECT,
+        help=f"aspect ratio, one the model offers among {' '.join(catalog.ASPECTS)} (default {catalog.DEFAULT_ASPECT})",
+    )
+    generate.add_argument(
+        "--resolution",
+        help=f"resolution tier the model offers: {', '.join(catalog.RESOLUTIONS)} (default: the model's)",
+    )
     generate.add_argument("--n", type=int, default=1, help="number of images (default 1)")
     generate.add_argument(
         "--image", action="append", default=[], type=Path, help="a reference image (repeat for several)"
     )
     generate.add_argument("--out", type=Path, default=Path("out"), help="directory for the images (default out/)")
-    generate.add_argument("--model", default=contract.DEFAULT_MODEL, help=f"model (default {contract.DEFAULT_MODEL})")
     generate.add_argument(
         "--poll-interval",
         type=float,
@@ -93,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest image to download")
 
     commands.add_parser("health", parents=[common], help="check that the API answers and accepts the key (not billed)")
+    commands.add_parser("models", help="list the image models Imagine can offer, with their options (no request)")
     return parser
 
 
@@ -100,12 +117,17 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     """Run the tool; return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "models":
+        print_models(sys.stdout)
+        return EXIT_OK
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command == "generate":
+            check_generate_options(args)
         env = read_environment(os.environ if environ is None else environ, Path.cwd() / ".env")
         return asyncio.run(_run(args, env, out=sys.stdout, err=sys.stderr))
     except UsageError as exc:
@@ -122,6 +144,55 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return 130
 
 
+_OPTION_FLAGS: Final = {
+    catalog.RequestOption.MODEL: "--model",
+    catalog.RequestOption.PROMPT: "the prompt",
+    catalog.RequestOption.ASPECT: "--aspect",
+    catalog.RequestOption.RESOLUTION: "--resolution",
+    catalog.RequestOption.N: "--n",
+    catalog.RequestOption.REFERENCES: "--image",
+}
+
+
+def check_generate_options(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read or sent, a model or option the catalog says the model does not take."""
+    try:
+        spec = catalog.get_model(args.model)
+    except catalog.UnknownModelError as exc:
+        raise UsageError(f"--model: {exc.message}") from None
+    args.model = spec.id
+    if args.resolution is not None:
+        args.resolution = catalog.normalise_resolution(args.resolution)
+    problem = catalog.check_request(
+        spec,
+        args.aspect,
+        args.resolution,
+        args.n,
+        len(args.image),
+        len(args.prompt) if args.prompt.strip() else 0,
+    )
+    if problem is not None:
+        raise UsageError(f"{_OPTION_FLAGS[problem.option]}: {problem.message}")
+
+
+def print_models(out: TextIO) -> None:
+    """List every catalogued model with the options Imagine can ask of it."""
+    for spec in catalog.MODELS.values():
+        aliases = f" (also {', '.join(spec.aliases)})" if spec.aliases else ""
+        resolutions = ", ".join(
+            f"{tier} (default)" if tier == spec.default_resolution else tier for tier in spec.resolutions
+        )
+        if spec.placement is catalog.ResolutionPlacement.NONE:
+            resolutions += " (the model takes no resolution)"
+        references = f"up to {spec.reference_limit} ({spec.references.field})" if spec.takes_references else "none"
+        print(f"{spec.id}  {spec.name}{aliases}", file=out)
+        print(f"    aspects      {' '.join(spec.aspects)}", file=out)
+        print(f"    resolutions  {resolutions}", file=out)
+        print(f"    n            {catalog.describe_n(spec)}", file=out)
+        print(f"    references   {references}", file=out)
+        print(f"    prompt       up to {spec.prompt_max:,} characters", file=out)
+
+
 async def _run(args: argparse.Namespace, env: Environment, *, out: TextIO, err: TextIO) -> int:
     async with aiohttp.ClientSession() as session:
         try:
@@ -129,7 +200,7 @@ async def _run(args: argparse.Namespace, env: Environment, *, out: TextIO, err: 
                 session,
                 api_key=env.api_key,
                 base_url=env.base_url,
-                model=getattr(args, "model", contract.DEFAULT_MODEL),
+                model=getattr(args, "model", catalog.DEFAULT_MODEL_ID),
                 timeout=args.timeout,
                 retry=replace(DEFAULT_RETRY, max_retries=args.retries),
             )
@@ -151,8 +222,6 @@ async def _health(client: ToAPIsClient, *, out: TextIO) -> int:
 
 async def _generate(client: ToAPIsClient, args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     references = [_read_reference(path) for path in args.image]
-    if args.n < contract.MIN_IMAGES or args.n > contract.MAX_IMAGES:
-        raise UsageError(f"--n must be between {contract.MIN_IMAGES} and {contract.MAX_IMAGES}")
 
     urls = []
     for path, data, mime_type in references:
@@ -162,7 +231,13 @@ async def _generate(client: ToAPIsClient, args: argparse.Namespace, *, out: Text
 
     business_id = f"cli-{uuid.uuid4().hex}"
     task = await client.submit_generation(
-        prompt=args.prompt, size=args.size, n=args.n, reference_urls=urls, client_business_id=business_id
+        prompt=args.prompt,
+        model=args.model,
+        aspect=args.aspect,
+        resolution=args.resolution,
+        n=args.n,
+        reference_urls=urls,
+        client_business_id=business_id,
     )
     print(f"submitted task {task.id}", file=err)
 

@@ -1,6 +1,7 @@
 """The async ToAPIs client: one injected aiohttp session, one timeout per request, typed results and errors.
 
-Safe to share: many jobs may use one client (and its one session) at once; the client holds no per-call state.
+Safe to share: many jobs may use one client (and its one session) at once; the client holds no per-call state,
+only, per model, the form of `size` the server last accepted (see toapis/size_forms.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from yarl import URL
 
-from toapis import contract
+from toapis import catalog, contract, size_forms
 from toapis._error_mapping import error_from_response, parse_retry_after
 from toapis._parse import decode_json, parse_task, parse_upload
+from toapis.catalog import ModelSpec
 from toapis.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -84,7 +86,7 @@ class ToAPIsClient:
         *,
         api_key: str,
         base_url: str = contract.DEFAULT_BASE_URL,
-        model: str = contract.DEFAULT_MODEL,
+        model: str = catalog.DEFAULT_MODEL_ID,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
@@ -100,6 +102,8 @@ class ToAPIsClient:
         self._model = model
         self._timeout = timeout
         self._retry = retry
+        # model id -> the size form the server last accepted for it (see size_forms).
+        self._size_forms: dict[str, size_forms.SizeForm] = {}
 
     def __repr__(self) -> str:
         # The key stays out of every repr, log line and error.
@@ -112,7 +116,7 @@ class ToAPIsClient:
 
     @property
     def model(self) -> str:
-        """The model sent with every submit."""
+        """The model a submit uses unless it names another."""
         return self._model
 
     @property
@@ -160,12 +164,26 @@ class ToAPIsClient:
         self,
         *,
         prompt: str,
-        size: str,
         n: int,
-        reference_urls: Sequence[str] = (),
         client_business_id: str,
+        reference_urls: Sequence[str] = (),
+        model: str | None = None,
+        aspect: str | None = None,
+        resolution: str | None = None,
+        size: str | None = None,
     ) -> Task:
         """Submit a generation task and return it (usually queued). Never creates two tasks for one business id.
+
+        The body is what `toapis.catalog` says for `model` (default: the client's): the `aspect` ratio (default
+        1:1) and the `resolution` tier (default: the model's) in the model's fields, the references in its field.
+        `size` is the legacy pixel form ("1536x1024"), translated with `catalog.aspect_for_pixel_size`; give it
+        or aspect/resolution, not both. Anything the model does not offer is refused with BadRequestError before
+        any request (`catalog.check_request`).
+
+        The size goes in the current pages' ratio form first. A 400 that names the size or the resolution is
+        answered by submitting once more in the other documented form (the pixels of the pair, where the catalog
+        has them), with the same business id: a 400 creates no task. The form that worked is remembered per
+        model, and tried first from then on (`toapis.size_forms`).
 
         A submit is retried only when it provably never reached the server, or was answered 429 or 503. After
         an ambiguous failure (a timeout once sent, a dropped connection, a 5xx from a gateway, an unreadable
@@ -175,20 +193,32 @@ class ToAPIsClient:
         Any ToAPIsError raised means no task exists for `client_business_id`, except SubmitUnconfirmedError:
         then a task may exist (and run, and bill), and the caller must look it up later with `find_task`.
         """
-        self._validate_submit(prompt=prompt, size=size, n=n, references=reference_urls, business_id=client_business_id)
-        body: dict[str, Any] = {
-            "model": self._model,
+        spec, aspect, resolution = self._plan_submit(
+            prompt=prompt,
+            n=n,
+            references=reference_urls,
+            business_id=client_business_id,
+            model=model,
+            aspect=aspect,
+            resolution=resolution,
+            size=size,
+        )
+        base: dict[str, Any] = {
+            "model": spec.id,
             "prompt": prompt,
-            "size": size,
             "n": n,
             "response_format": contract.RESPONSE_FORMAT,
             "client_business_id": client_business_id,
         }
-        if reference_urls:
-            body["reference_images"] = list(reference_urls)
+        if reference_urls and spec.references.field is not None:
+            base[spec.references.field] = list(reference_urls)
+        forms = size_forms.forms_to_try(spec, aspect, resolution, self._size_forms.get(spec.id))
 
+        form_index = 0
         attempt = 0
         while True:
+            form, fields = forms[form_index]
+            body = base | fields
             ambiguous: bool
             answer: _Answer | None = None
             try:
@@ -204,6 +234,7 @@ class ToAPIsClient:
                     except UnexpectedResponseError as exc:
                         error, ambiguous = exc, True
                     else:
+                        self._size_forms[spec.id] = form
                         log.info("submitted task %s for %s", task.id, client_business_id)
                         return task
                 else:
@@ -214,11 +245,26 @@ class ToAPIsClient:
                         # 408/5xx: a gateway may have passed the submit on before failing; 409 (undocumented)
                         # most likely says this business id has a task already.
                         ambiguous = True
+                    elif (
+                        isinstance(error, BadRequestError)
+                        and form_index + 1 < len(forms)
+                        and size_forms.names_the_size(error)
+                    ):
+                        # A 400 created no task: the other form of the size cannot bill twice.
+                        form_index += 1
+                        log.warning(
+                            "%s; submitting %s again with the size in the %s form",
+                            error,
+                            client_business_id,
+                            forms[form_index][0].value,
+                        )
+                        continue
                     else:
                         raise error  # 4xx: the API refused the submit, so no task exists
             if ambiguous:
                 existing = await self._resolve_ambiguous_submit(client_business_id, error)
                 if existing is not None:
+                    self._size_forms[spec.id] = form
                     return existing
             retry_after = parse_retry_after(answer.headers) if answer is not None else None
             delay = self._retry.delay_before_retry(attempt, retry_after)
@@ -521,25 +567,61 @@ class ToAPIsClient:
             log.info("the submit for %s did create task %s", client_business_id, existing.id)
         return existing
 
-    def _validate_submit(self, *, prompt: str, size: str, n: int, references: Sequence[str], business_id: str) -> None:
-        """Refuse, without sending anything, what the contract says the API would refuse."""
-        problems = []
-        if not prompt.strip():
-            problems.append("the prompt is empty")
-        elif len(prompt) > contract.MAX_PROMPT_CHARS:
-            problems.append(f"the prompt is longer than {contract.MAX_PROMPT_CHARS:,} characters")
-        if size not in contract.ACCEPTED_SIZES:
-            problems.append(f"size must be one of {', '.join(contract.ACCEPTED_SIZES)}, not {size!r}")
-        if isinstance(n, bool) or not contract.MIN_IMAGES <= n <= contract.MAX_IMAGES:
-            problems.append(f"n must be between {contract.MIN_IMAGES} and {contract.MAX_IMAGES}, not {n!r}")
+    def _plan_submit(
+        self,
+        *,
+        prompt: str,
+        n: int,
+        references: Sequence[str],
+        business_id: str,
+        model: str | None,
+        aspect: str | None,
+        resolution: str | None,
+        size: str | None,
+    ) -> tuple[ModelSpec, str, str]:
+        """The model, aspect and resolution to submit; refuse, without sending anything, what the API would refuse."""
+        try:
+            spec = catalog.get_model(self._model if model is None else model)
+        except catalog.UnknownModelError as exc:
+            raise BadRequestError(exc.message, operation="submit", param="model") from None
+        if size is not None:
+            if aspect is not None or resolution is not None:
+                raise BadRequestError(
+                    "give either size (the legacy pixel form) or aspect and resolution, not both",
+                    operation="submit",
+                    param="size",
+                )
+            pair = catalog.aspect_for_pixel_size(size, spec)
+            if pair is None:
+                raise BadRequestError(
+                    f"size must be a documented pixel size such as 1024x1024, 1536x1024 or 1024x1536, not {size!r} "
+                    "(or give aspect and resolution)",
+                    operation="submit",
+                    param="size",
+                )
+            aspect, resolution = pair
+        aspect = catalog.DEFAULT_ASPECT if aspect is None else aspect
+        resolution = spec.default_resolution if resolution is None else catalog.normalise_resolution(resolution)
+
+        problems: list[tuple[str, str]] = []
+        problem = catalog.check_request(
+            spec, aspect, resolution, n, len(references), len(prompt) if prompt.strip() else 0
+        )
+        if problem is not None:
+            problems.append((problem.message, problem.option.param))
         for reference in references:
             if urlsplit(reference).scheme not in contract.REFERENCE_URL_SCHEMES:
-                problems.append(f"reference images must be http(s) URLs, not {reference[:40]!r}")
+                problems.append((f"reference images must be http(s) URLs, not {reference[:40]!r}", "reference_images"))
                 break
         if not BUSINESS_ID_PATTERN.fullmatch(business_id):
-            problems.append("client_business_id must be 1-128 letters, digits, '.', '_', ':' or '-'")
+            problems.append(
+                ("client_business_id must be 1-128 letters, digits, '.', '_', ':' or '-'", "client_business_id")
+            )
         if problems:
-            raise BadRequestError("; ".join(problems), operation="submit")
+            raise BadRequestError(
+                "; ".join(message for message, _ in problems), operation="submit", param=problems[0][1]
+            )
+        return spec, aspect, resolution
 
     # --- downloads ------------------------------------------------------------------------------------------
 

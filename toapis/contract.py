@@ -1,9 +1,11 @@
-"""Everything this package knows or assumes about the ToAPIs API, in one place.
+"""Everything this package knows or assumes about the ToAPIs API as a whole, in one place.
 
 Each constant says whether the upstream documentation states it (DOCUMENTED) or whether Imagine relies on it
-without the documentation promising it (ASSUMED). The documentation exists in several versions that disagree;
-/work/shared/toapis-api.md is the version this project follows. When the real API turns out to differ, this is
-the module to change, and the loopback fake in tests/fakes/toapis.py the place to mirror the change.
+without the documentation promising it (ASSUMED). The documentation (GitHub `toapis/docs`, followed at commit
+7ed09d1e, pages under docs/en/api-reference/) exists in several versions that disagree. What each image model
+takes (sizes, resolutions, n, references, prompt limits) is in toapis/catalog.py; the two forms of `size` and the
+fallback between them in toapis/size_forms.py. When the real API turns out to differ, these are the modules to
+change, and the loopback fake in tests/fakes/toapis.py the place to mirror the change.
 """
 
 from __future__ import annotations
@@ -47,22 +49,18 @@ HAS_CANCEL_ENDPOINT: Final = False
 
 # --- Submitting -----------------------------------------------------------------------------------------------
 
-# DOCUMENTED default model.
-DEFAULT_MODEL: Final = "gpt-image-2"
+# DOCUMENTED, current pages: `size` is an aspect ratio, one of 13 for gpt-image-2 ("1:1" default, "3:2", ...,
+# "9:21"), with a separate `resolution` ("1k" default, "2k", "4k"; other models: `metadata.resolution`, "1K"...).
+# The pixels of each pair are in the page's table (catalog.pixels). This is the form the client sends.
+# DOCUMENTED, the older gpt-image-2 page: `size` is a pixel size ("1024x1024", "1536x1024", "1024x1536") with no
+# resolution. Kept as the fallback: ASSUMED either form may be the one the live server accepts, so a 400 naming
+# the size is answered once with the other form. Both forms, and the fallback, live in size_forms.py.
 
-# DOCUMENTED: max 4,000 characters in the version this project follows (newer docs allow 32,000).
-MAX_PROMPT_CHARS: Final = 4_000
+# DOCUMENTED prompt limits differ per model: gpt-image-2's current page allows 32,000 characters (its older page
+# 4,000), some pages 1,000, most none. Imagine caps every prompt at 4,000, the most a Discord text input holds, or
+# less where a model documents less: catalog.ModelSpec.prompt_max.
 
-# DOCUMENTED pixel sizes. Newer docs use ratios (`1:1`, `3:2`, `2:3`) with a `resolution`; ASSUMED: the server
-# still accepts this pixel form, so it is the only form the client sends.
-ACCEPTED_SIZES: Final = ("1024x1024", "1536x1024", "1024x1536")
-DEFAULT_SIZE: Final = "1024x1024"
-PIXEL_SIZE_FORM_ACCEPTED: Final = True
-
-# DOCUMENTED (as OpenAI's limit); one model page says up to 4. The client lets the server decide within 1–10;
-# Imagine's own product limit (n ≤ 4) is enforced by its callers.
-MIN_IMAGES: Final = 1
-MAX_IMAGES: Final = 10
+# DOCUMENTED per model (catalog.ModelSpec.n_values); Imagine asks at most catalog.IMAGINE_MAX_IMAGES.
 
 # DOCUMENTED: results come back as URLs in every documented example, so the client asks for URLs. If a
 # `b64_json` field ever appears in a result, it is decoded too.

@@ -99,7 +99,22 @@ class ContentPolicyError(ToAPIsError):
 
 
 class BadRequestError(ToAPIsError):
-    """The API refused the request's parameters (400 invalid_request and other 4xx)."""
+    """The API refused the request's parameters (400 invalid_request and other 4xx).
+
+    `param` is the body field the API (or the client's own check) blamed, when known: "size", "n", ...
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        operation: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, operation=operation)
+        self.param = param
 
     @property
     def user_message(self) -> str:

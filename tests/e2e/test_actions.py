@@ -204,7 +204,7 @@ async def test_imagine_from_images_uses_the_first_four_images_and_the_first_ones
     # The first four images, byte for byte and in order, uploaded and sent with the submit; the size follows
     # the first image's 3:2 landscape; one image.
     submit = world.submit_of(prompt)
-    assert (submit["size"], submit["n"]) == ("1536x1024", 1)
+    assert (submit["size"], submit["resolution"], submit["n"]) == ("3:2", "1k", 1)  # 1536x1024
     assert [upload_of(world, url).data for url in submit["reference_images"]] == [p.data for p in photos[:4]]
     assert len(world.api.requests_to(Endpoint.UPLOAD)) - uploads_before == 4
     skipped = [
@@ -244,7 +244,7 @@ async def test_the_skipped_images_notice_is_sent_when_the_job_ends_during_the_fi
     held = world.discord.inject_429(f"PATCH /webhooks/*/{submitted.token}/*", retry_after=60)
     await world.discord.wait_for(lambda: delivered(submitted), STEP_TIMEOUT, what="the images")
     assert held.hits == 1
-    assert world.submit_of(prompt)["size"] == "1024x1536"
+    assert world.submit_of(prompt)["size"] == "2:3"  # 1024x1536
 
     # Once the result is shown, the notice is one request away.
     notice: MessageRecord = await world.discord.wait_for(
@@ -539,7 +539,7 @@ async def test_every_button_works_on_messages_posted_before_a_restart(tmp_path: 
         await world.discord.wait_for(lambda: delivered(reroll) or reroll.failed, STEP_TIMEOUT, what="the re-roll")
         answered_in_time(reroll)
         rerolled = world.submits(kept_prompt)[1]
-        assert (rerolled["size"], rerolled["n"]) == ("1024x1024", 2)
+        assert (rerolled["size"], rerolled["n"]) == ("1:1", 2)
         assert [upload_of(world, url).data for url in rerolled["reference_images"]] == [kite]
         # Re-roll of the job whose references were purged: refused, saying why.
         refused_reroll = await world.discord.click(purged.original, button(purged.original, "imagine:reroll:"), gus)
@@ -553,7 +553,7 @@ async def test_every_button_works_on_messages_posted_before_a_restart(tmp_path: 
         varied = world.submits(kept_prompt)[2]
         (url,) = varied["reference_images"]
         assert upload_of(world, url).data == original.attachments[1].data
-        assert (varied["size"], varied["n"]) == ("1024x1024", 2)
+        assert (varied["size"], varied["n"]) == ("1:1", 2)
         (job,) = member_rows(world, finn)
         assert (job["id"], job["kind"], job["parent_job_id"]) == (varied["client_business_id"], "vary", kept_job)
         assert (await world.finished_row(job["id"]))["status"] == "completed"

@@ -131,7 +131,7 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     assert shown == sorted(shown)
     # What went upstream.
     submit = world.submit_of(prompt)
-    assert (submit["model"], submit["size"], submit["n"]) == ("gpt-image-2", "1536x1024", 2)
+    assert (submit["model"], submit["size"], submit["resolution"], submit["n"]) == ("gpt-image-2", "3:2", "1k", 2)
     job_id = submit["client_business_id"]
     (task,) = world.api.tasks_for(job_id)
     # The result: the fake's images, byte for byte, uploaded once as multipart files of one edit.
@@ -225,7 +225,7 @@ async def test_the_result_buttons_re_roll_vary_and_delete(shared: Shared) -> Non
     assert not again.failed, again.failure
     answered_in_time(again)
     first, rerolled = world.submits(prompt)
-    assert (rerolled["size"], rerolled["n"]) == ("1024x1536", 2)
+    assert (rerolled["size"], rerolled["n"]) == ("2:3", 2)  # 1024x1536
     (job,) = world.rows("SELECT user_id, parent_job_id FROM jobs WHERE id = ?", rerolled["client_business_id"])
     assert job == {"user_id": nick.id, "parent_job_id": first["client_business_id"]}
     # Vary 2: the second image becomes the reference of a new job.

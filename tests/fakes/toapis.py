@@ -1,11 +1,17 @@
-"""A loopback fake of the ToAPIs image API (/work/shared/toapis-api.md), for tests and manual runs.
+"""A loopback fake of the ToAPIs image API (its docs: GitHub toapis/docs, docs/en/api-reference/), for tests.
 
 It serves real HTTP on 127.0.0.1 (an ephemeral port by default):
 
 - `POST /v1/images/generations`, `GET /v1/images/generations/{id}`, `POST /v1/uploads/images`, `GET /v1/models`
   and `GET /v1/balance`, each checking `Authorization: Bearer <api_key>` (401 with the documented body);
+- each catalogued model's rules for a submit (toapis/catalog.py; the checks are in `_toapis_rules`): a model,
+  aspect, resolution, n, reference count or prompt length the model does not take, or a resolution in the wrong
+  place or case for it, is a 400 naming the field;
+- `size` in the current pages' ratio form only ("3:2" plus the model's resolution, the default), or in the older
+  page's pixel form only ("1536x1024"): `size_mode`; the other form is a 400 naming `size`;
 - a files host under `/files/` that serves real, distinct PNG images (one colour per task and index) at the
-  size the task asked for, and the uploaded images;
+  documented pixels of the task's aspect and resolution (where no page gives them, a size of that ratio), and
+  the uploaded images;
 - a timeline per task (queued -> in_progress with progress -> completed or failed, or never ending), computed
   from the time since the task was created: no background tasks, so nothing to clean up;
 - fault injection per endpoint (`fail`), optional rate limiting (`set_rate_limit`), and a log of every request
@@ -47,15 +53,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.fakes._png import png_for
-from toapis import RetryPolicy, ToAPIsClient
+from tests.fakes._png import colour_for
+from tests.fakes._toapis_rules import GenerationRequest, Refusal, read_submit, solid_palette_png
+from tests.fakes._toapis_rules import SizeMode as SizeMode  # part of this fake's interface
+from toapis import RetryPolicy, ToAPIsClient, catalog
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_KEY: Final = "sk-fake-toapis-0123456789abcdef"
-SIZES: Final = ("1024x1024", "1536x1024", "1024x1536")
-MAX_PROMPT_CHARS: Final = 4_000
-MAX_N: Final = 10
 UPLOAD_MAX_BYTES: Final = 10_000_000
 RESULT_URL_LIFETIME: Final = 86_400
 # How a task that failed on the content policy explains itself (the documentation: "message names the policy").
@@ -355,7 +360,7 @@ class FakeTask:
     client_business_id: str | None
     model: str
     prompt: str
-    size: str
+    size: str  # the result's pixels, "WxH"
     n: int
     reference_images: tuple[str, ...]
     response_format: str | None
@@ -364,6 +369,8 @@ class FakeTask:
     created_at: int  # unix seconds
     forced_end: tuple[float, Outcome] | None = None
     pinned: tuple[str, int] | None = None  # a (status, progress) set by hand, until the task ends
+    aspect: str = catalog.DEFAULT_ASPECT
+    resolution: str = "1k"
 
     @property
     def width(self) -> int:
@@ -452,12 +459,19 @@ class FakeToAPIs:
         host: str = "127.0.0.1",
         port: int = 0,
         timeline: Timeline | None = None,
-        models: Sequence[str] = ("gpt-image-2", "gpt-image-1"),
+        models: Sequence[str] | None = None,
+        size_mode: SizeMode = SizeMode.RATIO,
     ) -> None:
         self.api_key = api_key
         self.host = host
         self.default_timeline = timeline or Timeline()
-        self.models = tuple(models)
+        # The models the key may use (GET /v1/models lists them): catalogued ids, by default all of them.
+        self.models = tuple(catalog.MODELS) if models is None else tuple(models)
+        unknown = [model for model in self.models if model not in catalog.MODELS]
+        if unknown:
+            raise ValueError(f"the fake knows the rules of catalogued models only, not {unknown}")
+        # Which form of `size` submits must use; may be changed at any time.
+        self.size_mode = size_mode
         self.tasks: dict[str, FakeTask] = {}
         self.uploads: dict[str, FakeUpload] = {}
         self.requests: list[RecordedRequest] = []
@@ -593,7 +607,8 @@ class FakeToAPIs:
     def result_png(self, task_id: str, index: int) -> bytes:
         """The exact bytes the files host serves for a task's image."""
         task = self.tasks[task_id]
-        return png_for(f"{task_id}:{index}", task.width, task.height, min_bytes=self.result_min_bytes)
+        colour = colour_for(f"{task_id}:{index}")
+        return solid_palette_png(task.width, task.height, colour, min_bytes=self.result_min_bytes)
 
     # --- request plumbing -------------------------------------------------------------------------------------
 
@@ -755,48 +770,14 @@ class FakeToAPIs:
             return _json_response(
                 402, _error_body("insufficient_quota", "Insufficient account balance", "insufficient_quota")
             )
-        if not isinstance(body, dict):
-            return _invalid("the request body must be a JSON object")
-        model, prompt = body.get("model"), body.get("prompt")
-        size, n = body.get("size", "1024x1024"), body.get("n", 1)
-        response_format = body.get("response_format")
-        references = body.get("reference_images", body.get("image_urls", []))
-        business_id = body.get("client_business_id")
-        if not isinstance(model, str) or not model:
-            return _invalid("model is required", "model")
-        if model not in self.models:
-            return _invalid(f"model {model} is not available", "model")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return _invalid("prompt is required", "prompt")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            return _invalid(f"prompt must be at most {MAX_PROMPT_CHARS} characters", "prompt")
-        if size not in SIZES:
-            return _invalid(f"size must be one of {', '.join(SIZES)}", "size")
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
-            return _invalid(f"n must be an integer between 1 and {MAX_N}", "n")
-        if response_format not in (None, "url", "b64_json"):
-            return _invalid("response_format must be url or b64_json", "response_format")
-        if business_id is not None and (not isinstance(business_id, str) or not business_id):
-            return _invalid("client_business_id must be a non-empty string", "client_business_id")
-        if not isinstance(references, list) or not all(isinstance(url, str) for url in references):
-            return _invalid("reference_images must be a list of URLs", "reference_images")
-        for url in references:
+        accepted = read_submit(body, models=self.models, size_mode=self.size_mode)
+        if isinstance(accepted, Refusal):
+            return _invalid(accepted.message, accepted.param)
+        for url in accepted.references:
             problem = self._reference_problem(url)
             if problem is not None:
-                return _invalid(problem, "reference_images")
-        task = FakeTask(
-            id=f"task_img_{next(self._ids):04d}{time.time_ns() % 10**8:08x}",
-            client_business_id=business_id,
-            model=model,
-            prompt=prompt,
-            size=size,
-            n=n,
-            reference_images=tuple(references),
-            response_format=response_format,
-            timeline=self._timeline_for(prompt),
-            created=time.monotonic(),
-            created_at=int(time.time()),
-        )
+                return _invalid(problem, accepted.reference_field)
+        task = self._new_task(accepted)
         self.tasks[task.id] = task
         status, progress = task.state()
         payload: dict[str, Any] = {
@@ -808,9 +789,26 @@ class FakeToAPIs:
             "created_at": task.created_at,
             "metadata": {},
         }
-        if business_id is not None:
-            payload["client_business_id"] = business_id
+        if task.client_business_id is not None:
+            payload["client_business_id"] = task.client_business_id
         return _json_response(200, payload)
+
+    def _new_task(self, request: GenerationRequest) -> FakeTask:
+        return FakeTask(
+            id=f"task_img_{next(self._ids):04d}{time.time_ns() % 10**8:08x}",
+            client_business_id=request.client_business_id,
+            model=request.model,
+            prompt=request.prompt,
+            size=request.size,
+            n=request.n,
+            reference_images=request.references,
+            response_format=request.response_format,
+            timeline=self._timeline_for(request.prompt),
+            created=time.monotonic(),
+            created_at=int(time.time()),
+            aspect=request.aspect,
+            resolution=request.resolution,
+        )
 
     def _reference_problem(self, url: str) -> str | None:
         if url.startswith("data:") or urlsplit(url).scheme not in ("http", "https"):
@@ -1117,7 +1115,9 @@ def toapis_client(toapis_fake: FakeToAPIs, toapis_session: aiohttp.ClientSession
 
 async def _serve_forever(args: argparse.Namespace) -> None:
     timeline = Timeline.simple(queued=args.queued, running=args.running, progress=(10, 30, 50, 70, 90))
-    async with FakeToAPIs(api_key=args.api_key, host=args.host, port=args.port, timeline=timeline) as fake:
+    async with FakeToAPIs(
+        api_key=args.api_key, host=args.host, port=args.port, timeline=timeline, size_mode=SizeMode(args.size_mode)
+    ) as fake:
         print(f"fake ToAPIs at {fake.base_url} (files at {fake.files_url})", flush=True)
         print(f"TOAPIS_BASE_URL={fake.base_url} TOAPIS_API_KEY={fake.api_key}", flush=True)
         await asyncio.Event().wait()
@@ -1131,6 +1131,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument("--queued", type=float, default=1.0, help="seconds each task stays queued")
     parser.add_argument("--running", type=float, default=5.0, help="seconds each task runs")
+    parser.add_argument(
+        "--size-mode",
+        choices=[mode.value for mode in SizeMode],
+        default=SizeMode.RATIO.value,
+        help="the form of size the server takes (default ratio)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):

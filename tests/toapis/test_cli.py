@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.fakes._png import png_for
 from tests.fakes.toapis import Endpoint, FakeToAPIs, Fault, ResultFormat, Timeline
+from toapis import catalog
 from toapis.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +49,10 @@ async def test_generate_saves_the_images_in_a_subprocess(toapis_fake: FakeToAPIs
     status, stdout, stderr = await run_tool(
         "generate",
         "a lighthouse at dusk",
-        "--size",
-        "1024x1536",
+        "--aspect",
+        "2:3",
+        "--resolution",
+        "2K",
         "--n",
         "2",
         "--image",
@@ -63,7 +66,8 @@ async def test_generate_saves_the_images_in_a_subprocess(toapis_fake: FakeToAPIs
     )
     assert status == EXIT_OK, stderr
     (task,) = toapis_fake.tasks.values()
-    assert (task.prompt, task.size, task.n) == ("a lighthouse at dusk", "1024x1536", 2)
+    assert (task.prompt, task.aspect, task.resolution, task.n) == ("a lighthouse at dusk", "2:3", "2k", 2)
+    assert task.size == "1360x2048"  # the documented pixels of 2:3 at 2k
     (upload,) = toapis_fake.uploads.values()
     assert upload.data == reference.read_bytes()
     assert task.reference_images[0].endswith(f"/uploads/{upload.id}.png")
@@ -73,7 +77,7 @@ async def test_generate_saves_the_images_in_a_subprocess(toapis_fake: FakeToAPIs
         data = (tmp_path / path).read_bytes()
         assert data == toapis_fake.result_png(task.id, index)
         with Image.open(io.BytesIO(data)) as image:
-            assert image.size == (1024, 1536)
+            assert image.size == (1360, 2048)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in saved)  # no leftovers
     assert "uploading ref.png" in stderr
     assert f"submitted task {task.id}" in stderr
@@ -185,13 +189,39 @@ async def test_b64_results_are_saved_too(
     [
         (["generate", "x", "--image", "missing.png"], "error: cannot read missing.png: No such file or directory"),
         (["generate", "x", "--image", "notes.txt"], "error: notes.txt is not a JPEG, PNG, WebP or GIF image"),
-        (["generate", "x", "--n", "0"], "error: --n must be between 1 and 10"),
+        (["generate", "x", "--n", "0"], "error: --n: GPT Image 2 makes 1 to 4 images per request, not 0"),
+        (
+            ["generate", "x", "--model", "dall-e-9"],
+            f"error: --model: unknown image model 'dall-e-9'; Imagine knows: {', '.join(catalog.MODELS)}",
+        ),
+        (
+            ["generate", "x", "--aspect", "1:4"],
+            "error: --aspect: GPT Image 2 offers the aspect ratios 1:1, 3:2, 2:3, 4:3, 3:4, 5:4, 4:5, 16:9, 9:16, "
+            "2:1, 1:2, 21:9, 9:21, not '1:4'",
+        ),
+        (
+            ["generate", "x", "--model", "flux-2-pro", "--resolution", "4K"],
+            "error: --resolution: FLUX.2 Pro offers the resolutions 1K, 2K, not '4k'",
+        ),
+        (
+            ["generate", "x", "--model", "doubao-seedream-4-5", "--resolution", "1k"],
+            "error: --resolution: Seedream 4.5 offers the resolutions 2K, 4K, not '1k'",
+        ),
+        (
+            ["generate", "x", "--model", "grok-imagine-1.0", "--image", "ref.png"],
+            "error: --image: Grok Imagine 1.0 takes no reference images",
+        ),
+        (
+            ["generate", "x" * 1001, "--model", "gpt-4o-image"],
+            "error: the prompt: the prompt is 1,001 characters long; GPT-4o Image takes at most 1,000",
+        ),
     ],
 )
 async def test_bad_arguments_are_usage_errors(
     toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
 ) -> None:
     (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "ref.png").write_bytes(png_for("r", 4, 4))
     status, _, err = await run_main(argv, toapis_fake, capsys)
     assert status == EXIT_USAGE
     assert err.strip() == message
@@ -211,3 +241,47 @@ async def test_a_server_error_after_the_retries(toapis_fake: FakeToAPIs, capsys:
     assert status == EXIT_FAILED
     assert err.splitlines()[-1] == "error: ToAPIs upload: Internal server error (HTTP 500, code internal_error)"
     assert len(toapis_fake.requests_to(Endpoint.UPLOAD)) == 1  # --retries 0
+
+
+async def test_options_are_checked_before_the_environment(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = await run_main(["generate", "x", "--aspect", "7:5"], toapis_fake, capsys, TOAPIS_API_KEY="")
+    assert status == EXIT_USAGE
+    assert err.startswith("error: --aspect: GPT Image 2 offers the aspect ratios")
+
+
+async def test_generate_with_another_model(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["generate", "a fox", "--model", "nano-banana-pro", "--aspect", "21:9", "--poll-interval", "0.001"]
+    status, out, err = await run_main(argv, toapis_fake, capsys)
+    assert status == EXIT_OK, err
+    (request,) = toapis_fake.requests_to(Endpoint.SUBMIT)
+    assert (request.json["model"], request.json["size"], request.json["metadata"]) == (
+        "gemini-3-pro-image-preview",
+        "21:9",
+        {"resolution": "1K"},
+    )
+    with Image.open(tmp_path / out.strip()) as image:
+        assert abs(image.width / image.height - 21 / 9) < 0.01
+
+
+def test_models_lists_every_catalogued_model_without_a_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"], environ={}) == EXIT_OK
+    out = capsys.readouterr().out
+    headers = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert headers == list(catalog.MODELS)
+    assert out.splitlines()[:6] == [
+        "gpt-image-2  GPT Image 2",
+        "    aspects      1:1 3:2 2:3 4:3 3:4 5:4 4:5 16:9 9:16 2:1 1:2 21:9 9:21",
+        "    resolutions  1k (default), 2k, 4k",
+        "    n            1 to 4",
+        "    references   up to 4 (reference_images)",
+        "    prompt       up to 4,000 characters",
+    ]
+    assert "doubao-seedream-4-5  Seedream 4.5\n    aspects      1:1 3:2 2:3 4:3 3:4 16:9 9:16 21:9 9:21\n" in out
+    assert "    resolutions  2k (default), 4k\n" in out
+    assert "grok-imagine-1.0  Grok Imagine 1.0\n" in out
+    assert "    references   none\n" in out
+    assert "    resolutions  1k (default) (the model takes no resolution)\n" in out

@@ -69,23 +69,35 @@ async def test_content_policy_refusal_of_a_submit(toapis_client: ToAPIsClient, t
 
 
 async def test_bad_request_from_the_server(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
-    client = make_client(model="dall-e-9")
+    toapis_fake.models = ("gpt-image-2",)  # a key that may not use the other catalogued models
+    client = make_client(model="flux-2-pro")
     with pytest.raises(BadRequestError) as caught:
         await submit(client, "job-400")
-    assert str(caught.value) == "ToAPIs submit: model dall-e-9 is not available (HTTP 400, code invalid_request)"
-    assert caught.value.user_message == "The image service did not accept the request: model dall-e-9 is not available"
+    assert str(caught.value) == "ToAPIs submit: model flux-2-pro is not available (HTTP 400, code invalid_request)"
+    assert (
+        caught.value.user_message == "The image service did not accept the request: model flux-2-pro is not available"
+    )
+    assert caught.value.param == "model"
     assert len(toapis_fake.requests_to(Endpoint.SUBMIT)) == 1
 
 
 async def test_bad_request_caught_before_sending(toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs) -> None:
     with pytest.raises(BadRequestError) as caught:
-        await toapis_client.submit_generation(prompt="x" * 4001, size="512x512", n=0, client_business_id="job/1")
+        await toapis_client.submit_generation(prompt="x" * 4001, aspect="1:1", n=1, client_business_id="job/1")
     assert str(caught.value) == (
-        "ToAPIs submit: the prompt is longer than 4,000 characters; size must be one of 1024x1024, 1536x1024, "
-        "1024x1536, not '512x512'; n must be between 1 and 10, not 0; client_business_id must be 1-128 letters, "
-        "digits, '.', '_', ':' or '-'"
+        "ToAPIs submit: the prompt is 4,001 characters long; GPT Image 2 takes at most 4,000; client_business_id "
+        "must be 1-128 letters, digits, '.', '_', ':' or '-'"
     )
     assert caught.value.status is None
+    assert caught.value.param == "prompt"
+    assert toapis_fake.requests == []
+
+
+async def test_an_unknown_model_is_caught_before_sending(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        await submit(make_client(model="dall-e-9"), "job-1")
+    assert caught.value.message.startswith("unknown image model 'dall-e-9'; Imagine knows: gpt-image-2, ")
+    assert caught.value.param == "model"
     assert toapis_fake.requests == []
 
 

@@ -24,6 +24,7 @@ from tests.fakes.toapis import (
     Step,
     Timeline,
 )
+from toapis import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -68,7 +69,7 @@ def raw(toapis_fake: FakeToAPIs, toapis_session: aiohttp.ClientSession) -> Raw:
 
 
 def body(**overrides: Any) -> dict[str, Any]:
-    return {"model": "gpt-image-2", "prompt": "a fox", "size": "1024x1024", "n": 1, **overrides}
+    return {"model": "gpt-image-2", "prompt": "a fox", "size": "1:1", "n": 1, **overrides}
 
 
 # --- keys ---------------------------------------------------------------------------------------------------------
@@ -103,8 +104,9 @@ async def test_the_log_never_holds_the_key(raw: Raw, toapis_fake: FakeToAPIs) ->
         ({"model": None}, "model"),
         ({"model": "nope"}, "model"),
         ({"prompt": ""}, "prompt"),
-        ({"prompt": "x" * 4001}, "prompt"),
-        ({"size": "1:1"}, "size"),
+        ({"prompt": "x" * 32_001}, "prompt"),  # the page's limit, not Imagine's
+        ({"size": "1024x1024"}, "size"),  # the pixel form, while the fake takes the ratio form
+        ({"size": "1:4"}, "size"),
         ({"n": 0}, "n"),
         ({"n": 11}, "n"),
         ({"n": "2"}, "n"),
@@ -228,15 +230,15 @@ async def test_result_formats(raw: Raw, toapis_fake: FakeToAPIs) -> None:
 
 async def test_results_are_real_distinct_pngs_at_the_size_asked(raw: Raw, toapis_fake: FakeToAPIs) -> None:
     toapis_fake.queue_timeline(Timeline.instant(), Timeline.instant())
-    _, wide = await raw.submit(body(size="1536x1024", n=2))
-    _, tall = await raw.submit(body(size="1024x1536", n=1))
+    _, wide = await raw.submit(body(size="3:2", n=2))
+    _, tall = await raw.submit(body(size="2:3", n=1))
     images = []
     for task_id, index in [(wide["id"], 1), (wide["id"], 2), (tall["id"], 1)]:
         status, content_type, data = await raw.get(toapis_fake.result_url(task_id, index))
         assert (status, content_type) == (200, "image/png")
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            images.append((image.size, image.getpixel((0, 0))))
+            images.append((image.size, image.convert("RGB").getpixel((0, 0))))
     assert [size for size, _ in images] == [(1536, 1024), (1536, 1024), (1024, 1536)]
     assert len({colour for _, colour in images}) == 3
 
@@ -345,7 +347,7 @@ async def test_a_dropped_connection(raw: Raw, toapis_fake: FakeToAPIs) -> None:
 
 async def test_models_and_balance(raw: Raw) -> None:
     async with raw.session.get(raw.fake.base_url + "/models", headers=raw.auth) as response:
-        assert [model["id"] for model in (await response.json())["data"]] == ["gpt-image-2", "gpt-image-1"]
+        assert [model["id"] for model in (await response.json())["data"]] == list(catalog.MODELS)
     async with raw.session.get(raw.fake.base_url + "/balance", headers=raw.auth) as response:
         assert (await response.json())["success"] is True
 

@@ -27,12 +27,15 @@ async def test_a_submit_sends_the_documented_body_and_returns_the_queued_task(
     toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
 ) -> None:
     upload_url = (await toapis_client.upload_image(_tiny_png(), filename="r.png", content_type="image/png")).url
-    task = await submit(toapis_client, "job-1", prompt="a fox", size="1536x1024", n=3, references=[upload_url])
+    task = await toapis_client.submit_generation(
+        prompt="a fox", aspect="16:9", resolution="2k", n=3, reference_urls=[upload_url], client_business_id="job-1"
+    )
     (request,) = toapis_fake.requests_to(Endpoint.SUBMIT)
     assert request.json == {
         "model": "gpt-image-2",
         "prompt": "a fox",
-        "size": "1536x1024",
+        "size": "16:9",
+        "resolution": "2k",
         "n": 3,
         "response_format": "url",
         "client_business_id": "job-1",
@@ -42,7 +45,27 @@ async def test_a_submit_sends_the_documented_body_and_returns_the_queued_task(
     assert task.status is TaskStatus.QUEUED
     assert task.client_business_id == "job-1"
     assert task.id in toapis_fake.tasks
-    assert toapis_fake.tasks[task.id].n == 3
+    assert (toapis_fake.tasks[task.id].n, toapis_fake.tasks[task.id].size) == (3, "2048x1152")
+
+
+async def test_a_legacy_pixel_size_is_sent_as_its_ratio_and_resolution(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    task = await submit(toapis_client, "job-1", size="1536x1024")
+    (request,) = toapis_fake.requests_to(Endpoint.SUBMIT)
+    assert (request.json["size"], request.json["resolution"]) == ("3:2", "1k")
+    assert toapis_fake.tasks[task.id].size == "1536x1024"
+
+
+async def test_the_defaults_are_square_at_the_models_default_resolution(
+    make_client: MakeClient, toapis_fake: FakeToAPIs
+) -> None:
+    client = make_client(model="doubao-seedream-4-5")
+    await client.submit_generation(prompt="a fox", n=1, client_business_id="job-1")
+    await client.submit_generation(prompt="a fox", n=1, client_business_id="job-2", model="gpt-image-2")
+    first, second = (request.json for request in toapis_fake.requests_to(Endpoint.SUBMIT))
+    assert (first["model"], first["size"], first["metadata"]) == ("doubao-seedream-4-5", "1:1", {"resolution": "2K"})
+    assert (second["model"], second["size"], second["resolution"]) == ("gpt-image-2", "1:1", "1k")
 
 
 async def test_no_reference_images_key_without_references(toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs) -> None:
@@ -51,18 +74,26 @@ async def test_no_reference_images_key_without_references(toapis_client: ToAPIsC
 
 
 async def test_the_model_is_the_clients(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
-    await submit(make_client(model="gpt-image-1"), "job-1")
-    assert toapis_fake.requests_to(Endpoint.SUBMIT)[0].json["model"] == "gpt-image-1"
+    await submit(make_client(model="gpt-image-2-vip"), "job-1")
+    assert toapis_fake.requests_to(Endpoint.SUBMIT)[0].json["model"] == "gpt-image-2-vip"
+
+
+async def test_an_alias_is_sent_as_the_models_id(make_client: MakeClient, toapis_fake: FakeToAPIs) -> None:
+    await make_client(model="nano-banana").submit_generation(prompt="a fox", n=1, client_business_id="job-1")
+    assert toapis_fake.requests_to(Endpoint.SUBMIT)[0].json["model"] == "gemini-2.5-flash-image-preview"
 
 
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
         ({"prompt": "   "}, "the prompt is empty"),
-        ({"prompt": "x" * 4001}, "the prompt is longer than 4,000 characters"),
-        ({"size": "1:1"}, "size must be one of"),
-        ({"n": 11}, "n must be between 1 and 10, not 11"),
-        ({"n": True}, "n must be between 1 and 10"),
+        ({"prompt": "x" * 4001}, "the prompt is 4,001 characters long; GPT Image 2 takes at most 4,000"),
+        ({"size": "1:1"}, "size must be a documented pixel size such as 1024x1024, 1536x1024 or 1024x1536, not '1:1'"),
+        ({"size": "512x512"}, "size must be a documented pixel size"),
+        ({"n": 5}, "GPT Image 2 makes 1 to 4 images per request, not 5"),
+        ({"n": 0}, "GPT Image 2 makes 1 to 4 images per request, not 0"),
+        ({"n": True}, "GPT Image 2 makes 1 to 4 images per request, not True"),
+        ({"references": ["https://example.com/a.png"] * 5}, "GPT Image 2 takes at most 4 reference images, not 5"),
         ({"references": ["data:image/png;base64,AAAA"]}, "reference images must be http(s) URLs"),
         ({"business_id": ""}, "client_business_id must be"),
         ({"business_id": "job 1"}, "client_business_id must be"),
@@ -78,6 +109,39 @@ async def test_what_the_api_would_refuse_is_refused_without_sending(
     with pytest.raises(BadRequestError) as caught:
         await submit(toapis_client, business_id, **arguments)  # type: ignore[arg-type]
     assert problem in caught.value.message
+    assert toapis_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "problem", "param"),
+    [
+        (
+            {"model": "flux-2-pro", "resolution": "4k"},
+            "FLUX.2 Pro offers the resolutions 1K, 2K, not '4k'",
+            "resolution",
+        ),
+        ({"model": "gpt-4o-image", "aspect": "16:9"}, "GPT-4o Image offers the aspect ratios 1:1, 3:2, 2:3", "size"),
+        ({"model": "gpt-4o-image", "n": 3}, "GPT-4o Image makes 1, 2 or 4 images per request, not 3", "n"),
+        ({"model": "grok-4-1-image", "prompt": "x" * 1001}, "Grok 4.1 Image takes at most 1,000", "prompt"),
+        (
+            {"model": "grok-imagine-1.0", "references": 1},
+            "Grok Imagine 1.0 takes no reference images",
+            "reference_images",
+        ),
+        ({"model": "flux-kontext-pro", "references": 2}, "takes at most 1 reference image, not 2", "reference_images"),
+        ({"aspect": "1:4"}, "GPT Image 2 offers the aspect ratios 1:1, 3:2", "size"),
+        ({"aspect": "1:1", "size": "1024x1024"}, "give either size (the legacy pixel form) or aspect", "size"),
+    ],
+)
+async def test_what_the_model_does_not_offer_is_refused_without_sending(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs, options: dict[str, object], problem: str, param: str
+) -> None:
+    references = ["https://example.com/a.png"] * int(str(options.pop("references", 0)))
+    arguments: dict[str, object] = {"prompt": "a fox", "n": 1, "client_business_id": "job-1"} | options
+    with pytest.raises(BadRequestError) as caught:
+        await toapis_client.submit_generation(reference_urls=references, **arguments)  # type: ignore[arg-type]
+    assert problem in caught.value.message
+    assert caught.value.param == param
     assert toapis_fake.requests == []
 
 
