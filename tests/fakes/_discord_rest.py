@@ -21,10 +21,11 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes._discord_channels import FakeChannel
 from tests.fakes._discord_commands import CommandSync, build_stored_commands, stored_command
 from tests.fakes._discord_files import UploadedFile
 from tests.fakes._discord_messages import DiscordError, summarize_files, unknown
-from tests.fakes._discord_model import FakeChannel, Permission
+from tests.fakes._discord_model import Permission
 from tests.fakes._discord_records import InteractionRecord, RecordedRequest
 from tests.fakes._discord_state import DiscordState, MessageBody
 
@@ -514,20 +515,20 @@ class RestApi:
         record = self._webhook(request)
         body = await self._body(request)
         message = self.state.create_followup(record, body)
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def get_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``GET /webhooks/{app}/{token}/messages/{id|@original}``."""
         record = self._webhook(request)
         message = self.state.webhook_message(record, request.match_info["message_id"])
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def edit_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``PATCH /webhooks/{app}/{token}/messages/{id|@original}``."""
         record = self._webhook(request)
         body = await self._body(request)
         message = self.state.edit_webhook_message(record, request.match_info["message_id"], body)
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def delete_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /webhooks/{app}/{token}/messages/{id|@original}``."""
@@ -572,28 +573,28 @@ class RestApi:
             after=_opt_int(query.get("after")),
             around=_opt_int(query.get("around")),
         )
-        return json_answer([self.state.message_payload(m) for m in messages])
+        return json_answer([self.state.message_for_bot(m) for m in messages])
 
     async def post_message(self, request: web.Request) -> web.StreamResponse:
         """``POST /channels/{id}/messages`` (JSON or multipart)."""
         channel = self._channel(request)
         body = await self._body(request)
         message = self.state.post_channel_message(channel, body)
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def get_message(self, request: web.Request) -> web.StreamResponse:
         """``GET /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
         self.state.require_permissions(channel, Permission.READ_MESSAGE_HISTORY)
         message = self.state.visible_message(channel, _int(request, "message_id", "Message", 10008))
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def patch_message(self, request: web.Request) -> web.StreamResponse:
         """``PATCH /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
         body = await self._body(request)
         message = self.state.edit_channel_message(channel, _int(request, "message_id", "Message", 10008), body)
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def delete_message(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /channels/{id}/messages/{mid}``."""
