@@ -7,7 +7,8 @@
   ``mentions``, ``<@&id>`` in ``mention_roles``, ``@everyone``/``@here`` set ``mention_everyone`` (with the
   permission to). A reply (``reply_to``) with the ping on (``mention_author=True``, the client's default) adds
   the replied-to author to ``mentions``, and its MESSAGE_CREATE carries the ``referenced_message``.
-- An edit dispatches MESSAGE_UPDATE with the whole message (a reply keeps its ping, an edit notifies nobody).
+- An edit dispatches MESSAGE_UPDATE with the whole message (a reply keeps its ping, an edit notifies nobody);
+  a deletion MESSAGE_DELETE (a reply's ``referenced_message`` is null from then on).
 - A forward has no content or files of its own: ``message_reference`` of type 1 (FORWARD) and
   ``message_snapshots: [{"message": {...}}]`` with a copy of the original's content, embeds and files.
 - A forum post is a public thread whose starter message has the thread's id: THREAD_CREATE, then
@@ -94,6 +95,12 @@ class MemberMessages:
         if record.deleted:
             raise InvocationRefused("the message was deleted")
         return self.state.edit_message(record, MessageBody(json={"content": content}), via="member")
+
+    def delete(self, record: MessageRecord) -> None:
+        """The author (or a moderator) deletes a message: MESSAGE_DELETE; replies then show it as gone."""
+        if record.deleted:
+            raise InvocationRefused("the message was already deleted")
+        self.state.delete_message(record)
 
     def forward(self, channel: FakeChannel, author: Author, original: MessageRecord) -> MessageRecord:
         """A member forwards ``original`` to ``channel``."""

@@ -478,6 +478,10 @@ class FakeDiscord:
         """The member who wrote ``message`` changes its text: MESSAGE_UPDATE with the whole message."""
         return self._member_messages.edit(message, content)
 
+    async def delete_message(self, message: MessageRecord) -> None:
+        """A member (its author, or a moderator) deletes ``message``: MESSAGE_DELETE."""
+        self._member_messages.delete(message)
+
     async def post_forward(self, channel: FakeChannel, author: Member, original: MessageRecord) -> MessageRecord:
         """A member forwards ``original`` to ``channel``: empty content and files, the original in ``snapshots``."""
         return self._member_messages.forward(channel, author, original)
