@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes._discord_bot_posts import BotChannelMessages
 from tests.fakes._discord_channels import FakeChannel
 from tests.fakes._discord_commands import CommandSync, build_stored_commands, stored_command
 from tests.fakes._discord_files import UploadedFile
@@ -88,6 +89,7 @@ class RestApi:
     def __init__(self, state: DiscordState, gateway_handler: Handler) -> None:
         self.state = state
         self.injections: list[Injection] = []
+        self.bot_posts = BotChannelMessages(state)
         self._buckets: dict[str, _Bucket] = {}
         self.app = web.Application(
             middlewares=[self._middleware],
@@ -566,7 +568,7 @@ class RestApi:
                     }
                 },
             )
-        messages = self.state.channel_history(
+        messages = self.bot_posts.history(
             channel,
             limit=limit,
             before=_opt_int(query.get("before")),
@@ -579,7 +581,7 @@ class RestApi:
         """``POST /channels/{id}/messages`` (JSON or multipart)."""
         channel = self._channel(request)
         body = await self._body(request)
-        message = self.state.post_channel_message(channel, body)
+        message = self.bot_posts.post(channel, body)
         return json_answer(self.state.message_for_bot(message))
 
     async def get_message(self, request: web.Request) -> web.StreamResponse:
@@ -593,13 +595,13 @@ class RestApi:
         """``PATCH /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
         body = await self._body(request)
-        message = self.state.edit_channel_message(channel, _int(request, "message_id", "Message", 10008), body)
+        message = self.bot_posts.edit(channel, _int(request, "message_id", "Message", 10008), body)
         return json_answer(self.state.message_for_bot(message))
 
     async def delete_message(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
-        self.state.delete_channel_message(channel, _int(request, "message_id", "Message", 10008))
+        self.bot_posts.delete(channel, _int(request, "message_id", "Message", 10008))
         return no_content()
 
     async def typing(self, request: web.Request) -> web.StreamResponse:

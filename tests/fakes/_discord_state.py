@@ -7,19 +7,8 @@ Time: the fake's clock (``now``) is monotonic plus an offset that ``advance`` mo
 minutes pass at once: the nonce window, token lifetimes, acknowledgement deadlines, rate-limit windows and the
 CDN's URL expiry all read it.
 
-Where the bot posts (``POST /channels/{id}/messages``), Discord's refusals:
-
-- ``403 50001 Missing Access`` without View Channel (or in a private thread the bot is not in);
-- ``403 50013 Missing Permissions`` without Send Messages (Send Messages in Threads in a thread), Attach Files
-  for files, Read Message History for a reply; without Embed Links the embeds are dropped, and a message left
-  empty is refused the same way;
-- ``400 50008`` in a channel that holds no messages (a forum, a category);
-- ``403 50007 Cannot send messages to this user`` in a DM with a user who refuses DMs, or with another bot;
-- an ``enforce_nonce`` repeat within the nonce window answers with the message already created, or ``404 10008``
-  if that message was deleted meanwhile; past the window it creates a new message.
-
-Interaction responses (callback, ``@original``, follow-ups) need none of these permissions: they go through
-the interaction's webhook, and the payload's ``app_permissions`` says what the bot may do in the channel.
+The bot's own channel posts (``POST /channels/{id}/messages`` and its kin) follow the rules of
+``_discord_bot_posts``.
 """
 
 from __future__ import annotations
@@ -642,16 +631,6 @@ class DiscordState:
             )
         self.changed()
 
-    def find_by_nonce(self, channel: FakeChannel, author: FakeUser, nonce: Any) -> MessageRecord | None:
-        """A message this author created in this channel with the same nonce, within the nonce window."""
-        horizon = self.now() - self.config.nonce_window
-        for record in reversed(list(self.messages.values())):
-            if record.created_at < horizon:
-                break
-            if record.channel is channel and record.author is author and record.nonce == nonce and nonce is not None:
-                return record
-        return None
-
     def dispatch_message(self, event: str, record: MessageRecord, payload: dict[str, Any] | None = None) -> str | None:
         """Send MESSAGE_CREATE / MESSAGE_UPDATE in full; the gateway applies the intents of the session."""
         data = payload if payload is not None else self.message_payload(record, for_gateway=True)
@@ -963,97 +942,6 @@ class DiscordState:
         record.followups.append(message)
         self.changed()
         return message
-
-    # --- channel messages -------------------------------------------------------------------------------------
-
-    def post_channel_message(self, channel: FakeChannel, body: MessageBody) -> MessageRecord:
-        """``POST /channels/{id}/messages`` by the bot, with Discord's permission and nonce rules."""
-        data = body.json
-        reply_to = self._reply_target(channel, data.get("message_reference"))
-        needed = Permission.SEND_MESSAGES_IN_THREADS if channel.is_thread else Permission.SEND_MESSAGES
-        if body.files:
-            needed |= Permission.ATTACH_FILES
-        if reply_to is not None:
-            needed |= Permission.READ_MESSAGE_HISTORY
-        granted = self.require_permissions(channel, int(needed))
-        if not channel.type.holds_messages:
-            raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
-        self._check_dm_recipient(channel)
-        if data.get("embeds") and not granted & Permission.EMBED_LINKS:
-            # Discord drops the embeds; with nothing else left the message is refused.
-            data = {k: v for k, v in data.items() if k != "embeds"}
-            if not (data.get("content") or body.files or data.get("components")):
-                raise missing_permissions()
-        if data.get("enforce_nonce") and data.get("nonce") is not None:
-            # A repeat within the window answers with the message already created, and creates nothing.
-            previous = self.find_by_nonce(channel, self.bot_user, data["nonce"])
-            if previous is not None and previous.deleted:
-                raise unknown("Message", 10008)
-            if previous is not None:
-                return previous
-        return self.create_message(
-            channel=channel,
-            author=self.bot_user,
-            body=MessageBody(json=data, files=body.files),
-            via="channel",
-            flags_allowed=SETTABLE_FLAGS & ~EPHEMERAL,
-            message_type=MESSAGE_TYPE_REPLY if reply_to is not None else MESSAGE_TYPE_DEFAULT,
-            reply_to=reply_to,
-            nonce_allowed=True,
-        )
-
-    def _reply_target(self, channel: FakeChannel, reference: Any) -> MessageRecord | None:
-        if not (isinstance(reference, dict) and reference.get("message_id")):
-            return None
-        try:
-            target = self.messages.get(int(reference["message_id"]))
-        except (TypeError, ValueError):
-            target = None
-        if target is None or target.channel is not channel or target.deleted:
-            if isinstance(reference, dict) and reference.get("fail_if_not_exists") is False:
-                return None
-            errors = FormErrors()
-            errors.add(("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
-            errors.raise_if_any()
-        return target
-
-    def _check_dm_recipient(self, channel: FakeChannel) -> None:
-        recipient = channel.recipient
-        if channel.guild is None and recipient is not None and (recipient.bot or not recipient.accepts_dms):
-            raise DiscordError(403, 50007, "Cannot send messages to this user")
-
-    def edit_channel_message(self, channel: FakeChannel, message_id: int, body: MessageBody) -> MessageRecord:
-        """``PATCH /channels/{id}/messages/{mid}``: only the author may change the content."""
-        self.require_permissions(channel, 0)
-        record = self.visible_message(channel, message_id)
-        if record.author is not self.bot_user:
-            raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-        return self.edit_message(record, body, via="channel")
-
-    def delete_channel_message(self, channel: FakeChannel, message_id: int) -> None:
-        """``DELETE /channels/{id}/messages/{mid}``: own messages, or others' with Manage Messages."""
-        self.require_permissions(channel, 0)
-        record = self.visible_message(channel, message_id)
-        if record.author is not self.bot_user:
-            self.require_permissions(channel, int(Permission.MANAGE_MESSAGES))
-        self.delete_message(record)
-
-    def channel_history(
-        self, channel: FakeChannel, *, limit: int, before: int | None, after: int | None, around: int | None
-    ) -> list[MessageRecord]:
-        """``GET /channels/{id}/messages``: newest first, as Discord pages them."""
-        self.require_permissions(channel, int(Permission.READ_MESSAGE_HISTORY))
-        visible = [m for m in self.messages.values() if m.channel is channel and not m.deleted and not m.ephemeral]
-        visible.sort(key=lambda m: m.id, reverse=True)
-        if around is not None:
-            older = [m for m in visible if m.id <= around][: (limit + 1) // 2]
-            newer = [m for m in visible if m.id > around][-(limit // 2) :] if limit // 2 else []
-            return newer + older
-        if before is not None:
-            visible = [m for m in visible if m.id < before]
-        if after is not None:
-            visible = [m for m in visible if m.id > after][-limit:]
-        return visible[:limit]
 
 
 def _guild_id(channel: FakeChannel) -> int | None:
