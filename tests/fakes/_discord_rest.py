@@ -5,6 +5,8 @@
 - Every API answer has ``X-RateLimit-*`` headers; a 429 has ``Retry-After``, a JSON body with
   ``retry_after`` and ``global``, and a ``Via`` header: discord.py retries a 429 only when ``Via`` is there.
 - Unknown routes answer ``404 {"message": "404: Not Found", "code": 0}`` and are recorded.
+- Message objects the bot reads follow the Message Content rule (``_discord_content_rule``); the rules of its
+  own channel messages are in ``_discord_bot_posts``.
 """
 
 from __future__ import annotations
@@ -607,7 +609,8 @@ class RestApi:
     async def typing(self, request: web.Request) -> web.StreamResponse:
         """``POST /channels/{id}/typing``."""
         channel = self._channel(request)
-        self.state.require_permissions(channel, Permission.SEND_MESSAGES)
+        send = Permission.SEND_MESSAGES_IN_THREADS if channel.is_thread else Permission.SEND_MESSAGES
+        self.state.require_permissions(channel, send)
         return no_content()
 
     # --- guilds -------------------------------------------------------------------------------------------------

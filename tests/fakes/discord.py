@@ -492,7 +492,6 @@ class FakeDiscord:
         name: str,
         author: FakeMember,
         content: str = "",
-        *,
         files: Iterable[Upload] = (),
     ) -> MessageRecord:
         """A member opens a post in a forum: returns its starter message, whose ``channel`` is the new thread."""
