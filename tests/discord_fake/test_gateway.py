@@ -3,73 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.discord_fake.conftest import IMAGINE_COMMAND, RawClient, World
+from tests.discord_fake.conftest import (
+    IMAGINE_COMMAND,
+    INTENTS_DEFAULT,
+    MESSAGE_CONTENT,
+    RawClient,
+    World,
+    connect,
+)
 from tests.fakes.discord import FakeDiscord
-
-INTENTS_DEFAULT = 53575421  # discord.Intents.default(): all but the three privileged intents
-MESSAGE_CONTENT = 1 << 15
-
-
-class RawGateway:
-    """A bare websocket client speaking the gateway protocol."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, compressed: bool) -> None:
-        self.ws = ws
-        self._inflate = zlib.decompressobj() if compressed else None
-        self.binary_frames = 0
-
-    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
-        message = await self.ws.receive(timeout=timeout)
-        if message.type == aiohttp.WSMsgType.BINARY:
-            assert self._inflate is not None
-            self.binary_frames += 1
-            assert message.data.endswith(b"\x00\x00\xff\xff")
-            return dict(json.loads(self._inflate.decompress(message.data)))
-        if message.type != aiohttp.WSMsgType.TEXT:
-            raise ConnectionError(f"closed: {message.type} {self.ws.close_code}")
-        return dict(json.loads(message.data))
-
-    async def until(self, event: str, timeout: float = 5.0) -> dict[str, Any]:
-        while True:
-            packet = await self.receive(timeout)
-            if packet.get("t") == event:
-                return packet
-
-    async def send(self, op: int, data: Any) -> None:
-        await self.ws.send_str(json.dumps({"op": op, "d": data}))
-
-    async def identify(self, token: str, intents: int = INTENTS_DEFAULT, **extra: Any) -> dict[str, Any]:
-        await self.send(2, {"token": token, "intents": intents, "properties": {}, **extra})
-        return await self.until("READY")
-
-    async def closed_with(self) -> int | None:
-        message = await self.ws.receive(timeout=5.0)
-        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
-        return self.ws.close_code
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-async def connect(
-    session: aiohttp.ClientSession, url: str, *, compress: str | None = None, version: str = "10"
-) -> RawGateway:
-    query = {"v": version, "encoding": "json"}
-    if compress:
-        query["compress"] = compress
-    ws = await session.ws_connect(url, params=query, autoclose=False)
-    return RawGateway(ws, compressed=compress == "zlib-stream")
 
 
 async def test_hello_identify_ready_and_guild_create(

@@ -177,6 +177,27 @@ async def test_the_token_lifetime_is_a_parameter(fake: FakeDiscord, synced: Worl
     assert (edit.status, edit.code) == (401, 50027)
 
 
+async def test_advancing_the_clock_passes_deadlines_and_expires_tokens(
+    fake: FakeDiscord, synced: World, http: RawClient
+) -> None:
+    unanswered = await slash(fake, synced)
+    answered = await slash(fake, synced)
+    assert (await http.callback(answered, {"type": 5})).status == 200
+
+    fake.advance_time(fake.config.ack_deadline + 1)
+    late = await http.callback(unanswered, {"type": 5})
+    still_valid = await http.webhook("PATCH", answered, "/messages/@original", json_body={"content": "progress"})
+    fake.advance_time(fake.config.token_lifetime)
+    expired = await http.webhook("PATCH", answered, "/messages/@original", json_body={"content": "done"})
+
+    assert unanswered.failure == DID_NOT_RESPOND
+    assert late.code == 10062
+    assert still_valid.status == 200
+    assert (expired.status, expired.code) == (401, 50027)
+    with pytest.raises(ValueError, match="forward"):
+        fake.advance_time(-1)
+
+
 async def test_a_webhook_for_another_application_is_unknown(fake: FakeDiscord, synced: World, http: RawClient) -> None:
     call = await slash(fake, synced)
     await http.callback(call, {"type": 5})

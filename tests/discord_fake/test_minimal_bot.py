@@ -93,7 +93,7 @@ async def test_the_command_sync_payload_is_recorded(running: Running) -> None:
     commands = {c["name"]: c for c in sync.payload}
 
     assert sync.status == 200
-    assert set(commands) == {"imagine", "Imagine from images", "quota"}
+    assert set(commands) == {"imagine", "Imagine from images", "Describe message", "quota"}
     imagine = commands["imagine"]
     options = {o["name"]: o for o in imagine["options"]}
     assert (options["prompt"]["min_length"], options["prompt"]["max_length"]) == (1, 4000)
@@ -277,6 +277,35 @@ async def test_a_subcommand_with_default_member_permissions(running: Running) ->
     assert call.original is not None
     assert call.original.ephemeral
     assert call.original.content == "quota member 3"
+
+
+async def test_discord_py_reads_a_forwards_files_in_its_snapshots(running: Running) -> None:
+    fake, world = running.fake, running.world
+    original = await fake.post_message(
+        world.general, world.bob, "the boat", files=[Upload(png_bytes(), "boat.png"), Upload(png_bytes(), "sea.png")]
+    )
+    forward = await fake.post_forward(world.general, world.alice, original)
+
+    menu = await fake.invoke_message_context("Describe message", forward, user=world.alice)
+    line = await running.bot.wait_for_line(rf"^DESCRIBE {menu.id} (.*)$", STEP_TIMEOUT)
+
+    # The forward's own content and files are empty; discord.py finds the files in message_snapshots.
+    assert line.group(1) == "content='' files=[] snapshot_files=[['boat.png', 'sea.png']]"
+
+
+async def test_a_server_joined_while_connected_fires_on_guild_join_and_no_other_does(running: Running) -> None:
+    fake, world, bot = running.fake, running.world, running.bot
+
+    joined = fake.add_guild("Joined later")
+    joined.add_text_channel("rules")
+    welcome = joined.add_text_channel("welcome")
+    joined.system_channel = welcome
+    await bot.wait_for_line(rf"^GUILD_JOIN {joined.id} system_channel={welcome.id}$", STEP_TIMEOUT)
+
+    assert bot.matching(rf"^GUILD_AVAILABLE {world.guild.id}$")
+    assert [m.group(0) for m in bot.matching(r"^GUILD_JOIN .*")] == [
+        f"GUILD_JOIN {joined.id} system_channel={welcome.id}"
+    ]
 
 
 async def test_nothing_unknown_was_asked(running: Running) -> None:

@@ -256,6 +256,36 @@ async def test_the_nonce_window_is_a_parameter(http: RawClient) -> None:
     assert later.body["id"] != first.body["id"]
 
 
+async def test_past_the_nonce_window_a_repost_creates_a_second_message(
+    fake: FakeDiscord, world: World, http: RawClient
+) -> None:
+    body = {"content": "result", "nonce": "job-7", "enforce_nonce": True}
+    first = await http.request("POST", messages_path(world), json_body=body)
+    fake.advance_time(fake.config.nonce_window - 1)
+    within = await http.request("POST", messages_path(world), json_body=body)
+    fake.advance_time(2)
+
+    past = await http.request("POST", messages_path(world), json_body=body)
+
+    assert within.body["id"] == first.body["id"]
+    assert past.status == 200
+    assert past.body["id"] != first.body["id"]
+    assert [m.content for m in fake.channel_messages(world.general)] == ["result", "result"]
+
+
+async def test_a_repost_whose_message_was_deleted_meanwhile_is_unknown_message(
+    fake: FakeDiscord, world: World, http: RawClient
+) -> None:
+    body = {"content": "result", "nonce": "job-8", "enforce_nonce": True}
+    first = await http.request("POST", messages_path(world), json_body=body)
+    await http.request("DELETE", f"{messages_path(world)}/{first.body['id']}")
+
+    repost = await http.request("POST", messages_path(world), json_body=body)
+
+    assert (repost.status, repost.code) == (404, 10008)
+    assert fake.channel_messages(world.general) == []
+
+
 async def test_mentions_follow_allowed_mentions(fake: FakeDiscord, world: World, http: RawClient) -> None:
     pinging = world.guild.add_role("Pingable", mentionable=True)
     text = f"@everyone {world.alice.mention} {world.bob.mention} {pinging.mention}"
@@ -334,7 +364,8 @@ async def test_editing_deleting_and_reading_channel_messages(fake: FakeDiscord, 
     assert edited.body["edited_timestamp"] is not None
     assert (edit_theirs.status, edit_theirs.code) == (403, 50005)
     assert (delete_theirs.status, delete_theirs.code) == (403, 50013)
-    assert [m["content"] for m in listed.body] == ["member text", "v2"]
+    # Without the Message Content intent the bot reads other members' messages empty.
+    assert [m["content"] for m in listed.body] == ["", "v2"]
     assert deleted.status == 204
     assert "Content-Type" not in deleted.headers
     assert (gone.status, gone.code) == (404, 10008)

@@ -9,14 +9,17 @@ Environment:
     MINIMAL_BOT_ACK_DELAY   seconds to sleep before deferring (default 0)
     MINIMAL_BOT_DEFER_ONLY  "1" only defers (no edit): the floor for the acknowledgement benchmark
     MINIMAL_BOT_EXTRAS      "1" adds test-only commands: the "Imagine from images" message context menu
-                            (modal, then a reply with a button) and an admin ``/quota set`` group
+                            (modal, then a reply with a button), a "Describe message" context menu (what
+                            discord.py parsed of the message) and an admin ``/quota set`` group
 
 Words of the prompt steer one invocation (for the fake's own tests): ``ack_delay=S`` sleep before deferring,
 ``wait=S`` sleep between the defer and the edit, ``ephemeral`` defer ephemerally, ``followup`` send a
 follow-up after the edit, ``channel`` also post the result to the channel twice with the same nonce.
 
 It prints one line per event, for the test to wait on: ``SYNCED n``, ``READY guilds=n``, ``RESUMED``,
-``DEFERRED id``, ``EDITED id``, ``FOLLOWUP id``, ``CHANNEL id first second``, ``ERROR id step status code``.
+``DEFERRED id``, ``EDITED id``, ``FOLLOWUP id``, ``CHANNEL id first second``, ``ERROR id step status code``;
+with the extras also ``GUILD_AVAILABLE guild``, ``GUILD_JOIN guild system_channel=id`` and
+``DESCRIBE id content=... files=[...] snapshot_files=[[...]]``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class MinimalBot(discord.Client):
         self.tree.add_command(imagine)
         if extras:
             self.tree.add_command(app_commands.ContextMenu(name="Imagine from images", callback=from_images))
+            self.tree.add_command(app_commands.ContextMenu(name="Describe message", callback=describe))
             self.tree.add_command(QuotaGroup())
 
     async def setup_hook(self) -> None:
@@ -76,6 +80,15 @@ class MinimalBot(discord.Client):
 
     async def on_resumed(self) -> None:
         say("RESUMED")
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        if self.extras:
+            say(f"GUILD_AVAILABLE {guild.id}")
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if self.extras:
+            channel = guild.system_channel
+            say(f"GUILD_JOIN {guild.id} system_channel={channel.id if channel is not None else None}")
 
 
 @app_commands.command(name="imagine", description="Generate an image from a prompt")
@@ -137,6 +150,14 @@ async def imagine(
 async def from_images(interaction: discord.Interaction[MinimalBot], message: discord.Message) -> None:
     """Message context menu: ask for a prompt, then answer with the message's attachments."""
     await interaction.response.send_modal(PromptModal(message))
+
+
+async def describe(interaction: discord.Interaction[MinimalBot], message: discord.Message) -> None:
+    """Message context menu: what discord.py parsed of the target (a forward's snapshots too)."""
+    files = [a.filename for a in message.attachments]
+    snapshot_files = [[a.filename for a in s.attachments] for s in message.message_snapshots]
+    await interaction.response.send_message("described", ephemeral=True)
+    say(f"DESCRIBE {interaction.id} content={message.content!r} files={files} snapshot_files={snapshot_files}")
 
 
 class PromptModal(discord.ui.Modal, title="Imagine from images"):

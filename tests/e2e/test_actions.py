@@ -594,6 +594,11 @@ class DidNotRespond(AssertionError):
     """The member saw "The application did not respond"."""
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15: without the Message Content intent, GET /channels/{id}/messages/{id} returns another "
+    "member's message with empty attachments, so the images cannot be read again after a restart",
+)
 async def test_the_imagine_from_images_form_submitted_after_a_restart_is_answered(tmp_path: Path) -> None:
     async with open_world(tmp_path / "bot") as world:
         uma = world.member("uma")

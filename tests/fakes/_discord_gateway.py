@@ -1,9 +1,14 @@
 """The Discord gateway: websocket sessions with HELLO, IDENTIFY/READY, heartbeats, RESUME and dispatches.
 
 Every dispatch of a session gets the next sequence number and is kept, so a client that RESUMEs with the
-last sequence it saw receives what it missed, then RESUMED. The connection speaks JSON text frames, or
-``zlib-stream`` binary frames when the URL asks for it (discord.py does, unless ``zstandard`` is installed,
-in which case it asks for ``zstd-stream`` and gets plain text, which it also accepts).
+last sequence it saw receives what it missed, then RESUMED. A dispatch that needs an intent (MESSAGE_CREATE in
+a guild: GUILD_MESSAGES, ``1 << 9``; in a DM: DIRECT_MESSAGES, ``1 << 12``) goes only to a session that asked
+for it at IDENTIFY, and message events follow the Message Content rule (``_discord_content_rule``) by the
+session's intents. Guilds reach the session as ``_discord_guild_stream`` describes.
+
+The connection speaks JSON text frames, or ``zlib-stream`` binary frames when the URL asks for it (discord.py
+does, unless ``zstandard`` is installed, in which case it asks for ``zstd-stream`` and gets plain text, which
+it also accepts).
 """
 
 from __future__ import annotations
@@ -21,12 +26,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes._discord_state import (
-    INTENT_GUILD_MEMBERS,
-    INTENT_MESSAGE_CONTENT,
-    PRIVILEGED_INTENTS,
-    DiscordState,
-)
+from tests.fakes._discord_content_rule import INTENT_MESSAGE_CONTENT, for_reader
+from tests.fakes._discord_guild_stream import GuildStream
+from tests.fakes._discord_state import PRIVILEGED_INTENTS, DiscordState
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,7 @@ class GatewayHub:
         self._open = asyncio.Event()
         self._open.set()
         self._writers: set[asyncio.Task[None]] = set()
+        self.guild_stream = GuildStream(state, self._dispatch_to, self.session_for)
 
     # --- test controls ------------------------------------------------------------------------------------------
 
@@ -163,6 +166,7 @@ class GatewayHub:
     async def close_all(self) -> None:
         """Close everything (the fake is stopping)."""
         self.release()
+        self.guild_stream.cancel_timers()
         for connection in [c for c in self.connections if c.open]:
             await self._close(connection, 1001, by="fake")
         for task in list(self._writers):
@@ -196,7 +200,12 @@ class GatewayHub:
         if intent is not None and not session.intents & intent:
             return None
         if event == "MESSAGE_CREATE" or event == "MESSAGE_UPDATE":
-            data = self._without_content(session, data)
+            data = for_reader(
+                data,
+                bot_id=self.state.bot_user.id,
+                in_dm=guild_id is None,
+                has_intent=bool(session.intents & INTENT_MESSAGE_CONTENT),
+            )
         return self._dispatch_to(session, event, data, on_sent)
 
     def _dispatch_to(
@@ -213,17 +222,6 @@ class GatewayHub:
             session.connection.send(frame)
             return "live"
         return "buffered"
-
-    def _without_content(self, session: GatewaySession, data: dict[str, Any]) -> dict[str, Any]:
-        # Without the Message Content intent, Discord blanks other users' messages unless they mention the bot.
-        if session.intents & INTENT_MESSAGE_CONTENT:
-            return data
-        author = data.get("author", {}).get("id")
-        if author == str(self.state.bot_user.id):
-            return data
-        if any(u.get("id") == str(self.state.bot_user.id) for u in data.get("mentions", [])):
-            return data
-        return {**data, "content": "", "embeds": [], "attachments": [], "components": []}
 
     # --- websocket ----------------------------------------------------------------------------------------------
 
@@ -333,10 +331,7 @@ class GatewayHub:
         connection.identified = True
         guilds = [g for g in self.state.guilds if session.handles(g.id)]
         self._dispatch_to(session, "READY", self._ready_payload(session, connection, guilds))
-        for guild in guilds:
-            members = guild.members if intents & INTENT_GUILD_MEMBERS else [guild.bot_member]
-            payload = guild.to_create_payload(members=members, bot_user=self.state.bot_user)
-            self._dispatch_to(session, "GUILD_CREATE", payload)
+        self.guild_stream.on_identify(session, guilds)
         self.state.changed()
 
     def _ready_payload(self, session: GatewaySession, connection: GatewayConnection, guilds: list[Any]) -> Any:

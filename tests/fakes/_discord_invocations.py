@@ -4,7 +4,11 @@ Each is checked as Discord's client checks it before anything reaches the bot (t
 synced set, the member may use it here, every option fits its definition) and refused with
 :class:`InvocationRefused` otherwise. A valid one becomes an INTERACTION_CREATE payload with everything
 discord.py reads: ``attachment_size_limit``, ``app_permissions``, ``entitlements``,
-``authorizing_integration_owners``, ``context``, locales, the member with its permissions, resolved data.
+``authorizing_integration_owners``, ``context``, locales, the member with its permissions and role ids, the
+channel (in a thread: with its ``parent_id``, ``type`` and ``thread_metadata``), resolved data. Interactions
+reach the bot whatever it may do in the channel (``app_permissions`` tells it), and even from a guild whose
+GUILD_CREATE has not reached it yet. A message context menu's ``data.resolved.messages`` holds the target in
+full (content, files, a forward's snapshots) even for a bot without the Message Content intent.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tests.fakes._discord_channels import FakeChannel
 from tests.fakes._discord_commands import (
     CommandType,
     InteractionContext,
@@ -27,7 +32,6 @@ from tests.fakes._discord_commands import (
 from tests.fakes._discord_files import Upload
 from tests.fakes._discord_model import (
     ALL_PERMISSIONS,
-    FakeChannel,
     FakeGuild,
     FakeMember,
     FakeRole,
@@ -64,9 +68,10 @@ class Invocations:
                     raise InvocationRefused(f"{user.guild.name} has no channel")
             if channel.guild is not user.guild:
                 raise InvocationRefused(f"{user.user.username} is not a member of the guild of #{channel.name}")
-            permissions = user.guild.permissions_in(user, channel)
-            if not permissions & Permission.VIEW_CHANNEL:
+            if not user.guild.can_see(user, channel):
                 raise InvocationRefused(f"{user.user.username} cannot see #{channel.name}")
+            if not channel.type.holds_messages:
+                raise InvocationRefused(f"#{channel.name} has no chat to run a command in")
             return user.user, user, channel
         if channel is not None and channel.guild is not None:
             raise InvocationRefused("a guild channel needs a FakeMember, not a FakeUser")

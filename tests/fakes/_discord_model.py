@@ -2,7 +2,14 @@
 
 Tests build it before the bot connects (``fake.add_guild(...)``, ``guild.add_member(...)``); the fake turns it
 into READY / GUILD_CREATE payloads, interaction payloads and permission checks, computed the way Discord does.
-Entities compare by identity: each stands for one object on Discord's side.
+Entities compare by identity: each stands for one object on Discord's side. Channels (threads, forums, voice)
+are in ``_discord_channels``; a guild tells a :class:`GuildListener` about channels created once the fake runs,
+so that a connected bot hears of them (CHANNEL_CREATE, THREAD_CREATE).
+
+Permissions in a channel follow Discord's order (@everyone, roles, member overwrites; no View Channel, nothing).
+A thread has the permissions of its parent, except that without Send Messages in Threads a member also loses
+Embed Links, Attach Files, Mention Everyone and TTS there (as discord.py computes it); Send Messages itself
+means nothing in a thread.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from tests.fakes._discord_channels import ChannelType, FakeChannel
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 DEFAULT_LOCALE = "en-US"
@@ -69,8 +78,11 @@ class Permission(enum.IntFlag):
     MANAGE_ROLES = 1 << 28
     MANAGE_WEBHOOKS = 1 << 29
     USE_APPLICATION_COMMANDS = 1 << 31
+    CONNECT = 1 << 20
+    SPEAK = 1 << 21
     MANAGE_THREADS = 1 << 34
     CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
     MODERATE_MEMBERS = 1 << 40
     SEND_POLLS = 1 << 49
@@ -91,7 +103,10 @@ class Permission(enum.IntFlag):
             | cls.USE_EXTERNAL_EMOJIS
             | cls.CHANGE_NICKNAME
             | cls.USE_APPLICATION_COMMANDS
+            | cls.CONNECT
+            | cls.SPEAK
             | cls.CREATE_PUBLIC_THREADS
+            | cls.CREATE_PRIVATE_THREADS
             | cls.SEND_MESSAGES_IN_THREADS
             | cls.SEND_POLLS
             | cls.USE_EXTERNAL_APPS
@@ -111,15 +126,10 @@ class Permission(enum.IntFlag):
 
 
 ALL_PERMISSIONS = (1 << 51) - 1
-
-
-class ChannelType(enum.IntEnum):
-    """Channel types the fake serves."""
-
-    GUILD_TEXT = 0
-    DM = 1
-    GUILD_CATEGORY = 4
-    GUILD_ANNOUNCEMENT = 5
+# What a member without Send Messages in Threads cannot do in a thread either.
+_THREAD_SEND_DEPENDENT = (
+    Permission.SEND_TTS_MESSAGES | Permission.MENTION_EVERYONE | Permission.EMBED_LINKS | Permission.ATTACH_FILES
+)
 
 
 @dataclass(eq=False)
@@ -131,6 +141,8 @@ class FakeUser:
     global_name: str | None = None
     bot: bool = False
     locale: str = DEFAULT_LOCALE
+    accepts_dms: bool = True
+    """False when the user's privacy settings refuse DMs from the bot (``403 50007``)."""
 
     @property
     def mention(self) -> str:
@@ -217,54 +229,6 @@ class Overwrite:
 
 
 @dataclass(eq=False)
-class FakeChannel:
-    """A guild text channel, or a DM channel (``guild is None``)."""
-
-    id: int
-    name: str
-    type: ChannelType = ChannelType.GUILD_TEXT
-    guild: FakeGuild | None = field(default=None, repr=False)
-    overwrites: list[Overwrite] = field(default_factory=list)
-    position: int = 0
-    topic: str | None = None
-    nsfw: bool = False
-    recipient: FakeUser | None = None
-    last_message_id: int | None = None
-
-    @property
-    def mention(self) -> str:
-        """The text that mentions this channel."""
-        return f"<#{self.id}>"
-
-    def to_payload(self, *, bot_user: FakeUser | None = None) -> dict[str, Any]:
-        """The channel object as the API returns it."""
-        if self.guild is None:
-            recipients = [self.recipient.to_payload()] if self.recipient is not None else []
-            return {
-                "id": str(self.id),
-                "type": int(self.type),
-                "last_message_id": str(self.last_message_id) if self.last_message_id else None,
-                "recipients": recipients,
-                "flags": 0,
-            }
-        return {
-            "id": str(self.id),
-            "type": int(self.type),
-            "guild_id": str(self.guild.id),
-            "name": self.name,
-            "position": self.position,
-            "permission_overwrites": [o.to_payload() for o in self.overwrites],
-            "parent_id": None,
-            "topic": self.topic,
-            "nsfw": self.nsfw,
-            "last_message_id": str(self.last_message_id) if self.last_message_id else None,
-            "rate_limit_per_user": 0,
-            "default_auto_archive_duration": 1440,
-            "flags": 0,
-        }
-
-
-@dataclass(eq=False)
 class FakeMember:
     """A user's membership of a guild."""
 
@@ -307,9 +271,20 @@ class FakeMember:
         return payload
 
 
+class GuildListener(Protocol):
+    """Who hears of channels created in a guild (the running fake, to tell a connected bot)."""
+
+    def channel_created(self, channel: FakeChannel) -> None:
+        """A channel or thread was just created."""
+        ...
+
+
+_FIRST_CHANNEL = object()
+
+
 @dataclass(eq=False)
 class FakeGuild:
-    """A Discord server with its roles, channels and members."""
+    """A Discord server with its roles, channels, threads and members."""
 
     id: int
     name: str
@@ -320,8 +295,11 @@ class FakeGuild:
     features: list[str] = field(default_factory=list)
     roles: list[FakeRole] = field(default_factory=list, repr=False)
     channels: list[FakeChannel] = field(default_factory=list, repr=False)
+    threads: list[FakeChannel] = field(default_factory=list, repr=False)
     members: list[FakeMember] = field(default_factory=list, repr=False)
+    listener: GuildListener | None = field(default=None, repr=False)
     _new_id: SnowflakeFactory = field(default_factory=SnowflakeFactory, repr=False)
+    _system_channel: object = field(default=_FIRST_CHANNEL, repr=False)
 
     @classmethod
     def create(
@@ -389,16 +367,87 @@ class FakeGuild:
         self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
     ) -> FakeChannel:
         """Create a text channel."""
+        return self._add_channel(name, ChannelType.GUILD_TEXT, overwrites=overwrites, topic=topic)
+
+    def add_voice_channel(self, name: str, *, overwrites: Iterable[Overwrite] = ()) -> FakeChannel:
+        """Create a voice channel (its text chat takes messages like a text channel)."""
+        return self._add_channel(name, ChannelType.GUILD_VOICE, overwrites=overwrites)
+
+    def add_forum_channel(
+        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
+    ) -> FakeChannel:
+        """Create a forum channel: its posts are threads (``FakeDiscord.add_forum_post``)."""
+        return self._add_channel(name, ChannelType.GUILD_FORUM, overwrites=overwrites, topic=topic)
+
+    def _add_channel(
+        self, name: str, kind: ChannelType, *, overwrites: Iterable[Overwrite], topic: str | None = None
+    ) -> FakeChannel:
         channel = FakeChannel(
             id=self._new_id(),
             name=name,
+            type=kind,
             guild=self,
             overwrites=list(overwrites),
             position=len(self.channels),
             topic=topic,
         )
         self.channels.append(channel)
+        self._created(channel)
         return channel
+
+    def add_thread(
+        self,
+        parent: FakeChannel,
+        name: str,
+        *,
+        private: bool = False,
+        owner: FakeMember | None = None,
+        members: Sequence[FakeMember] = (),
+    ) -> FakeChannel:
+        """Start a thread in a text channel (or a forum: see ``FakeDiscord.add_forum_post``).
+
+        Its members are ``owner`` (the guild owner by default) and ``members``; a private thread is seen by
+        them alone (and by those with Manage Threads): add ``guild.bot_member`` to let the bot in.
+        """
+        if parent.guild is not self or parent.type not in (
+            ChannelType.GUILD_TEXT,
+            ChannelType.GUILD_ANNOUNCEMENT,
+            ChannelType.GUILD_FORUM,
+        ):
+            raise ValueError(f"#{parent.name} cannot hold threads")
+        if private and parent.type == ChannelType.GUILD_FORUM:
+            raise ValueError("forum posts are public threads")
+        starter = owner or self.owner
+        thread = FakeChannel(
+            id=self._new_id(),
+            name=name,
+            type=ChannelType.PRIVATE_THREAD if private else ChannelType.PUBLIC_THREAD,
+            guild=self,
+            parent=parent,
+            owner=starter,
+            thread_members=[starter, *(m for m in members if m is not starter)],
+            created_at=iso_timestamp(),
+        )
+        self.threads.append(thread)
+        self._created(thread)
+        return thread
+
+    def _created(self, channel: FakeChannel) -> None:
+        if self.listener is not None:
+            self.listener.channel_created(channel)
+
+    @property
+    def system_channel(self) -> FakeChannel | None:
+        """Where Discord posts welcome messages: the first text channel unless set otherwise."""
+        if self._system_channel is _FIRST_CHANNEL:
+            return next((c for c in self.channels if c.type == ChannelType.GUILD_TEXT), None)
+        return self._system_channel if isinstance(self._system_channel, FakeChannel) else None
+
+    @system_channel.setter
+    def system_channel(self, channel: FakeChannel | None) -> None:
+        if channel is not None and channel.guild is not self:
+            raise ValueError(f"#{channel.name} is not a channel of {self.name}")
+        self._system_channel = channel
 
     def add_member(
         self,
@@ -431,8 +480,8 @@ class FakeGuild:
         return next((r for r in self.roles if r.id == role_id), None)
 
     def channel(self, channel_id: int) -> FakeChannel | None:
-        """The channel with that id, if any."""
-        return next((c for c in self.channels if c.id == channel_id), None)
+        """The channel or thread with that id, if any."""
+        return next((c for c in (*self.channels, *self.threads) if c.id == channel_id), None)
 
     def base_permissions(self, member: FakeMember) -> int:
         """A member's guild-wide permissions (roles only, no channel overwrites)."""
@@ -446,7 +495,12 @@ class FakeGuild:
         return value
 
     def permissions_in(self, member: FakeMember, channel: FakeChannel) -> int:
-        """A member's permissions in a channel, with overwrites applied in Discord's order."""
+        """A member's permissions in a channel, with overwrites applied in Discord's order (a thread: its parent's)."""
+        if channel.parent is not None and channel.is_thread:
+            value = self.permissions_in(member, channel.parent)
+            if not value & Permission.SEND_MESSAGES_IN_THREADS:
+                value &= ~_THREAD_SEND_DEPENDENT
+            return value
         value = self.base_permissions(member)
         if value == ALL_PERMISSIONS:
             return value
@@ -466,13 +520,30 @@ class FakeGuild:
             return 0
         return value
 
+    def can_see(self, member: FakeMember, channel: FakeChannel) -> bool:
+        """View Channel there; for a private thread also being in it, or Manage Threads."""
+        permissions = self.permissions_in(member, channel)
+        if not permissions & Permission.VIEW_CHANNEL:
+            return False
+        if channel.is_private_thread and not permissions & Permission.MANAGE_THREADS:
+            return any(m is member for m in channel.thread_members)
+        return True
+
     def filesize_limit(self, default: int) -> int:
         """The upload limit in this guild."""
         return self.max_file_size if self.max_file_size is not None else default
 
-    def to_create_payload(self, *, members: Sequence[FakeMember], bot_user: FakeUser) -> dict[str, Any]:
-        """The GUILD_CREATE dispatch payload."""
-        return {
+    def to_create_payload(
+        self, *, members: Sequence[FakeMember], bot_user: FakeUser, join: bool = False
+    ) -> dict[str, Any]:
+        """The GUILD_CREATE dispatch payload: ``join`` for a server the bot was just added to.
+
+        A join carries no ``unavailable`` key; a server that streams in (at start-up, or after an outage) says
+        ``"unavailable": false``. discord.py tells them apart by exactly that (``on_guild_join`` or not).
+        """
+        system_channel = self.system_channel
+        threads = [t for t in self.threads if self.can_see(self.bot_member, t)]
+        payload: dict[str, Any] = {
             "id": str(self.id),
             "name": self.name,
             "icon": None,
@@ -494,7 +565,7 @@ class FakeGuild:
             "features": list(self.features),
             "mfa_level": 0,
             "application_id": None,
-            "system_channel_id": str(self.channels[0].id) if self.channels else None,
+            "system_channel_id": str(system_channel.id) if system_channel is not None else None,
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -523,7 +594,7 @@ class FakeGuild:
             "voice_states": [],
             "members": [m.to_payload() for m in members],
             "channels": [c.to_payload(bot_user=bot_user) for c in self.channels],
-            "threads": [],
+            "threads": [t.to_payload(bot_user=bot_user) for t in threads],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
@@ -532,6 +603,9 @@ class FakeGuild:
             "activity_instances": [],
             "application_command_counts": {},
         }
+        if join:
+            del payload["unavailable"]
+        return payload
 
     def to_partial_payload(self) -> dict[str, Any]:
         """The partial guild that interactions carry."""

@@ -11,12 +11,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes._discord_model import FakeChannel, FakeGuild, FakeMember, FakeUser
+from tests.fakes._discord_channels import FakeChannel
+from tests.fakes._discord_model import FakeGuild, FakeMember, FakeUser
 
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 SUPPRESS_NOTIFICATIONS = 1 << 12
+HAS_SNAPSHOT = 1 << 14
 COMPONENTS_V2 = 1 << 15
+
+REFERENCE_REPLY = 0
+REFERENCE_FORWARD = 1
 
 DID_NOT_RESPOND = "The application did not respond"
 
@@ -143,6 +148,40 @@ class MessageVersion:
     timestamp: str = ""
 
 
+@dataclass(frozen=True)
+class MessageSnapshot:
+    """What a forward carries of the message it forwards: Discord's ``message_snapshots[].message``."""
+
+    message_type: int
+    content: str
+    embeds: tuple[dict[str, Any], ...]
+    attachments: tuple[StoredAttachment, ...]
+    components: tuple[dict[str, Any], ...]
+    flags: int
+    timestamp: str
+    edited_timestamp: str | None
+    mentions: tuple[dict[str, Any], ...]
+    mention_roles: tuple[str, ...]
+
+    def to_payload(self) -> dict[str, Any]:
+        """One entry of ``message_snapshots``: ``{"message": {...}}`` with the fields Discord documents."""
+        return {
+            "message": {
+                "type": self.message_type,
+                "content": self.content,
+                "embeds": [{"type": "rich", **e} for e in self.embeds],
+                "attachments": [a.to_payload() for a in self.attachments],
+                "components": list(self.components),
+                "timestamp": self.timestamp,
+                "edited_timestamp": self.edited_timestamp,
+                "flags": self.flags,
+                "mentions": list(self.mentions),
+                "mention_roles": list(self.mention_roles),
+                "sticker_items": [],
+            }
+        }
+
+
 @dataclass(eq=False)
 class MessageRecord:
     """A message and its history: creation, each edit (``versions[1:]``), deletion."""
@@ -156,9 +195,25 @@ class MessageRecord:
     interaction: InteractionRecord | None = field(default=None, repr=False)
     webhook_id: int | None = None
     message_type: int = 0
-    reference_id: int | None = None
+    reference: MessageRecord | None = field(default=None, repr=False)
+    """The message replied to (``reference_type`` 0) or forwarded (1)."""
+    reference_type: int = REFERENCE_REPLY
+    snapshots: tuple[MessageSnapshot, ...] = ()
+    """A forward's copy of the forwarded message."""
     deleted_at: float | None = None
     pings: Mentions = field(default_factory=Mentions)
+    created_event: dict[str, Any] | None = field(default=None, repr=False)
+    """The MESSAGE_CREATE payload as first dispatched, in full (each session sees it through the content rule)."""
+
+    @property
+    def reference_id(self) -> int | None:
+        """The id of the message replied to or forwarded."""
+        return None if self.reference is None else self.reference.id
+
+    @property
+    def is_forward(self) -> bool:
+        """Whether this message forwards another."""
+        return self.reference is not None and self.reference_type == REFERENCE_FORWARD
 
     @property
     def current(self) -> MessageVersion:

@@ -5,6 +5,8 @@
 - Every API answer has ``X-RateLimit-*`` headers; a 429 has ``Retry-After``, a JSON body with
   ``retry_after`` and ``global``, and a ``Via`` header: discord.py retries a 429 only when ``Via`` is there.
 - Unknown routes answer ``404 {"message": "404: Not Found", "code": 0}`` and are recorded.
+- Message objects the bot reads follow the Message Content rule (``_discord_content_rule``); the rules of its
+  own channel messages are in ``_discord_bot_posts``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes._discord_bot_posts import BotChannelMessages
+from tests.fakes._discord_channels import FakeChannel
 from tests.fakes._discord_commands import CommandSync, build_stored_commands, stored_command
 from tests.fakes._discord_files import UploadedFile
 from tests.fakes._discord_messages import DiscordError, summarize_files, unknown
-from tests.fakes._discord_model import FakeChannel, Permission
+from tests.fakes._discord_model import Permission
 from tests.fakes._discord_records import InteractionRecord, RecordedRequest
 from tests.fakes._discord_state import DiscordState, MessageBody
 
@@ -87,6 +91,7 @@ class RestApi:
     def __init__(self, state: DiscordState, gateway_handler: Handler) -> None:
         self.state = state
         self.injections: list[Injection] = []
+        self.bot_posts = BotChannelMessages(state)
         self._buckets: dict[str, _Bucket] = {}
         self.app = web.Application(
             middlewares=[self._middleware],
@@ -514,20 +519,20 @@ class RestApi:
         record = self._webhook(request)
         body = await self._body(request)
         message = self.state.create_followup(record, body)
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def get_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``GET /webhooks/{app}/{token}/messages/{id|@original}``."""
         record = self._webhook(request)
         message = self.state.webhook_message(record, request.match_info["message_id"])
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def edit_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``PATCH /webhooks/{app}/{token}/messages/{id|@original}``."""
         record = self._webhook(request)
         body = await self._body(request)
         message = self.state.edit_webhook_message(record, request.match_info["message_id"], body)
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def delete_webhook_message(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /webhooks/{app}/{token}/messages/{id|@original}``."""
@@ -565,46 +570,47 @@ class RestApi:
                     }
                 },
             )
-        messages = self.state.channel_history(
+        messages = self.bot_posts.history(
             channel,
             limit=limit,
             before=_opt_int(query.get("before")),
             after=_opt_int(query.get("after")),
             around=_opt_int(query.get("around")),
         )
-        return json_answer([self.state.message_payload(m) for m in messages])
+        return json_answer([self.state.message_for_bot(m) for m in messages])
 
     async def post_message(self, request: web.Request) -> web.StreamResponse:
         """``POST /channels/{id}/messages`` (JSON or multipart)."""
         channel = self._channel(request)
         body = await self._body(request)
-        message = self.state.post_channel_message(channel, body)
-        return json_answer(self.state.message_payload(message))
+        message = self.bot_posts.post(channel, body)
+        return json_answer(self.state.message_for_bot(message))
 
     async def get_message(self, request: web.Request) -> web.StreamResponse:
         """``GET /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
         self.state.require_permissions(channel, Permission.READ_MESSAGE_HISTORY)
         message = self.state.visible_message(channel, _int(request, "message_id", "Message", 10008))
-        return json_answer(self.state.message_payload(message))
+        return json_answer(self.state.message_for_bot(message))
 
     async def patch_message(self, request: web.Request) -> web.StreamResponse:
         """``PATCH /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
         body = await self._body(request)
-        message = self.state.edit_channel_message(channel, _int(request, "message_id", "Message", 10008), body)
-        return json_answer(self.state.message_payload(message))
+        message = self.bot_posts.edit(channel, _int(request, "message_id", "Message", 10008), body)
+        return json_answer(self.state.message_for_bot(message))
 
     async def delete_message(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /channels/{id}/messages/{mid}``."""
         channel = self._channel(request)
-        self.state.delete_channel_message(channel, _int(request, "message_id", "Message", 10008))
+        self.bot_posts.delete(channel, _int(request, "message_id", "Message", 10008))
         return no_content()
 
     async def typing(self, request: web.Request) -> web.StreamResponse:
         """``POST /channels/{id}/typing``."""
         channel = self._channel(request)
-        self.state.require_permissions(channel, Permission.SEND_MESSAGES)
+        send = Permission.SEND_MESSAGES_IN_THREADS if channel.is_thread else Permission.SEND_MESSAGES
+        self.state.require_permissions(channel, send)
         return no_content()
 
     # --- guilds -------------------------------------------------------------------------------------------------

@@ -2,6 +2,13 @@
 
 HTTP and gateway code call into :class:`DiscordState`; it raises :class:`DiscordError` for anything Discord
 would refuse, records everything, and wakes up tests waiting on a condition.
+
+Time: the fake's clock (``now``) is monotonic plus an offset that ``advance`` moves forward, so a test can let
+minutes pass at once: the nonce window, token lifetimes, acknowledgement deadlines, rate-limit windows and the
+CDN's URL expiry all read it.
+
+The bot's own channel posts (``POST /channels/{id}/messages`` and its kin) follow the rules of
+``_discord_bot_posts``.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tests.fakes._discord_channels import ChannelType, FakeChannel
 from tests.fakes._discord_commands import CommandSync
+from tests.fakes._discord_content_rule import INTENT_MESSAGE_CONTENT, for_reader
 from tests.fakes._discord_files import UploadedFile, UrlSigner, detect_content_type, image_size
 from tests.fakes._discord_messages import (
     MAX_FILES,
@@ -38,10 +47,7 @@ from tests.fakes._discord_messages import (
 )
 from tests.fakes._discord_model import (
     DISCORD_EPOCH_MS,
-    ChannelType,
-    FakeChannel,
     FakeGuild,
-    FakeMember,
     FakeUser,
     Permission,
     SnowflakeFactory,
@@ -50,7 +56,10 @@ from tests.fakes._discord_model import (
 from tests.fakes._discord_records import (
     DID_NOT_RESPOND,
     EPHEMERAL,
+    HAS_SNAPSHOT,
     LOADING,
+    REFERENCE_FORWARD,
+    REFERENCE_REPLY,
     SUPPRESS_NOTIFICATIONS,
     Callback,
     CallbackType,
@@ -58,6 +67,7 @@ from tests.fakes._discord_records import (
     InteractionType,
     Mentions,
     MessageRecord,
+    MessageSnapshot,
     MessageVersion,
     RecordedRequest,
     StoredAttachment,
@@ -70,7 +80,6 @@ INTENT_GUILD_MEMBERS = 1 << 1
 INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
-INTENT_MESSAGE_CONTENT = 1 << 15
 PRIVILEGED_INTENTS = INTENT_GUILD_MEMBERS | INTENT_GUILD_PRESENCES | INTENT_MESSAGE_CONTENT
 
 MESSAGE_TYPE_DEFAULT = 0
@@ -155,6 +164,7 @@ class DiscordState:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[RecordedRequest] = []
         self.cdn_clock_offset = 0.0
+        self.clock_offset = 0.0
         self.signer = UrlSigner(secrets.token_bytes(16), config.attachment_url_lifetime)
         self.base_url = "http://127.0.0.1:0"
         self.gateway: Dispatcher = _NoGateway()
@@ -164,12 +174,23 @@ class DiscordState:
     # --- time and change notification -------------------------------------------------------------------------
 
     def now(self) -> float:
-        """Seconds since the fake was created (monotonic)."""
-        return time.monotonic() - self._t0
+        """The fake's clock: seconds since it was created (monotonic), plus what :meth:`advance` added."""
+        return time.monotonic() - self._t0 + self.clock_offset
 
     def wall_now(self) -> float:
         """Wall-clock seconds as the CDN sees them (tests may move it forward to expire URLs)."""
-        return time.time() + self.cdn_clock_offset
+        return time.time() + self.cdn_clock_offset + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass at once for everything that reads the fake's clock (deadlines pass now)."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        self.clock_offset += seconds
+        now = self.now()
+        for record in self.interactions.values():
+            if record.deadline < now:
+                self._deadline_passed(record)
+        self.changed()
 
     def changed(self) -> None:
         """Wake up everything waiting for a condition on the recorded state."""
@@ -244,9 +265,9 @@ class DiscordState:
         return channel.guild.permissions_in(channel.guild.bot_member, channel)
 
     def require_permissions(self, channel: FakeChannel, needed: int) -> int:
-        """Raise ``50001 Missing Access`` without View Channel, ``50013 Missing Permissions`` without the rest."""
+        """Raise ``50001 Missing Access`` if the bot cannot see the channel, ``50013`` without the rest."""
         granted = self.bot_permissions(channel)
-        if not granted & Permission.VIEW_CHANNEL:
+        if channel.guild is not None and not channel.guild.can_see(channel.guild.bot_member, channel):
             raise missing_access()
         if granted & needed != needed:
             raise missing_permissions()
@@ -399,7 +420,14 @@ class DiscordState:
     # --- messages -----------------------------------------------------------------------------------------------
 
     def _mentions(
-        self, channel: FakeChannel, content: str, allowed: Any, *, author: FakeUser, reply_to: MessageRecord | None
+        self,
+        channel: FakeChannel,
+        content: str,
+        allowed: Any,
+        *,
+        author: FakeUser,
+        reply_to: MessageRecord | None,
+        ping_reply: bool = True,
     ) -> tuple[Mentions, Mentions]:
         guild = channel.guild
         written = written_mentions(content, guild)
@@ -416,7 +444,9 @@ class DiscordState:
             )
         else:
             can_everyone = False
-        replied = reply_to.author.id if reply_to is not None and reply_to.author.id != author.id else None
+        replied = None
+        if reply_to is not None and reply_to.author.id != author.id and ping_reply:
+            replied = reply_to.author.id
         allowed_dict = allowed if isinstance(allowed, dict) else None
         notified = allowed_mentions_filter(
             written, allowed_dict, guild=guild, can_mention_everyone=can_everyone, replied_user=replied
@@ -435,11 +465,17 @@ class DiscordState:
         interaction: InteractionRecord | None = None,
         message_type: int = MESSAGE_TYPE_DEFAULT,
         reply_to: MessageRecord | None = None,
+        ping_reply: bool = True,
         file_limit: int | None = None,
         prefix: tuple[str | int, ...] = (),
         nonce_allowed: bool = False,
+        forward_of: MessageRecord | None = None,
+        message_id: int | None = None,
     ) -> MessageRecord:
-        """Check and create a message (every check first, then nothing half-done)."""
+        """Check and create a message (every check first, then nothing half-done).
+
+        ``forward_of`` makes a forward: no content or files of its own, a snapshot of the original instead.
+        """
         data = body.json
         self.check_file_sizes(body.files, file_limit if file_limit is not None else self.filesize_limit(channel))
         check_message_body(data, prefix=prefix, nonce_allowed=nonce_allowed)
@@ -450,10 +486,14 @@ class DiscordState:
         content = data.get("content") or ""
         embeds = tuple(data.get("embeds") or ())
         components = tuple(data.get("components") or ())
-        if not flags & LOADING and is_empty(content, embeds, attachments, components):
+        snapshots: tuple[MessageSnapshot, ...] = ()
+        if forward_of is not None:
+            snapshots = (self._snapshot(forward_of, channel),)
+            flags |= HAS_SNAPSHOT
+        elif not flags & LOADING and is_empty(content, embeds, attachments, components):
             raise empty_message()
         notified, written = self._mentions(
-            channel, content, data.get("allowed_mentions"), author=author, reply_to=reply_to
+            channel, content, data.get("allowed_mentions"), author=author, reply_to=reply_to, ping_reply=ping_reply
         )
         now = self.now()
         version = MessageVersion(
@@ -470,7 +510,7 @@ class DiscordState:
             timestamp=iso_timestamp(),
         )
         record = MessageRecord(
-            id=self.new_id(),
+            id=message_id if message_id is not None else self.new_id(),
             channel=channel,
             author=author,
             versions=[version],
@@ -479,16 +519,47 @@ class DiscordState:
             interaction=interaction,
             webhook_id=self.application_id if interaction is not None else None,
             message_type=message_type,
-            reference_id=reply_to.id if reply_to is not None else None,
+            reference=forward_of if forward_of is not None else reply_to,
+            reference_type=REFERENCE_FORWARD if forward_of is not None else REFERENCE_REPLY,
+            snapshots=snapshots,
             # A silent message (or a loading placeholder) notifies nobody.
             pings=Mentions() if flags & (SUPPRESS_NOTIFICATIONS | LOADING) else notified,
         )
         self.messages[record.id] = record
         if not record.ephemeral:
             channel.last_message_id = record.id
-            self._dispatch_message("MESSAGE_CREATE", record)
+            if channel.is_thread:
+                channel.message_count += 1
+            record.created_event = self.message_payload(record, for_gateway=True)
+            self.dispatch_message("MESSAGE_CREATE", record, record.created_event)
         self.changed()
         return record
+
+    def _snapshot(self, original: MessageRecord, channel: FakeChannel) -> MessageSnapshot:
+        # Discord keeps the forwarded files with the forward: new attachments, same bytes.
+        version = original.current
+        copies = tuple(
+            self.store_attachment(
+                channel=channel,
+                filename=a.filename,
+                data=a.data,
+                declared_content_type=a.declared_content_type,
+                description=a.description,
+            )
+            for a in version.attachments
+        )
+        return MessageSnapshot(
+            message_type=original.message_type,
+            content=version.content,
+            embeds=version.embeds,
+            attachments=copies,
+            components=version.components,
+            flags=version.flags & ~HAS_SNAPSHOT,
+            timestamp=iso_timestamp(_snowflake_datetime(original.id)),
+            edited_timestamp=version.timestamp if _was_edited(original) else None,
+            mentions=tuple(self.user(u).to_payload() for u in sorted(version.mentions.users)),
+            mention_roles=tuple(str(r) for r in sorted(version.mentions.roles)),
+        )
 
     def edit_message(
         self,
@@ -522,7 +593,12 @@ class DiscordState:
         if is_empty(content, embeds, attachments, components):
             raise empty_message()
         allowed = data.get("allowed_mentions", current.allowed_mentions)
-        notified, written = self._mentions(channel, content, allowed, author=record.author, reply_to=None)
+        # A reply keeps its ping across edits (edits themselves never notify anyone).
+        replied = record.reference if record.reference_type == REFERENCE_REPLY else None
+        keeps_ping = replied is not None and replied.author.id in record.versions[0].mentions.users
+        notified, written = self._mentions(
+            channel, content, allowed, author=record.author, reply_to=replied, ping_reply=keeps_ping
+        )
         record.versions.append(
             MessageVersion(
                 time=self.now(),
@@ -539,7 +615,7 @@ class DiscordState:
             )
         )
         if not record.ephemeral:
-            self._dispatch_message("MESSAGE_UPDATE", record)
+            self.dispatch_message("MESSAGE_UPDATE", record)
         self.changed()
         return record
 
@@ -555,24 +631,26 @@ class DiscordState:
             )
         self.changed()
 
-    def find_by_nonce(self, channel: FakeChannel, author: FakeUser, nonce: Any) -> MessageRecord | None:
-        """A message this author created in this channel with the same nonce, within the nonce window."""
-        horizon = self.now() - self.config.nonce_window
-        for record in reversed(list(self.messages.values())):
-            if record.created_at < horizon:
-                break
-            if record.channel is channel and record.author is author and record.nonce == nonce and nonce is not None:
-                return record
-        return None
-
-    def _dispatch_message(self, event: str, record: MessageRecord) -> None:
-        payload = self.message_payload(record, for_gateway=True)
-        self.gateway.dispatch(
-            event, payload, guild_id=_guild_id(record.channel), intent=_message_intent(record.channel)
+    def dispatch_message(self, event: str, record: MessageRecord, payload: dict[str, Any] | None = None) -> str | None:
+        """Send MESSAGE_CREATE / MESSAGE_UPDATE in full; the gateway applies the intents of the session."""
+        data = payload if payload is not None else self.message_payload(record, for_gateway=True)
+        return self.gateway.dispatch(
+            event, data, guild_id=_guild_id(record.channel), intent=_message_intent(record.channel)
         )
 
-    def message_payload(self, record: MessageRecord, *, for_gateway: bool = False) -> dict[str, Any]:
-        """The message object as the API returns it."""
+    def message_for_bot(self, record: MessageRecord) -> dict[str, Any]:
+        """The message object a REST read by the bot answers with: the Message Content rule applies."""
+        return for_reader(
+            self.message_payload(record),
+            bot_id=self.bot_user.id,
+            in_dm=record.channel.guild is None,
+            has_intent=bool(self.config.privileged_intents & INTENT_MESSAGE_CONTENT),
+        )
+
+    def message_payload(
+        self, record: MessageRecord, *, for_gateway: bool = False, nested: bool = False
+    ) -> dict[str, Any]:
+        """The message object as the API returns it (in full: readers apply the Message Content rule)."""
         version = record.current
         guild = record.channel.guild
         payload: dict[str, Any] = {
@@ -598,13 +676,24 @@ class DiscordState:
         if record.webhook_id is not None:
             payload["webhook_id"] = str(record.webhook_id)
             payload["application_id"] = str(self.application_id)
-        if record.reference_id is not None:
+        reference = record.reference
+        if reference is not None:
+            source = reference.channel
             payload["message_reference"] = {
-                "type": 0,
-                "message_id": str(record.reference_id),
-                "channel_id": str(record.channel.id),
-                **({"guild_id": str(guild.id)} if guild else {}),
+                "type": record.reference_type,
+                "message_id": str(reference.id),
+                "channel_id": str(source.id),
+                **({"guild_id": str(source.guild.id)} if source.guild is not None else {}),
             }
+            if record.reference_type == REFERENCE_REPLY and not nested:
+                # Only one level deep, and null once the replied-to message is gone.
+                payload["referenced_message"] = (
+                    None if reference.deleted else self.message_payload(reference, nested=True)
+                )
+        if record.snapshots:
+            payload["message_snapshots"] = [s.to_payload() for s in record.snapshots]
+        if record.channel.is_thread and record.id == record.channel.id:
+            payload["position"] = 0
         interaction = record.interaction
         if interaction is not None:
             payload["interaction_metadata"] = self._interaction_metadata(interaction, record)
@@ -853,87 +942,6 @@ class DiscordState:
         record.followups.append(message)
         self.changed()
         return message
-
-    # --- channel messages -------------------------------------------------------------------------------------
-
-    def post_channel_message(self, channel: FakeChannel, body: MessageBody) -> MessageRecord:
-        """``POST /channels/{id}/messages`` by the bot, with Discord's permission and nonce rules."""
-        data = body.json
-        needed = Permission.SEND_MESSAGES
-        if body.files:
-            needed |= Permission.ATTACH_FILES
-        granted = self.require_permissions(channel, int(needed))
-        if data.get("embeds") and not granted & Permission.EMBED_LINKS:
-            # Discord drops the embeds; with nothing else left the message is refused.
-            data = {k: v for k, v in data.items() if k != "embeds"}
-            if not (data.get("content") or body.files or data.get("components")):
-                raise missing_permissions()
-        if data.get("enforce_nonce") and data.get("nonce") is not None:
-            # A repeat within the window answers with the message already created, and creates nothing.
-            previous = self.find_by_nonce(channel, self.bot_user, data["nonce"])
-            if previous is not None:
-                return previous
-        reply_to = None
-        reference = data.get("message_reference")
-        if isinstance(reference, dict) and reference.get("message_id"):
-            reply_to = self.messages.get(int(reference["message_id"]))
-            if reply_to is None or reply_to.channel is not channel:
-                errors = FormErrors()
-                errors.add(("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
-                errors.raise_if_any()
-        return self.create_message(
-            channel=channel,
-            author=self.bot_user,
-            body=MessageBody(json=data, files=body.files),
-            via="channel",
-            flags_allowed=SETTABLE_FLAGS & ~EPHEMERAL,
-            message_type=MESSAGE_TYPE_REPLY if reply_to is not None else MESSAGE_TYPE_DEFAULT,
-            reply_to=reply_to,
-            nonce_allowed=True,
-        )
-
-    def edit_channel_message(self, channel: FakeChannel, message_id: int, body: MessageBody) -> MessageRecord:
-        """``PATCH /channels/{id}/messages/{mid}``: only the author may change the content."""
-        self.require_permissions(channel, 0)
-        record = self.visible_message(channel, message_id)
-        if record.author is not self.bot_user:
-            raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-        return self.edit_message(record, body, via="channel")
-
-    def delete_channel_message(self, channel: FakeChannel, message_id: int) -> None:
-        """``DELETE /channels/{id}/messages/{mid}``: own messages, or others' with Manage Messages."""
-        self.require_permissions(channel, 0)
-        record = self.visible_message(channel, message_id)
-        if record.author is not self.bot_user:
-            self.require_permissions(channel, int(Permission.MANAGE_MESSAGES))
-        self.delete_message(record)
-
-    def channel_history(
-        self, channel: FakeChannel, *, limit: int, before: int | None, after: int | None, around: int | None
-    ) -> list[MessageRecord]:
-        """``GET /channels/{id}/messages``: newest first, as Discord pages them."""
-        self.require_permissions(channel, int(Permission.READ_MESSAGE_HISTORY))
-        visible = [m for m in self.messages.values() if m.channel is channel and not m.deleted and not m.ephemeral]
-        visible.sort(key=lambda m: m.id, reverse=True)
-        if around is not None:
-            older = [m for m in visible if m.id <= around][: (limit + 1) // 2]
-            newer = [m for m in visible if m.id > around][-(limit // 2) :] if limit // 2 else []
-            return newer + older
-        if before is not None:
-            visible = [m for m in visible if m.id < before]
-        if after is not None:
-            visible = [m for m in visible if m.id > after][-limit:]
-        return visible[:limit]
-
-    def member_message(
-        self, channel: FakeChannel, member: FakeMember | FakeUser, content: str, files: Iterable[UploadedFile]
-    ) -> MessageRecord:
-        """A message a member posts (what a context menu command can then target)."""
-        user = member.user if isinstance(member, FakeMember) else member
-        body = MessageBody(json={"content": content}, files=list(files))
-        return self.create_message(
-            channel=channel, author=user, body=body, via="member", flags_allowed=0, file_limit=2**62
-        )
 
 
 def _guild_id(channel: FakeChannel) -> int | None:

@@ -13,29 +13,41 @@ members and admins, and asserts on what the fake recorded::
         await discord.wait_for(lambda: call.original is not None and call.original.attachments)
 
 Where it matters it behaves like Discord: the 3-second acknowledgement deadline, token expiry, one response
-per interaction, file count and size limits, content and embed limits, ``allowed_mentions``, nonces, the
-options and permissions of synced commands, rate limits with 429 answers. See the helper modules
-``_discord_*.py`` for each rule.
+per interaction, file count and size limits, content and embed limits, ``allowed_mentions``, nonces and their
+window, the options and permissions of synced commands, rate limits with 429 answers, the intents a bot
+identified with and the Message Content rule (other members' messages arrive empty), channel permissions
+(threads need Send Messages in Threads), DMs that refuse the bot, guilds that stream in after READY, and joins.
+See the helper modules ``_discord_*.py`` for each rule:
+
+- ``_discord_model`` / ``_discord_channels``: the world (guilds, roles, members, channels, threads, forums) and
+  permissions;
+- ``_discord_state``: messages, interactions, responses, the bot's posting rules, the fake's clock;
+- ``_discord_content_rule``: what a bot without the Message Content intent reads;
+- ``_discord_member_messages``: what members post (mentions, replies, edits, forwards, forum posts);
+- ``_discord_guild_stream``: GUILD_CREATE at start-up, held guilds, joins, new channels;
+- ``_discord_gateway``, ``_discord_rest``, ``_discord_invocations``, ``_discord_commands``,
+  ``_discord_messages``, ``_discord_files``, ``_discord_records``: the wire, commands, checks and records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from tests.fakes._discord_channels import ChannelType, FakeChannel
 from tests.fakes._discord_commands import CommandSync, InvocationRefused
 from tests.fakes._discord_files import Upload, UploadedFile
 from tests.fakes._discord_gateway import GatewayConnection, GatewayHub, GatewaySession
 from tests.fakes._discord_invocations import Invocations
+from tests.fakes._discord_member_messages import MemberMessages
 from tests.fakes._discord_messages import DiscordError
 from tests.fakes._discord_model import (
     DEFAULT_LOCALE,
-    ChannelType,
-    FakeChannel,
     FakeGuild,
     FakeMember,
     FakeRole,
@@ -51,6 +63,7 @@ from tests.fakes._discord_records import (
     InteractionType,
     Mentions,
     MessageRecord,
+    MessageSnapshot,
     MessageVersion,
     RecordedRequest,
     StoredAttachment,
@@ -80,6 +93,7 @@ __all__ = [
     "InvocationRefused",
     "Mentions",
     "MessageRecord",
+    "MessageSnapshot",
     "MessageVersion",
     "Overwrite",
     "Permission",
@@ -132,6 +146,7 @@ class FakeDiscord:
         self.state.gateway = self.gateway
         self.rest = RestApi(self.state, self.gateway.handle)
         self._invocations = Invocations(self.state)
+        self._member_messages = MemberMessages(self.state)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -221,7 +236,10 @@ class FakeDiscord:
     ) -> FakeGuild:
         """A server with an owner, @everyone, and the bot as a member (with a managed role of its own).
 
-        ``guild_id`` fixes the id (its bits 22 and up decide the shard: ``(id >> 22) % shard_count``).
+        ``guild_id`` fixes the id (its bits 22 and up decide the shard: ``(id >> 22) % shard_count``). Added while
+        the bot is connected, it is a join: its GUILD_CREATE (without ``unavailable``, so discord.py fires
+        ``on_guild_join``) goes out at the next ``await``, with the channels added and the ``system_channel``
+        set until then; channels added later arrive as CHANNEL_CREATE.
         """
         if guild_id is not None and any(g.id == guild_id for g in self.state.guilds):
             raise ValueError(f"guild id {guild_id} is taken")
@@ -237,6 +255,8 @@ class FakeDiscord:
             guild_id=guild_id,
         )
         self.state.guilds.append(guild)
+        guild.listener = self.gateway.guild_stream
+        self.gateway.guild_stream.join(guild)
         return guild
 
     @property
@@ -305,8 +325,11 @@ class FakeDiscord:
     # --- waiting ------------------------------------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0, *, what: str = "") -> T:
-        """Wait until ``predicate()`` is truthy (re-checked on every change of the fake), and return it."""
-        loop_time = self.state.now
+        """Wait until ``predicate()`` is truthy (re-checked on every change of the fake), and return it.
+
+        ``timeout`` is real time: :meth:`advance_time` does not shorten it.
+        """
+        loop_time = time.monotonic
         deadline = loop_time() + timeout
         while True:
             result = predicate()
@@ -431,14 +454,59 @@ class FakeDiscord:
         )
 
     async def post_message(
-        self, channel: FakeChannel, author: Member, content: str = "", *, files: Iterable[Upload] = ()
+        self,
+        channel: FakeChannel,
+        author: Member,
+        content: str = "",
+        *,
+        files: Iterable[Upload] = (),
+        reply_to: MessageRecord | None = None,
+        mention_author: bool = True,
     ) -> MessageRecord:
-        """A member posts a message (with attachments), e.g. as the target of a context menu command."""
-        uploads = [
-            UploadedFile(field=f"files[{n}]", filename=f.filename, data=f.data, declared_content_type=f.content_type)
-            for n, f in enumerate(files)
-        ]
-        return self.state.member_message(channel, author, content, uploads)
+        """A member posts a message (MESSAGE_CREATE), e.g. the target of a context menu command.
+
+        ``<@bot_id>`` in ``content`` mentions the bot (a role or @everyone does not). ``reply_to`` makes it a reply
+        whose event carries ``referenced_message``; with ``mention_author`` (the client's default) the
+        replied-to author is in ``mentions``. In a DM (:meth:`dm_channel`) the author is its recipient.
+        Raises :class:`InvocationRefused` where the member could not post it.
+        """
+        return self._member_messages.post(
+            channel, author, content, _uploads(files), reply_to=reply_to, mention_author=mention_author
+        )
+
+    async def edit_message(self, message: MessageRecord, *, content: str) -> MessageRecord:
+        """The member who wrote ``message`` changes its text: MESSAGE_UPDATE with the whole message."""
+        return self._member_messages.edit(message, content)
+
+    async def delete_message(self, message: MessageRecord) -> None:
+        """A member (its author, or a moderator) deletes ``message``: MESSAGE_DELETE."""
+        self._member_messages.delete(message)
+
+    async def post_forward(self, channel: FakeChannel, author: Member, original: MessageRecord) -> MessageRecord:
+        """A member forwards ``original`` to ``channel``: empty content and files, the original in ``snapshots``."""
+        return self._member_messages.forward(channel, author, original)
+
+    async def add_forum_post(
+        self,
+        forum: FakeChannel,
+        name: str,
+        author: FakeMember,
+        content: str = "",
+        files: Iterable[Upload] = (),
+    ) -> MessageRecord:
+        """A member opens a post in a forum: returns its starter message, whose ``channel`` is the new thread."""
+        return self._member_messages.forum_post(forum, name, author, content, _uploads(files))
+
+    def redeliver(self, message: MessageRecord) -> str | None:
+        """Dispatch ``message``'s MESSAGE_CREATE again, as Discord may (e.g. after a RESUME).
+
+        Returns "live", "buffered" (waits for a RESUME) or None (no session, or it lacks the intent).
+        """
+        return self._member_messages.redeliver(message)
+
+    def dm_channel(self, user: Member) -> FakeChannel:
+        """The DM channel between the bot and ``user`` (what ``POST /users/@me/channels`` answers)."""
+        return self.state.dm_channel(user.user if isinstance(user, FakeMember) else user)
 
     # --- controls -----------------------------------------------------------------------------------------------
 
@@ -452,6 +520,27 @@ class FakeDiscord:
         """One interaction's token expires now."""
         interaction.token_revoked = True
         self.state.changed()
+
+    def advance_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass at once on the fake's clock: nonce window, token lifetimes, acknowledgement
+        deadlines (an unanswered interaction fails now), rate-limit windows, attachment URL expiry."""
+        self.state.advance(seconds)
+
+    def refuse_dms(self, user: Member, refuse: bool = True) -> None:
+        """The user's privacy settings refuse DMs from the bot: posting in their DM answers ``403 50007``."""
+        (user.user if isinstance(user, FakeMember) else user).accepts_dms = not refuse
+
+    def hold_guild(self, guild: FakeGuild, *, delay: float | None = None) -> None:
+        """At the next IDENTIFY, READY lists ``guild`` as unavailable and its GUILD_CREATE waits.
+
+        It waits until :meth:`release_guild`, or ``delay`` seconds after the IDENTIFY. Interactions from it reach
+        the bot meanwhile (their ``member`` carries role ids the bot's cache does not know).
+        """
+        self.gateway.guild_stream.hold(guild, delay)
+
+    def release_guild(self, guild: FakeGuild) -> int:
+        """Send a held guild's GUILD_CREATE (``"unavailable": false``); returns to how many sessions."""
+        return self.gateway.guild_stream.release(guild)
 
     def expire_attachment_urls(self) -> None:
         """Every attachment URL issued so far expires (the CDN answers 404 to them)."""
@@ -499,3 +588,10 @@ class FakeDiscord:
     def invalidate_session(self, *, resumable: bool = False) -> int:
         """Send op 9 INVALID_SESSION on every live connection."""
         return self.gateway.send_op(9, resumable)
+
+
+def _uploads(files: Iterable[Upload]) -> list[UploadedFile]:
+    return [
+        UploadedFile(field=f"files[{n}]", filename=f.filename, data=f.data, declared_content_type=f.content_type)
+        for n, f in enumerate(files)
+    ]
