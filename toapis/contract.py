@@ -113,6 +113,21 @@ CONTENT_POLICY_MARKERS: Final = (
     "内容安全",
 )
 
+# ASSUMED: the documentation names no reason categories for a content-policy refusal; upstream models' messages
+# often name one ("... flagged as violence", "sexual content", "涉及暴力"). A message containing one of these
+# markers (case-insensitively) is read as that category; anything else has none. Callers show the category,
+# never the message itself, which may carry anything.
+CONTENT_POLICY_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
+    "sexual": ("sexual", "nudity", "nsfw", "色情", "裸"),
+    "minors": ("minor", "child", "未成年"),
+    "violence": ("violence", "violent", "gore", "暴力", "血腥"),
+    "self-harm": ("self-harm", "self harm", "suicide", "自残", "自杀"),
+    "hate": ("hate", "hateful", "仇恨"),
+    "harassment": ("harassment", "bullying", "骚扰"),
+    "illegal": ("illegal", "weapon", "drug", "违法"),
+    "real people": ("public figure", "real person", "celebrity", "likeness", "名人"),
+}
+
 # DOCUMENTED polling advice: first look after about 5 s, then every 5–10 s with jitter.
 RECOMMENDED_FIRST_POLL_DELAY: Final = 5.0
 RECOMMENDED_POLL_INTERVAL: Final = 5.0
