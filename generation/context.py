@@ -10,7 +10,7 @@ from generation.config import PipelineConfig
 from generation.events import ProgressEvent, ReporterBook
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
-from storage.jobs import Job
+from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import ToAPIsClient
 
@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunContext:
-    """The pipeline's configuration, its upstream client and health, the store, the spool and the reporters."""
+    """The pipeline's configuration, its upstream client and health, the store, the spool and the reporters.
+
+    `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
+    holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
+    """
 
     config: PipelineConfig
     client: ToAPIsClient
@@ -27,6 +31,7 @@ class RunContext:
     spool: Spool
     health: UpstreamHealth
     reporters: ReporterBook
+    jobs: JobRepository
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""

@@ -198,3 +198,12 @@ class ReporterBook:
         taken = list(self._reporters.items())
         self._reporters.clear()
         return taken
+
+
+async def close_reporter(job_id: str, reporter: Reporter) -> None:
+    """Stop a reporter's background work (if it has any); nothing more will reach it."""
+    if isinstance(reporter, ClosableReporter):
+        try:
+            await reporter.aclose()
+        except Exception:
+            log.exception("job %s: the reporter failed to close", job_id)

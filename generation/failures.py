@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from generation.events import Failed, FailureKind, Reporter
-from storage.jobs import Job
+from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import (
     AuthenticationError,
@@ -97,14 +97,14 @@ def timed_out(detail: str) -> JobFailure:
     return JobFailure(FailureKind.TIMED_OUT, refund=False, detail=detail)
 
 
-async def record(store: Storage, job: Job, failure: JobFailure) -> Failed:
+async def record(store: Storage, job: Job, failure: JobFailure, *, jobs: JobRepository | None = None) -> Failed:
     """Refund (if the failure says so), mark the job failed and log its usage, in one transaction; the event
-    that tells the member."""
+    that tells the member. `jobs`: the repository to write the job through (a lease holder's)."""
     refunded = 0
     async with store.db.transaction():
         if failure.refund:
             refunded = await store.quotas.refund(job.id)
-        failed = await store.jobs.fail(job.id, failure.kind.value, failure.detail[:1000])
+        failed = await (jobs or store.jobs).fail(job.id, failure.kind.value, failure.detail[:1000])
         await store.usage.record_job(failed)
     log.info("job %s failed (%s): %s; %d image(s) refunded", job.id, failure.kind.value, failure.detail, refunded)
     return Failed(
