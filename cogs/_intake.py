@@ -88,7 +88,7 @@ class Intake:
         try:
             if guild_id is None or channel_id is None:
                 raise NotInServer()
-            admission.check_place_and_pace(guild_id, channel_id, user_id)
+            admission.check_place_and_pace(guild_id, channel_id, user_id, parent_id=parent_of(interaction))
             if isinstance(draft, Draft):
                 self._check_draft(guild_id, draft)
         except Refusal as refusal:
@@ -194,6 +194,12 @@ async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> No
     except discord.HTTPException:
         log.info("Could not delete the deferred reply", exc_info=True)
     await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def parent_of(interaction: discord.Interaction) -> int | None:
+    """The channel a thread or forum post belongs to (None outside threads): the allow-list is about it."""
+    parent_id = getattr(interaction.channel, "parent_id", None)
+    return parent_id if isinstance(parent_id, int) else None
 
 
 def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:

@@ -139,3 +139,44 @@ def _acknowledged(call: InteractionRecord) -> Callable[[], bool]:
 
 def _delivered(call: InteractionRecord) -> Callable[[], bool]:
     return lambda: delivered(call)
+
+
+async def test_a_thread_of_an_allowed_channel_is_allowed_and_a_forum_can_be_listed(world: World) -> None:
+    general = world.channel
+    elsewhere = world.guild.add_text_channel("elsewhere")
+    forum = world.guild.add_forum_channel("art")
+    await command(world, "imagine-settings channels add", {"channel": general})
+    added = await command(world, "imagine-settings channels add", {"channel": forum})
+    assert added.content.startswith(f"/imagine is allowed in <#{forum.id}>.")
+    in_general = world.guild.add_thread(general, "ideas", members=[world.guild.bot_member, world.member])
+    in_elsewhere = world.guild.add_thread(elsewhere, "off-topic", members=[world.guild.bot_member, world.member])
+    post = await world.discord.add_forum_post(forum, "my post", world.member, "a thread of its own")
+
+    allowed = await world.imagine("a cat", channel=in_general)
+    in_forum = await world.imagine("a dog", channel=post.channel)
+    refused = await world.imagine("a fish", channel=in_elsewhere)
+
+    await world.discord.wait_for(lambda: delivered(allowed) and delivered(in_forum), 15)
+    await world.discord.wait_for(lambda: refused.acknowledged, 10)
+    assert refused.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+    assert refused.callback is not None
+    assert refused.callback.data is not None
+    assert refused.callback.data["content"].startswith("/imagine is not used in this channel.")
+
+
+async def test_the_bot_leaves_a_server_off_the_list_that_adds_it_but_never_one_it_was_in(
+    make_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    allowed = 7 << 22
+    async with make_world(guild_id=allowed, ALLOWED_GUILD_IDS=str(allowed)) as world:
+        # In a server off the list when it starts (a typo in the list, say): logged, never left.
+        old: list[Any] = []
+        await world.restart(while_stopped=lambda: old.append(world.discord.add_guild("Was there before")))
+        await world.bot.wait_until_ready()
+        assert any(f"The bot is in server {old[0].id}" in record.message for record in caplog.records)
+
+        stranger = world.discord.add_guild("Added later")  # a join: off the list, so the bot leaves
+        await world.discord.wait_for(lambda: stranger in world.discord.state.left_guilds, 10, what="the leave")
+
+        assert world.discord.state.left_guilds == [stranger]
+        assert any(f"Added to server {stranger.id}" in record.message for record in caplog.records)
