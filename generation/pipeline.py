@@ -44,7 +44,6 @@ from generation.events import (
     Uploading,
 )
 from generation.fair_queue import FairQueue
-from generation.images import EXTENSIONS
 from generation.requests import RESTARTING_REASON, UNAVAILABLE_REASON, JobRefused, JobRequest, quota_reason
 from generation.spool import Spool
 from storage.jobs import Job, JobState
@@ -62,6 +61,7 @@ from toapis import (
     ToAPIsError,
     UploadRejectedError,
 )
+from toapis.mime import EXTENSIONS
 
 log = logging.getLogger(__name__)
 
