@@ -83,9 +83,9 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_side: int = REFERENCE_
     The type comes from the bytes. An image that already fits and is not animated passes through untouched,
     byte for byte. Any other is decoded no larger than it needs (a large JPEG at a fraction of its size), its
     first frame if animated, turned upright as its EXIF orientation says (the re-encode drops the EXIF), scaled
-    down to `max_side`, and re-encoded: JPEG, or WebP when it has transparency (PNG first for a GIF, which is
-    lossless and small for its flat colours; never for a JPEG, WebP or PNG source, where it costs seconds and
-    comes out larger than the limit anyway).
+    down to `max_side`, and re-encoded: JPEG, or WebP when it has transparency. Lossless PNG is tried first for
+    a GIF only, whose flat colours it keeps small; for a JPEG, WebP or PNG source (a photo, as a rule) it would
+    cost seconds and seldom fit.
     """
     if max_side < 1:
         raise ValueError("max_side must be positive")
