@@ -89,7 +89,7 @@ class Spool:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         mode = stat.S_IMODE(self.directory.stat().st_mode)
         if mode & 0o077:
-            log.warning("the spool %s was open to others (mode %o): made private (0700)", self.directory, mode)
+            log.info("the spool %s was open to others (mode %o): made private (0700)", self.directory, mode)
             self.directory.chmod(0o700)
 
     def _make_folder(self, folder: Path) -> None:
