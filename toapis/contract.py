@@ -81,6 +81,11 @@ UPLOAD_PURPOSE: Final = "generation"
 UPLOAD_UNSUPPORTED_TYPE_MESSAGE: Final = "Unsupported image type. Allowed: JPEG, PNG, WebP, GIF"
 UPLOAD_TOO_LARGE_MESSAGE: Final = "Image too large. Maximum size is 10MB"
 
+# ASSUMED: the model makes no use of a reference image's detail beyond 2048 pixels on its long side (the
+# documentation is silent), so larger references are scaled down to that before upload: smaller uploads and
+# stored copies, and far less work preparing them. The model catalog may refine it per model.
+REFERENCE_MAX_SIDE: Final = 2048
+
 # ASSUMED: how long an upload URL lives is not documented, so it is treated as short-lived: upload the
 # references again for every job (and every re-roll) instead of storing and reusing the URL.
 UPLOAD_URLS_ARE_SHORT_LIVED: Final = True
