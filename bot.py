@@ -40,6 +40,7 @@ from generation.cooldowns import Cooldowns
 from generation.events import Reporter
 from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
+from generation.models import ModelMenu
 from generation.pipeline import Pipeline, PipelineConfig
 from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
@@ -265,6 +266,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             server_settings=server_settings,
             cooldowns=Cooldowns(),
             pipeline=pipeline,
+            models=ModelMenu(settings.toapis_models, settings.toapis_model, settings.model_weights),
         )
         history = JobHistory(store, retention_days=settings.retention_days)
         quotas = QuotaService(store)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
 
+from toapis import catalog
+
 T = TypeVar("T")
 
 DEFAULT_TOAPIS_BASE_URL: Final = "https://toapis.com/v1"
@@ -91,6 +93,10 @@ class Settings:
     toapis_api_key: Secret
     toapis_base_url: str = DEFAULT_TOAPIS_BASE_URL
     toapis_model: str = DEFAULT_MODEL
+    toapis_models: tuple[str, ...] = (DEFAULT_MODEL,)
+    """The catalogued models the operator pays for (their ids); `toapis_model` is among them."""
+    model_weights: tuple[tuple[str, str | None, int], ...] = ()
+    """MODEL_WEIGHTS: (model id, resolution tier or None for all of the model's, weight) overrides."""
     database_url: str = DEFAULT_DATABASE_URL
     discord_api_base_url: str | None = None
     discord_gateway_url: str | None = None
@@ -216,6 +222,52 @@ class _Reader:
             return None
         return Secret(value)
 
+    def models(self) -> tuple[str, tuple[str, ...]]:
+        """TOAPIS_MODEL and TOAPIS_MODELS: catalogued ids (aliases become ids), the default among them."""
+        default = self._model_id("TOAPIS_MODEL", self.raw("TOAPIS_MODEL") or DEFAULT_MODEL) or DEFAULT_MODEL
+        listed = self.raw("TOAPIS_MODELS")
+        models: list[str] = []
+        for item in listed.split(",") if listed else [default]:
+            model = self._model_id("TOAPIS_MODELS", item.strip()) if item.strip() else None
+            if model is not None and model not in models:
+                models.append(model)
+        if listed and default not in models:
+            self.problems.append(f"TOAPIS_MODEL ({default}) must be one of TOAPIS_MODELS ({', '.join(models)})")
+        return default, tuple(models or [default])
+
+    def _model_id(self, name: str, value: str) -> str | None:
+        try:
+            return catalog.get_model(value).id
+        except catalog.UnknownModelError:
+            self.problems.append(f"{name} names an unknown image model {value!r}; known: {', '.join(catalog.MODELS)}")
+            return None
+
+    def weights(self, name: str, models: tuple[str, ...]) -> tuple[tuple[str, str | None, int], ...]:
+        """`model[@resolution]=weight,...`: each a model of TOAPIS_MODELS, a tier it offers, a whole number >= 1."""
+        value = self.raw(name)
+        if value is None:
+            return ()
+        weights: list[tuple[str, str | None, int]] = []
+        for item in (part.strip() for part in value.split(",") if part.strip()):
+            target, _, number = item.partition("=")
+            model_part, _, tier = target.strip().partition("@")
+            model = self._model_id(name, model_part.strip())
+            if model is None:
+                continue
+            if model not in models:
+                self.problems.append(f"{name} weighs {model}, which is not in TOAPIS_MODELS")
+                continue
+            resolution = catalog.normalise_resolution(tier) if tier.strip() else None
+            if resolution is not None and resolution not in catalog.get_model(model).resolutions:
+                offered = ", ".join(catalog.get_model(model).resolutions)
+                self.problems.append(f"{name}: {model} has no resolution {tier.strip()!r} (it has {offered})")
+                continue
+            if not number.strip().isdigit() or int(number) < 1:
+                self.problems.append(f"{name}: the weight of {item!r} must be a whole number of images, 1 or more")
+                continue
+            weights.append((model, resolution, int(number)))
+        return tuple(weights)
+
     def id_list(self, name: str) -> tuple[int, ...]:
         value = self.raw(name)
         if value is None:
@@ -243,7 +295,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
     discord_token = read.secret("DISCORD_TOKEN", "the bot token from the Discord Developer Portal (Bot tab)")
     toapis_api_key = read.secret("TOAPIS_API_KEY", "your ToAPIs API key")
     toapis_base_url = read.url("TOAPIS_BASE_URL", DEFAULT_TOAPIS_BASE_URL, ("http", "https"))
-    model = read.raw("TOAPIS_MODEL") or DEFAULT_MODEL
+    model, models = read.models()
+    weights = read.weights("MODEL_WEIGHTS", models)
     database_url = read.raw("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         read.problems.append(
@@ -271,6 +324,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         toapis_api_key=toapis_api_key,
         toapis_base_url=toapis_base_url or DEFAULT_TOAPIS_BASE_URL,
         toapis_model=model,
+        toapis_models=models,
+        model_weights=weights,
         database_url=database_url,
         discord_api_base_url=read.url("DISCORD_API_BASE_URL", None, ("http", "https")),
         discord_gateway_url=read.url("DISCORD_GATEWAY_URL", None, ("ws", "wss")),

@@ -189,7 +189,6 @@ async def database_growth_mb(references: list[bytes], jobs: int) -> float:
                     user_id=3 + number % 50,
                     kind="imagine",
                     prompt=f"a lighthouse at dusk, in the style of reference {number}",
-                    size="1024x1024",
                     n=1,
                     model="gpt-image-2",
                     reference_count=REFERENCES_PER_JOB,

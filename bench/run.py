@@ -280,7 +280,6 @@ def _usage_row(index: int, now: datetime) -> dict[str, Any]:
         user_id=index % 1000,
         prompt=f"prompt {index}",
         model="gpt-image-2",
-        size="1024x1024",
         n=1,
         images=1,
         reference_count=0,

@@ -66,7 +66,6 @@ def usage_entry(index: int, guild_id: int = GUILD, start: datetime = MONTH_START
         user_id=index % MEMBERS,
         prompt=f"a watercolour of lighthouse number {index}, in the rain, with gulls",
         model="gpt-image-2",
-        size="1024x1024",
         n=1 + index % 4,
         images=1 + index % 4 if index % 20 else 0,
         reference_count=index % 2,

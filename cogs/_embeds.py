@@ -6,10 +6,9 @@ from typing import Final
 
 import discord
 
-from cogs._limits import DESCRIPTION_LIMIT, cut
-from cogs._texts import UNAVAILABLE, duration, plural
+from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
+from cogs._texts import UNAVAILABLE, aspect_label, duration, model_label, plural, resolution_label, shape_label
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
-from generation.validation import SIZES
 from storage.jobs import Job
 
 # The prompt is shown in full only in the result; progress replies show its start.
@@ -23,11 +22,6 @@ WAITING: Final = discord.Colour.orange()
 
 # Nothing Imagine posts pings anyone, except the requester on the channel-message fallback.
 NO_MENTIONS: Final = discord.AllowedMentions.none()
-
-
-def size_label(size: str) -> str:
-    label = SIZES.get(size)
-    return f"{label} ({size.replace('x', '×')})" if label else size
 
 
 def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
@@ -61,18 +55,36 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
         colour = WAITING
     embed = discord.Embed(title=title, description=status, colour=colour)
     embed.add_field(name="Prompt", value=cut(job.prompt, PROGRESS_PROMPT_LIMIT), inline=False)
-    embed.set_footer(text=f"{size_label(job.size)} · {plural(job.n, 'image')}")
+    embed.set_footer(text=f"{shape_label(job)} · {plural(job.n, 'image')}")
     return embed
 
 
-def result_embed(job: Job, *, images: int, elapsed: float, refunded: int) -> discord.Embed:
-    """The result: prompt, size, count, time taken, who asked."""
+def result_embed(
+    job: Job, *, images: int, elapsed: float, refunded: int, originals: tuple[str, ...] = ()
+) -> discord.Embed:
+    """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked.
+
+    `originals`: links to the full results, when some were re-encoded to fit the server's upload limit.
+    """
     embed = discord.Embed(description=cut(job.prompt, RESULT_PROMPT_LIMIT), colour=DONE)
-    embed.add_field(name="Size", value=size_label(job.size))
+    embed.add_field(name="Model", value=model_label(job.model))
+    embed.add_field(name="Aspect", value=aspect_label(job.aspect))
+    embed.add_field(name="Resolution", value=resolution_label(job.resolution))
     count = f"{images}" if images == job.n else f"{images} of {job.n}"
     embed.add_field(name="Images", value=count)
+    embed.add_field(name="Counted as", value=plural(images * job.weight, "image"))
     embed.add_field(name="Time", value=duration(elapsed))
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    if originals:
+        links = " ".join(f"[{index}]({url})" for index, url in enumerate(originals, start=1))
+        embed.add_field(
+            name="Re-encoded to fit",
+            value=cut(
+                f"Discord's upload limit here is smaller than the images; the originals (for a day): {links}",
+                FIELD_VALUE_LIMIT,
+            ),
+            inline=False,
+        )
     if refunded:
         embed.set_footer(text=f"The image service returned fewer images than asked; {refunded} were not counted.")
     return embed

@@ -22,6 +22,7 @@ from cogs._reporter import DiscordReporter
 from cogs._texts import GENERIC, refusal_text
 from generation.admission import Admission
 from generation.history import JobHistory
+from generation.models import Choice
 from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
 from generation.refusals import AttachmentUnreadable, NotInServer, QuotaExceeded, Refusal
@@ -43,9 +44,14 @@ class Draft:
     """What a request asks for, before it is checked and becomes a job."""
 
     prompt: str
-    size: str
     n: int
     kind: JobKind
+    model: str | None = None
+    """None: the server's default model."""
+    aspect: str | None = None
+    """None: 1:1."""
+    resolution: str | None = None
+    """None: the model's default."""
     attachments: tuple[discord.Attachment, ...] = ()
     """Read after the defer."""
     stored_references: Job | None = None
@@ -109,19 +115,22 @@ class Intake:
                 reply_id = (await interaction.original_response()).id
             if not isinstance(draft, Draft):
                 draft = await draft()
-            prompt = self._check_draft(guild_id, draft)
+            prompt, choice = self._check_draft(guild_id, draft)
             role_ids = _role_ids(interaction.user)
             # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
-            usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n)
+            usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n * choice.weight)
             if usage is not None:
-                raise QuotaExceeded(usage, draft.n)
+                raise QuotaExceeded(usage, draft.n, choice.weight)
             references = await self._references(draft)
             request = JobRequest(
                 guild_id=guild_id,
                 channel_id=channel_id,
                 user_id=user_id,
                 prompt=prompt,
-                size=draft.size,
+                model=choice.model.id,
+                aspect=choice.aspect,
+                resolution=choice.resolution,
+                weight=choice.weight,
                 n=draft.n,
                 role_ids=role_ids,
                 references=references,
@@ -164,13 +173,15 @@ class Intake:
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 
-    def _check_draft(self, guild_id: int, draft: Draft) -> str:
-        """The request's own options are acceptable in this server; returns the trimmed prompt. No I/O."""
+    def _check_draft(self, guild_id: int, draft: Draft) -> tuple[str, Choice]:
+        """The request's own options are acceptable in this server: the trimmed prompt and what it gets. No I/O."""
         return self.admission.check_options(
             guild_id,
             prompt=draft.prompt,
-            size=draft.size,
             n=draft.n,
+            model=draft.model,
+            aspect=draft.aspect,
+            resolution=draft.resolution,
             reference_count=len(draft.attachments)
             + (draft.stored_references.reference_count if draft.stored_references else 0),
             attachment_sizes=[attachment.size for attachment in draft.attachments],

@@ -132,9 +132,16 @@ class DiscordReporter:
     async def _deliver(self, event: Completed) -> DeliveryReceipt:
         await self._editor.close()
         job = event.job
-        embed = result_embed(job, images=len(event.images), elapsed=event.elapsed, refunded=event.refunded)
-        view = self._result_view(job, len(event.images)) if self._result_view else None
         limit = self._upload_limit(job)
+        # A result over the server's upload limit is re-encoded to fit; the embed links to the original while the
+        # image service keeps it (a day), when the result came as a link.
+        originals = tuple(
+            image.source for image in event.images if image.size > limit and image.source.startswith("https://")
+        )
+        embed = result_embed(
+            job, images=len(event.images), elapsed=event.elapsed, refunded=event.refunded, originals=originals
+        )
+        view = self._result_view(job, len(event.images)) if self._result_view else None
         if self._reply_editable(job) and not job.late_notified:
             files = await self._files(event.images, limit)
             try:

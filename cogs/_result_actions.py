@@ -39,7 +39,14 @@ class ResultActions:
         async def load() -> Draft:
             parent = await self._history.parent(job_id, "re-rolled", guild_id=interaction.guild_id)
             return Draft(
-                parent.prompt, parent.size, parent.n, JobKind.REROLL, stored_references=parent, parent_job_id=parent.id
+                parent.prompt,
+                parent.n,
+                JobKind.REROLL,
+                model=parent.model,
+                aspect=parent.aspect,
+                resolution=parent.resolution,
+                stored_references=parent,
+                parent_job_id=parent.id,
             )
 
         await self._intake.run(interaction, load)
@@ -55,7 +62,14 @@ class ResultActions:
         async def load() -> Draft:
             parent = await self._history.parent(job_id, "varied", guild_id=interaction.guild_id)
             return Draft(
-                parent.prompt, parent.size, parent.n, JobKind.VARY, attachments=(image,), parent_job_id=parent.id
+                parent.prompt,
+                parent.n,
+                JobKind.VARY,
+                model=parent.model,
+                aspect=parent.aspect,
+                resolution=parent.resolution,
+                attachments=(image,),
+                parent_job_id=parent.id,
             )
 
         await self._intake.run(interaction, load)

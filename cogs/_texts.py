@@ -24,9 +24,12 @@ from generation.refusals import (
     DaysReversed,
     ImageGoneFromMessage,
     InvalidDay,
+    LastModel,
     MessageGone,
     MessageHasNoImages,
+    ModelNotOffered,
     NotInServer,
+    OptionNotOffered,
     ParentUnknown,
     PromptEmpty,
     PromptTooLong,
@@ -39,12 +42,13 @@ from generation.refusals import (
     RoleMissing,
     RoleNotExpected,
     ServerNotAllowed,
-    SizeUnknown,
     TooManyImages,
     TooManyReferences,
     Unavailable,
 )
+from storage.jobs import Job
 from storage.quotas import Period, RuleScope, RuleUsage
+from toapis import catalog
 
 UNAVAILABLE: Final = "Imagine cannot generate images right now. Please try again later."
 NOT_COUNTED: Final = "Your images were not counted."
@@ -64,6 +68,41 @@ PERIODS: Final = {
     Period.WEEK: PeriodWords("this week", "per week"),
     Period.MONTH: PeriodWords("this month", "per month"),
 }
+
+
+def _either(values: tuple[str, ...]) -> str:
+    """ "1", "1 to 4" for a run, "1, 2 or 4" otherwise."""
+    numbers = [int(value) for value in values]
+    if len(numbers) == 1:
+        return values[0]
+    if numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]} to {numbers[-1]}"
+    return ", ".join(values[:-1]) + f" or {values[-1]}"
+
+
+def model_label(model_id: str) -> str:
+    """A model's readable name ("GPT Image 2"), its id if the catalog no longer knows it."""
+    try:
+        return catalog.get_model(model_id).name
+    except catalog.UnknownModelError:
+        return model_id
+
+
+def aspect_label(aspect: str) -> str:
+    """An aspect ratio as members read it: "Widescreen 16:9"."""
+    known = catalog.ASPECTS.get(aspect)
+    return known.name if known is not None else aspect
+
+
+def resolution_label(resolution: str) -> str:
+    """A resolution tier as members read it: "2K"."""
+    known = catalog.RESOLUTIONS.get(resolution)
+    return known.name if known is not None else resolution.upper()
+
+
+def shape_label(job: Job) -> str:
+    """A job's model, aspect and resolution in a few words: "GPT Image 2 · Widescreen 16:9 · 2K"."""
+    return f"{model_label(job.model)} · {aspect_label(job.aspect)} · {resolution_label(job.resolution)}"
 
 
 def noun(count: int, singular: str) -> str:
@@ -126,8 +165,18 @@ def refusal_text(refusal: Refusal) -> str:
             return "Your prompt is empty: describe the image you want."
         case PromptTooLong(length=length, limit=limit):
             return f"Your prompt is {length:,} characters long; the limit is {limit:,}. Shorten it and try again."
-        case SizeUnknown(offered=offered):
-            return f"The size must be one of {', '.join(offered)}."
+        case LastModel(model=model):
+            return f"{model} is the only model offered here: add another first, or use `clear` to offer them all."
+        case ModelNotOffered(given=given, offered=offered):
+            return f"This server does not offer the model {given!r}. It offers: {', '.join(offered)}."
+        case OptionNotOffered(option="aspect", model=model, offered=offered):
+            return f"{model} offers the aspect ratios {', '.join(offered)}: choose one of them."
+        case OptionNotOffered(option="resolution", model=model, offered=offered):
+            return f"{model} offers the resolutions {', '.join(o.upper() for o in offered)}: choose one of them."
+        case OptionNotOffered(option="n", model=model, offered=offered):
+            return f"{model} makes {_either(offered)} image{'s' if offered[-1] != '1' else ''} per request."
+        case OptionNotOffered(model=model, offered=offered):
+            return f"{model} does not offer that: it takes {', '.join(offered)}."
         case TooManyImages(limit=1):
             return "This server allows one image per request: set n to 1."
         case TooManyImages(limit=limit):
@@ -159,8 +208,8 @@ def refusal_text(refusal: Refusal) -> str:
                 f"The reference images of this request are no longer kept (they are deleted after {days} days), "
                 "so it cannot be re-rolled. Start a new /imagine instead."
             )
-        case QuotaExceeded(usage=usage, requested=requested):
-            return quota_refusal(usage, requested)
+        case QuotaExceeded(usage=usage, requested=requested, weight=weight):
+            return quota_refusal(usage, requested, weight)
         case ReferencesNotSaved():
             return "Imagine could not keep your reference images. Please try again."
         case InvalidDay(option=option, given=given):
@@ -193,8 +242,9 @@ def rule_name(usage: RuleUsage) -> str:
     return f"your limit for {period}"
 
 
-def quota_refusal(usage: RuleUsage | None, requested: int) -> str:
-    """Which rule refused, what is left, and when it resets (a Discord timestamp each member sees locally)."""
+def quota_refusal(usage: RuleUsage | None, requested: int, weight: int = 1) -> str:
+    """Which rule refused, what the request would have counted as, what is left, and when it resets (a Discord
+    timestamp each member sees locally)."""
     if usage is None:
         return "A quota was reached."
     if usage.limit == 0:
@@ -204,8 +254,11 @@ def quota_refusal(usage: RuleUsage | None, requested: int) -> str:
     left = usage.remaining
     if left == 0:
         return f"You have reached {rule_name(usage)} ({plural(usage.limit, 'image')}). It resets {resets}."
+    asked = plural(requested, "image")
+    if weight > 1:
+        asked += f", which count as {requested * weight:,} at this model and resolution"
     return (
-        f"You asked for {plural(requested, 'image')}, but only {left:,} of {rule_name(usage)} "
+        f"You asked for {asked}, but only {left:,} of {rule_name(usage)} "
         f"({usage.limit:,}) {'is' if left == 1 else 'are'} left. Ask for fewer, or wait until it resets {resets}."
     )
 

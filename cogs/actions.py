@@ -23,8 +23,10 @@ from cogs._services import Services, services_of
 from cogs._texts import refusal_text
 from cogs._views import DYNAMIC_ITEMS
 from generation.refusals import MessageGone, MessageHasNoImages, Refusal
-from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH, nearest_size
+from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH
 from storage.jobs import JobKind
+from toapis import catalog
+from toapis.catalog import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,10 @@ def is_image(attachment: discord.Attachment) -> bool:
     return attachment.filename.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def from_images_draft(prompt: str, attachments: list[discord.Attachment]) -> Draft:
-    """The request "Imagine from images" makes of a message: its first four images as references, the size
-    closest to the first one's shape, one image; the member is told if images were left out."""
+def from_images_draft(prompt: str, attachments: list[discord.Attachment], model: ModelSpec | None = None) -> Draft:
+    """The request "Imagine from images" makes of a message: its first four images as references, the aspect
+    ratio (among `model`'s) closest to the first one's shape, one image; the member is told if images were left
+    out."""
     images = [attachment for attachment in attachments if is_image(attachment)]
     if not images:
         raise MessageHasNoImages(anymore=True)
@@ -52,8 +55,8 @@ def from_images_draft(prompt: str, attachments: list[discord.Attachment]) -> Dra
     notice = None
     if len(images) > len(used):
         notice = f"Only the first {len(used)} of the {len(images)} images are used as references."
-    size = nearest_size(used[0].width or 1, used[0].height or 1)
-    return Draft(prompt, size, 1, JobKind.CONTEXT, attachments=tuple(used), notice=notice)
+    aspect = catalog.nearest_aspect(used[0].width or 1, used[0].height or 1, model)
+    return Draft(prompt, 1, JobKind.CONTEXT, aspect=aspect, attachments=tuple(used), notice=notice)
 
 
 def form_id(channel_id: int, message_id: int, user_id: int) -> str:
@@ -78,7 +81,10 @@ class PromptModal(Gated, discord.ui.Modal, title="Imagine from images"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self.actions.services.intake.run(
-            interaction, from_images_draft(self.prompt.value, self.message.attachments)
+            interaction,
+            from_images_draft(
+                self.prompt.value, self.message.attachments, self.actions.default_model(interaction.guild_id)
+            ),
         )
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
@@ -96,6 +102,12 @@ class ResultActionsCog(commands.Cog):
         # The prompt forms this process opened, until they time out: discord.py answers their submits (the
         # listener below must not answer them too, even after the form has been submitted).
         self._open_forms: dict[str, float] = {}
+
+    def default_model(self, guild_id: int | None) -> ModelSpec | None:
+        """The model a request of this server uses when it names none (its aspect ratios are the ones to pick)."""
+        if guild_id is None:
+            return None
+        return self.services.intake.admission.models.default_for(self.services.server_settings.get(guild_id))
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.from_images)
@@ -155,7 +167,7 @@ class ResultActionsCog(commands.Cog):
                 message = await channel.fetch_message(message_id)
             except discord.HTTPException as exc:
                 raise MessageGone() from exc
-            return from_images_draft(prompt, message.attachments)
+            return from_images_draft(prompt, message.attachments, self.default_model(interaction.guild_id))
 
         await self.services.intake.run(interaction, load)
 

@@ -15,12 +15,17 @@ from discord.ext import commands
 from cogs._errors import answer_error
 from cogs._intake import Draft
 from cogs._services import Services, services_of
-from generation.validation import DEFAULT_SIZE, MAX_N, PROMPT_MAX_LENGTH, SIZES
+from generation.validation import MAX_N, PROMPT_MAX_LENGTH
 from storage.jobs import JobKind
+from toapis import catalog
 
-SIZE_CHOICES: Final = [
-    app_commands.Choice(name=f"{label} ({value.replace('x', '×')})", value=value) for value, label in SIZES.items()
+ASPECT_CHOICES: Final = [app_commands.Choice(name=aspect.name, value=aspect.id) for aspect in catalog.ASPECTS.values()]
+# The tiers members choose among; a model that offers others (0.5K, 3K) is used at its default or these.
+RESOLUTION_CHOICES: Final = [
+    app_commands.Choice(name=catalog.RESOLUTIONS[tier].name, value=tier) for tier in ("1k", "2k", "4k")
 ]
+# Discord shows at most 25 suggestions.
+MAX_SUGGESTIONS: Final = 25
 
 
 class ImagineCog(commands.Cog):
@@ -32,20 +37,24 @@ class ImagineCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What to draw, in up to 4,000 characters",
-        size="The shape of the images (square by default)",
+        aspect="The shape of the images (square by default)",
+        resolution="How large the images are (the model's default if left out); larger ones count as more images",
         n="How many images, 1 to 4 (1 by default)",
+        model="The image model (this server's default if left out)",
         image="A reference image to guide the result",
         image2="A second reference image",
         image3="A third reference image",
         image4="A fourth reference image",
     )
-    @app_commands.choices(size=SIZE_CHOICES)
+    @app_commands.choices(aspect=ASPECT_CHOICES, resolution=RESOLUTION_CHOICES)
     async def imagine(
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, PROMPT_MAX_LENGTH],
-        size: str = DEFAULT_SIZE,
+        aspect: str | None = None,
+        resolution: str | None = None,
         n: app_commands.Range[int, 1, MAX_N] = 1,
+        model: str | None = None,
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
@@ -53,7 +62,33 @@ class ImagineCog(commands.Cog):
     ) -> None:
         """Generate images from a prompt, optionally guided by up to four reference images."""
         attachments = tuple(a for a in (image, image2, image3, image4) if a is not None)
-        await self.services.intake.run(interaction, Draft(prompt, size, n, JobKind.IMAGINE, attachments=attachments))
+        draft = Draft(
+            prompt,
+            n,
+            JobKind.IMAGINE,
+            model=model,
+            aspect=aspect,
+            resolution=resolution,
+            attachments=attachments,
+        )
+        await self.services.intake.run(interaction, draft)
+
+    @imagine.autocomplete("model")
+    async def model_suggestions(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The models this server offers whose name or id contains what was typed. From memory: no I/O."""
+        if interaction.guild_id is None:
+            return []
+        services = self.services
+        menu = services.intake.admission.models
+        server = services.server_settings.get(interaction.guild_id)
+        default = menu.default_for(server)
+        typed = current.strip().lower()
+        suggestions = [
+            app_commands.Choice(name=f"{spec.name} (default)" if spec is default else spec.name, value=spec.id)
+            for spec in menu.offered(server)
+            if typed in spec.name.lower() or typed in spec.id.lower()
+        ]
+        return suggestions[:MAX_SUGGESTIONS]
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

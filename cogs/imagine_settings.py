@@ -15,8 +15,11 @@ from cogs._limits import MESSAGE_LIST_LIMIT
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from cogs._texts import channel_list, duration
+from generation.models import ModelMenu
+from generation.refusals import LastModel, ModelNotOffered
 from generation.validation import MAX_N
 from storage.guild_settings import GuildSettings
+from toapis.catalog import ModelSpec
 
 MAX_COOLDOWN: Final = 3600
 
@@ -28,7 +31,7 @@ _IN_THREADS: Final = ("view_channel", "send_messages_in_threads", "embed_links",
 PostingChannel = discord.TextChannel | discord.ForumChannel
 
 
-def settings_embed(settings: GuildSettings) -> discord.Embed:
+def settings_embed(settings: GuildSettings, menu: ModelMenu) -> discord.Embed:
     channels = channel_list(settings.allowed_channel_ids) or "every channel"
     cooldown = duration(settings.cooldown_seconds) if settings.cooldown_seconds else "none"
     alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
@@ -37,7 +40,16 @@ def settings_embed(settings: GuildSettings) -> discord.Embed:
     embed.add_field(name="Most images per request", value=str(settings.max_n))
     embed.add_field(name="Cooldown per member", value=cooldown)
     embed.add_field(name="Operator alerts go to", value=alerts)
+    embed.add_field(name="Models offered", value=models_text(settings, menu), inline=False)
     return embed
+
+
+def models_text(settings: GuildSettings, menu: ModelMenu) -> str:
+    """The models this server offers, its default marked."""
+    default = menu.default_for(settings)
+    names = [f"**{spec.name}** (default)" if spec is default else spec.name for spec in menu.offered(settings)]
+    text = ", ".join(names)
+    return text if settings.models is not None else f"{text} (every model the bot offers)"
 
 
 def _missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
@@ -56,6 +68,7 @@ class ImagineSettingsCog(
     commands.GroupCog, group_name="imagine-settings", group_description="Decide where and how /imagine is used"
 ):
     channels = app_commands.Group(name="channels", description="The channels where /imagine is allowed")
+    models = app_commands.Group(name="models", description="The image models this server offers")
 
     def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
@@ -153,12 +166,88 @@ class ImagineSettingsCog(
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or alerts cannot be posted."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
+    @models.command(name="add")
+    @app_commands.describe(model="A model the bot offers; once one is added, only added models are offered")
+    async def model_add(self, interaction: discord.Interaction, model: str) -> None:
+        """Offer a model in this server; once one is added, only added models are offered."""
+        assert interaction.guild_id is not None
+        spec = self._model(model)
+        await defer_privately(interaction)
+        current = self.services.server_settings.get(interaction.guild_id).models or frozenset()
+        settings = await self.services.server_settings.set_models(interaction.guild_id, current | {spec.id})
+        text = f"{spec.name} is offered here. Offered now: {models_text(settings, self._menu)}."
+        await answer(interaction, text, ephemeral=True)
+
+    @models.command(name="remove")
+    @app_commands.describe(model="The model to stop offering")
+    async def model_remove(self, interaction: discord.Interaction, model: str) -> None:
+        """Stop offering a model in this server."""
+        assert interaction.guild_id is not None
+        spec = self._model(model)
+        before = self.services.server_settings.get(interaction.guild_id)
+        offered = self._menu.offered(before)
+        if spec not in offered:
+            raise ModelNotOffered(spec.name, tuple(model.name for model in offered))
+        if offered == (spec,):
+            raise LastModel(spec.name)
+        await defer_privately(interaction)
+        rest = frozenset(model.id for model in offered if model is not spec)
+        settings = await self.services.server_settings.set_models(interaction.guild_id, rest)
+        if settings.default_model == spec.id:
+            settings = await self.services.server_settings.set_default_model(interaction.guild_id, None)
+        text = f"{spec.name} is no longer offered here. Offered now: {models_text(settings, self._menu)}."
+        await answer(interaction, text, ephemeral=True)
+
+    @models.command(name="default")
+    @app_commands.describe(model="The model a request uses when it names none")
+    async def model_default(self, interaction: discord.Interaction, model: str) -> None:
+        """Choose the model a request uses when it names none."""
+        assert interaction.guild_id is not None
+        spec = self._model(model)
+        before = self.services.server_settings.get(interaction.guild_id)
+        if spec not in self._menu.offered(before):
+            raise ModelNotOffered(spec.name, tuple(offered.name for offered in self._menu.offered(before)))
+        await defer_privately(interaction)
+        await self.services.server_settings.set_default_model(interaction.guild_id, spec.id)
+        await answer(interaction, f"Requests that name no model now use {spec.name}.", ephemeral=True)
+
+    @models.command(name="clear")
+    async def model_clear(self, interaction: discord.Interaction) -> None:
+        """Offer every model the bot offers again, with the bot's default."""
+        assert interaction.guild_id is not None
+        await defer_privately(interaction)
+        await self.services.server_settings.set_models(interaction.guild_id, None)
+        settings = await self.services.server_settings.set_default_model(interaction.guild_id, None)
+        await answer(interaction, f"Offered now: {models_text(settings, self._menu)}.", ephemeral=True)
+
+    @model_add.autocomplete("model")
+    @model_remove.autocomplete("model")
+    @model_default.autocomplete("model")
+    async def model_suggestions(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The bot's models whose name or id contains what was typed. From memory: no I/O."""
+        typed = current.strip().lower()
+        return [
+            app_commands.Choice(name=spec.name, value=spec.id)
+            for spec in self._menu.models
+            if typed in spec.name.lower() or typed in spec.id.lower()
+        ][:25]
+
+    @property
+    def _menu(self) -> ModelMenu:
+        return self.services.intake.admission.models
+
+    def _model(self, given: str) -> ModelSpec:
+        spec = self._menu.find(given)
+        if spec is None:
+            raise ModelNotOffered(given, tuple(spec.name for spec in self._menu.models))
+        return spec
+
     @app_commands.command(name="show")
     async def show(self, interaction: discord.Interaction) -> None:
         """Show this server's Imagine settings."""
         assert interaction.guild_id is not None
         settings = self.services.server_settings.get(interaction.guild_id)
-        await answer(interaction, embed=settings_embed(settings), ephemeral=True)
+        await answer(interaction, embed=settings_embed(settings, self._menu), ephemeral=True)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from generation.cooldowns import Cooldowns
+from generation.models import Choice, ModelMenu
 from generation.refusals import AttachmentTooLarge, ChannelNotAllowed, CoolingDown, ServerNotAllowed
 from generation.server_settings import ServerSettings
 from generation.validation import check_options
@@ -36,11 +37,13 @@ class Admission:
         server_settings: ServerSettings,
         cooldowns: Cooldowns,
         pipeline: Availability,
+        models: ModelMenu,
     ) -> None:
         self._guild_allowed = guild_allowed
         self._server_settings = server_settings
         self.cooldowns = cooldowns
         self._pipeline = pipeline
+        self.models = models
 
     def check_server(self, guild_id: int) -> None:
         """The operator lets the bot work in this server (ALLOWED_GUILD_IDS)."""
@@ -68,18 +71,30 @@ class Admission:
         guild_id: int,
         *,
         prompt: str,
-        size: str,
         n: int,
-        reference_count: int,
+        model: str | None = None,
+        aspect: str | None = None,
+        resolution: str | None = None,
+        reference_count: int = 0,
         attachment_sizes: Sequence[int] = (),
-    ) -> str:
-        """The request's own options are acceptable in this server; returns the trimmed prompt."""
+    ) -> tuple[str, Choice]:
+        """The request's own options are acceptable in this server: the trimmed prompt, and the model, aspect and
+        resolution it gets (a None is the server's, or the model's, default) with what each image counts as."""
         server = self._server_settings.get(guild_id)
-        cleaned = check_options(prompt, size, n, max_n=server.max_n, reference_count=reference_count)
+        cleaned = check_options(prompt, n, max_n=server.max_n, reference_count=reference_count)
+        choice = self.models.choose(
+            server,
+            model=model,
+            aspect=aspect,
+            resolution=resolution,
+            n=n,
+            reference_count=reference_count,
+            prompt_length=len(cleaned),
+        )
         for position, size_in_bytes in enumerate(attachment_sizes, start=1):
             if size_in_bytes > MAX_ATTACHMENT_BYTES:
                 raise AttachmentTooLarge(position, size_in_bytes, MAX_ATTACHMENT_BYTES)
-        return cleaned
+        return cleaned, choice
 
     def start_cooldown(self, guild_id: int, user_id: int) -> None:
         """The member's request passed the checks: their cooldown runs from now."""

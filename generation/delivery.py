@@ -28,7 +28,7 @@ class Delivery:
 
     async def accept(self, job: Job, task: Task) -> tuple[Job, int]:
         """Keep the results' sources and refund what the API did not return; the job in DOWNLOADING and the
-        images it still holds. A failed task raises its `JobFailure`."""
+        weighted images it still holds. A failed task raises its `JobFailure`."""
         failure = failures.of_task(task)
         if failure is not None:
             raise failure
@@ -40,13 +40,13 @@ class Delivery:
                 sources.append(await context.spool.keep(job.id, index, image.data))
             elif image.url is not None:
                 sources.append(image.url)
+        got = len(sources) * job.weight  # what the images it got count as
         async with store.db.transaction():
             held = await store.quotas.reserved_for_job(job.id)
-            missing = held - len(sources)
-            if missing > 0:
-                await store.quotas.refund(job.id, missing)
+            if held > got:
+                await store.quotas.refund(job.id, held - got)
             accepted = await context.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
-        return accepted, min(held, len(sources))
+        return accepted, min(held, got)
 
     async def download(self, job: Job) -> tuple[Job, tuple[GeneratedImage, ...]]:
         """The results in the spool; the job in DELIVERING."""
@@ -66,7 +66,7 @@ class Delivery:
         """Post the results, trying again (backing off) until they are delivered, refused for good, or a day old.
 
         `images` None: resumed in DELIVERING, the spool (or the result URLs) still has them. `held` None: ask the
-        ledger how many images the job still holds.
+        ledger how many (weighted) images the job still holds.
         """
         context = self._context
         store, config = context.store, context.config
@@ -75,7 +75,8 @@ class Delivery:
         reporter = context.reporters.of(job)
         if held is None:
             held = await store.quotas.reserved_for_job(job.id)
-        event = Completed(job, images, context.elapsed(job), refunded=max(job.n - held, 0))
+        refunded = max(job.n * job.weight - held, 0) // job.weight
+        event = Completed(job, images, context.elapsed(job), refunded=refunded)
         receipt = DeliveryReceipt(delivered=False)
         attempts = config.delivery_attempts
         attempt = 0

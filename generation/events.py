@@ -69,6 +69,8 @@ class GeneratedImage:
     path: Path
     mime_type: str
     size: int
+    source: str = ""
+    """Where it came from: the image service's URL (valid a day), or a spool path for a result sent as bytes."""
 
     def read_bytes(self) -> bytes:
         return self.path.read_bytes()

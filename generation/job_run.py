@@ -161,7 +161,13 @@ class JobRun:
         while True:
             try:
                 task = await context.client.submit_generation(
-                    prompt=job.prompt, size=job.size, n=job.n, reference_urls=reference_urls, client_business_id=job.id
+                    prompt=job.prompt,
+                    n=job.n,
+                    model=job.model,
+                    aspect=job.aspect,
+                    resolution=job.resolution,
+                    reference_urls=reference_urls,
+                    client_business_id=job.id,
                 )
             except SubmitUnconfirmedError as exc:
                 # A task may exist: find out before anything else, however long the upstream takes to answer.

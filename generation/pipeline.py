@@ -238,10 +238,10 @@ class Pipeline:
         store = self._store
         async with store.db.transaction():
             reservation = await store.quotas.reserve(
-                job_id, request.guild_id, request.user_id, request.role_ids, request.n
+                job_id, request.guild_id, request.user_id, request.role_ids, request.n, weight=request.weight
             )
             if not reservation.granted:
-                raise QuotaExceeded(reservation.refused_by, request.n)
+                raise QuotaExceeded(reservation.refused_by, request.n, request.weight)
             job = await store.jobs.create(
                 job_id=job_id,
                 guild_id=request.guild_id,
@@ -249,9 +249,11 @@ class Pipeline:
                 user_id=request.user_id,
                 kind=request.kind,
                 prompt=request.prompt,
-                size=request.size,
                 n=request.n,
-                model=self._config.model,
+                model=request.model,
+                aspect=request.aspect,
+                resolution=request.resolution,
+                weight=request.weight,
                 reference_count=len(request.references),
                 parent_job_id=request.parent_job_id,
                 application_id=request.application_id,
@@ -355,7 +357,7 @@ class Pipeline:
         for job in await store.jobs.list_unannounced_failures(since):
             if not self._config.owns_guild(job.guild_id) or job.id in self._leases.held:
                 continue
-            refunded = max(job.n - await store.quotas.reserved_for_job(job.id), 0)
+            refunded = max(job.n * job.weight - await store.quotas.reserved_for_job(job.id), 0)
             kind = next((k for k in FailureKind if k.value == job.error_code), FailureKind.INTERNAL)
             event = Failed(job, kind, refunded, details_lost=True)
             await failures.tell(store, self._reporters.of(job), event)

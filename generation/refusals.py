@@ -68,9 +68,27 @@ class PromptTooLong(Refusal):
 
 
 @dataclass(eq=False)
-class SizeUnknown(Refusal):
-    """A size that is not offered."""
+class ModelNotOffered(Refusal):
+    """A model this server does not offer (or the operator does not pay for); `offered` are the names it does."""
 
+    given: str
+    offered: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class LastModel(Refusal):
+    """An admin tried to stop offering the only model the server offers."""
+
+    model: str
+
+
+@dataclass(eq=False)
+class OptionNotOffered(Refusal):
+    """An aspect, resolution or n the model does not take; `offered` is what it takes ("1:1", "2k", "4")."""
+
+    option: str
+    model: str
+    """The model's readable name."""
     offered: tuple[str, ...]
 
 
@@ -155,6 +173,9 @@ class QuotaExceeded(Refusal):
 
     usage: RuleUsage | None
     requested: int
+    """Images asked for."""
+    weight: int = 1
+    """What each counts as: the request needed `requested * weight` of what is left."""
 
 
 @dataclass(eq=False)

@@ -18,14 +18,19 @@ class Reference:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """A validated request: the prompt is trimmed, the size and n are allowed, the references decoded."""
+    """A validated request: the prompt is trimmed, the model, aspect, resolution and n are offered, the
+    references decoded."""
 
     guild_id: int
     channel_id: int
     user_id: int
     prompt: str
-    size: str
+    model: str
+    aspect: str
+    resolution: str
     n: int
+    weight: int = 1
+    """How many images each image counts as (the model's and resolution's weight, fixed now)."""
     role_ids: frozenset[int] = frozenset()
     references: tuple[Reference, ...] = ()
     kind: JobKind = JobKind.IMAGINE

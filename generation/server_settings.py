@@ -58,6 +58,12 @@ class ServerSettings:
     async def set_log_channel(self, guild_id: int, channel_id: int | None) -> GuildSettings:
         return self._keep(await self._repository.set_log_channel(guild_id, channel_id))
 
+    async def set_models(self, guild_id: int, models: frozenset[str] | None) -> GuildSettings:
+        return self._keep(await self._repository.set_models(guild_id, models))
+
+    async def set_default_model(self, guild_id: int, model: str | None) -> GuildSettings:
+        return self._keep(await self._repository.set_default_model(guild_id, model))
+
     def _keep(self, settings: GuildSettings) -> GuildSettings:
         self._cache[settings.guild_id] = settings
         return settings

@@ -11,6 +11,7 @@ The spool is private to the bot (mode 0700, tightened if found looser): members'
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
@@ -100,7 +101,7 @@ class Spool:
         """One result in the spool, downloaded if missing (or not whole); a string says what went wrong."""
         found = await asyncio.to_thread(self._trusted, path)
         if found is not None:
-            return found
+            return dataclasses.replace(found, source=source)
         if not source.startswith(("http://", "https://")):
             return "gone from the spool"
         try:
@@ -110,7 +111,7 @@ class Spool:
         # The client checked the bytes before writing them: their type is known without reading the file again.
         if downloaded.content_type not in EXTENSIONS:
             return "not an image"
-        return GeneratedImage(path, downloaded.content_type, downloaded.size)
+        return GeneratedImage(path, downloaded.content_type, downloaded.size, source)
 
     def _trusted(self, path: Path) -> GeneratedImage | None:
         """A file already in the spool, if it is a whole image within the limit; otherwise it is discarded."""

@@ -7,7 +7,6 @@ images (in a thread) once their bytes have been read.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
@@ -17,31 +16,28 @@ from generation.refusals import (
     PromptEmpty,
     PromptTooLong,
     ReferenceUnusable,
-    SizeUnknown,
     TooManyImages,
     TooManyReferences,
 )
+from toapis import catalog
 from toapis.contract import REFERENCE_MAX_SIDE
 from toapis.contract import UPLOAD_MAX_BYTES as MAX_UPLOAD_BYTES
 
-PROMPT_MAX_LENGTH: Final = 4000
-MAX_REFERENCES: Final = 4
-MAX_N: Final = 4
-
-# The sizes members can choose (docs/members.md), value -> label.
-SIZES: Final = {"1024x1024": "Square", "1536x1024": "Landscape", "1024x1536": "Portrait"}
-DEFAULT_SIZE: Final = "1024x1024"
+# Imagine's own bounds, whatever the model (docs/members.md): a prompt fits a Discord form, four images per
+# message, four references. A model may take less (generation/models.py).
+PROMPT_MAX_LENGTH: Final = catalog.IMAGINE_MAX_PROMPT_CHARS
+MAX_REFERENCES: Final = catalog.IMAGINE_MAX_REFERENCES
+MAX_N: Final = catalog.IMAGINE_MAX_IMAGES
 
 
-def check_options(prompt: str, size: str, n: int, *, max_n: int, reference_count: int = 0) -> str:
-    """Validate the options of a request and return the prompt, trimmed; raise a `Refusal`. No I/O."""
+def check_options(prompt: str, n: int, *, max_n: int, reference_count: int = 0) -> str:
+    """Validate what every request must meet whatever its model, and return the prompt, trimmed; raise a
+    `Refusal`. No I/O."""
     cleaned = prompt.strip()
     if not cleaned:
         raise PromptEmpty()
     if len(cleaned) > PROMPT_MAX_LENGTH:
         raise PromptTooLong(len(cleaned), PROMPT_MAX_LENGTH)
-    if size not in SIZES:
-        raise SizeUnknown(tuple(SIZES))
     # A server's maximum never lifts the product's own.
     limit = min(max_n, MAX_N)
     if not 1 <= n <= limit:
@@ -84,17 +80,3 @@ async def prepare_references(
 ) -> list[EncodedImage]:
     """`prepare_references_sync` in a thread: decoding and re-encoding must not block the event loop."""
     return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes, max_side=max_side)
-
-
-def nearest_size(width: int, height: int) -> str:
-    """The size whose aspect ratio is closest to `width`:`height` (compared on a log scale, so 2:1 and 1:2 are
-    as far from square)."""
-    if width <= 0 or height <= 0:
-        return DEFAULT_SIZE
-    ratio = math.log(width / height)
-
-    def distance(size: str) -> float:
-        w, h = (int(part) for part in size.split("x"))
-        return abs(ratio - math.log(w / h))
-
-    return min(SIZES, key=distance)

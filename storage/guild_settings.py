@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from storage.clock import Clock, to_epoch_ms, utc_now
-from storage.database import Database
+from storage.database import Database, Row
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,30 @@ class GuildSettings:
     max_n: int = DEFAULT_MAX_N
     cooldown_seconds: int = 0
     log_channel_id: int | None = None
+    models: frozenset[str] | None = None
+    """The model ids this guild offers; None: every model the operator offers."""
+    default_model: str | None = None
+    """The model a request uses when it names none; None: the operator's default."""
 
     def channel_allowed(self, channel_id: int) -> bool:
         """Whether `/imagine` may run in this channel."""
         return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
+
+
+_COLUMNS: Final = "guild_id, max_n, cooldown_seconds, log_channel_id, models, default_model"
+
+
+def _settings_from_row(row: Row, allowed: frozenset[int]) -> GuildSettings:
+    models = row["models"]
+    return GuildSettings(
+        row["guild_id"],
+        allowed,
+        row["max_n"],
+        row["cooldown_seconds"],
+        row["log_channel_id"],
+        frozenset(models.split(",")) if models else None,
+        row["default_model"],
+    )
 
 
 class GuildSettingsRepository:
@@ -44,8 +64,7 @@ class GuildSettingsRepository:
     async def get(self, guild_id: int) -> GuildSettings:
         """The guild's settings (the defaults if it never changed any)."""
         row = await self._db.fetch_one(
-            "SELECT max_n, cooldown_seconds, log_channel_id FROM guild_settings WHERE guild_id = :guild_id",
-            {"guild_id": guild_id},
+            f"SELECT {_COLUMNS} FROM guild_settings WHERE guild_id = :guild_id", {"guild_id": guild_id}
         )
         channels = await self._db.fetch_all(
             "SELECT channel_id FROM guild_allowed_channels WHERE guild_id = :guild_id", {"guild_id": guild_id}
@@ -53,24 +72,17 @@ class GuildSettingsRepository:
         allowed = frozenset(int(channel["channel_id"]) for channel in channels)
         if row is None:
             return GuildSettings(guild_id, allowed)
-        return GuildSettings(guild_id, allowed, row["max_n"], row["cooldown_seconds"], row["log_channel_id"])
+        return _settings_from_row(row, allowed)
 
     async def all(self) -> dict[int, GuildSettings]:
         """Every guild that changed a setting, by id (others have the defaults)."""
-        rows = await self._db.fetch_all("SELECT guild_id, max_n, cooldown_seconds, log_channel_id FROM guild_settings")
+        rows = await self._db.fetch_all(f"SELECT {_COLUMNS} FROM guild_settings")
         channel_rows = await self._db.fetch_all("SELECT guild_id, channel_id FROM guild_allowed_channels")
         channels: dict[int, set[int]] = {}
         for channel in channel_rows:
             channels.setdefault(channel["guild_id"], set()).add(channel["channel_id"])
         settings = {
-            row["guild_id"]: GuildSettings(
-                row["guild_id"],
-                frozenset(channels.get(row["guild_id"], ())),
-                row["max_n"],
-                row["cooldown_seconds"],
-                row["log_channel_id"],
-            )
-            for row in rows
+            row["guild_id"]: _settings_from_row(row, frozenset(channels.get(row["guild_id"], ()))) for row in rows
         }
         for guild_id, allowed in channels.items():
             settings.setdefault(guild_id, GuildSettings(guild_id, frozenset(allowed)))
@@ -116,7 +128,17 @@ class GuildSettingsRepository:
         """Where operator alerts for this guild go (`None`: nowhere)."""
         return await self._set(guild_id, "log_channel_id", channel_id)
 
-    async def _set(self, guild_id: int, column: str, value: int | None) -> GuildSettings:
+    async def set_models(self, guild_id: int, models: frozenset[str] | None) -> GuildSettings:
+        """The model ids this guild offers (`None`: every model the operator offers)."""
+        if models is not None and not models:
+            raise ValueError("a guild offers at least one model (None for all of the operator's)")
+        return await self._set(guild_id, "models", None if models is None else ",".join(sorted(models)))
+
+    async def set_default_model(self, guild_id: int, model: str | None) -> GuildSettings:
+        """The model a request uses when it names none (`None`: the operator's default)."""
+        return await self._set(guild_id, "default_model", model)
+
+    async def _set(self, guild_id: int, column: str, value: int | str | None) -> GuildSettings:
         # `column` is one of this module's literals, never caller input.
         await self._db.execute(
             f"""

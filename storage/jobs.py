@@ -85,9 +85,14 @@ class Job:
     kind: JobKind
     parent_job_id: str | None
     prompt: str
-    size: str
     n: int
     model: str
+    aspect: str
+    """An aspect ratio among the model's ("1:1", "16:9")."""
+    resolution: str
+    """A resolution tier among the model's ("1k", "2k", "4k")."""
+    weight: int
+    """How many images each of its images counts as, fixed when it was admitted."""
     reference_count: int
     state: JobState
     task_id: str | None
@@ -178,9 +183,11 @@ def _job_from_row(row: Row) -> Job:
         kind=JobKind(row["kind"]),
         parent_job_id=row["parent_job_id"],
         prompt=row["prompt"],
-        size=row["size"],
         n=row["n"],
         model=row["model"],
+        aspect=row["aspect"],
+        resolution=row["resolution"],
+        weight=row["weight"],
         reference_count=row["reference_count"],
         state=JobState(row["state"]),
         task_id=row["task_id"],
@@ -248,9 +255,11 @@ class JobRepository:
         user_id: int,
         kind: JobKind | str,
         prompt: str,
-        size: str,
         n: int,
         model: str,
+        aspect: str = "1:1",
+        resolution: str = "1k",
+        weight: int = 1,
         reference_count: int = 0,
         parent_job_id: str | None = None,
         application_id: int | None = None,
@@ -262,6 +271,8 @@ class JobRepository:
         kind = JobKind(kind)
         if n < 1:
             raise ValueError(f"a job needs n >= 1 images, not {n}")
+        if weight < 1:
+            raise ValueError(f"a job's weight is at least 1, not {weight}")
         if reference_count < 0:
             raise ValueError(f"reference_count cannot be negative ({reference_count})")
         now = to_epoch_ms(self._clock())
@@ -274,9 +285,11 @@ class JobRepository:
             "kind": kind.value,
             "parent_job_id": parent_job_id,
             "prompt": prompt,
-            "size": size,
             "n": n,
             "model": model,
+            "aspect": aspect,
+            "resolution": resolution,
+            "weight": weight,
             "reference_count": reference_count,
             "state": JobState.QUEUED.value,
             "application_id": application_id,
@@ -288,11 +301,11 @@ class JobRepository:
             row = await self._db.fetch_one(
                 """
                 INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_job_id, prompt, size, n, model,
-                                  reference_count, state, application_id, interaction_token, token_expires_at,
-                                  created_at, updated_at)
-                VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :size, :n, :model,
-                        :reference_count, :state, :application_id, :interaction_token, :token_expires_at,
-                        :now, :now)
+                                  aspect, resolution, weight, reference_count, state, application_id,
+                                  interaction_token, token_expires_at, created_at, updated_at)
+                VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :aspect, :n, :model,
+                        :aspect, :resolution, :weight, :reference_count, :state, :application_id,
+                        :interaction_token, :token_expires_at, :now, :now)
                 RETURNING *
                 """,
                 params,

@@ -387,9 +387,10 @@ class QuotaRepository:
     # -- reservations ----------------------------------------------------------------------------------------
 
     async def reserve(
-        self, job_id: str, guild_id: int, user_id: int, role_ids: Iterable[int], n: int
+        self, job_id: str, guild_id: int, user_id: int, role_ids: Iterable[int], n: int, *, weight: int = 1
     ) -> ReservationResult:
-        """Reserve `n` images for a job against every rule that applies to the member, or none at all.
+        """Reserve `n` images of `weight` each (n × weight weighted images, what every rule counts) for a job
+        against every rule that applies to the member, or none at all. The weight is kept with the reservation.
 
         Exact under any concurrency: the check and the write happen in one transaction that holds the quota
         lock. A job reserves once: calling again with the same `job_id` returns its existing reservation
@@ -397,7 +398,10 @@ class QuotaRepository:
         """
         if n < 1:
             raise ValueError(f"a reservation needs n >= 1 images, not {n}")
+        if weight < 1:
+            raise ValueError(f"a weight is at least 1, not {weight}")
         roles = frozenset(role_ids)
+        n *= weight
         async with self._db.transaction():
             # Rules are read before the lock: a rule changing meanwhile is no different from one changing just
             # before. Under the lock, as few statements as possible: every reservation waits for them.
@@ -421,8 +425,9 @@ class QuotaRepository:
             governing_role = next((rule.role_id for rule in applicable if rule.scope is RuleScope.ROLE), None)
             await self._db.execute(
                 """
-                INSERT INTO quota_ledger (job_id, guild_id, user_id, images, reserved_images, reserved_at, rule_role_id)
-                VALUES (:job_id, :guild_id, :user_id, :n, :n, :now, :rule_role_id)
+                INSERT INTO quota_ledger
+                    (job_id, guild_id, user_id, images, reserved_images, reserved_at, rule_role_id, weight)
+                VALUES (:job_id, :guild_id, :user_id, :n, :n, :now, :rule_role_id, :weight)
                 """,
                 {
                     "job_id": job_id,
@@ -431,6 +436,7 @@ class QuotaRepository:
                     "n": n,
                     "now": to_epoch_ms(now),
                     "rule_role_id": governing_role,
+                    "weight": weight,
                 },
             )
         granted = tuple(

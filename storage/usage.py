@@ -31,9 +31,12 @@ CSV_COLUMNS: Final = (
     "user_id",
     "prompt",
     "model",
-    "size",
+    "aspect",
+    "resolution",
     "n",
     "images",
+    "weight",
+    "weighted_images",
     "reference_count",
     "task_id",
     "status",
@@ -48,7 +51,8 @@ _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True)
 class UsageEntry:
-    """One job in the usage log. `images` is what was delivered; `n` what was asked for."""
+    """One job in the usage log. `images` is what was delivered; `n` what was asked for; each image counts as
+    `weight` images in quotas and usage figures."""
 
     job_id: str
     guild_id: int
@@ -56,7 +60,6 @@ class UsageEntry:
     user_id: int
     prompt: str
     model: str
-    size: str
     n: int
     images: int
     reference_count: int
@@ -65,11 +68,19 @@ class UsageEntry:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    aspect: str = "1:1"
+    resolution: str = "1k"
+    weight: int = 1
+
+    @property
+    def weighted_images(self) -> int:
+        """What the delivered images counted as."""
+        return self.images * self.weight
 
 
 @dataclass(frozen=True)
 class DailyUsage:
-    """A guild's jobs on one UTC day."""
+    """A guild's jobs on one UTC day; `images` counts weighted images (what quotas count)."""
 
     day: date
     jobs: int
@@ -79,7 +90,7 @@ class DailyUsage:
 
 @dataclass(frozen=True)
 class MemberUsageSummary:
-    """One member's jobs in a period."""
+    """One member's jobs in a period; `images` counts weighted images (what quotas count)."""
 
     user_id: int
     jobs: int
@@ -95,7 +106,9 @@ def _entry_from_row(row: Row) -> UsageEntry:
         user_id=row["user_id"],
         prompt=row["prompt"],
         model=row["model"],
-        size=row["size"],
+        aspect=row["aspect"],
+        resolution=row["resolution"],
+        weight=row["weight"],
         n=row["n"],
         images=row["images"],
         reference_count=row["reference_count"],
@@ -108,13 +121,14 @@ def _entry_from_row(row: Row) -> UsageEntry:
 
 
 _UPSERT: Final = """
-    INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, n, images,
-                           reference_count, task_id, status, error, created_at, finished_at)
-    VALUES (:job_id, :guild_id, :channel_id, :user_id, :prompt, :model, :size, :n, :images,
-            :reference_count, :task_id, :status, :error, :created_at, :finished_at)
+    INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, aspect, resolution, weight,
+                           n, images, reference_count, task_id, status, error, created_at, finished_at)
+    VALUES (:job_id, :guild_id, :channel_id, :user_id, :prompt, :model, :aspect, :aspect, :resolution, :weight,
+            :n, :images, :reference_count, :task_id, :status, :error, :created_at, :finished_at)
     ON CONFLICT (job_id) DO UPDATE SET
         guild_id = excluded.guild_id, channel_id = excluded.channel_id, user_id = excluded.user_id,
-        prompt = excluded.prompt, model = excluded.model, size = excluded.size, n = excluded.n,
+        prompt = excluded.prompt, model = excluded.model, size = excluded.size, aspect = excluded.aspect,
+        resolution = excluded.resolution, weight = excluded.weight, n = excluded.n,
         images = excluded.images, reference_count = excluded.reference_count, task_id = excluded.task_id,
         status = excluded.status, error = excluded.error, created_at = excluded.created_at,
         finished_at = excluded.finished_at
@@ -129,7 +143,9 @@ def _params(entry: UsageEntry) -> dict[str, Any]:
         "user_id": entry.user_id,
         "prompt": entry.prompt,
         "model": entry.model,
-        "size": entry.size,
+        "aspect": entry.aspect,
+        "resolution": entry.resolution,
+        "weight": entry.weight,
         "n": entry.n,
         "images": entry.images,
         "reference_count": entry.reference_count,
@@ -186,7 +202,6 @@ class UsageLog:
         user_id: int,
         prompt: str,
         model: str,
-        size: str,
         n: int,
         images: int,
         reference_count: int,
@@ -195,6 +210,9 @@ class UsageLog:
         error: str | None,
         created_at: datetime,
         finished_at: datetime | None,
+        aspect: str = "1:1",
+        resolution: str = "1k",
+        weight: int = 1,
     ) -> None:
         """Write the job's row, or update it if the job was recorded before."""
         entry = UsageEntry(
@@ -204,7 +222,6 @@ class UsageLog:
             user_id=user_id,
             prompt=prompt,
             model=model,
-            size=size,
             n=n,
             images=images,
             reference_count=reference_count,
@@ -213,6 +230,9 @@ class UsageLog:
             error=error,
             created_at=created_at,
             finished_at=finished_at,
+            aspect=aspect,
+            resolution=resolution,
+            weight=weight,
         )
         await self._db.execute(_UPSERT, _params(entry))
 
@@ -231,7 +251,9 @@ class UsageLog:
             user_id=job.user_id,
             prompt=job.prompt,
             model=job.model,
-            size=job.size,
+            aspect=job.aspect,
+            resolution=job.resolution,
+            weight=job.weight,
             n=job.n,
             images=job.images_delivered,
             reference_count=job.reference_count,
@@ -271,7 +293,7 @@ class UsageLog:
         # Integer division of epoch milliseconds gives the UTC day number, the same in SQLite and PostgreSQL.
         rows = await self._db.fetch_all(
             f"""
-            SELECT created_at / :day_ms AS day_number, COUNT(*) AS jobs, COALESCE(SUM(images), 0) AS images,
+            SELECT created_at / :day_ms AS day_number, COUNT(*) AS jobs, COALESCE(SUM(images * weight), 0) AS images,
                    COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures
             FROM usage_log
             WHERE guild_id = :guild_id{_time_range(start, end, params)}
@@ -298,7 +320,7 @@ class UsageLog:
         params: dict[str, Any] = {"guild_id": guild_id, "failed": FAILED_STATUS}
         rows = await self._db.fetch_all(
             f"""
-            SELECT user_id, COUNT(*) AS jobs, COALESCE(SUM(images), 0) AS images,
+            SELECT user_id, COUNT(*) AS jobs, COALESCE(SUM(images * weight), 0) AS images,
                    COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures
             FROM usage_log
             WHERE guild_id = :guild_id{_time_range(start, end, params)}
@@ -351,9 +373,12 @@ class UsageLog:
                         row["user_id"],
                         _safe_cell(row["prompt"]),
                         row["model"],
-                        row["size"],
+                        row["aspect"],
+                        row["resolution"],
                         row["n"],
                         row["images"],
+                        row["weight"],
+                        row["images"] * row["weight"],
                         row["reference_count"],
                         row["task_id"] or "",
                         row["status"],

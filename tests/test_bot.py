@@ -127,16 +127,40 @@ async def test_the_synced_imagine_command_matches_the_product(tmp_path: Path) ->
     assert guild_only(imagine)
     assert 0 < len(imagine["description"]) < 100
     options = options_of(imagine)
-    assert list(options) == ["prompt", "size", "n", "image", "image2", "image3", "image4"]
+    assert list(options) == ["prompt", "aspect", "resolution", "n", "model", "image", "image2", "image3", "image4"]
 
     prompt = options["prompt"]
     assert (prompt["type"], prompt.get("required")) == (3, True)
     assert (prompt.get("min_length"), prompt.get("max_length")) == (1, 4000)
 
-    size = options["size"]
-    assert size["type"] == 3
-    assert not size.get("required", False)
-    assert [choice["value"] for choice in size["choices"]] == ["1024x1024", "1536x1024", "1024x1536"]
+    aspect = options["aspect"]
+    assert aspect["type"] == 3
+    assert not aspect.get("required", False)
+    assert [choice["value"] for choice in aspect["choices"]] == [
+        "1:1",
+        "3:2",
+        "2:3",
+        "4:3",
+        "3:4",
+        "5:4",
+        "4:5",
+        "16:9",
+        "9:16",
+        "2:1",
+        "1:2",
+        "21:9",
+        "9:21",
+    ]
+    assert [choice["name"] for choice in aspect["choices"]][:3] == ["Square 1:1", "Landscape 3:2", "Portrait 2:3"]
+    resolution = options["resolution"]
+    assert [(choice["name"], choice["value"]) for choice in resolution["choices"]] == [
+        ("1K (standard)", "1k"),
+        ("2K", "2k"),
+        ("4K", "4k"),
+    ]
+    model = options["model"]
+    assert (model["type"], model.get("autocomplete")) == (3, True)
+    assert not model.get("required", False)
 
     n = options["n"]
     assert n["type"] == 4

@@ -33,7 +33,9 @@ def test_every_variable_is_read() -> None:
         VALID
         | {
             "TOAPIS_BASE_URL": "https://api.toapis.cn/v1/",
-            "TOAPIS_MODEL": "gpt-image-3",
+            "TOAPIS_MODEL": "doubao-seedream-4-5",
+            "TOAPIS_MODELS": "gpt-image-2, nano-banana-pro ,doubao-seedream-4-5",
+            "MODEL_WEIGHTS": "gpt-image-2@4K=6,gemini-3-pro-image-preview=3",
             "DATABASE_URL": "postgresql://imagine@db/imagine",
             "DISCORD_API_BASE_URL": "http://127.0.0.1:9000/api/v10",
             "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9000/gateway",
@@ -52,7 +54,10 @@ def test_every_variable_is_read() -> None:
         }
     )
     assert settings.toapis_base_url == "https://api.toapis.cn/v1"
-    assert settings.toapis_model == "gpt-image-3"
+    assert settings.toapis_model == "doubao-seedream-4-5"
+    # Aliases become the catalogue's ids; weights name a model, optionally a resolution.
+    assert settings.toapis_models == ("gpt-image-2", "gemini-3-pro-image-preview", "doubao-seedream-4-5")
+    assert settings.model_weights == (("gpt-image-2", "4k", 6), ("gemini-3-pro-image-preview", None, 3))
     assert settings.database_url == "postgresql://imagine@db/imagine"
     assert settings.discord_api_base_url == "http://127.0.0.1:9000/api/v10"
     assert settings.discord_gateway_url == "ws://127.0.0.1:9000/gateway"
@@ -226,3 +231,40 @@ def test_every_field_named_like_a_secret_is_typed_secret() -> None:
     for field in dataclasses.fields(Settings):
         if secret_like.search(field.name):
             assert "Secret" in str(field.type), f"Settings.{field.name} holds a secret: type it Secret"
+
+
+def test_the_models_and_weights_are_checked_against_the_catalog() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            VALID
+            | {
+                "TOAPIS_MODEL": "flux-2-pro",
+                "TOAPIS_MODELS": "gpt-image-2,gpt-image-9",
+                "MODEL_WEIGHTS": "gpt-image-2@8k=2,gpt-image-2@2k=zero,vidu-image=2,gpt-image-3=1",
+                "SERVER_DAILY_CAP": "many",
+                "OPERATOR_ALERT_WEBHOOK_URL": "http://example.com/hook",
+            }
+        )
+    problems = caught.value.problems
+    assert any(
+        p.startswith("TOAPIS_MODELS names an unknown image model 'gpt-image-9'; known: gpt-image-2,") for p in problems
+    )
+    assert "TOAPIS_MODEL (flux-2-pro) must be one of TOAPIS_MODELS (gpt-image-2)" in problems
+    assert "MODEL_WEIGHTS: gpt-image-2 has no resolution '8k' (it has 1k, 2k, 4k)" in problems
+    assert "MODEL_WEIGHTS: the weight of 'gpt-image-2@2k=zero' must be a whole number of images, 1 or more" in problems
+    assert "MODEL_WEIGHTS weighs vidu-image, which is not in TOAPIS_MODELS" in problems
+    assert any(p.startswith("MODEL_WEIGHTS names an unknown image model 'gpt-image-3'") for p in problems)
+    assert any(p.startswith("SERVER_DAILY_CAP must be a whole number") for p in problems)
+    assert (
+        "OPERATOR_ALERT_WEBHOOK_URL must be a Discord webhook URL (https://discord.com/api/webhooks/ID/TOKEN)"
+        in problems
+    )
+    assert len(problems) == 8
+
+
+def test_the_default_model_alone_is_the_operators_offer() -> None:
+    settings = load_settings(VALID | {"TOAPIS_MODEL": "nano-banana-pro"})
+    assert (settings.toapis_model, settings.toapis_models) == (
+        "gemini-3-pro-image-preview",
+        ("gemini-3-pro-image-preview",),
+    )

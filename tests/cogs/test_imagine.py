@@ -35,7 +35,7 @@ def showing(call: InteractionRecord, text: str) -> bool:
 
 
 async def test_imagine_defers_shows_progress_and_posts_the_images(world: World) -> None:
-    call = await world.imagine("a lighthouse at dusk", n=2, size="1536x1024")
+    call = await world.imagine("a lighthouse at dusk", n=2, aspect="3:2")
     await world.discord.wait_for(lambda: delivered(call), 15)
 
     assert call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
@@ -51,15 +51,19 @@ async def test_imagine_defers_shows_progress_and_posts_the_images(world: World) 
     (embed,) = original.embeds
     assert embed["description"] == "a lighthouse at dusk"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields["Size"] == "Landscape (1536×1024)"
-    assert fields["Images"] == "2"
+    assert (fields["Model"], fields["Aspect"], fields["Resolution"]) == (
+        "GPT Image 2",
+        "Landscape 3:2",
+        "1K (standard)",
+    )
+    assert (fields["Images"], fields["Counted as"]) == ("2", "2 images")
     assert fields["Requested by"] == f"<@{world.member.id}>"
     # Progress was shown by editing the reply before the result replaced it.
     titles = [v.embeds[0].get("title") for v in original.versions if v.embeds and not v.attachments]
     assert "Generating" in titles
     usage = await world.store.usage.get(job.id)
     assert usage is not None
-    assert (usage.status, usage.images, usage.n, usage.size, usage.task_id) == ("completed", 2, 2, "1536x1024", task.id)
+    assert (usage.status, usage.images, usage.n, usage.aspect, usage.task_id) == ("completed", 2, 2, "3:2", task.id)
     assert usage.prompt == "a lighthouse at dusk"
 
 
@@ -161,7 +165,7 @@ async def test_the_latest_progress_is_always_shown(make_world: WorldFactory) -> 
 
 async def test_the_usage_log_row_has_every_field(world: World) -> None:
     before = datetime.now(UTC)
-    call = await world.imagine("  a usage row for the ledger  ", n=3, size="1024x1536", image=png_upload())
+    call = await world.imagine("  a usage row for the ledger  ", n=3, aspect="2:3", image=png_upload())
     await world.discord.wait_for(lambda: delivered(call), 15)
     job = await world.finished_job()
 
@@ -175,7 +179,7 @@ async def test_the_usage_log_row_has_every_field(world: World) -> None:
     assert usage.model == "gpt-image-2"
     assert submit.json is not None
     assert submit.json["model"] == usage.model
-    assert (usage.size, usage.n, usage.images, usage.reference_count) == ("1024x1536", 3, 3, 1)
+    assert (usage.aspect, usage.resolution, usage.n, usage.images, usage.reference_count) == ("2:3", "1k", 3, 3, 1)
     assert usage.task_id == task.id
     assert (usage.status, usage.error) == ("completed", None)
     after = datetime.now(UTC)

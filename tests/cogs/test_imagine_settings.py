@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from storage.guild_settings import GuildSettings
-from tests.cogs.conftest import World
+from tests.cogs.conftest import World, WorldFactory
 from tests.cogs.test_quota import (
     add_server,
     announce_channel,
@@ -71,7 +71,7 @@ async def test_imagine_settings_is_synced_for_manage_server_and_servers_only(wor
     assert group["default_member_permissions"] == str(int(P.MANAGE_GUILD))
     assert group["contexts"] == [0]
     names = sorted(option["name"] for option in group["options"])
-    assert names == ["channels", "cooldown", "log-channel", "max-n", "show"]
+    assert names == ["channels", "cooldown", "log-channel", "max-n", "models", "show"]
 
 
 @pytest.mark.parametrize(("name", "options"), SETTINGS_COMMANDS, ids=[f"{n} {sorted(o)}" for n, o in SETTINGS_COMMANDS])
@@ -103,6 +103,7 @@ async def test_settings_are_per_server(world: World) -> None:
         "Most images per request": "4",
         "Cooldown per member": "none",
         "Operator alerts go to": "none",
+        "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
     }
 
 
@@ -305,6 +306,7 @@ async def test_show_reports_the_defaults(world: World) -> None:
         "Most images per request": "4",
         "Cooldown per member": "none",
         "Operator alerts go to": "none",
+        "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
     }
 
 
@@ -321,6 +323,7 @@ async def test_show_reports_every_change_and_they_survive_a_restart(world: World
         "Most images per request": "3",
         "Cooldown per member": "1 min 30 s",
         "Operator alerts go to": f"<#{ops.id}>",
+        "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
     }
 
     assert settings_fields(await command(world, "imagine-settings show")) == expected
@@ -366,3 +369,51 @@ async def test_a_hundred_allowed_channels_still_fit_the_refusal_and_the_answers(
     listed = await command(world, "imagine-settings channels list")
     assert len(listed.content) <= 2000
     assert "more" in listed.content
+
+
+# -- models -----------------------------------------------------------------------------------------------------
+
+
+async def test_a_server_chooses_its_models_and_default_among_the_operators(make_world: WorldFactory) -> None:
+    operators = "gpt-image-2,doubao-seedream-4-5,gpt-4o-image"
+    async with make_world(TOAPIS_MODELS=operators) as world:
+        # The operator's models are suggested to the admin; a model the operator does not pay for is refused.
+        suggested = await world.discord.autocomplete(
+            "imagine-settings models add", {"model": "seed"}, focused="model", user=world.guild.owner
+        )
+        assert suggested == [{"name": "Seedream 4.5", "value": "doubao-seedream-4-5"}]
+        refused = await command(world, "imagine-settings models add", {"model": "flux-2-pro"})
+        assert refused.content.startswith("This server does not offer the model 'flux-2-pro'.")
+
+        added = await command(world, "imagine-settings models add", {"model": "doubao-seedream-4-5"})
+        # The operator's default is no longer offered here: the one model offered is the default.
+        assert added.content == "Seedream 4.5 is offered here. Offered now: **Seedream 4.5** (default)."
+        await command(world, "imagine-settings models add", {"model": "gpt-4o-image"})
+        chosen = await command(world, "imagine-settings models default", {"model": "gpt-4o-image"})
+        assert chosen.content == "Requests that name no model now use GPT-4o Image."
+
+        # Members are offered exactly those, the default first named so.
+        offered = await world.discord.autocomplete(
+            "imagine", {"prompt": "a cat", "model": ""}, focused="model", user=world.member
+        )
+        assert offered == [
+            {"name": "Seedream 4.5", "value": "doubao-seedream-4-5"},
+            {"name": "GPT-4o Image (default)", "value": "gpt-4o-image"},
+        ]
+        text = await refused_at_once(world, await world.imagine("a cat", model="gpt-image-2"))
+        assert text == "This server does not offer the model 'gpt-image-2'. It offers: Seedream 4.5, GPT-4o Image."
+        text = await refused_at_once(world, await world.imagine("a cat", resolution="4k"))
+        assert text == "GPT-4o Image offers the resolutions 1K: choose one of them."
+        await accepted(world, await world.imagine("a cat"))
+        (submit,) = world.api.requests_to(Endpoint.SUBMIT)
+        assert submit.json is not None
+        assert submit.json["model"] == "gpt-4o-image"
+
+        last = await command(world, "imagine-settings models remove", {"model": "doubao-seedream-4-5"})
+        assert last.content == "Seedream 4.5 is no longer offered here. Offered now: **GPT-4o Image** (default)."
+        only = await command(world, "imagine-settings models remove", {"model": "gpt-4o-image"})
+        assert only.content.startswith("GPT-4o Image is the only model offered here")
+        cleared = await command(world, "imagine-settings models clear")
+        assert cleared.content == (
+            "Offered now: **GPT Image 2** (default), Seedream 4.5, GPT-4o Image (every model the bot offers)."
+        )

@@ -113,7 +113,7 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     world.api.on_prompt("lighthouse", STEADY)
     prompt = "a lighthouse at dusk, oil painting"
 
-    call = await world.imagine(alice, prompt, n=2, size="1536x1024")
+    call = await world.imagine(alice, prompt, n=2, aspect="3:2")
     await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT, what="the images")
 
     # The first response: a public deferred reply, well within Discord's deadline.
@@ -149,8 +149,12 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     (embed,) = original.embeds
     assert embed["description"] == prompt
     fields = embed_fields(embed)
-    assert "1536×1024" in fields["Size"]
-    assert fields["Images"] == "2"
+    assert (fields["Model"], fields["Aspect"], fields["Resolution"]) == (
+        "GPT Image 2",
+        "Landscape 3:2",
+        "1K (standard)",
+    )
+    assert (fields["Images"], fields["Counted as"]) == ("2", "2 images")
     assert fields["Requested by"] == alice.mention
     assert "Time" in fields
     labels = [str(c.get("label")) for c in iter_components(original.components) if c.get("type") == 2]
@@ -159,13 +163,8 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     assert world.discord.channel_messages(world.channel) == [original]
     # And the usage log.
     row = await world.finished_row(job_id)
-    assert (row["status"], row["images"], row["n"], row["size"], row["task_id"]) == (
-        "completed",
-        2,
-        2,
-        "1536x1024",
-        task.id,
-    )
+    assert (row["status"], row["images"], row["n"], row["task_id"]) == ("completed", 2, 2, task.id)
+    assert (row["model"], row["aspect"], row["resolution"], row["weight"]) == ("gpt-image-2", "3:2", "1k", 1)
     assert (row["user_id"], row["guild_id"], row["channel_id"]) == (alice.id, world.guild.id, world.channel.id)
     assert world.ledger_images(job_id) == 2
 
@@ -210,7 +209,7 @@ async def test_the_result_buttons_re_roll_vary_and_delete(shared: Shared) -> Non
     world = shared.world
     mia, nick = world.member("mia"), world.member("nick")
     prompt = "two foxes in the snow"
-    call = await world.imagine(mia, prompt, n=2, size="1024x1536")
+    call = await world.imagine(mia, prompt, n=2, aspect="2:3")
     await world.finished_row(await world.submitted_job(prompt))
     original = call.original
     assert original is not None
@@ -225,7 +224,7 @@ async def test_the_result_buttons_re_roll_vary_and_delete(shared: Shared) -> Non
     assert not again.failed, again.failure
     answered_in_time(again)
     first, rerolled = world.submits(prompt)
-    assert (rerolled["size"], rerolled["n"]) == ("2:3", 2)  # 1024x1536
+    assert (rerolled["size"], rerolled["n"]) == ("2:3", 2)
     (job,) = world.rows("SELECT user_id, parent_job_id FROM jobs WHERE id = ?", rerolled["client_business_id"])
     assert job == {"user_id": nick.id, "parent_job_id": first["client_business_id"]}
     # Vary 2: the second image becomes the reference of a new job.

@@ -28,16 +28,42 @@ def choice_values(option: dict[str, Any]) -> list[Any]:
 
 
 def assert_imagine_command(command: dict[str, Any]) -> None:
-    """``/imagine prompt:<text> [size] [n] [image] [image2] [image3] [image4]`` as docs/members.md describes it."""
+    """``/imagine prompt:<text> [aspect] [resolution] [n] [model] [image]…[image4]`` as docs/members.md says."""
     assert command["type"] == SLASH
     assert command.get("default_member_permissions") is None  # every member
     options = command["options"]
-    assert [o["name"] for o in options] == ["prompt", "size", "n", "image", "image2", "image3", "image4"]
-    prompt, size, n, *images = options
+    assert [o["name"] for o in options] == [
+        "prompt",
+        "aspect",
+        "resolution",
+        "n",
+        "model",
+        "image",
+        "image2",
+        "image3",
+        "image4",
+    ]
+    prompt, aspect, resolution, n, model, *images = options
     assert (prompt["type"], prompt["required"], prompt["min_length"], prompt["max_length"]) == (STRING, True, 1, 4000)
-    assert size["type"] == STRING
-    assert not size.get("required")
-    assert choice_values(size) == ["1024x1024", "1536x1024", "1024x1536"]
+    assert (aspect["type"], resolution["type"], model["type"]) == (STRING, STRING, STRING)
+    assert not any(option.get("required") for option in (aspect, resolution, model))
+    assert choice_values(aspect) == [
+        "1:1",
+        "3:2",
+        "2:3",
+        "4:3",
+        "3:4",
+        "5:4",
+        "4:5",
+        "16:9",
+        "9:16",
+        "2:1",
+        "1:2",
+        "21:9",
+        "9:21",
+    ]
+    assert choice_values(resolution) == ["1k", "2k", "4k"]
+    assert model.get("autocomplete") is True
     assert (n["type"], n.get("required", False), n["min_value"], n["max_value"]) == (INTEGER, False, 1, 4)
     for image in images:
         assert image["type"] == ATTACHMENT

@@ -234,6 +234,50 @@ class Invocations:
             locale=locale,
         )
 
+    def autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        user: Invoker,
+        channel: FakeChannel | None,
+        locale: str | None,
+    ) -> InteractionRecord:
+        """What Discord's client sends while a member types in an autocomplete option: the options typed so far,
+        as they are (nothing is checked yet, required ones may be missing), the one being typed `focused`."""
+        words = name.split()
+        invoker, member, where = self._where(user, channel)
+        command = self._find_command(words[0], CommandType.CHAT_INPUT, where.guild)
+        self._check_member_may_use(command, member, where)
+        chain, leaf = find_subcommand(command, words[1:])
+        definitions = {d["name"]: d for d in leaf.get("options") or []}
+        if not definitions.get(focused, {}).get("autocomplete"):
+            raise InvocationRefused(f"option {focused!r} of /{name} has no autocomplete")
+        unknown = sorted(set(options) - set(definitions))
+        if unknown:
+            raise InvocationRefused(f"unknown option(s) {unknown}")
+        values: list[dict[str, Any]] = []
+        for option_name, value in options.items():
+            entry = {"name": option_name, "type": definitions[option_name]["type"], "value": value}
+            if option_name == focused:
+                entry["focused"] = True
+            values.append(entry)
+        for wrapper in reversed(chain):
+            values = [{"name": wrapper["name"], "type": wrapper["type"], "options": values}]
+        data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1, "options": values}
+        return self._register(
+            kind=InteractionType.AUTOCOMPLETE,
+            name=" ".join(words),
+            data=data,
+            user=invoker,
+            member=member,
+            channel=where,
+            deadline=None,
+            token_lifetime=None,
+            locale=locale,
+        )
+
     def _convert_options(
         self,
         definitions: Sequence[Mapping[str, Any]],

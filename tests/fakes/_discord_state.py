@@ -878,6 +878,15 @@ class DiscordState:
         elif callback == CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT:
             if record.type != InteractionType.AUTOCOMPLETE:
                 raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Only for autocomplete"))
+            choices = data.get("choices")
+            # Discord's limits on suggestions: 25 at most, each name 1-100 characters.
+            if not isinstance(choices, list) or len(choices) > 25:
+                raise DiscordError(
+                    400, 50035, "Invalid Form Body", errors=_type_error("Must be 25 or fewer in length.")
+                )
+            for choice in choices:
+                if not isinstance(choice, dict) or not 1 <= len(str(choice.get("name", ""))) <= 100:
+                    raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Invalid choice name"))
         else:
             raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Not valid for this interaction"))
         return response

@@ -379,6 +379,28 @@ class FakeDiscord:
             locale=locale,
         )
 
+    async def autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        user: Member,
+        channel: FakeChannel | None = None,
+        locale: str | None = None,
+        timeout: float = 5.0,
+    ) -> list[dict[str, Any]]:
+        """A member types in the autocomplete option ``focused`` of ``/name``: the suggestions the bot answered
+        (TimeoutError if it answered nothing: Discord shows no suggestions then)."""
+        record = self._invocations.autocomplete(
+            name, options, focused=focused, user=user, channel=channel, locale=locale
+        )
+        await self.wait_for(lambda: record.acknowledged or record.failed, timeout, what="the suggestions")
+        assert record.callback is not None, record.failure
+        assert record.callback.data is not None
+        choices: list[dict[str, Any]] = record.callback.data["choices"]
+        return choices
+
     async def invoke_message_context(
         self,
         name: str,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from generation.admission import MAX_ATTACHMENT_BYTES, Admission
 from generation.cooldowns import Cooldowns
+from generation.models import Choice, ModelMenu
 from generation.refusals import (
     AttachmentTooLarge,
     ChannelNotAllowed,
     CoolingDown,
+    ModelNotOffered,
+    OptionNotOffered,
     PromptEmpty,
+    PromptTooLong,
     Restarting,
     ServerNotAllowed,
     Unavailable,
@@ -56,6 +61,7 @@ async def test_each_check_refuses_with_its_own_refusal_and_no_io(store: Storage)
         server_settings=settings,
         cooldowns=Cooldowns(clock),
         pipeline=switch,
+        models=ModelMenu(["gpt-image-2"], "gpt-image-2"),
     )
     await store.close()  # from here on, any I/O would fail: every answer comes from memory
 
@@ -66,6 +72,9 @@ async def test_each_check_refuses_with_its_own_refusal_and_no_io(store: Storage)
     assert elsewhere.value.allowed == frozenset({10})
     admission.check_place_and_pace(1, 10, 100)
     admission.check_place_and_pace(2, 99, 100)  # no list in server 2: every channel
+    admission.check_place_and_pace(1, 55, 100, parent_id=10)  # a thread of an allowed channel
+    with pytest.raises(ChannelNotAllowed):
+        admission.check_place_and_pace(1, 55, 100, parent_id=11)
 
     admission.start_cooldown(1, 100)
     clock.now += 10
@@ -90,13 +99,18 @@ async def test_each_check_refuses_with_its_own_refusal_and_no_io(store: Storage)
 async def test_options_are_checked_against_the_server_and_the_attachments_sizes(store: Storage) -> None:
     settings = ServerSettings(store.guild_settings)
     admission = Admission(
-        guild_allowed=lambda guild_id: True, server_settings=settings, cooldowns=Cooldowns(), pipeline=Switch()
+        guild_allowed=lambda guild_id: True,
+        server_settings=settings,
+        cooldowns=Cooldowns(),
+        pipeline=Switch(),
+        models=ModelMenu(["gpt-image-2"], "gpt-image-2"),
     )
 
     def check(prompt: str, attachment_sizes: list[int]) -> str:
-        return admission.check_options(
-            1, prompt=prompt, size="1024x1024", n=1, reference_count=2, attachment_sizes=attachment_sizes
+        cleaned, _choice = admission.check_options(
+            1, prompt=prompt, n=1, reference_count=2, attachment_sizes=attachment_sizes
         )
+        return cleaned
 
     assert check("  a cat ", [10, 20]) == "a cat"
     with pytest.raises(PromptEmpty):
@@ -105,3 +119,54 @@ async def test_options_are_checked_against_the_server_and_the_attachments_sizes(
         check("a cat", [10, MAX_ATTACHMENT_BYTES + 1])
     assert (large.value.position, large.value.size) == (2, MAX_ATTACHMENT_BYTES + 1)
     await store.close()
+
+
+async def test_the_model_aspect_and_resolution_are_checked_before_any_io_and_weighed(store: Storage) -> None:
+    settings = ServerSettings(store.guild_settings)
+    menu = ModelMenu(
+        ["gpt-image-2", "doubao-seedream-4-5", "gpt-4o-image"],
+        "gpt-image-2",
+        weights=[("gpt-image-2", "4k", 6), ("gpt-4o-image", None, 3)],
+    )
+    admission = Admission(
+        guild_allowed=lambda guild_id: True,
+        server_settings=settings,
+        cooldowns=Cooldowns(),
+        pipeline=Switch(),
+        models=menu,
+    )
+    await settings.set_models(2, frozenset({"doubao-seedream-4-5", "gpt-4o-image"}))
+    await settings.set_default_model(2, "gpt-4o-image")
+    await store.close()  # every answer below comes from memory
+
+    def choose(guild_id: int = 1, **options: Any) -> Choice:
+        return admission.check_options(guild_id, prompt="a cat", n=options.pop("n", 1), **options)[1]
+
+    default = choose()
+    assert (default.model.id, default.aspect, default.resolution, default.weight) == ("gpt-image-2", "1:1", "1k", 1)
+    wide = choose(aspect="21:9", resolution="4K")
+    assert (wide.aspect, wide.resolution, wide.weight) == ("21:9", "4k", 6)  # MODEL_WEIGHTS beats the catalog
+    assert choose(resolution="2k").weight == 2
+    seedream = choose(model="doubao-seedream-4-5")
+    assert (seedream.resolution, seedream.weight) == ("2k", 2)  # no 1K: its own default
+    with pytest.raises(OptionNotOffered) as no_1k:
+        choose(model="doubao-seedream-4-5", resolution="1k")
+    assert (no_1k.value.option, no_1k.value.model, no_1k.value.offered) == ("resolution", "Seedream 4.5", ("2k", "4k"))
+    with pytest.raises(OptionNotOffered) as no_4k:
+        choose(guild_id=2, model="gpt-4o-image", resolution="4k")
+    assert no_4k.value.option == "resolution"
+    with pytest.raises(OptionNotOffered) as tall:
+        choose(guild_id=2, aspect="9:16")  # GPT-4o's default here, which has three ratios
+    assert (tall.value.option, tall.value.offered) == ("aspect", ("1:1", "3:2", "2:3"))
+    with pytest.raises(OptionNotOffered) as three:
+        choose(guild_id=2, n=3)
+    assert (three.value.option, three.value.offered) == ("n", ("1", "2", "4"))
+    assert choose(guild_id=2).weight == 3  # a model-wide weight
+    with pytest.raises(ModelNotOffered) as withdrawn:
+        choose(guild_id=2, model="gpt-image-2")  # the operator pays for it, this server does not offer it
+    assert withdrawn.value.offered == ("Seedream 4.5", "GPT-4o Image")
+    with pytest.raises(ModelNotOffered):
+        choose(model="flux-2-pro")  # catalogued, but the operator does not pay for it
+    with pytest.raises(PromptTooLong) as long_prompt:
+        admission.check_options(2, prompt="x" * 1001, n=1)
+    assert long_prompt.value.limit == 1000

@@ -21,7 +21,6 @@ async def test_a_parent_job_is_found_only_in_its_own_server(tmp_path: Path) -> N
             user_id=100,
             kind=JobKind.IMAGINE,
             prompt="a cat",
-            size="1024x1024",
             n=1,
             model="gpt-image-2",
             reference_count=1,

@@ -12,7 +12,7 @@ from storage.store import Storage
 
 async def job(store: Storage, job_id: str) -> str:
     await store.jobs.create(
-        job_id=job_id, guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", size="1024x1024", n=1, model="m"
+        job_id=job_id, guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", n=1, model="m"
     )
     return job_id
 

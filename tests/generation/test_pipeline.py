@@ -31,7 +31,7 @@ async def test_a_full_job_is_delivered_recorded_and_cleaned_up(harness: Harness)
     fake.queue_timeline(Timeline.never_ends(progress=60))
     pipeline = await harness.start()
     job = await harness.submit(
-        pipeline, request(guild_id=7, channel_id=70, user_id=700, prompt="  a red fox in snow", n=2, size="1536x1024")
+        pipeline, request(guild_id=7, channel_id=70, user_id=700, prompt="  a red fox in snow", n=2, aspect="3:2")
     )
     assert job.state is JobState.QUEUED
     # Held at 60 % until the member has seen it, then finished.
@@ -71,7 +71,7 @@ async def test_a_full_job_is_delivered_recorded_and_cleaned_up(harness: Harness)
     assert usage is not None
     assert (usage.guild_id, usage.channel_id, usage.user_id) == (7, 70, 700)
     assert usage.prompt == "  a red fox in snow"
-    assert (usage.model, usage.size, usage.n, usage.images) == ("gpt-image-2", "1536x1024", 2, 2)
+    assert (usage.model, usage.aspect, usage.resolution, usage.n, usage.images) == ("gpt-image-2", "3:2", "1k", 2, 2)
     assert usage.reference_count == 0
     assert usage.task_id == task.id
     assert (usage.status, usage.error) == ("completed", None)
@@ -213,15 +213,15 @@ async def test_completed_carries_the_job_for_the_embed(harness: Harness) -> None
 
     harness.board.before_show = keep
     pipeline = await harness.start()
-    job = await harness.submit(pipeline, request(prompt="a teapot", n=1, size="1024x1536"))
+    job = await harness.submit(pipeline, request(prompt="a teapot", n=1, aspect="2:3", resolution="2k", weight=2))
     await harness.settled([job.id])
     (event,) = events
-    assert (event.job.id, event.job.prompt, event.job.size, event.job.n, event.job.user_id) == (
-        job.id,
-        "a teapot",
-        "1024x1536",
-        1,
-        100,
+    assert (event.job.id, event.job.prompt, event.job.n, event.job.user_id) == (job.id, "a teapot", 1, 100)
+    assert (event.job.model, event.job.aspect, event.job.resolution, event.job.weight) == (
+        "gpt-image-2",
+        "2:3",
+        "2k",
+        2,
     )
     assert event.elapsed > 0
     assert [image.mime_type for image in event.images] == ["image/png"]

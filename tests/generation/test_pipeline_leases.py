@@ -173,9 +173,7 @@ async def test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts
 
 async def test_a_write_through_a_lost_lease_changes_nothing(harness: Harness) -> None:
     store = await harness.open_store()
-    job = await store.jobs.create(
-        guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="a cat", size="1024x1024", n=1, model="m"
-    )
+    job = await store.jobs.create(guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="a cat", n=1, model="m")
     assert await store.jobs.claim(job.id, "first", TTL)
     first = store.jobs.held_by("first")
     moved = await first.set_state(job.id, JobState.UPLOADING)

@@ -1,4 +1,4 @@
-"""Request validation: refusals (as the cogs word them), references checked by their bytes, the nearest size."""
+"""Request validation: refusals (as the cogs word them) and references checked by their bytes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from PIL import Image
 from cogs._texts import refusal_text
 from generation.refusals import PromptEmpty, ReferenceUnusable, Refusal
 from generation.validation import (
-    DEFAULT_SIZE,
     MAX_REFERENCES,
     PROMPT_MAX_LENGTH,
-    SIZES,
     check_options,
-    nearest_size,
     prepare_references,
     prepare_references_sync,
 )
@@ -36,37 +33,24 @@ def picture(fmt: str = "PNG", size: tuple[int, int] = (32, 24)) -> bytes:
 
 
 def test_a_good_request_returns_the_trimmed_prompt() -> None:
-    assert check_options("  a cat in a hat \n", "1536x1024", 2, max_n=4, reference_count=4) == "a cat in a hat"
+    assert check_options("  a cat in a hat \n", 2, max_n=4, reference_count=4) == "a cat in a hat"
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", "\n\t "])
 def test_an_empty_prompt_is_refused(prompt: str) -> None:
     with pytest.raises(Refusal) as refused:
-        check_options(prompt, DEFAULT_SIZE, 1, max_n=4)
+        check_options(prompt, 1, max_n=4)
     assert refusal_text(refused.value) == "Your prompt is empty: describe the image you want."
 
 
 def test_the_prompt_length_counts_after_trimming() -> None:
     exact = "x" * PROMPT_MAX_LENGTH
-    assert check_options(f"   {exact}   ", DEFAULT_SIZE, 1, max_n=4) == exact
+    assert check_options(f"   {exact}   ", 1, max_n=4) == exact
     with pytest.raises(Refusal) as refused:
-        check_options(f" {exact}y ", DEFAULT_SIZE, 1, max_n=4)
+        check_options(f" {exact}y ", 1, max_n=4)
     assert refusal_text(refused.value) == (
         "Your prompt is 4,001 characters long; the limit is 4,000. Shorten it and try again."
     )
-
-
-@pytest.mark.parametrize("size", ["512x512", "1024X1024", "1:1", "", "1024x1024 "])
-def test_a_size_not_offered_is_refused(size: str) -> None:
-    with pytest.raises(Refusal) as refused:
-        check_options("a cat", size, 1, max_n=4)
-    assert refusal_text(refused.value) == "The size must be one of 1024x1024, 1536x1024, 1024x1536."
-
-
-def test_every_offered_size_is_accepted() -> None:
-    assert set(SIZES) == {"1024x1024", "1536x1024", "1024x1536"}
-    for size in SIZES:
-        assert check_options("a cat", size, 1, max_n=4) == "a cat"
 
 
 @pytest.mark.parametrize(
@@ -82,24 +66,24 @@ def test_every_offered_size_is_accepted() -> None:
 )
 def test_n_above_the_server_maximum_is_refused(n: int, max_n: int, reason: str) -> None:
     with pytest.raises(Refusal) as refused:
-        check_options("a cat", DEFAULT_SIZE, n, max_n=max_n)
+        check_options("a cat", n, max_n=max_n)
     assert refusal_text(refused.value) == reason
 
 
 def test_n_at_the_server_maximum_is_accepted() -> None:
-    assert check_options("a cat", DEFAULT_SIZE, 3, max_n=3) == "a cat"
-    assert check_options("a cat", DEFAULT_SIZE, 1, max_n=1) == "a cat"
+    assert check_options("a cat", 3, max_n=3) == "a cat"
+    assert check_options("a cat", 1, max_n=1) == "a cat"
 
 
 def test_too_many_references_are_refused() -> None:
     with pytest.raises(Refusal) as refused:
-        check_options("a cat", DEFAULT_SIZE, 1, max_n=4, reference_count=MAX_REFERENCES + 1)
+        check_options("a cat", 1, max_n=4, reference_count=MAX_REFERENCES + 1)
     assert refusal_text(refused.value) == "At most 4 reference images can be used; you gave 5."
 
 
 def test_the_first_problem_is_the_one_reported() -> None:
     with pytest.raises(PromptEmpty):
-        check_options(" ", "bad", 9, max_n=4, reference_count=9)
+        check_options(" ", 9, max_n=4, reference_count=9)
 
 
 # -- prepare_references -------------------------------------------------------------------------------------
@@ -183,30 +167,3 @@ def test_an_animated_gif_becomes_its_first_frame() -> None:
     (prepared,) = prepare_references_sync([data])
     assert not getattr(Image.open(io.BytesIO(prepared.data)), "is_animated", False)
     assert (prepared.width, prepared.height) == (16, 8)
-
-
-# -- nearest_size -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("width", "height", "size"),
-    [
-        (1000, 1000, "1024x1024"),
-        (1920, 1080, "1536x1024"),
-        (1080, 1920, "1024x1536"),
-        (3000, 1000, "1536x1024"),
-        (1000, 3000, "1024x1536"),
-        (1100, 1000, "1024x1024"),
-        (1000, 1100, "1024x1024"),
-        (1300, 1000, "1536x1024"),  # 1.3 is nearer 1.5 than 1 on a log scale
-        (1000, 1300, "1024x1536"),
-        (1, 1, "1024x1024"),
-    ],
-)
-def test_nearest_size_by_aspect_ratio(width: int, height: int, size: str) -> None:
-    assert nearest_size(width, height) == size
-
-
-@pytest.mark.parametrize(("width", "height"), [(0, 100), (100, 0), (-5, 10), (0, 0)])
-def test_nearest_size_of_a_degenerate_image_is_the_default(width: int, height: int) -> None:
-    assert nearest_size(width, height) == DEFAULT_SIZE

@@ -49,7 +49,6 @@ async def fill(db: Database, clock: FakeClock) -> None:
             user_id=index % 4,
             kind="imagine",
             prompt=f"a lighthouse #{index}, 'quoted' \"twice\" 🌊",
-            size="1024x1024",
             n=2,
             model="gpt-image-2",
             reference_count=1 if index % 3 == 0 else 0,
@@ -113,9 +112,7 @@ async def test_a_copy_to_either_engine_and_back_keeps_every_row(
     # The copy is a working database: counters continue after the copied rows, repositories read it back.
     store = Storage.on(db, clock=clock)
     events_before = await row_count(db, "job_events")
-    job = await store.jobs.create(
-        guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", size="1024x1024", n=1, model="m"
-    )
+    job = await store.jobs.create(guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", n=1, model="m")
     await store.jobs.set_state(job.id, JobState.RUNNING)
     assert await row_count(db, "job_events") == events_before + 2
     largest = await db.fetch_value("SELECT MAX(id) FROM job_events")

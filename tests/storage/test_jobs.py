@@ -27,7 +27,9 @@ async def new_job(jobs: JobRepository, **overrides: Any) -> Any:
         "user_id": SNOWFLAKE + 2,
         "kind": JobKind.IMAGINE,
         "prompt": "a lighthouse in a storm, 🌊",
-        "size": "1024x1024",
+        "aspect": "16:9",
+        "resolution": "2k",
+        "weight": 2,
         "n": 2,
         "model": "gpt-image-2",
     }
@@ -51,7 +53,8 @@ async def test_create_stores_every_field_and_get_reads_it_back(jobs: JobReposito
     assert job.kind is JobKind.REROLL
     assert job.state is JobState.QUEUED
     assert (job.guild_id, job.channel_id, job.user_id) == (SNOWFLAKE, SNOWFLAKE + 1, SNOWFLAKE + 2)
-    assert (job.prompt, job.size, job.n, job.model) == ("a lighthouse in a storm, 🌊", "1024x1024", 2, "gpt-image-2")
+    assert (job.prompt, job.n, job.model) == ("a lighthouse in a storm, 🌊", 2, "gpt-image-2")
+    assert (job.aspect, job.resolution, job.weight) == ("16:9", "2k", 2)
     assert (job.parent_job_id, job.reference_count, job.application_id) == ("f" * 32, 3, SNOWFLAKE + 3)
     assert job.interaction_token == "secret-interaction-token"
     assert job.token_expires_at == expires

@@ -22,9 +22,7 @@ def jobs(db: Database, clock: FakeClock) -> JobRepository:
 
 
 async def new_job(jobs: JobRepository) -> Job:
-    return await jobs.create(
-        guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", size="1024x1024", n=1, model="m"
-    )
+    return await jobs.create(guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", n=1, model="m")
 
 
 async def test_a_new_job_has_no_lease_and_the_first_claim_takes_it(jobs: JobRepository, clock: FakeClock) -> None:

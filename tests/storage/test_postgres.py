@@ -225,9 +225,7 @@ async def test_concurrent_moves_of_one_job_are_serialized(pg: PostgresDatabase, 
     async with await open_database(db_url) as other:
         mine, theirs = JobRepository(pg, clock), JobRepository(other, clock)
         created = [
-            await mine.create(
-                guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", size="1024x1024", n=1, model="m"
-            )
+            await mine.create(guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", n=1, model="m")
             for _ in range(20)
         ]
         for job in created:

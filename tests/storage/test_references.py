@@ -24,7 +24,7 @@ def store(db: Database, clock: FakeClock) -> ReferenceStore:
 
 async def new_job(db: Database, clock: FakeClock) -> str:
     job = await JobRepository(db, clock).create(
-        guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", size="1024x1024", n=1, model="m"
+        guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", n=1, model="m"
     )
     return job.id
 

@@ -51,7 +51,9 @@ def _values(job_id: str, **overrides: Any) -> dict[str, Any]:
         "user_id": 7,
         "prompt": "a cat",
         "model": "gpt-image-2",
-        "size": "1024x1024",
+        "aspect": "1:1",
+        "resolution": "1k",
+        "weight": 1,
         "n": 2,
         "images": 2,
         "reference_count": 0,
@@ -85,9 +87,11 @@ async def test_record_job_takes_everything_from_the_job(db: Database, usage: Usa
         user_id=12,
         kind=JobKind.VARY,
         prompt="a dog",
-        size="1536x1024",
         n=4,
         model="gpt-image-2",
+        aspect="3:2",
+        resolution="2k",
+        weight=2,
         reference_count=1,
     )
     await jobs.set_state(job.id, JobState.RUNNING, task_id="task-x")
@@ -99,9 +103,9 @@ async def test_record_job_takes_everything_from_the_job(db: Database, usage: Usa
     entry = await usage.get(job.id)
     assert entry is not None
     assert (entry.guild_id, entry.channel_id, entry.user_id, entry.prompt) == (GUILD, 11, 12, "a dog")
-    assert (entry.model, entry.size, entry.n, entry.images, entry.reference_count) == (
+    assert (entry.aspect, entry.resolution, entry.weight, entry.weighted_images) == ("3:2", "2k", 2, 6)
+    assert (entry.model, entry.n, entry.images, entry.reference_count) == (
         "gpt-image-2",
-        "1536x1024",
         4,
         3,
         1,
@@ -123,7 +127,6 @@ def _job_args() -> dict[str, Any]:
         "user_id": 2,
         "kind": "imagine",
         "prompt": "p",
-        "size": "1024x1024",
         "n": 1,
         "model": "m",
     }
