@@ -184,14 +184,12 @@ class ToAPIsClient:
         model: str | None = None,
         aspect: str | None = None,
         resolution: str | None = None,
-        size: str | None = None,
     ) -> Task:
         """Submit a generation task and return it (usually queued). Never creates two tasks for one business id.
 
         The body is what `toapis.catalog` says for `model` (default: the client's): the `aspect` ratio (default
         1:1) and the `resolution` tier (default: the model's) in the model's fields, the references in its field.
-        `size` is the legacy pixel form ("1536x1024"), translated with `catalog.aspect_for_pixel_size`; give it
-        or aspect/resolution, not both. Anything the model does not offer is refused with BadRequestError before
+        Anything the model does not offer is refused with BadRequestError before
         any request (`catalog.check_request`).
 
         The size goes in the current pages' ratio form first. A 400 that names the size or the resolution is
@@ -215,7 +213,6 @@ class ToAPIsClient:
             model=model,
             aspect=aspect,
             resolution=resolution,
-            size=size,
         )
         base: dict[str, Any] = {
             "model": spec.id,
@@ -594,29 +591,12 @@ class ToAPIsClient:
         model: str | None,
         aspect: str | None,
         resolution: str | None,
-        size: str | None,
     ) -> tuple[ModelSpec, str, str]:
         """The model, aspect and resolution to submit; refuse, without sending anything, what the API would refuse."""
         try:
             spec = catalog.get_model(self._model if model is None else model)
         except catalog.UnknownModelError as exc:
             raise BadRequestError(exc.message, operation="submit", param="model") from None
-        if size is not None:
-            if aspect is not None or resolution is not None:
-                raise BadRequestError(
-                    "give either size (the legacy pixel form) or aspect and resolution, not both",
-                    operation="submit",
-                    param="size",
-                )
-            pair = catalog.aspect_for_pixel_size(size, spec)
-            if pair is None:
-                raise BadRequestError(
-                    f"size must be a documented pixel size such as 1024x1024, 1536x1024 or 1024x1536, not {size!r} "
-                    "(or give aspect and resolution)",
-                    operation="submit",
-                    param="size",
-                )
-            aspect, resolution = pair
         aspect = catalog.DEFAULT_ASPECT if aspect is None else aspect
         resolution = spec.default_resolution if resolution is None else catalog.normalise_resolution(resolution)
 

@@ -14,11 +14,11 @@ async def submit(
     business_id: str,
     *,
     prompt: str = "a red fox",
-    size: str = "1024x1024",
+    aspect: str = "1:1",
     n: int = 1,
     references: Sequence[str] = (),
 ) -> Task:
     """Submit a generation with test defaults."""
     return await client.submit_generation(
-        prompt=prompt, size=size, n=n, reference_urls=references, client_business_id=business_id
+        prompt=prompt, aspect=aspect, n=n, reference_urls=references, client_business_id=business_id
     )

@@ -18,12 +18,12 @@ async def test_the_balance_is_read_and_an_empty_account_refuses_submits(
     toapis_fake.remain_balance = toapis_fake.remain_credits = 0
     assert (await toapis_client.get_balance()).exhausted
     with pytest.raises(InsufficientBalanceError):
-        await toapis_client.submit_generation(prompt="a cat", size="1024x1024", n=1, client_business_id="job-1")
+        await toapis_client.submit_generation(prompt="a cat", n=1, client_business_id="job-1")
     assert toapis_fake.tasks_for("job-1") == []
 
     toapis_fake.remain_credits = 3
     assert not (await toapis_client.get_balance()).exhausted
-    task = await toapis_client.submit_generation(prompt="a cat", size="1024x1024", n=1, client_business_id="job-2")
+    task = await toapis_client.submit_generation(prompt="a cat", n=1, client_business_id="job-2")
     assert task.id
 
 

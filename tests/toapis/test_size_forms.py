@@ -59,7 +59,7 @@ async def test_a_ratio_only_server_after_the_pixel_form_was_remembered(
 
 
 async def test_a_ratio_server_takes_the_first_form_alone(toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs) -> None:
-    await generate(toapis_client, "job-1", size="1536x1024")  # the legacy argument, translated
+    await generate(toapis_client, "job-1", aspect="3:2")
     await generate(toapis_client, "job-2", aspect="1:1")
     assert sizes_sent(toapis_fake) == [("3:2", "1k", 200), ("1:1", "1k", 200)]
 

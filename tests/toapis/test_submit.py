@@ -51,7 +51,7 @@ async def test_a_submit_sends_the_documented_body_and_returns_the_queued_task(
 async def test_a_legacy_pixel_size_is_sent_as_its_ratio_and_resolution(
     toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
 ) -> None:
-    task = await submit(toapis_client, "job-1", size="1536x1024")
+    task = await submit(toapis_client, "job-1", aspect="3:2")
     (request,) = toapis_fake.requests_to(Endpoint.SUBMIT)
     assert (request.json["size"], request.json["resolution"]) == ("3:2", "1k")
     assert toapis_fake.tasks[task.id].size == "1536x1024"
@@ -88,8 +88,8 @@ async def test_an_alias_is_sent_as_the_models_id(make_client: MakeClient, toapis
     [
         ({"prompt": "   "}, "the prompt is empty"),
         ({"prompt": "x" * 4001}, "the prompt is 4,001 characters long; GPT Image 2 takes at most 4,000"),
-        ({"size": "1:1"}, "size must be a documented pixel size such as 1024x1024, 1536x1024 or 1024x1536, not '1:1'"),
-        ({"size": "512x512"}, "size must be a documented pixel size"),
+        ({"aspect": "1024x1024"}, "GPT Image 2 offers the aspect ratios 1:1, 3:2"),
+        ({"aspect": "7:5"}, "GPT Image 2 offers the aspect ratios"),
         ({"n": 5}, "GPT Image 2 makes 1 to 4 images per request, not 5"),
         ({"n": 0}, "GPT Image 2 makes 1 to 4 images per request, not 0"),
         ({"n": True}, "GPT Image 2 makes 1 to 4 images per request, not True"),
@@ -103,7 +103,7 @@ async def test_an_alias_is_sent_as_the_models_id(make_client: MakeClient, toapis
 async def test_what_the_api_would_refuse_is_refused_without_sending(
     toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs, options: dict[str, object], problem: str
 ) -> None:
-    arguments: dict[str, object] = {"prompt": "a fox", "size": "1024x1024", "n": 1, "references": ()}
+    arguments: dict[str, object] = {"prompt": "a fox", "aspect": "1:1", "n": 1, "references": ()}
     business_id = str(options.pop("business_id", "job-1"))
     arguments.update(options)
     with pytest.raises(BadRequestError) as caught:
@@ -130,7 +130,6 @@ async def test_what_the_api_would_refuse_is_refused_without_sending(
         ),
         ({"model": "flux-kontext-pro", "references": 2}, "takes at most 1 reference image, not 2", "reference_images"),
         ({"aspect": "1:4"}, "GPT Image 2 offers the aspect ratios 1:1, 3:2", "size"),
-        ({"aspect": "1:1", "size": "1024x1024"}, "give either size (the legacy pixel form) or aspect", "size"),
     ],
 )
 async def test_what_the_model_does_not_offer_is_refused_without_sending(

@@ -29,9 +29,9 @@ GIF = b"GIF89a" + b"\x00" * 100
 WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 100
 
 
-async def completed_task_url(client: ToAPIsClient, fake: FakeToAPIs, *, size: str = "1024x1024", n: int = 1) -> str:
+async def completed_task_url(client: ToAPIsClient, fake: FakeToAPIs, *, aspect: str = "1:1", n: int = 1) -> str:
     fake.queue_timeline(Timeline.instant())
-    task = await submit(client, "job-download", size=size, n=n)
+    task = await submit(client, "job-download", aspect=aspect, n=n)
     return fake.result_url(task.id, 1)
 
 
@@ -109,11 +109,11 @@ async def test_uploads_are_retried_on_transient_failures(toapis_client: ToAPIsCl
 # --- downloads ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", ["1024x1024", "1536x1024", "1024x1536"])
+@pytest.mark.parametrize(("aspect", "size"), [("1:1", "1024x1024"), ("3:2", "1536x1024"), ("2:3", "1024x1536")])
 async def test_a_download_is_the_real_png_at_the_size_asked(
-    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs, size: str
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs, aspect: str, size: str
 ) -> None:
-    url = await completed_task_url(toapis_client, toapis_fake, size=size)
+    url = await completed_task_url(toapis_client, toapis_fake, aspect=aspect)
     downloaded = await toapis_client.download_image(url, max_bytes=10_000_000)
     assert downloaded.data is not None
     assert downloaded.path is None
