@@ -60,11 +60,12 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
 
 
 def result_embed(
-    job: Job, *, images: int, elapsed: float, refunded: int, originals: tuple[str, ...] = ()
+    job: Job, *, images: int, elapsed: float, refunded: int, reencoded: int = 0, originals: tuple[str, ...] = ()
 ) -> discord.Embed:
     """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked.
 
-    `originals`: links to the full results, when some were re-encoded to fit the server's upload limit.
+    `reencoded`: how many images were re-encoded to fit the server's upload limit; `originals`: links to those
+    images as the image service keeps them (a day).
     """
     embed = discord.Embed(description=cut(job.prompt, RESULT_PROMPT_LIMIT), colour=DONE)
     embed.add_field(name="Model", value=model_label(job.model))
@@ -75,16 +76,12 @@ def result_embed(
     embed.add_field(name="Counted as", value=plural(images * job.weight, "image"))
     embed.add_field(name="Time", value=duration(elapsed))
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
-    if originals:
-        links = " ".join(f"[{index}]({url})" for index, url in enumerate(originals, start=1))
-        embed.add_field(
-            name="Re-encoded to fit",
-            value=cut(
-                f"Discord's upload limit here is smaller than the images; the originals (for a day): {links}",
-                FIELD_VALUE_LIMIT,
-            ),
-            inline=False,
-        )
+    if reencoded:
+        text = f"{plural(reencoded, 'image')} re-encoded to fit Discord's upload limit in this server."
+        if originals:
+            links = " ".join(f"[original {index}]({url})" for index, url in enumerate(originals, start=1))
+            text += f" The full ones, for a day: {links}"
+        embed.add_field(name="Re-encoded to fit", value=cut(text, FIELD_VALUE_LIMIT), inline=False)
     if refunded:
         embed.set_footer(text=f"The image service returned fewer images than asked; {refunded} were not counted.")
     return embed

@@ -135,11 +135,14 @@ class DiscordReporter:
         limit = self._upload_limit(job)
         # A result over the server's upload limit is re-encoded to fit; the embed links to the original while the
         # image service keeps it (a day), when the result came as a link.
-        originals = tuple(
-            image.source for image in event.images if image.size > limit and image.source.startswith("https://")
-        )
+        too_large = [image for image in event.images if image.size > limit]
         embed = result_embed(
-            job, images=len(event.images), elapsed=event.elapsed, refunded=event.refunded, originals=originals
+            job,
+            images=len(event.images),
+            elapsed=event.elapsed,
+            refunded=event.refunded,
+            reencoded=len(too_large),
+            originals=tuple(image.source for image in too_large if image.source.startswith("https://")),
         )
         view = self._result_view(job, len(event.images)) if self._result_view else None
         if self._reply_editable(job) and not job.late_notified:

@@ -7,12 +7,13 @@ the other admin tests (test_imagine_settings, test_usage, test_alerts, test_pagi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,19 +167,20 @@ async def add_server(world: World, name: str) -> tuple[FakeGuild, FakeChannel]:
     return guild, channel
 
 
-@contextlib.contextmanager
-def write_lock_held_elsewhere(world: World) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def write_lock_held_elsewhere(world: World) -> AsyncIterator[None]:
     """Another connection holds the database's write lock (a second process, a backup): the bot's writes wait."""
     assert world.settings is not None
     path = world.settings.database_url.removeprefix("sqlite:///")
-    # It waits its turn for the lock: the bot may be writing at that moment (its start-up housekeeping, say).
-    other = sqlite3.connect(path, isolation_level=None, timeout=10)
+    # It waits its turn for the lock in a thread of its own: the bot may be writing at that moment (its start-up
+    # housekeeping, say), and a wait on the event loop would stop the bot from ever finishing that write.
+    other = await asyncio.to_thread(sqlite3.connect, path, isolation_level=None, timeout=30, check_same_thread=False)
     try:
-        other.execute("BEGIN IMMEDIATE")
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
         yield
-        other.execute("ROLLBACK")
+        await asyncio.to_thread(other.execute, "ROLLBACK")
     finally:
-        other.close()
+        await asyncio.to_thread(other.close)
 
 
 def delivered(call: InteractionRecord) -> bool:
@@ -315,7 +317,7 @@ async def test_admin_commands_answer_first_when_the_database_is_slow(
     async with make_world(fake_discord={"ack_deadline": 3.0}) as world:
         people_and_places = {"alice": world.member, "general": world.channel}
         given = {key: people_and_places.get(value, value) for key, value in options.items()}
-        with write_lock_held_elsewhere(world):
+        async with write_lock_held_elsewhere(world):
             call = await world.discord.invoke_slash(name, given, user=world.guild.owner, channel=world.channel)
             await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10, what="the first response")
         # Let the bot finish with the interaction (answered, or both its late answers refused) before judging.

@@ -1,5 +1,6 @@
 """ALLOWED_GUILD_IDS covers every door, through `python bot.py`: in a server off the list, an admin command, a
-button, a form, the context menu and /imagine each get the same short private answer and change nothing."""
+button, a form, the context menu and /imagine each get the same short private answer, an autocomplete no
+suggestion, and nothing changes."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ async def test_a_server_off_the_list_is_refused_at_every_door_and_nothing_change
             for call in calls:
                 await first_response(world, call)
                 refused_here(call)
+            suggestions = await world.discord.autocomplete(
+                "imagine", {"prompt": "a dog", "model": "gpt"}, focused="model", user=owner, channel=lounge
+            )
+            assert suggestions == []  # autocomplete answers with no suggestion
 
             assert {table: world.rows(f"SELECT * FROM {table}") for table in TABLES} == before
             assert len(world.api.requests_to(Endpoint.SUBMIT)) == submits

@@ -464,6 +464,9 @@ async def test_results_over_the_upload_limit_are_re_encoded_to_fit(shared: Share
         assert max(abs(a - b) for a, b in zip(shown, made, strict=True)) <= 8, (shown, made)
     refused = [r for r in world.discord.requests if r.status == 413 or r.error_code == 40005]
     assert refused == []
+    # The embed says so (links to the originals only for https results: the fake serves them over http).
+    fields = embed_fields(original.embeds[0])
+    assert fields["Re-encoded to fit"] == "2 images re-encoded to fit Discord's upload limit in this server."
 
 
 def png_bytes_of(world: World, task_id: str, index: int) -> bytes:

@@ -276,3 +276,46 @@ def test_statements_split_where_sqlite_says_they_end() -> None:
         for statement in statements:
             raw.execute(statement)
         assert raw.execute("SELECT x FROM t").fetchall() == [("c;d",)]
+
+
+async def test_jobs_stored_in_pixel_sizes_become_ratios_at_1k_with_weight_1(tmp_path: Path) -> None:
+    # A database as it was before the model surface (migrations up to 0008), with jobs of the three old sizes.
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:4]) <= 8:
+            (before / path.name).write_text(path.read_text())
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    async with await open_database(url, migrations_dir=before) as old:
+        for index, size in enumerate(("1024x1024", "1536x1024", "1024x1536")):
+            await old.execute(
+                """
+                INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, prompt, size, n, model, state,
+                                  created_at, updated_at)
+                VALUES (:id, 1, 2, 3, 'imagine', 'a cat', :size, 2, 'gpt-image-2', 'completed', 0, 0)
+                """,
+                {"id": f"job{index}", "size": size},
+            )
+            await old.execute(
+                """
+                INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, n, images, status,
+                                       created_at)
+                VALUES (:id, 1, 2, 3, 'a cat', 'gpt-image-2', :size, 2, 2, 'completed', 0)
+                """,
+                {"id": f"job{index}", "size": size},
+            )
+            await old.execute(
+                """
+                INSERT INTO quota_ledger (job_id, guild_id, user_id, images, reserved_images, reserved_at)
+                VALUES (:id, 1, 3, 2, 2, 0)
+                """,
+                {"id": f"job{index}"},
+            )
+    async with await open_database(url) as db:
+        jobs = await db.fetch_all("SELECT id, aspect, resolution, weight FROM jobs ORDER BY id")
+        usage = await db.fetch_all("SELECT job_id, aspect, resolution, weight FROM usage_log ORDER BY job_id")
+        ledger = await db.fetch_all("SELECT weight, images FROM quota_ledger ORDER BY job_id")
+    expected = [("job0", "1:1", "1k", 1), ("job1", "3:2", "1k", 1), ("job2", "2:3", "1k", 1)]
+    assert [(row[0], row[1], row[2], row[3]) for row in jobs] == expected
+    assert [(row[0], row[1], row[2], row[3]) for row in usage] == expected
+    assert [(row[0], row[1]) for row in ledger] == [(1, 2)] * 3

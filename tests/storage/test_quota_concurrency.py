@@ -138,3 +138,21 @@ async def test_two_processes_reserving_at_once_grant_exactly_the_limit(db: Datab
     granted = [int(stdout.strip()) for stdout in outputs]
     assert sum(granted) == LIMIT
     assert await ledger_total(db) == LIMIT
+
+
+async def test_twenty_members_at_once_against_a_pool_of_ten_weighted_images(db: Database, clock: FakeClock) -> None:
+    # Each asks for one 2K image, which counts as 2: the pool of 10 takes exactly five of them, whatever the order.
+    quotas = QuotaRepository(db, OperatorDefaults(), clock)
+    await quotas.set_rule(GUILD, RuleScope.SERVER, 10, Period.DAY)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(quotas.reserve(f"job{i}", GUILD, i, [], 1, weight=2) for i in range(20))), WAIT
+    )
+    assert sum(r.granted for r in results) == 5
+    assert await ledger_total(db) == 10
+    assert all(
+        r.refused_by is not None and (r.refused_by.used, r.requested) == (10, 2) for r in results if not r.granted
+    )
+    # A refund gives back exactly what the job reserved, its weight included.
+    granted = next(r for r in results if r.granted)
+    assert await quotas.refund(granted.job_id) == 2
+    assert await ledger_total(db) == 8
