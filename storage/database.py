@@ -104,6 +104,10 @@ class Database(abc.ABC):
         """The database file (absolute) for a SQLite file; `None` in memory or on a server."""
         return None
 
+    async def size_bytes(self) -> int | None:
+        """How much room the database takes (its files, or the server's figure), or None when unknown."""
+        return None
+
     @property
     def schema_version(self) -> int:
         """The version of the newest migration applied."""

@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest image to download")
 
     commands.add_parser("health", parents=[common], help="check that the API answers and accepts the key (not billed)")
-    commands.add_parser("balance", parents=[common], help="the key's account balance: credits and dollars, used and left")
+    commands.add_parser(
+        "balance", parents=[common], help="the key's account balance: credits and dollars, used and left"
+    )
     commands.add_parser("models", help="list the image models Imagine can offer, with their options (no request)")
     return parser
 

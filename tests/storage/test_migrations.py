@@ -276,3 +276,15 @@ def test_statements_split_where_sqlite_says_they_end() -> None:
         for statement in statements:
             raw.execute(statement)
         assert raw.execute("SELECT x FROM t").fetchall() == [("c;d",)]
+
+
+async def test_the_command_sync_record_becomes_the_global_scope(tmp_path: Path) -> None:
+    # 0009: the record of a database synced before scopes existed is the global commands' record.
+    shipped = sorted(p for p in MIGRATIONS_DIR.glob("*.sql") if int(p.name[:4]) < 9)
+    before = write_migrations(tmp_path / "before", {p.name: p.read_text(encoding="utf-8") for p in shipped})
+    url = f"sqlite:///{tmp_path / 'imagine.db'}"
+    async with await open_database(url, migrations_dir=before) as db:
+        await db.execute("INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (7, 'old', 5)")
+    async with await open_database(url) as db:
+        rows = await db.fetch_all("SELECT application_id, guild_id, tree_hash, synced_at FROM command_syncs")
+        assert [(row[0], row[1], row[2], row[3]) for row in rows] == [(7, 0, "old", 5)]

@@ -72,7 +72,9 @@ async def test_what_was_used_and_an_unlimited_account_are_read(
     assert task.id
 
 
-async def test_the_image_models_are_listed_with_type_image(toapis_fake: FakeToAPIs, toapis_client: ToAPIsClient) -> None:
+async def test_the_image_models_are_listed_with_type_image(
+    toapis_fake: FakeToAPIs, toapis_client: ToAPIsClient
+) -> None:
     assert await toapis_client.list_image_models() == list(toapis_fake.models)
     (request,) = toapis_fake.requests_to(Endpoint.MODELS)
     assert (request.path, request.query) == ("/v1/models", {"type": "image"})
