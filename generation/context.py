@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generation.config import PipelineConfig
 from generation.events import ProgressEvent, ReporterBook
+from generation.metrics import Metrics
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
 from storage.jobs import Job
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunContext:
-    """The pipeline's configuration, its upstream client and health, the store, the spool and the reporters."""
+    """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters and the
+    metrics."""
 
     config: PipelineConfig
     client: ToAPIsClient
@@ -27,6 +29,7 @@ class RunContext:
     spool: Spool
     health: UpstreamHealth
     reporters: ReporterBook
+    metrics: Metrics = field(default_factory=Metrics)
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""
