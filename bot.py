@@ -615,7 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if args.health else 2
     if args.health:
         return health(settings, print)
-    configure_logging("WARNING" if args.check else settings.log_level, settings.log_format)
+    # --check speaks in its own lines; the libraries' warnings (voice support, intents) would only distract.
+    configure_logging("ERROR" if args.check else settings.log_level, settings.log_format)
     point_discord_at(settings)
     if args.check:
         return asyncio.run(check(settings, functools.partial(print, flush=True)))

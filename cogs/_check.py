@@ -35,7 +35,7 @@ async def check_discord(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> DiscordFindings:
     """Log in with `token` and describe the application and its servers. `restricted`: ALLOWED_GUILD_IDS is set."""
-    client = discord.Client(intents=discord.Intents.none())
+    client = discord.Client(intents=discord.Intents(guilds=True))
     try:
         async with asyncio.timeout(timeout):
             await client.login(token)  # asks for the user, then the application
