@@ -176,15 +176,19 @@ class ImagineBot(commands.AutoShardedBot):
     # -- the gateway, as the operator sees it ----------------------------------------------------------------
 
     def gateway_connected(self) -> bool:
-        """Every shard of this process is connected (and the first READY is behind it)."""
-        shards = self.shards.values()
-        return self.is_ready() and not self.is_closed() and bool(shards) and not any(s.is_closed() for s in shards)
+        """Every shard of this process has a live gateway connection."""
+        shards = self.shards
+        expected = len(self.shard_ids) if self.shard_ids else (self.shard_count or 1)
+        return not self.is_closed() and len(shards) >= expected and not any(s.is_closed() for s in shards.values())
 
     async def on_ready(self) -> None:
         for handler in logging.getLogger().handlers:
             if isinstance(handler.formatter, JsonFormatter):
                 handler.formatter.shard_count = self.shard_count
         log.info("%s", ready_line(self))
+        self.operations.heartbeat.wake()
+
+    async def on_shard_connect(self, shard_id: int) -> None:
         self.operations.heartbeat.wake()
 
     async def on_shard_disconnect(self, shard_id: int) -> None:

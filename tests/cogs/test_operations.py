@@ -11,7 +11,8 @@ from settings import Secret
 from tests.cogs.conftest import World, wait_until
 from tests.cogs.test_quota import announce_channel, command
 from tests.fakes.discord import FakeChannel, FakeMember, Permission
-from tests.fakes.toapis import Endpoint
+from tests.fakes.toapis import Endpoint, Fault
+from tests.generation.test_operations import sample
 
 
 async def restart_with(world: World, **changes: object) -> None:
@@ -133,3 +134,14 @@ async def test_the_low_balance_alert_fires_once_per_crossing_through_the_webhook
     assert message.pings.nobody
     # The servers' admins cannot act on the operator's balance: nothing in their log channel.
     assert alerts(log_channel) == []
+
+
+async def test_rate_limits_met_are_counted_per_service(world: World) -> None:
+    metrics = world.bot.operations.metrics
+    world.discord.inject_429("POST /interactions/*", retry_after=0.01)
+    world.api.fail(Endpoint.BALANCE, Fault.rate_limited(0.01))
+    await command(world, "usage", user=world.member)  # discord.py waits the 429 out and answers
+    reading = await world.bot.operations.balance.read()  # the client waits the 429 out and reads
+    assert reading is not None
+    assert sample(metrics, "imagine_rate_limits_total", service="discord") == 1
+    assert sample(metrics, "imagine_rate_limits_total", service="toapis") == 1

@@ -356,7 +356,6 @@ async def test_metrics_parse_and_move_as_a_job_runs(world: World) -> None:
 
 async def test_json_logs_parse_and_carry_the_job(world: World) -> None:
     async with world.bot(LOG_FORMAT="json") as bot:
-        await bot.wait_for_line(r'"message": "Ready as ', START_TIMEOUT)
         call = await world.imagine(world.member("alice"), "a paper crane")
         await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT, what="the images")
         job_id = await world.submitted_job("a paper crane")
