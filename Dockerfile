@@ -11,9 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so that a code change does not reinstall them.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# Dependencies first, so that a code change does not reinstall them. The lock pins every package, direct or
+# not, with its hashes: the image installs exactly what was reviewed, and nothing a changed upload swapped in.
+COPY requirements.lock .
+RUN pip install --require-hashes --no-deps -r requirements.lock
 
 COPY bot.py settings.py ./
 COPY cogs/ cogs/

@@ -430,12 +430,13 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             pipeline=pipeline,
         )
         history = JobHistory(store, retention_days=settings.retention_days)
-        intake = Intake(admission=admission, pipeline=pipeline)
+        quotas = QuotaService(store)
+        intake = Intake(admission=admission, pipeline=pipeline, quotas=quotas, history=history)
         bot.services = Services(
             settings=settings,
             pipeline=pipeline,
             server_settings=server_settings,
-            quotas=QuotaService(store),
+            quotas=quotas,
             history=history,
             alerts=alerts,
             intake=intake,

@@ -8,8 +8,9 @@ collected and reported together in one `ConfigError`, each naming its variable, 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -29,13 +30,36 @@ LOG_FORMATS: Final = ("text", "json")
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"
 
 
+# Query parameters that carry a secret: libpq and asyncpg take `?password=` as well as a password before the host.
+_SECRET_PARAMETER: Final = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
+
+
 def redacted_url(url: str) -> str:
-    """A URL fit to show: any user and password (a database's, a proxy's) replaced by `***`."""
+    """A URL fit to show: any user and password (a database's, a proxy's), and the values of query parameters
+    such as `password=`, replaced by `***`. The scheme, host, port and path (a database's name) stay."""
     parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    if "@" in parts.netloc:
+        url = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+    elif "@" in url:
+        # An `@` past the parsed host: a password holding `/`, `?` or `#` unescaped. Hide all before the last `@`.
+        scheme = url.split("://", 1)[0] + "://" if "://" in url else ""
+        url = f"{scheme}***@{url.rsplit('@', 1)[1]}"
+    base, question, rest = url.partition("?")
+    if not question:
         return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"***@{host}").geturl()
+    query, hash_sign, fragment = rest.partition("#")
+    pairs = [pair.partition("=") for pair in query.split("&")]
+    shown = [
+        name + equals + ("***" if equals and _SECRET_PARAMETER.search(name) else value) for name, equals, value in pairs
+    ]
+    return f"{base}?{'&'.join(shown)}{hash_sign}{fragment}"
+
+
+def _shown(value: object) -> str:
+    """A setting as a repr shows it: a `Secret` as stars, a URL through `redacted_url`."""
+    if isinstance(value, str) and "://" in value:
+        return repr(redacted_url(value))
+    return repr(value)
 
 
 class Secret:
@@ -104,6 +128,12 @@ class Settings:
     def shared_database(self) -> bool:
         """Whether several processes may share the database (PostgreSQL); an SQLite file has one user."""
         return not self.database_url.startswith("sqlite:")
+
+    def __repr__(self) -> str:
+        # Settings reach logs and tracebacks. A value that must never show is typed `Secret` (declared once, in
+        # its field); a URL (the database's may hold a password) shows without its user and password.
+        shown = ", ".join(f"{field.name}={_shown(getattr(self, field.name))}" for field in fields(self))
+        return f"Settings({shown})"
 
 
 class ConfigError(Exception):

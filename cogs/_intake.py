@@ -22,16 +22,21 @@ from cogs._embeds import NO_MENTIONS
 from cogs._reporter import DiscordReporter
 from cogs._texts import GENERIC, refusal_text
 from generation.admission import Admission
+from generation.history import JobHistory
 from generation.pipeline import Pipeline
-from generation.refusals import AttachmentUnreadable, NotInServer, Refusal
+from generation.quota_service import QuotaService
+from generation.refusals import AttachmentUnreadable, NotInServer, QuotaExceeded, Refusal
 from generation.requests import JobRequest, Reference
 from generation.validation import prepare_references
-from storage.jobs import JobKind
+from storage.jobs import Job, JobKind
 
 log = logging.getLogger(__name__)
 
 # How long a notice waits for the reply to stop being the "thinking" placeholder (its first edit).
 NOTICE_WAIT: Final = 30.0
+# Requests reading and preparing references at once: a flood of large attachments must not starve the event
+# loop (each decode runs in a thread) or the memory. The rest wait their turn, already acknowledged.
+REFERENCE_WORKERS: Final = 2
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ class Draft:
     kind: JobKind
     attachments: tuple[discord.Attachment, ...] = ()
     """Read after the defer."""
-    references: tuple[Reference, ...] = ()
-    """Bytes already at hand (a re-roll's stored references)."""
+    stored_references: Job | None = None
+    """A stored job whose references this request repeats (a re-roll): read only once the quota allows it."""
     parent_job_id: str | None = None
     notice: str | None = None
     """Told to the member, ephemerally, once the job is accepted (e.g. that images were skipped)."""
@@ -57,9 +62,20 @@ DraftLoader = Callable[[], Awaitable[Draft]]
 class Intake:
     """Turns an interaction and what it asks for into an admitted job, or an answer that says why not."""
 
-    def __init__(self, *, admission: Admission, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        *,
+        admission: Admission,
+        pipeline: Pipeline,
+        quotas: QuotaService,
+        history: JobHistory,
+        reference_workers: int = REFERENCE_WORKERS,
+    ) -> None:
         self.admission = admission
         self._pipeline = pipeline
+        self._quotas = quotas
+        self._history = history
+        self._reference_pool = asyncio.Semaphore(reference_workers)
 
     async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
@@ -74,15 +90,16 @@ class Intake:
         try:
             if guild_id is None or channel_id is None:
                 raise NotInServer()
-            admission.check_place_and_pace(guild_id, channel_id, user_id)
+            admission.check_place_and_pace(guild_id, channel_id, user_id, parent_id=parent_of(interaction))
             if isinstance(draft, Draft):
                 self._check_draft(guild_id, draft)
         except Refusal as refusal:
             await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
             return
-        # Started before the defer, so that a second request sent meanwhile is refused; given back if this one
-        # is not accepted after all.
+        # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
+        # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
+        # failure on Imagine's side gives it back.
         admission.start_cooldown(guild_id, user_id)
         try:
             callback = await interaction.response.defer(thinking=True)
@@ -97,8 +114,12 @@ class Intake:
             if not isinstance(draft, Draft):
                 draft = await draft()
             prompt = self._check_draft(guild_id, draft)
-            read = await _read_attachments(draft.attachments)
-            prepared = [Reference(item.data, item.mime_type) for item in await prepare_references(read)]
+            role_ids = _role_ids(interaction.user)
+            # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
+            usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n)
+            if usage is not None:
+                raise QuotaExceeded(usage, draft.n)
+            references = await self._references(draft)
             request = JobRequest(
                 guild_id=guild_id,
                 channel_id=channel_id,
@@ -106,8 +127,8 @@ class Intake:
                 prompt=prompt,
                 size=draft.size,
                 n=draft.n,
-                role_ids=_role_ids(interaction.user),
-                references=(*draft.references, *prepared),
+                role_ids=role_ids,
+                references=references,
                 kind=draft.kind,
                 parent_job_id=draft.parent_job_id,
                 application_id=interaction.application_id,
@@ -117,7 +138,6 @@ class Intake:
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            admission.give_back_cooldown(guild_id, user_id)
             await _refuse_after_defer(interaction, refusal_text(refusal))
             return
         except Exception:
@@ -137,6 +157,17 @@ class Intake:
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
+    async def _references(self, draft: Draft) -> tuple[Reference, ...]:
+        """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
+        a few requests at a time."""
+        async with self._reference_pool:
+            stored: tuple[Reference, ...] = ()
+            if draft.stored_references is not None:
+                stored = await self._history.references(draft.stored_references)
+            read = await _read_attachments(draft.attachments)
+            prepared = await prepare_references(read)
+        return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
+
     def _check_draft(self, guild_id: int, draft: Draft) -> str:
         """The request's own options are acceptable in this server; returns the trimmed prompt. No I/O."""
         return self.admission.check_options(
@@ -144,7 +175,8 @@ class Intake:
             prompt=draft.prompt,
             size=draft.size,
             n=draft.n,
-            reference_count=len(draft.attachments) + len(draft.references),
+            reference_count=len(draft.attachments)
+            + (draft.stored_references.reference_count if draft.stored_references else 0),
             attachment_sizes=[attachment.size for attachment in draft.attachments],
         )
 
@@ -166,6 +198,12 @@ async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> No
     except discord.HTTPException:
         log.info("Could not delete the deferred reply", exc_info=True)
     await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def parent_of(interaction: discord.Interaction) -> int | None:
+    """The channel a thread or forum post belongs to (None outside threads): the allow-list is about it."""
+    parent_id = getattr(interaction.channel, "parent_id", None)
+    return parent_id if isinstance(parent_id, int) else None
 
 
 def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:

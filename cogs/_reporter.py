@@ -32,9 +32,10 @@ from generation.events import (
     ProgressEvent,
     Queued,
 )
-from generation.images import EXTENSIONS, fit_bytes_within
+from generation.images import fit_bytes_within
 from storage.clock import utc_now
 from storage.jobs import Job
+from toapis.mime import EXTENSIONS
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,9 @@ class ResultActions:
         """A new job with the same prompt, size, n and references, for the member who clicked."""
 
         async def load() -> Draft:
-            parent = await self._history.parent(job_id, "re-rolled")
-            references = await self._history.references(parent)
+            parent = await self._history.parent(job_id, "re-rolled", guild_id=interaction.guild_id)
             return Draft(
-                parent.prompt, parent.size, parent.n, JobKind.REROLL, references=references, parent_job_id=parent.id
+                parent.prompt, parent.size, parent.n, JobKind.REROLL, stored_references=parent, parent_job_id=parent.id
             )
 
         await self._intake.run(interaction, load)
@@ -54,7 +53,7 @@ class ResultActions:
         image = attachments[index]
 
         async def load() -> Draft:
-            parent = await self._history.parent(job_id, "varied")
+            parent = await self._history.parent(job_id, "varied", guild_id=interaction.guild_id)
             return Draft(
                 parent.prompt, parent.size, parent.n, JobKind.VARY, attachments=(image,), parent_job_id=parent.id
             )

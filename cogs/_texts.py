@@ -253,6 +253,7 @@ _FAILURES: Final[dict[FailureKind, str]] = {
         "The image service declined this prompt or image under its content policy. Try rewording it."
     ),
     FailureKind.UNAVAILABLE: UNAVAILABLE,
+    FailureKind.BAD_REQUEST: "The image service refused this request.",
     FailureKind.UPSTREAM: "The image service is having trouble.",
     FailureKind.TASK_FAILED: "The image service could not generate this image.",
     FailureKind.TASK_LOST: "The image service lost track of this job.",
@@ -266,7 +267,10 @@ _FAILURES: Final[dict[FailureKind, str]] = {
 
 
 def failure_text(event: Failed) -> str:
-    """What the member reads when their job failed: what happened, and whether their images were counted."""
+    """What the member reads when their job failed: what happened, and whether their images were counted.
+
+    One fixed text per kind of failure: the image service's own words never reach a member (they may carry
+    anything, an internal host name included); the log and the usage log keep them."""
     if event.details_lost:
         # Told after a restart: what went wrong was not kept, only whether it was counted.
         return "This request could not be completed." + (f" {NOT_COUNTED}" if event.refunded else "")
@@ -274,11 +278,13 @@ def failure_text(event: Failed) -> str:
     if kind is FailureKind.TIMED_OUT and event.job.task_id is None:
         # Its submit was never confirmed, and a day of look-ups by business id did not say.
         head = "Imagine could not find out whether the image service accepted this job."
-    elif kind is FailureKind.BAD_REQUEST:
-        if event.reference_position is not None:
-            head = f"The image service refused reference image {event.reference_position}: {event.upstream_message}."
-        else:
-            head = f"The image service refused this request: {event.upstream_message}"
+    elif kind is FailureKind.BAD_REQUEST and event.reference_position is not None:
+        head = f"The image service refused reference image {event.reference_position}."
+    elif kind is FailureKind.CONTENT_POLICY and event.policy_category is not None:
+        head = (
+            "The image service declined this prompt or image under its content policy "
+            f"({event.policy_category}). Try rewording it."
+        )
     else:
         head = _FAILURES[kind]
     if kind is FailureKind.UPSTREAM:

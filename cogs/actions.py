@@ -18,7 +18,7 @@ from discord.ext import commands
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._gate import Gated, allowed_here
-from cogs._intake import Draft
+from cogs._intake import Draft, parent_of
 from cogs._services import Services, services_of
 from cogs._texts import refusal_text
 from cogs._views import DYNAMIC_ITEMS
@@ -116,7 +116,7 @@ class ResultActionsCog(commands.Cog):
             assert interaction.guild_id is not None
             assert interaction.channel_id is not None
             self.services.intake.admission.check_place_and_pace(
-                interaction.guild_id, interaction.channel_id, interaction.user.id
+                interaction.guild_id, interaction.channel_id, interaction.user.id, parent_id=parent_of(interaction)
             )
         except Refusal as refusal:
             await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -20,8 +20,12 @@ from storage.guild_settings import GuildSettings
 
 MAX_COOLDOWN: Final = 3600
 
-# Where the bot posts results and alerts it needs these (README: Create the Discord application).
-_NEEDED: Final = ("view_channel", "send_messages", "embed_links", "attach_files")
+# Where the bot posts results and alerts it needs these (README: Create the Discord application). In a thread
+# (a forum's posts are threads) Send Messages in Threads stands in for Send Messages, which is not inherited.
+_NEEDED: Final = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
+_IN_THREADS: Final = ("view_channel", "send_messages_in_threads", "embed_links", "attach_files", "read_message_history")
+
+PostingChannel = discord.TextChannel | discord.ForumChannel
 
 
 def settings_embed(settings: GuildSettings) -> discord.Embed:
@@ -37,11 +41,13 @@ def settings_embed(settings: GuildSettings) -> discord.Embed:
 
 
 def _missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
+    """The permissions the bot lacks to post results there, in the channel itself and in its threads."""
     me: discord.Member | None = channel.guild.me  # None when the bot's member is not cached
     if me is None:
         return []
     permissions = channel.permissions_for(me)
-    return [name.replace("_", " ").title() for name in _NEEDED if not getattr(permissions, name)]
+    needed = _IN_THREADS if isinstance(channel, discord.ForumChannel) else (*_NEEDED, "send_messages_in_threads")
+    return [name.replace("_", " ").title() for name in needed if not getattr(permissions, name)]
 
 
 @app_commands.guild_only()
@@ -57,8 +63,10 @@ class ImagineSettingsCog(
         super().__init__()
 
     @channels.command(name="add")
-    @app_commands.describe(channel="A channel where /imagine is allowed (then only listed channels are)")
-    async def channel_add(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    @app_commands.describe(
+        channel="A text or forum channel where /imagine is allowed, with its threads (then only listed ones are)"
+    )
+    async def channel_add(self, interaction: discord.Interaction, channel: PostingChannel) -> None:
         """Allow /imagine in a channel; once one is listed, only listed channels allow it."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
@@ -72,7 +80,7 @@ class ImagineSettingsCog(
 
     @channels.command(name="remove")
     @app_commands.describe(channel="The channel to take off the list")
-    async def channel_remove(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def channel_remove(self, interaction: discord.Interaction, channel: PostingChannel) -> None:
         """Take a channel off the list of channels where /imagine is allowed."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)

@@ -47,12 +47,17 @@ class Admission:
         if not self._guild_allowed(guild_id):
             raise ServerNotAllowed()
 
-    def check_place_and_pace(self, guild_id: int, channel_id: int, user_id: int) -> None:
-        """The server, the pipeline, the channel and the member's cooldown allow a request now."""
+    def check_place_and_pace(
+        self, guild_id: int, channel_id: int, user_id: int, *, parent_id: int | None = None
+    ) -> None:
+        """The server, the pipeline, the channel and the member's cooldown allow a request now.
+
+        `parent_id`: the channel a thread (or a forum post) belongs to; a thread is allowed where its parent is.
+        """
         self.check_server(guild_id)
         self._pipeline.check_available()
         server = self._server_settings.get(guild_id)
-        if not server.channel_allowed(channel_id):
+        if not server.channel_allowed(channel_id) and not (parent_id is not None and server.channel_allowed(parent_id)):
             raise ChannelNotAllowed(server.allowed_channel_ids)
         wait = self.cooldowns.remaining(guild_id, user_id, server.cooldown_seconds)
         if wait > 0:

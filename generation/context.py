@@ -11,7 +11,7 @@ from generation.events import ProgressEvent, ReporterBook
 from generation.metrics import Metrics
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
-from storage.jobs import Job
+from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import ToAPIsClient
 
@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunContext:
     """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters and the
-    metrics."""
+    metrics.
+
+    `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
+    holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
+    """
 
     config: PipelineConfig
     client: ToAPIsClient
@@ -29,6 +33,7 @@ class RunContext:
     spool: Spool
     health: UpstreamHealth
     reporters: ReporterBook
+    jobs: JobRepository
     metrics: Metrics = field(default_factory=Metrics)
 
     def elapsed(self, job: Job) -> float:

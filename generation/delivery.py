@@ -47,14 +47,14 @@ class Delivery:
             missing = held - len(sources)
             if missing > 0:
                 await store.quotas.refund(job.id, missing)
-            accepted = await store.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
+            accepted = await context.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
         context.metrics.images_refunded(missing)
         return accepted, min(held, len(sources))
 
     async def download(self, job: Job) -> tuple[Job, tuple[GeneratedImage, ...]]:
         """The results in the spool; the job in DELIVERING."""
         images = await self.spooled(job)
-        return await self._context.store.jobs.set_state(job.id, JobState.DELIVERING), images
+        return await self._context.jobs.set_state(job.id, JobState.DELIVERING), images
 
     async def spooled(self, job: Job) -> tuple[GeneratedImage, ...]:
         """The job's results as files; none at all fails the job (counted: the task completed, and billed)."""
@@ -83,6 +83,8 @@ class Delivery:
         attempts = config.delivery_attempts
         attempt = 0
         while attempts is None or attempt < attempts:
+            # Posting cannot be taken back: only while this process still holds the job.
+            await context.jobs.confirm_held(job.id)
             try:
                 receipt = await reporter.deliver(event)
             except asyncio.CancelledError:
@@ -104,8 +106,9 @@ class Delivery:
             log.error("job %s: not delivered after %d attempts; left for the next start", job.id, attempt + 1)
             return
         async with store.db.transaction():
-            await store.jobs.record_delivery(job.id, images_delivered=len(images), result_message_id=receipt.message_id)
-            finished = await store.jobs.set_state(job.id, JobState.COMPLETED)
+            jobs = context.jobs
+            await jobs.record_delivery(job.id, images_delivered=len(images), result_message_id=receipt.message_id)
+            finished = await jobs.set_state(job.id, JobState.COMPLETED)
             await store.usage.record_job(finished)
         context.metrics.job_completed()
         log.info("job %s delivered: %d image(s) in %.1f s", job.id, len(images), context.elapsed(finished))

@@ -112,8 +112,8 @@ class Failed:
     refunded: int
     reference_position: int | None = None
     """The reference image the service refused (1-based), for an upload refusal."""
-    upstream_message: str | None = None
-    """The service's own explanation of a refused request, for `BAD_REQUEST`."""
+    policy_category: str | None = None
+    """For `CONTENT_POLICY`: the category the service named ("violence"), never its own words."""
     details_lost: bool = False
     """Told after a restart: the failure's details were not kept, only its kind and refund."""
 
@@ -198,3 +198,12 @@ class ReporterBook:
         taken = list(self._reporters.items())
         self._reporters.clear()
         return taken
+
+
+async def close_reporter(job_id: str, reporter: Reporter) -> None:
+    """Stop a reporter's background work (if it has any); nothing more will reach it."""
+    if isinstance(reporter, ClosableReporter):
+        try:
+            await reporter.aclose()
+        except Exception:
+            log.exception("job %s: the reporter failed to close", job_id)

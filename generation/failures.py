@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from generation.events import Failed, FailureKind, Reporter
-from storage.jobs import Job
+from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import (
     AuthenticationError,
@@ -37,14 +37,14 @@ class JobFailure(Exception):
         refund: bool,
         detail: str = "",
         reference_position: int | None = None,
-        upstream_message: str | None = None,
+        policy_category: str | None = None,
     ) -> None:
         super().__init__(detail or kind.value)
         self.kind = kind
         self.refund = refund
         self.detail = detail or kind.value
         self.reference_position = reference_position
-        self.upstream_message = upstream_message
+        self.policy_category = policy_category
 
 
 def is_service_problem(exc: ToAPIsError) -> bool:
@@ -63,30 +63,28 @@ def before_task(exc: ToAPIsError) -> JobFailure:
     if is_service_problem(exc):
         return JobFailure(FailureKind.UNAVAILABLE, refund=True, detail=str(exc))
     if isinstance(exc, ContentPolicyError):
-        return JobFailure(FailureKind.CONTENT_POLICY, refund=True, detail=str(exc))
+        return JobFailure(FailureKind.CONTENT_POLICY, refund=True, detail=str(exc), policy_category=exc.policy_category)
     if isinstance(exc, BadRequestError):
-        return JobFailure(FailureKind.BAD_REQUEST, refund=True, detail=str(exc), upstream_message=exc.user_message)
+        return JobFailure(FailureKind.BAD_REQUEST, refund=True, detail=str(exc))
     return JobFailure(FailureKind.UPSTREAM, refund=True, detail=str(exc))
 
 
 def upload_refused(exc: UploadRejectedError, position: int) -> JobFailure:
     """The service refused reference image `position` (1-based): no task was created."""
-    return JobFailure(
-        FailureKind.BAD_REQUEST,
-        refund=True,
-        detail=str(exc),
-        reference_position=position,
-        upstream_message=exc.message,
-    )
+    return JobFailure(FailureKind.BAD_REQUEST, refund=True, detail=str(exc), reference_position=position)
 
 
 def of_task(task: Task) -> JobFailure | None:
     """The failure a finished task ended with (refunded: a failed task is not billed), or None if it has images."""
     if task.error is None and task.images:
         return None
-    kind = FailureKind.CONTENT_POLICY if task.is_content_policy_failure else FailureKind.TASK_FAILED
     detail = f"{task.error.code}: {task.error.message}" if task.error else "completed without images"
-    return JobFailure(kind, refund=True, detail=detail)
+    if task.is_content_policy_failure:
+        assert task.error is not None
+        return JobFailure(
+            FailureKind.CONTENT_POLICY, refund=True, detail=detail, policy_category=task.error.policy_category
+        )
+    return JobFailure(FailureKind.TASK_FAILED, refund=True, detail=detail)
 
 
 def task_lost(exc: TaskNotFoundError) -> JobFailure:
@@ -99,14 +97,14 @@ def timed_out(detail: str) -> JobFailure:
     return JobFailure(FailureKind.TIMED_OUT, refund=False, detail=detail)
 
 
-async def record(store: Storage, job: Job, failure: JobFailure) -> Failed:
+async def record(store: Storage, job: Job, failure: JobFailure, *, jobs: JobRepository | None = None) -> Failed:
     """Refund (if the failure says so), mark the job failed and log its usage, in one transaction; the event
-    that tells the member."""
+    that tells the member. `jobs`: the repository to write the job through (a lease holder's)."""
     refunded = 0
     async with store.db.transaction():
         if failure.refund:
             refunded = await store.quotas.refund(job.id)
-        failed = await store.jobs.fail(job.id, failure.kind.value, failure.detail[:1000])
+        failed = await (jobs or store.jobs).fail(job.id, failure.kind.value, failure.detail[:1000])
         await store.usage.record_job(failed)
     log.info("job %s failed (%s): %s; %d image(s) refunded", job.id, failure.kind.value, failure.detail, refunded)
     return Failed(
@@ -114,7 +112,7 @@ async def record(store: Storage, job: Job, failure: JobFailure) -> Failed:
         failure.kind,
         refunded,
         reference_position=failure.reference_position,
-        upstream_message=failure.upstream_message,
+        policy_category=failure.policy_category,
     )
 
 

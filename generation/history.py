@@ -19,10 +19,12 @@ class JobHistory:
         """The job, or None if there is none with this id."""
         return await self._store.jobs.get(job_id)
 
-    async def parent(self, job_id: str, action: str) -> Job:
-        """The job a result's button repeats; `ParentUnknown` (naming the `action`) when it is not known."""
+    async def parent(self, job_id: str, action: str, *, guild_id: int | None) -> Job:
+        """The job a result's button repeats, in the server where the button was clicked; `ParentUnknown`
+        (naming the `action`) when it is not known there. A job of another server is never repeated: its prompt
+        and references are that server's."""
         parent = await self._store.jobs.get(job_id)
-        if parent is None:
+        if parent is None or parent.guild_id != guild_id:
             raise ParentUnknown(action)
         return parent
 

@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from generation import failures
 from generation.context import RunContext
 from generation.delivery import Delivery
-from generation.events import FailureKind, GeneratedImage, Submitted, Uploading
+from generation.events import FailureKind, GeneratedImage, Submitted, Uploading, close_reporter
 from generation.failures import JobFailure
 from generation.logs import bind_log_context
 from generation.polling import TaskFollower
+from storage.errors import LeaseLostError
 from storage.jobs import Job, JobState
 from toapis import SubmitUnconfirmedError, Task, ToAPIsError, UploadRejectedError
 from toapis.mime import extension_for
@@ -38,13 +39,23 @@ class JobRun:
 
     async def run(self, release_slot: ReleaseSlot | None) -> None:
         """Run the job from its stored state; `release_slot` is called once the upstream part is over."""
-        store = self._context.store
-        job = await store.jobs.get(self.job_id)
+        job = await self._context.jobs.get(self.job_id)
         if job is None or job.is_finished:
             if release_slot is not None:
                 await release_slot()
             return
         bind_log_context(job=job.id, guild=job.guild_id)
+        try:
+            await self._run(job, release_slot)
+        except LeaseLostError:
+            # Another process took the job over (this one lost the database for longer than a lease, or a
+            # deploy's overlap): it carries on from what is stored; nothing more is done or shown from here.
+            log.warning("job %s: another process works it now; stopping here", job.id)
+            reporter = self._context.reporters.get(job.id)
+            if reporter is not None:
+                await close_reporter(job.id, reporter)
+
+    async def _run(self, job: Job, release_slot: ReleaseSlot | None) -> None:
         try:
             try:
                 if job.state in (JobState.QUEUED, JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING):
@@ -61,7 +72,7 @@ class JobRun:
                 await self._delivery.deliver(job, images, held)
         except JobFailure as failure:
             await self.fail(job, failure)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLostError):
             raise
         except Exception as exc:
             await self._unexpected(job, exc)
@@ -69,7 +80,7 @@ class JobRun:
     async def fail(self, job: Job, failure: JobFailure, *, tell: bool = True) -> None:
         """End the job failed: refund if the failure says so, record it, tidy the spool, tell the member."""
         context = self._context
-        event = await failures.record(context.store, job, failure)
+        event = await failures.record(context.store, job, failure, jobs=context.jobs)
         context.metrics.job_failed(failure.kind.value, event.refunded)
         await context.spool.remove(job.id)
         if tell:
@@ -84,7 +95,7 @@ class JobRun:
         context = self._context
         log.error("job %s: unexpected failure", job.id, exc_info=exc)
         try:
-            current = await context.store.jobs.get(job.id) or job
+            current = await context.jobs.get(job.id) or job
         except Exception:
             log.exception("job %s: cannot read it back; left for later", job.id)
             return
@@ -96,13 +107,15 @@ class JobRun:
         failure = JobFailure(FailureKind.INTERNAL, refund=not upstream, detail=f"{type(exc).__name__}: {exc}")
         try:
             await self.fail(current, failure)
+        except LeaseLostError:
+            raise
         except Exception:
             log.exception("job %s: could not record the failure; left for later", job.id)
 
     async def _run_upstream(self, job: Job) -> tuple[Job, int]:
         """Upload, submit and follow the task; the job in DOWNLOADING and the images it still holds."""
         context = self._context
-        jobs = context.store.jobs
+        jobs = context.jobs
         if job.task_id is None and job.submit_started_at is not None:
             existing = await self._find_existing(job)
             if existing is not None:
@@ -124,7 +137,7 @@ class JobRun:
         if job.state is JobState.QUEUED:
             # A resumed job whose submit was never sent is in SUBMITTING already: it uploads again from there
             # (a job's state never moves back).
-            job = await context.store.jobs.set_state(job.id, JobState.UPLOADING)
+            job = await context.jobs.set_state(job.id, JobState.UPLOADING)
         stored = await context.store.references.load(job.id)
         if len(stored) != job.reference_count:
             raise JobFailure(FailureKind.REFERENCES_GONE, refund=True)

@@ -26,7 +26,7 @@ from generation.alerts import AlertThrottle
 from generation.breaker import CircuitBreaker
 from generation.config import PipelineConfig
 from generation.context import RunContext
-from generation.events import ClosableReporter, Failed, FailureKind, Paused, Queued, Reporter, ReporterBook
+from generation.events import Failed, FailureKind, Paused, Queued, Reporter, ReporterBook, close_reporter
 from generation.events import ReporterFactory as ReporterFactory
 from generation.failures import JobFailure
 from generation.fair_queue import FairQueue
@@ -69,7 +69,8 @@ class Pipeline:
         )
         self.health.listen(self._on_breaker_change)
         spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
-        self._context = RunContext(config, client, store, spool, self.health, self._reporters, self.metrics)
+        jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
+        self._context = RunContext(config, client, store, spool, self.health, self._reporters, jobs, self.metrics)
         self._leases = LeaseKeeper(
             store,
             config,
@@ -377,8 +378,4 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
 
 async def _close_reporters(reporters: list[tuple[str, Reporter]]) -> None:
     for job_id, reporter in reporters:
-        if isinstance(reporter, ClosableReporter):
-            try:
-                await reporter.aclose()
-            except Exception:
-                log.exception("job %s: the reporter failed to close", job_id)
+        await close_reporter(job_id, reporter)

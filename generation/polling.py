@@ -57,7 +57,7 @@ class TaskFollower:
                     return await self._wait(job, task_id, config.poll_interval, remaining, on_update)
                 except TaskWaitTimeoutError:
                     pass
-            job = await context.store.jobs.mark_late_notified(job.id)
+            job = await context.jobs.mark_late_notified(job.id)
             context.progress(job.id, Late(context.elapsed(job)))
         since_submit = (context.store.clock() - started).total_seconds()
         try:

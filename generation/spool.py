@@ -2,21 +2,27 @@
 
 Files, not memory: many jobs finishing at once must not hold their images in RAM. A result is named by its
 index, so a job resumed after a crash finds what was already downloaded; what is missing is downloaded again
-from its URL (valid for a day) or, for a result that came as bytes, is gone.
+from its URL (valid for a day) or, for a result that came as bytes, is gone. A file found there is trusted only
+once it checks out as a whole image within the size limit; one that does not is treated as missing.
+
+The spool is private to the bot (mode 0700, tightened if found looser): members' results are nobody else's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from generation.events import GeneratedImage
-from generation.images import EXTENSIONS, sniff_mime_type
+from generation.images import check_image_file
 from toapis import ToAPIsClient, ToAPIsError
+from toapis.mime import EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +49,11 @@ class Spool:
         path = self.folder(job_id) / f"{index}.img"
 
         def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            self._make_folder(path.parent)
+            # Written aside, then renamed: a crash mid-write leaves no half file under the result's name.
+            part = path.with_name(path.name + ".part")
+            part.write_bytes(data)
+            os.replace(part, path)
 
         await asyncio.to_thread(write)
         return str(path)
@@ -53,7 +62,7 @@ class Spool:
         """The job's results as files, downloading (all at once) any that are missing; twice at most each,
         since a files host that refused once may well answer the second time."""
         folder = self.folder(job_id)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._make_folder, folder)
         paths = [folder / f"{index}.img" for index in range(len(sources))]
         outcomes = list(await asyncio.gather(*map(self._one, paths, sources)))
         again = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, str)]
@@ -70,33 +79,47 @@ class Spool:
 
     def remove_all_but(self, keep: set[str]) -> None:
         """At start-up, before any job runs: the folders of jobs that are no longer unfinished go."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         for path in self.directory.iterdir():
             if path.is_dir() and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
+    def _make_private(self) -> None:
+        """Create the spool directory with mode 0700, or take group and other permissions off an existing one."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = stat.S_IMODE(self.directory.stat().st_mode)
+        if mode & 0o077:
+            log.info("the spool %s was open to others (mode %o): made private (0700)", self.directory, mode)
+            self.directory.chmod(0o700)
+
+    def _make_folder(self, folder: Path) -> None:
+        self._make_private()
+        folder.mkdir(mode=0o700, exist_ok=True)
+
     async def _one(self, path: Path, source: str) -> GeneratedImage | str:
-        """One result in the spool, downloaded if missing; a string says what went wrong."""
-        if await asyncio.to_thread(path.exists):
-            mime_type = sniff_mime_type(await asyncio.to_thread(_read_head, path))
-            size = (await asyncio.to_thread(path.stat)).st_size
-        elif not source.startswith(("http://", "https://")):
+        """One result in the spool, downloaded if missing (or not whole); a string says what went wrong."""
+        found = await asyncio.to_thread(self._trusted, path)
+        if found is not None:
+            return found
+        if not source.startswith(("http://", "https://")):
             return "gone from the spool"
-        else:
-            try:
-                downloaded = await self._client.download_image(source, max_bytes=self._max_bytes, dest=path)
-            except ToAPIsError as exc:
-                return str(exc)
-            # The client checked that it is an image; its type is known without reading the file again.
-            mime_type = downloaded.content_type if downloaded.content_type in EXTENSIONS else None
-            if mime_type is None:
-                mime_type = sniff_mime_type(await asyncio.to_thread(_read_head, path))
-            size = downloaded.size
-        if mime_type is None:
+        try:
+            downloaded = await self._client.download_image(source, max_bytes=self._max_bytes, dest=path)
+        except ToAPIsError as exc:
+            return str(exc)
+        # The client checked the bytes before writing them: their type is known without reading the file again.
+        if downloaded.content_type not in EXTENSIONS:
             return "not an image"
+        return GeneratedImage(path, downloaded.content_type, downloaded.size)
+
+    def _trusted(self, path: Path) -> GeneratedImage | None:
+        """A file already in the spool, if it is a whole image within the limit; otherwise it is discarded."""
+        if not path.exists():
+            return None
+        checked = check_image_file(path, max_bytes=self._max_bytes)
+        if checked is None:
+            log.warning("discarding %s from the spool: not a whole image within %d bytes", path, self._max_bytes)
+            path.unlink(missing_ok=True)
+            return None
+        mime_type, size = checked
         return GeneratedImage(path, mime_type, size)
-
-
-def _read_head(path: Path) -> bytes:
-    with path.open("rb") as file:
-        return file.read(16)

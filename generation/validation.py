@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final
 
-from generation.images import EncodedImage, ImageRejected, prepare_reference
+from generation.images import EncodedImage, ImageRejected, check_reference, prepare_reference
 from generation.refusals import (
     PromptEmpty,
     PromptTooLong,
@@ -20,6 +21,7 @@ from generation.refusals import (
     TooManyImages,
     TooManyReferences,
 )
+from toapis.contract import REFERENCE_MAX_SIDE
 from toapis.contract import UPLOAD_MAX_BYTES as MAX_UPLOAD_BYTES
 
 PROMPT_MAX_LENGTH: Final = 4000
@@ -49,22 +51,39 @@ def check_options(prompt: str, size: str, n: int, *, max_n: int, reference_count
     return cleaned
 
 
-def prepare_references_sync(blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES) -> list[EncodedImage]:
-    """Check each reference by its bytes and make it fit the upload limit; the reason names the bad image."""
+def prepare_references_sync(
+    blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = REFERENCE_MAX_SIDE
+) -> list[EncodedImage]:
+    """Check each reference by its bytes and fit it to the upload limit and to what the model uses (`max_side`
+    pixels on the long side); the reason names the bad image. One at a time, so that a request's memory holds
+    one decoded image at most."""
     if len(blobs) > MAX_REFERENCES:
         raise TooManyReferences(len(blobs), MAX_REFERENCES)
+    # Every image's type and header first (no decoding): a request refused for its last image costs little.
+    for position, data in enumerate(blobs, start=1):
+        with _naming(position, len(blobs)):
+            check_reference(data)
     prepared = []
     for position, data in enumerate(blobs, start=1):
-        try:
-            prepared.append(prepare_reference(data, max_bytes=max_bytes))
-        except ImageRejected as exc:
-            raise ReferenceUnusable(position, len(blobs), exc.reason) from exc
+        with _naming(position, len(blobs)):
+            prepared.append(prepare_reference(data, max_bytes=max_bytes, max_side=max_side))
     return prepared
 
 
-async def prepare_references(blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES) -> list[EncodedImage]:
+@contextmanager
+def _naming(position: int, count: int) -> Iterator[None]:
+    """An image's refusal becomes the request's, naming the image."""
+    try:
+        yield
+    except ImageRejected as exc:
+        raise ReferenceUnusable(position, count, exc.reason) from exc
+
+
+async def prepare_references(
+    blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = REFERENCE_MAX_SIDE
+) -> list[EncodedImage]:
     """`prepare_references_sync` in a thread: decoding and re-encoding must not block the event loop."""
-    return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes)
+    return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes, max_side=max_side)
 
 
 def nearest_size(width: int, height: int) -> str:

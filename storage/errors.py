@@ -56,6 +56,15 @@ class JobNotFoundError(StorageError):
         self.job_id = job_id
 
 
+class LeaseLostError(StorageError):
+    """A process wrote to a job whose lease it no longer holds: another process works it now."""
+
+    def __init__(self, job_id: str, holder: str) -> None:
+        super().__init__(f"job {job_id!r} is no longer held by {holder!r}")
+        self.job_id = job_id
+        self.holder = holder
+
+
 class InvalidTransitionError(StorageError):
     """A job was asked to move to a state it cannot reach from its current one."""
 

@@ -11,6 +11,7 @@ holds it, its holder's lease expired, or it is ours already), `renew_leases` kee
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import uuid
@@ -21,7 +22,7 @@ from typing import Any, Final
 
 from storage.clock import Clock, from_epoch_ms, optional_from_epoch_ms, to_epoch_ms, utc_now
 from storage.database import Database, Row
-from storage.errors import InvalidTransitionError, JobNotFoundError
+from storage.errors import InvalidTransitionError, JobNotFoundError, LeaseLostError
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +212,33 @@ def _lease_ms(ttl_seconds: float) -> int:
 
 
 class JobRepository:
-    """Creates, reads and moves jobs. Every method that changes a job returns it as now stored."""
+    """Creates, reads and moves jobs. Every method that changes a job returns it as now stored.
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    `held_by(owner)` gives the same repository for a lease holder: each of its writes to a job (its state,
+    its fields) checks, in the same statement, that `owner` still holds the job's lease, and raises
+    `LeaseLostError` having changed nothing when another process has taken the job over.
+    """
+
+    def __init__(self, db: Database, clock: Clock = utc_now, *, holder: str | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._holder = holder
+
+    def held_by(self, owner: str) -> JobRepository:
+        """This repository for the process `owner`: every write to a job checks that it holds the job's lease."""
+        if not owner:
+            raise ValueError("a lease owner cannot be empty")
+        held = copy.copy(self)  # a subclass stays itself
+        held._holder = owner
+        return held
+
+    async def confirm_held(self, job_id: str) -> None:
+        """Raise `LeaseLostError` unless this repository's holder still holds the job (nothing when unleased).
+
+        Called before an act that cannot be taken back (posting the result), so that a process that lost the
+        job during a deploy's overlap does not post what the new holder will post."""
+        if self._holder is not None:
+            await self._update_row(job_id, {}, to_epoch_ms(self._clock()))
 
     async def create(
         self,
@@ -292,12 +315,14 @@ class JobRepository:
         assignments = {name: _encode(name, value) for name, value in fields.items()}
         now = to_epoch_ms(self._clock())
         async with self._db.transaction():
-            current = await self._db.fetch_value(
-                f"SELECT state FROM jobs WHERE id = :id{self._db.dialect.row_lock}", {"id": job_id}
+            row = await self._db.fetch_one(
+                f"SELECT state, lease_owner FROM jobs WHERE id = :id{self._db.dialect.row_lock}", {"id": job_id}
             )
-            if current is None:
+            if row is None:
                 raise JobNotFoundError(job_id)
-            current_state = JobState(current)
+            if self._holder is not None and row["lease_owner"] != self._holder:
+                raise LeaseLostError(job_id, self._holder)
+            current_state = JobState(row["state"])
             if not can_transition(current_state, state):
                 raise InvalidTransitionError(job_id, current_state.value, state.value)
             assignments["state"] = state.value
@@ -435,12 +460,18 @@ class JobRepository:
 
     async def _update_row(self, job_id: str, assignments: dict[str, Any], now: int) -> Job:
         # Column names come from _UPDATABLE (checked in _encode) or from this module: never from the caller.
-        setters = ", ".join(f"{name} = :{name}" for name in assignments)
+        setters = "".join(f"{name} = :{name}, " for name in assignments)
+        params = {**assignments, "updated_at": now, "id": job_id}
+        held = ""
+        if self._holder is not None:
+            held = " AND lease_owner = :holder"
+            params["holder"] = self._holder
         row = await self._db.fetch_one(
-            f"UPDATE jobs SET {setters}, updated_at = :updated_at WHERE id = :id RETURNING *",
-            {**assignments, "updated_at": now, "id": job_id},
+            f"UPDATE jobs SET {setters}updated_at = :updated_at WHERE id = :id{held} RETURNING *", params
         )
         if row is None:
+            if self._holder is not None and await self.get(job_id) is not None:
+                raise LeaseLostError(job_id, self._holder)
             raise JobNotFoundError(job_id)
         return _job_from_row(row)
 

@@ -1,4 +1,4 @@
-"""The container files: no Docker engine runs here, so what matters in them is read and checked as text."""
+"""The container files and the lock the image installs: no Docker engine runs here, so they are read as text."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "docker-compose.yml"
+REQUIREMENTS = ROOT / "requirements.txt"
+LOCK = ROOT / "requirements.lock"
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,120 @@ def test_the_code_the_bot_imports_is_copied_in(dockerfile: list[Instruction]) ->
     copied = " ".join(i.arguments for i in dockerfile if i.keyword in ("COPY", "ADD"))
     if re.search(r"(^|\s)\.\s", copied):
         return  # the whole context is copied (what .dockerignore lets through)
-    for needed in ("requirements.txt", "bot.py", "settings.py", "cogs", "generation", "storage", "toapis"):
+    for needed in ("requirements.lock", "bot.py", "settings.py", "cogs", "generation", "storage", "toapis"):
         assert needed in copied, needed
+
+
+def test_the_image_installs_the_lock_and_only_the_lock_with_hashes_required(dockerfile: list[Instruction]) -> None:
+    installs = [
+        shlex.split(i.arguments)
+        for i in dockerfile
+        if i.keyword == "RUN" and re.search(r"\bpip3?\s+install\b", i.arguments)
+    ]
+    assert len(installs) == 1, installs
+    (words,) = installs
+    assert "--require-hashes" in words, words
+    assert "--no-deps" in words, words
+    requirement_files = [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("-r", "--requirement")]
+    assert requirement_files == ["requirements.lock"], words
+    # Nothing installed by name beside the lock: every package comes from it, hashed.
+    after_install = words[words.index("install") + 1 :]
+    loose = [w for w in after_install if not w.startswith("-") and w not in requirement_files]
+    assert loose == [], loose
+    copied = " ".join(i.arguments for i in dockerfile if i.keyword in ("COPY", "ADD"))
+    assert "requirements.txt" not in copied, copied
+    assert "requirements-dev" not in copied, copied
+
+
+def normalized(name: str) -> str:
+    """A package name as PyPI compares them (PEP 503): `discord.py` and `discord-py` are one package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    version: str
+    hashes: tuple[str, ...]
+    via: tuple[str, ...]
+
+
+def lock_entries(text: str) -> dict[str, LockEntry]:
+    """requirements.lock as pip-compile writes it: `name==version \\`, its `--hash` lines, then `# via` lines."""
+    entries: dict[str, LockEntry] = {}
+    name = ""
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", "-")):
+            match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)", line)
+            assert match, f"not pinned with ==: {line!r}"
+            name = normalized(match.group(1))
+            assert name not in entries, f"{name} is locked twice"
+            entries[name] = LockEntry(match.group(3), (), ())
+            continue
+        stripped = line.strip()
+        if not name or not stripped:
+            continue
+        entry = entries[name]
+        if stripped.startswith("--hash="):
+            entries[name] = LockEntry(entry.version, (*entry.hashes, stripped.rstrip(" \\")), entry.via)
+        elif stripped.startswith("#"):
+            source = stripped.lstrip("#").strip().removeprefix("via").strip()
+            if source:
+                entries[name] = LockEntry(entry.version, entry.hashes, (*entry.via, source))
+    return entries
+
+
+def direct_requirements(text: str) -> dict[str, str | None]:
+    """requirements.txt: each package with its `==` version (None if it is not pinned)."""
+    found: dict[str, str | None] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(?:==\s*([^\s;,]+))?", line)
+        assert match, f"cannot read {line!r}"
+        found[normalized(match.group(1))] = match.group(3)
+    return found
+
+
+@pytest.fixture(scope="module")
+def lock_text() -> str:
+    if not LOCK.exists():
+        pytest.fail("there is no requirements.lock: generate it with pip-compile (README, Install)")
+    return LOCK.read_text(encoding="utf-8")
+
+
+def test_every_direct_dependency_is_locked_at_its_version_with_hashes(lock_text: str) -> None:
+    direct = direct_requirements(REQUIREMENTS.read_text(encoding="utf-8"))
+    locked = lock_entries(lock_text)
+    assert direct, "requirements.txt lists nothing"
+    for name, version in direct.items():
+        assert name in locked, f"{name} is in requirements.txt but not in requirements.lock: regenerate the lock"
+        if version is not None:
+            assert locked[name].version == version, f"{name}: requirements.txt {version}, lock {locked[name].version}"
+        assert locked[name].hashes, f"{name} has no hash in requirements.lock"
+
+
+def test_every_locked_package_has_sha256_hashes(lock_text: str) -> None:
+    locked = lock_entries(lock_text)
+    assert len(locked) > len(direct_requirements(REQUIREMENTS.read_text(encoding="utf-8"))), "no indirect dependency"
+    for name, entry in locked.items():
+        assert entry.hashes, f"{name}=={entry.version} has no hash"
+        for line in entry.hashes:
+            assert re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", line), (name, line)
+
+
+def test_the_lock_is_compiled_from_requirements_txt_and_not_stale(lock_text: str) -> None:
+    header = [line for line in lock_text.splitlines() if line.startswith("#")][:8]
+    commands = [line.lstrip("#").split() for line in header]
+    command = next((words for words in commands if words[:1] == ["pip-compile"]), None)
+    assert command is not None, f"requirements.lock was not written by pip-compile: {header}"
+    assert command[-1] == "requirements.txt", command
+    assert "--generate-hashes" in command, command
+    assert any("Python 3.11" in line for line in header), "the lock must be resolved with the image's Python (3.11)"
+    # What the lock says came from requirements.txt is exactly what requirements.txt lists now: a package added
+    # or removed there without regenerating the lock fails here.
+    from_requirements = {name for name, entry in lock_entries(lock_text).items() if "-r requirements.txt" in entry.via}
+    assert from_requirements == set(direct_requirements(REQUIREMENTS.read_text(encoding="utf-8")))
 
 
 def test_dockerignore_keeps_secrets_and_the_virtualenv_out() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import pytest
 
 from settings import ConfigError, Secret, Settings, load_settings
@@ -203,3 +206,68 @@ def test_the_operators_server_is_always_allowed() -> None:
     assert settings.guild_allowed(111)
     assert settings.guild_allowed(999)
     assert not settings.guild_allowed(222)
+
+
+SECRETS = {
+    "DISCORD_TOKEN": "MTA-discord-T0ken-value",
+    "TOAPIS_API_KEY": "sk-toapis-K3y-value",
+    "DATABASE_URL": "postgresql://imagine:Pg-Passw0rd-value@db.internal:5432/imagine_prod",
+}
+SECRET_STRINGS = ("MTA-discord-T0ken-value", "sk-toapis-K3y-value", "Pg-Passw0rd-value")
+
+
+def test_repr_and_str_show_no_token_key_or_database_password_but_say_which_database() -> None:
+    settings = load_settings(SECRETS)
+    assert settings.database_url == SECRETS["DATABASE_URL"]  # the code still gets the real URL
+    for shown in (repr(settings), str(settings), repr([settings]), f"{settings}"):
+        for secret in SECRET_STRINGS:
+            assert secret not in shown
+        assert "db.internal:5432/imagine_prod" in shown
+        assert "postgresql://***@db.internal:5432/imagine_prod" in shown
+    assert repr(settings).startswith("Settings(discord_token=Secret('**********'), toapis_api_key=Secret(")
+    assert "max_concurrent_jobs=8" in repr(settings)  # the rest still shows
+
+
+@pytest.mark.parametrize(
+    ("database_url", "password", "shown"),
+    [
+        # libpq and asyncpg take the password as a query parameter too.
+        ("postgresql://imagine@db/imagine?sslmode=require&password=Qu3ryPw", "Qu3ryPw", "db/imagine?sslmode=require"),
+        # An unescaped `/`, `?` or `#` in a password ends the host for urlsplit: the password would sit in the path.
+        ("postgresql://imagine:Sl/ashPw@db/imagine", "Sl/ashPw", "***@db/imagine"),
+        ("postgresql://imagine:Qu?estionPw@db/imagine", "Qu?estionPw", "***@db/imagine"),
+    ],
+)
+def test_a_database_password_anywhere_in_the_url_stays_out_of_the_repr(
+    database_url: str, password: str, shown: str
+) -> None:
+    settings = load_settings(VALID | {"DATABASE_URL": database_url})
+    assert password not in repr(settings)
+    assert shown in repr(settings)
+
+
+def test_a_config_error_next_to_secrets_shows_none_of_them() -> None:
+    bad = SECRETS | {"LOG_LEVEL": "LOUD", "TOAPIS_BASE_URL": "ftp://user:Pr0xy-Pw@proxy/v1", "RETENTION_DAYS": "x"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad)
+    for text in (str(caught.value), repr(caught.value), "\n".join(caught.value.problems)):
+        for secret in (*SECRET_STRINGS, "Pr0xy-Pw"):
+            assert secret not in text
+    assert "LOG_LEVEL" in str(caught.value)
+    assert "ftp://***@proxy/v1" in str(caught.value)
+    # A bad database URL itself is named without its password.
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            SECRETS | {"DATABASE_URL": "mysql://imagine:Pg-Passw0rd-value@db/imagine?password=Pg-Passw0rd-value"}
+        )
+    assert "Pg-Passw0rd-value" not in str(caught.value)
+    assert "mysql://***@db/imagine?password=***" in str(caught.value)
+
+
+def test_every_field_named_like_a_secret_is_typed_secret() -> None:
+    # How a new secret is declared once: its field is typed `Secret` (a webhook URL holds its token in the path,
+    # so redacting URLs' passwords would not hide it). A plain `str` here would show in every repr.
+    secret_like = re.compile(r"token|key|password|secret|webhook")
+    for field in dataclasses.fields(Settings):
+        if secret_like.search(field.name):
+            assert "Secret" in str(field.type), f"Settings.{field.name} holds a secret: type it Secret"

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 from dotenv import dotenv_values
@@ -50,6 +51,18 @@ class Environment:
     api_key: str
     base_url: str
 
+    def __repr__(self) -> str:
+        # A repr reaches tracebacks and debug output: never the key, nor a password in the base URL.
+        return f"Environment(api_key='***', base_url={_redacted_url(self.base_url)!r})"
+
+
+def _redacted_url(url: str) -> str:
+    """The URL with anything before its last `@` (a user and password) after the scheme replaced by `***`."""
+    if "@" not in url:
+        return url
+    scheme = url.split("://", 1)[0] + "://" if "://" in url else ""
+    return f"{scheme}***@{url.rsplit('@', 1)[1]}"
+
 
 def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Environment:
     """Read TOAPIS_API_KEY (required) and TOAPIS_BASE_URL from `environ`, falling back to `env_file`."""
@@ -61,6 +74,12 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
     if not api_key:
         raise UsageError(f"{API_KEY_VARIABLE} is not set (in the environment or in .env)")
     base_url = values.get(BASE_URL_VARIABLE, "").strip() or contract.DEFAULT_BASE_URL
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        # Checked here rather than left to the client, whose message would echo a password in the URL.
+        raise UsageError(
+            f"the ToAPIs base URL must be an http(s) URL, not {_redacted_url(base_url)!r} ({BASE_URL_VARIABLE})"
+        )
     return Environment(api_key=api_key, base_url=base_url)
 
 

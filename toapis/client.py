@@ -19,9 +19,11 @@ from typing import IO, Any, Final
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from toapis import catalog, contract, size_forms
+from toapis._download_guard import MAX_REDIRECTS, Hop, Origin, plan_download
 from toapis._error_mapping import error_from_response, parse_retry_after
 from toapis._parse import decode_json, parse_task, parse_upload
 from toapis.catalog import ModelSpec
@@ -61,6 +63,7 @@ BUSINESS_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _DOWNLOAD_CHUNK: Final = 256 * 1024
 # Content types a files host may use for an image it does not label; accepted only if the bytes are an image.
 _GENERIC_CONTENT_TYPES: Final = ("", "application/octet-stream", "binary/octet-stream")
+_REDIRECT_STATUSES: Final = (301, 302, 303, 307, 308)
 
 UpdateCallback = Callable[[Task], Awaitable[None] | None]
 
@@ -78,6 +81,10 @@ class ToAPIsClient:
     Every request, together with the read of its answer, runs under one timeout (`timeout` seconds). Transient
     failures (connection errors, timeouts, 408, 429, 5xx) are retried as `retry` says, honouring Retry-After;
     generation submits are never retried blindly (see `submit_generation`). All failures are `ToAPIsError`s.
+
+    Result downloads go over https to public addresses only (see toapis/_download_guard.py), except from
+    `trusted_origin`: a scheme://host[:port] the operator vouches for, by default the base URL's own.
+    `resolver` resolves download hosts before their addresses are checked (default: the system's, in a thread).
     """
 
     def __init__(
@@ -89,6 +96,8 @@ class ToAPIsClient:
         model: str = catalog.DEFAULT_MODEL_ID,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
+        trusted_origin: str | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         if not api_key.strip():
             raise ValueError("the ToAPIs API key is empty")
@@ -96,6 +105,11 @@ class ToAPIsClient:
             raise ValueError(f"the ToAPIs base URL must be an http(s) URL, not {base_url!r}")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        try:
+            self._trusted_origin = Origin.of(URL(trusted_origin or base_url))
+        except ValueError:
+            raise ValueError(f"the trusted origin must be an http(s) URL, not {trusted_origin!r}") from None
+        self._resolver = resolver
         self._session = session
         self._api_key = api_key.strip()
         self._base_url = base_url.rstrip("/")
@@ -369,11 +383,14 @@ class ToAPIsClient:
 
         With `dest`, the image is streamed to that file in chunks (written to `dest.part`, then renamed), so
         large results never sit in memory; otherwise its bytes are returned. The key is not sent: result URLs
-        are public and live on another host. The content type must be an image (an unlabelled answer is
-        accepted when its bytes are one). `timeout` overrides the client's for this download.
+        are public and live on another host. Only https URLs whose host resolves to public addresses are fetched
+        (or the trusted origin's), and a redirect is followed (3 at most) only to such a URL. The bytes must be a
+        JPEG, PNG, WebP or GIF image, checked before anything is written; the declared type only refuses early
+        (an answer that says it is not an image). `timeout` overrides the client's for this download.
 
-        Raises DownloadTooLargeError, DownloadError (not an image; the files host answered 4xx, e.g. an expired
-        URL), or, once retries are used up, RateLimitError, ServerError, APIConnectionError, APITimeoutError.
+        Raises DownloadTooLargeError, DownloadError (a URL or redirect refused; not an image; the files host
+        answered 4xx, e.g. an expired URL), or, once retries are used up, RateLimitError, ServerError,
+        APIConnectionError, APITimeoutError.
         """
         if urlsplit(url).scheme not in ("http", "https"):
             raise DownloadError(f"not an http(s) URL: {url[:100]!r}", operation="download")
@@ -646,18 +663,19 @@ class ToAPIsClient:
         sink = _Sink(dest)
         try:
             async with asyncio.timeout(limit):
-                async with self._session.get(URL(url, encoded=True)) as response:
-                    declared = await self._check_download(response, max_bytes=max_bytes)
-                    size, head = await _stream(response, sink, max_bytes=max_bytes)
-                    # The bytes are the better label; an unlabelled answer is accepted only if they are an image.
-                    content_type = sniff_image_type(head) or (declared if declared.startswith("image/") else "")
-                    if not content_type:
-                        raise DownloadError(
-                            f"the files host sent {declared or 'no content type'!r} and the bytes are not an image",
-                            status=response.status,
-                            operation="download",
-                        )
-                    return await sink.finish(url=url, content_type=content_type, size=size)
+                current = url
+                for _ in range(MAX_REDIRECTS + 1):
+                    response = await self._get_checked(current)
+                    try:
+                        if response.status in _REDIRECT_STATUSES:
+                            current = _redirect_target(response, current)
+                            continue
+                        declared = await self._check_download(response, max_bytes=max_bytes)
+                        size, content_type = await _stream(response, sink, max_bytes=max_bytes, declared=declared)
+                        return await sink.finish(url=url, content_type=content_type, size=size)
+                    finally:
+                        response.release()
+                raise DownloadError(f"more than {MAX_REDIRECTS} redirects from {url[:100]!r}", operation="download")
         except ToAPIsError as exc:
             failure = exc
         except aiohttp.ConnectionTimeoutError as exc:
@@ -673,6 +691,23 @@ class ToAPIsClient:
         finally:
             await sink.discard()
         raise failure
+
+    async def _get_checked(self, url: str) -> aiohttp.ClientResponse:
+        """GET `url` once its host's addresses are checked, trying each in turn until one connects."""
+        *others, last = await plan_download(
+            url, trusted=self._trusted_origin, resolver=self._resolver or aiohttp.ThreadedResolver()
+        )
+        for hop in others:
+            try:
+                return await self._get(hop)
+            except aiohttp.ClientConnectorError as exc:
+                log.debug("download from %s: %s; trying the next address", hop.url.host, exc)
+        return await self._get(last)
+
+    async def _get(self, hop: Hop) -> aiohttp.ClientResponse:
+        return await self._session.get(
+            hop.url, headers=hop.headers, server_hostname=hop.server_hostname, allow_redirects=False
+        )
 
     async def _check_download(self, response: aiohttp.ClientResponse, *, max_bytes: int) -> str:
         """Refuse a download from its status and headers; return the declared content type ("" if none)."""
@@ -701,14 +736,28 @@ class ToAPIsClient:
         )
 
 
-async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: int) -> tuple[int, bytes]:
-    """Copy the body into `sink`, stopping past `max_bytes`; return its size and first bytes."""
+def _redirect_target(response: aiohttp.ClientResponse, current: str) -> str:
+    location = response.headers.get(aiohttp.hdrs.LOCATION)
+    if not location:
+        raise DownloadError(
+            f"the files host answered HTTP {response.status} without a Location",
+            status=response.status,
+            operation="download",
+        )
+    return str(URL(current, encoded=True).join(URL(location)))
+
+
+async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: int, declared: str) -> tuple[int, str]:
+    """Copy the body into `sink`, stopping past `max_bytes`; return its size and image type.
+
+    Nothing reaches the sink before the first bytes are known to be an image: a body that is not one is
+    refused before it is written anywhere.
+    """
     size = 0
     head = b""
+    content_type: str | None = None
     await sink.open()
     async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-        if len(head) < SNIFF_BYTES:
-            head += chunk[: SNIFF_BYTES - len(head)]
         size += len(chunk)
         if size > max_bytes:
             raise DownloadTooLargeError(
@@ -716,8 +765,29 @@ async def _stream(response: aiohttp.ClientResponse, sink: _Sink, *, max_bytes: i
                 max_bytes=max_bytes,
                 status=response.status,
             )
+        if content_type is None:
+            head += chunk
+            if len(head) < SNIFF_BYTES:
+                continue
+            content_type = _image_type(head, declared=declared, status=response.status)
+            chunk, head = head, b""
         await sink.write(chunk)
-    return size, head
+    if content_type is None:  # a body shorter than SNIFF_BYTES
+        content_type = _image_type(head, declared=declared, status=response.status)
+        await sink.write(head)
+    return size, content_type
+
+
+def _image_type(head: bytes, *, declared: str, status: int) -> str:
+    """The type of the bytes, whatever the files host said; refused when they are not an image."""
+    sniffed = sniff_image_type(head)
+    if sniffed is None:
+        raise DownloadError(
+            f"the files host sent {declared or 'no content type'!r} and the bytes are not an image",
+            status=status,
+            operation="download",
+        )
+    return sniffed
 
 
 class _Sink:

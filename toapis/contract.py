@@ -87,6 +87,11 @@ UPLOAD_PURPOSE: Final = "generation"
 UPLOAD_UNSUPPORTED_TYPE_MESSAGE: Final = "Unsupported image type. Allowed: JPEG, PNG, WebP, GIF"
 UPLOAD_TOO_LARGE_MESSAGE: Final = "Image too large. Maximum size is 10MB"
 
+# ASSUMED: the model makes no use of a reference image's detail beyond 2048 pixels on its long side (the
+# documentation is silent), so larger references are scaled down to that before upload: smaller uploads and
+# stored copies, and far less work preparing them. The model catalog may refine it per model.
+REFERENCE_MAX_SIDE: Final = 2048
+
 # ASSUMED: how long an upload URL lives is not documented, so it is treated as short-lived: upload the
 # references again for every job (and every re-roll) instead of storing and reusing the URL.
 UPLOAD_URLS_ARE_SHORT_LIVED: Final = True
@@ -118,6 +123,21 @@ CONTENT_POLICY_MARKERS: Final = (
     "内容政策",
     "内容安全",
 )
+
+# ASSUMED: the documentation names no reason categories for a content-policy refusal; upstream models' messages
+# often name one ("... flagged as violence", "sexual content", "涉及暴力"). A message containing one of these
+# markers (case-insensitively) is read as that category; anything else has none. Callers show the category,
+# never the message itself, which may carry anything.
+CONTENT_POLICY_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
+    "sexual": ("sexual", "nudity", "nsfw", "色情", "裸"),
+    "minors": ("minor", "child", "未成年"),
+    "violence": ("violence", "violent", "gore", "暴力", "血腥"),
+    "self-harm": ("self-harm", "self harm", "suicide", "自残", "自杀"),
+    "hate": ("hate", "hateful", "仇恨"),
+    "harassment": ("harassment", "bullying", "骚扰"),
+    "illegal": ("illegal", "weapon", "drug", "违法"),
+    "real people": ("public figure", "real person", "celebrity", "likeness", "名人"),
+}
 
 # DOCUMENTED polling advice: first look after about 5 s, then every 5–10 s with jitter.
 RECOMMENDED_FIRST_POLL_DELAY: Final = 5.0

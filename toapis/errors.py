@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from toapis.models import policy_category
+
 if TYPE_CHECKING:
     from toapis.models import Task
 
@@ -96,6 +98,11 @@ class ContentPolicyError(ToAPIsError):
     default_user_message = (
         "The image service's content policy refused this prompt or image. Please try a different prompt."
     )
+
+    @property
+    def policy_category(self) -> str | None:
+        """The content-policy category the upstream's message names, if any (`contract.CONTENT_POLICY_CATEGORIES`)."""
+        return policy_category(self.message)
 
 
 class BadRequestError(ToAPIsError):

@@ -59,6 +59,20 @@ class TaskError:
         message = self.message.lower()
         return any(marker in message for marker in contract.CONTENT_POLICY_MARKERS)
 
+    @property
+    def policy_category(self) -> str | None:
+        """The content-policy category the message names, if any (`contract.CONTENT_POLICY_CATEGORIES`)."""
+        return policy_category(self.message)
+
+
+def policy_category(message: str) -> str | None:
+    """The first content-policy category whose marker appears in an upstream message, or None."""
+    lowered = message.lower()
+    for category, markers in contract.CONTENT_POLICY_CATEGORIES.items():
+        if any(marker in lowered for marker in markers):
+            return category
+    return None
+
 
 @dataclass(frozen=True)
 class ResultImage:

@@ -103,11 +103,14 @@ class World:
         job: Job = await wait_until(done, timeout)
         return job
 
-    async def restart(self, *, force_sync: bool = False) -> None:
+    async def restart(self, *, force_sync: bool = False, while_stopped: Callable[[], None] | None = None) -> None:
         """Stop the bot as SIGTERM does (unfinished jobs stay stored) and start a new one on the same database and
-        fakes, as a second `python bot.py` would; `force_sync` is `--sync`."""
+        fakes, as a second `python bot.py` would; `force_sync` is `--sync`; `while_stopped` changes the world
+        while no bot is connected (a server added then arrives at the next start, not as a join)."""
         assert self.settings is not None
         await self._bot_stack.aclose()
+        if while_stopped is not None:
+            while_stopped()
         self._bot_stack = contextlib.AsyncExitStack()
         self.bot = await start_bot(self._bot_stack, self.discord, self.settings, force_sync=force_sync)
 
@@ -157,10 +160,12 @@ async def start_bot(
 
 
 @contextlib.asynccontextmanager
-async def running_world(tmp_path: Path, env: dict[str, str], **fake_options: Any) -> AsyncIterator[World]:
+async def running_world(
+    tmp_path: Path, env: dict[str, str], *, guild_id: int | None = None, **fake_options: Any
+) -> AsyncIterator[World]:
     saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     async with FakeToAPIs() as api, FakeDiscord(**fake_options) as fake:
-        guild = fake.add_guild("Test server")
+        guild = fake.add_guild("Test server", guild_id=guild_id)
         channel = guild.add_text_channel("general")
         member = guild.add_member("alice")
         settings = load_settings(
@@ -193,12 +198,13 @@ WorldFactory = Callable[..., contextlib.AbstractAsyncContextManager[World]]
 
 @pytest.fixture
 def make_world(tmp_path: Path) -> WorldFactory:
-    """`async with make_world(ENV_VAR="value", fake_discord={...}) as world:`: a world with that environment."""
+    """`async with make_world(ENV_VAR="value", fake_discord={...}) as world:`: a world with that environment;
+    `guild_id` fixes the test server's id (to name it in ALLOWED_GUILD_IDS, say)."""
 
     def factory(
-        fake_discord: dict[str, Any] | None = None, **env: str
+        fake_discord: dict[str, Any] | None = None, guild_id: int | None = None, **env: str
     ) -> contextlib.AbstractAsyncContextManager[World]:
-        return running_world(tmp_path, env, **(fake_discord or {}))
+        return running_world(tmp_path, env, guild_id=guild_id, **(fake_discord or {}))
 
     return factory
 

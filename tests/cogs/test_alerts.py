@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cogs._texts import UNAVAILABLE, server_alert_text
 from generation.alerts import AlertKind
-from tests.cogs.conftest import World, wait_until
+from tests.cogs.conftest import World, WorldFactory, wait_until
 from tests.cogs.test_quota import add_server, announce_channel, command
 from tests.fakes.discord import (
     CallbackType,
@@ -213,3 +213,21 @@ async def test_an_empty_balance_is_reported_once_and_not_as_back_until_it_is_top
 
     assert count(texts, BALANCE) == 1
     assert texts == [BALANCE, BACK]
+
+
+async def test_alerts_reach_only_the_servers_on_the_allow_list(make_world: WorldFactory) -> None:
+    main_guild = 7 << 22
+    async with make_world(guild_id=main_guild, ALLOWED_GUILD_IDS=str(main_guild)) as world:
+        ops = await use_log_channel(world)
+        # A server the bot was in before the operator limited it keeps its old log channel setting.
+        other, other_channel = await add_server(world, "Not allowed")
+        await world.bot.services.server_settings.set_log_channel(other.id, other_channel.id)
+        world.api.fail(Endpoint.SUBMIT, Fault.unauthorized(), times=None)
+        world.api.fail(Endpoint.MODELS, Fault.unauthorized(), times=None)
+
+        await outcome(world, await world.imagine("a cat"))
+        await world.discord.wait_for(lambda: count(alerts_in(world, ops), KEY_REJECTED) > 0, 10, what="the alert")
+        await end_the_burst(world, ops)
+
+        assert world.discord.channel_messages(other_channel) == []
+        assert not [r for r in world.discord.requests if f"/channels/{other_channel.id}/messages" in r.path]

@@ -8,8 +8,10 @@ import io
 import re
 import time
 
+import pytest
 from PIL import Image
 
+from cogs._texts import GENERIC
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, Upload
 from tests.fakes.toapis import Endpoint
@@ -103,10 +105,33 @@ async def test_a_50_megapixel_image_is_refused_before_it_is_decoded(world: World
     await assert_nothing_happened(world)
 
 
-async def test_a_refused_image_gives_the_cooldown_back(world: World) -> None:
+async def test_a_refusal_after_the_bot_read_the_images_keeps_the_cooldown(world: World) -> None:
+    # The bot downloaded and decoded the attachment before refusing it: a refusal is not free, or a member
+    # could make the bot do that work without pause.
     await world.bot.services.server_settings.set_cooldown(world.guild.id, 600)
     bad = await world.imagine("like this", image=Upload(b"not an image", "x.png", "image/png"))
     await refused_after_defer(world, bad)
+
+    call = await world.imagine("a second try")
+
+    text = await answered_at_once(world, call)
+    assert text.startswith("You can use /imagine again <t:")
+    await assert_nothing_happened(world)
+
+
+async def test_a_failure_on_imagines_side_gives_the_cooldown_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.bot.services.server_settings.set_cooldown(world.guild.id, 600)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(world.bot.services.quotas, "would_refuse", broken)
+    failed = await world.imagine("a cat")
+    followup = await refused_after_defer(world, failed)
+    assert followup.content == GENERIC
+    monkeypatch.undo()
 
     call = await world.imagine("a second try")
 

@@ -105,6 +105,7 @@ class RestApi:
         routes: list[tuple[str, str, Handler]] = [
             ("GET", "/users/@me", self.get_me),
             ("GET", "/users/@me/guilds", self.get_my_guilds),
+            ("DELETE", "/users/@me/guilds/{guild_id}", self.leave_guild),
             ("GET", "/users/{user_id}", self.get_user),
             ("POST", "/users/@me/channels", self.create_dm),
             ("GET", "/oauth2/applications/@me", self.get_application),
@@ -352,6 +353,12 @@ class RestApi:
                 for g in guilds
             ]
         )
+
+    async def leave_guild(self, request: web.Request) -> web.StreamResponse:
+        """``DELETE /users/@me/guilds/{id}``: the bot leaves the guild (GUILD_DELETE follows, as on Discord)."""
+        guild = self.state.guild(_int(request, "guild_id", "Guild", 10004))
+        self.state.leave_guild(guild)
+        return no_content()
 
     async def get_user(self, request: web.Request) -> web.StreamResponse:
         """``GET /users/{id}``."""

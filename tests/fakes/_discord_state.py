@@ -157,6 +157,8 @@ class DiscordState:
         self.application = Application(owner=self.app_owner)
         self.channel_webhooks = ChannelWebhooks(self.new_id)
         self.guilds: list[FakeGuild] = []
+        self.left_guilds: list[FakeGuild] = []
+        """Guilds the bot left (``DELETE /users/@me/guilds/{id}``), in order."""
         self.dm_channels: dict[int, FakeChannel] = {}
         self.messages: dict[int, MessageRecord] = {}
         self.interactions: dict[int, InteractionRecord] = {}
@@ -222,6 +224,13 @@ class DiscordState:
             if guild.id == guild_id:
                 return guild
         raise unknown("Guild", 10004)
+
+    def leave_guild(self, guild: FakeGuild) -> None:
+        """The bot leaves `guild`: it is no longer among the bot's guilds, and the bot hears GUILD_DELETE."""
+        self.guilds.remove(guild)
+        self.left_guilds.append(guild)
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id)
+        self.changed()
 
     def channel(self, channel_id: int) -> FakeChannel:
         """A channel the bot can know about, or ``404 10003 Unknown Channel``."""

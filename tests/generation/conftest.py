@@ -164,6 +164,13 @@ class RecordingReporter:
         self.board.changed()
 
 
+@dataclass
+class _Stops:
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    seen: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: int = 0
+
+
 class BlockingJobs(JobRepository):
     """A JobRepository that stops forever at a chosen point, so a test can "crash" the pipeline exactly there.
 
@@ -186,21 +193,29 @@ class BlockingJobs(JobRepository):
         self.after = after
         self.before_delivery = before_delivery
         self.gate = gate
-        self.reached = asyncio.Event()
-        self.stopped = 0
-        self._stop_seen = asyncio.Event()
+        # Shared with the copies `held_by` makes (a lease holder's view of this repository).
+        self._stops = _Stops()
+
+    @property
+    def reached(self) -> asyncio.Event:
+        return self._stops.reached
+
+    @property
+    def stopped(self) -> int:
+        return self._stops.stopped
 
     async def wait_stopped(self, count: int = 1, timeout: float = WAIT) -> None:
         """Wait until `count` jobs are stopped here."""
         async with asyncio.timeout(timeout):
-            while self.stopped < count:
-                await self._stop_seen.wait()
+            while self._stops.stopped < count:
+                await self._stops.seen.wait()
 
     async def _stop(self) -> None:
-        self.stopped += 1
-        self.reached.set()
-        self._stop_seen.set()
-        self._stop_seen = asyncio.Event()
+        stops = self._stops
+        stops.stopped += 1
+        stops.reached.set()
+        stops.seen.set()
+        stops.seen = asyncio.Event()
         if self.gate is not None:
             await self.gate.wait()
         else:

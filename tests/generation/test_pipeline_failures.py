@@ -68,7 +68,7 @@ def timeline(chosen: Timeline) -> Callable[[FakeToAPIs], None]:
             FailureKind.BAD_REQUEST,
             0,
             "bad_request: ToAPIs submit: size 1024x1024 is not supported (HTTP 400, code invalid_request)",
-            "size 1024x1024 is not supported",
+            "The image service refused this request.",  # the service's words stay in the log
             id="bad-request",
         ),
         pytest.param(
@@ -100,7 +100,7 @@ def timeline(chosen: Timeline) -> Callable[[FakeToAPIs], None]:
             FailureKind.BAD_REQUEST,
             0,
             "bad_request: ToAPIs upload: Unsupported image type",
-            "refused reference image 1: Unsupported image type",
+            "refused reference image 1.",
             id="upload-rejected",
         ),
     ],

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from generation.pipeline import Pipeline
+from storage.errors import LeaseLostError
 from storage.jobs import JobState
 from storage.store import Storage
 from tests.e2e.harness import wait_until
@@ -134,3 +137,59 @@ async def test_a_process_that_cannot_renew_its_leases_lets_go_and_takes_the_job_
     assert finished.state is JobState.COMPLETED
     assert len(harness.fake.tasks_for(job.id)) == 1
     assert harness.board.deliveries_after_recorded == 0
+
+
+async def test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts_nothing(harness: Harness) -> None:
+    # A deploy's overlap: the old process freezes (its lease keeper with it) just before posting the result; the
+    # new one takes the job over and delivers it; the old one wakes up and must not post a second time.
+    store_a = await harness.open_store()
+    gate = asyncio.Event()
+    blocking = BlockingJobs(store_a, after=JobState.DELIVERING, gate=gate)
+    first = await harness.start(store=dataclasses.replace(store_a, jobs=blocking), lease_ttl=TTL, owner="first")
+    job = await harness.submit(first, request())
+    await blocking.wait_stopped()
+    assert first._lease_keeper is not None
+    first._lease_keeper.cancel()  # frozen: nothing renews its lease any more
+
+    store_b = await second_store(harness)
+    try:
+        harness.clock.advance(seconds=2 * TTL)
+        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+        await harness.board.wait_finished([job.id])
+        taken = await store_b.jobs.get(job.id)
+        assert taken is not None
+        assert (taken.state, taken.lease_owner) == (JobState.COMPLETED, "second")
+
+        gate.set()  # the old process wakes up, about to post
+        await wait_until(lambda: not first.reporter_of(job.id), 10, what="the old process to let go")
+        assert harness.board.delivery_calls[job.id] == 1
+        assert harness.board.deliveries_after_recorded == 0
+        assert harness.board.failures.get(job.id) is None
+        assert await store_b.db.fetch_value("SELECT COUNT(*) FROM usage_log WHERE job_id = :id", {"id": job.id}) == 1
+        await second.close()
+    finally:
+        await store_b.close()
+
+
+async def test_a_write_through_a_lost_lease_changes_nothing(harness: Harness) -> None:
+    store = await harness.open_store()
+    job = await store.jobs.create(
+        guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="a cat", size="1024x1024", n=1, model="m"
+    )
+    assert await store.jobs.claim(job.id, "first", TTL)
+    first = store.jobs.held_by("first")
+    moved = await first.set_state(job.id, JobState.UPLOADING)
+    assert moved.state is JobState.UPLOADING
+    harness.clock.advance(seconds=2 * TTL)
+    assert await store.jobs.claim(job.id, "second", TTL)
+
+    with pytest.raises(LeaseLostError):
+        await first.set_state(job.id, JobState.SUBMITTING)
+    with pytest.raises(LeaseLostError):
+        await first.update(job.id, task_id="task_1")
+    with pytest.raises(LeaseLostError):
+        await first.confirm_held(job.id)
+    unchanged = await store.jobs.get(job.id)
+    assert unchanged is not None
+    assert (unchanged.state, unchanged.task_id) == (JobState.UPLOADING, None)
+    await store.jobs.held_by("second").confirm_held(job.id)

@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from cogs._texts import refusal_text
-from generation.images import GIF, JPEG, PNG, WEBP
 from generation.refusals import PromptEmpty, ReferenceUnusable, Refusal
 from generation.validation import (
     DEFAULT_SIZE,
@@ -20,6 +19,7 @@ from generation.validation import (
     prepare_references,
     prepare_references_sync,
 )
+from toapis.mime import GIF, JPEG, PNG, WEBP
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -144,6 +144,23 @@ def test_bad_references_are_refused_with_a_reason_naming_the_image(blobs: list[b
     with pytest.raises(Refusal) as refused:
         prepare_references_sync(blobs)
     assert refusal_text(refused.value) == reason
+
+
+def test_every_image_is_checked_before_any_is_decoded() -> None:
+    # Image 1 is damaged in a way only decoding finds; image 2 is not an image at all. The cheap checks run on
+    # every image first, so the request is refused for image 2 without decoding image 1.
+    damaged = encode(Image.effect_noise((400, 300), 60).convert("RGB"), "PNG")
+    with pytest.raises(Refusal) as refused:
+        prepare_references_sync([damaged[: len(damaged) // 2], b"%PDF-1.7"])
+    assert refusal_text(refused.value) == "Image 2 is not a JPEG, PNG, WebP or GIF image."
+
+
+async def test_references_are_scaled_to_max_side_in_a_thread() -> None:
+    data = encode(Image.new("RGB", (1200, 600), "teal"), "PNG")
+    (default,) = await prepare_references([data])
+    assert (default.width, default.height, default.data) == (1200, 600, data)
+    (scaled,) = await prepare_references([data], max_side=300)
+    assert (scaled.mime_type, scaled.width, scaled.height) == (JPEG, 300, 150)
 
 
 async def test_an_oversized_reference_is_reencoded_to_fit_in_a_thread() -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 from tests.fakes._png import png_for
 from tests.fakes.toapis import Endpoint, FakeToAPIs, Fault, ResultFormat, Timeline
 from toapis import catalog
-from toapis.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from toapis.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, main, read_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -316,3 +316,32 @@ async def test_balance_with_a_refused_key_or_no_account(
     toapis_fake.fail(Endpoint.BALANCE, Fault.answer(200, {"success": False, "message": "not found"}))
     status, out, _ = await run_main(["balance"], toapis_fake, capsys)
     assert (status, out) == (EXIT_FAILED, "error: the API found no account for this key\n")
+
+
+def test_the_environment_repr_shows_neither_the_key_nor_a_password_in_the_base_url(tmp_path: Path) -> None:
+    environ = {"TOAPIS_API_KEY": "sk-cli-K3y-value", "TOAPIS_BASE_URL": "https://proxy-user:Pr0xy-Pw@proxy.example/v1"}
+    env = read_environment(environ, tmp_path / ".env")
+    assert (env.api_key, env.base_url) == (environ["TOAPIS_API_KEY"], environ["TOAPIS_BASE_URL"])
+    for shown in (repr(env), str(env), f"{env}", repr([env])):
+        assert "sk-cli-K3y-value" not in shown
+        assert "Pr0xy-Pw" not in shown
+        assert "proxy-user" not in shown
+        assert "https://***@proxy.example/v1" in shown  # which API it talks to still shows
+
+
+async def test_a_bad_base_url_next_to_the_key_shows_neither(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = {"TOAPIS_API_KEY": "sk-cli-K3y-value", "TOAPIS_BASE_URL": "ftp://proxy-user:Pr0xy-Pw@proxy.example/v1"}
+    with pytest.raises(UsageError) as caught:
+        read_environment(bad, tmp_path / ".env")
+    for text in (str(caught.value), repr(caught.value)):
+        assert "sk-cli-K3y-value" not in text
+        assert "Pr0xy-Pw" not in text
+    status, out, err = await run_main(["health"], toapis_fake, capsys, **bad)
+    assert status == EXIT_USAGE
+    assert err == (
+        "error: the ToAPIs base URL must be an http(s) URL, not 'ftp://***@proxy.example/v1' (TOAPIS_BASE_URL)\n"
+    )
+    assert out == ""
+    assert toapis_fake.requests == []
