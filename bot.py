@@ -182,13 +182,14 @@ class ImagineBot(commands.AutoShardedBot):
         return not self.is_closed() and len(shards) >= expected and not any(s.is_closed() for s in shards.values())
 
     async def on_ready(self) -> None:
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler.formatter, JsonFormatter):
-                handler.formatter.shard_count = self.shard_count
         log.info("%s", ready_line(self))
         self.operations.heartbeat.wake()
 
     async def on_shard_connect(self, shard_id: int) -> None:
+        # The shard count is known now (Discord may have chosen it): JSON log lines can name each server's shard.
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler.formatter, JsonFormatter):
+                handler.formatter.shard_count = self.shard_count
         self.operations.heartbeat.wake()
 
     async def on_shard_disconnect(self, shard_id: int) -> None:
