@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -89,6 +90,7 @@ class Intake:
         button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
         finds is checked then.
         """
+        started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         admission = self.admission
         try:
@@ -99,6 +101,7 @@ class Intake:
                 self._check_draft(guild_id, draft)
         except Refusal as refusal:
             await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            self._pipeline.metrics.acknowledged(time.monotonic() - started)
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
@@ -109,6 +112,7 @@ class Intake:
         except BaseException:
             admission.give_back_cooldown(guild_id, user_id)
             raise
+        self._pipeline.metrics.acknowledged(time.monotonic() - started)
         try:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:

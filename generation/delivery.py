@@ -29,6 +29,8 @@ class Delivery:
     async def accept(self, job: Job, task: Task) -> tuple[Job, int]:
         """Keep the results' sources and refund what the API did not return; the job in DOWNLOADING and the
         weighted images it still holds. A failed task raises its `JobFailure`."""
+        submitted = job.submit_started_at or job.created_at
+        self._context.metrics.task_ended(job, (self._context.store.clock() - submitted).total_seconds())
         failure = failures.of_task(task)
         if failure is not None:
             raise failure
@@ -46,6 +48,7 @@ class Delivery:
             if held > got:
                 await store.quotas.refund(job.id, held - got)
             accepted = await context.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
+        context.metrics.images_refunded(max(held - got, 0))
         return accepted, min(held, got)
 
     async def download(self, job: Job) -> tuple[Job, tuple[GeneratedImage, ...]]:
@@ -108,5 +111,6 @@ class Delivery:
             await jobs.record_delivery(job.id, images_delivered=len(images), result_message_id=receipt.message_id)
             finished = await jobs.set_state(job.id, JobState.COMPLETED)
             await store.usage.record_job(finished)
+        context.metrics.job_completed()
         log.info("job %s delivered: %d image(s) in %.1f s", job.id, len(images), context.elapsed(finished))
         await context.spool.remove(job.id)
