@@ -46,6 +46,7 @@ from generation.balance_watch import BalanceWatch
 from generation.checks import CheckLine, Mark, check_database, check_toapis, fail, note, ok
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
+from generation.forms import FormBook
 from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
 from generation.liveness import Heartbeat, Liveness, read_heartbeat
@@ -441,6 +442,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             server_settings=server_settings,
             quotas=quotas,
             history=history,
+            forms=FormBook(store),
             alerts=alerts,
             intake=intake,
             actions=ResultActions(intake=intake, history=history, pipeline=pipeline),

@@ -18,6 +18,7 @@ from typing import Final
 
 import discord
 
+from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS
 from cogs._reporter import DiscordReporter
 from cogs._texts import GENERIC, refusal_text
@@ -53,7 +54,7 @@ class Draft:
     """None: 1:1."""
     resolution: str | None = None
     """None: the model's default."""
-    attachments: tuple[discord.Attachment, ...] = ()
+    attachments: tuple[ImageAttachment, ...] = ()
     """Read after the defer."""
     stored_references: Job | None = None
     """A stored job whose references this request repeats (a re-roll): read only once the quota allows it."""
@@ -125,7 +126,7 @@ class Intake:
             usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n * choice.weight)
             if usage is not None:
                 raise QuotaExceeded(usage, draft.n, choice.weight)
-            references = await self._references(draft)
+            references = await self._references(interaction.client, draft)
             request = JobRequest(
                 guild_id=guild_id,
                 channel_id=channel_id,
@@ -166,14 +167,14 @@ class Intake:
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    async def _references(self, draft: Draft) -> tuple[Reference, ...]:
+    async def _references(self, client: discord.Client, draft: Draft) -> tuple[Reference, ...]:
         """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
         a few requests at a time."""
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
                 stored = await self._history.references(draft.stored_references)
-            read = await _read_attachments(draft.attachments)
+            read = await _read_attachments(client, draft.attachments)
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 
@@ -192,11 +193,11 @@ class Intake:
         )
 
 
-async def _read_attachments(attachments: Sequence[discord.Attachment]) -> list[bytes]:
+async def _read_attachments(client: discord.Client, attachments: Sequence[ImageAttachment]) -> list[bytes]:
     blobs = []
     for position, attachment in enumerate(attachments, start=1):
         try:
-            blobs.append(await attachment.read())
+            blobs.append(await attachment.read(client))
         except discord.HTTPException as exc:
             log.info("Could not read attachment %s: %s", position, exc)
             raise AttachmentUnreadable(position) from exc

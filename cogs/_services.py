@@ -13,6 +13,7 @@ import discord
 
 from cogs._operators import Operators
 from generation.alerts import AlertThrottle
+from generation.forms import FormBook
 from generation.history import JobHistory
 from generation.operator_status import OperatorStatus
 from generation.pipeline import Pipeline
@@ -32,6 +33,7 @@ class Services:
     server_settings: ServerSettings
     quotas: QuotaService
     history: JobHistory
+    forms: FormBook
     alerts: AlertThrottle
     intake: Intake
     actions: ResultActions

@@ -22,10 +22,10 @@ from generation.refusals import (
     ChannelNotAllowed,
     CoolingDown,
     DaysReversed,
+    FormExpired,
     ImageGoneFromMessage,
     InvalidDay,
     LastModel,
-    MessageGone,
     MessageHasNoImages,
     ModelNotOffered,
     NotInServer,
@@ -193,12 +193,12 @@ def refusal_text(refusal: Refusal) -> str:
         case ReferenceUnusable(position=position, count=count, problem=problem):
             label = "Your image" if count == 1 else f"Image {position}"
             return f"{label} {problem}."
-        case MessageHasNoImages(anymore=True):
-            return "That message no longer has images."
+        case MessageHasNoImages(forwarded=True):
+            return "The message that was forwarded here has no images. Use this on a message with images."
         case MessageHasNoImages():
             return "That message has no images. Use this on a message with JPEG, PNG, WebP or GIF images."
-        case MessageGone():
-            return "That message is gone. Use Imagine from images on it again."
+        case FormExpired():
+            return "This form has expired. Use Imagine from images on the message again."
         case ImageGoneFromMessage():
             return "That image is no longer on this message."
         case ParentUnknown(action=action):
