@@ -35,6 +35,7 @@ from cogs._check import check_discord
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
 from cogs._intake import Intake
+from cogs._pagination import answer_expired_listing
 from cogs._presence import invite_url, ready_line
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
@@ -161,6 +162,7 @@ class ImagineBot(commands.AutoShardedBot):
     async def load_extensions(self) -> None:
         """The cogs, and with them the command tree (also what --check compares with the last sync)."""
         self.tree.error(self._on_tree_error)
+        self.add_listener(answer_expired_listing, "on_interaction")
         for extension in EXTENSIONS:
             await self.load_extension(extension)
 

@@ -121,7 +121,7 @@ class Intake:
             if not isinstance(draft, Draft):
                 draft = await draft()
             prompt, choice = self._check_draft(guild_id, draft)
-            role_ids = _role_ids(interaction.user)
+            role_ids = role_ids_of(interaction.user)
             # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
             usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n * choice.weight)
             if usage is not None:
@@ -145,6 +145,7 @@ class Intake:
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
                 reply_message_id=reply_id,
+                channel_postable=may_post(interaction),
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
@@ -212,13 +213,25 @@ async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> No
     await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
+def may_post(interaction: discord.Interaction) -> bool:
+    """Whether the bot may post its own messages where the interaction came from (`app_permissions`): replies to
+    an interaction need none of these, messages that outlive its 15 minutes do. In a thread, Send Messages in
+    Threads stands in for Send Messages."""
+    permissions = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread) or parent_of(interaction) is not None
+    sending = permissions.send_messages_in_threads if in_thread else permissions.send_messages
+    return bool(permissions.view_channel and sending and permissions.embed_links and permissions.attach_files)
+
+
 def parent_of(interaction: discord.Interaction) -> int | None:
     """The channel a thread or forum post belongs to (None outside threads): the allow-list is about it."""
     parent_id = getattr(interaction.channel, "parent_id", None)
     return parent_id if isinstance(parent_id, int) else None
 
 
-def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:
+def role_ids_of(user: discord.User | discord.Member) -> frozenset[int]:
+    """The member's role ids as the interaction carries them. Not `Member.roles`: while a server's data is still
+    streaming in after READY, discord.py drops the roles it has not cached, and a role's quota would be missed."""
     if isinstance(user, discord.Member):
-        return frozenset(role.id for role in user.roles)
+        return frozenset(int(role_id) for role_id in user._roles)
     return frozenset()

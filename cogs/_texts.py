@@ -53,6 +53,10 @@ from toapis import catalog
 UNAVAILABLE: Final = "Imagine cannot generate images right now. Please try again later."
 NOT_COUNTED: Final = "Your images were not counted."
 GENERIC: Final = "Something went wrong on Imagine's side. Please try again in a moment."
+NOT_POSTABLE: Final = (
+    "Imagine may not post in this channel: the images are shown here while this reply can be edited (15 "
+    "minutes); after that they are sent to you by direct message."
+)
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,10 @@ _FAILURES: Final[dict[FailureKind, str]] = {
     FailureKind.TIMED_OUT: "The image service did not finish this job within a day.",
     FailureKind.DOWNLOAD: "The images were generated but could not be downloaded.",
     FailureKind.DELIVERY: "The images could not be posted here.",
+    FailureKind.UNDELIVERABLE: (
+        "The images were made, but Imagine could neither post them in this channel nor send them to you by "
+        "direct message. They are kept for you for a while."
+    ),
     FailureKind.CANCELLED: "Cancelled.",
     FailureKind.REFERENCES_GONE: "The reference images of this request are no longer kept.",
     FailureKind.INTERNAL: "Something went wrong on Imagine's side.",

@@ -15,6 +15,7 @@ from generation.context import RunContext
 from generation.events import Completed, DeliveryReceipt, FailureKind, GeneratedImage
 from generation.failures import JobFailure
 from storage.jobs import Job, JobState
+from storage.kept_results import KeptResult
 from toapis import Task
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ class Delivery:
         """The results in the spool; the job in DELIVERING."""
         images = await self.spooled(job)
         return await self._context.jobs.set_state(job.id, JobState.DELIVERING), images
+
+    async def _keep(self, job: Job, images: tuple[GeneratedImage, ...]) -> None:
+        """Keep the results of a job nobody could receive (storage/kept_results.py)."""
+        read = await asyncio.to_thread(lambda: [image.read_bytes() for image in images])
+        kept = [KeptResult(data, image.mime_type) for data, image in zip(read, images, strict=True)]
+        await self._context.store.kept_results.keep(job.id, kept)
+        log.warning("job %s: nobody could receive the result; kept, and the images given back", job.id)
 
     async def spooled(self, job: Job) -> tuple[GeneratedImage, ...]:
         """The job's results as files; none at all fails the job (counted: the task completed, and billed)."""
@@ -102,6 +110,11 @@ class Delivery:
             await context.sleep_backoff(job, attempt)
             attempt += 1
         if not receipt.delivered:
+            if receipt.unreachable:
+                # Neither the channel nor the member's DMs take it: they received nothing, so nothing is counted,
+                # and the result is kept for them to find later.
+                await self._keep(job, images)
+                raise JobFailure(FailureKind.UNDELIVERABLE, refund=True, detail=receipt.detail)
             if receipt.permanent:
                 raise JobFailure(FailureKind.DELIVERY, refund=False, detail=receipt.detail)
             log.error("job %s: not delivered after %d attempts; left for the next start", job.id, attempt + 1)

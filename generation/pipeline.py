@@ -260,6 +260,7 @@ class Pipeline:
                 aspect=request.aspect,
                 resolution=request.resolution,
                 weight=request.weight,
+                channel_postable=request.channel_postable,
                 reference_count=len(request.references),
                 parent_job_id=request.parent_job_id,
                 application_id=request.application_id,

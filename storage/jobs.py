@@ -118,8 +118,6 @@ class Job:
     lease_expires_at: datetime | None = None
     channel_postable: bool = True
     """Whether the bot may post in the job's channel (results past the reply's life go there, else by DM)."""
-    post_started_at: datetime | None = None
-    """When a post of the result in the channel or by DM was first begun (a repost looks before posting)."""
 
     @property
     def is_finished(self) -> bool:
@@ -158,7 +156,6 @@ _UPDATABLE: Final[dict[str, str]] = {
     "result_message_id": _PLAIN,
     "delivered_at": _INSTANT,
     "reference_count": _PLAIN,
-    "post_started_at": _INSTANT,
 }
 
 
@@ -215,7 +212,6 @@ def _job_from_row(row: Row) -> Job:
         lease_owner=row["lease_owner"],
         lease_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
         channel_postable=bool(row["channel_postable"]),
-        post_started_at=optional_from_epoch_ms(row["post_started_at"]),
     )
 
 

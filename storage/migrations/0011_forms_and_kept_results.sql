@@ -1,8 +1,8 @@
 -- Reason: Discord as it really is (docs/discord.md). A form a member opens ("Imagine from images", Remix) is
 -- kept with what it needs, since the bot cannot read another member's message again (the Message Content
--- rule) and the form may be submitted after a restart. A job knows whether the bot may post in its channel,
--- and when it began a channel post (a repost after a long restart looks before it posts). A result nobody
--- could receive (the channel and the member's DMs both refused it) is kept, so it can be found later.
+-- rule) and the form may be submitted after a restart. A job knows whether the bot may post in its channel
+-- (if not, what outlives the interaction's reply goes to the member's DMs). A result nobody could receive
+-- (the channel and the member's DMs both refused it) is kept, so it can be found later.
 
 CREATE TABLE forms (
     id         TEXT PRIMARY KEY,
@@ -18,7 +18,6 @@ CREATE TABLE forms (
 CREATE INDEX forms_by_expiry ON forms (expires_at);
 
 ALTER TABLE jobs ADD COLUMN channel_postable INTEGER NOT NULL DEFAULT 1 CHECK (channel_postable IN (0, 1));
-ALTER TABLE jobs ADD COLUMN post_started_at BIGINT;
 
 CREATE TABLE kept_results (
     job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
