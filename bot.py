@@ -26,6 +26,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._alerts import AlertPoster
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
@@ -33,6 +34,7 @@ from cogs._intake import Intake
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
 from cogs._services import Services
+from cogs._translator import CatalogTranslator
 from cogs._views import queued_view, result_view
 from generation.admission import Admission
 from generation.alerts import AlertThrottle
@@ -94,6 +96,9 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.tree.error(self._on_tree_error)
+        # Texts name the bot by its own name; the translator puts command texts in every supported locale.
+        i18n.configure(bot_name=self.user.display_name if self.user else None, pseudo_alias=self.settings.pseudo_locale)
+        await self.tree.set_translator(CatalogTranslator())
         await self.services.server_settings.load()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -120,9 +125,14 @@ class ImagineBot(commands.AutoShardedBot):
 
     # -- commands --------------------------------------------------------------------------------------------
 
-    def command_tree_hash(self) -> str:
-        """A digest of the global commands as Discord would receive them."""
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+    async def command_tree_hash(self) -> str:
+        """A digest of the global commands as Discord would receive them: translated, so that a changed
+        translation is synced too."""
+        tree, translator = self.tree, self.tree.translator
+        payload = [
+            await command.get_translated_payload(tree, translator) if translator else command.to_dict(tree)
+            for command in tree.get_commands()
+        ]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     async def sync_commands(self) -> None:
@@ -132,7 +142,7 @@ class ImagineBot(commands.AutoShardedBot):
         if shards is not None and 0 not in shards and not self.force_sync:
             log.info("Commands are synced by the process that runs shard 0")
             return
-        digest = self.command_tree_hash()
+        digest = await self.command_tree_hash()
         repository = self.store.guild_settings
         if not self.force_sync and await repository.synced_tree_hash(self.application_id) == digest:
             log.info("Commands unchanged since the last sync; not syncing")
@@ -270,7 +280,9 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         )
         history = JobHistory(store, retention_days=settings.retention_days)
         quotas = QuotaService(store)
-        intake = Intake(admission=admission, pipeline=pipeline, quotas=quotas, history=history)
+        intake = Intake(
+            admission=admission, pipeline=pipeline, quotas=quotas, history=history, server_settings=server_settings
+        )
         bot.services = Services(
             settings=settings,
             pipeline=pipeline,

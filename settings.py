@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
 
+from i18n.locales import DISCORD_LOCALES, SUPPORTED
 from toapis import catalog
 
 T = TypeVar("T")
@@ -115,6 +116,8 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    pseudo_locale: str | None = None
+    """IMAGINE_PSEUDO_LOCALE, for tests only: the Discord locale that speaks the pseudo-locale (docs/i18n.md)."""
 
     def guild_allowed(self, guild_id: int) -> bool:
         """Whether the bot works in this server: the only test of ALLOWED_GUILD_IDS."""
@@ -319,6 +322,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         read.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         log_level = "INFO"
 
+    pseudo_locale = read.raw("IMAGINE_PSEUDO_LOCALE") or None
+    if pseudo_locale is not None and (pseudo_locale not in DISCORD_LOCALES or pseudo_locale in SUPPORTED):
+        read.problems.append(
+            "IMAGINE_PSEUDO_LOCALE (for tests only) must be a Discord locale the bot does not speak, such as fi, "
+            f"not {pseudo_locale!r}"
+        )
+        pseudo_locale = None
+
     settings = Settings(
         discord_token=discord_token,
         toapis_api_key=toapis_api_key,
@@ -344,6 +355,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         shard_count=shard_count,
         shard_ids=shard_ids,
         log_level=log_level,
+        pseudo_locale=pseudo_locale,
     )
     if read.problems:
         raise ConfigError(read.problems)

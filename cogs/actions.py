@@ -131,7 +131,9 @@ class ResultActionsCog(commands.Cog):
                 interaction.guild_id, interaction.channel_id, interaction.user.id, parent_id=parent_of(interaction)
             )
         except Refusal as refusal:
-            await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(
+                refusal_text(refusal, interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
             return
         await interaction.response.send_modal(PromptModal(self, message, interaction.user.id))
 

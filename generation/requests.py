@@ -39,3 +39,5 @@ class JobRequest:
     interaction_token: str | None = field(default=None, repr=False)
     token_expires_at: datetime | None = None
     reply_message_id: int | None = None
+    locale: str = "en-US"
+    """The Discord locale the job's public messages speak: the server's language (docs/i18n.md)."""

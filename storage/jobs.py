@@ -116,6 +116,8 @@ class Job:
     lease_owner: str | None = None
     """The process working the job (see `JobRepository.claim`), if any."""
     lease_expires_at: datetime | None = None
+    locale: str = "en-US"
+    """The Discord locale its public messages speak (the server's, fixed at admission; docs/i18n.md)."""
 
     @property
     def is_finished(self) -> bool:
@@ -209,6 +211,7 @@ def _job_from_row(row: Row) -> Job:
         finished_at=optional_from_epoch_ms(row["finished_at"]),
         lease_owner=row["lease_owner"],
         lease_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
+        locale=row["locale"],
     )
 
 
@@ -266,6 +269,7 @@ class JobRepository:
         interaction_token: str | None = None,
         token_expires_at: datetime | None = None,
         job_id: str | None = None,
+        locale: str = "en-US",
     ) -> Job:
         """Store a new job in `QUEUED` (with its first event) and return it. The id is a new uuid4 hex."""
         kind = JobKind(kind)
@@ -295,6 +299,7 @@ class JobRepository:
             "application_id": application_id,
             "interaction_token": interaction_token,
             "token_expires_at": None if token_expires_at is None else to_epoch_ms(token_expires_at),
+            "locale": locale,
             "now": now,
         }
         async with self._db.transaction():
@@ -302,10 +307,10 @@ class JobRepository:
                 """
                 INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_job_id, prompt, size, n, model,
                                   aspect, resolution, weight, reference_count, state, application_id,
-                                  interaction_token, token_expires_at, created_at, updated_at)
+                                  interaction_token, token_expires_at, locale, created_at, updated_at)
                 VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :aspect, :n, :model,
                         :aspect, :resolution, :weight, :reference_count, :state, :application_id,
-                        :interaction_token, :token_expires_at, :now, :now)
+                        :interaction_token, :token_expires_at, :locale, :now, :now)
                 RETURNING *
                 """,
                 params,
