@@ -47,11 +47,14 @@ def translated(
     string: app_commands.locale_str, locale: discord.Locale, location: TranslationContextLocation
 ) -> str | None:
     """The text of `string` in `locale`; None (Discord shows the default, English) when it has no key, or when the
-    locale is spoken in English anyway."""
+    locale is spoken in English anyway, or the text is not translated into it."""
     key = string.extras.get("key")
     if not isinstance(key, str):
         return None
     if i18n.resolve(locale) == i18n.SOURCE:
         return None
     params: dict[str, Any] = string.extras.get("params") or {}
-    return i18n.fit(i18n.translate(key, locale, **params), limit_of(location))
+    text = i18n.translate(key, locale, **params)
+    if text == i18n.translate(key, i18n.SOURCE, **params):
+        return None  # not translated yet: English, which Discord shows by default
+    return i18n.fit(text, limit_of(location))

@@ -15,12 +15,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._gate import Gated, allowed_here
 from cogs._intake import Draft, parent_of
 from cogs._services import Services, services_of
 from cogs._texts import refusal_text
+from cogs._translator import command_text
 from cogs._views import DYNAMIC_ITEMS
 from generation.refusals import MessageGone, MessageHasNoImages, Refusal
 from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH
@@ -30,7 +32,7 @@ from toapis.catalog import ModelSpec
 
 log = logging.getLogger(__name__)
 
-CONTEXT_MENU_NAME: Final = "Imagine from images"
+MENU_KEY: Final = "menu.from_images"
 FORM_PREFIX: Final = "imagine:from-images:"
 # A prompt form lives 15 minutes; a little more so that a submit in its last second is still discord.py's.
 FORM_LIFETIME: Final = 16 * 60.0
@@ -44,17 +46,19 @@ def is_image(attachment: discord.Attachment) -> bool:
     return attachment.filename.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def from_images_draft(prompt: str, attachments: list[discord.Attachment], model: ModelSpec | None = None) -> Draft:
+def from_images_draft(
+    prompt: str, attachments: list[discord.Attachment], model: ModelSpec | None, locale: i18n.LocaleLike
+) -> Draft:
     """The request "Imagine from images" makes of a message: its first four images as references, the aspect
-    ratio (among `model`'s) closest to the first one's shape, one image; the member is told if images were left
-    out."""
+    ratio (among `model`'s) closest to the first one's shape, one image; the member is told (in `locale`) if
+    images were left out."""
     images = [attachment for attachment in attachments if is_image(attachment)]
     if not images:
         raise MessageHasNoImages(anymore=True)
     used = images[:MAX_REFERENCES]
     notice = None
     if len(images) > len(used):
-        notice = f"Only the first {len(used)} of the {len(images)} images are used as references."
+        notice = i18n.translate("notice.first_images", locale, used=len(used), given=len(images))
     aspect = catalog.nearest_aspect(used[0].width or 1, used[0].height or 1, model)
     return Draft(prompt, 1, JobKind.CONTEXT, aspect=aspect, attachments=tuple(used), notice=notice)
 
@@ -64,17 +68,25 @@ def form_id(channel_id: int, message_id: int, user_id: int) -> str:
     return f"{FORM_PREFIX}{channel_id}:{message_id}:{user_id}"
 
 
-class PromptModal(Gated, discord.ui.Modal, title="Imagine from images"):
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label="Prompt",
-        style=discord.TextStyle.paragraph,
-        placeholder="What to make from these images",
-        min_length=1,
-        max_length=PROMPT_MAX_LENGTH,
-    )
+class PromptModal(Gated, discord.ui.Modal):
+    """The form that asks for the prompt, in the member's locale."""
 
-    def __init__(self, actions: ResultActionsCog, message: discord.Message, user_id: int) -> None:
-        super().__init__(timeout=FORM_LIFETIME - 60, custom_id=form_id(message.channel.id, message.id, user_id))
+    def __init__(
+        self, actions: ResultActionsCog, message: discord.Message, user_id: int, locale: discord.Locale
+    ) -> None:
+        super().__init__(
+            title=i18n.translate(MENU_KEY, locale),
+            timeout=FORM_LIFETIME - 60,
+            custom_id=form_id(message.channel.id, message.id, user_id),
+        )
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=i18n.translate("form.prompt.label", locale),
+            style=discord.TextStyle.paragraph,
+            placeholder=i18n.translate("form.prompt.placeholder", locale),
+            min_length=1,
+            max_length=PROMPT_MAX_LENGTH,
+        )
+        self.add_item(self.prompt)
         self.actions = actions
         self.message = message
         actions.form_opened(self.custom_id)
@@ -83,7 +95,10 @@ class PromptModal(Gated, discord.ui.Modal, title="Imagine from images"):
         await self.actions.services.intake.run(
             interaction,
             from_images_draft(
-                self.prompt.value, self.message.attachments, self.actions.default_model(interaction.guild_id)
+                self.prompt.value,
+                self.message.attachments,
+                self.actions.default_model(interaction.guild_id),
+                interaction.locale,
             ),
         )
 
@@ -96,7 +111,7 @@ class ResultActionsCog(commands.Cog):
         self.bot = bot
         self.services = services
         # The context_menu decorator cannot be used in a class: build the command here.
-        self.from_images = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.imagine_from_images)
+        self.from_images = app_commands.ContextMenu(name=command_text(MENU_KEY), callback=self.imagine_from_images)
         self.from_images.guild_only = True
         self.from_images.on_error = self._context_menu_error
         # The prompt forms this process opened, until they time out: discord.py answers their submits (the
@@ -135,7 +150,7 @@ class ResultActionsCog(commands.Cog):
                 refusal_text(refusal, interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
-        await interaction.response.send_modal(PromptModal(self, message, interaction.user.id))
+        await interaction.response.send_modal(PromptModal(self, message, interaction.user.id, interaction.locale))
 
     def form_opened(self, custom_id: str) -> None:
         self._open_forms[custom_id] = time.monotonic() + FORM_LIFETIME
@@ -169,7 +184,9 @@ class ResultActionsCog(commands.Cog):
                 message = await channel.fetch_message(message_id)
             except discord.HTTPException as exc:
                 raise MessageGone() from exc
-            return from_images_draft(prompt, message.attachments, self.default_model(interaction.guild_id))
+            return from_images_draft(
+                prompt, message.attachments, self.default_model(interaction.guild_id), interaction.locale
+            )
 
         await self.services.intake.run(interaction, load)
 

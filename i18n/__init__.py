@@ -38,8 +38,8 @@ __all__ = [
     "is_pseudo",
     "join",
     "join_or",
-    "keys",
     "language_name",
+    "message_keys",
     "number",
     "placeholders",
     "plural",
@@ -102,7 +102,7 @@ def catalogs() -> dict[str, LocaleCatalog]:
     return _state.catalogs
 
 
-def keys() -> frozenset[str]:
+def message_keys() -> frozenset[str]:
     """Every message key (the source catalog's)."""
     return frozenset(catalogs()[SOURCE].texts)
 
