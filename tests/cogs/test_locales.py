@@ -130,7 +130,7 @@ async def test_a_changed_translation_changes_the_hash_and_is_synced_at_the_next_
 async def test_the_translator_leaves_what_has_no_key_and_english_alone() -> None:
     translator = CatalogTranslator()
     keyed = app_commands.locale_str("Your images", key="usage.title")
-    context = app_commands.TranslationContext(Where.other, None)
+    context: app_commands.TranslationContext[Any, Any] = app_commands.TranslationContext(Where.other, None)
     assert await translator.translate(app_commands.locale_str("imagine"), discord.Locale.finnish, context) is None
     assert await translator.translate(keyed, discord.Locale.american_english, context) is None
     assert await translator.translate(keyed, discord.Locale.british_english, context) is None
@@ -148,8 +148,7 @@ async def test_a_refusal_speaks_the_members_locale(make_world: WorldFactory) -> 
         finnish = await world.discord.invoke_slash(
             "imagine", {"prompt": "   "}, user=world.member, channel=world.channel, locale="fi"
         )
-        for call in (english, finnish):
-            await world.discord.wait_for(lambda c=call: c.acknowledged, 10)
+        await world.discord.wait_for(lambda: english.acknowledged and finnish.acknowledged, 10)
     assert english.original is not None
     assert finnish.original is not None
     assert english.original.content == "Your prompt is empty: describe the image you want."
