@@ -19,7 +19,6 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -199,9 +198,9 @@ class Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str) and id(node) not in self.skipped and self.covered():
-            if reads_like_words(node.value):
-                self.flag(node, node.value)
+        text = node.value
+        if isinstance(text, str) and id(node) not in self.skipped and self.covered() and reads_like_words(text):
+            self.flag(node, text)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
         text = _literal(node)
