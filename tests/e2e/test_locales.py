@@ -71,9 +71,7 @@ async def test_a_job_resumed_after_a_restart_keeps_the_locale_it_was_admitted_wi
     await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT)
     assert (await world.finished_row(job_id))["status"] == "completed"
     assert await second.terminate() == 0
-    assert world.rows("SELECT locale, state FROM jobs WHERE id = ?", job_id) == [
-        {"locale": "fi", "state": "completed"}
-    ]
+    assert world.rows("SELECT locale, state FROM jobs WHERE id = ?", job_id) == [{"locale": "fi", "state": "completed"}]
 
 
 async def test_the_sync_carries_the_translations_and_is_redone_when_one_changes(world: World) -> None:
