@@ -84,7 +84,7 @@ async def test_the_sync_carries_the_translations_and_is_redone_when_one_changes(
     # The same commands, now with a locale more: what discord.py's to_dict() shows is unchanged, yet it syncs.
     async with world.bot(**PSEUDO) as pseudo:
         assert await pseudo.terminate() == 0
-    first, localized = world.discord.command_syncs
+    _english, localized = world.discord.command_syncs
     assert localized.status == 200
     imagine = next(command for command in localized.payload if command["name"] == "imagine")
     assert imagine["description"] == "Generate images from a prompt, optionally guided by up to four reference images."
