@@ -21,6 +21,8 @@ COPY cogs/ cogs/
 COPY generation/ generation/
 COPY storage/ storage/
 COPY toapis/ toapis/
+COPY i18n/ i18n/
+COPY locales/ locales/
 
 # A user without privileges owns the data volume: the database and spooled results live there.
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin imagine \

@@ -30,6 +30,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._alerts import AlertPoster
 from cogs._check import check_discord
 from cogs._errors import answer_error
@@ -40,6 +41,7 @@ from cogs._presence import invite_url, ready_line
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
 from cogs._services import Services
+from cogs._translator import CatalogTranslator
 from cogs._views import queued_view, result_view
 from generation.admission import Admission
 from generation.alerts import AlertThrottle
@@ -139,6 +141,8 @@ class ImagineBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         if self.settings.operator_guild_id is not None and self.application is not None:
             self.services.operators.resolve(self.application)
+        # Texts name the bot by its own name.
+        i18n.configure(bot_name=self.user.display_name if self.user else None, pseudo_alias=self.settings.pseudo_locale)
         await self.services.server_settings.load()
         await self.load_extensions()
         await self.sync_commands()
@@ -162,6 +166,9 @@ class ImagineBot(commands.AutoShardedBot):
     async def load_extensions(self) -> None:
         """The cogs, and with them the command tree (also what --check compares with the last sync)."""
         self.tree.error(self._on_tree_error)
+        # The translator puts command texts in every supported locale (and so into the hash --check compares).
+        i18n.configure(pseudo_alias=self.settings.pseudo_locale)
+        await self.tree.set_translator(CatalogTranslator())
         self.add_listener(answer_expired_listing, "on_interaction")
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -209,10 +216,15 @@ class ImagineBot(commands.AutoShardedBot):
         operator = self.settings.operator_guild_id
         return [None] if operator is None else [None, operator]
 
-    def command_tree_hash(self, guild_id: int | None = None) -> str:
-        """A digest of the commands of one scope as Discord would receive them."""
+    async def command_tree_hash(self, guild_id: int | None = None) -> str:
+        """A digest of the commands of one scope as Discord would receive them: translated, so that a changed
+        translation is synced too."""
+        tree, translator = self.tree, self.tree.translator
         guild = None if guild_id is None else discord.Object(guild_id)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        payload = [
+            await command.get_translated_payload(tree, translator) if translator else command.to_dict(tree)
+            for command in tree.get_commands(guild=guild)
+        ]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     async def commands_to_sync(self, application_id: int) -> tuple[list[int | None], list[int]]:
@@ -222,7 +234,7 @@ class ImagineBot(commands.AutoShardedBot):
         changed = [
             scope
             for scope in self.command_scopes()
-            if await repository.synced_tree_hash(application_id, scope) != self.command_tree_hash(scope)
+            if await repository.synced_tree_hash(application_id, scope) != await self.command_tree_hash(scope)
         ]
         stale = [
             guild_id
@@ -253,7 +265,7 @@ class ImagineBot(commands.AutoShardedBot):
                 # Not in that server (or added without the applications.commands scope): try at the next start.
                 log.warning("Could not sync the operator's commands to server %s: %s", scope, exc.text or exc)
                 continue
-            await repository.record_sync(self.application_id, self.command_tree_hash(scope), scope)
+            await repository.record_sync(self.application_id, await self.command_tree_hash(scope), scope)
             where = "global command(s)" if scope is None else f"command(s) to the operator's server {scope}"
             log.info("Synced %d %s", len(synced), where)
         for guild_id in stale:
@@ -437,7 +449,9 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         )
         history = JobHistory(store, retention_days=settings.retention_days)
         quotas = QuotaService(store)
-        intake = Intake(admission=admission, pipeline=pipeline, quotas=quotas, history=history)
+        intake = Intake(
+            admission=admission, pipeline=pipeline, quotas=quotas, history=history, server_settings=server_settings
+        )
         bot.services = Services(
             settings=settings,
             pipeline=pipeline,

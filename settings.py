@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
 
+from i18n.locales import DISCORD_LOCALES, SUPPORTED
 from toapis import catalog
 
 T = TypeVar("T")
@@ -124,6 +125,8 @@ class Settings:
     metrics_host: str = DEFAULT_METRICS_HOST
     # Not read from the environment: how often the ToAPIs balance is read for LOW_BALANCE_ALERT (tests shorten it).
     balance_check_interval: float = 600.0
+    pseudo_locale: str | None = None
+    """IMAGINE_PSEUDO_LOCALE, for tests only: the Discord locale that speaks the pseudo-locale (docs/i18n.md)."""
 
     def guild_allowed(self, guild_id: int) -> bool:
         """Whether the bot works in this server: the only test of ALLOWED_GUILD_IDS (the operator's own server,
@@ -365,6 +368,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         read.problems.append(f"METRICS_HOST must be an address or host name such as 127.0.0.1, not {metrics_host!r}")
         metrics_host = DEFAULT_METRICS_HOST
 
+    pseudo_locale = read.raw("IMAGINE_PSEUDO_LOCALE") or None
+    if pseudo_locale is not None and (pseudo_locale not in DISCORD_LOCALES or pseudo_locale in SUPPORTED):
+        read.problems.append(
+            "IMAGINE_PSEUDO_LOCALE (for tests only) must be a Discord locale the bot does not speak, such as fi, "
+            f"not {pseudo_locale!r}"
+        )
+        pseudo_locale = None
+
     settings = Settings(
         discord_token=discord_token,
         toapis_api_key=toapis_api_key,
@@ -395,6 +406,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         operator_guild_id=read.snowflake("OPERATOR_GUILD_ID"),
         metrics_port=read.port("METRICS_PORT"),
         metrics_host=metrics_host,
+        pseudo_locale=pseudo_locale,
     )
     if read.problems:
         raise ConfigError(read.problems)

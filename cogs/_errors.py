@@ -7,8 +7,9 @@ import logging
 import discord
 from discord import app_commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
-from cogs._texts import GENERIC, refusal_text
+from cogs._texts import generic_text, refusal_text
 from generation.refusals import Refusal
 
 log = logging.getLogger(__name__)
@@ -16,23 +17,40 @@ log = logging.getLogger(__name__)
 _ANSWERED = "imagine_error_answered"
 
 
-def message_for(error: BaseException) -> str:
-    """The member-facing text for an error raised by a command or a component."""
-    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError) and error.__cause__:
-        error = error.__cause__
+def _unexpected(error: BaseException) -> bool:
+    """Whether the error is a bug rather than something the member can act on."""
+    return not isinstance(error, Refusal | app_commands.CheckFailure)
+
+
+def _permissions(names: list[str], locale: i18n.LocaleLike) -> str:
+    # Discord's own names of the permissions ("Manage Guild"), as its clients showed them before localizing.
+    return i18n.join([name.replace("_", " ").title() for name in names], locale)
+
+
+def message_for(error: BaseException, locale: i18n.LocaleLike) -> str:
+    """The member-facing text for an error raised by a command or a component, in `locale` (the member's)."""
+    error = _cause(error)
     if isinstance(error, Refusal):
-        return refusal_text(error)
+        return refusal_text(error, locale)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in servers only."
+        return i18n.translate("error.servers_only", locale)
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(name.replace("_", " ").title() for name in error.missing_permissions)
-        return f"You need the {needed} permission to do that."
+        return i18n.translate(
+            "error.member_missing_permissions", locale, permissions=_permissions(error.missing_permissions, locale)
+        )
     if isinstance(error, app_commands.BotMissingPermissions):
-        needed = ", ".join(name.replace("_", " ").title() for name in error.missing_permissions)
-        return f"Imagine needs the {needed} permission in this channel."
+        return i18n.translate(
+            "error.bot_missing_permissions", locale, permissions=_permissions(error.missing_permissions, locale)
+        )
     if isinstance(error, app_commands.CheckFailure):
-        return "You cannot use this command here."
-    return GENERIC
+        return i18n.translate("error.check_failed", locale)
+    return generic_text(locale)
+
+
+def _cause(error: BaseException) -> BaseException:
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError) and error.__cause__:
+        return error.__cause__
+    return error
 
 
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
@@ -43,8 +61,8 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     if interaction.extras.get(_ANSWERED):
         return
     interaction.extras[_ANSWERED] = True
-    text = message_for(error)
-    if text == GENERIC:
+    text = message_for(error, interaction.locale)
+    if _unexpected(_cause(error)):
         command = interaction.command.qualified_name if interaction.command else "a component"
         log.error("Unexpected error in %s", command, exc_info=error)
     try:

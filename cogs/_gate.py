@@ -35,7 +35,7 @@ async def allowed_here(interaction: discord.Interaction) -> bool:
             await interaction.response.autocomplete([])
         elif not interaction.response.is_done():
             await interaction.response.send_message(
-                refusal_text(ServerNotAllowed()), ephemeral=True, allowed_mentions=NO_MENTIONS
+                refusal_text(ServerNotAllowed(), interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
     except discord.HTTPException:
         log.info("Could not answer the refused interaction", exc_info=True)

@@ -20,8 +20,9 @@ import discord
 
 from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS
+from cogs._locale import public_locale
 from cogs._reporter import DiscordReporter
-from cogs._texts import GENERIC, refusal_text
+from cogs._texts import generic_text, refusal_text
 from generation.admission import Admission
 from generation.history import JobHistory
 from generation.models import Choice
@@ -29,6 +30,7 @@ from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
 from generation.refusals import AttachmentUnreadable, NotInServer, QuotaExceeded, Refusal
 from generation.requests import JobRequest, Reference
+from generation.server_settings import ServerSettings
 from generation.validation import prepare_references
 from storage.jobs import Job, JobKind
 
@@ -76,9 +78,11 @@ class Intake:
         pipeline: Pipeline,
         quotas: QuotaService,
         history: JobHistory,
+        server_settings: ServerSettings,
         reference_workers: int = REFERENCE_WORKERS,
     ) -> None:
         self.admission = admission
+        self._server_settings = server_settings
         self._pipeline = pipeline
         self._quotas = quotas
         self._history = history
@@ -101,7 +105,9 @@ class Intake:
             if isinstance(draft, Draft):
                 self._check_draft(guild_id, draft)
         except Refusal as refusal:
-            await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(
+                refusal_text(refusal, interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
@@ -146,17 +152,18 @@ class Intake:
                 token_expires_at=interaction.expires_at,
                 reply_message_id=reply_id,
                 channel_postable=may_post(interaction),
+                locale=public_locale(interaction, self._server_settings.get(guild_id).language),
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal))
+            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale))
             return
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
-            await _refuse_after_defer(interaction, GENERIC)
+            await _refuse_after_defer(interaction, generic_text(interaction.locale))
             return
         if draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a

@@ -56,7 +56,9 @@ class ResultActions:
         """A new job with the same prompt and this image (the message's current attachment) as its reference."""
         attachments = interaction.message.attachments if interaction.message else []
         if index >= len(attachments):
-            await interaction.response.send_message(refusal_text(ImageGoneFromMessage()), ephemeral=True)
+            await interaction.response.send_message(
+                refusal_text(ImageGoneFromMessage(), interaction.locale), ephemeral=True
+            )
             return
         image = ImageAttachment.of(attachments[index])
 

@@ -7,12 +7,12 @@ member sees in their own time zone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import discord
 
+import i18n
 from cogs._limits import FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT
 from generation.alerts import AlertKind
 from generation.events import Failed, FailureKind
@@ -46,42 +46,28 @@ from generation.refusals import (
     TooManyReferences,
     Unavailable,
 )
+from i18n import LocaleLike
 from storage.jobs import Job
 from storage.quotas import Period, RuleScope, RuleUsage
 from toapis import catalog
 
+# The failures' texts (below) are not in the catalog yet: docs/i18n.md says how they move.
 UNAVAILABLE: Final = "Imagine cannot generate images right now. Please try again later."
 NOT_COUNTED: Final = "Your images were not counted."
-GENERIC: Final = "Something went wrong on Imagine's side. Please try again in a moment."
 NOT_POSTABLE: Final = (
     "Imagine may not post in this channel: the images are shown here while this reply can be edited (15 "
     "minutes); after that they are sent to you by direct message."
 )
 
 
-@dataclass(frozen=True)
-class PeriodWords:
-    """How a quota period is named: `current` ("today") and `per` ("per day")."""
-
-    current: str
-    per: str
-
-
-PERIODS: Final = {
-    Period.DAY: PeriodWords("today", "per day"),
-    Period.WEEK: PeriodWords("this week", "per week"),
-    Period.MONTH: PeriodWords("this month", "per month"),
-}
-
-
-def _either(values: tuple[str, ...]) -> str:
+def _either(values: tuple[str, ...], locale: LocaleLike) -> str:
     """ "1", "1 to 4" for a run, "1, 2 or 4" otherwise."""
     numbers = [int(value) for value in values]
     if len(numbers) == 1:
         return values[0]
     if numbers == list(range(numbers[0], numbers[-1] + 1)):
-        return f"{numbers[0]} to {numbers[-1]}"
-    return ", ".join(values[:-1]) + f" or {values[-1]}"
+        return i18n.translate("list.range", locale, first=values[0], last=values[-1])
+    return i18n.join_or(values, locale)
 
 
 def model_label(model_id: str) -> str:
@@ -131,175 +117,212 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def channel_list(channel_ids: frozenset[int], *, limit: int = FIELD_VALUE_LIMIT) -> str:
+def channel_list(channel_ids: frozenset[int], locale: LocaleLike, *, limit: int = FIELD_VALUE_LIMIT) -> str:
     """Channel mentions within `limit` characters, never cut inside one; says how many did not fit."""
     mentions = [f"<#{channel}>" for channel in sorted(channel_ids)]
     shown: list[str] = []
     for mention in mentions:
         rest = len(mentions) - len(shown) - 1
-        tail = f" … and {rest} more" if rest else ""
-        if len(", ".join([*shown, mention])) + len(tail) > limit:
+        tail = len(i18n.plural("list.and_more", rest, locale, items="")) if rest else 0
+        if len(i18n.join([*shown, mention], locale)) + tail > limit:
             break
         shown.append(mention)
-    text = ", ".join(shown)
-    return f"{text} … and {len(mentions) - len(shown)} more" if len(shown) < len(mentions) else text
+    text = i18n.join(shown, locale)
+    if len(shown) < len(mentions):
+        return i18n.plural("list.and_more", len(mentions) - len(shown), locale, items=text)
+    return text
+
+
+def generic_text(locale: LocaleLike) -> str:
+    """What a member reads when something failed on the bot's side that they cannot act on."""
+    return i18n.translate("error.generic", locale)
 
 
 # -- refusals ------------------------------------------------------------------------------------------------
 
+_OPTION_REFUSALS: Final = {"aspect": "refusal.aspect_not_offered", "resolution": "refusal.resolution_not_offered"}
+_PARENT_UNKNOWN: Final = {"re-rolled": "refusal.parent_unknown.re-rolled", "varied": "refusal.parent_unknown.varied"}
 
-def refusal_text(refusal: Refusal) -> str:
-    """The one text for each refusal: what happened and what to do."""
+
+def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
+    """The one text for each refusal, in `locale` (the member's: refusals are answered privately): what happened
+    and what to do."""
+
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(key, locale, **params)
+
     match refusal:
         case NotInServer():
-            return "This works in servers only."
+            return t("refusal.not_in_server")
         case ServerNotAllowed():
-            return "Imagine is not enabled in this server."
+            return t("refusal.server_not_allowed")
         case Restarting():
-            return "Imagine is restarting. Please try again in a minute."
+            return t("refusal.restarting")
         case Unavailable():
-            return UNAVAILABLE
+            return t("refusal.unavailable")
         case ChannelNotAllowed(allowed=allowed):
-            places = channel_list(allowed, limit=MESSAGE_LIST_LIMIT)
-            return f"/imagine is not used in this channel. In this server, use it in {places}."
+            return t("refusal.channel_not_allowed", places=channel_list(allowed, locale, limit=MESSAGE_LIST_LIMIT))
         case CoolingDown(seconds=seconds):
             when = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=seconds), "R")
-            return f"You can use /imagine again {when}."
+            return t("refusal.cooling_down", when=when)
         case PromptEmpty():
-            return "Your prompt is empty: describe the image you want."
+            return t("refusal.prompt_empty")
         case PromptTooLong(length=length, limit=limit):
-            return f"Your prompt is {length:,} characters long; the limit is {limit:,}. Shorten it and try again."
+            return t("refusal.prompt_too_long", length=i18n.number(length, locale), limit=i18n.number(limit, locale))
         case LastModel(model=model):
-            return f"{model} is the only model offered here: add another first, or use `clear` to offer them all."
+            return t("refusal.last_model", model=model)
         case ModelNotOffered(given=given, offered=offered):
-            return f"This server does not offer the model {given!r}. It offers: {', '.join(offered)}."
-        case OptionNotOffered(option="aspect", model=model, offered=offered):
-            return f"{model} offers the aspect ratios {', '.join(offered)}: choose one of them."
-        case OptionNotOffered(option="resolution", model=model, offered=offered):
-            return f"{model} offers the resolutions {', '.join(o.upper() for o in offered)}: choose one of them."
+            return t("refusal.model_not_offered", given=repr(given), offered=i18n.join(offered, locale))
+        case OptionNotOffered(option="aspect" | "resolution" as option, model=model, offered=offered):
+            shown = offered if option == "aspect" else tuple(o.upper() for o in offered)
+            return t(_OPTION_REFUSALS[option], model=model, offered=i18n.join(shown, locale))
         case OptionNotOffered(option="n", model=model, offered=offered):
-            return f"{model} makes {_either(offered)} image{'s' if offered[-1] != '1' else ''} per request."
+            counts = _either(offered, locale)
+            return i18n.plural("refusal.n_not_offered", int(offered[-1]), locale, model=model, counts=counts)
         case OptionNotOffered(model=model, offered=offered):
-            return f"{model} does not offer that: it takes {', '.join(offered)}."
+            return t("refusal.option_not_offered", model=model, offered=i18n.join(offered, locale))
         case TooManyImages(limit=1):
-            return "This server allows one image per request: set n to 1."
+            return t("refusal.too_many_images_one")
         case TooManyImages(limit=limit):
-            return f"This server allows 1 to {limit} images per request: choose n within that."
+            return t("refusal.too_many_images", limit=i18n.number(limit, locale))
         case TooManyReferences(given=given, limit=limit):
-            return f"At most {limit} reference images can be used; you gave {given}."
+            return t("refusal.too_many_references", limit=i18n.number(limit, locale), given=i18n.number(given, locale))
         case AttachmentTooLarge(position=position, size=size, limit=limit):
-            return (
-                f"Image {position} is {size / 1_000_000:.0f} MB; reference images can be at most "
-                f"{limit // 1_000_000} MB."
+            return t(
+                "refusal.attachment_too_large",
+                position=position,
+                size=i18n.number(round(size / 1_000_000), locale),
+                limit=i18n.number(limit // 1_000_000, locale),
             )
         case AttachmentUnreadable(position=position):
-            return f"Imagine could not download image {position} from Discord. Attach it again and retry."
+            return t("refusal.attachment_unreadable", position=position)
         case ReferenceUnusable(position=position, count=count, problem=problem):
-            label = "Your image" if count == 1 else f"Image {position}"
-            return f"{label} {problem}."
+            if count == 1:
+                return t("refusal.reference_unusable_one", problem=problem)
+            return t("refusal.reference_unusable", position=position, problem=problem)
         case MessageHasNoImages(forwarded=True):
-            return "The message that was forwarded here has no images. Use this on a message with images."
+            return t("refusal.message_no_images_forwarded")
         case MessageHasNoImages():
-            return "That message has no images. Use this on a message with JPEG, PNG, WebP or GIF images."
+            return t("refusal.message_no_images")
         case FormExpired():
-            return "This form has expired. Use Imagine from images on the message again."
+            return t("refusal.form_expired", menu=t("menu.from_images"))
         case ImageGoneFromMessage():
-            return "That image is no longer on this message."
+            return t("refusal.image_gone")
         case ParentUnknown(action=action):
-            return f"Imagine no longer knows the request behind these images, so they cannot be {action}."
+            return t(_PARENT_UNKNOWN[action])
         case ReferencesExpired(retention_days=days):
-            return (
-                f"The reference images of this request are no longer kept (they are deleted after {days} days), "
-                "so it cannot be re-rolled. Start a new /imagine instead."
-            )
+            return i18n.plural("refusal.references_expired", days, locale)
         case QuotaExceeded(usage=usage, requested=requested, weight=weight):
-            return quota_refusal(usage, requested, weight)
+            return quota_refusal(usage, requested, locale, weight)
         case ReferencesNotSaved():
-            return "Imagine could not keep your reference images. Please try again."
+            return t("refusal.references_not_saved")
         case InvalidDay(option=option, given=given):
-            return f"`{option}` must be a date like 2026-11-01, not {given!r}."
+            return t("refusal.invalid_day", option=option, given=repr(given))
         case DaysReversed():
-            return "`start` must not be after `end`."
+            return t("refusal.days_reversed")
         case RoleMissing():
-            return "Choose the `role` whose rule to remove."
+            return t("refusal.role_missing")
         case RoleNotExpected():
-            return "A `role` is only for `scope: role`."
+            return t("refusal.role_not_expected")
     raise TypeError(f"no text for the refusal {type(refusal).__name__}")
 
 
 # -- quotas --------------------------------------------------------------------------------------------------
 
+_RULES: Final = {
+    RuleScope.SERVER: "quota.rule.server",
+    RuleScope.GLOBAL: "quota.rule.global",
+    RuleScope.SERVER_CAP: "quota.rule.server_cap",
+    RuleScope.MEMBER_CAP: "quota.rule.member_cap",
+    RuleScope.ROLE: "quota.rule.role",
+    RuleScope.MEMBER: "quota.rule.member",
+}
+_WHOSE: Final = {
+    RuleScope.SERVER: "usage.whose.server",
+    RuleScope.GLOBAL: "usage.whose.global",
+    RuleScope.SERVER_CAP: "usage.whose.server_cap",
+    RuleScope.MEMBER_CAP: "usage.whose.member_cap",
+    RuleScope.ROLE: "usage.whose.role",
+    RuleScope.MEMBER: "usage.whose.member",
+}
 
-def rule_name(usage: RuleUsage) -> str:
+
+def images(count: int, locale: LocaleLike) -> str:
+    """`1 image`, `2 images`, `1,250 images`, in `locale`."""
+    return i18n.plural("quota.images", count, locale)
+
+
+def current_period(period: Period, locale: LocaleLike) -> str:
+    """The period a rule counts now: "today", "this week", "this month"."""
+    return i18n.translate(f"period.current.{period.value}", locale)
+
+
+def rule_name(usage: RuleUsage, locale: LocaleLike) -> str:
     """The rule a member met, in their terms: "your limit for today"."""
-    period = PERIODS[usage.period].current
-    if usage.scope is RuleScope.SERVER:
-        return f"this server's limit for {period}"
-    if usage.scope is RuleScope.GLOBAL:
-        return f"Imagine's overall limit for {period}"
-    if usage.scope is RuleScope.SERVER_CAP:
-        return f"the bot owner's cap on this server for {period}"
-    if usage.scope is RuleScope.MEMBER_CAP:
-        return f"the bot owner's cap on each member for {period}"
-    if usage.scope is RuleScope.ROLE:
-        return f"the limit of your role <@&{usage.role_id}> for {period}"
-    return f"your limit for {period}"
+    return i18n.translate(_RULES[usage.scope], locale, period=current_period(usage.period, locale), role=usage.role_id)
 
 
-def quota_refusal(usage: RuleUsage | None, requested: int, weight: int = 1) -> str:
+def quota_refusal(usage: RuleUsage | None, requested: int, locale: LocaleLike, weight: int = 1) -> str:
     """Which rule refused, what the request would have counted as, what is left, and when it resets (a Discord
     timestamp each member sees locally)."""
     if usage is None:
-        return "A quota was reached."
+        return i18n.translate("quota.refusal.unknown", locale)
+    rule = rule_name(usage, locale)
     if usage.limit == 0:
         # A limit of 0 is a switch, not a budget: it does not come back when the period turns.
-        return f"Image generation is turned off by {rule_name(usage)}. A server admin can change that with /quota."
+        return i18n.translate("quota.refusal.off", locale, rule=rule)
     resets = discord.utils.format_dt(usage.resets_at, "R")
     left = usage.remaining
     if left == 0:
-        return f"You have reached {rule_name(usage)} ({plural(usage.limit, 'image')}). It resets {resets}."
-    asked = plural(requested, "image")
+        return i18n.translate(
+            "quota.refusal.reached", locale, rule=rule, images=images(usage.limit, locale), resets=resets
+        )
+    asked = images(requested, locale)
     if weight > 1:
-        asked += f", which count as {requested * weight:,} at this model and resolution"
-    return (
-        f"You asked for {asked}, but only {left:,} of {rule_name(usage)} "
-        f"({usage.limit:,}) {'is' if left == 1 else 'are'} left. Ask for fewer, or wait until it resets {resets}."
+        asked = i18n.translate(
+            "quota.refusal.weighted", locale, images=asked, weighted=i18n.number(requested * weight, locale)
+        )
+    return i18n.plural(
+        "quota.refusal.left",
+        left,
+        locale,
+        asked=asked,
+        rule=rule,
+        limit=i18n.number(usage.limit, locale),
+        resets=resets,
     )
 
 
-def cap_note(scope: RuleScope, cap: int | None) -> str:
-    """What a rule set above the operator's daily cap really allows ("" when no cap bounds it)."""
+def cap_note(scope: RuleScope, cap: int | None, locale: LocaleLike) -> str:
+    """What a rule set above the operator's daily cap really allows ("" when no cap bounds it), on a line of its
+    own."""
     if cap is None:
         return ""
-    whom = "this server" if scope is RuleScope.SERVER else "each member"
-    return f"\nThe bot's owner caps {whom} at {plural(cap, 'image')} a day, so that is the most it can use in a day."
+    key = "quota.cap_note.server" if scope is RuleScope.SERVER else "quota.cap_note.member"
+    return "\n" + i18n.translate(key, locale, images=images(cap, locale))
 
 
-def limit_text(limit: int, period: Period) -> str:
+def limit_text(limit: int, period: Period, locale: LocaleLike) -> str:
     """A rule's limit as admins read it: "25 images per day"."""
-    return "no images (generation off)" if limit == 0 else f"{plural(limit, 'image')} {PERIODS[period].per}"
+    if limit == 0:
+        return i18n.translate("quota.limit.off", locale)
+    return i18n.translate(f"quota.limit.{period.value}", locale, images=images(limit, locale))
 
 
-def usage_line(usage: RuleUsage) -> str:
+def usage_line(usage: RuleUsage, locale: LocaleLike) -> str:
     """One rule, in the member's terms: whose limit, used, left, and when it resets (in their own time zone)."""
-    if usage.scope is RuleScope.SERVER:
-        whose = "The server's pool"
-    elif usage.scope is RuleScope.GLOBAL:
-        whose = "Imagine's overall limit"
-    elif usage.scope is RuleScope.SERVER_CAP:
-        whose = "The bot owner's cap on this server"
-    elif usage.scope is RuleScope.MEMBER_CAP:
-        whose = "The bot owner's cap on you"
-    elif usage.scope is RuleScope.ROLE:
-        whose = f"Your limit from <@&{usage.role_id}>"
-    else:
-        whose = "Your limit"
+    whose = i18n.translate(_WHOSE[usage.scope], locale, role=usage.role_id)
     if usage.limit == 0:
-        return f"**{whose}**: generation is off (a server admin can change that)."
-    resets = discord.utils.format_dt(usage.resets_at, "R")
-    return (
-        f"**{whose}** {PERIODS[usage.period].current}: {usage.used:,} of {usage.limit:,} used, "
-        f"**{usage.remaining:,} left**. Resets {resets}."
+        return i18n.translate("usage.line.off", locale, whose=whose)
+    return i18n.translate(
+        "usage.line",
+        locale,
+        whose=whose,
+        period=current_period(usage.period, locale),
+        used=i18n.number(usage.used, locale),
+        limit=i18n.number(usage.limit, locale),
+        left=i18n.number(usage.remaining, locale),
+        resets=discord.utils.format_dt(usage.resets_at, "R"),
     )
 
 

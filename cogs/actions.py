@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs import _forms
 from cogs._attachments import ImageAttachment, message_images
 from cogs._embeds import NO_MENTIONS
@@ -25,6 +26,7 @@ from cogs._gate import allowed_here
 from cogs._intake import Draft, parent_of
 from cogs._services import Services, services_of
 from cogs._texts import refusal_text
+from cogs._translator import command_text
 from cogs._views import DYNAMIC_ITEMS
 from generation.refusals import FormExpired, MessageHasNoImages, Refusal
 from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH
@@ -35,37 +37,38 @@ from toapis.catalog import ModelSpec
 
 log = logging.getLogger(__name__)
 
-CONTEXT_MENU_NAME: Final = "Imagine from images"
+MENU_KEY: Final = "menu.from_images"
 FORM_KIND: Final = "from-images"
 PROMPT_FIELD: Final = "prompt"
 
 
-def from_images_draft(prompt: str, record: FormRecord, model: ModelSpec | None = None) -> Draft:
+def from_images_draft(prompt: str, record: FormRecord, model: ModelSpec | None, locale: i18n.LocaleLike) -> Draft:
     """The request a sent form makes: the message's first four images as references, the aspect ratio (among
-    `model`'s) closest to the first one's shape, one image; the member is told if images were left out."""
+    `model`'s) closest to the first one's shape, one image; the member is told (in `locale`) if images were left
+    out."""
     used = tuple(ImageAttachment.from_dict(image) for image in record.payload["images"])
     total = int(record.payload["total"])
     notice = None
     if total > len(used):
-        notice = f"Only the first {len(used)} of the {total} images are used as references."
+        notice = i18n.translate("notice.first_images", locale, used=len(used), given=total)
     aspect = catalog.nearest_aspect(used[0].width or 1, used[0].height or 1, model)
     return Draft(prompt, 1, JobKind.CONTEXT, aspect=aspect, attachments=used, notice=notice)
 
 
-class PromptModal(discord.ui.Modal, title="Imagine from images"):
+class PromptModal(discord.ui.Modal):
     """The form: only its look. Its submit is answered from its record (cogs/_forms.py)."""
 
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label="Prompt",
-        style=discord.TextStyle.paragraph,
-        placeholder="What to make from these images",
-        min_length=1,
-        max_length=PROMPT_MAX_LENGTH,
-        custom_id=PROMPT_FIELD,
-    )
-
-    def __init__(self, form_id: str) -> None:
-        super().__init__(custom_id=_forms.custom_id(FORM_KIND, form_id))
+    def __init__(self, form_id: str, locale: discord.Locale) -> None:
+        super().__init__(title=i18n.translate(MENU_KEY, locale), custom_id=_forms.custom_id(FORM_KIND, form_id))
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=i18n.translate("form.prompt.label", locale),
+            style=discord.TextStyle.paragraph,
+            placeholder=i18n.translate("form.prompt.placeholder", locale),
+            min_length=1,
+            max_length=PROMPT_MAX_LENGTH,
+            custom_id=PROMPT_FIELD,
+        )
+        self.add_item(self.prompt)
 
 
 class ResultActionsCog(commands.Cog):
@@ -73,7 +76,7 @@ class ResultActionsCog(commands.Cog):
         self.bot = bot
         self.services = services
         # The context_menu decorator cannot be used in a class: build the command here.
-        self.from_images = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.imagine_from_images)
+        self.from_images = app_commands.ContextMenu(name=command_text(MENU_KEY), callback=self.imagine_from_images)
         self.from_images.guild_only = True
         self.from_images.on_error = self._context_menu_error
 
@@ -106,11 +109,13 @@ class ResultActionsCog(commands.Cog):
                 interaction.guild_id, interaction.channel_id, interaction.user.id, parent_id=parent_of(interaction)
             )
         except Refusal as refusal:
-            await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(
+                refusal_text(refusal, interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
             return
         forms = self.services.forms
         form_id = forms.new_id()
-        await _forms.show(interaction, PromptModal(form_id))
+        await _forms.show(interaction, PromptModal(form_id, interaction.locale))
         used = images[:MAX_REFERENCES]
         try:
             await forms.open(
@@ -143,7 +148,7 @@ class ResultActionsCog(commands.Cog):
                 interaction.user.id,
             ):
                 raise FormExpired()
-            return from_images_draft(str(prompt), record, self.default_model(interaction.guild_id))
+            return from_images_draft(str(prompt), record, self.default_model(interaction.guild_id), interaction.locale)
 
         await self.services.intake.run(interaction, load)
 

@@ -17,6 +17,7 @@ from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
+from cogs._translator import command_text
 from generation.operator_status import OperatorSnapshot
 from generation.version import VERSION
 
@@ -25,7 +26,7 @@ NOT_AN_OPERATOR = "Only the bot's owner (or its team) can use this command."
 
 @app_commands.guild_only()
 @app_commands.default_permissions(administrator=True)
-class AdminCog(commands.GroupCog, group_name="imagine-admin", group_description="The bot owner's commands"):
+class AdminCog(commands.GroupCog, group_name="imagine-admin", group_description=command_text("command.imagine-admin")):
     def __init__(self, bot: commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
@@ -38,7 +39,7 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_description=
         await answer(interaction, NOT_AN_OPERATOR)
         return False
 
-    @app_commands.command(name="status")
+    @app_commands.command(name="status", description=command_text("command.imagine-admin.status"))
     async def status(self, interaction: discord.Interaction) -> None:
         """This bot process: shards, servers, jobs, today's images, ToAPIs and the database."""
         await defer_privately(interaction)

@@ -16,14 +16,17 @@ from cogs._attachments import ImageAttachment
 from cogs._errors import answer_error
 from cogs._intake import Draft
 from cogs._services import Services, services_of
+from cogs._translator import command_text
 from generation.validation import MAX_N, PROMPT_MAX_LENGTH
 from storage.jobs import JobKind
 from toapis import catalog
 
-ASPECT_CHOICES: Final = [app_commands.Choice(name=aspect.name, value=aspect.id) for aspect in catalog.ASPECTS.values()]
+ASPECT_CHOICES: Final = [
+    app_commands.Choice(name=command_text(f"aspect.{aspect}"), value=aspect) for aspect in catalog.ASPECTS
+]
 # The tiers members choose among; a model that offers others (0.5K, 3K) is used at its default or these.
 RESOLUTION_CHOICES: Final = [
-    app_commands.Choice(name=catalog.RESOLUTIONS[tier].name, value=tier) for tier in ("1k", "2k", "4k")
+    app_commands.Choice(name=command_text(f"resolution.{tier}"), value=tier) for tier in ("1k", "2k", "4k")
 ]
 # Discord shows at most 25 suggestions.
 MAX_SUGGESTIONS: Final = 25
@@ -34,18 +37,13 @@ class ImagineCog(commands.Cog):
         self.bot = bot
         self.services = services
 
-    @app_commands.command(name="imagine")
+    @app_commands.command(name="imagine", description=command_text("command.imagine"))
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="What to draw, in up to 4,000 characters",
-        aspect="The shape of the images (square by default)",
-        resolution="How large the images are (the model's default if left out); larger ones count as more images",
-        n="How many images, 1 to 4 (1 by default)",
-        model="The image model (this server's default if left out)",
-        image="A reference image to guide the result",
-        image2="A second reference image",
-        image3="A third reference image",
-        image4="A fourth reference image",
+        **{
+            option: command_text(f"option.imagine.{option}")
+            for option in ("prompt", "aspect", "resolution", "n", "model", "image", "image2", "image3", "image4")
+        }
     )
     @app_commands.choices(aspect=ASPECT_CHOICES, resolution=RESOLUTION_CHOICES)
     async def imagine(
@@ -85,7 +83,10 @@ class ImagineCog(commands.Cog):
         default = menu.default_for(server)
         typed = current.strip().lower()
         suggestions = [
-            app_commands.Choice(name=f"{spec.name} (default)" if spec is default else spec.name, value=spec.id)
+            app_commands.Choice(
+                name=command_text("choice.model.default", model=spec.name) if spec is default else spec.name,
+                value=spec.id,
+            )
             for spec in menu.offered(server)
             if typed in spec.name.lower() or typed in spec.id.lower()
         ]

@@ -1,5 +1,5 @@
 """/imagine-settings: where /imagine may be used, how many images a request may ask for, a per-member
-cooldown, and a channel for operator alerts."""
+cooldown, a channel for operator alerts, the models offered, and the language of public messages."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._limits import MESSAGE_LIST_LIMIT
+from cogs._locale import server_locale
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from cogs._texts import channel_list, duration
+from cogs._translator import command_text
 from generation.models import ModelMenu
 from generation.refusals import LastModel, ModelNotOffered
 from generation.validation import MAX_N
@@ -30,9 +33,35 @@ _IN_THREADS: Final = ("view_channel", "send_messages_in_threads", "embed_links",
 
 PostingChannel = discord.TextChannel | discord.ForumChannel
 
+AUTO: Final = "auto"
+# A server chooses among the supported locales (each named in its own language), or follows its preferred locale.
+LANGUAGE_CHOICES: Final = [
+    app_commands.Choice(name=command_text("choice.language.auto"), value=AUTO),
+    *(app_commands.Choice(name=i18n.language_name(code), value=code) for code in i18n.SUPPORTED),
+]
 
-def settings_embed(settings: GuildSettings, menu: ModelMenu) -> discord.Embed:
-    channels = channel_list(settings.allowed_channel_ids) or "every channel"
+
+def _described(command: str, *options: str) -> dict[str, app_commands.locale_str]:
+    """The descriptions of an /imagine-settings command's options, for `app_commands.describe`."""
+    return {option: command_text(f"option.imagine-settings.{command}.{option}") for option in options}
+
+
+def _command(path: str) -> app_commands.locale_str:
+    return command_text(f"command.imagine-settings.{path}")
+
+
+def language_text(settings: GuildSettings, guild_locale: discord.Locale | None, locale: i18n.LocaleLike) -> str:
+    """The language of the server's public messages, said in `locale`: chosen, or its preferred locale's."""
+    if settings.language is not None:
+        return i18n.language_name(settings.language)
+    name = i18n.language_name(server_locale(guild_locale, None))
+    return i18n.translate("settings.language.field_auto", locale, language=name)
+
+
+def settings_embed(
+    settings: GuildSettings, menu: ModelMenu, *, locale: i18n.LocaleLike, guild_locale: discord.Locale | None
+) -> discord.Embed:
+    channels = channel_list(settings.allowed_channel_ids, locale) or "every channel"
     cooldown = duration(settings.cooldown_seconds) if settings.cooldown_seconds else "none"
     alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
     embed = discord.Embed(title="Imagine settings", colour=discord.Colour.blurple())
@@ -41,6 +70,9 @@ def settings_embed(settings: GuildSettings, menu: ModelMenu) -> discord.Embed:
     embed.add_field(name="Cooldown per member", value=cooldown)
     embed.add_field(name="Operator alerts go to", value=alerts)
     embed.add_field(name="Models offered", value=models_text(settings, menu), inline=False)
+    embed.add_field(
+        name=i18n.translate("settings.language.field", locale), value=language_text(settings, guild_locale, locale)
+    )
     return embed
 
 
@@ -65,34 +97,32 @@ def _missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class ImagineSettingsCog(
-    commands.GroupCog, group_name="imagine-settings", group_description="Decide where and how /imagine is used"
+    commands.GroupCog, group_name="imagine-settings", group_description=command_text("command.imagine-settings")
 ):
-    channels = app_commands.Group(name="channels", description="The channels where /imagine is allowed")
-    models = app_commands.Group(name="models", description="The image models this server offers")
+    channels = app_commands.Group(name="channels", description=_command("channels"))
+    models = app_commands.Group(name="models", description=_command("models"))
 
     def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
         super().__init__()
 
-    @channels.command(name="add")
-    @app_commands.describe(
-        channel="A text or forum channel where /imagine is allowed, with its threads (then only listed ones are)"
-    )
+    @channels.command(name="add", description=_command("channels.add"))
+    @app_commands.describe(**_described("channels.add", "channel"))
     async def channel_add(self, interaction: discord.Interaction, channel: PostingChannel) -> None:
         """Allow /imagine in a channel; once one is listed, only listed channels allow it."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         settings = await self.services.server_settings.add_allowed_channel(interaction.guild_id, channel.id)
-        allowed = channel_list(settings.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT)
+        allowed = channel_list(settings.allowed_channel_ids, interaction.locale, limit=MESSAGE_LIST_LIMIT)
         text = f"/imagine is allowed in {channel.mention}. Allowed now: {allowed}"
         missing = _missing_permissions(channel)
         if missing:
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or results cannot be posted."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @channels.command(name="remove")
-    @app_commands.describe(channel="The channel to take off the list")
+    @channels.command(name="remove", description=_command("channels.remove"))
+    @app_commands.describe(**_described("channels.remove", "channel"))
     async def channel_remove(self, interaction: discord.Interaction, channel: PostingChannel) -> None:
         """Take a channel off the list of channels where /imagine is allowed."""
         assert interaction.guild_id is not None
@@ -102,7 +132,10 @@ class ImagineSettingsCog(
             await answer(interaction, f"{channel.mention} was not on the list.", ephemeral=True)
             return
         settings = await self.services.server_settings.remove_allowed_channel(interaction.guild_id, channel.id)
-        rest = channel_list(settings.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT) or "every channel (none listed)"
+        rest = (
+            channel_list(settings.allowed_channel_ids, interaction.locale, limit=MESSAGE_LIST_LIMIT)
+            or "every channel (none listed)"
+        )
         await answer(
             interaction,
             f"Removed {channel.mention}. /imagine is allowed in: {rest}.",
@@ -110,16 +143,16 @@ class ImagineSettingsCog(
             allowed_mentions=NO_MENTIONS,
         )
 
-    @channels.command(name="list")
+    @channels.command(name="list", description=_command("channels.list"))
     async def channel_list(self, interaction: discord.Interaction) -> None:
         """List the channels where /imagine is allowed."""
         assert interaction.guild_id is not None
         settings = self.services.server_settings.get(interaction.guild_id)
-        listed = channel_list(settings.allowed_channel_ids, limit=MESSAGE_LIST_LIMIT)
+        listed = channel_list(settings.allowed_channel_ids, interaction.locale, limit=MESSAGE_LIST_LIMIT)
         text = f"/imagine is allowed in: {listed}." if listed else "/imagine is allowed in every channel."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @channels.command(name="clear")
+    @channels.command(name="clear", description=_command("channels.clear"))
     async def channel_clear(self, interaction: discord.Interaction) -> None:
         """Allow /imagine in every channel again."""
         assert interaction.guild_id is not None
@@ -127,8 +160,8 @@ class ImagineSettingsCog(
         await self.services.server_settings.clear_allowed_channels(interaction.guild_id)
         await answer(interaction, "/imagine is allowed in every channel again.", ephemeral=True)
 
-    @app_commands.command(name="max-n")
-    @app_commands.describe(value="The most images one request may ask for, 1 to 4")
+    @app_commands.command(name="max-n", description=_command("max-n"))
+    @app_commands.describe(**_described("max-n", "value"))
     async def max_n(self, interaction: discord.Interaction, value: app_commands.Range[int, 1, MAX_N]) -> None:
         """Set the most images one request may ask for."""
         assert interaction.guild_id is not None
@@ -138,8 +171,8 @@ class ImagineSettingsCog(
             interaction, f"Requests may now ask for 1 to {value} image{'s' if value != 1 else ''}.", ephemeral=True
         )
 
-    @app_commands.command(name="cooldown")
-    @app_commands.describe(seconds="Seconds a member waits between two requests (0 for none, at most 3600)")
+    @app_commands.command(name="cooldown", description=_command("cooldown"))
+    @app_commands.describe(**_described("cooldown", "seconds"))
     async def cooldown(
         self, interaction: discord.Interaction, seconds: app_commands.Range[int, 0, MAX_COOLDOWN]
     ) -> None:
@@ -150,8 +183,8 @@ class ImagineSettingsCog(
         text = f"Members now wait {duration(seconds)} between requests." if seconds else "No cooldown any more."
         await answer(interaction, text, ephemeral=True)
 
-    @app_commands.command(name="log-channel")
-    @app_commands.describe(channel="Where Imagine posts operator alerts; leave out to stop posting them")
+    @app_commands.command(name="log-channel", description=_command("log-channel"))
+    @app_commands.describe(**_described("log-channel", "channel"))
     async def log_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         """Choose the channel for operator alerts (API key rejected, balance exhausted, service down and back)."""
         assert interaction.guild_id is not None
@@ -166,8 +199,8 @@ class ImagineSettingsCog(
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or alerts cannot be posted."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @models.command(name="add")
-    @app_commands.describe(model="A model the bot offers; once one is added, only added models are offered")
+    @models.command(name="add", description=_command("models.add"))
+    @app_commands.describe(**_described("models.add", "model"))
     async def model_add(self, interaction: discord.Interaction, model: str) -> None:
         """Offer a model in this server; once one is added, only added models are offered."""
         assert interaction.guild_id is not None
@@ -178,8 +211,8 @@ class ImagineSettingsCog(
         text = f"{spec.name} is offered here. Offered now: {models_text(settings, self._menu)}."
         await answer(interaction, text, ephemeral=True)
 
-    @models.command(name="remove")
-    @app_commands.describe(model="The model to stop offering")
+    @models.command(name="remove", description=_command("models.remove"))
+    @app_commands.describe(**_described("models.remove", "model"))
     async def model_remove(self, interaction: discord.Interaction, model: str) -> None:
         """Stop offering a model in this server."""
         assert interaction.guild_id is not None
@@ -198,8 +231,8 @@ class ImagineSettingsCog(
         text = f"{spec.name} is no longer offered here. Offered now: {models_text(settings, self._menu)}."
         await answer(interaction, text, ephemeral=True)
 
-    @models.command(name="default")
-    @app_commands.describe(model="The model a request uses when it names none")
+    @models.command(name="default", description=_command("models.default"))
+    @app_commands.describe(**_described("models.default", "model"))
     async def model_default(self, interaction: discord.Interaction, model: str) -> None:
         """Choose the model a request uses when it names none."""
         assert interaction.guild_id is not None
@@ -211,7 +244,7 @@ class ImagineSettingsCog(
         await self.services.server_settings.set_default_model(interaction.guild_id, spec.id)
         await answer(interaction, f"Requests that name no model now use {spec.name}.", ephemeral=True)
 
-    @models.command(name="clear")
+    @models.command(name="clear", description=_command("models.clear"))
     async def model_clear(self, interaction: discord.Interaction) -> None:
         """Offer every model the bot offers again, with the bot's default."""
         assert interaction.guild_id is not None
@@ -242,12 +275,37 @@ class ImagineSettingsCog(
             raise ModelNotOffered(given, tuple(spec.name for spec in self._menu.models))
         return spec
 
-    @app_commands.command(name="show")
+    @app_commands.command(name="show", description=_command("show"))
     async def show(self, interaction: discord.Interaction) -> None:
         """Show this server's Imagine settings."""
         assert interaction.guild_id is not None
         settings = self.services.server_settings.get(interaction.guild_id)
-        await answer(interaction, embed=settings_embed(settings, self._menu), ephemeral=True)
+        embed = settings_embed(settings, self._menu, locale=interaction.locale, guild_locale=interaction.guild_locale)
+        await answer(interaction, embed=embed, ephemeral=True)
+
+    @app_commands.command(name="language", description=_command("language"))
+    @app_commands.describe(**_described("language", "language"))
+    @app_commands.choices(language=LANGUAGE_CHOICES)
+    async def language(self, interaction: discord.Interaction, language: str) -> None:
+        """Choose the language of progress and results (what the whole channel sees), or `auto` for the server's
+        preferred locale. Private answers always follow each member's own Discord language."""
+        assert interaction.guild_id is not None
+        locale = interaction.locale
+        if language != AUTO and language not in i18n.SUPPORTED:
+            offered = i18n.join([AUTO, *i18n.SUPPORTED], locale)
+            await answer(
+                interaction, i18n.translate("settings.language.unknown", locale, given=language, offered=offered)
+            )
+            return
+        await defer_privately(interaction)
+        chosen = None if language == AUTO else language
+        settings = await self.services.server_settings.set_language(interaction.guild_id, chosen)
+        if chosen is None:
+            name = i18n.language_name(server_locale(interaction.guild_locale, None))
+            text = i18n.translate("settings.language.auto", locale, language=name)
+        else:
+            text = i18n.translate("settings.language.set", locale, language=language_text(settings, None, locale))
+        await answer(interaction, text, ephemeral=True)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -15,18 +15,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from cogs._texts import cap_note, limit_text, noun, plural
+from cogs._translator import command_text
 from generation.refusals import DaysReversed, InvalidDay, RoleMissing, RoleNotExpected
 from storage.quotas import MemberImages, Period, RuleScope, RuleStatus
 
 log = logging.getLogger(__name__)
 
-PERIOD_CHOICES: Final = [app_commands.Choice(name=p.value, value=p.value) for p in Period]
+PERIOD_CHOICES: Final = [
+    app_commands.Choice(name=command_text(f"choice.period.{p.value}"), value=p.value) for p in Period
+]
 MAX_LIMIT: Final = 1_000_000
 EXPORT_NAME: Final = "imagine-usage.csv"
 
@@ -56,7 +60,16 @@ def _governed(status: RuleStatus, role_rules: frozenset[int]) -> list[MemberImag
     return [m for m in status.members if m.role_id is None or m.role_id not in role_rules]
 
 
-def _rule_lines(status: RuleStatus, role_rules: frozenset[int]) -> list[str]:
+def _scope_choices(*scopes: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=command_text(f"choice.scope.{scope}"), value=scope) for scope in scopes]
+
+
+def _described(command: str, *options: str) -> dict[str, app_commands.locale_str]:
+    """The descriptions of a /quota command's options, for `app_commands.describe`."""
+    return {option: command_text(f"option.quota.{command}.{option}") for option in options}
+
+
+def _rule_lines(status: RuleStatus, role_rules: frozenset[int], locale: i18n.LocaleLike) -> list[str]:
     resets = discord.utils.format_dt(status.resets_at, "R")
     caps = {RuleScope.SERVER_CAP: "Server cap", RuleScope.MEMBER_CAP: "Cap on each member"}
     if status.scope is RuleScope.SERVER:
@@ -69,7 +82,7 @@ def _rule_lines(status: RuleStatus, role_rules: frozenset[int]) -> list[str]:
         origin = " (set by the bot's owner; no rule here can lift it)"
     else:
         origin = " (operator default)" if status.is_default else ""
-    head = f"**{label}**{origin}: {limit_text(status.limit, status.period)}"
+    head = f"**{label}**{origin}: {limit_text(status.limit, status.period, locale)}"
     if status.used is not None:
         return [f"{head}: **{status.used:,}** used, resets {resets}"]
     lines = [f"{head}, resets {resets}"]
@@ -82,22 +95,15 @@ def _rule_lines(status: RuleStatus, role_rules: frozenset[int]) -> list[str]:
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit how many images this server makes"):
+class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_text("command.quota")):
     def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
         self.bot = bot
         self.services = services
         super().__init__()
 
-    @app_commands.command(name="set")
-    @app_commands.describe(
-        scope="server: one pool for the whole server; member: the limit of each member",
-        limit="Images allowed in each period (0 stops generation)",
-        period="The period the limit counts (UTC days, ISO weeks, calendar months)",
-    )
-    @app_commands.choices(
-        scope=[app_commands.Choice(name="server", value="server"), app_commands.Choice(name="member", value="member")],
-        period=PERIOD_CHOICES,
-    )
+    @app_commands.command(name="set", description=command_text("command.quota.set"))
+    @app_commands.describe(**_described("set", "scope", "limit", "period"))
+    @app_commands.choices(scope=_scope_choices("server", "member"), period=PERIOD_CHOICES)
     async def set_rule(
         self,
         interaction: discord.Interaction,
@@ -109,17 +115,13 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         result = await self.services.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
-        rule = result.rule
+        rule, locale = result.rule, interaction.locale
         who = "The server pool" if rule.scope is RuleScope.SERVER else "Each member's limit"
-        text = f"{who} is now {limit_text(rule.limit, rule.period)}. What was already used still counts."
-        await answer(interaction, text + cap_note(rule.scope, result.cap), ephemeral=True)
+        text = f"{who} is now {limit_text(rule.limit, rule.period, locale)}. What was already used still counts."
+        await answer(interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True)
 
-    @app_commands.command(name="role")
-    @app_commands.describe(
-        role="Members with this role get this limit instead of the member limit",
-        limit="Images allowed in each period (0 stops generation for them)",
-        period="The period the limit counts",
-    )
+    @app_commands.command(name="role", description=command_text("command.quota.role"))
+    @app_commands.describe(**_described("role", "role", "limit", "period"))
     @app_commands.choices(period=PERIOD_CHOICES)
     async def role_rule(
         self,
@@ -134,20 +136,18 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         result = await self.services.quotas.set_rule(
             interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
         )
-        rule = result.rule
+        rule, locale = result.rule, interaction.locale
         await answer(
             interaction,
-            f"Members with {role.mention} now get {limit_text(rule.limit, rule.period)} instead of the member "
-            "limit (with several such roles, the largest limit applies)." + cap_note(rule.scope, result.cap),
+            f"Members with {role.mention} now get {limit_text(rule.limit, rule.period, locale)} instead of the member "
+            "limit (with several such roles, the largest limit applies)." + cap_note(rule.scope, result.cap, locale),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
 
-    @app_commands.command(name="clear")
-    @app_commands.describe(scope="Which rule to remove", role="The role, when removing a role's rule")
-    @app_commands.choices(
-        scope=[app_commands.Choice(name=s, value=s) for s in ("server", "member", "role")],
-    )
+    @app_commands.command(name="clear", description=command_text("command.quota.clear"))
+    @app_commands.describe(**_described("clear", "scope", "role"))
+    @app_commands.choices(scope=_scope_choices("server", "member", "role"))
     async def clear_rule(self, interaction: discord.Interaction, scope: str, role: discord.Role | None = None) -> None:
         """Remove a rule: the operator's default applies again."""
         assert interaction.guild_id is not None
@@ -168,19 +168,19 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
             text = f"Removed the {name}: the operator's default applies again."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @app_commands.command(name="show")
+    @app_commands.command(name="show", description=command_text("command.quota.show"))
     async def show(self, interaction: discord.Interaction) -> None:
         """Show every rule and this period's usage against it."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         statuses = await self.services.quotas.rules(interaction.guild_id)
         role_rules = frozenset(s.role_id for s in statuses if s.scope is RuleScope.ROLE and s.role_id is not None)
-        lines = [line for status in statuses for line in _rule_lines(status, role_rules)]
+        lines = [line for status in statuses for line in _rule_lines(status, role_rules, interaction.locale)]
         header = "Usage counts images reserved in each rule's current period (UTC)."
         await send_pages(interaction, pages_of("Quotas", lines, header=header, empty="No limits apply."))
 
-    @app_commands.command(name="reset")
-    @app_commands.describe(member="The member whose usage to forgive")
+    @app_commands.command(name="reset", description=command_text("command.quota.reset"))
+    @app_commands.describe(**_described("reset", "member"))
     async def reset(self, interaction: discord.Interaction, member: discord.Member) -> None:
         """Forgive a member's usage of member and role limits this period (the server pool still counts it)."""
         assert interaction.guild_id is not None
@@ -193,8 +193,8 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
             allowed_mentions=NO_MENTIONS,
         )
 
-    @app_commands.command(name="usage")
-    @app_commands.describe(days="How many days back to look (7 by default)")
+    @app_commands.command(name="usage", description=command_text("command.quota.usage"))
+    @app_commands.describe(**_described("usage", "days"))
     async def usage(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 366] = 7) -> None:
         """Show images and failures by member and by day."""
         assert interaction.guild_id is not None
@@ -220,11 +220,8 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Limit h
         pages += pages_of("Usage by day", day_lines, header=header, empty="No images yet.")
         await send_pages(interaction, pages)
 
-    @app_commands.command(name="export")
-    @app_commands.describe(
-        start="First day to include, as 2026-11-01 (UTC); from the beginning if left out",
-        end="Last day to include, as 2026-11-30 (UTC); until today if left out",
-    )
+    @app_commands.command(name="export", description=command_text("command.quota.export"))
+    @app_commands.describe(**_described("export", "start", "end"))
     async def export(self, interaction: discord.Interaction, start: str | None = None, end: str | None = None) -> None:
         """Attach the usage log as a CSV file, optionally for a range of days."""
         assert interaction.guild_id is not None

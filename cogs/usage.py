@@ -6,12 +6,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._intake import role_ids_of
 from cogs._replies import defer_privately
 from cogs._services import Services, services_of
-from cogs._texts import noun, usage_line
+from cogs._texts import usage_line
+from cogs._translator import command_text
 
 
 class UsageCog(commands.Cog):
@@ -19,7 +21,7 @@ class UsageCog(commands.Cog):
         self.bot = bot
         self.services = services
 
-    @app_commands.command(name="usage")
+    @app_commands.command(name="usage", description=command_text("command.usage"))
     @app_commands.guild_only()
     async def usage(self, interaction: discord.Interaction) -> None:
         """See how many images you have left, and when your limits reset."""
@@ -27,14 +29,16 @@ class UsageCog(commands.Cog):
         await defer_privately(interaction)
         roles = role_ids_of(interaction.user)
         usages = await self.services.quotas.standing(interaction.guild_id, interaction.user.id, roles)
+        locale = interaction.locale  # a private answer: the member's language
         if usages:
-            lines = [usage_line(usage) for usage in usages]
+            lines = [usage_line(usage, locale) for usage in usages]
             left = min(usage.remaining for usage in usages)
             lines.append("")
-            lines.append(f"You can make **{left:,}** more {noun(left, 'image')} now.")
+            lines.append(i18n.plural("usage.can_make", left, locale))
         else:
-            lines = ["No limits apply to you in this server."]
-        embed = discord.Embed(title="Your images", description="\n".join(lines), colour=discord.Colour.blurple())
+            lines = [i18n.translate("usage.no_limits", locale)]
+        title = i18n.translate("usage.title", locale)
+        embed = discord.Embed(title=title, description="\n".join(lines), colour=discord.Colour.blurple())
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     async def cog_app_command_error(

@@ -266,6 +266,7 @@ class Pipeline:
                 application_id=request.application_id,
                 interaction_token=request.interaction_token,
                 token_expires_at=request.token_expires_at,
+                locale=request.locale,
             )
             if request.reply_message_id is not None:
                 job = await store.jobs.set_reply_message(job_id, request.reply_message_id)

@@ -41,3 +41,5 @@ class JobRequest:
     reply_message_id: int | None = None
     channel_postable: bool = True
     """Whether the bot may post in the channel (what outlives the reply goes to the member's DMs otherwise)."""
+    locale: str = "en-US"
+    """The Discord locale the job's public messages speak: the server's language (docs/i18n.md)."""

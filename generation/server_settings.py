@@ -64,6 +64,9 @@ class ServerSettings:
     async def set_default_model(self, guild_id: int, model: str | None) -> GuildSettings:
         return self._keep(await self._repository.set_default_model(guild_id, model))
 
+    async def set_language(self, guild_id: int, language: str | None) -> GuildSettings:
+        return self._keep(await self._repository.set_language(guild_id, language))
+
     def _keep(self, settings: GuildSettings) -> GuildSettings:
         self._cache[settings.guild_id] = settings
         return settings

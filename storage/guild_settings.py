@@ -32,13 +32,15 @@ class GuildSettings:
     """The model ids this guild offers; None: every model the operator offers."""
     default_model: str | None = None
     """The model a request uses when it names none; None: the operator's default."""
+    language: str | None = None
+    """The locale of messages the whole channel sees; None: the server's preferred locale (docs/i18n.md)."""
 
     def channel_allowed(self, channel_id: int) -> bool:
         """Whether `/imagine` may run in this channel."""
         return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
 
 
-_COLUMNS: Final = "guild_id, max_n, cooldown_seconds, log_channel_id, models, default_model"
+_COLUMNS: Final = "guild_id, max_n, cooldown_seconds, log_channel_id, models, default_model, language"
 
 
 def _settings_from_row(row: Row, allowed: frozenset[int]) -> GuildSettings:
@@ -51,6 +53,7 @@ def _settings_from_row(row: Row, allowed: frozenset[int]) -> GuildSettings:
         row["log_channel_id"],
         frozenset(models.split(",")) if models else None,
         row["default_model"],
+        row["language"],
     )
 
 
@@ -137,6 +140,10 @@ class GuildSettingsRepository:
     async def set_default_model(self, guild_id: int, model: str | None) -> GuildSettings:
         """The model a request uses when it names none (`None`: the operator's default)."""
         return await self._set(guild_id, "default_model", model)
+
+    async def set_language(self, guild_id: int, language: str | None) -> GuildSettings:
+        """The locale of messages the whole channel sees (`None`: the server's preferred locale)."""
+        return await self._set(guild_id, "language", language)
 
     async def _set(self, guild_id: int, column: str, value: int | str | None) -> GuildSettings:
         # `column` is one of this module's literals, never caller input.

@@ -118,6 +118,8 @@ class Job:
     lease_expires_at: datetime | None = None
     channel_postable: bool = True
     """Whether the bot may post in the job's channel (results past the reply's life go there, else by DM)."""
+    locale: str = "en-US"
+    """The Discord locale its public messages speak (the server's, fixed at admission; docs/i18n.md)."""
 
     @property
     def is_finished(self) -> bool:
@@ -212,6 +214,7 @@ def _job_from_row(row: Row) -> Job:
         lease_owner=row["lease_owner"],
         lease_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
         channel_postable=bool(row["channel_postable"]),
+        locale=row["locale"],
     )
 
 
@@ -270,6 +273,7 @@ class JobRepository:
         interaction_token: str | None = None,
         token_expires_at: datetime | None = None,
         job_id: str | None = None,
+        locale: str = "en-US",
     ) -> Job:
         """Store a new job in `QUEUED` (with its first event) and return it. The id is a new uuid4 hex."""
         kind = JobKind(kind)
@@ -300,6 +304,7 @@ class JobRepository:
             "application_id": application_id,
             "interaction_token": interaction_token,
             "token_expires_at": None if token_expires_at is None else to_epoch_ms(token_expires_at),
+            "locale": locale,
             "now": now,
         }
         async with self._db.transaction():
@@ -307,10 +312,10 @@ class JobRepository:
                 """
                 INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_job_id, prompt, size, n, model,
                                   aspect, resolution, weight, channel_postable, reference_count, state, application_id,
-                                  interaction_token, token_expires_at, created_at, updated_at)
+                                  interaction_token, token_expires_at, locale, created_at, updated_at)
                 VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :aspect, :n, :model,
                         :aspect, :resolution, :weight, :channel_postable, :reference_count, :state, :application_id,
-                        :interaction_token, :token_expires_at, :now, :now)
+                        :interaction_token, :token_expires_at, :locale, :now, :now)
                 RETURNING *
                 """,
                 params,

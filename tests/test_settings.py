@@ -119,6 +119,14 @@ def test_all_problems_are_reported_together_each_naming_its_variable() -> None:
     assert message.startswith(f"Imagine cannot start: the configuration has {len(named)} problem(s):")
 
 
+def test_the_pseudo_locale_is_off_unless_tests_bind_it_to_a_locale_the_bot_does_not_speak() -> None:
+    assert load_settings(VALID).pseudo_locale is None
+    assert load_settings(VALID | {"IMAGINE_PSEUDO_LOCALE": "fi"}).pseudo_locale == "fi"
+    for wrong in ("en-US", "pseudo", "fr-FR"):
+        with pytest.raises(ConfigError, match=r"IMAGINE_PSEUDO_LOCALE \(for tests only\)"):
+            load_settings(VALID | {"IMAGINE_PSEUDO_LOCALE": wrong})
+
+
 def test_shard_ids_must_fit_the_shard_count() -> None:
     with pytest.raises(ConfigError, match=r"SHARD_IDS must each be below SHARD_COUNT \(2\)"):
         load_settings(VALID | {"SHARD_COUNT": "2", "SHARD_IDS": "1,2"})

@@ -6,10 +6,12 @@ import asyncio
 
 import pytest
 
-from cogs._texts import GENERIC
+from cogs._texts import generic_text
 from generation.pipeline import Pipeline
 from tests.cogs.conftest import World
 from tests.fakes.discord import CallbackType
+
+GENERIC = generic_text("en-US")
 
 
 async def test_a_refused_command_is_answered_once_though_two_handlers_see_the_error(world: World) -> None:

@@ -11,10 +11,12 @@ import time
 import pytest
 from PIL import Image
 
-from cogs._texts import GENERIC
+from cogs._texts import generic_text
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, Upload
 from tests.fakes.toapis import Endpoint
+
+GENERIC = generic_text("en-US")
 
 RELATIVE_TIMESTAMP = re.compile(r"<t:(\d+):R>")
 

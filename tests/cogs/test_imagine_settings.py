@@ -71,7 +71,7 @@ async def test_imagine_settings_is_synced_for_manage_server_and_servers_only(wor
     assert group["default_member_permissions"] == str(int(P.MANAGE_GUILD))
     assert group["contexts"] == [0]
     names = sorted(option["name"] for option in group["options"])
-    assert names == ["channels", "cooldown", "log-channel", "max-n", "models", "show"]
+    assert names == ["channels", "cooldown", "language", "log-channel", "max-n", "models", "show"]
 
 
 @pytest.mark.parametrize(("name", "options"), SETTINGS_COMMANDS, ids=[f"{n} {sorted(o)}" for n, o in SETTINGS_COMMANDS])
@@ -104,6 +104,7 @@ async def test_settings_are_per_server(world: World) -> None:
         "Cooldown per member": "none",
         "Operator alerts go to": "none",
         "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
+        "Language of progress and results": "English (United States) (the server's preferred locale)",
     }
 
 
@@ -307,6 +308,7 @@ async def test_show_reports_the_defaults(world: World) -> None:
         "Cooldown per member": "none",
         "Operator alerts go to": "none",
         "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
+        "Language of progress and results": "English (United States) (the server's preferred locale)",
     }
 
 
@@ -324,6 +326,7 @@ async def test_show_reports_every_change_and_they_survive_a_restart(world: World
         "Cooldown per member": "1 min 30 s",
         "Operator alerts go to": f"<#{ops.id}>",
         "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
+        "Language of progress and results": "English (United States) (the server's preferred locale)",
     }
 
     assert settings_fields(await command(world, "imagine-settings show")) == expected

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cogs._texts import GENERIC
+from cogs._texts import generic_text
 from storage.errors import StorageError
 from storage.quotas import Period, RuleScope
 from storage.usage import CSV_COLUMNS, UsageEntry
@@ -37,6 +37,8 @@ from tests.fakes.discord import (
     Permission,
 )
 from tests.fakes.toapis import Endpoint, Timeline
+
+GENERIC = generic_text("en-US")
 
 RELATIVE_TIMESTAMP = re.compile(r"<t:(\d+):R>")
 

@@ -64,6 +64,37 @@ def broken(change: Any) -> dict[str, Any]:
             "APPLICATION_COMMAND_OPTION_INVALID",
         ),
         ({**CONTEXT_MENU, "description": "not allowed"}, (0, "description"), "APPLICATION_COMMAND_INVALID_DESCRIPTION"),
+        # Localizations are checked as the field they localize, under Discord's locale codes only.
+        (
+            broken(lambda c: c.update(description_localizations={"pseudo": "x"})),
+            (0, "description_localizations", "pseudo"),
+            "LOCALE_INVALID",
+        ),
+        (
+            broken(lambda c: c.update(description_localizations={"fi": "d" * 101})),
+            (0, "description_localizations", "fi"),
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            broken(lambda c: c["options"][0].update(description_localizations={"ja": ""})),
+            (0, "options", 0, "description_localizations", "ja"),
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            broken(lambda c: c["options"][1]["choices"][0].update(name_localizations={"fr": "c" * 101})),
+            (0, "options", 1, "choices", 0, "name_localizations", "fr"),
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            broken(lambda c: c.update(name_localizations={"de": "Bild Erzeugen"})),
+            (0, "name_localizations", "de"),
+            "APPLICATION_COMMAND_INVALID_NAME",
+        ),
+        (
+            {**CONTEXT_MENU, "name_localizations": {"fi": "m" * 33}},
+            (0, "name_localizations", "fi"),
+            "BASE_TYPE_BAD_LENGTH",
+        ),
     ],
 )
 async def test_a_sync_is_checked_like_discord_does(
@@ -75,6 +106,17 @@ async def test_a_sync_is_checked_like_discord_does(
     assert code in answer.field_errors(*path)
     assert fake.global_commands == []
     assert [s.status for s in fake.command_syncs] == [400]
+
+
+async def test_valid_localizations_are_accepted_and_stored(fake: FakeDiscord, http: RawClient, world: World) -> None:
+    command = broken(lambda c: c.update(description_localizations={"fi": "Luo kuva", "es-419": "Crea una imagen"}))
+    menu = {**CONTEXT_MENU, "name_localizations": {"ja": "画像から"}}
+    answer = await http.sync([command, menu])
+
+    assert answer.status == 200, answer.body
+    stored = {c["name"]: c for c in fake.global_commands}
+    assert stored["imagine"]["description_localizations"] == {"fi": "Luo kuva", "es-419": "Crea una imagen"}
+    assert stored["Imagine from images"]["name_localizations"] == {"ja": "画像から"}
 
 
 async def test_duplicate_names_are_refused_per_type(http: RawClient, world: World) -> None:

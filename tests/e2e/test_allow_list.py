@@ -14,7 +14,7 @@ from tests.e2e.test_actions import CONTEXT_MENU, text_inputs
 from tests.fakes.discord import CallbackType, InteractionRecord, Upload
 from tests.fakes.toapis import Endpoint
 
-NOT_HERE = refusal_text(ServerNotAllowed())
+NOT_HERE = refusal_text(ServerNotAllowed(), "en-US")
 TABLES = ("jobs", "quota_ledger", "quota_rules", "usage_log", "guild_settings", "guild_allowed_channels")
 
 

@@ -26,6 +26,44 @@ MAX_SAFE_INTEGER = 2**53
 
 _NAME = re.compile(r"^[-_'\w]{1,32}$")
 
+# The locales Discord accepts as keys of `name_localizations` and `description_localizations`.
+LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
+
 
 class CommandType(enum.IntEnum):
     """Application command types."""
@@ -92,6 +130,63 @@ def _check_description(errors: FormErrors, path: Path, description: Any) -> int:
     return len(description)
 
 
+def _name_problem(name: Any, *, chat_input: bool) -> tuple[str, str] | None:
+    if not isinstance(name, str):
+        return "BASE_TYPE_REQUIRED", "This field is required"
+    if chat_input and (not _NAME.match(name) or name != name.lower()):
+        return "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+    if not chat_input and not 1 <= len(name) <= 32:
+        return "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
+    return None
+
+
+def _description_problem(description: Any) -> tuple[str, str] | None:
+    if not isinstance(description, str) or not 1 <= len(description) <= 100:
+        return "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+    return None
+
+
+def _check_localizations(
+    errors: FormErrors,
+    path: Path,
+    item: Mapping[str, Any],
+    field: str,
+    problem: Callable[[Any], tuple[str, str] | None],
+) -> int:
+    """Check `<field>_localizations` (a locale -> text map, or null) as Discord checks the field itself: each key
+    one of Discord's locales, each text what the field accepts. Returns the longest text's length, which Discord
+    counts against the command's size."""
+    localizations = item.get(f"{field}_localizations")
+    if localizations is None:
+        return 0
+    at: Path = (*path, f"{field}_localizations")
+    if not isinstance(localizations, dict):
+        errors.add(at, "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+        return 0
+    longest = 0
+    for locale, text in localizations.items():
+        if locale not in LOCALES:
+            errors.add((*at, str(locale)), "LOCALE_INVALID", f"Invalid locale {locale!r}")
+            continue
+        found = problem(text)
+        if found is not None:
+            errors.add((*at, locale), *found)
+        else:
+            longest = max(longest, len(text))
+    return longest
+
+
+def _localized_name(errors: FormErrors, path: Path, item: Mapping[str, Any], *, chat_input: bool) -> int:
+    """The name and its localizations; what counts against the command's size is the longest of them."""
+    own = _check_name(errors, path, item.get("name"), chat_input=chat_input)
+    return max(own, _check_localizations(errors, path, item, "name", lambda v: _name_problem(v, chat_input=chat_input)))
+
+
+def _localized_description(errors: FormErrors, path: Path, item: Mapping[str, Any]) -> int:
+    own = _check_description(errors, path, item.get("description"))
+    return max(own, _check_localizations(errors, path, item, "description", _description_problem))
+
+
 def _check_options(errors: FormErrors, path: Path, options: Any, *, depth: int) -> int:
     """Check an options array; ``depth`` 0 is the command itself. Returns the characters it contributes."""
     if options is None:
@@ -124,8 +219,8 @@ def _check_options(errors: FormErrors, path: Path, options: Any, *, depth: int) 
             )
             continue
         name = option.get("name")
-        characters += _check_name(errors, at, name, chat_input=True)
-        characters += _check_description(errors, at, option.get("description"))
+        characters += _localized_name(errors, at, option, chat_input=True)
+        characters += _localized_description(errors, at, option)
         if name in seen:
             errors.add((*at, "name"), "APPLICATION_COMMAND_OPTION_NAME_ALREADY_EXISTS", "Option names must be unique")
         seen.add(str(name))
@@ -172,7 +267,9 @@ def _check_option_constraints(errors: FormErrors, at: Path, option: dict[str, An
             if not isinstance(name, str) or not 1 <= len(name) <= 100:
                 errors.add((*where, "name"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
             else:
-                characters += len(name)
+                # A choice's name is localized like a description (1 to 100 characters), not like a command name.
+                localized = _check_localizations(errors, where, choice, "name", _description_problem)
+                characters += max(len(name), localized)
             value = choice.get("value") if isinstance(choice, dict) else None
             if kind == OptionType.STRING and (not isinstance(value, str) or len(value) > 100):
                 errors.add((*where, "value"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
@@ -208,9 +305,9 @@ def check_command(errors: FormErrors, index: int, command: Any) -> None:
         errors.add((*at, "type"), "BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3).")
         return
     chat_input = kind == CommandType.CHAT_INPUT
-    characters = _check_name(errors, at, command.get("name"), chat_input=chat_input)
+    characters = _localized_name(errors, at, command, chat_input=chat_input)
     if chat_input:
-        characters += _check_description(errors, at, command.get("description"))
+        characters += _localized_description(errors, at, command)
         characters += _check_options(errors, at, command.get("options"), depth=0)
         if characters > MAX_COMBINED_CHARACTERS:
             errors.add(at, "APPLICATION_COMMAND_TOO_LARGE", "Command exceeds maximum size (4000)")

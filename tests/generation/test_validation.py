@@ -40,7 +40,7 @@ def test_a_good_request_returns_the_trimmed_prompt() -> None:
 def test_an_empty_prompt_is_refused(prompt: str) -> None:
     with pytest.raises(Refusal) as refused:
         check_options(prompt, 1, max_n=4)
-    assert refusal_text(refused.value) == "Your prompt is empty: describe the image you want."
+    assert refusal_text(refused.value, "en-US") == "Your prompt is empty: describe the image you want."
 
 
 def test_the_prompt_length_counts_after_trimming() -> None:
@@ -48,7 +48,7 @@ def test_the_prompt_length_counts_after_trimming() -> None:
     assert check_options(f"   {exact}   ", 1, max_n=4) == exact
     with pytest.raises(Refusal) as refused:
         check_options(f" {exact}y ", 1, max_n=4)
-    assert refusal_text(refused.value) == (
+    assert refusal_text(refused.value, "en-US") == (
         "Your prompt is 4,001 characters long; the limit is 4,000. Shorten it and try again."
     )
 
@@ -67,7 +67,7 @@ def test_the_prompt_length_counts_after_trimming() -> None:
 def test_n_above_the_server_maximum_is_refused(n: int, max_n: int, reason: str) -> None:
     with pytest.raises(Refusal) as refused:
         check_options("a cat", n, max_n=max_n)
-    assert refusal_text(refused.value) == reason
+    assert refusal_text(refused.value, "en-US") == reason
 
 
 def test_n_at_the_server_maximum_is_accepted() -> None:
@@ -78,7 +78,7 @@ def test_n_at_the_server_maximum_is_accepted() -> None:
 def test_too_many_references_are_refused() -> None:
     with pytest.raises(Refusal) as refused:
         check_options("a cat", 1, max_n=4, reference_count=MAX_REFERENCES + 1)
-    assert refusal_text(refused.value) == "At most 4 reference images can be used; you gave 5."
+    assert refusal_text(refused.value, "en-US") == "At most 4 reference images can be used; you gave 5."
 
 
 def test_the_first_problem_is_the_one_reported() -> None:
@@ -127,7 +127,7 @@ BOMB = "Your image is 7100×7100 pixels, more than the 50 megapixels Imagine acc
 def test_bad_references_are_refused_with_a_reason_naming_the_image(blobs: list[bytes], reason: str) -> None:
     with pytest.raises(Refusal) as refused:
         prepare_references_sync(blobs)
-    assert refusal_text(refused.value) == reason
+    assert refusal_text(refused.value, "en-US") == reason
 
 
 def test_every_image_is_checked_before_any_is_decoded() -> None:
@@ -136,7 +136,7 @@ def test_every_image_is_checked_before_any_is_decoded() -> None:
     damaged = encode(Image.effect_noise((400, 300), 60).convert("RGB"), "PNG")
     with pytest.raises(Refusal) as refused:
         prepare_references_sync([damaged[: len(damaged) // 2], b"%PDF-1.7"])
-    assert refusal_text(refused.value) == "Image 2 is not a JPEG, PNG, WebP or GIF image."
+    assert refusal_text(refused.value, "en-US") == "Image 2 is not a JPEG, PNG, WebP or GIF image."
 
 
 async def test_references_are_scaled_to_max_side_in_a_thread() -> None:
@@ -158,7 +158,7 @@ async def test_an_oversized_reference_is_reencoded_to_fit_in_a_thread() -> None:
 async def test_prepare_references_refuses_like_the_sync_version() -> None:
     with pytest.raises(ReferenceUnusable) as refused:
         await prepare_references([picture(), b"nope"])
-    assert refusal_text(refused.value).startswith("Image 2 is not")
+    assert refusal_text(refused.value, "en-US").startswith("Image 2 is not")
 
 
 def test_an_animated_gif_becomes_its_first_frame() -> None:

@@ -35,6 +35,15 @@ async def test_setters_change_one_thing_each(settings: GuildSettingsRepository) 
     assert await settings.get(OTHER) == GuildSettings(OTHER)
 
 
+async def test_a_server_chooses_its_language_or_follows_its_preferred_locale(
+    settings: GuildSettingsRepository,
+) -> None:
+    assert (await settings.get(GUILD)).language is None
+    assert (await settings.set_language(GUILD, "en-US")).language == "en-US"
+    assert (await settings.all())[GUILD].language == "en-US"
+    assert (await settings.set_language(GUILD, None)).language is None
+
+
 async def test_allowed_channels(settings: GuildSettingsRepository) -> None:
     await settings.add_allowed_channel(GUILD, CHANNEL)
     current = await settings.add_allowed_channel(GUILD, CHANNEL + 1)

@@ -1,0 +1,209 @@
+"""Locales in the bot: command texts through the catalog and the translator, the sync hash over the translated
+payload, private answers in the member's locale, and the server's language kept with each job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from discord import app_commands
+from discord.app_commands import TranslationContextLocation as Where
+
+import i18n
+from cogs._translator import CatalogTranslator
+from i18n.catalog import read_catalog
+from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
+from tests.fakes.discord import CallbackType
+
+PSEUDO_ENV = {"IMAGINE_PSEUDO_LOCALE": "fi"}
+NAMES = (Where.command_name, Where.group_name, Where.parameter_name)
+
+
+class Recorder(app_commands.Translator):
+    """Records every string discord.py asks to translate, and where it sits."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[app_commands.locale_str, Where, Any]] = []
+
+    async def translate(self, string: app_commands.locale_str, locale: discord.Locale, context: Any) -> str | None:
+        if locale is discord.Locale.american_english:
+            self.asked.append((string, context.location, context.data))
+        return None
+
+
+async def test_every_description_and_choice_name_comes_from_the_catalog_and_no_name_is_translated(
+    world: World,
+) -> None:
+    tree, recorder = world.bot.tree, Recorder()
+    for command in tree.get_commands():
+        await command.get_translated_payload(tree, recorder)
+
+    # The languages a server may choose are named in their own words (Babel's data), the same in every locale.
+    keyed = {
+        (string.message, location): string.extras.get("key")
+        for string, location, data in recorder.asked
+        if not (isinstance(data, app_commands.Choice) and data.value in i18n.SUPPORTED)
+    }
+    menus = {str(s) for s, location, data in recorder.asked if isinstance(data, app_commands.ContextMenu)}
+    assert menus == {"Imagine from images"}
+    for (message, location), key in keyed.items():
+        if location in NAMES and message not in menus:
+            assert key is None, (message, location)  # command and option names stay as they are
+        else:
+            assert isinstance(key, str), (message, location)
+            assert i18n.translate(key, "en-US", model="m") == message or key == "choice.model.default"
+    locations = {location for _, location in keyed}
+    assert {Where.command_description, Where.group_description, Where.parameter_description, Where.choice_name} <= (
+        locations
+    )
+
+
+async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_discords_limits(
+    make_world: WorldFactory,
+) -> None:
+    async with make_world(**PSEUDO_ENV) as world:
+        (sync,) = world.discord.command_syncs
+    assert sync.status == 200
+
+    def check(item: dict[str, Any], *, menu: bool = False) -> None:
+        if menu:
+            (name,) = item["name_localizations"].values()
+            assert i18n.is_pseudo(name)
+            assert len(name) <= 32
+            return
+        assert item.get("name_localizations") in (None, {}), item["name"]
+        assert list(item["description_localizations"]) == ["fi"], item["name"]
+        text = item["description_localizations"]["fi"]
+        assert i18n.is_pseudo(text), text
+        assert len(text) <= 100, text
+        for choice in item.get("choices") or []:
+            if choice["value"] in i18n.SUPPORTED:  # a language, named in its own words everywhere
+                assert not choice.get("name_localizations"), choice
+            else:
+                assert i18n.is_pseudo(choice["name_localizations"]["fi"]), choice
+        for option in item.get("options") or []:
+            check(option)
+
+    commands = {command["name"]: command for command in sync.payload}
+    assert set(commands) == {"imagine", "usage", "quota", "imagine-settings", "Imagine from images"}
+    for command in sync.payload:
+        check(command, menu=command.get("type") == 3)
+    imagine = commands["imagine"]
+    assert imagine["description_localizations"]["fi"].startswith("⟦Ĝéñéŕàţé îɱàĝéš")
+    aspect = next(option for option in imagine["options"] if option["name"] == "aspect")
+    assert aspect["choices"][0]["name"] == "Square 1:1"
+    assert aspect["choices"][0]["name_localizations"] == {"fi": "⟦Šʠûàŕé 1:1⟧"}
+
+
+async def test_a_changed_translation_changes_the_hash_and_is_synced_at_the_next_start(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = await world.bot.command_tree_hash()
+    untranslated = [command.to_dict(world.bot.tree) for command in world.bot.tree.get_commands()]
+    po = tmp_path / "ja.po"
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Language: ja\\n"\n"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
+        'msgid "command.imagine"\nmsgstr "プロンプトから画像を生成します。"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr("i18n.locales.SUPPORTED", ("en-US", "ja"))
+    monkeypatch.setitem(i18n.catalogs(), "ja", read_catalog("ja", po))
+
+    after = await world.bot.command_tree_hash()
+    assert after != before
+    # What the hash used to cover (the untranslated commands) did not change: only the translated payload did.
+    assert [command.to_dict(world.bot.tree) for command in world.bot.tree.get_commands()] == untranslated
+
+    await world.restart()
+    first, second = world.discord.command_syncs
+    assert (first.status, second.status) == (200, 200)
+    imagine = next(command for command in second.payload if command["name"] == "imagine")
+    assert imagine["description_localizations"]["ja"] == "プロンプトから画像を生成します。"
+    # Texts without a Japanese translation fall back to English, which Discord shows by default: not sent.
+    assert all("ja" not in (option.get("description_localizations") or {}) for option in imagine["options"])
+    await world.restart()
+    assert len(world.discord.command_syncs) == 2
+
+
+async def test_the_translator_leaves_what_has_no_key_and_english_alone() -> None:
+    translator = CatalogTranslator()
+    keyed = app_commands.locale_str("Your images", key="usage.title")
+    context: app_commands.TranslationContext[Any, Any] = app_commands.TranslationContext(Where.other, None)
+    assert await translator.translate(app_commands.locale_str("imagine"), discord.Locale.finnish, context) is None
+    assert await translator.translate(keyed, discord.Locale.american_english, context) is None
+    assert await translator.translate(keyed, discord.Locale.british_english, context) is None
+    assert await translator.translate(keyed, discord.Locale.japanese, context) is None  # not supported yet
+
+
+# -- private answers in the member's locale --------------------------------------------------------------------
+
+
+async def test_a_refusal_speaks_the_members_locale(make_world: WorldFactory) -> None:
+    async with make_world(**PSEUDO_ENV) as world:
+        english = await world.discord.invoke_slash(
+            "imagine", {"prompt": "   "}, user=world.member, channel=world.channel, locale="en-US"
+        )
+        finnish = await world.discord.invoke_slash(
+            "imagine", {"prompt": "   "}, user=world.member, channel=world.channel, locale="fi"
+        )
+        await world.discord.wait_for(lambda: english.acknowledged and finnish.acknowledged, 10)
+    assert english.original is not None
+    assert finnish.original is not None
+    assert english.original.content == "Your prompt is empty: describe the image you want."
+    assert finnish.original.content == "⟦Ýöûŕ ƥŕöɱƥţ îš éɱƥţý: đéšçŕîƀé ţĥé îɱàĝé ýöû ŵàñţ.⟧"
+    assert finnish.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+
+
+async def test_usage_and_the_model_suggestions_speak_the_members_locale(make_world: WorldFactory) -> None:
+    async with make_world(**PSEUDO_ENV) as world:
+        call = await world.discord.invoke_slash("usage", {}, user=world.member, channel=world.channel, locale="fi")
+        await world.discord.wait_for(lambda: bool(call.followups), 10)
+        suggestions = await world.discord.autocomplete(
+            "imagine", {"prompt": "a cat", "model": ""}, focused="model", user=world.member, locale="fi"
+        )
+        english = await world.discord.autocomplete(
+            "imagine", {"prompt": "a cat", "model": ""}, focused="model", user=world.member, locale="en-US"
+        )
+    (embed,) = call.followups[0].embeds
+    assert embed["title"] == "⟦Ýöûŕ îɱàĝéš⟧"
+    assert all(i18n.is_pseudo(line) for line in embed["description"].splitlines() if line)
+    assert "<t:" in embed["description"]
+    assert suggestions[0]["name"] == "⟦GPT Image 2 (đéƒàûĺţ)⟧"
+    assert english[0]["name"] == "GPT Image 2 (default)"
+
+
+# -- the server's language, kept with each job -------------------------------------------------------------------
+
+
+async def test_a_job_keeps_the_servers_preferred_locale_or_its_chosen_language(world: World) -> None:
+    world.guild.locale = "ja"
+    first = await world.imagine("a cat")
+    await world.discord.wait_for(lambda: delivered(first), 15)
+
+    admin = world.guild.owner
+    chosen = await world.discord.invoke_slash(
+        "imagine-settings language", {"language": "en-US"}, user=admin, channel=world.channel
+    )
+    await world.discord.wait_for(lambda: bool(chosen.followups), 10)
+    assert chosen.followups[0].content.startswith("Progress and results in this server are now in English")
+    second = await world.imagine("a dog")
+    await world.discord.wait_for(lambda: delivered(second), 15)
+
+    auto = await world.discord.invoke_slash(
+        "imagine-settings language", {"language": "auto"}, user=admin, channel=world.channel
+    )
+    await world.discord.wait_for(lambda: bool(auto.followups), 10)
+    assert "(日本語)" in auto.followups[0].content
+    third = await world.imagine("a bird")
+    await world.discord.wait_for(lambda: delivered(third), 15)
+
+    jobs = await wait_until(lambda: _jobs_when(world, 3))
+    assert [job.locale for job in jobs] == ["ja", "en-US", "ja"]
+    assert world.bot.services.server_settings.get(world.guild.id).language is None
+
+
+async def _jobs_when(world: World, count: int) -> list[Any] | None:
+    jobs = await world.jobs()
+    return jobs if len(jobs) == count else None

@@ -1,0 +1,261 @@
+"""The message catalog: complete in every supported locale, the same placeholders everywhere, Discord's limits
+kept, every key the code names present; and the locale rules, plurals, numbers and the pseudo-locale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_file
+
+import i18n
+from i18n.catalog import LOCALES_DIR, load_catalogs, po_path, problems, read_catalog
+from i18n.locales import resolve
+from tests.e2e.harness import ROOT
+
+# Where the code names message keys, and the functions that take a key first.
+KEY_FUNCTIONS = {"translate": None, "plural": None, "command_text": None, "t": None, "template": None}
+CODE = sorted([ROOT / "bot.py", *(ROOT / "cogs").glob("*.py")])
+# Command texts: Discord takes at most 100 characters of a description or a choice name, 32 of a menu name.
+DESCRIBED = ("command.", "option.", "choice.", "aspect.", "resolution.")
+
+SOURCE_PO = po_path(i18n.SOURCE)
+
+
+# -- complete and consistent ---------------------------------------------------------------------------------
+
+
+def test_only_english_is_supported_until_the_translations_arrive() -> None:
+    assert i18n.SUPPORTED == ("en-US",)
+    assert i18n.PSEUDO not in i18n.SUPPORTED
+    assert set(i18n.SUPPORTED) <= set(i18n.PLANNED)
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_every_supported_locale_has_every_text_with_the_same_placeholders(locale: str) -> None:
+    loaded = load_catalogs([locale])
+    assert problems(loaded[i18n.SOURCE], loaded[locale]) == []
+    assert len(loaded[i18n.SOURCE].texts) > 100
+
+
+def test_a_catalog_on_disk_is_complete_or_not_there() -> None:
+    # A locale's file may be added before it is listed as supported; once there it must be complete too.
+    folders = sorted(path.name for path in LOCALES_DIR.iterdir() if path.is_dir())
+    source = read_catalog(i18n.SOURCE, SOURCE_PO)
+    for folder in folders:
+        locale = folder.replace("_", "-")
+        assert locale in i18n.PLANNED, folder
+        assert problems(source, read_catalog(locale, po_path(locale))) == []
+
+
+def write_po(path: Path, entries: str, plural_forms: str = "nplurals=2; plural=(n != 1);") -> Path:
+    path.write_text(
+        f'msgid ""\nmsgstr ""\n"Language: ja\\n"\n"Plural-Forms: {plural_forms}\\n"\n\n{entries}', encoding="utf-8"
+    )
+    return path
+
+
+def test_the_check_names_a_missing_text_a_changed_placeholder_and_a_wrong_plural(tmp_path: Path) -> None:
+    source = read_catalog(
+        "en-US",
+        write_po(
+            tmp_path / "en.po",
+            'msgid "a"\nmsgstr "Hello {name}"\n\n'
+            'msgid "b"\nmsgstr "Bye"\n\n'
+            'msgid "c"\nmsgid_plural "c"\nmsgstr[0] "{count} image"\nmsgstr[1] "{count} images"\n\n'
+            'msgid "d"\nmsgstr "{bot} is here"\n',
+        ),
+    )
+    other = read_catalog(
+        "ja",
+        write_po(
+            tmp_path / "ja.po",
+            'msgid "a"\nmsgstr "こんにちは {nom}"\n\n'
+            'msgid "c"\nmsgid_plural "c"\nmsgstr[0] "画像 {count} 枚"\n\n'
+            'msgid "d"\nmsgstr "{bot}"\n\n'
+            'msgid "e"\nmsgstr "extra"\n',
+            plural_forms="nplurals=1; plural=0;",
+        ),
+    )
+    found = problems(source, other)
+    assert found == [
+        "ja: b has no text",
+        "ja: e is not a key of en-US",
+        "ja: a has the placeholders ['nom'], not ['name']",
+        "ja: a form of a lacks ['name']",
+    ]
+
+
+def test_a_fuzzy_or_empty_translation_counts_as_missing(tmp_path: Path) -> None:
+    source = read_catalog("en-US", write_po(tmp_path / "en.po", 'msgid "a"\nmsgstr "A"\n\nmsgid "b"\nmsgstr "B"\n'))
+    other = read_catalog(
+        "ja", write_po(tmp_path / "ja.po", '#, fuzzy\nmsgid "a"\nmsgstr "エー"\n\nmsgid "b"\nmsgstr ""\n')
+    )
+    assert problems(source, other) == ["ja: a has no text", "ja: b has no text"]
+
+
+def test_every_key_the_code_names_is_in_the_catalog() -> None:
+    keys = i18n.message_keys()
+    named: dict[str, str] = {}
+    for path in CODE:
+        for line, key, _comments, _context in extract_from_file("python", str(path), keywords=KEY_FUNCTIONS):
+            if isinstance(key, str):
+                named[key] = f"{path.relative_to(ROOT)}:{line}"
+    assert len(named) > 50
+    assert {key: where for key, where in named.items() if key not in keys} == {}
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_command_texts_fit_discords_limits_in_every_locale(locale: str) -> None:
+    # A real translation must fit as it is (the translator would cut it); the pseudo-locale, which lengthens
+    # every text, is cut to fit by the translator (tests/cogs/test_locales.py).
+    for key in i18n.message_keys():
+        text = i18n.translate(key, locale, model="x" * 40) if key == "choice.model.default" else None
+        text = text or i18n.template(key, locale)
+        if key.startswith("menu."):
+            assert 1 <= len(text) <= 32, (locale, key, text)
+        elif key.startswith(DESCRIBED):
+            assert 1 <= len(text) <= 100, (locale, key, text)
+
+
+# -- locales -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("discord_locale", "spoken"),
+    [
+        ("en-US", "en-US"),
+        ("en-GB", "en-US"),
+        ("es-419", "en-US"),  # es-ES is not supported yet: English
+        ("ja", "en-US"),
+        ("fi", "en-US"),
+        ("xx-YY", "en-US"),
+        (None, "en-US"),
+        ("pseudo", "pseudo"),
+    ],
+)
+def test_a_locale_is_spoken_by_itself_a_close_one_or_english(discord_locale: str | None, spoken: str) -> None:
+    assert i18n.resolve(discord_locale) == spoken
+
+
+def test_the_fallbacks_apply_once_their_target_is_supported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("i18n.locales.SUPPORTED", ("en-US", "es-ES", "ja"))
+    assert resolve("es-419") == "es-ES"
+    assert resolve("es-ES") == "es-ES"
+    assert resolve("ja") == "ja"
+    assert resolve("en-GB") == "en-US"
+    assert resolve("ko") == "en-US"
+    assert resolve("fi", pseudo_alias="fi") == "pseudo"
+
+
+def test_a_discord_locale_object_is_taken_as_it_is() -> None:
+    class Locale:  # what discord.Locale offers: its code in `value`
+        value = "en-GB"
+
+    assert i18n.resolve(Locale()) == "en-US"
+    assert i18n.translate("refusal.prompt_empty", Locale()) == "Your prompt is empty: describe the image you want."
+
+
+def test_a_missing_text_falls_back_to_english(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    japanese = read_catalog("ja", write_po(tmp_path / "ja.po", 'msgid "refusal.prompt_empty"\nmsgstr "空です"\n'))
+    monkeypatch.setattr("i18n.locales.SUPPORTED", ("en-US", "ja"))
+    monkeypatch.setitem(i18n.catalogs(), "ja", japanese)
+    assert i18n.translate("refusal.prompt_empty", "ja") == "空です"
+    assert i18n.translate("refusal.days_reversed", "ja") == "`start` must not be after `end`."
+
+
+def test_an_unknown_key_or_a_missing_placeholder_is_an_error() -> None:
+    with pytest.raises(KeyError, match="no message"):
+        i18n.translate("refusal.no_such_thing", "en-US")
+    with pytest.raises(KeyError, match=r"refusal\.prompt_too_long"):
+        i18n.translate("refusal.prompt_too_long", "en-US", length=5)
+
+
+# -- plurals, numbers, lists, the bot's name -----------------------------------------------------------------
+
+
+def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
+    assert i18n.plural("quota.images", 1, "en-US") == "1 image"
+    assert i18n.plural("quota.images", 0, "en-US") == "0 images"
+    assert i18n.plural("quota.images", 1250, "en-US") == "1,250 images"
+    assert i18n.number(1250, "en-US") == "1,250"
+    assert i18n.number(1250, "de") == "1,250"  # German is not supported yet: English numbers
+
+
+def test_a_plural_rule_comes_from_the_catalogs_header(tmp_path: Path) -> None:
+    russian = read_catalog(
+        "ru",
+        write_po(
+            tmp_path / "ru.po",
+            'msgid "quota.images"\nmsgid_plural "quota.images"\n'
+            'msgstr[0] "{count} изображение"\nmsgstr[1] "{count} изображения"\nmsgstr[2] "{count} изображений"\n',
+            plural_forms="nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && "
+            "(n%100<10 || n%100>=20) ? 1 : 2);",
+        ),
+    )
+    forms = {n: russian.template("quota.images", n) for n in (1, 2, 5, 11, 21, 22)}
+    assert forms == {
+        1: "{count} изображение",
+        2: "{count} изображения",
+        5: "{count} изображений",
+        11: "{count} изображений",
+        21: "{count} изображение",
+        22: "{count} изображения",
+    }
+
+
+def test_lists_join_with_the_locales_words() -> None:
+    assert i18n.join(["A", "B", "C"], "en-US") == "A, B, C"
+    assert i18n.join_or(["1"], "en-US") == "1"
+    assert i18n.join_or(["1", "2"], "en-US") == "1 or 2"
+    assert i18n.join_or(["1", "2", "4"], "en-US") == "1, 2 or 4"
+
+
+def test_the_bot_is_named_by_its_own_name() -> None:
+    before = i18n.bot_name()
+    try:
+        i18n.configure(bot_name="Pixel")
+        assert i18n.translate("refusal.server_not_allowed", "en-US") == "Pixel is not enabled in this server."
+    finally:
+        i18n.configure(bot_name=before)
+
+
+def test_no_text_names_imagine_rather_than_the_bot() -> None:
+    # The operator's bot may have any name: texts say {bot}. "/imagine" (the command) and the context menu's
+    # "Imagine from images" (the verb) are not the bot's name.
+    for key, forms in i18n.catalogs()[i18n.SOURCE].texts.items():
+        for form in forms:
+            assert "Imagine" not in form.replace("Imagine from images", ""), key
+
+
+# -- the pseudo-locale ---------------------------------------------------------------------------------------
+
+
+def test_the_pseudo_locale_accents_every_letter_and_keeps_what_must_stay() -> None:
+    text = i18n.pseudo("Hi {name}: see <#12>, <@34>, <@&56> and <t:1700000000:R>; use `clear` in /quota here.")
+    assert text == ("⟦Ĥî {name}: šéé <#12>, <@34>, <@&56> àñđ <t:1700000000:R>; ûšé `clear` îñ /quota ĥéŕé.⟧")
+    assert i18n.translate("refusal.cooling_down", "pseudo", when="<t:1:R>") == "⟦Ýöû çàñ ûšé /imagine àĝàîñ <t:1:R>.⟧"
+    assert i18n.plural("quota.images", 2, "pseudo") == "⟦2 îɱàĝéš⟧"
+
+
+def test_a_pseudo_text_cut_to_a_limit_keeps_its_brackets() -> None:
+    long = i18n.pseudo("x" * 120)
+    cut = i18n.fit(long, 100)
+    assert len(cut) == 100
+    assert i18n.is_pseudo(cut)
+    assert cut.endswith("…⟧")
+    assert i18n.fit("short", 100) == "short"
+
+
+def test_the_pseudo_locale_stands_in_only_for_a_discord_locale_not_spoken() -> None:
+    with pytest.raises(ValueError, match="pseudo-locale"):
+        i18n.configure(pseudo_alias="en-US")
+    with pytest.raises(ValueError, match="pseudo-locale"):
+        i18n.configure(pseudo_alias="klingon")
+    try:
+        i18n.configure(pseudo_alias="fi")
+        assert i18n.resolve("fi") == "pseudo"
+        assert i18n.translate("refusal.prompt_empty", "fi").startswith("⟦")
+    finally:
+        i18n.configure(pseudo_alias=None)
+    assert i18n.resolve("fi") == "en-US"
