@@ -57,6 +57,8 @@ EXTENSIONS: Final = (
     "cogs.imagine",
     "cogs.actions",
     "cogs.usage",
+    "cogs.history",
+    "cogs.help",
     "cogs.quota",
     "cogs.imagine_settings",
     "cogs.servers",
@@ -154,6 +156,7 @@ class ImagineBot(commands.AutoShardedBot):
             edit_interval=self.settings.progress_edit_interval,
             result_view=result_view,
             queued_view=queued_view,
+            job_reference=self.services.history.reference,
         )
 
 

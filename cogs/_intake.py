@@ -18,6 +18,7 @@ from typing import Final
 import discord
 
 from cogs._embeds import NO_MENTIONS
+from cogs._replies import refuse_after_defer
 from cogs._reporter import DiscordReporter
 from cogs._texts import GENERIC, refusal_text
 from generation.admission import Admission
@@ -143,14 +144,14 @@ class Intake:
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal))
+            await refuse_after_defer(interaction, refusal_text(refusal))
             return
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
-            await _refuse_after_defer(interaction, GENERIC)
+            await refuse_after_defer(interaction, GENERIC)
             return
         if draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
@@ -197,14 +198,6 @@ async def _read_attachments(attachments: Sequence[discord.Attachment]) -> list[b
             log.info("Could not read attachment %s: %s", position, exc)
             raise AttachmentUnreadable(position) from exc
     return blobs
-
-
-async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> None:
-    try:
-        await interaction.delete_original_response()
-    except discord.HTTPException:
-        log.info("Could not delete the deferred reply", exc_info=True)
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 def parent_of(interaction: discord.Interaction) -> int | None:
