@@ -79,3 +79,19 @@ async def test_the_synced_tree_hash_is_kept_per_application(settings: GuildSetti
     await settings.record_sync(1, "hash-c")
     assert await settings.synced_tree_hash(1) == "hash-c"
     assert await settings.synced_tree_hash(2) == "hash-b"
+
+
+async def test_a_guild_is_welcomed_once_unless_the_welcome_was_given_back(settings: GuildSettingsRepository) -> None:
+    await settings.set_cooldown(OTHER, 30)  # a guild with settings already
+
+    assert await settings.claim_welcome(GUILD)
+    assert not await settings.claim_welcome(GUILD)
+    assert await settings.claim_welcome(OTHER)
+    assert not await settings.claim_welcome(OTHER)
+    # Not a setting: the settings stay what they were.
+    assert await settings.get(OTHER) == GuildSettings(OTHER, cooldown_seconds=30)
+    assert await settings.get(GUILD) == GuildSettings(GUILD)
+
+    await settings.release_welcome(GUILD)  # it could not be posted
+    assert await settings.claim_welcome(GUILD)
+    assert not await settings.claim_welcome(GUILD)
