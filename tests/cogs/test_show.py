@@ -149,7 +149,11 @@ async def test_a_job_of_another_server_is_never_found(world: World) -> None:
     other = world.discord.add_guild("Other server")
     hall = other.add_text_channel("hall")
     owner = other.owner
-    await world.discord.wait_for(lambda: world.bot.get_guild(other.id) is not None, 10, what="the join")
+
+    async def arrived() -> bool:
+        return world.bot.get_guild(other.id) is not None
+
+    await wait_until(arrived, 10)
 
     # Not even its owner, who may manage every message there, finds it.
     text = await refused(world, await show(world, reference, user=owner, channel=hall))
