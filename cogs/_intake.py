@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import discord
 
+from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS
-from cogs._replies import refuse_after_defer
 from cogs._reporter import DiscordReporter
 from cogs._texts import GENERIC, refusal_text
 from generation.admission import Admission
@@ -53,7 +54,7 @@ class Draft:
     """None: 1:1."""
     resolution: str | None = None
     """None: the model's default."""
-    attachments: tuple[discord.Attachment, ...] = ()
+    attachments: tuple[ImageAttachment, ...] = ()
     """Read after the defer."""
     stored_references: Job | None = None
     """A stored job whose references this request repeats (a re-roll): read only once the quota allows it."""
@@ -90,6 +91,7 @@ class Intake:
         button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
         finds is checked then.
         """
+        started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         admission = self.admission
         try:
@@ -100,6 +102,7 @@ class Intake:
                 self._check_draft(guild_id, draft)
         except Refusal as refusal:
             await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            self._pipeline.metrics.acknowledged(time.monotonic() - started)
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
@@ -110,6 +113,7 @@ class Intake:
         except BaseException:
             admission.give_back_cooldown(guild_id, user_id)
             raise
+        self._pipeline.metrics.acknowledged(time.monotonic() - started)
         try:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
@@ -117,12 +121,12 @@ class Intake:
             if not isinstance(draft, Draft):
                 draft = await draft()
             prompt, choice = self._check_draft(guild_id, draft)
-            role_ids = _role_ids(interaction.user)
+            role_ids = role_ids_of(interaction.user)
             # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
             usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n * choice.weight)
             if usage is not None:
                 raise QuotaExceeded(usage, draft.n, choice.weight)
-            references = await self._references(draft)
+            references = await self._references(interaction.client, draft)
             request = JobRequest(
                 guild_id=guild_id,
                 channel_id=channel_id,
@@ -141,17 +145,18 @@ class Intake:
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
                 reply_message_id=reply_id,
+                channel_postable=may_post(interaction),
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            await refuse_after_defer(interaction, refusal_text(refusal))
+            await _refuse_after_defer(interaction, refusal_text(refusal))
             return
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
-            await refuse_after_defer(interaction, GENERIC)
+            await _refuse_after_defer(interaction, GENERIC)
             return
         if draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
@@ -163,14 +168,14 @@ class Intake:
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    async def _references(self, draft: Draft) -> tuple[Reference, ...]:
+    async def _references(self, client: discord.Client, draft: Draft) -> tuple[Reference, ...]:
         """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
         a few requests at a time."""
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
                 stored = await self._history.references(draft.stored_references)
-            read = await _read_attachments(draft.attachments)
+            read = await _read_attachments(client, draft.attachments)
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 
@@ -189,15 +194,33 @@ class Intake:
         )
 
 
-async def _read_attachments(attachments: Sequence[discord.Attachment]) -> list[bytes]:
+async def _read_attachments(client: discord.Client, attachments: Sequence[ImageAttachment]) -> list[bytes]:
     blobs = []
     for position, attachment in enumerate(attachments, start=1):
         try:
-            blobs.append(await attachment.read())
+            blobs.append(await attachment.read(client))
         except discord.HTTPException as exc:
             log.info("Could not read attachment %s: %s", position, exc)
             raise AttachmentUnreadable(position) from exc
     return blobs
+
+
+async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> None:
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        log.info("Could not delete the deferred reply", exc_info=True)
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def may_post(interaction: discord.Interaction) -> bool:
+    """Whether the bot may post its own messages where the interaction came from (`app_permissions`): replies to
+    an interaction need none of these, messages that outlive its 15 minutes do. In a thread, Send Messages in
+    Threads stands in for Send Messages."""
+    permissions = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread) or parent_of(interaction) is not None
+    sending = permissions.send_messages_in_threads if in_thread else permissions.send_messages
+    return bool(permissions.view_channel and sending and permissions.embed_links and permissions.attach_files)
 
 
 def parent_of(interaction: discord.Interaction) -> int | None:
@@ -206,7 +229,9 @@ def parent_of(interaction: discord.Interaction) -> int | None:
     return parent_id if isinstance(parent_id, int) else None
 
 
-def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:
+def role_ids_of(user: discord.User | discord.Member) -> frozenset[int]:
+    """The member's role ids as the interaction carries them. Not `Member.roles`: while a server's data is still
+    streaming in after READY, discord.py drops the roles it has not cached, and a role's quota would be missed."""
     if isinstance(user, discord.Member):
-        return frozenset(role.id for role in user.roles)
+        return frozenset(int(role_id) for role_id in user._roles)
     return frozenset()

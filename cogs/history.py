@@ -127,16 +127,29 @@ class HistoryCog(commands.Cog):
     async def _images_of(self, job: Job) -> list[discord.File]:
         """The images on the job's result message (the bot's own: it may read them), to upload again; spoilers
         stay spoilers."""
-        assert job.result_message_id is not None
-        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        message = await self._result_message(job)
         try:
-            message = await channel.fetch_message(job.result_message_id)
             files = [await item.to_file(spoiler=item.is_spoiler()) for item in message.attachments]
         except (discord.NotFound, discord.Forbidden) as exc:
             raise ResultGone() from exc
         if not files:
             raise ResultGone()
         return files
+
+    async def _result_message(self, job: Job) -> discord.Message:
+        """The job's result message: in its channel, or else in its requester's direct messages (where a result
+        that outlived its reply goes when the channel refuses the bot's messages: cogs/_outbox.py)."""
+        assert job.result_message_id is not None
+        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            return await channel.fetch_message(job.result_message_id)
+        except (discord.NotFound, discord.Forbidden):
+            pass
+        try:
+            direct = await self.bot.create_dm(discord.Object(job.user_id))
+            return await direct.fetch_message(job.result_message_id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            raise ResultGone() from exc
 
     @show.autocomplete("job")
     async def job_suggestions(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -44,12 +44,6 @@ class ServersCog(commands.Cog):
             log.warning("Could not leave server %s", guild.id, exc_info=True)
 
     @commands.Cog.listener()
-    async def on_ready(self) -> None:
-        # From here on, a server that arrives is one the bot was added to: discord.py counts those that arrive
-        # before as servers it was in already.
-        log.info("Ready in %d server(s)", len(self.bot.guilds))
-
-    @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
         if self.services.settings.guild_allowed(guild.id) or guild.id in self._reported:
             return

@@ -208,6 +208,18 @@ async def test_spoilers_stay_spoilers(world: World) -> None:
     assert [a.data for a in message.attachments] == [png, png]
 
 
+async def test_images_sent_by_direct_message_are_shown_from_there(world: World) -> None:
+    png = png_upload(colour="navy").data
+    requester = await world.bot.fetch_user(world.member.id)
+    posted = await requester.send(files=[discord.File(io.BytesIO(png), filename="imagine-1.png")])
+    job = await delivered_job(world, posted.id, n=1)
+
+    message = await shown(world, await show(world, job.id[:8]))
+
+    assert message.channel is world.channel
+    assert [(a.filename, a.data) for a in message.attachments] == [("imagine-1.png", png)]
+
+
 async def test_show_follows_the_channel_allow_list_and_refuses_what_is_no_reference_at_once(world: World) -> None:
     _, reference = await generate(world, "a fox")
     art = world.guild.add_text_channel("art")

@@ -202,7 +202,7 @@ async def test_help_shows_this_members_limits(world: World) -> None:
 
 async def test_the_welcome_goes_out_once_per_server(world: World, shared: Shared) -> None:
     # Servers that arrive before discord.py is ready count as servers the bot was in: add this one after.
-    await shared.bot.wait_for_line(r"Ready in \d+ server", STEP_TIMEOUT)
+    await shared.bot.wait_for_line(r"Ready as .* in \d+ server", STEP_TIMEOUT)
     start = len(shared.bot.lines)
     studio = world.discord.add_guild("Studio", guild_id=NEW_SERVER_ID)
     lobby = studio.add_text_channel("lobby")

@@ -81,6 +81,25 @@ async def test_the_synced_tree_hash_is_kept_per_application(settings: GuildSetti
     assert await settings.synced_tree_hash(2) == "hash-b"
 
 
+async def test_the_sync_record_keeps_one_hash_per_scope(settings: GuildSettingsRepository) -> None:
+    await settings.record_sync(1, "global-a")
+    await settings.record_sync(1, "operator-a", guild_id=GUILD)
+    await settings.record_sync(1, "operator-b", guild_id=OTHER)
+    await settings.record_sync(2, "other-app", guild_id=GUILD)
+    assert await settings.synced_tree_hash(1) == "global-a"
+    assert await settings.synced_tree_hash(1, GUILD) == "operator-a"
+    assert await settings.synced_guilds(1) == [GUILD, OTHER]
+
+    await settings.record_sync(1, "operator-c", guild_id=GUILD)
+    assert await settings.synced_tree_hash(1, GUILD) == "operator-c"
+    assert await settings.synced_tree_hash(1) == "global-a"  # another scope, untouched
+
+    await settings.forget_sync(1, OTHER)
+    assert await settings.synced_guilds(1) == [GUILD]
+    assert await settings.synced_tree_hash(1, OTHER) is None
+    assert await settings.synced_guilds(2) == [GUILD]
+
+
 async def test_a_guild_is_welcomed_once_unless_the_welcome_was_given_back(settings: GuildSettingsRepository) -> None:
     await settings.set_cooldown(OTHER, 30)  # a guild with settings already
 
