@@ -76,6 +76,8 @@ EXTENSIONS: Final = (
     "cogs.imagine",
     "cogs.actions",
     "cogs.usage",
+    "cogs.history",
+    "cogs.help",
     "cogs.quota",
     "cogs.imagine_settings",
     "cogs.servers",
@@ -290,6 +292,7 @@ class ImagineBot(commands.AutoShardedBot):
             edit_interval=self.settings.progress_edit_interval,
             result_view=result_view,
             queued_view=queued_view,
+            job_reference=self.services.history.reference,
         )
 
 

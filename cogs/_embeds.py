@@ -71,9 +71,17 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
 
 
 def result_embed(
-    job: Job, *, images: int, elapsed: float, refunded: int, reencoded: int = 0, originals: tuple[str, ...] = ()
+    job: Job,
+    *,
+    images: int,
+    elapsed: float,
+    refunded: int,
+    reencoded: int = 0,
+    originals: tuple[str, ...] = (),
+    reference: str | None = None,
 ) -> discord.Embed:
-    """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked.
+    """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked, and
+    the job's reference in the footer (what /show takes).
 
     `reencoded`: how many images were re-encoded to fit the server's upload limit; `originals`: links to those
     images as the image service keeps them (a day).
@@ -93,8 +101,22 @@ def result_embed(
             links = " ".join(f"[original {index}]({url})" for index, url in enumerate(originals, start=1))
             text += f" The full ones, for a day: {links}"
         embed.add_field(name="Re-encoded to fit", value=cut(text, FIELD_VALUE_LIMIT), inline=False)
+    footer = [f"Job {reference}"] if reference else []
     if refunded:
-        embed.set_footer(text=f"The image service returned fewer images than asked; {refunded} were not counted.")
+        footer.append(f"The image service returned fewer images than asked; {refunded} were not counted.")
+    if footer:
+        embed.set_footer(text=" · ".join(footer))
+    return embed
+
+
+def shown_embed(job: Job, *, reference: str, shown_by: int) -> discord.Embed:
+    """A job's images posted again with /show: the prompt's start, who asked for them (and who showed them, if
+    someone else), the model, and the reference."""
+    embed = discord.Embed(description=cut(job.prompt, PROGRESS_PROMPT_LIMIT), colour=DONE)
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    if shown_by != job.user_id:
+        embed.add_field(name="Shown by", value=f"<@{shown_by}>")
+    embed.set_footer(text=f"Job {reference} · {shape_label(job)}")
     return embed
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
 
 from cogs._embeds import NO_MENTIONS
+
+log = logging.getLogger(__name__)
 
 
 async def answer(interaction: discord.Interaction, content: str | None = None, **options: Any) -> None:
@@ -24,3 +27,13 @@ async def answer(interaction: discord.Interaction, content: str | None = None, *
 async def defer_privately(interaction: discord.Interaction) -> None:
     """The first response before any I/O: an ephemeral "thinking" placeholder the answer will replace."""
     await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+async def refuse_after_defer(interaction: discord.Interaction, text: str) -> None:
+    """Refuse after a public deferred reply: delete the "thinking" placeholder, then tell the member privately (in
+    that order: while the placeholder stands, Discord turns the first follow-up into the public reply itself)."""
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        log.info("Could not delete the deferred reply", exc_info=True)
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)

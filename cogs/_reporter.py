@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Final
 
@@ -35,6 +35,7 @@ from generation.events import (
 )
 from generation.images import fit_bytes_within
 from storage.clock import utc_now
+from storage.errors import StorageError
 from storage.jobs import Job
 from toapis.mime import EXTENSIONS
 
@@ -51,6 +52,7 @@ _MESSAGE_GONE: Final = frozenset({10008})
 # Codes no retry will fix when posting to the channel: it is gone, or the bot may not post there.
 
 ViewBuilder = Callable[[Job, int], discord.ui.View | None]
+JobReference = Callable[[Job], Awaitable[str]]
 
 
 def _token_gone(exc: discord.HTTPException) -> bool:
@@ -67,8 +69,10 @@ class DiscordReporter:
         filesize_limit: int | None = None,
         result_view: ViewBuilder | None = None,
         queued_view: ViewBuilder | None = None,
+        job_reference: JobReference | None = None,
     ) -> None:
         self._client = client
+        self._job_reference = job_reference
         self._job = job
         self._filesize_limit = filesize_limit
         self._result_view = result_view
@@ -139,6 +143,7 @@ class DiscordReporter:
             refunded=event.refunded,
             reencoded=len(too_large),
             originals=tuple(image.source for image in too_large if image.source.startswith("https://")),
+            reference=await self._reference(job),
         )
         view = self._result_view(job, len(event.images)) if self._result_view else None
         if self._reply_editable(job) and not job.late_notified:
@@ -221,6 +226,16 @@ class DiscordReporter:
                     purpose="late:",
                 ),
             )
+
+    async def _reference(self, job: Job) -> str | None:
+        """The job's reference for the result's footer; none rather than no result when the database fails."""
+        if self._job_reference is None:
+            return None
+        try:
+            return await self._job_reference(job)
+        except StorageError:
+            log.warning("job %s: could not read its reference", job.id, exc_info=True)
+            return None
 
     def _reply_editable(self, job: Job) -> bool:
         if self._token_dead or self._webhook is None or job.reply_message_id is None or job.token_expires_at is None:

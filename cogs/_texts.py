@@ -13,7 +13,7 @@ from typing import Final
 import discord
 
 import i18n
-from cogs._limits import FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT
+from cogs._limits import FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT, cut
 from generation.alerts import AlertKind
 from generation.events import Failed, FailureKind
 from generation.refusals import (
@@ -25,10 +25,16 @@ from generation.refusals import (
     FormExpired,
     ImageGoneFromMessage,
     InvalidDay,
+    JobAgeRestricted,
+    JobChannelHidden,
+    JobNotFound,
+    JobReferenceInvalid,
+    JobWithoutResult,
     LastModel,
     MessageHasNoImages,
     ModelNotOffered,
     NotInServer,
+    NotYourJob,
     OptionNotOffered,
     ParentUnknown,
     PromptEmpty,
@@ -39,6 +45,7 @@ from generation.refusals import (
     ReferenceUnusable,
     Refusal,
     Restarting,
+    ResultGone,
     RoleMissing,
     RoleNotExpected,
     ServerNotAllowed,
@@ -47,7 +54,7 @@ from generation.refusals import (
     Unavailable,
 )
 from i18n import LocaleLike
-from storage.jobs import Job
+from storage.jobs import Job, JobState
 from storage.quotas import Period, RuleScope, RuleUsage
 from toapis import catalog
 
@@ -160,8 +167,9 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             return t("refusal.restarting")
         case Unavailable():
             return t("refusal.unavailable")
-        case ChannelNotAllowed(allowed=allowed):
-            return t("refusal.channel_not_allowed", places=channel_list(allowed, locale, limit=MESSAGE_LIST_LIMIT))
+        case ChannelNotAllowed(allowed=allowed, command=command):
+            places = channel_list(allowed, locale, limit=MESSAGE_LIST_LIMIT)
+            return t("refusal.channel_not_allowed", command=command, places=places)
         case CoolingDown(seconds=seconds):
             when = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=seconds), "R")
             return t("refusal.cooling_down", when=when)
@@ -212,6 +220,22 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             return t(_PARENT_UNKNOWN[action])
         case ReferencesExpired(retention_days=days):
             return i18n.plural("refusal.references_expired", days, locale)
+        case JobReferenceInvalid():
+            return t("refusal.job_reference_invalid")
+        case JobNotFound(reference=reference):
+            return t("refusal.job_not_found", reference=reference)
+        case NotYourJob():
+            return t("refusal.not_your_job")
+        case JobChannelHidden():
+            return t("refusal.job_channel_hidden")
+        case JobAgeRestricted():
+            return t("refusal.job_age_restricted")
+        case JobWithoutResult(finished=True):
+            return t("refusal.job_without_result_finished")
+        case JobWithoutResult():
+            return t("refusal.job_without_result")
+        case ResultGone():
+            return t("refusal.result_gone")
         case QuotaExceeded(usage=usage, requested=requested, weight=weight):
             return quota_refusal(usage, requested, locale, weight)
         case ReferencesNotSaved():
@@ -397,3 +421,122 @@ _SERVER_ALERTS: Final[dict[AlertKind, str]] = {
 def server_alert_text(kind: AlertKind) -> str:
     """What a server's admins read in their log channel about an operator alert: fixed, never the details."""
     return _SERVER_ALERTS[kind]
+
+
+# -- finding a job again: /history and /show's suggestions ---------------------------------------------------
+
+HISTORY_TITLE: Final = "Your latest jobs"
+HISTORY_HEADER: Final = "Newest first, in this server. `/show job:<reference>` posts a job's images here again."
+HISTORY_EMPTY: Final = "You have not asked Imagine for images in this server yet."
+# Lines are one job each: the prompt is cut to its start, on one line.
+HISTORY_PROMPT_LIMIT: Final = 60
+
+
+def one_line(text: str, limit: int) -> str:
+    """A member's text on one line (runs of blanks and line breaks become one space), cut to `limit`."""
+    return cut(" ".join(text.split()), limit)
+
+
+def job_status(job: Job) -> str:
+    """Where a job stands, in a word or two."""
+    if job.state is JobState.COMPLETED:
+        return "delivered" if job.images_delivered >= job.n else f"{job.images_delivered} of {job.n} delivered"
+    if job.state is JobState.FAILED:
+        return "cancelled" if job.error_code == FailureKind.CANCELLED.value else "failed"
+    return "waiting in line" if job.state is JobState.QUEUED else "in progress"
+
+
+def result_link(job: Job) -> str | None:
+    """A link that jumps to the job's images, once they were posted."""
+    if job.state is not JobState.COMPLETED or job.result_message_id is None:
+        return None
+    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id}"
+
+
+def history_line(job: Job, reference: str) -> str:
+    """One job in /history: its reference, when, the prompt's start, model and aspect, status, and a jump link."""
+    prompt = discord.utils.escape_markdown(one_line(job.prompt, HISTORY_PROMPT_LIMIT))
+    when = discord.utils.format_dt(job.created_at, "R")
+    line = f"`{reference}` {when} · {prompt} · {model_label(job.model)} · {job.aspect} · {job_status(job)}"
+    link = result_link(job)
+    return f"{line} · [images]({link})" if link else line
+
+
+def age(seconds: float) -> str:
+    """How long ago, in the largest whole unit: "just now", "5 min ago", "3 h ago", "2 days ago"."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h ago"
+    return f"{hours // 24} days ago"
+
+
+def suggestion_name(job: Job, reference: str, seconds_ago: float, *, limit: int) -> str:
+    """A job as /show suggests it (within Discord's `limit` for a choice's name): reference, prompt, age."""
+    tail = f" · {age(seconds_ago)}"
+    head = f"{reference} · "
+    return head + one_line(job.prompt, limit - len(head) - len(tail)) + tail
+
+
+# -- /help ---------------------------------------------------------------------------------------------------
+
+HELP_TITLE: Final = "Imagine"
+HELP_INTRO: Final = (
+    "Imagine makes images from a description, a *prompt*, with the image models this server offers. Each image "
+    "counts against limits this server's admins set."
+)
+HELP_HOW: Final = "\n".join(
+    [
+        "`/imagine prompt:<text>`: describe the image. Options: `aspect`, `resolution`, `n` (how many), `model`, "
+        "and up to four reference images to guide it.",
+        "**Apps → Imagine from images** on a message with images: use them as references.",
+        "On a result: **Re-roll** asks again, **Vary** makes new takes on one image, **Delete** removes it.",
+        "`/history`: your latest jobs here. `/show job:<reference>`: post a job's images again (the reference is "
+        "in the result's footer).",
+        "`/usage`: how many images you have left.",
+    ]
+)
+HELP_ADMIN: Final = "\n".join(
+    [
+        "`/imagine-settings`: the channels where Imagine works, the most images per request, a cooldown, the "
+        "models offered and a channel for alerts; `show` lists them.",
+        "`/quota`: limits for the server, each member and roles, per day, week or month; `show`, `usage` and "
+        "`export` report what was used.",
+        "Both need the Manage Server permission.",
+    ]
+)
+HELP_NO_LIMITS: Final = "No limits apply to you in this server."
+
+
+def images_left_line(left: int) -> str:
+    """The last line of a member's standing: what they can make now."""
+    return f"You can make **{left:,}** more {noun(left, 'image')} now."
+
+
+def help_places(allowed: frozenset[int], locale: LocaleLike) -> str:
+    """Where Imagine works in this server."""
+    return f"Only in {channel_list(allowed, locale, limit=FIELD_VALUE_LIMIT - 8)}" if allowed else "Every channel"
+
+
+def help_cooldown(seconds: int) -> str:
+    """The server's cooldown, as /help states it."""
+    return f"{duration(seconds)} between two requests" if seconds else "None"
+
+
+# -- the welcome ---------------------------------------------------------------------------------------------
+
+WELCOME: Final = "\n".join(
+    [
+        "Thanks for adding **Imagine**! Members describe an image with `/imagine` and get it in this server.",
+        "Admins (Manage Server), two things to set first:",
+        "• `/imagine-settings`: the channels where Imagine works (every channel until you list some), the most "
+        "images per request, a cooldown, the models offered.",
+        "• `/quota`: how many images the server and each member may make per day, week or month (`/quota show` "
+        "lists what applies now).",
+        "Members start with `/help`.",
+    ]
+)

@@ -1,8 +1,14 @@
-"""The servers the bot is in: one added to a server off the allow-list leaves it; those already in are logged.
+"""The servers the bot is in: one added to a server off the allow-list leaves it; one added to an allowed server
+greets its admins once; those already in are logged.
 
 A server the bot joins while connected arrives as `on_guild_join`; servers it was already in arrive at
-start-up as available, never as joins. So only a join makes the bot leave: a typo in ALLOWED_GUILD_IDS must
-not make it leave every server it serves at the next start. Those are logged for the operator instead.
+start-up as available, never as joins. So only a join makes the bot leave, or greet: a typo in ALLOWED_GUILD_IDS
+must not make it leave every server it serves at the next start, and a restart must not greet anyone. Servers off
+the list are logged for the operator instead.
+
+The welcome (docs/admins.md, "The welcome") goes to the server's system channel, or else the first text channel
+where the bot may write; nowhere if there is none. It is recorded before it is posted, so that a server that
+removes the bot and adds it again is not greeted twice.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import logging
 import discord
 from discord.ext import commands
 
+from cogs._embeds import NO_MENTIONS
 from cogs._services import Services, services_of
+from cogs._texts import WELCOME
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,7 @@ class ServersCog(commands.Cog):
     async def on_guild_join(self, guild: discord.Guild) -> None:
         if self.services.settings.guild_allowed(guild.id):
             log.info("Added to server %s (%s)", guild.id, guild.name)
+            await self._welcome(guild)
             return
         log.warning("Added to server %s (%s), which is not on ALLOWED_GUILD_IDS: leaving it", guild.id, guild.name)
         try:
@@ -45,6 +54,35 @@ class ServersCog(commands.Cog):
             guild.id,
             guild.name,
         )
+
+    async def _welcome(self, guild: discord.Guild) -> None:
+        channel = welcome_channel(guild)
+        if channel is None:
+            log.info("Server %s: no channel where Imagine may write, so no welcome", guild.id)
+            return
+        server_settings = self.services.server_settings
+        if not await server_settings.claim_welcome(guild.id):
+            log.info("Server %s was welcomed before", guild.id)
+            return
+        try:
+            await channel.send(WELCOME, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("Server %s: could not post the welcome in #%s", guild.id, channel.id, exc_info=True)
+            await server_settings.release_welcome(guild.id)
+            return
+        log.info("Server %s welcomed in channel %s", guild.id, channel.id)
+
+
+def welcome_channel(guild: discord.Guild) -> discord.TextChannel | None:
+    """The system channel if the bot may write there, else the first text channel where it may; else None."""
+    me = guild.me
+    candidates = [guild.system_channel] if guild.system_channel is not None else []
+    candidates += sorted(guild.text_channels, key=lambda channel: channel.position)
+    for channel in candidates:
+        permissions = channel.permissions_for(me)
+        if permissions.view_channel and permissions.send_messages:
+            return channel
+    return None
 
 
 async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:

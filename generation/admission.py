@@ -59,12 +59,19 @@ class Admission:
         """
         self.check_server(guild_id)
         self._pipeline.check_available()
+        self.check_place(guild_id, channel_id, parent_id=parent_id)
         server = self._server_settings.get(guild_id)
-        if not server.channel_allowed(channel_id) and not (parent_id is not None and server.channel_allowed(parent_id)):
-            raise ChannelNotAllowed(server.allowed_channel_ids)
         wait = self.cooldowns.remaining(guild_id, user_id, server.cooldown_seconds)
         if wait > 0:
             raise CoolingDown(wait)
+
+    def check_place(
+        self, guild_id: int, channel_id: int, *, parent_id: int | None = None, command: str = "/imagine"
+    ) -> None:
+        """The server's channel allow-list lets `command` run in this channel (a thread: where its parent is)."""
+        server = self._server_settings.get(guild_id)
+        if not server.channel_allowed(channel_id) and not (parent_id is not None and server.channel_allowed(parent_id)):
+            raise ChannelNotAllowed(server.allowed_channel_ids, command)
 
     def check_options(
         self,

@@ -41,9 +41,10 @@ class Unavailable(Refusal):
 
 @dataclass(eq=False)
 class ChannelNotAllowed(Refusal):
-    """The server allows /imagine in other channels only."""
+    """The server allows Imagine's commands in other channels only; `command` names the one refused."""
 
     allowed: frozenset[int]
+    command: str = "/imagine"
 
 
 @dataclass(eq=False)
@@ -162,6 +163,50 @@ class ReferencesExpired(Refusal):
     """A re-roll of a job whose references were deleted after `retention_days`."""
 
     retention_days: int
+
+
+# -- finding a job again (/show) ----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class JobReferenceInvalid(Refusal):
+    """What was typed is not a job reference (8 to 32 hexadecimal characters)."""
+
+    given: str
+
+
+@dataclass(eq=False)
+class JobNotFound(Refusal):
+    """No job of this server has this reference (a job of another server is never found)."""
+
+    reference: str
+
+
+@dataclass(eq=False)
+class NotYourJob(Refusal):
+    """Another member's job, and the member may not manage messages here."""
+
+
+@dataclass(eq=False)
+class JobChannelHidden(Refusal):
+    """The job was made in a channel the member cannot view (or that Imagine can no longer tell about)."""
+
+
+@dataclass(eq=False)
+class JobAgeRestricted(Refusal):
+    """The job was made in an age-restricted channel, and this channel is not one."""
+
+
+@dataclass(eq=False)
+class JobWithoutResult(Refusal):
+    """The job has no images to show: it failed (`finished`) or is not done yet."""
+
+    finished: bool
+
+
+@dataclass(eq=False)
+class ResultGone(Refusal):
+    """The message with the job's images was deleted (or lost its images)."""
 
 
 # -- admission -----------------------------------------------------------------------------------------------

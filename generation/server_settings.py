@@ -67,6 +67,15 @@ class ServerSettings:
     async def set_language(self, guild_id: int, language: str | None) -> GuildSettings:
         return self._keep(await self._repository.set_language(guild_id, language))
 
+    async def claim_welcome(self, guild_id: int) -> bool:
+        """Whether the server is to be welcomed now: True once per server, ever (across restarts, processes, and
+        the bot being removed and added again)."""
+        return await self._repository.claim_welcome(guild_id)
+
+    async def release_welcome(self, guild_id: int) -> None:
+        """The welcome could not be posted: the next time the bot is added, it may be."""
+        await self._repository.release_welcome(guild_id)
+
     def _keep(self, settings: GuildSettings) -> GuildSettings:
         self._cache[settings.guild_id] = settings
         return settings

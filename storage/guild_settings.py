@@ -145,6 +145,26 @@ class GuildSettingsRepository:
         """The locale of messages the whole channel sees (`None`: the server's preferred locale)."""
         return await self._set(guild_id, "language", language)
 
+    async def claim_welcome(self, guild_id: int) -> bool:
+        """Record that the guild is being welcomed; False if it was before. One statement: of several claims at
+        once, exactly one gets True. (Not a setting: `updated_at` and the cached settings are left alone.)"""
+        now = to_epoch_ms(self._clock())
+        claimed = await self._db.execute(
+            """
+            INSERT INTO guild_settings (guild_id, welcomed_at, updated_at) VALUES (:guild_id, :now, :now)
+            ON CONFLICT (guild_id) DO UPDATE SET welcomed_at = excluded.welcomed_at
+            WHERE guild_settings.welcomed_at IS NULL
+            """,
+            {"guild_id": guild_id, "now": now},
+        )
+        return claimed > 0
+
+    async def release_welcome(self, guild_id: int) -> None:
+        """The welcome could not be posted: a later join may welcome the guild after all."""
+        await self._db.execute(
+            "UPDATE guild_settings SET welcomed_at = NULL WHERE guild_id = :guild_id", {"guild_id": guild_id}
+        )
+
     async def _set(self, guild_id: int, column: str, value: int | str | None) -> GuildSettings:
         # `column` is one of this module's literals, never caller input.
         await self._db.execute(

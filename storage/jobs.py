@@ -218,6 +218,19 @@ def _job_from_row(row: Row) -> Job:
     )
 
 
+# Ids are lowercase hex (uuid4), and "g" sorts after every hex digit on both engines: the ids that start with a
+# prefix are exactly those in [prefix, prefix + "g"), a range the (guild_id, id) index answers. (LIKE 'abc%' would
+# not use a PostgreSQL index under a non-C collation.)
+_PREFIX_RANGE: Final = "id >= :low AND id < :high"
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def _prefix_range(prefix: str) -> dict[str, str]:
+    if not prefix or not set(prefix) <= _HEX:
+        raise ValueError(f"a job id prefix is lowercase hex, not {prefix!r}")
+    return {"low": prefix, "high": prefix + "g"}
+
+
 def _lease_ms(ttl_seconds: float) -> int:
     if not ttl_seconds > 0:
         raise ValueError(f"a lease needs a positive ttl_seconds, not {ttl_seconds}")
@@ -416,6 +429,46 @@ class JobRepository:
             {"since": to_epoch_ms(since)},
         )
         return [_job_from_row(row) for row in rows]
+
+    # -- finding jobs again -----------------------------------------------------------------------------------
+
+    async def recent_of_member(self, guild_id: int, user_id: int, *, limit: int) -> list[Job]:
+        """The member's latest `limit` jobs in the guild, newest first."""
+        rows = await self._db.fetch_all(
+            """
+            SELECT * FROM jobs WHERE guild_id = :guild_id AND user_id = :user_id
+            ORDER BY created_at DESC, id DESC LIMIT :limit
+            """,
+            {"guild_id": guild_id, "user_id": user_id, "limit": limit},
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def oldest_with_prefix(self, guild_id: int, prefix: str) -> Job | None:
+        """The guild's oldest job whose id starts with `prefix` (lowercase hex), or None."""
+        rows = await self._db.fetch_all(
+            f"""
+            SELECT * FROM jobs WHERE guild_id = :guild_id AND {_PREFIX_RANGE}
+            ORDER BY created_at, id LIMIT 1
+            """,
+            {"guild_id": guild_id, **_prefix_range(prefix)},
+        )
+        return _job_from_row(rows[0]) if rows else None
+
+    async def older_ids_with_prefix(self, job: Job, prefix: str) -> list[str]:
+        """The ids of the guild's jobs created before `job` (ties: by id) whose ids start with `prefix` too."""
+        rows = await self._db.fetch_all(
+            f"""
+            SELECT id FROM jobs WHERE guild_id = :guild_id AND {_PREFIX_RANGE}
+            AND (created_at < :created_at OR (created_at = :created_at AND id < :id))
+            """,
+            {
+                "guild_id": job.guild_id,
+                "created_at": to_epoch_ms(job.created_at),
+                "id": job.id,
+                **_prefix_range(prefix),
+            },
+        )
+        return [str(row["id"]) for row in rows]
 
     # -- leases ----------------------------------------------------------------------------------------------
 

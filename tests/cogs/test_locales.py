@@ -87,7 +87,16 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
             check(option)
 
     commands = {command["name"]: command for command in sync.payload}
-    assert set(commands) == {"imagine", "usage", "quota", "imagine-settings", "Imagine from images"}
+    assert set(commands) == {
+        "imagine",
+        "usage",
+        "quota",
+        "imagine-settings",
+        "show",
+        "history",
+        "help",
+        "Imagine from images",
+    }
     for command in sync.payload:
         check(command, menu=command.get("type") == 3)
     imagine = commands["imagine"]

@@ -70,6 +70,16 @@ def assert_imagine_command(command: dict[str, Any]) -> None:
         assert not image.get("required")
 
 
+def assert_member_commands(commands: dict[tuple[str, int], dict[str, Any]]) -> None:
+    """``/usage``, ``/show job:<reference>`` (suggested as typed), ``/history`` and ``/help``: for every member."""
+    for name in ("usage", "show", "history", "help"):
+        assert commands[name, SLASH].get("default_member_permissions") is None, name
+    (job,) = commands["show", SLASH]["options"]
+    assert (job["name"], job["type"], job["required"], job.get("autocomplete")) == ("job", STRING, True, True)
+    assert not commands["history", SLASH].get("options")
+    assert not commands["help", SLASH].get("options")
+
+
 def assert_admin_group(command: dict[str, Any]) -> None:
     """Admin commands: Manage Server by default, servers only."""
     assert command["type"] == SLASH
@@ -118,11 +128,15 @@ def assert_synced_payload(payload: list[dict[str, Any]]) -> None:
     assert set(commands) == {
         ("imagine", SLASH),
         ("usage", SLASH),
+        ("show", SLASH),
+        ("history", SLASH),
+        ("help", SLASH),
         ("quota", SLASH),
         ("imagine-settings", SLASH),
         ("Imagine from images", MESSAGE_MENU),
     }
     assert_imagine_command(commands["imagine", SLASH])
+    assert_member_commands(commands)
     assert_quota_command(commands["quota", SLASH])
     assert_settings_command(commands["imagine-settings", SLASH])
     for command in payload:

@@ -364,10 +364,10 @@ class FakeGuild:
         return role
 
     def add_text_channel(
-        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
+        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None, nsfw: bool = False
     ) -> FakeChannel:
-        """Create a text channel."""
-        return self._add_channel(name, ChannelType.GUILD_TEXT, overwrites=overwrites, topic=topic)
+        """Create a text channel (``nsfw``: age-restricted; its threads are too, as Discord has it)."""
+        return self._add_channel(name, ChannelType.GUILD_TEXT, overwrites=overwrites, topic=topic, nsfw=nsfw)
 
     def add_voice_channel(self, name: str, *, overwrites: Iterable[Overwrite] = ()) -> FakeChannel:
         """Create a voice channel (its text chat takes messages like a text channel)."""
@@ -380,7 +380,13 @@ class FakeGuild:
         return self._add_channel(name, ChannelType.GUILD_FORUM, overwrites=overwrites, topic=topic)
 
     def _add_channel(
-        self, name: str, kind: ChannelType, *, overwrites: Iterable[Overwrite], topic: str | None = None
+        self,
+        name: str,
+        kind: ChannelType,
+        *,
+        overwrites: Iterable[Overwrite],
+        topic: str | None = None,
+        nsfw: bool = False,
     ) -> FakeChannel:
         channel = FakeChannel(
             id=self._new_id(),
@@ -390,6 +396,7 @@ class FakeGuild:
             overwrites=list(overwrites),
             position=len(self.channels),
             topic=topic,
+            nsfw=nsfw,
         )
         self.channels.append(channel)
         self._created(channel)

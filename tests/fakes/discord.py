@@ -259,6 +259,11 @@ class FakeDiscord:
         self.gateway.guild_stream.join(guild)
         return guild
 
+    def remove_bot(self, guild: FakeGuild) -> None:
+        """An admin removes the bot from ``guild``: it hears GUILD_DELETE and may no longer act there. Adding it
+        again is ``add_guild(..., guild_id=guild.id)``: a join, as on Discord, into the server as it is then."""
+        self.state.leave_guild(guild)
+
     @property
     def guilds(self) -> list[FakeGuild]:
         """Every server the bot is in."""

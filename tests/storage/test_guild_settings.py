@@ -107,3 +107,19 @@ async def test_the_sync_record_keeps_one_hash_per_scope(settings: GuildSettingsR
     assert await settings.synced_guilds(1) == [GUILD]
     assert await settings.synced_tree_hash(1, OTHER) is None
     assert await settings.synced_guilds(2) == [GUILD]
+
+
+async def test_a_guild_is_welcomed_once_unless_the_welcome_was_given_back(settings: GuildSettingsRepository) -> None:
+    await settings.set_cooldown(OTHER, 30)  # a guild with settings already
+
+    assert await settings.claim_welcome(GUILD)
+    assert not await settings.claim_welcome(GUILD)
+    assert await settings.claim_welcome(OTHER)
+    assert not await settings.claim_welcome(OTHER)
+    # Not a setting: the settings stay what they were.
+    assert await settings.get(OTHER) == GuildSettings(OTHER, cooldown_seconds=30)
+    assert await settings.get(GUILD) == GuildSettings(GUILD)
+
+    await settings.release_welcome(GUILD)  # it could not be posted
+    assert await settings.claim_welcome(GUILD)
+    assert not await settings.claim_welcome(GUILD)

@@ -212,3 +212,57 @@ async def test_list_unfinished_is_what_to_resume_oldest_first(jobs: JobRepositor
     unfinished = await jobs.list_unfinished()
     assert [job.id for job in unfinished] == [running.id, queued.id]
     assert unfinished[0].task_id == "t"
+
+
+# -- finding jobs again (/history, /show) -----------------------------------------------------------------------
+
+
+async def test_a_members_recent_jobs_are_theirs_in_that_server_newest_first(
+    jobs: JobRepository, clock: FakeClock
+) -> None:
+    mine = []
+    for number in range(5):
+        mine.append(await new_job(jobs, prompt=f"mine {number}"))
+        await new_job(jobs, prompt=f"someone else's {number}", user_id=SNOWFLAKE + 3)
+        await new_job(jobs, prompt=f"mine elsewhere {number}", guild_id=SNOWFLAKE + 4)
+        clock.advance(seconds=1)
+    # Two in the same millisecond: the order still holds, by id.
+    twins = [await new_job(jobs, prompt="twin"), await new_job(jobs, prompt="twin")]
+
+    recent = await jobs.recent_of_member(SNOWFLAKE, SNOWFLAKE + 2, limit=4)
+
+    newest_twins = sorted(twins, key=lambda job: job.id, reverse=True)
+    assert [job.id for job in recent] == [*(job.id for job in newest_twins), mine[4].id, mine[3].id]
+    assert await jobs.recent_of_member(SNOWFLAKE, SNOWFLAKE + 5, limit=10) == []
+
+
+async def test_jobs_are_found_by_the_start_of_their_id_within_their_server(
+    jobs: JobRepository, clock: FakeClock
+) -> None:
+    first = await new_job(jobs, job_id="abcdef12" + "0" * 24)
+    clock.advance(seconds=1)
+    second = await new_job(jobs, job_id="abcdef12" + "f" * 24)
+    elsewhere = await new_job(jobs, job_id="abcdef12" + "1" * 24, guild_id=SNOWFLAKE + 4)
+    await new_job(jobs, job_id="abcdef13" + "0" * 24)
+    await new_job(jobs, job_id="abcdef11" + "f" * 24)
+
+    # The oldest of those that start with it, and never a job of another server.
+    assert (found := await jobs.oldest_with_prefix(SNOWFLAKE, "abcdef12")) is not None
+    assert found.id == first.id
+    assert (found := await jobs.oldest_with_prefix(SNOWFLAKE, "abcdef12f")) is not None
+    assert found.id == second.id
+    assert (found := await jobs.oldest_with_prefix(SNOWFLAKE, second.id)) is not None
+    assert found.id == second.id
+    assert await jobs.oldest_with_prefix(SNOWFLAKE, "abcdef121") is None
+    assert (found := await jobs.oldest_with_prefix(SNOWFLAKE + 4, "abcdef12")) is not None
+    assert found.id == elsewhere.id
+    # Only older jobs of the same server count against a job's prefix.
+    assert await jobs.older_ids_with_prefix(second, "abcdef12") == [first.id]
+    assert await jobs.older_ids_with_prefix(first, "abcdef12") == []
+    assert await jobs.older_ids_with_prefix(elsewhere, "abcdef12") == []
+
+
+@pytest.mark.parametrize("prefix", ["", "ABCDEF12", "abcdefgh", "abc%", "ab'; --"])
+async def test_a_prefix_is_lowercase_hex(jobs: JobRepository, prefix: str) -> None:
+    with pytest.raises(ValueError, match="lowercase hex"):
+        await jobs.oldest_with_prefix(SNOWFLAKE, prefix)

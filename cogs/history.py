@@ -1,0 +1,247 @@
+"""/show and /history: a job a member can find again by the short reference in its result's footer.
+
+/show posts a job's images again, in the channel where it is run, re-uploaded from the job's result message with
+the job's buttons. Its rules (docs/members.md, "Finding a job again"): a member's own jobs, or any job of the
+server for someone with Manage Messages; never a job of another server, nor one from a channel the member cannot
+view, nor one from an age-restricted channel into a channel that is not; spoilers stay spoilers; the channel
+allow-list applies. Its suggestions read the database, the one I/O allowed before an interaction's answer
+(autocomplete's answer is its only response), within AUTOCOMPLETE_BUDGET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs._embeds import NO_MENTIONS, shown_embed
+from cogs._errors import answer_error
+from cogs._intake import parent_of
+from cogs._pagination import pages_of, send_pages
+from cogs._replies import defer_privately, refuse_after_defer
+from cogs._services import Services, services_of
+from cogs._texts import (
+    HISTORY_EMPTY,
+    HISTORY_HEADER,
+    HISTORY_TITLE,
+    generic_text,
+    history_line,
+    refusal_text,
+    suggestion_name,
+)
+from cogs._translator import command_text
+from cogs._views import result_view
+from generation.history import parse_reference
+from generation.refusals import (
+    JobAgeRestricted,
+    JobChannelHidden,
+    JobNotFound,
+    JobWithoutResult,
+    NotInServer,
+    NotYourJob,
+    Refusal,
+    ResultGone,
+)
+from storage.clock import utc_now
+from storage.errors import StorageError
+from storage.jobs import Job, JobState
+
+log = logging.getLogger(__name__)
+
+# Discord waits 3 seconds for suggestions and shows none after that: answering none within 2 s beats a failure.
+AUTOCOMPLETE_BUDGET: Final = 2.0
+# Discord shows at most 25 suggestions, each named in at most 100 characters.
+MAX_SUGGESTIONS: Final = 25
+CHOICE_NAME_LIMIT: Final = 100
+# The latest jobs the suggestions are chosen from, and that /history lists.
+SUGGESTION_POOL: Final = 100
+HISTORY_LIMIT: Final = 100
+
+SourceChannel = discord.abc.GuildChannel | discord.Thread
+
+
+class HistoryCog(commands.Cog):
+    def __init__(self, bot: commands.Bot | commands.AutoShardedBot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+
+    # -- /show -----------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="show", description=command_text("command.show"))
+    @app_commands.guild_only()
+    @app_commands.describe(job=command_text("option.show.job"))
+    async def show(self, interaction: discord.Interaction, job: str) -> None:
+        """Post a job's images here again, with their buttons."""
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        try:
+            if guild_id is None or channel_id is None:
+                raise NotInServer()
+            self.services.intake.admission.check_place(
+                guild_id, channel_id, parent_id=parent_of(interaction), command="/show"
+            )
+            reference = parse_reference(job)
+        except Refusal as refusal:
+            await interaction.response.send_message(
+                refusal_text(refusal, interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            found = await self.services.history.find(guild_id, reference)
+            if found is None:
+                raise JobNotFound(reference)
+            await self._check_may_show(interaction, found)
+            files = await self._images_of(found)
+            embed = shown_embed(
+                found, reference=await self.services.history.reference(found), shown_by=interaction.user.id
+            )
+            await interaction.edit_original_response(
+                embed=embed, attachments=files, view=result_view(found, len(files)), allowed_mentions=NO_MENTIONS
+            )
+        except Refusal as refusal:
+            await refuse_after_defer(interaction, refusal_text(refusal, interaction.locale))
+        except Exception:
+            # Answered here: while the public reply is the "thinking" placeholder, a follow-up would become it.
+            log.exception("Unexpected error in /show")
+            await refuse_after_defer(interaction, generic_text(interaction.locale))
+        else:
+            log.info("job %s shown by %s in channel %s", found.id, interaction.user.id, channel_id)
+
+    async def _check_may_show(self, interaction: discord.Interaction, job: Job) -> None:
+        """The member may show this job here, or the refusal that says why not."""
+        user = interaction.user
+        if job.user_id != user.id and not interaction.permissions.manage_messages:
+            raise NotYourJob()
+        guild = interaction.guild
+        if guild is None or not isinstance(user, discord.Member):
+            raise JobChannelHidden()
+        source = await _channel_of(guild, job.channel_id)
+        if source is None or not _can_view(source, user, requester=job.user_id):
+            raise JobChannelHidden()
+        if _is_nsfw(source) and not _is_nsfw(interaction.channel):
+            raise JobAgeRestricted()
+        if job.state is not JobState.COMPLETED or job.result_message_id is None:
+            raise JobWithoutResult(finished=job.is_finished)
+
+    async def _images_of(self, job: Job) -> list[discord.File]:
+        """The images on the job's result message (the bot's own: it may read them), to upload again; spoilers
+        stay spoilers."""
+        message = await self._result_message(job)
+        try:
+            files = [await item.to_file(spoiler=item.is_spoiler()) for item in message.attachments]
+        except (discord.NotFound, discord.Forbidden) as exc:
+            raise ResultGone() from exc
+        if not files:
+            raise ResultGone()
+        return files
+
+    async def _result_message(self, job: Job) -> discord.Message:
+        """The job's result message: in its channel, or else in its requester's direct messages (where a result
+        that outlived its reply goes when the channel refuses the bot's messages: cogs/_outbox.py)."""
+        assert job.result_message_id is not None
+        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            return await channel.fetch_message(job.result_message_id)
+        except (discord.NotFound, discord.Forbidden):
+            pass
+        try:
+            direct = await self.bot.create_dm(discord.Object(job.user_id))
+            return await direct.fetch_message(job.result_message_id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            raise ResultGone() from exc
+
+    @show.autocomplete("job")
+    async def job_suggestions(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The member's latest delivered jobs whose reference or prompt holds what was typed. The database is read
+        within AUTOCOMPLETE_BUDGET; past it, no suggestion (Discord would show none anyway)."""
+        if interaction.guild_id is None:
+            return []
+        try:
+            async with asyncio.timeout(AUTOCOMPLETE_BUDGET):
+                return await self._suggestions(interaction.guild_id, interaction.user.id, current)
+        except TimeoutError:
+            log.warning("/show suggestions: the database did not answer within %.1f s", AUTOCOMPLETE_BUDGET)
+        except StorageError:
+            log.warning("/show suggestions: the database failed", exc_info=True)
+        return []
+
+    async def _suggestions(self, guild_id: int, user_id: int, current: str) -> list[app_commands.Choice[str]]:
+        history = self.services.history
+        typed = current.strip().lower()
+        jobs = [
+            job
+            for job in await history.recent(guild_id, user_id, limit=SUGGESTION_POOL)
+            if job.state is JobState.COMPLETED and (job.id.startswith(typed) or typed in job.prompt.lower())
+        ]
+        now = utc_now()
+        return [
+            app_commands.Choice(
+                name=suggestion_name(
+                    found.job,
+                    found.reference,
+                    (now - found.job.created_at).total_seconds(),
+                    limit=CHOICE_NAME_LIMIT,
+                ),
+                value=found.reference,
+            )
+            for found in await history.with_references(jobs[:MAX_SUGGESTIONS])
+        ]
+
+    # -- /history --------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="history", description=command_text("command.history"))
+    @app_commands.guild_only()
+    async def history(self, interaction: discord.Interaction) -> None:
+        """List your latest jobs in this server, with their references and links to their images."""
+        assert interaction.guild_id is not None
+        await defer_privately(interaction)
+        history = self.services.history
+        jobs = await history.recent(interaction.guild_id, interaction.user.id, limit=HISTORY_LIMIT)
+        lines = [history_line(found.job, found.reference) for found in await history.with_references(jobs)]
+        await send_pages(interaction, pages_of(HISTORY_TITLE, lines, header=HISTORY_HEADER, empty=HISTORY_EMPTY))
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await answer_error(interaction, error)
+
+
+async def _channel_of(guild: discord.Guild, channel_id: int) -> SourceChannel | None:
+    """The job's channel: from the cache, or asked of Discord (an archived thread leaves the cache); None when
+    Imagine cannot tell what it is."""
+    cached = guild.get_channel_or_thread(channel_id)
+    if cached is not None:
+        return cached
+    try:
+        fetched = await guild.fetch_channel(channel_id)
+    except discord.HTTPException:
+        return None
+    return fetched if isinstance(fetched, discord.abc.GuildChannel | discord.Thread) else None
+
+
+def _can_view(channel: SourceChannel, member: discord.Member, *, requester: int) -> bool:
+    """Whether the member can view the channel, by the permissions Imagine knows. A private thread is seen by its
+    members alone, whom Imagine does not know: its requester was one, and Manage Threads sees them all."""
+    try:
+        permissions = channel.permissions_for(member)
+    except discord.ClientException:  # a thread whose parent is not cached: unknown
+        return False
+    if not permissions.view_channel:
+        return False
+    if isinstance(channel, discord.Thread) and channel.is_private():
+        return member.id == requester or permissions.manage_threads
+    return True
+
+
+def _is_nsfw(channel: object) -> bool:
+    """Whether the channel is age-restricted (a thread: its parent); False when unknown."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
+    await bot.add_cog(HistoryCog(bot, services_of(bot)))

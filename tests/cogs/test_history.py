@@ -1,0 +1,101 @@
+"""/history through the real bot: a member's own jobs in this server, newest first, in pages, each with its
+reference, the prompt's start, model and aspect, status, when, and a link to its images."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from storage.jobs import JobKind, JobState
+from tests.cogs.conftest import World, delivered, wait_until
+from tests.cogs.test_quota import button, command, description, flip
+from tests.fakes.discord import CallbackType
+from tests.fakes.toapis import Timeline
+
+LINE = re.compile(r"^`(?P<reference>[0-9a-f]{8,32})` <t:\d+:R> · (?P<rest>.*)$")
+
+
+async def history_pages(world: World) -> list[str]:
+    """Every page of the member's /history (ephemeral, pinging nobody), turned with Next."""
+    reply = await command(world, "history", user=world.member)
+    assert reply.interaction is not None
+    assert reply.interaction.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert reply.embeds[0]["title"] == "Your latest jobs"
+    pages = [description(reply)]
+    if not reply.components:
+        return pages
+    _, next_id = reply.custom_ids()
+    while not button(reply, next_id).get("disabled"):
+        await flip(world, reply, next_id, world.member)
+        pages.append(description(reply))
+    return pages
+
+
+def job_lines(page: str) -> list[str]:
+    return [line for line in page.splitlines() if line.startswith("`")]
+
+
+async def test_a_member_with_no_job_is_told_so(world: World) -> None:
+    (page,) = await history_pages(world)
+    assert "You have not asked Imagine for images in this server yet." in page
+
+
+async def test_history_lists_the_members_own_jobs_newest_first_with_status_and_links(world: World) -> None:
+    done = await world.imagine("a lighthouse *at* dusk\nwith gulls", aspect="16:9")
+    await world.discord.wait_for(lambda: delivered(done), 15, what="the images")
+    world.api.on_prompt("a failing task", Timeline.failing())
+    await world.imagine("a failing task")
+    bob = world.guild.add_member("bob")
+    others = await world.imagine("bob's job", user=bob)
+    await world.discord.wait_for(lambda: delivered(others), 15, what="bob's images")
+
+    async def settled() -> bool:
+        return all(job.is_finished for job in await world.jobs())
+
+    await wait_until(settled)
+    (page,) = await history_pages(world)
+
+    assert page.startswith("Newest first, in this server. `/show job:<reference>` posts a job's images here again.")
+    failed, lighthouse = job_lines(page)
+    jobs = {job.prompt: job for job in await world.jobs()}
+    first = jobs["a lighthouse *at* dusk\nwith gulls"]
+    link = f"https://discord.com/channels/{world.guild.id}/{world.channel.id}/{first.result_message_id}"
+    parts = LINE.match(lighthouse)
+    assert parts is not None
+    assert parts["reference"] == first.id[:8]
+    # On one line, its markdown shown as typed.
+    assert parts["rest"] == f"a lighthouse \\*at\\* dusk with gulls · GPT Image 2 · 16:9 · delivered · [images]({link})"
+    failed_parts = LINE.match(failed)
+    assert failed_parts is not None
+    assert failed_parts["rest"] == "a failing task · GPT Image 2 · 1:1 · failed"
+    assert "bob's job" not in page
+
+
+async def test_thirty_jobs_come_in_pages_newest_first(world: World) -> None:
+    jobs = world.store.jobs
+    for number in range(30):
+        await asyncio.sleep(0.002)  # one millisecond apart at least: jobs are ordered by when they were made
+        job = await jobs.create(
+            guild_id=world.guild.id,
+            channel_id=world.channel.id,
+            user_id=world.member.id,
+            kind=JobKind.IMAGINE,
+            prompt=f"picture number {number:02d}",
+            n=1,
+            model="gpt-image-2",
+        )
+        if number % 3 == 0:
+            await jobs.fail(job.id, "cancelled")
+        elif number % 3 == 1:
+            await jobs.set_state(job.id, JobState.DELIVERING)
+            await jobs.record_delivery(job.id, images_delivered=1, result_message_id=1000 + number)
+            await jobs.set_state(job.id, JobState.COMPLETED)
+
+    pages = await history_pages(world)
+
+    assert len(pages) == 2
+    lines = [line for page in pages for line in job_lines(page)]
+    assert [line.split(" · ")[1] for line in lines] == [f"picture number {n:02d}" for n in reversed(range(30))]
+    assert lines[0].endswith("· waiting in line")  # 29
+    assert lines[1].endswith(f"/{world.channel.id}/1028)")  # 28: delivered, with its link
+    assert lines[2].endswith("· cancelled")  # 27
