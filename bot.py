@@ -30,9 +30,11 @@ from cogs._alerts import AlertPoster
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
 from cogs._intake import Intake
+from cogs._mod_log import ModerationLog
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
 from cogs._services import Services
+from cogs._spoilers import spoiler_rule
 from cogs._views import queued_view, result_view
 from generation.admission import Admission
 from generation.alerts import AlertThrottle
@@ -61,6 +63,9 @@ EXTENSIONS: Final = (
     "cogs.imagine_settings",
     "cogs.servers",
 )
+
+# Seconds a stopping bot waits for the moderation log's writes and posts still under way.
+MOD_LOG_DRAIN: Final = 5.0
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
@@ -116,6 +121,10 @@ class ImagineBot(commands.AutoShardedBot):
                 await task
         with contextlib.suppress(AttributeError):
             await self.services.pipeline.close()
+        with contextlib.suppress(AttributeError, TimeoutError):
+            # A refused prompt's usage row and log entry are written after its answer: let them land.
+            async with asyncio.timeout(MOD_LOG_DRAIN):
+                await self.services.mod_log.wait_idle()
         await super().close()
 
     # -- commands --------------------------------------------------------------------------------------------
@@ -154,6 +163,8 @@ class ImagineBot(commands.AutoShardedBot):
             edit_interval=self.settings.progress_edit_interval,
             result_view=result_view,
             queued_view=queued_view,
+            spoiler=spoiler_rule(self, self.services.server_settings),
+            on_failed=self.services.mod_log.job_failed,
         )
 
 
@@ -270,7 +281,8 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         )
         history = JobHistory(store, retention_days=settings.retention_days)
         quotas = QuotaService(store)
-        intake = Intake(admission=admission, pipeline=pipeline, quotas=quotas, history=history)
+        mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas)
+        intake = Intake(admission=admission, pipeline=pipeline, quotas=quotas, history=history, moderation=mod_log)
         bot.services = Services(
             settings=settings,
             pipeline=pipeline,
@@ -278,6 +290,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             quotas=quotas,
             history=history,
             alerts=alerts,
+            mod_log=mod_log,
             intake=intake,
             actions=ResultActions(intake=intake, history=history, pipeline=pipeline),
         )

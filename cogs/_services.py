@@ -20,6 +20,7 @@ from settings import Settings
 
 if TYPE_CHECKING:
     from cogs._intake import Intake
+    from cogs._mod_log import ModerationLog
     from cogs._result_actions import ResultActions
 
 
@@ -31,6 +32,7 @@ class Services:
     quotas: QuotaService
     history: JobHistory
     alerts: AlertThrottle
+    mod_log: ModerationLog
     intake: Intake
     actions: ResultActions
 

@@ -25,12 +25,16 @@ from generation.refusals import (
     ImageGoneFromMessage,
     InvalidDay,
     LastModel,
+    MemberMissing,
+    MemberNotExpected,
     MessageGone,
     MessageHasNoImages,
     ModelNotOffered,
     NotInServer,
+    NoUsableBlockedWord,
     OptionNotOffered,
     ParentUnknown,
+    PromptBlocked,
     PromptEmpty,
     PromptTooLong,
     QuotaExceeded,
@@ -42,6 +46,7 @@ from generation.refusals import (
     RoleMissing,
     RoleNotExpected,
     ServerNotAllowed,
+    TooManyBlockedWords,
     TooManyImages,
     TooManyReferences,
     Unavailable,
@@ -51,6 +56,11 @@ from storage.quotas import Period, RuleScope, RuleUsage
 from toapis import catalog
 
 UNAVAILABLE: Final = "Imagine cannot generate images right now. Please try again later."
+# Names no word: the server's list is its admins' alone, and must not be probed (docs/members.md).
+PROMPT_BLOCKED: Final = (
+    "Your prompt contains something this server does not allow, so it was not sent. Nothing was counted. "
+    "Reword it and try again."
+)
 NOT_COUNTED: Final = "Your images were not counted."
 GENERIC: Final = "Something went wrong on Imagine's side. Please try again in a moment."
 
@@ -163,6 +173,8 @@ def refusal_text(refusal: Refusal) -> str:
             return f"You can use /imagine again {when}."
         case PromptEmpty():
             return "Your prompt is empty: describe the image you want."
+        case PromptBlocked():
+            return PROMPT_BLOCKED
         case PromptTooLong(length=length, limit=limit):
             return f"Your prompt is {length:,} characters long; the limit is {limit:,}. Shorten it and try again."
         case LastModel(model=model):
@@ -220,6 +232,20 @@ def refusal_text(refusal: Refusal) -> str:
             return "Choose the `role` whose rule to remove."
         case RoleNotExpected():
             return "A `role` is only for `scope: role`."
+        case MemberMissing():
+            return "Choose the `member` whose own limit to remove."
+        case MemberNotExpected():
+            return "A `member` is only for `scope: member-override`."
+        case TooManyBlockedWords(limit=limit, room=0):
+            return f"This server already blocks {limit:,} words or phrases, the most it can: remove some first."
+        case TooManyBlockedWords(limit=limit, room=room):
+            return f"A server can block at most {limit:,} words or phrases: only {room:,} more fit. Nothing was added."
+        case NoUsableBlockedWord(given=given):
+            shown = ", ".join(f"`{entry[:40]}`" for entry in given[:10])
+            return (
+                f"Nothing to block in {shown}: an entry needs letters or digits (at least two, except in Chinese, "
+                "Japanese or Thai), and at most 100 characters. Separate several entries with commas."
+            )
     raise TypeError(f"no text for the refusal {type(refusal).__name__}")
 
 
@@ -239,6 +265,8 @@ def rule_name(usage: RuleUsage) -> str:
         return f"the bot owner's cap on each member for {period}"
     if usage.scope is RuleScope.ROLE:
         return f"the limit of your role <@&{usage.role_id}> for {period}"
+    if usage.scope is RuleScope.MEMBER_OVERRIDE:
+        return f"the limit set for you for {period}"
     return f"your limit for {period}"
 
 
@@ -288,6 +316,8 @@ def usage_line(usage: RuleUsage) -> str:
         whose = "The bot owner's cap on you"
     elif usage.scope is RuleScope.ROLE:
         whose = f"Your limit from <@&{usage.role_id}>"
+    elif usage.scope is RuleScope.MEMBER_OVERRIDE:
+        whose = "Your own limit"
     else:
         whose = "Your limit"
     if usage.limit == 0:
@@ -366,3 +396,21 @@ _SERVER_ALERTS: Final[dict[AlertKind, str]] = {
 def server_alert_text(kind: AlertKind) -> str:
     """What a server's admins read in their log channel about an operator alert: fixed, never the details."""
     return _SERVER_ALERTS[kind]
+
+
+# -- the moderation log --------------------------------------------------------------------------------------
+
+MOD_LOG_BLOCKED: Final = "Blocked word: the prompt contains a word or phrase on this server's list."
+
+
+def mod_log_policy_reason(category: str | None) -> str:
+    """Why the image service refused a prompt, as a fixed category (never its own words)."""
+    named = f" ({category})" if category else ""
+    return f"Content policy of the image service{named}: the service declined the prompt or its images."
+
+
+def mod_log_status(settings_on: bool, log_channel_id: int | None) -> str:
+    """Where the moderation log goes, for `/imagine-settings`."""
+    if not settings_on:
+        return "off"
+    return f"on, in <#{log_channel_id}>" if log_channel_id else "on, but no log channel is set"

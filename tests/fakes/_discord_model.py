@@ -364,23 +364,29 @@ class FakeGuild:
         return role
 
     def add_text_channel(
-        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
+        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None, nsfw: bool = False
     ) -> FakeChannel:
-        """Create a text channel."""
-        return self._add_channel(name, ChannelType.GUILD_TEXT, overwrites=overwrites, topic=topic)
+        """Create a text channel (``nsfw``: age-restricted, which its threads are too)."""
+        return self._add_channel(name, ChannelType.GUILD_TEXT, overwrites=overwrites, topic=topic, nsfw=nsfw)
 
     def add_voice_channel(self, name: str, *, overwrites: Iterable[Overwrite] = ()) -> FakeChannel:
         """Create a voice channel (its text chat takes messages like a text channel)."""
         return self._add_channel(name, ChannelType.GUILD_VOICE, overwrites=overwrites)
 
     def add_forum_channel(
-        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
+        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None, nsfw: bool = False
     ) -> FakeChannel:
         """Create a forum channel: its posts are threads (``FakeDiscord.add_forum_post``)."""
-        return self._add_channel(name, ChannelType.GUILD_FORUM, overwrites=overwrites, topic=topic)
+        return self._add_channel(name, ChannelType.GUILD_FORUM, overwrites=overwrites, topic=topic, nsfw=nsfw)
 
     def _add_channel(
-        self, name: str, kind: ChannelType, *, overwrites: Iterable[Overwrite], topic: str | None = None
+        self,
+        name: str,
+        kind: ChannelType,
+        *,
+        overwrites: Iterable[Overwrite],
+        topic: str | None = None,
+        nsfw: bool = False,
     ) -> FakeChannel:
         channel = FakeChannel(
             id=self._new_id(),
@@ -390,6 +396,7 @@ class FakeGuild:
             overwrites=list(overwrites),
             position=len(self.channels),
             topic=topic,
+            nsfw=nsfw,
         )
         self.channels.append(channel)
         self._created(channel)
