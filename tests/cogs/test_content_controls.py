@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from cogs._embeds import fenced
+from cogs._mod_log import spoiler
 from cogs._texts import PROMPT_BLOCKED
 from storage.usage import UsageEntry
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
@@ -509,3 +511,29 @@ async def test_a_blocked_prompt_answers_first_even_when_the_database_is_slow(mak
         # Written once the lock is released: the refusal did not wait for it.
         (row,) = await blocked_rows(world)
         assert (row.prompt, row.status) == ("a dragon", "blocked")
+
+
+# -- what nothing in a prompt can break ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["|" * 4000, "\\" * 4000, "`" * 4000, "a||b" * 1000, "x" * 4090 + "\\|"],
+    ids=["pipes", "backslashes", "backticks", "spoiler ends", "cut inside an escape"],
+)
+def test_the_longest_prompts_stay_inside_their_spoiler_and_code_block(prompt: str) -> None:
+    hidden = spoiler(prompt)
+    fenced_prompt = fenced(prompt, 4096)
+
+    assert len(hidden) <= 4096
+    assert hidden.startswith("||")
+    assert hidden.endswith(" ||")
+    inside = hidden[2:-3]
+    # Every pipe and backtick inside is escaped by a backslash that is not itself escaped.
+    unescaped = inside.replace("\\\\", "").replace("\\|", "").replace("\\`", "")
+    assert "|" not in unescaped
+    assert "`" not in unescaped
+    assert len(fenced_prompt) <= 4096
+    assert fenced_prompt.startswith("```\n")
+    assert fenced_prompt.endswith("\n```")
+    assert "```" not in fenced_prompt[3:-3]
