@@ -1,6 +1,7 @@
 # Imagine: a Discord bot that generates images with ToAPIs.
 # Build: docker build -t imagine .    Run: docker run --env-file .env -v imagine-data:/data imagine
-FROM python:3.11-slim
+# Pinned to a patch release: a rebuild months later gets the same Python. Raise it deliberately.
+FROM python:3.11.14-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -27,6 +28,11 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin imagi
     && chown imagine:imagine /data
 USER imagine
 VOLUME /data
+
+# Healthy: the gateway is connected, the database answers and jobs are taken. `bot.py --health` asks /healthz
+# when METRICS_PORT is set and otherwise reads the heartbeat file the bot keeps fresh (a HEALTHCHECK cannot
+# depend on run-time variables itself).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["python", "bot.py", "--health"]
 
 # SIGTERM (docker stop) makes the bot stop taking jobs and exit cleanly; unfinished jobs resume at the next start.
 STOPSIGNAL SIGTERM

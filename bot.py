@@ -1,4 +1,4 @@
-"""Imagine's composition root: `python bot.py [--sync]`.
+"""Imagine's composition root: `python bot.py [--sync | --check | --health]`.
 
 Reads the settings, sets up logging, opens the database and one aiohttp session for ToAPIs (discord.py keeps
 its own for Discord), builds the pipeline and the bot, loads the cogs, and runs until SIGTERM or SIGINT. On
@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,10 +31,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs._alerts import AlertPoster
+from cogs._check import check_discord
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
 from cogs._intake import Intake
 from cogs._mod_log import ModerationLog
+from cogs._pagination import answer_expired_listing
+from cogs._presence import invite_url, ready_line
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
 from cogs._services import Services
@@ -38,20 +45,30 @@ from cogs._spoilers import spoiler_rule
 from cogs._views import queued_view, result_view
 from generation.admission import Admission
 from generation.alerts import AlertThrottle
+from generation.balance_watch import BalanceWatch
+from generation.checks import CheckLine, Mark, check_database, check_toapis, fail, note, ok
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
+from generation.forms import FormBook
 from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
+from generation.liveness import Heartbeat, Liveness, read_heartbeat
+from generation.logs import JsonFormatter, LogContextFilter
+from generation.metrics import Metrics
 from generation.models import ModelMenu
+from generation.operator_status import OperatorStatus
 from generation.pipeline import Pipeline, PipelineConfig
 from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
+from generation.start_probe import probe_at_start
+from generation.status_server import StatusServer
 from settings import ConfigError, Settings, load_settings
 from storage.errors import StorageError
 from storage.jobs import Job
 from storage.quotas import OperatorDefaults
+from storage.schema_status import SchemaStatus
 from storage.store import Storage
-from toapis import ToAPIsClient
+from toapis import RetryPolicy, ToAPIsClient
 
 log = logging.getLogger("imagine")
 
@@ -62,6 +79,7 @@ EXTENSIONS: Final = (
     "cogs.quota",
     "cogs.imagine_settings",
     "cogs.servers",
+    "cogs.admin",
 )
 
 # Seconds a stopping bot waits for the moderation log's writes and posts still under way.
@@ -69,6 +87,21 @@ MOD_LOG_DRAIN: Final = 5.0
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
+
+
+class StartupError(Exception):
+    """Imagine cannot start for a reason one line explains (Discord unreachable, the metrics port taken)."""
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What keeps the operator informed: metrics, the balance watch, the health verdict and its heartbeat."""
+
+    metrics: Metrics
+    balance: BalanceWatch
+    liveness: Liveness
+    heartbeat: Heartbeat
+    start_probe: Callable[[], Coroutine[Any, Any, None]]
 
 
 class ImagineBot(commands.AutoShardedBot):
@@ -80,8 +113,16 @@ class ImagineBot(commands.AutoShardedBot):
 
     services: Services
     store: Storage
+    operations: Operations
 
-    def __init__(self, settings: Settings, *, force_sync: bool = False, shared_database: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        force_sync: bool = False,
+        shared_database: bool = False,
+        http_trace: aiohttp.TraceConfig | None = None,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # guilds and channels in the cache: upload limits, permissions, alert channels
         super().__init__(
@@ -92,20 +133,29 @@ class ImagineBot(commands.AutoShardedBot):
             tree_cls=GatedTree,
             **shard_options(settings),
         )
+        if http_trace is not None:
+            # discord.py hands its own session this trace config at login (the metrics count Discord's 429s).
+            self.http.http_trace = http_trace
         self.settings = settings
         self.force_sync = force_sync
         self.shared_database = shared_database
         self._background: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
-        self.tree.error(self._on_tree_error)
+        if self.settings.operator_guild_id is not None and self.application is not None:
+            self.services.operators.resolve(self.application)
         await self.services.server_settings.load()
-        for extension in EXTENSIONS:
-            await self.load_extension(extension)
+        await self.load_extensions()
         await self.sync_commands()
         await self.services.pipeline.start()
+        operations = self.operations
         self._background = [
-            asyncio.create_task(keep_tidy(self.store, retention_days=self.settings.retention_days), name="housekeeping")
+            asyncio.create_task(
+                keep_tidy(self.store, retention_days=self.settings.retention_days), name="housekeeping"
+            ),
+            asyncio.create_task(operations.start_probe(), name="toapis-start-probe"),
+            asyncio.create_task(operations.balance.run(), name="balance-watch"),
+            asyncio.create_task(operations.heartbeat.run(), name="heartbeat"),
         ]
         if self.shared_database:
             # Other processes share the database: their /imagine-settings changes must reach this one.
@@ -114,6 +164,13 @@ class ImagineBot(commands.AutoShardedBot):
                 asyncio.create_task(self.services.server_settings.refresh_every(interval), name="settings-refresh")
             )
 
+    async def load_extensions(self) -> None:
+        """The cogs, and with them the command tree (also what --check compares with the last sync)."""
+        self.tree.error(self._on_tree_error)
+        self.add_listener(answer_expired_listing, "on_interaction")
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+
     async def close(self) -> None:
         for task in self._background:
             task.cancel()
@@ -121,34 +178,101 @@ class ImagineBot(commands.AutoShardedBot):
                 await task
         with contextlib.suppress(AttributeError):
             await self.services.pipeline.close()
+        if self._background:
+            await self.operations.heartbeat.stopped()
         with contextlib.suppress(AttributeError, TimeoutError):
             # A refused prompt's usage row and log entry are written after its answer: let them land.
             async with asyncio.timeout(MOD_LOG_DRAIN):
                 await self.services.mod_log.wait_idle()
         await super().close()
 
+    # -- the gateway, as the operator sees it ----------------------------------------------------------------
+
+    def gateway_connected(self) -> bool:
+        """Every shard of this process has a live gateway connection."""
+        shards = self.shards
+        expected = len(self.shard_ids) if self.shard_ids else (self.shard_count or 1)
+        return not self.is_closed() and len(shards) >= expected and not any(s.is_closed() for s in shards.values())
+
+    async def on_ready(self) -> None:
+        log.info("%s", ready_line(self))
+        self.operations.heartbeat.wake()
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        # The shard count is known now (Discord may have chosen it): JSON log lines can name each server's shard.
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler.formatter, JsonFormatter):
+                handler.formatter.shard_count = self.shard_count
+        self.operations.heartbeat.wake()
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self.operations.heartbeat.wake()
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self.operations.heartbeat.wake()
+
     # -- commands --------------------------------------------------------------------------------------------
 
-    def command_tree_hash(self) -> str:
-        """A digest of the global commands as Discord would receive them."""
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+    def command_scopes(self) -> list[int | None]:
+        """Where commands are synced: globally (None), and the operator's server when there is one."""
+        operator = self.settings.operator_guild_id
+        return [None] if operator is None else [None, operator]
+
+    def command_tree_hash(self, guild_id: int | None = None) -> str:
+        """A digest of the commands of one scope as Discord would receive them."""
+        guild = None if guild_id is None else discord.Object(guild_id)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
+    async def commands_to_sync(self, application_id: int) -> tuple[list[int | None], list[int]]:
+        """The scopes whose commands changed since their last recorded sync, and the servers that still have
+        commands of an earlier OPERATOR_GUILD_ID (to be removed)."""
+        repository = self.store.guild_settings
+        changed = [
+            scope
+            for scope in self.command_scopes()
+            if await repository.synced_tree_hash(application_id, scope) != self.command_tree_hash(scope)
+        ]
+        stale = [
+            guild_id
+            for guild_id in await repository.synced_guilds(application_id)
+            if guild_id != self.settings.operator_guild_id
+        ]
+        return changed, stale
+
     async def sync_commands(self) -> None:
-        """Sync the global commands when they changed since the last sync recorded for this application."""
+        """Sync each scope's commands when they changed since the last sync recorded for this application, and
+        remove the commands of a server that is no longer the operator's."""
         assert self.application_id is not None
         shards = self.settings.shard_ids
         if shards is not None and 0 not in shards and not self.force_sync:
             log.info("Commands are synced by the process that runs shard 0")
             return
-        digest = self.command_tree_hash()
-        repository = self.store.guild_settings
-        if not self.force_sync and await repository.synced_tree_hash(self.application_id) == digest:
+        changed, stale = await self.commands_to_sync(self.application_id)
+        if self.force_sync:
+            changed = self.command_scopes()
+        if not changed and not stale:
             log.info("Commands unchanged since the last sync; not syncing")
-            return
-        synced = await self.tree.sync()
-        await repository.record_sync(self.application_id, digest)
-        log.info("Synced %d global command(s)", len(synced))
+        repository = self.store.guild_settings
+        for scope in changed:
+            guild = None if scope is None else discord.Object(scope)
+            try:
+                synced = await self.tree.sync(guild=guild)
+            except discord.Forbidden as exc:
+                # Not in that server (or added without the applications.commands scope): try at the next start.
+                log.warning("Could not sync the operator's commands to server %s: %s", scope, exc.text or exc)
+                continue
+            await repository.record_sync(self.application_id, self.command_tree_hash(scope), scope)
+            where = "global command(s)" if scope is None else f"command(s) to the operator's server {scope}"
+            log.info("Synced %d %s", len(synced), where)
+        for guild_id in stale:
+            try:
+                await self.tree.sync(guild=discord.Object(guild_id))  # none for it in the tree: removes them
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.warning("Could not remove the operator's commands from server %s: %s", guild_id, exc.text or exc)
+            else:
+                log.info("Removed the operator's commands from server %s (no longer OPERATOR_GUILD_ID)", guild_id)
+            await repository.forget_sync(self.application_id, guild_id)
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)
@@ -168,10 +292,15 @@ class ImagineBot(commands.AutoShardedBot):
         )
 
 
-def configure_logging(level: str) -> None:
-    """One line per record on stdout. Libraries that would log secrets at DEBUG stay at INFO at most."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """One line per record on stdout (LOG_FORMAT: text, or a JSON object). Libraries that would log secrets at
+    DEBUG stay at INFO at most."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    handler.addFilter(LogContextFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # At DEBUG these libraries log requests and statements with their parameters: tokens among them.
     for noisy in ("discord", "aiosqlite", "asyncpg"):
@@ -233,6 +362,15 @@ def pipeline_config(settings: Settings, *, shared_database: bool) -> PipelineCon
     )
 
 
+def heartbeat_path(settings: Settings) -> Path:
+    """Where the heartbeat file is kept: next to an SQLite database (the data volume in Docker), otherwise in the
+    system's temporary folder, one per set of shards."""
+    if not settings.shared_database:
+        return Path(settings.database_url.removeprefix("sqlite:///")).parent / "heartbeat.json"
+    shards = "".join(f"-{shard}" for shard in settings.shard_ids or ())
+    return Path(tempfile.gettempdir()) / f"imagine-heartbeat{shards}.json"
+
+
 @contextlib.asynccontextmanager
 async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIterator[ImagineBot]:
     """Build the bot and everything it uses; close what it opened on the way out."""
@@ -245,7 +383,8 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
     )
     shared_database = settings.shared_database
     store = await Storage.open(settings.database_url, defaults=defaults)
-    session = aiohttp.ClientSession(timeout=TOAPIS_SESSION_TIMEOUT)
+    metrics = Metrics()
+    session = aiohttp.ClientSession(timeout=TOAPIS_SESSION_TIMEOUT, trace_configs=[metrics.toapis_trace()])
     try:
         client = ToAPIsClient(
             session,
@@ -253,7 +392,9 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             base_url=settings.toapis_base_url,
             model=settings.toapis_model,
         )
-        bot = ImagineBot(settings, force_sync=force_sync, shared_database=shared_database)
+        bot = ImagineBot(
+            settings, force_sync=force_sync, shared_database=shared_database, http_trace=metrics.discord_trace()
+        )
         bot.store = store
         server_settings = ServerSettings(store.guild_settings)
         alerts = AlertThrottle(
@@ -271,6 +412,32 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             store=store,
             reporters=bot.build_reporter,
             alerts=alerts,
+            metrics=metrics,
+        )
+        metrics.watch(
+            queued=lambda: pipeline.queued,
+            in_flight=lambda: pipeline.in_flight,
+            breaker_open=lambda: pipeline.breaker.is_open,
+        )
+        balance = BalanceWatch(
+            client,
+            threshold=settings.low_balance_alert,
+            alerts=alerts,
+            metrics=metrics,
+            interval=settings.balance_check_interval,
+        )
+        liveness = Liveness(
+            gateway_connected=bot.gateway_connected,
+            pipeline_accepting=lambda: pipeline.accepting,
+            ping_database=store.db.ping,
+            breaker_open=lambda: pipeline.breaker.is_open,
+        )
+        bot.operations = Operations(
+            metrics=metrics,
+            balance=balance,
+            liveness=liveness,
+            heartbeat=Heartbeat(heartbeat_path(settings), liveness),
+            start_probe=functools.partial(probe_at_start, client, pipeline.health),
         )
         admission = Admission(
             guild_allowed=settings.guild_allowed,
@@ -289,10 +456,14 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             server_settings=server_settings,
             quotas=quotas,
             history=history,
+            forms=FormBook(store),
             alerts=alerts,
             mod_log=mod_log,
             intake=intake,
             actions=ResultActions(intake=intake, history=history, pipeline=pipeline),
+            operator_status=OperatorStatus(
+                pipeline=pipeline, store=store, balance=balance, global_daily_limit=settings.global_daily_limit
+            ),
         )
         yield bot
     finally:
@@ -312,13 +483,45 @@ def warn_if_the_bill_is_unbounded(settings: Settings) -> None:
 
 async def run(settings: Settings, *, force_sync: bool) -> None:
     warn_if_the_bill_is_unbounded(settings)
-    async with assemble(settings, force_sync=force_sync) as bot:
+    async with assemble(settings, force_sync=force_sync) as bot, serve_status(settings, bot):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _request_shutdown, bot, signum)
         async with bot:
-            await bot.start(settings.discord_token.reveal())
+            try:
+                await bot.start(settings.discord_token.reveal())
+            except (aiohttp.ClientConnectionError, discord.GatewayNotFound, discord.DiscordServerError) as exc:
+                raise StartupError(
+                    f"Cannot reach Discord at {discord.http.Route.BASE} ({exc}): check the network"
+                    + (" and DISCORD_API_BASE_URL" if settings.discord_api_base_url else "")
+                ) from None
     log.info("Imagine stopped")
+
+
+@contextlib.asynccontextmanager
+async def serve_status(settings: Settings, bot: ImagineBot) -> AsyncIterator[None]:
+    """With METRICS_PORT, /healthz and /metrics for as long as the bot runs."""
+    if settings.metrics_port is None:
+        yield
+        return
+    operations = bot.operations
+    server = StatusServer(
+        host=settings.metrics_host,
+        port=settings.metrics_port,
+        liveness=operations.liveness,
+        metrics=operations.metrics,
+    )
+    try:
+        host, port = await server.start()
+    except OSError as exc:
+        raise StartupError(
+            f"METRICS_PORT {settings.metrics_port} on {settings.metrics_host} cannot be used: {exc.strerror or exc}"
+        ) from None
+    log.info("Health and metrics on http://%s:%d (/healthz, /metrics)", host, port)
+    try:
+        yield
+    finally:
+        await server.close()
 
 
 def _request_shutdown(bot: ImagineBot, signum: int) -> None:
@@ -326,17 +529,122 @@ def _request_shutdown(bot: ImagineBot, signum: int) -> None:
     asyncio.get_running_loop().create_task(bot.close())
 
 
+# -- python bot.py --check ------------------------------------------------------------------------------------
+
+CHECK_TIMEOUT: Final = 15.0
+
+
+async def check(settings: Settings, out: Callable[[str], None]) -> int:
+    """Check everything Imagine needs, one line each; 0 when it can run, 1 otherwise."""
+    lines: list[CheckLine] = []
+
+    def say(line: CheckLine) -> None:
+        lines.append(line)
+        out(line.render())
+
+    say(ok("configuration", "every variable is valid"))
+    database, schema = await check_database(settings.database_url, timeout=CHECK_TIMEOUT)
+    say(database)
+    async with aiohttp.ClientSession() as session:
+        client = ToAPIsClient(
+            session,
+            api_key=settings.toapis_api_key.reveal(),
+            base_url=settings.toapis_base_url,
+            model=settings.toapis_model,
+            timeout=CHECK_TIMEOUT,
+            retry=RetryPolicy(max_retries=0),
+        )
+        for line in await check_toapis(client, models=[settings.toapis_model], low_balance=settings.low_balance_alert):
+            say(line)
+    found = await check_discord(
+        settings.discord_token.reveal(),
+        guild_allowed=settings.guild_allowed,
+        restricted=bool(settings.allowed_guild_ids),
+        operator_guild_id=settings.operator_guild_id,
+    )
+    for line in found.lines:
+        say(line)
+    if found.application_id is not None:
+        say(await check_commands(settings, schema, found.application_id))
+        out(f"Invite: {invite_url(found.application_id)}")
+    failed = [line for line in lines if line.mark is Mark.FAIL]
+    out("Ready to run." if not failed else f"{len(failed)} problem(s) to fix before Imagine can run.")
+    return 1 if failed else 0
+
+
+async def check_commands(settings: Settings, schema: SchemaStatus | None, application_id: int) -> CheckLine:
+    """Whether the next start syncs commands: compares the command tree with the last sync recorded."""
+    if schema is None or schema.too_new:
+        return note("commands", "cannot tell without the database")
+    if not schema.exists:
+        return ok("commands", "the first start syncs them")
+    if schema.pending:
+        return ok("commands", "compared with the last sync once the next start has migrated the database")
+    try:
+        async with assemble(settings) as bot:
+            await bot.load_extensions()
+            changed, stale = await bot.commands_to_sync(application_id)
+    except StorageError as exc:
+        return note("commands", f"cannot tell: {exc}")
+    if not changed and not stale:
+        return ok("commands", "unchanged since the last sync")
+    scopes = ["global" if scope is None else f"the operator's server {scope}" for scope in changed]
+    scopes += [f"removal from server {guild_id}" for guild_id in stale]
+    return ok("commands", f"the next start syncs them ({', '.join(scopes)})")
+
+
+# -- python bot.py --health -----------------------------------------------------------------------------------
+
+HEALTH_TIMEOUT: Final = 5.0
+
+
+def health(settings: Settings, out: Callable[[str], None]) -> int:
+    """Docker's HEALTHCHECK: /healthz when METRICS_PORT is set, else the heartbeat file; 0 healthy, 1 not."""
+    if settings.metrics_port:
+        host = settings.metrics_host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.metrics_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT) as response:
+                out(response.read().decode(errors="replace"))
+                return 0
+        except urllib.error.HTTPError as exc:
+            out(exc.read().decode(errors="replace"))
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            out(f"unhealthy: {url} does not answer ({getattr(exc, 'reason', exc)})")
+            return 1
+    healthy, reason = read_heartbeat(heartbeat_path(settings))
+    out(f"{'healthy' if healthy else 'unhealthy'}: {reason}")
+    return 0 if healthy else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bot.py", description="Run the Imagine Discord bot.")
-    parser.add_argument("--sync", action="store_true", help="sync the slash commands even if they did not change")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--sync", action="store_true", help="sync the slash commands even if they did not change")
+    modes.add_argument(
+        "--check", action="store_true", help="check the configuration, database, ToAPIs and Discord, then exit"
+    )
+    modes.add_argument("--health", action="store_true", help="exit 0 if the running bot is healthy, 1 if not")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
+        if args.check:
+            for problem in exc.problems:
+                print(fail("configuration", problem).render())
+            return 1
         print(exc, file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
+        return 1 if args.health else 2
+    if args.health:
+        return health(settings, print)
+    # --check speaks in its own lines; the libraries' warnings (voice support, intents) would only distract.
+    configure_logging("ERROR" if args.check else settings.log_level, settings.log_format)
     point_discord_at(settings)
+    if args.check:
+        return asyncio.run(check(settings, functools.partial(print, flush=True)))
     try:
         asyncio.run(run(settings, force_sync=args.sync))
     except StorageError as exc:
@@ -344,6 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except discord.LoginFailure:
         log.error("Discord rejected DISCORD_TOKEN: check the bot token in the Developer Portal (Bot tab)")
+        return 1
+    except StartupError as exc:
+        log.error("%s", exc)
         return 1
     return 0
 

@@ -28,6 +28,8 @@ DEFAULT_DATABASE_URL: Final = "sqlite:///data/imagine.db"
 PLACEHOLDERS: Final = frozenset({"", "changeme", "your-discord-bot-token", "your-toapis-api-key"})
 
 LOG_LEVELS: Final = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+LOG_FORMATS: Final = ("text", "json")
+DEFAULT_METRICS_HOST: Final = "127.0.0.1"
 
 
 # Query parameters that carry a secret: libpq and asyncpg take `?password=` as well as a password before the host.
@@ -115,10 +117,18 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    log_format: str = "text"
+    low_balance_alert: float | None = None
+    operator_guild_id: int | None = None
+    metrics_port: int | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
+    # Not read from the environment: how often the ToAPIs balance is read for LOW_BALANCE_ALERT (tests shorten it).
+    balance_check_interval: float = 600.0
 
     def guild_allowed(self, guild_id: int) -> bool:
-        """Whether the bot works in this server: the only test of ALLOWED_GUILD_IDS."""
-        return not self.allowed_guild_ids or guild_id in self.allowed_guild_ids
+        """Whether the bot works in this server: the only test of ALLOWED_GUILD_IDS (the operator's own server,
+        OPERATOR_GUILD_ID, always is)."""
+        return not self.allowed_guild_ids or guild_id in self.allowed_guild_ids or guild_id == self.operator_guild_id
 
     @property
     def shared_database(self) -> bool:
@@ -268,6 +278,34 @@ class _Reader:
             weights.append((model, resolution, int(number)))
         return tuple(weights)
 
+    def snowflake(self, name: str) -> int | None:
+        """One Discord id (a server's, say), or None when unset."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if not value.isdigit() or int(value) == 0:
+            self.problems.append(f"{name} must be a numeric Discord id, not {value!r}")
+            return None
+        return int(value)
+
+    def port(self, name: str) -> int | None:
+        """A TCP port (0: any free one), or None when unset."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if not value.isdigit() or int(value) > 65535:
+            self.problems.append(f"{name} must be a port number (1 to 65535; 0 for any free port), not {value!r}")
+            return None
+        return int(value)
+
+    def positive(self, name: str, unit: str) -> float | None:
+        """A number above 0, or None when unset."""
+        value = self.parse(name, None, float, f"a number of {unit}")
+        if value is not None and not value > 0:
+            self.problems.append(f"{name} must be more than 0 {unit}, not {value:g}")
+            return None
+        return value
+
     def id_list(self, name: str) -> tuple[int, ...]:
         value = self.raw(name)
         if value is None:
@@ -318,6 +356,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
     if log_level not in LOG_LEVELS:
         read.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         log_level = "INFO"
+    log_format = (read.raw("LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        read.problems.append(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+        log_format = "text"
+    metrics_host = read.raw("METRICS_HOST") or DEFAULT_METRICS_HOST
+    if any(character.isspace() or character in "/@" for character in metrics_host):
+        read.problems.append(f"METRICS_HOST must be an address or host name such as 127.0.0.1, not {metrics_host!r}")
+        metrics_host = DEFAULT_METRICS_HOST
 
     settings = Settings(
         discord_token=discord_token,
@@ -344,6 +390,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         shard_count=shard_count,
         shard_ids=shard_ids,
         log_level=log_level,
+        log_format=log_format,
+        low_balance_alert=read.positive("LOW_BALANCE_ALERT", "credits"),
+        operator_guild_id=read.snowflake("OPERATOR_GUILD_ID"),
+        metrics_port=read.port("METRICS_PORT"),
+        metrics_host=metrics_host,
     )
     if read.problems:
         raise ConfigError(read.problems)

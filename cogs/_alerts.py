@@ -17,7 +17,7 @@ import discord
 
 from cogs._embeds import NO_MENTIONS
 from cogs._texts import server_alert_text
-from generation.alerts import Alert
+from generation.alerts import OPERATOR_ONLY, Alert
 from generation.server_settings import ServerSettings
 from settings import Secret
 
@@ -50,7 +50,7 @@ class AlertPoster:
         channels = {
             guild_id: channel_id
             for guild_id, channel_id in self._server_settings.log_channels().items()
-            if self._guild_allowed(guild_id) and self._owns_guild(guild_id)
+            if self._guild_allowed(guild_id) and self._owns_guild(guild_id) and alert.kind not in OPERATOR_ONLY
         }
         task = asyncio.create_task(self._post(alert, channels), name="operator-alert")
         self._tasks.add(task)

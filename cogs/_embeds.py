@@ -7,7 +7,16 @@ from typing import Final
 import discord
 
 from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
-from cogs._texts import UNAVAILABLE, aspect_label, duration, model_label, plural, resolution_label, shape_label
+from cogs._texts import (
+    NOT_POSTABLE,
+    UNAVAILABLE,
+    aspect_label,
+    duration,
+    model_label,
+    plural,
+    resolution_label,
+    shape_label,
+)
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
 from storage.jobs import Job
 
@@ -55,6 +64,8 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
         colour = WAITING
     embed = discord.Embed(title=title, description=status, colour=colour)
     embed.add_field(name="Prompt", value=cut(job.prompt, PROGRESS_PROMPT_LIMIT), inline=False)
+    if not job.channel_postable:
+        embed.add_field(name="Note", value=NOT_POSTABLE, inline=False)
     embed.set_footer(text=f"{shape_label(job)} · {plural(job.n, 'image')}")
     return embed
 

@@ -17,6 +17,7 @@ from discord import app_commands
 from cogs._embeds import NO_MENTIONS
 from cogs._services import services_of
 from cogs._texts import refusal_text
+from generation.logs import bind_log_context
 from generation.refusals import ServerNotAllowed
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 async def allowed_here(interaction: discord.Interaction) -> bool:
     """Whether the bot works where the interaction comes from; if not, it is answered here and False returned."""
     guild_id = interaction.guild_id
+    bind_log_context(guild=guild_id)  # this interaction's task: its log records name the server
     if guild_id is None or services_of(interaction.client).settings.guild_allowed(guild_id):
         return True
     log.info("Refused an interaction from server %s, which is not on ALLOWED_GUILD_IDS", guild_id)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import discord
 
+from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS, prompt_embed
 from cogs._mod_log import ModerationLog
 from cogs._reporter import DiscordReporter
@@ -53,7 +55,7 @@ class Draft:
     """None: 1:1."""
     resolution: str | None = None
     """None: the model's default."""
-    attachments: tuple[discord.Attachment, ...] = ()
+    attachments: tuple[ImageAttachment, ...] = ()
     """Read after the defer."""
     stored_references: Job | None = None
     """A stored job whose references this request repeats (a re-roll): read only once the quota allows it."""
@@ -92,6 +94,7 @@ class Intake:
         button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
         finds is checked then.
         """
+        started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         admission = self.admission
         try:
@@ -106,6 +109,7 @@ class Intake:
             await interaction.response.send_message(
                 refusal_text(refusal), embeds=_echo(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
+            self._pipeline.metrics.acknowledged(time.monotonic() - started)
             self._log_refusal(refusal, guild_id, channel_id, user_id)
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
@@ -117,6 +121,7 @@ class Intake:
         except BaseException:
             admission.give_back_cooldown(guild_id, user_id)
             raise
+        self._pipeline.metrics.acknowledged(time.monotonic() - started)
         try:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
@@ -124,12 +129,12 @@ class Intake:
             if not isinstance(draft, Draft):
                 draft = await draft()
             prompt, choice = self._check_draft(guild_id, draft)
-            role_ids = _role_ids(interaction.user)
+            role_ids = role_ids_of(interaction.user)
             # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
             usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n * choice.weight)
             if usage is not None:
                 raise QuotaExceeded(usage, draft.n, choice.weight)
-            references = await self._references(draft)
+            references = await self._references(interaction.client, draft)
             request = JobRequest(
                 guild_id=guild_id,
                 channel_id=channel_id,
@@ -148,6 +153,7 @@ class Intake:
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
                 reply_message_id=reply_id,
+                channel_postable=may_post(interaction),
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
@@ -177,14 +183,14 @@ class Intake:
         if isinstance(refusal, PromptBlocked) and self._moderation and guild_id is not None and channel_id is not None:
             self._moderation.blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
-    async def _references(self, draft: Draft) -> tuple[Reference, ...]:
+    async def _references(self, client: discord.Client, draft: Draft) -> tuple[Reference, ...]:
         """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
         a few requests at a time."""
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
                 stored = await self._history.references(draft.stored_references)
-            read = await _read_attachments(draft.attachments)
+            read = await _read_attachments(client, draft.attachments)
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 
@@ -203,11 +209,11 @@ class Intake:
         )
 
 
-async def _read_attachments(attachments: Sequence[discord.Attachment]) -> list[bytes]:
+async def _read_attachments(client: discord.Client, attachments: Sequence[ImageAttachment]) -> list[bytes]:
     blobs = []
     for position, attachment in enumerate(attachments, start=1):
         try:
-            blobs.append(await attachment.read())
+            blobs.append(await attachment.read(client))
         except discord.HTTPException as exc:
             log.info("Could not read attachment %s: %s", position, exc)
             raise AttachmentUnreadable(position) from exc
@@ -229,13 +235,25 @@ def _echo(refusal: Refusal) -> list[discord.Embed]:
     return [prompt_embed(refusal.prompt)] if isinstance(refusal, PromptBlocked) else []
 
 
+def may_post(interaction: discord.Interaction) -> bool:
+    """Whether the bot may post its own messages where the interaction came from (`app_permissions`): replies to
+    an interaction need none of these, messages that outlive its 15 minutes do. In a thread, Send Messages in
+    Threads stands in for Send Messages."""
+    permissions = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread) or parent_of(interaction) is not None
+    sending = permissions.send_messages_in_threads if in_thread else permissions.send_messages
+    return bool(permissions.view_channel and sending and permissions.embed_links and permissions.attach_files)
+
+
 def parent_of(interaction: discord.Interaction) -> int | None:
     """The channel a thread or forum post belongs to (None outside threads): the allow-list is about it."""
     parent_id = getattr(interaction.channel, "parent_id", None)
     return parent_id if isinstance(parent_id, int) else None
 
 
-def _role_ids(user: discord.User | discord.Member) -> frozenset[int]:
+def role_ids_of(user: discord.User | discord.Member) -> frozenset[int]:
+    """The member's role ids as the interaction carries them. Not `Member.roles`: while a server's data is still
+    streaming in after READY, discord.py drops the roles it has not cached, and a role's quota would be missed."""
     if isinstance(user, discord.Member):
-        return frozenset(role.id for role in user.roles)
+        return frozenset(int(role_id) for role_id in user._roles)
     return frozenset()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
+import weakref
 from collections.abc import Sequence
+from typing import Final
 
 import discord
 
@@ -12,6 +15,14 @@ from cogs._limits import DESCRIPTION_LIMIT
 from cogs._replies import answer
 
 LINES_PER_PAGE = 15
+PAGE_PREFIX: Final = "imagine:page:"
+LISTING_EXPIRED: Final = "This listing has expired: run the command again to see it."
+# The listings each bot can still turn, by key (a bot's, not the process's: tests run several bots in turn).
+_LIVE: weakref.WeakKeyDictionary[discord.Client, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _live(client: discord.Client) -> set[str]:
+    return _LIVE.setdefault(client, set())
 
 
 def pages_of(
@@ -55,15 +66,30 @@ class Paginator(discord.ui.View):
     nobody clicks a button that no longer answers. The timeout stays within the 15 minutes the interaction's
     token can edit the message."""
 
-    def __init__(self, pages: Sequence[discord.Embed], *, owner_id: int, timeout: float = 600) -> None:
+    def __init__(
+        self, pages: Sequence[discord.Embed], *, owner_id: int, timeout: float = 600, client: discord.Client
+    ) -> None:
         super().__init__(timeout=timeout)
         self.pages = numbered(pages)
         self.owner_id = owner_id
         self.index = 0
         self.interaction: discord.Interaction | None = None
+        # Custom ids of this listing's own: a click that outlives it (a restart, a token past its 15 minutes
+        # before the buttons could be greyed out) is recognised and answered by `answer_expired_listing`.
+        key = secrets.token_hex(8)
+        self.previous.custom_id = f"{PAGE_PREFIX}{key}:previous"
+        self.next.custom_id = f"{PAGE_PREFIX}{key}:next"
+        self._key = key
+        self._listings = _live(client)
+        self._listings.add(key)
         self._sync_buttons()
 
+    def stop(self) -> None:
+        self._listings.discard(self._key)
+        super().stop()
+
     async def on_timeout(self) -> None:
+        self._listings.discard(self._key)
         self.previous.disabled = self.next.disabled = True
         if self.interaction is not None:
             with contextlib.suppress(discord.HTTPException):
@@ -96,6 +122,21 @@ class Paginator(discord.ui.View):
         self.next.disabled = self.index >= len(self.pages) - 1
 
 
+async def answer_expired_listing(interaction: discord.Interaction) -> None:
+    """A listener for every interaction: a click on a listing this process no longer serves is answered with a
+    short note to run the command again (instead of Discord's "This interaction failed")."""
+    if interaction.type is not discord.InteractionType.component:
+        return
+    custom_id = str(dict(interaction.data or {}).get("custom_id", ""))
+    live = _live(interaction.client)
+    if not custom_id.startswith(PAGE_PREFIX) or custom_id.removeprefix(PAGE_PREFIX).split(":")[0] in live:
+        return
+    if not await allowed_here(interaction):
+        return
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.response.send_message(LISTING_EXPIRED, ephemeral=True)
+
+
 async def send_pages(
     interaction: discord.Interaction, pages: Sequence[discord.Embed], *, ephemeral: bool = True
 ) -> None:
@@ -103,7 +144,7 @@ async def send_pages(
     if len(pages) == 1:
         await answer(interaction, embed=pages[0], ephemeral=ephemeral)
         return
-    view = Paginator(pages, owner_id=interaction.user.id)
+    view = Paginator(pages, owner_id=interaction.user.id, client=interaction.client)
     # Once the first answer (or the follow-up replacing a deferred one) exists, it is the original response.
     view.interaction = interaction
     await answer(interaction, embed=view.pages[0], view=view, ephemeral=ephemeral)

@@ -18,6 +18,7 @@ from typing import Final
 import discord
 
 from cogs._embeds import NO_MENTIONS, problem_embed, progress_embed, result_embed
+from cogs._outbox import Outbox, Post
 from cogs._texts import failure_text
 from cogs._throttle import CoalescingEditor
 from generation.events import (
@@ -48,18 +49,12 @@ TOKEN_MARGIN: Final = timedelta(seconds=20)
 _TOKEN_GONE: Final = frozenset({10015, 50027})
 _MESSAGE_GONE: Final = frozenset({10008})
 # Codes no retry will fix when posting to the channel: it is gone, or the bot may not post there.
-_CHANNEL_UNUSABLE: Final = frozenset({10003, 50001, 50013, 50035})
 
 ViewBuilder = Callable[[Job, int], discord.ui.View | None]
 SpoilerRule = Callable[[Job], bool]
 """Whether a job's results are posted as spoilers (cogs/_spoilers.py)."""
 FailureListener = Callable[[Failed], None]
 """Told of each failure before the member is (the moderation log); must not block."""
-
-
-def job_nonce(job: Job, purpose: str = "") -> str:
-    """A channel-message nonce derived from the job (and what the message is for); Discord allows 25 characters."""
-    return (purpose + job.id)[:25]
 
 
 def _token_gone(exc: discord.HTTPException) -> bool:
@@ -94,6 +89,7 @@ class DiscordReporter:
             webhook.type = discord.WebhookType.application
             self._webhook = webhook
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
+        self._outbox = Outbox(client)
         self._late = job.late_notified
         self._late_posted = job.late_notified  # told before a restart, one way or the other
         self._token_dead = False
@@ -169,13 +165,18 @@ class DiscordReporter:
                 log.info("job %s: the reply can no longer be edited (%s); posting in the channel", job.id, exc.code)
             else:
                 return DeliveryReceipt(True, message.id)
-        # The files were consumed by the attempt above (their streams are closed): build them again.
-        files = await self._files(event.images, limit, spoiler=spoiler)
-        receipt = await self._post_in_channel(
-            job, f"<@{job.user_id}>, your images are ready.", embed=embed, view=view, files=files
+        # The files were consumed by the attempt above (their streams are closed): each post builds them again.
+        post = Post(
+            channel_text=f"<@{job.user_id}>, your images are ready.",
+            dm_text=f"Your images from <#{job.channel_id}> are ready.",
+            embed=embed,
+            view=view,
+            files=lambda: self._files(event.images, limit, spoiler=spoiler),
+            is_result=True,
         )
-        if receipt.delivered and self._reply_editable(job):
-            await self._point_reply_to(receipt.message_id)
+        receipt = await self._outbox.send(job, post)
+        if receipt.delivered and receipt.message_id is not None and self._reply_editable(job):
+            await self._point_reply_to(receipt)
         return receipt
 
     async def _failed(self, event: Failed) -> None:
@@ -198,7 +199,15 @@ class DiscordReporter:
                 if not _token_gone(exc):
                     log.warning("job %s: could not show the failure: %s", job.id, exc)
                     return
-        await self._post_in_channel(job, f"<@{job.user_id}>, your images could not be made.", embed=embed)
+        await self._outbox.send(
+            job,
+            Post(
+                channel_text=f"<@{job.user_id}>, your images could not be made.",
+                dm_text=f"Your images from <#{job.channel_id}> could not be made.",
+                purpose="fail:",
+                embed=embed,
+            ),
+        )
 
     # -- Discord plumbing -------------------------------------------------------------------------------------
 
@@ -216,11 +225,15 @@ class DiscordReporter:
         if isinstance(event, Late) and not self._late_posted:
             # The reply can no longer say it (its token expired): the member hears it in the channel, once.
             self._late_posted = True
-            await self._post_in_channel(
+            await self._outbox.send(
                 job,
-                f"<@{job.user_id}>, your images are taking longer than usual. Imagine keeps at it and will "
-                "mention you here when they are ready.",
-                nonce=job_nonce(job, "late:"),
+                Post(
+                    channel_text=f"<@{job.user_id}>, your images are taking longer than usual. Imagine keeps at it "
+                    "and will mention you here when they are ready.",
+                    dm_text=f"Your images from <#{job.channel_id}> are taking longer than usual. Imagine keeps at "
+                    "it and will send them here when they are ready.",
+                    purpose="late:",
+                ),
             )
 
     def _reply_editable(self, job: Job) -> bool:
@@ -268,42 +281,17 @@ class DiscordReporter:
             log.info("job %s: could not delete the reply: %s", self._job.id, exc)
         self._settled.set()
 
-    async def _point_reply_to(self, message_id: int | None) -> None:
+    async def _point_reply_to(self, receipt: DeliveryReceipt) -> None:
         job = self._job
-        link = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{message_id}"
-        embed = discord.Embed(description=f"Your images are ready: {link}", colour=discord.Colour.green())
+        if receipt.direct:
+            text = "Your images are ready: they were sent to you by direct message."
+        else:
+            text = f"Your images are ready: https://discord.com/channels/{job.guild_id}/{job.channel_id}/{receipt.message_id}"
+        embed = discord.Embed(description=text, colour=discord.Colour.green())
         try:
             await self._edit_reply(embed=embed, view=None, attachments=[])
         except discord.HTTPException as exc:
             log.info("job %s: could not update the reply: %s", job.id, exc)
-
-    async def _post_in_channel(
-        self,
-        job: Job,
-        content: str,
-        *,
-        embed: discord.Embed | None = None,
-        view: discord.ui.View | None = None,
-        files: list[discord.File] | None = None,
-        nonce: str | None = None,
-    ) -> DeliveryReceipt:
-        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        requester = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
-        try:
-            message = await channel.send(
-                content,
-                embed=embed or discord.utils.MISSING,
-                files=files or [],
-                view=view or discord.utils.MISSING,
-                allowed_mentions=requester,
-                nonce=nonce or job_nonce(job),
-            )
-        except discord.HTTPException as exc:
-            permanent = exc.code in _CHANNEL_UNUSABLE or exc.status in (403, 404)
-            detail = f"posting in channel {job.channel_id}: {exc.status} {exc.code} {exc.text}"
-            log.warning("job %s: %s", job.id, detail)
-            return DeliveryReceipt(False, permanent=permanent, detail=detail)
-        return DeliveryReceipt(True, message.id)
 
     def _upload_limit(self, job: Job) -> int:
         if self._filesize_limit is not None:

@@ -14,6 +14,7 @@ import logging
 
 import discord
 
+from cogs._attachments import ImageAttachment
 from cogs._intake import Draft, Intake
 from cogs._texts import refusal_text
 from generation.events import FailureKind
@@ -57,7 +58,7 @@ class ResultActions:
         if index >= len(attachments):
             await interaction.response.send_message(refusal_text(ImageGoneFromMessage()), ephemeral=True)
             return
-        image = attachments[index]
+        image = ImageAttachment.of(attachments[index])
 
         async def load() -> Draft:
             parent = await self._history.parent(job_id, "varied", guild_id=interaction.guild_id)

@@ -6,13 +6,16 @@ server settings, the quota service and the job history (docs/architecture.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
 
+from cogs._operators import Operators
 from generation.alerts import AlertThrottle
+from generation.forms import FormBook
 from generation.history import JobHistory
+from generation.operator_status import OperatorStatus
 from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
@@ -31,10 +34,13 @@ class Services:
     server_settings: ServerSettings
     quotas: QuotaService
     history: JobHistory
+    forms: FormBook
     alerts: AlertThrottle
     mod_log: ModerationLog
     intake: Intake
     actions: ResultActions
+    operator_status: OperatorStatus | None = None
+    operators: Operators = field(default_factory=Operators)
 
 
 def services_of(client: discord.Client) -> Services:

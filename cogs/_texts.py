@@ -22,12 +22,12 @@ from generation.refusals import (
     ChannelNotAllowed,
     CoolingDown,
     DaysReversed,
+    FormExpired,
     ImageGoneFromMessage,
     InvalidDay,
     LastModel,
     MemberMissing,
     MemberNotExpected,
-    MessageGone,
     MessageHasNoImages,
     ModelNotOffered,
     NotInServer,
@@ -63,6 +63,10 @@ PROMPT_BLOCKED: Final = (
 )
 NOT_COUNTED: Final = "Your images were not counted."
 GENERIC: Final = "Something went wrong on Imagine's side. Please try again in a moment."
+NOT_POSTABLE: Final = (
+    "Imagine may not post in this channel: the images are shown here while this reply can be edited (15 "
+    "minutes); after that they are sent to you by direct message."
+)
 
 
 @dataclass(frozen=True)
@@ -205,12 +209,12 @@ def refusal_text(refusal: Refusal) -> str:
         case ReferenceUnusable(position=position, count=count, problem=problem):
             label = "Your image" if count == 1 else f"Image {position}"
             return f"{label} {problem}."
-        case MessageHasNoImages(anymore=True):
-            return "That message no longer has images."
+        case MessageHasNoImages(forwarded=True):
+            return "The message that was forwarded here has no images. Use this on a message with images."
         case MessageHasNoImages():
             return "That message has no images. Use this on a message with JPEG, PNG, WebP or GIF images."
-        case MessageGone():
-            return "That message is gone. Use Imagine from images on it again."
+        case FormExpired():
+            return "This form has expired. Use Imagine from images on the message again."
         case ImageGoneFromMessage():
             return "That image is no longer on this message."
         case ParentUnknown(action=action):
@@ -343,6 +347,10 @@ _FAILURES: Final[dict[FailureKind, str]] = {
     FailureKind.TIMED_OUT: "The image service did not finish this job within a day.",
     FailureKind.DOWNLOAD: "The images were generated but could not be downloaded.",
     FailureKind.DELIVERY: "The images could not be posted here.",
+    FailureKind.UNDELIVERABLE: (
+        "The images were made, but Imagine could neither post them in this channel nor send them to you by "
+        "direct message. They are kept for you for a while."
+    ),
     FailureKind.CANCELLED: "Cancelled.",
     FailureKind.REFERENCES_GONE: "The reference images of this request are no longer kept.",
     FailureKind.INTERNAL: "Something went wrong on Imagine's side.",

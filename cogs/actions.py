@@ -1,29 +1,34 @@
 """ "Imagine from images": a message context menu that asks for a prompt and uses the message's images.
 
-The buttons on results are registered here (their handlers are cogs/_result_actions.py). The prompt form is
-answered by discord.py while it is open in this process; a form submitted after a restart is answered by the
-listener below from its custom id. Either way the job goes through the same intake as /imagine.
+When the form is shown, what answering it needs is kept (the images' ids, links, names, sizes and types, from
+the full copy of the message the context menu receives): the bot may not read another member's message again
+(the Message Content rule), and the form may be sent after a restart. Every submit is answered from that record
+(cogs/_forms.py), until the images' links expire (about a day); then the member is asked to open it again. The
+job goes through the same intake as /imagine. The buttons on results are registered here too (their handlers
+are cogs/_result_actions.py).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, Final
+from typing import Final
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs import _forms
+from cogs._attachments import ImageAttachment, message_images
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
-from cogs._gate import Gated, allowed_here
+from cogs._gate import allowed_here
 from cogs._intake import Draft, parent_of
 from cogs._services import Services, services_of
 from cogs._texts import refusal_text
 from cogs._views import DYNAMIC_ITEMS
-from generation.refusals import MessageGone, MessageHasNoImages, Refusal
+from generation.refusals import FormExpired, MessageHasNoImages, Refusal
 from generation.validation import MAX_REFERENCES, PROMPT_MAX_LENGTH
+from storage.forms import FormRecord
 from storage.jobs import JobKind
 from toapis import catalog
 from toapis.catalog import ModelSpec
@@ -31,64 +36,36 @@ from toapis.catalog import ModelSpec
 log = logging.getLogger(__name__)
 
 CONTEXT_MENU_NAME: Final = "Imagine from images"
-FORM_PREFIX: Final = "imagine:from-images:"
-# A prompt form lives 15 minutes; a little more so that a submit in its last second is still discord.py's.
-FORM_LIFETIME: Final = 16 * 60.0
-IMAGE_EXTENSIONS: Final = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+FORM_KIND: Final = "from-images"
+PROMPT_FIELD: Final = "prompt"
 
 
-def is_image(attachment: discord.Attachment) -> bool:
-    """Whether an attachment looks like an image by what Discord says of it (its bytes are checked later)."""
-    if attachment.content_type:
-        return attachment.content_type.startswith("image/")
-    return attachment.filename.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def from_images_draft(prompt: str, attachments: list[discord.Attachment], model: ModelSpec | None = None) -> Draft:
-    """The request "Imagine from images" makes of a message: its first four images as references, the aspect
-    ratio (among `model`'s) closest to the first one's shape, one image; the member is told if images were left
-    out."""
-    images = [attachment for attachment in attachments if is_image(attachment)]
-    if not images:
-        raise MessageHasNoImages(anymore=True)
-    used = images[:MAX_REFERENCES]
+def from_images_draft(prompt: str, record: FormRecord, model: ModelSpec | None = None) -> Draft:
+    """The request a sent form makes: the message's first four images as references, the aspect ratio (among
+    `model`'s) closest to the first one's shape, one image; the member is told if images were left out."""
+    used = tuple(ImageAttachment.from_dict(image) for image in record.payload["images"])
+    total = int(record.payload["total"])
     notice = None
-    if len(images) > len(used):
-        notice = f"Only the first {len(used)} of the {len(images)} images are used as references."
+    if total > len(used):
+        notice = f"Only the first {len(used)} of the {total} images are used as references."
     aspect = catalog.nearest_aspect(used[0].width or 1, used[0].height or 1, model)
-    return Draft(prompt, 1, JobKind.CONTEXT, aspect=aspect, attachments=tuple(used), notice=notice)
+    return Draft(prompt, 1, JobKind.CONTEXT, aspect=aspect, attachments=used, notice=notice)
 
 
-def form_id(channel_id: int, message_id: int, user_id: int) -> str:
-    """The prompt form's custom id: what a submit after a restart needs to find the message again."""
-    return f"{FORM_PREFIX}{channel_id}:{message_id}:{user_id}"
+class PromptModal(discord.ui.Modal, title="Imagine from images"):
+    """The form: only its look. Its submit is answered from its record (cogs/_forms.py)."""
 
-
-class PromptModal(Gated, discord.ui.Modal, title="Imagine from images"):
     prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
         label="Prompt",
         style=discord.TextStyle.paragraph,
         placeholder="What to make from these images",
         min_length=1,
         max_length=PROMPT_MAX_LENGTH,
+        custom_id=PROMPT_FIELD,
     )
 
-    def __init__(self, actions: ResultActionsCog, message: discord.Message, user_id: int) -> None:
-        super().__init__(timeout=FORM_LIFETIME - 60, custom_id=form_id(message.channel.id, message.id, user_id))
-        self.actions = actions
-        self.message = message
-        actions.form_opened(self.custom_id)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.actions.services.intake.run(
-            interaction,
-            from_images_draft(
-                self.prompt.value, self.message.attachments, self.actions.default_model(interaction.guild_id)
-            ),
-        )
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
-        await answer_error(interaction, error)
+    def __init__(self, form_id: str) -> None:
+        super().__init__(custom_id=_forms.custom_id(FORM_KIND, form_id))
 
 
 class ResultActionsCog(commands.Cog):
@@ -99,9 +76,6 @@ class ResultActionsCog(commands.Cog):
         self.from_images = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.imagine_from_images)
         self.from_images.guild_only = True
         self.from_images.on_error = self._context_menu_error
-        # The prompt forms this process opened, until they time out: discord.py answers their submits (the
-        # listener below must not answer them too, even after the form has been submitted).
-        self._open_forms: dict[str, float] = {}
 
     def default_model(self, guild_id: int | None) -> ModelSpec | None:
         """The model a request of this server uses when it names none (its aspect ratios are the ones to pick)."""
@@ -121,10 +95,11 @@ class ResultActionsCog(commands.Cog):
 
     async def imagine_from_images(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Use a message's images as references: a modal asks for the prompt."""
-        images = [attachment for attachment in message.attachments if is_image(attachment)]
+        # The context menu gets the message in full, whoever wrote it: what the form needs is taken from it now.
+        images, forwarded = message_images(message)
         try:
             if not images:
-                raise MessageHasNoImages()
+                raise MessageHasNoImages(forwarded=forwarded)
             assert interaction.guild_id is not None
             assert interaction.channel_id is not None
             self.services.intake.admission.check_place_and_pace(
@@ -133,41 +108,42 @@ class ResultActionsCog(commands.Cog):
         except Refusal as refusal:
             await interaction.response.send_message(refusal_text(refusal), ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
-        await interaction.response.send_modal(PromptModal(self, message, interaction.user.id))
-
-    def form_opened(self, custom_id: str) -> None:
-        self._open_forms[custom_id] = time.monotonic() + FORM_LIFETIME
-
-    def _form_is_open(self, custom_id: str) -> bool:
-        now = time.monotonic()
-        self._open_forms = {key: until for key, until in self._open_forms.items() if until > now}
-        return custom_id in self._open_forms
+        forms = self.services.forms
+        form_id = forms.new_id()
+        await _forms.show(interaction, PromptModal(form_id))
+        used = images[:MAX_REFERENCES]
+        try:
+            await forms.open(
+                form_id,
+                kind=FORM_KIND,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                payload={"message_id": message.id, "images": [image.to_dict() for image in used], "total": len(images)},
+                expires_at=min(image.expires_at() for image in used),
+            )
+        except Exception:
+            # The form is shown already; its submit will tell the member to open it again.
+            log.exception("Could not keep the form opened on message %s", message.id)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """A prompt form submitted after a restart (or after its 15 minutes): discord.py no longer knows it, so
-        it is answered here from its custom id, which names the message; the images are read from it again."""
-        if interaction.type is not discord.InteractionType.modal_submit:
+        """A sent "Imagine from images" form, answered from its record, whenever it comes."""
+        form = _forms.submitted(interaction)
+        if form is None or form[0] != FORM_KIND or not await allowed_here(interaction):
             return
-        data: dict[str, Any] = dict(interaction.data or {})
-        custom_id = str(data.get("custom_id", ""))
-        if not custom_id.startswith(FORM_PREFIX) or self._form_is_open(custom_id):
-            return
-        if not await allowed_here(interaction):
-            return
-        try:
-            channel_id, message_id, _user = (int(part) for part in custom_id.removeprefix(FORM_PREFIX).split(":"))
-        except ValueError:
-            return
-        prompt = _text_value(data.get("components", []))
+        prompt = _forms.values(interaction).get(PROMPT_FIELD, "")
 
         async def load() -> Draft:
-            channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
-            try:
-                message = await channel.fetch_message(message_id)
-            except discord.HTTPException as exc:
-                raise MessageGone() from exc
-            return from_images_draft(prompt, message.attachments, self.default_model(interaction.guild_id))
+            record = await self.services.forms.find(form[1])
+            # A form is the member's own, in the channel it was opened in.
+            if record is None or (record.guild_id, record.channel_id, record.user_id) != (
+                interaction.guild_id,
+                interaction.channel_id,
+                interaction.user.id,
+            ):
+                raise FormExpired()
+            return from_images_draft(str(prompt), record, self.default_model(interaction.guild_id))
 
         await self.services.intake.run(interaction, load)
 
@@ -177,18 +153,3 @@ class ResultActionsCog(commands.Cog):
 
 async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(ResultActionsCog(bot, services_of(bot)))
-
-
-def _text_value(components: object) -> str:
-    """The first text value in a modal submit's components (action rows or labels, at any depth)."""
-    stack = [components]
-    while stack:
-        item = stack.pop(0)
-        if isinstance(item, list):
-            stack[:0] = item
-        elif isinstance(item, dict):
-            value = item.get("value")
-            if isinstance(value, str):
-                return value
-            stack.extend(value for key, value in item.items() if key in ("components", "component"))
-    return ""

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs._attachments import ImageAttachment
 from cogs._errors import answer_error
 from cogs._intake import Draft
 from cogs._services import Services, services_of
@@ -61,7 +62,7 @@ class ImagineCog(commands.Cog):
         image4: discord.Attachment | None = None,
     ) -> None:
         """Generate images from a prompt, optionally guided by up to four reference images."""
-        attachments = tuple(a for a in (image, image2, image3, image4) if a is not None)
+        attachments = tuple(ImageAttachment.of(a) for a in (image, image2, image3, image4) if a is not None)
         draft = Draft(
             prompt,
             n,

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
+from cogs._intake import role_ids_of
 from cogs._replies import defer_privately
 from cogs._services import Services, services_of
 from cogs._texts import noun, usage_line
@@ -24,7 +25,7 @@ class UsageCog(commands.Cog):
         """See how many images you have left, and when your limits reset."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        roles = [role.id for role in getattr(interaction.user, "roles", [])]
+        roles = role_ids_of(interaction.user)
         usages = await self.services.quotas.standing(interaction.guild_id, interaction.user.id, roles)
         if usages:
             lines = [usage_line(usage) for usage in usages]

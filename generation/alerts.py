@@ -21,6 +21,7 @@ class AlertKind(StrEnum):
     BALANCE_EXHAUSTED = "balance_exhausted"
     UPSTREAM_DOWN = "upstream_down"
     UPSTREAM_BACK = "upstream_back"
+    LOW_BALANCE = "low_balance"
 
 
 # What the operator reads; no member data and no secrets.
@@ -29,7 +30,11 @@ ALERT_TEXT: dict[AlertKind, str] = {
     AlertKind.BALANCE_EXHAUSTED: "The ToAPIs account balance is too low: image generation fails until it is topped up.",
     AlertKind.UPSTREAM_DOWN: "ToAPIs is not answering: new /imagine requests are refused until it recovers.",
     AlertKind.UPSTREAM_BACK: "ToAPIs answers again: /imagine works again.",
+    AlertKind.LOW_BALANCE: "The ToAPIs balance fell below LOW_BALANCE_ALERT: top it up before generation stops.",
 }
+
+# Alerts for the operator alone (the log and their webhook): server admins cannot act on them.
+OPERATOR_ONLY: frozenset[AlertKind] = frozenset({AlertKind.LOW_BALANCE})
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generation.config import PipelineConfig
 from generation.events import ProgressEvent, ReporterBook
+from generation.metrics import Metrics
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
 from storage.jobs import Job, JobRepository
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunContext:
-    """The pipeline's configuration, its upstream client and health, the store, the spool and the reporters.
+    """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters and the
+    metrics.
 
     `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
     holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
@@ -32,6 +34,7 @@ class RunContext:
     health: UpstreamHealth
     reporters: ReporterBook
     jobs: JobRepository
+    metrics: Metrics = field(default_factory=Metrics)
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""

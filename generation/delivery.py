@@ -15,6 +15,7 @@ from generation.context import RunContext
 from generation.events import Completed, DeliveryReceipt, FailureKind, GeneratedImage
 from generation.failures import JobFailure
 from storage.jobs import Job, JobState
+from storage.kept_results import KeptResult
 from toapis import Task
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class Delivery:
     async def accept(self, job: Job, task: Task) -> tuple[Job, int]:
         """Keep the results' sources and refund what the API did not return; the job in DOWNLOADING and the
         weighted images it still holds. A failed task raises its `JobFailure`."""
+        submitted = job.submit_started_at or job.created_at
+        self._context.metrics.task_ended(job, (self._context.store.clock() - submitted).total_seconds())
         failure = failures.of_task(task)
         if failure is not None:
             raise failure
@@ -46,12 +49,20 @@ class Delivery:
             if held > got:
                 await store.quotas.refund(job.id, held - got)
             accepted = await context.jobs.set_state(job.id, JobState.DOWNLOADING, result_files=tuple(sources))
+        context.metrics.images_refunded(max(held - got, 0))
         return accepted, min(held, got)
 
     async def download(self, job: Job) -> tuple[Job, tuple[GeneratedImage, ...]]:
         """The results in the spool; the job in DELIVERING."""
         images = await self.spooled(job)
         return await self._context.jobs.set_state(job.id, JobState.DELIVERING), images
+
+    async def _keep(self, job: Job, images: tuple[GeneratedImage, ...]) -> None:
+        """Keep the results of a job nobody could receive (storage/kept_results.py)."""
+        read = await asyncio.to_thread(lambda: [image.read_bytes() for image in images])
+        kept = [KeptResult(data, image.mime_type) for data, image in zip(read, images, strict=True)]
+        await self._context.store.kept_results.keep(job.id, kept)
+        log.warning("job %s: nobody could receive the result; kept, and the images given back", job.id)
 
     async def spooled(self, job: Job) -> tuple[GeneratedImage, ...]:
         """The job's results as files; none at all fails the job (counted: the task completed, and billed)."""
@@ -99,6 +110,11 @@ class Delivery:
             await context.sleep_backoff(job, attempt)
             attempt += 1
         if not receipt.delivered:
+            if receipt.unreachable:
+                # Neither the channel nor the member's DMs take it: they received nothing, so nothing is counted,
+                # and the result is kept for them to find later.
+                await self._keep(job, images)
+                raise JobFailure(FailureKind.UNDELIVERABLE, refund=True, detail=receipt.detail)
             if receipt.permanent:
                 raise JobFailure(FailureKind.DELIVERY, refund=False, detail=receipt.detail)
             log.error("job %s: not delivered after %d attempts; left for the next start", job.id, attempt + 1)
@@ -108,5 +124,6 @@ class Delivery:
             await jobs.record_delivery(job.id, images_delivered=len(images), result_message_id=receipt.message_id)
             finished = await jobs.set_state(job.id, JobState.COMPLETED)
             await store.usage.record_job(finished)
+        context.metrics.job_completed()
         log.info("job %s delivered: %d image(s) in %.1f s", job.id, len(images), context.elapsed(finished))
         await context.spool.remove(job.id)

@@ -99,6 +99,7 @@ class FailureKind(StrEnum):
     TIMED_OUT = "timed_out"
     DOWNLOAD = "download"
     DELIVERY = "delivery"
+    UNDELIVERABLE = "undeliverable"
     CANCELLED = "cancelled"
     REFERENCES_GONE = "references_gone"
     INTERNAL = "internal"
@@ -132,6 +133,10 @@ class DeliveryReceipt:
     message_id: int | None = None
     permanent: bool = False
     detail: str = ""
+    unreachable: bool = False
+    """Nobody can receive it: the channel and the member's direct messages both refused it (permanent too)."""
+    direct: bool = False
+    """Delivered in the member's direct messages rather than where they asked."""
 
 
 class Reporter(Protocol):

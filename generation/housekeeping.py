@@ -1,4 +1,5 @@
-"""Periodic upkeep: reference images are kept `RETENTION_DAYS` (so that Re-roll works), then deleted.
+"""Periodic upkeep: reference images (and results nobody could receive) are kept `RETENTION_DAYS`, then deleted;
+forms whose time is over go too.
 
 The usage log is never purged.
 """
@@ -17,8 +18,11 @@ PURGE_INTERVAL = 3600.0
 
 
 async def purge_expired_references(store: Storage, *, retention_days: int) -> int:
-    """Delete the reference images saved more than `retention_days` ago; returns the jobs affected."""
+    """Delete the reference images saved more than `retention_days` ago, with undelivered results kept as long
+    and forms whose time is over; returns the jobs whose references went."""
     cutoff = store.clock() - timedelta(days=retention_days)
+    await store.kept_results.purge_older_than(cutoff)
+    await store.forms.purge_expired()
     return await store.references.purge_older_than(cutoff)
 
 

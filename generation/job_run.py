@@ -16,6 +16,7 @@ from generation.context import RunContext
 from generation.delivery import Delivery
 from generation.events import FailureKind, GeneratedImage, Submitted, Uploading, close_reporter
 from generation.failures import JobFailure
+from generation.logs import bind_log_context
 from generation.polling import TaskFollower
 from storage.errors import LeaseLostError
 from storage.jobs import Job, JobState
@@ -43,6 +44,7 @@ class JobRun:
             if release_slot is not None:
                 await release_slot()
             return
+        bind_log_context(job=job.id, guild=job.guild_id)
         try:
             await self._run(job, release_slot)
         except LeaseLostError:
@@ -79,6 +81,7 @@ class JobRun:
         """End the job failed: refund if the failure says so, record it, tidy the spool, tell the member."""
         context = self._context
         event = await failures.record(context.store, job, failure, jobs=context.jobs)
+        context.metrics.job_failed(failure.kind.value, event.refunded)
         await context.spool.remove(job.id)
         if tell:
             await failures.tell(context.store, context.reporters.of(job), event)

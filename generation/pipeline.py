@@ -32,6 +32,8 @@ from generation.failures import JobFailure
 from generation.fair_queue import FairQueue
 from generation.job_run import JobRun
 from generation.leases import LeaseKeeper
+from generation.logs import bind_log_context
+from generation.metrics import Metrics
 from generation.refusals import QuotaExceeded, ReferencesNotSaved, Restarting, Unavailable
 from generation.requests import JobRequest
 from generation.spool import Spool
@@ -56,8 +58,10 @@ class Pipeline:
         store: Storage,
         reporters: ReporterFactory,
         alerts: AlertThrottle | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._config = config
+        self.metrics = metrics if metrics is not None else Metrics()
         self._store = store
         self._reporters = ReporterBook(reporters)
         self.health = UpstreamHealth(
@@ -66,7 +70,7 @@ class Pipeline:
         self.health.listen(self._on_breaker_change)
         spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
         jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
-        self._context = RunContext(config, client, store, spool, self.health, self._reporters, jobs)
+        self._context = RunContext(config, client, store, spool, self.health, self._reporters, jobs, self.metrics)
         self._leases = LeaseKeeper(
             store,
             config,
@@ -179,6 +183,8 @@ class Pipeline:
         except BaseException:
             self._leases.held.discard(job_id)
             raise
+        bind_log_context(job=job.id, guild=job.guild_id)
+        self.metrics.job_accepted(job.n * job.weight)
         log.info("job %s accepted: guild %s, member %s, n=%s", job.id, job.guild_id, job.user_id, job.n)
         self._reporters.keep(job, reporter)
         async with self._changed:
@@ -254,6 +260,7 @@ class Pipeline:
                 aspect=request.aspect,
                 resolution=request.resolution,
                 weight=request.weight,
+                channel_postable=request.channel_postable,
                 reference_count=len(request.references),
                 parent_job_id=request.parent_job_id,
                 application_id=request.application_id,

@@ -149,14 +149,14 @@ class PromptBlocked(Refusal):
 
 @dataclass(eq=False)
 class MessageHasNoImages(Refusal):
-    """ "Imagine from images" on a message without images; `anymore` when it had some when the form opened."""
+    """ "Imagine from images" on a message without images; `forwarded` when it forwards a message without any."""
 
-    anymore: bool = False
+    forwarded: bool = False
 
 
 @dataclass(eq=False)
-class MessageGone(Refusal):
-    """The message whose images a form was to use can no longer be read."""
+class FormExpired(Refusal):
+    """A form sent after its time (its images' links expired), or one the bot does not know: open it again."""
 
 
 @dataclass(eq=False)

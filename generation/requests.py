@@ -39,3 +39,5 @@ class JobRequest:
     interaction_token: str | None = field(default=None, repr=False)
     token_expires_at: datetime | None = None
     reply_message_id: int | None = None
+    channel_postable: bool = True
+    """Whether the bot may post in the channel (what outlives the reply goes to the member's DMs otherwise)."""

@@ -104,6 +104,14 @@ class Database(abc.ABC):
         """The database file (absolute) for a SQLite file; `None` in memory or on a server."""
         return None
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query (the health check)."""
+        await self.fetch_value("SELECT 1")
+
+    async def size_bytes(self) -> int | None:
+        """How much room the database takes (its files, or the server's figure), or None when unknown."""
+        return None
+
     @property
     def schema_version(self) -> int:
         """The version of the newest migration applied."""

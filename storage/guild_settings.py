@@ -1,4 +1,4 @@
-"""Per-guild settings (`/imagine-settings`) and the record of the last command-tree sync.
+"""Per-guild settings (`/imagine-settings`) and the record of the last command sync of each scope.
 
 A guild that never changed a setting has no row and gets the defaults. The bot loads `all()` once at
 start-up into a cache and updates the cache with what each setter returns.
@@ -233,20 +233,49 @@ class GuildSettingsRepository:
         log.info("guild %s: %s set to %s", guild_id, column, value)
         return await self.get(guild_id)
 
-    async def synced_tree_hash(self, application_id: int) -> str | None:
-        """The hash of the command tree last synced for this application, or `None` if never synced."""
+    async def synced_tree_hash(self, application_id: int, guild_id: int | None = None) -> str | None:
+        """The hash of the commands last synced for this application in a scope (the global commands, or one
+        server's), or `None` if never synced there."""
         value = await self._db.fetch_value(
-            "SELECT tree_hash FROM command_syncs WHERE application_id = :application_id",
-            {"application_id": application_id},
+            "SELECT tree_hash FROM command_syncs WHERE application_id = :application_id AND guild_id = :guild_id",
+            {"application_id": application_id, "guild_id": _scope(guild_id)},
         )
         return None if value is None else str(value)
 
-    async def record_sync(self, application_id: int, tree_hash: str) -> None:
-        """Remember that the tree with this hash was synced for this application."""
+    async def record_sync(self, application_id: int, tree_hash: str, guild_id: int | None = None) -> None:
+        """Remember that the commands with this hash were synced for this application in this scope."""
         await self._db.execute(
             """
-            INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (:application_id, :tree_hash, :now)
-            ON CONFLICT (application_id) DO UPDATE SET tree_hash = excluded.tree_hash, synced_at = excluded.synced_at
+            INSERT INTO command_syncs (application_id, guild_id, tree_hash, synced_at)
+            VALUES (:application_id, :guild_id, :tree_hash, :now)
+            ON CONFLICT (application_id, guild_id)
+            DO UPDATE SET tree_hash = excluded.tree_hash, synced_at = excluded.synced_at
             """,
-            {"application_id": application_id, "tree_hash": tree_hash, "now": to_epoch_ms(self._clock())},
+            {
+                "application_id": application_id,
+                "guild_id": _scope(guild_id),
+                "tree_hash": tree_hash,
+                "now": to_epoch_ms(self._clock()),
+            },
         )
+
+    async def synced_guilds(self, application_id: int) -> list[int]:
+        """The servers this application has commands of its own synced in (by the record), in id order."""
+        rows = await self._db.fetch_all(
+            "SELECT guild_id FROM command_syncs WHERE application_id = :application_id AND guild_id <> 0 "
+            "ORDER BY guild_id",
+            {"application_id": application_id},
+        )
+        return [int(row["guild_id"]) for row in rows]
+
+    async def forget_sync(self, application_id: int, guild_id: int) -> None:
+        """The server's commands were removed: no record of them is kept."""
+        await self._db.execute(
+            "DELETE FROM command_syncs WHERE application_id = :application_id AND guild_id = :guild_id",
+            {"application_id": application_id, "guild_id": _scope(guild_id)},
+        )
+
+
+def _scope(guild_id: int | None) -> int:
+    # The global commands are kept under 0, which no Discord id is.
+    return 0 if guild_id is None else guild_id

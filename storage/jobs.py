@@ -116,6 +116,8 @@ class Job:
     lease_owner: str | None = None
     """The process working the job (see `JobRepository.claim`), if any."""
     lease_expires_at: datetime | None = None
+    channel_postable: bool = True
+    """Whether the bot may post in the job's channel (results past the reply's life go there, else by DM)."""
 
     @property
     def is_finished(self) -> bool:
@@ -209,6 +211,7 @@ def _job_from_row(row: Row) -> Job:
         finished_at=optional_from_epoch_ms(row["finished_at"]),
         lease_owner=row["lease_owner"],
         lease_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
+        channel_postable=bool(row["channel_postable"]),
     )
 
 
@@ -260,6 +263,7 @@ class JobRepository:
         aspect: str = "1:1",
         resolution: str = "1k",
         weight: int = 1,
+        channel_postable: bool = True,
         reference_count: int = 0,
         parent_job_id: str | None = None,
         application_id: int | None = None,
@@ -290,6 +294,7 @@ class JobRepository:
             "aspect": aspect,
             "resolution": resolution,
             "weight": weight,
+            "channel_postable": int(channel_postable),
             "reference_count": reference_count,
             "state": JobState.QUEUED.value,
             "application_id": application_id,
@@ -301,10 +306,10 @@ class JobRepository:
             row = await self._db.fetch_one(
                 """
                 INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_job_id, prompt, size, n, model,
-                                  aspect, resolution, weight, reference_count, state, application_id,
+                                  aspect, resolution, weight, channel_postable, reference_count, state, application_id,
                                   interaction_token, token_expires_at, created_at, updated_at)
                 VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :aspect, :n, :model,
-                        :aspect, :resolution, :weight, :reference_count, :state, :application_id,
+                        :aspect, :resolution, :weight, :channel_postable, :reference_count, :state, :application_id,
                         :interaction_token, :token_expires_at, :now, :now)
                 RETURNING *
                 """,

@@ -205,6 +205,10 @@ class PostgresDatabase(Database):
         """PostgreSQL's statements."""
         return POSTGRESQL
 
+    async def size_bytes(self) -> int | None:
+        """The whole database's size as the server reports it (every schema in it)."""
+        return int(await self.fetch_value("SELECT pg_database_size(current_database())"))
+
     # -- connections -----------------------------------------------------------------------------------------
 
     def _live(self) -> asyncpg.Pool[asyncpg.Record]:

@@ -597,6 +597,15 @@ class QuotaRepository:
 
     # -- reporting -------------------------------------------------------------------------------------------
 
+    async def images_today(self) -> int:
+        """Images counted this UTC day across every server: what GLOBAL_DAILY_LIMIT is checked against."""
+        now = self._clock()
+        value = await self._db.fetch_value(
+            "SELECT COALESCE(SUM(images), 0) FROM quota_ledger WHERE reserved_at >= :start AND reserved_at < :end",
+            {"start": to_epoch_ms(Period.DAY.start(now)), "end": to_epoch_ms(Period.DAY.next_start(now))},
+        )
+        return int(value)
+
     async def usage_for_member(self, guild_id: int, user_id: int, role_ids: Iterable[int]) -> list[RuleUsage]:
         """Each rule that applies to the member (defaults included), with its usage and when it resets: `/usage`."""
         applicable = await self._rules_for_member(guild_id, user_id, frozenset(role_ids))

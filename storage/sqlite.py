@@ -173,6 +173,18 @@ class SQLiteDatabase(Database):
         """The database file (absolute), or `None` in memory."""
         return self._path
 
+    async def size_bytes(self) -> int | None:
+        """The database file and its write-ahead log, in bytes (None in memory)."""
+        path = self._path
+        if path is None:
+            return None
+
+        def measure() -> int:
+            files = (path, path.with_name(path.name + "-wal"))
+            return sum(file.stat().st_size for file in files if file.exists())
+
+        return await asyncio.to_thread(measure)
+
     async def _configure(self, connection: aiosqlite.Connection) -> None:
         with _engine_errors():
             await connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")

@@ -9,8 +9,10 @@ from typing import Self
 from storage.clock import Clock, utc_now
 from storage.connect import open_database
 from storage.database import Database
+from storage.forms import FormRepository
 from storage.guild_settings import GuildSettingsRepository
 from storage.jobs import JobRepository
+from storage.kept_results import KeptResults
 from storage.quotas import OperatorDefaults, QuotaRepository
 from storage.references import ReferenceStore
 from storage.usage import UsageLog
@@ -26,6 +28,8 @@ class Storage:
     quotas: QuotaRepository
     references: ReferenceStore
     guild_settings: GuildSettingsRepository
+    forms: FormRepository
+    kept_results: KeptResults
     clock: Clock
 
     @classmethod
@@ -44,6 +48,8 @@ class Storage:
             quotas=QuotaRepository(db, defaults, clock),
             references=ReferenceStore(db, clock),
             guild_settings=GuildSettingsRepository(db, clock),
+            forms=FormRepository(db, clock),
+            kept_results=KeptResults(db, clock),
             clock=clock,
         )
 

@@ -85,7 +85,8 @@ def test_the_image_is_python_3_11_slim(dockerfile: list[Instruction]) -> None:
     bases = [i.arguments.split()[0] for i in dockerfile if i.keyword == "FROM"]
     assert bases, "no FROM"
     # The last stage is what runs; it must be the CI's minor version, slim.
-    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?", bases[-1]), bases[-1]
+    # Pinned to a patch release, so that a rebuild gets the same Python.
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?", bases[-1]), bases[-1]
 
 
 def test_it_runs_as_a_user_without_privileges(dockerfile: list[Instruction]) -> None:
@@ -281,3 +282,25 @@ def test_the_sharded_compose_file_runs_postgres_and_two_processes_with_different
         assert "@postgres:5432/" in env["DATABASE_URL"]
     for service in bots.values():
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_image_checks_its_health_with_bot_py_health(dockerfile: list[Instruction]) -> None:
+    (check,) = [i for i in dockerfile if i.keyword == "HEALTHCHECK"]
+    options, _, command = check.arguments.partition("CMD ")
+    assert exec_form(command.strip()) == ["python", "bot.py", "--health"]
+    assert "--interval=" in options
+    assert "--start-period=" in options
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.sharded.yml"])
+def test_compose_files_check_health_and_rotate_logs(name: str) -> None:
+    services = yaml.safe_load((ROOT / name).read_text())["services"]
+    bots = {key: service for key, service in services.items() if key != "postgres"}
+    assert bots
+    for service in bots.values():
+        assert service["healthcheck"]["test"] == ["CMD", "python", "bot.py", "--health"]
+    for service in services.values():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file"
+        assert logging["options"]["max-size"]
+        assert logging["options"]["max-file"]

@@ -168,6 +168,51 @@ def test_a_bad_url_is_named_without_its_password() -> None:
     assert "ftp://***@proxy/api" in message
 
 
+def test_the_operations_variables_are_read() -> None:
+    settings = load_settings(
+        VALID
+        | {
+            "LOW_BALANCE_ALERT": "250.5",
+            "OPERATOR_GUILD_ID": "123456789012345678",
+            "METRICS_PORT": "9464",
+            "METRICS_HOST": "0.0.0.0",
+            "LOG_FORMAT": "JSON",
+        }
+    )
+    assert settings.low_balance_alert == 250.5
+    assert settings.operator_guild_id == 123456789012345678
+    assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9464)
+    assert settings.log_format == "json"
+    defaults = load_settings(VALID)
+    assert (defaults.low_balance_alert, defaults.operator_guild_id, defaults.metrics_port) == (None, None, None)
+    assert (defaults.metrics_host, defaults.log_format) == ("127.0.0.1", "text")
+
+
+def test_bad_operations_variables_are_each_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            VALID
+            | {
+                "LOW_BALANCE_ALERT": "-5",
+                "OPERATOR_GUILD_ID": "my-server",
+                "METRICS_PORT": "70000",
+                "METRICS_HOST": "user@host",
+                "LOG_FORMAT": "xml",
+            }
+        )
+    problems = caught.value.problems
+    assert len(problems) == 5, problems
+    for name in ("LOW_BALANCE_ALERT", "OPERATOR_GUILD_ID", "METRICS_PORT", "METRICS_HOST", "LOG_FORMAT"):
+        assert any(problem.startswith(name) for problem in problems), name
+
+
+def test_the_operators_server_is_always_allowed() -> None:
+    settings = load_settings(VALID | {"ALLOWED_GUILD_IDS": "111", "OPERATOR_GUILD_ID": "999"})
+    assert settings.guild_allowed(111)
+    assert settings.guild_allowed(999)
+    assert not settings.guild_allowed(222)
+
+
 SECRETS = {
     "DISCORD_TOKEN": "MTA-discord-T0ken-value",
     "TOAPIS_API_KEY": "sk-toapis-K3y-value",

@@ -1,4 +1,4 @@
-"""`python -m toapis`: generate images, probe the API, or list the image models, from a shell, without Discord.
+"""`python -m toapis`: generate images, probe the API, read the balance or list the image models, from a shell.
 
 Operators use it to check their key and the API. It reads TOAPIS_API_KEY and TOAPIS_BASE_URL itself (from the
 environment, or a `.env` file in the current directory; the environment wins); `models` needs neither. Progress
@@ -28,7 +28,7 @@ from toapis import catalog, contract
 from toapis.client import DEFAULT_RETRY, DEFAULT_TIMEOUT, ToAPIsClient
 from toapis.errors import ToAPIsError
 from toapis.mime import extension_for, sniff_image_type
-from toapis.models import Task, TaskStatus
+from toapis.models import AccountBalance, Task, TaskStatus
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -84,7 +84,7 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: `generate`, `health` and `models`."""
+    """The command line: `generate`, `health`, `balance` and `models`."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="log requests and retries to stderr")
     common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per request (default 30)")
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest image to download")
 
     commands.add_parser("health", parents=[common], help="check that the API answers and accepts the key (not billed)")
+    commands.add_parser(
+        "balance", parents=[common], help="the key's account balance: credits and dollars, used and left"
+    )
     commands.add_parser("models", help="list the image models Imagine can offer, with their options (no request)")
     return parser
 
@@ -227,6 +230,8 @@ async def _run(args: argparse.Namespace, env: Environment, *, out: TextIO, err: 
             raise UsageError(str(exc)) from None
         if args.command == "health":
             return await _health(client, out=out)
+        if args.command == "balance":
+            return await _balance(client, out=out)
         return await _generate(client, args, out=out, err=err)
 
 
@@ -237,6 +242,38 @@ async def _health(client: ToAPIsClient, *, out: TextIO) -> int:
         return EXIT_OK
     print(f"unhealthy: {status.reason}", file=out)
     return EXIT_FAILED
+
+
+async def _balance(client: ToAPIsClient, *, out: TextIO) -> int:
+    balance = await client.get_balance()
+    if not balance.found:
+        print("error: the API found no account for this key", file=out)
+        return EXIT_FAILED
+    for line in describe_balance(balance):
+        print(line, file=out)
+    return EXIT_OK
+
+
+def describe_balance(balance: AccountBalance) -> list[str]:
+    """The balance as GET /balance gives it, one line per unit: credits, then dollars (the account's unit)."""
+    if balance.unlimited:
+        return [
+            f"unlimited (used: {_amount(balance.used_credits)} credits, {_dollars(balance.used_balance)})",
+        ]
+    return [
+        f"credits: {_amount(balance.remain_credits)} left, {_amount(balance.used_credits)} used",
+        f"dollars: {_dollars(balance.remain_balance)} left, {_dollars(balance.used_balance)} used",
+    ]
+
+
+def _amount(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+
+
+def _dollars(value: float | None) -> str:
+    return "$?" if value is None else f"${value:,.2f}"
 
 
 async def _generate(client: ToAPIsClient, args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:

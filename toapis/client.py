@@ -452,7 +452,23 @@ class ToAPIsClient:
             found=True,
             remain_balance=_number(payload.get("remain_balance")),
             remain_credits=_number(payload.get("remain_credits")),
+            used_balance=_number(payload.get("used_balance")),
+            used_credits=_number(payload.get("used_credits")),
+            unlimited=payload.get("unlimited_quota") is True,
         )
+
+    async def list_image_models(self) -> list[str]:
+        """The ids of the image models the key may use (`GET /models?type=image`, not billed; the plain list
+        holds text models only), retried like a look-up."""
+        path = f"{contract.MODELS_PATH}?{contract.MODELS_TYPE_PARAMETER}={contract.IMAGE_MODELS_TYPE}"
+        answer = await self._call("GET", path, operation="model list")
+        payload = decode_json(answer.body, operation="model list", status=answer.status)
+        items = payload.get("data")
+        if not isinstance(items, list):
+            raise UnexpectedResponseError(
+                "the model list has no `data` list", status=answer.status, operation="model list"
+            )
+        return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id") is not None]
 
     # --- requests -------------------------------------------------------------------------------------------
 

@@ -35,9 +35,15 @@ LOOKUP_SEES_TASK_AT_ONCE: Final = True
 
 # DOCUMENTED: GET /v1/models lists the models the key can use and is not billed, so it is the health probe.
 HEALTH_PROBE_PATH: Final = MODELS_PATH
+# DOCUMENTED: the plain list holds text models only; `?type=image` lists the image models (`all`: both). Items
+# carry `id`, `owned_by`, `supported_endpoint_types`, ...
+MODELS_TYPE_PARAMETER: Final = "type"
+IMAGE_MODELS_TYPE: Final = "image"
 
 # DOCUMENTED: GET /v1/balance describes the key's account ({success, remain_balance, used_balance,
-# remain_credits, used_credits, ...}; HTTP 200 with success false when the account is not found).
+# remain_credits, used_credits, credits_per_usd, unlimited_quota, ...}; HTTP 200 with success false when the
+# account is not found). `remain_balance` is in the account's configured unit (USD by default) and reads -1 when
+# the quota is unlimited; credits are the stable unit (1 USD = 200 credits), so alerts use credits.
 BALANCE_PATH: Final = "/balance"
 # ASSUMED: an account can generate while either its balance or its credits remain above zero, so it is
 # exhausted only when neither does. (A 402 on a submit is what the documentation promises; this lets the

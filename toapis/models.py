@@ -149,11 +149,15 @@ class AccountBalance:
     found: bool
     remain_balance: float | None = None
     remain_credits: float | None = None
+    used_balance: float | None = None
+    used_credits: float | None = None
+    unlimited: bool = False
+    """`unlimited_quota`: the account is never exhausted (its `remain_balance` then reads -1)."""
 
     @property
     def exhausted(self) -> bool:
         """True when the account can no longer pay for a task (contract.BALANCE_EXHAUSTED_WHEN_BOTH_ZERO)."""
-        if not self.found:
+        if not self.found or self.unlimited:
             return False  # unknown: a submit will say (402) if it is
         remaining = [value for value in (self.remain_balance, self.remain_credits) if value is not None]
         return bool(remaining) and all(value <= 0 for value in remaining)

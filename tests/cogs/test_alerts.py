@@ -9,8 +9,11 @@ probe succeeds): messages posted before it are in the channel by then, so counti
 
 from __future__ import annotations
 
+import dataclasses
+
 from cogs._texts import UNAVAILABLE, server_alert_text
 from generation.alerts import AlertKind
+from settings import Secret
 from tests.cogs.conftest import World, WorldFactory, wait_until
 from tests.cogs.test_quota import add_server, announce_channel, command
 from tests.fakes.discord import (
@@ -231,3 +234,28 @@ async def test_alerts_reach_only_the_servers_on_the_allow_list(make_world: World
 
         assert world.discord.channel_messages(other_channel) == []
         assert not [r for r in world.discord.requests if f"/channels/{other_channel.id}/messages" in r.path]
+
+
+async def test_the_operator_hears_the_details_through_their_webhook_while_servers_read_the_fixed_text(
+    world: World,
+) -> None:
+    operators_channel = world.guild.add_text_channel("operators")
+    url = world.discord.add_channel_webhook(operators_channel)
+    assert world.settings is not None
+    world.settings = dataclasses.replace(world.settings, operator_alert_webhook_url=Secret(url))
+    await world.restart()
+    ops = await use_log_channel(world)
+    world.api.fail(Endpoint.SUBMIT, Fault.unauthorized(), times=None)
+    world.api.fail(Endpoint.MODELS, Fault.unauthorized(), times=None)
+
+    await outcome(world, await world.imagine("a cat"))
+    await world.discord.wait_for(lambda: count(alerts_in(world, ops), KEY_REJECTED) > 0, 10, what="the alert")
+    operator_texts = await world.discord.wait_for(
+        lambda: [m.content for m in world.discord.channel_messages(operators_channel)], 10, what="the webhook post"
+    )
+
+    (detailed,) = operator_texts
+    assert "TOAPIS_API_KEY" in detailed  # what to fix, for the one who can fix it
+    assert world.api.api_key not in detailed
+    assert alerts_in(world, ops) == [KEY_REJECTED]
+    await end_the_burst(world, ops)

@@ -215,7 +215,7 @@ def text_input(modal: dict[str, Any] | None) -> str:
     return str(custom_id)
 
 
-async def test_the_context_menus_form_refuses_a_blocked_prompt_at_once(world: World) -> None:
+async def test_the_context_menus_form_refuses_a_blocked_prompt_and_reads_no_image(world: World) -> None:
     await block(world, "dragon")
     post = await world.discord.post_message(world.channel, world.member, "", files=[png_upload("boat.png")])
     menu = await world.discord.invoke_message_context(CONTEXT_MENU, post, user=world.member)
@@ -223,11 +223,14 @@ async def test_the_context_menus_form_refuses_a_blocked_prompt_at_once(world: Wo
 
     sent = await world.discord.submit_modal(menu, {text_input(menu.modal): "a DRAGON boat"})
 
-    await refused_at_once(world, sent)
-    assert sent.original is not None
-    assert_blocked_answer(sent.original, "a DRAGON boat")
+    # The form is answered from its stored record, read after the defer: the refusal comes then, privately.
+    assert await refused_quota(world, sent) == PROMPT_BLOCKED
+    assert_blocked_answer(sent.followups[-1], "a DRAGON boat")
     assert await world.jobs() == []
-    assert len(await blocked_rows(world)) == 1
+    assert not [request for request in world.discord.requests if "/attachments/" in request.path]
+    assert world.api.requests_to(Endpoint.UPLOAD) == []
+    (row,) = await blocked_rows(world)
+    assert (row.prompt, row.reference_count) == ("a DRAGON boat", 1)
 
 
 async def test_blocked_prompts_are_in_the_export_and_apart_from_jobs_in_quota_usage(world: World) -> None:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from cogs._reporter import job_nonce
+from cogs._outbox import job_nonce
 from storage.jobs import Job, JobState
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import MessageRecord, MessageVersion

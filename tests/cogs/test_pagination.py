@@ -179,8 +179,10 @@ async def test_a_listing_whose_buttons_stopped_working_does_not_leave_them_click
     views: list[Paginator] = []
 
     class QuickPaginator(Paginator):
-        def __init__(self, pages: list[discord.Embed], *, owner_id: int, timeout: float = 300) -> None:
-            super().__init__(pages, owner_id=owner_id, timeout=0.2)
+        def __init__(
+            self, pages: list[discord.Embed], *, owner_id: int, timeout: float = 300, client: discord.Client
+        ) -> None:
+            super().__init__(pages, owner_id=owner_id, timeout=0.2, client=client)
             views.append(self)
 
     monkeypatch.setattr(pagination, "Paginator", QuickPaginator)
@@ -201,3 +203,21 @@ async def test_a_listing_whose_buttons_stopped_working_does_not_leave_them_click
         click = await world.discord.click(reply, next_id, world.guild.owner)
         await world.discord.wait_for(lambda: click.acknowledged or click.failed, 10, what="the click's answer")
         assert click.acknowledged, click.failure
+
+
+async def test_a_click_on_a_listing_past_its_life_is_told_to_run_the_command_again(world: World) -> None:
+    # After a restart the process no longer serves the listing, and its token (15 minutes) may be gone too, so
+    # its buttons could not be greyed out: a click on them gets a short note rather than "interaction failed".
+    await add_listing_command(world)
+    reply = await listing(world, 40)
+    _, next_id = page_buttons(reply)
+    await world.restart()
+
+    click = await world.discord.click(reply, next_id, world.member)
+
+    await world.discord.wait_for(lambda: click.acknowledged or click.failed, 10, what="the note")
+    assert click.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+    assert click.original is not None
+    assert click.original.ephemeral
+    assert click.original.content == "This listing has expired: run the command again to see it."
+    assert shown_lines(reply) == [f"line {n}" for n in range(1, 16)]

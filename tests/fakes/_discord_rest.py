@@ -27,7 +27,7 @@ from tests.fakes._discord_bot_posts import BotChannelMessages
 from tests.fakes._discord_channels import FakeChannel
 from tests.fakes._discord_commands import CommandSync, build_stored_commands, stored_command
 from tests.fakes._discord_files import UploadedFile
-from tests.fakes._discord_messages import DiscordError, summarize_files, unknown
+from tests.fakes._discord_messages import SETTABLE_FLAGS, DiscordError, summarize_files, unknown
 from tests.fakes._discord_model import Permission
 from tests.fakes._discord_records import InteractionRecord, RecordedRequest
 from tests.fakes._discord_state import DiscordState, MessageBody
@@ -311,7 +311,33 @@ class RestApi:
         return json_answer({**me, "verified": True, "mfa_enabled": False, "email": None, "locale": "en-US"})
 
     async def get_my_guilds(self, request: web.Request) -> web.StreamResponse:
-        """``GET /users/@me/guilds``."""
+        """``GET /users/@me/guilds?limit&before&after&with_counts``: partial guilds in id order, at most ``limit``
+        (1-200, default 200) a page; ``after`` pages forwards, ``before`` backwards (the last ``limit`` before it)."""
+        query = request.query
+        try:
+            limit = int(query.get("limit", "200"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 200:
+            raise DiscordError(
+                400,
+                50035,
+                "Invalid Form Body",
+                errors={
+                    "limit": {
+                        "_errors": [{"code": "NUMBER_TYPE_MAX", "message": "Int value should be between 1 and 200."}]
+                    }
+                },
+            )
+        guilds = sorted(self.state.guilds, key=lambda g: g.id)
+        before, after = _opt_int(query.get("before")), _opt_int(query.get("after"))
+        if after is not None:
+            guilds = [g for g in guilds if g.id > after][:limit]
+        elif before is not None:
+            guilds = [g for g in guilds if g.id < before][-limit:]
+        else:
+            guilds = guilds[:limit]
+        counts = query.get("with_counts", "false").lower() in ("1", "true")
         return json_answer(
             [
                 {
@@ -322,8 +348,9 @@ class RestApi:
                     "owner": False,
                     "permissions": str(g.base_permissions(g.bot_member)),
                     "features": list(g.features),
+                    **({"approximate_member_count": len(g.members), "approximate_presence_count": 0} if counts else {}),
                 }
-                for g in self.state.guilds
+                for g in guilds
             ]
         )
 
@@ -358,12 +385,12 @@ class RestApi:
                 "description": "",
                 "summary": "",
                 "type": None,
-                "bot_public": True,
+                "bot_public": state.application.public,
                 "bot_require_code_grant": False,
                 "verify_key": "0" * 64,
                 "flags": 1 << 23 | 1 << 19,
-                "owner": state.app_owner.to_payload(),
-                "team": None,
+                "owner": state.application.owner_payload(),
+                "team": state.application.team_payload(),
                 "bot": state.bot_user.to_payload(),
                 "hook": True,
                 "redirect_uris": [],
@@ -522,7 +549,23 @@ class RestApi:
         return self.state.webhook_interaction(application_id, request.match_info["webhook_token"])
 
     async def execute_webhook(self, request: web.Request) -> web.StreamResponse:
-        """``POST /webhooks/{app}/{token}``: an interaction follow-up (``wait`` is always true for those)."""
+        """``POST /webhooks/{id}/{token}``: a channel webhook's message (``?wait=true``: answered with it, else
+        204), or an interaction follow-up (``wait`` is always true for those)."""
+        hook_id = _int(request, "application_id", "Webhook", 10015)
+        channel_hook = self.state.channel_webhooks.find(hook_id, request.match_info["webhook_token"])
+        if channel_hook is not None:
+            body = await self._body(request)
+            message = self.state.create_message(
+                channel=channel_hook.channel,
+                author=channel_hook.user,
+                body=body,
+                via="webhook",
+                flags_allowed=SETTABLE_FLAGS,
+                webhook_id=channel_hook.id,
+            )
+            if request.query.get("wait", "false").lower() in ("1", "true"):
+                return json_answer(self.state.message_for_bot(message))
+            return no_content()
         record = self._webhook(request)
         body = await self._body(request)
         message = self.state.create_followup(record, body)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tests.fakes._discord_application import Application, ChannelWebhooks
 from tests.fakes._discord_channels import ChannelType, FakeChannel
 from tests.fakes._discord_commands import CommandSync
 from tests.fakes._discord_content_rule import INTENT_MESSAGE_CONTENT, for_reader
@@ -153,6 +154,8 @@ class DiscordState:
         self.bot_user = FakeUser(id=self.new_id(), username=config.bot_name, bot=True)
         self.application_id = self.bot_user.id
         self.app_owner = FakeUser(id=self.new_id(), username="app-owner")
+        self.application = Application(owner=self.app_owner)
+        self.channel_webhooks = ChannelWebhooks(self.new_id)
         self.guilds: list[FakeGuild] = []
         self.left_guilds: list[FakeGuild] = []
         """Guilds the bot left (``DELETE /users/@me/guilds/{id}``), in order."""
@@ -480,6 +483,7 @@ class DiscordState:
         nonce_allowed: bool = False,
         forward_of: MessageRecord | None = None,
         message_id: int | None = None,
+        webhook_id: int | None = None,
     ) -> MessageRecord:
         """Check and create a message (every check first, then nothing half-done).
 
@@ -526,7 +530,11 @@ class DiscordState:
             created_at=now,
             nonce=data.get("nonce"),
             interaction=interaction,
-            webhook_id=self.application_id if interaction is not None else None,
+            webhook_id=webhook_id
+            if webhook_id is not None
+            else self.application_id
+            if interaction is not None
+            else None,
             message_type=message_type,
             reference=forward_of if forward_of is not None else reply_to,
             reference_type=REFERENCE_FORWARD if forward_of is not None else REFERENCE_REPLY,
@@ -684,7 +692,8 @@ class DiscordState:
             payload["nonce"] = record.nonce
         if record.webhook_id is not None:
             payload["webhook_id"] = str(record.webhook_id)
-            payload["application_id"] = str(self.application_id)
+            if record.interaction is not None:
+                payload["application_id"] = str(self.application_id)
         reference = record.reference
         if reference is not None:
             source = reference.channel

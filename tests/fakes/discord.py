@@ -530,6 +530,27 @@ class FakeDiscord:
         """The DM channel between the bot and ``user`` (what ``POST /users/@me/channels`` answers)."""
         return self.state.dm_channel(user.user if isinstance(user, FakeMember) else user)
 
+    # --- the application ----------------------------------------------------------------------------------------
+
+    @property
+    def application_owner(self) -> FakeUser:
+        """The user who owns the application (add them to a guild with ``guild.add_member(owner)``)."""
+        return self.state.app_owner
+
+    def set_public(self, public: bool) -> None:
+        """Whether anyone may add the bot (the Developer Portal's Public Bot): ``bot_public``."""
+        self.state.application.public = public
+
+    def set_team(self, accepted: Sequence[FakeUser], *, invited: Sequence[FakeUser] = ()) -> None:
+        """A team owns the application from now on: ``accepted`` members, and ``invited`` ones who have not
+        accepted yet. The application's ``owner`` becomes the team's pseudo-user."""
+        self.state.application.set_team(self.state.new_id(), accepted, invited)
+
+    def add_channel_webhook(self, channel: FakeChannel, name: str = "Operator alerts") -> str:
+        """An incoming webhook of ``channel``, as an admin creates one: returns its URL (the form the Developer
+        Portal shows, ``https://discord.com/api/webhooks/{id}/{token}``; a bot reaches it at its API base)."""
+        return self.state.channel_webhooks.add(channel, name).url
+
     # --- controls -----------------------------------------------------------------------------------------------
 
     def expire_tokens(self) -> None:

@@ -3,7 +3,8 @@
 It serves real HTTP on 127.0.0.1 (an ephemeral port by default):
 
 - `POST /v1/images/generations`, `GET /v1/images/generations/{id}`, `POST /v1/uploads/images`, `GET /v1/models`
-  and `GET /v1/balance`, each checking `Authorization: Bearer <api_key>` (401 with the documented body);
+  (text models only, as documented; `?type=image` the image models, `?type=all` both) and `GET /v1/balance`
+  (`unlimited_quota`, `used_*`), each checking `Authorization: Bearer <api_key>` (401 with the documented body);
 - each catalogued model's rules for a submit (toapis/catalog.py; the checks are in `_toapis_rules`): a model,
   aspect, resolution, n, reference count or prompt length the model does not take, or a resolution in the wrong
   place or case for it, is a 400 naming the field;
@@ -79,6 +80,10 @@ _HTML_504: Final = (
     b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out"
     b"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+# Text models GET /v1/models lists without `?type=image` (the documentation: "text models only").
+TEXT_MODELS: Final = ("gpt-4o-mini", "claude-sonnet-4-5", "deepseek-chat")
 
 
 class Endpoint(StrEnum):
@@ -442,6 +447,7 @@ class RecordedRequest:
     form: dict[str, str] | None = None
     status: int | None = None  # what the fake answered; None: the connection was dropped
     fault: Fault | None = None
+    query: dict[str, str] = field(default_factory=dict)
 
 
 # Per-request storage: the log entry of the request, and whether its connection was dropped.
@@ -484,6 +490,9 @@ class FakeToAPIs:
         # The account: with neither balance nor credits left, submits answer 402 insufficient_quota.
         self.remain_balance = 100.0
         self.remain_credits = 1000.0
+        self.used_balance = 0.0
+        self.used_credits = 0.0
+        self.unlimited_quota = False  # never exhausted; GET /balance then shows remain_balance -1
         # Unknown task ids answer the documented 404, or the reported 400 "task_not_exist" variant.
         self.task_not_exist_variant = False
         self._port = port
@@ -629,6 +638,7 @@ class FakeToAPIs:
             headers=headers,
             key_ok=None if auth is None else auth == f"Bearer {self.api_key}",
             time=time.monotonic(),
+            query=dict(request.query),
         )
         self.requests.append(record)
         request[_RECORD] = record
@@ -766,7 +776,7 @@ class FakeToAPIs:
         refusal = self._key_refusal(request) or self._rate_limit_refusal(Endpoint.SUBMIT)
         if refusal is not None:
             return refusal
-        if self.remain_balance <= 0 and self.remain_credits <= 0:
+        if self.remain_balance <= 0 and self.remain_credits <= 0 and not self.unlimited_quota:
             return _json_response(
                 402, _error_body("insufficient_quota", "Insufficient account balance", "insufficient_quota")
             )
@@ -962,7 +972,17 @@ class FakeToAPIs:
             refusal = self._key_refusal(request)
             if refusal is not None:
                 return refusal
-            data = [{"id": model, "object": "model", "owned_by": "toapis"} for model in self.models]
+            # The documented split: the plain list holds text models only; `?type=image` the image models.
+            kind = request.query.get("type", "text")
+            image = [
+                {"id": model, "object": "model", "owned_by": "toapis", "supported_endpoint_types": ["image-generation"]}
+                for model in self.models
+            ]
+            text = [
+                {"id": model, "object": "model", "owned_by": "toapis", "supported_endpoint_types": ["openai"]}
+                for model in TEXT_MODELS
+            ]
+            data = {"image": image, "all": text + image}.get(kind, text)
             return _json_response(200, {"object": "list", "data": data})
 
         return await self._serve(request, Endpoint.MODELS, answer)
@@ -976,10 +996,13 @@ class FakeToAPIs:
                 200,
                 {
                     "success": True,
-                    "remain_balance": self.remain_balance,
-                    "used_balance": 0.0,
+                    # -1 when the quota is unlimited, as documented.
+                    "remain_balance": -1 if self.unlimited_quota else self.remain_balance,
+                    "used_balance": self.used_balance,
                     "remain_credits": self.remain_credits,
-                    "used_credits": 0,
+                    "used_credits": self.used_credits,
+                    "credits_per_usd": 200,
+                    "unlimited_quota": self.unlimited_quota,
                 },
             )
 

@@ -134,7 +134,7 @@ async def test_a_destination_with_rows_is_refused_and_left_alone(
         await fill(source, clock)
         with pytest.raises(CopyError, match=r"not empty: command_syncs \(1 rows\)"):
             await copy_database(source, db)
-    assert await dump(db) == {table: [] for table in await table_names(db)} | {"command_syncs": [(1, "mine", 0)]}
+    assert await dump(db) == {table: [] for table in await table_names(db)} | {"command_syncs": [(1, 0, "mine", 0)]}
 
 
 async def test_a_failure_part_way_leaves_the_destination_empty(tmp_path: Path, postgres_url: str) -> None:

@@ -116,3 +116,22 @@ async def test_spoiler_and_mod_log_flags(settings: GuildSettingsRepository) -> N
     assert (await settings.all())[GUILD].mod_log is True
     assert (await settings.set_mod_log(GUILD, False)).mod_log is False
     assert (await settings.get(OTHER)).mod_log is False
+
+
+async def test_the_sync_record_keeps_one_hash_per_scope(settings: GuildSettingsRepository) -> None:
+    await settings.record_sync(1, "global-a")
+    await settings.record_sync(1, "operator-a", guild_id=GUILD)
+    await settings.record_sync(1, "operator-b", guild_id=OTHER)
+    await settings.record_sync(2, "other-app", guild_id=GUILD)
+    assert await settings.synced_tree_hash(1) == "global-a"
+    assert await settings.synced_tree_hash(1, GUILD) == "operator-a"
+    assert await settings.synced_guilds(1) == [GUILD, OTHER]
+
+    await settings.record_sync(1, "operator-c", guild_id=GUILD)
+    assert await settings.synced_tree_hash(1, GUILD) == "operator-c"
+    assert await settings.synced_tree_hash(1) == "global-a"  # another scope, untouched
+
+    await settings.forget_sync(1, OTHER)
+    assert await settings.synced_guilds(1) == [GUILD]
+    assert await settings.synced_tree_hash(1, OTHER) is None
+    assert await settings.synced_guilds(2) == [GUILD]

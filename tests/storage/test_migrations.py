@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "command_syncs",
     "guild_blocked_words",
     "quota_member_overrides",
+    "forms",
+    "kept_results",
 }
 
 
@@ -321,3 +323,15 @@ async def test_jobs_stored_in_pixel_sizes_become_ratios_at_1k_with_weight_1(tmp_
     assert [(row[0], row[1], row[2], row[3]) for row in jobs] == expected
     assert [(row[0], row[1], row[2], row[3]) for row in usage] == expected
     assert [(row[0], row[1]) for row in ledger] == [(1, 2)] * 3
+
+
+async def test_the_command_sync_record_becomes_the_global_scope(tmp_path: Path) -> None:
+    # 0010: the record of a database synced before scopes existed is the global commands' record.
+    shipped = sorted(p for p in MIGRATIONS_DIR.glob("*.sql") if int(p.name[:4]) < 10)
+    before = write_migrations(tmp_path / "before", {p.name: p.read_text(encoding="utf-8") for p in shipped})
+    url = f"sqlite:///{tmp_path / 'imagine.db'}"
+    async with await open_database(url, migrations_dir=before) as db:
+        await db.execute("INSERT INTO command_syncs (application_id, tree_hash, synced_at) VALUES (7, 'old', 5)")
+    async with await open_database(url) as db:
+        rows = await db.fetch_all("SELECT application_id, guild_id, tree_hash, synced_at FROM command_syncs")
+        assert [(row[0], row[1], row[2], row[3]) for row in rows] == [(7, 0, "old", 5)]

@@ -287,6 +287,37 @@ def test_models_lists_every_catalogued_model_without_a_key(capsys: pytest.Captur
     assert "    resolutions  1k (default) (the model takes no resolution)\n" in out
 
 
+async def test_balance_prints_credits_and_dollars_used_and_left(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toapis_fake.remain_credits, toapis_fake.used_credits = 1234.5, 800
+    toapis_fake.remain_balance, toapis_fake.used_balance = 6.17, 4
+    status, out, _ = await run_main(["balance"], toapis_fake, capsys)
+    assert status == EXIT_OK
+    assert out == "credits: 1,234.50 left, 800 used\ndollars: $6.17 left, $4.00 used\n"
+    (request,) = toapis_fake.requests_to(Endpoint.BALANCE)
+    assert request.key_ok
+
+
+async def test_balance_of_an_unlimited_account(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
+    toapis_fake.unlimited_quota = True
+    toapis_fake.used_credits, toapis_fake.used_balance = 200, 1
+    status, out, _ = await run_main(["balance"], toapis_fake, capsys)
+    assert (status, out) == (EXIT_OK, "unlimited (used: 200 credits, $1.00)\n")
+
+
+async def test_balance_with_a_refused_key_or_no_account(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = await run_main(["balance"], toapis_fake, capsys, TOAPIS_API_KEY="sk-wrong")
+    assert status == EXIT_FAILED
+    assert "Invalid API key" in err
+    assert "Traceback" not in err
+    toapis_fake.fail(Endpoint.BALANCE, Fault.answer(200, {"success": False, "message": "not found"}))
+    status, out, _ = await run_main(["balance"], toapis_fake, capsys)
+    assert (status, out) == (EXIT_FAILED, "error: the API found no account for this key\n")
+
+
 def test_the_environment_repr_shows_neither_the_key_nor_a_password_in_the_base_url(tmp_path: Path) -> None:
     environ = {"TOAPIS_API_KEY": "sk-cli-K3y-value", "TOAPIS_BASE_URL": "https://proxy-user:Pr0xy-Pw@proxy.example/v1"}
     env = read_environment(environ, tmp_path / ".env")

@@ -346,7 +346,7 @@ async def test_a_dropped_connection(raw: Raw, toapis_fake: FakeToAPIs) -> None:
 
 
 async def test_models_and_balance(raw: Raw) -> None:
-    async with raw.session.get(raw.fake.base_url + "/models", headers=raw.auth) as response:
+    async with raw.session.get(raw.fake.base_url + "/models?type=image", headers=raw.auth) as response:
         assert [model["id"] for model in (await response.json())["data"]] == list(catalog.MODELS)
     async with raw.session.get(raw.fake.base_url + "/balance", headers=raw.auth) as response:
         assert (await response.json())["success"] is True

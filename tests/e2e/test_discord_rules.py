@@ -1,0 +1,99 @@
+"""Discord's rules the fake holds the bot to, through `python bot.py`: roles read from the interaction while a
+server's data streams in, alerts posted once with several shard processes, channels the bot cannot post in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import STEP_TIMEOUT, World, delivered, first_response, open_world, progress_versions
+from tests.fakes.discord import CallbackType, InteractionRecord, Overwrite, Permission
+from tests.fakes.toapis import Timeline
+
+pytestmark = [pytest.mark.e2e]
+
+
+async def last_word(world: World, call: InteractionRecord) -> str:
+    """What the member was told: the refusal at once, or the follow-up after the defer."""
+    await first_response(world, call)
+    if call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
+        assert call.callback is not None
+        assert call.callback.data is not None
+        return str(call.callback.data["content"])
+    followup = await world.discord.wait_for(lambda: call.followups[-1] if call.followups else None, STEP_TIMEOUT)
+    return followup.content
+
+
+async def test_a_role_limit_holds_for_an_interaction_that_arrives_before_its_servers_data(tmp_path: Path) -> None:
+    async with open_world(tmp_path / "bot") as world:
+        limited = world.guild.add_role("Limited")
+        lea = world.guild.add_member("lea", roles=[limited])
+        async with world.bot():
+            answer = await world.discord.invoke_slash(
+                "quota role", {"role": limited, "limit": 1}, user=world.admin, channel=world.channel
+            )
+            await first_response(world, answer)
+        # The next start: the server's data comes late, and Lea's requests arrive before it.
+        world.discord.hold_guild(world.guild)
+        async with world.bot():
+            first = await world.imagine(lea, "a cat")
+            await world.discord.wait_for(lambda: delivered(first), STEP_TIMEOUT, what="the first image")
+            second = await world.imagine(lea, "another cat")
+            text = await last_word(world, second)
+            world.discord.release_guild(world.guild)
+
+        assert text.startswith(f"You have reached the limit of your role <@&{limited.id}> for today (1 image).")
+        assert len(world.submits("another cat")) == 0
+
+
+async def job_in_a_channel_the_bot_may_not_post_in(world: World, prompt: str, *, dms_open: bool) -> tuple[str, Any]:
+    """A member asks in a channel where the bot may not post; the job outlives its reply (the token expires)."""
+    deny = Overwrite(world.guild.bot_role, deny=int(Permission.SEND_MESSAGES))
+    quiet = world.guild.add_text_channel("quiet", overwrites=[deny])
+    ivy = world.member("ivy")
+    world.discord.refuse_dms(ivy, refuse=not dms_open)
+    world.api.on_prompt(prompt, Timeline.never_ends(progress=40))
+    call = await world.imagine(ivy, prompt, channel=quiet)
+    job_id = await world.submitted_job(prompt)
+    (task,) = world.api.tasks_for(job_id)
+    # The reply says where the images will go once it can no longer be edited.
+    await world.discord.wait_for(
+        lambda: any("direct message" in str(v.embeds) for v in progress_versions(call)), STEP_TIMEOUT, what="the note"
+    )
+    world.discord.expire_token(call)
+    world.api.end_task(task.id)
+    return job_id, (ivy, quiet, call)
+
+
+async def test_a_job_that_outlives_its_reply_in_a_channel_the_bot_may_not_post_in_reaches_the_member_by_dm(
+    world: World,
+) -> None:
+    async with world.bot():
+        job_id, (ivy, quiet, _call) = await job_in_a_channel_the_bot_may_not_post_in(
+            world, "a lantern in the fog", dms_open=True
+        )
+        row = await world.finished_row(job_id)
+
+        assert (row["status"], row["images"]) == ("completed", 1)
+        (dm,) = [m for m in world.discord.channel_messages(world.discord.dm_channel(ivy)) if m.attachments]
+        assert dm.content == f"Your images from <#{quiet.id}> are ready."
+        # Nothing went to the channel itself (only the interaction's own reply is there).
+        assert not [m for m in world.discord.channel_messages(quiet) if m.attachments]
+        assert world.ledger_images(job_id) == 1
+
+
+async def test_a_result_neither_the_channel_nor_the_dms_take_is_refunded_and_kept(world: World) -> None:
+    async with world.bot():
+        job_id, (_ivy, quiet, _call) = await job_in_a_channel_the_bot_may_not_post_in(
+            world, "a lantern in the rain", dms_open=False
+        )
+        row = await world.finished_row(job_id)
+
+        assert (row["status"], row["images"]) == ("failed", 0)
+        assert str(row["error"]).startswith("undeliverable")
+        assert world.ledger_images(job_id) == 0  # they received nothing: nothing is counted
+        kept = world.rows("SELECT position, mime_type FROM kept_results WHERE job_id = ?", job_id)
+        assert kept == [{"position": 0, "mime_type": "image/png"}]
+        assert not [m for m in world.discord.channel_messages(quiet) if m.attachments]
