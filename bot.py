@@ -36,11 +36,13 @@ from cogs._check import check_discord
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
 from cogs._intake import Intake
+from cogs._mod_log import ModerationLog
 from cogs._pagination import answer_expired_listing
 from cogs._presence import invite_url, ready_line
 from cogs._reporter import DiscordReporter
 from cogs._result_actions import ResultActions
 from cogs._services import Services
+from cogs._spoilers import spoiler_rule
 from cogs._translator import CatalogTranslator
 from cogs._views import queued_view, result_view
 from generation.admission import Admission
@@ -83,6 +85,9 @@ EXTENSIONS: Final = (
     "cogs.servers",
     "cogs.admin",
 )
+
+# Seconds a stopping bot waits for the moderation log's writes and posts still under way.
+MOD_LOG_DRAIN: Final = 5.0
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
@@ -184,6 +189,10 @@ class ImagineBot(commands.AutoShardedBot):
             await self.services.pipeline.close()
         if self._background:
             await self.operations.heartbeat.stopped()
+        with contextlib.suppress(AttributeError, TimeoutError):
+            # A refused prompt's usage row and log entry are written after its answer: let them land.
+            async with asyncio.timeout(MOD_LOG_DRAIN):
+                await self.services.mod_log.wait_idle()
         await super().close()
 
     # -- the gateway, as the operator sees it ----------------------------------------------------------------
@@ -293,6 +302,8 @@ class ImagineBot(commands.AutoShardedBot):
             result_view=result_view,
             queued_view=queued_view,
             job_reference=self.services.history.reference,
+            spoiler=spoiler_rule(self, self.services.server_settings),
+            on_failed=self.services.mod_log.job_failed,
         )
 
 
@@ -452,8 +463,14 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         )
         history = JobHistory(store, retention_days=settings.retention_days)
         quotas = QuotaService(store)
+        mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas)
         intake = Intake(
-            admission=admission, pipeline=pipeline, quotas=quotas, history=history, server_settings=server_settings
+            admission=admission,
+            pipeline=pipeline,
+            quotas=quotas,
+            history=history,
+            server_settings=server_settings,
+            moderation=mod_log,
         )
         bot.services = Services(
             settings=settings,
@@ -463,6 +480,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             history=history,
             forms=FormBook(store),
             alerts=alerts,
+            mod_log=mod_log,
             intake=intake,
             actions=ResultActions(intake=intake, history=history, pipeline=pipeline),
             operator_status=OperatorStatus(

@@ -122,3 +122,17 @@ def shown_embed(job: Job, *, reference: str, shown_by: int) -> discord.Embed:
 
 def problem_embed(text: str, *, title: str = "Could not generate") -> discord.Embed:
     return discord.Embed(title=title, description=cut(text, DESCRIPTION_LIMIT), colour=PROBLEM)
+
+
+def fenced(text: str, limit: int) -> str:
+    """`text` in a code block of at most `limit` characters, which nothing in it can close: a backtick in the
+    text is followed by a zero-width space, so no run of three can form (inside a code block a backslash
+    escapes nothing)."""
+    neutral = text.replace("`", "`\u200b")
+    return "```\n" + cut(neutral, limit - 8) + "\n```"
+
+
+def prompt_embed(prompt: str, *, title: str = "Your prompt") -> discord.Embed:
+    """A prompt repeated to the member who wrote it (in full, as far as an embed allows): so that a refused
+    prompt can be reworded rather than typed again."""
+    return discord.Embed(title=title, description=fenced(prompt, DESCRIPTION_LIMIT), colour=PROBLEM)

@@ -19,8 +19,9 @@ from typing import Final
 import discord
 
 from cogs._attachments import ImageAttachment
-from cogs._embeds import NO_MENTIONS
+from cogs._embeds import NO_MENTIONS, prompt_embed
 from cogs._locale import public_locale
+from cogs._mod_log import ModerationLog
 from cogs._reporter import DiscordReporter
 from cogs._texts import generic_text, refusal_text
 from generation.admission import Admission
@@ -28,7 +29,7 @@ from generation.history import JobHistory
 from generation.models import Choice
 from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
-from generation.refusals import AttachmentUnreadable, NotInServer, QuotaExceeded, Refusal
+from generation.refusals import AttachmentUnreadable, NotInServer, PromptBlocked, QuotaExceeded, Refusal
 from generation.requests import JobRequest, Reference
 from generation.server_settings import ServerSettings
 from generation.validation import prepare_references
@@ -79,6 +80,7 @@ class Intake:
         quotas: QuotaService,
         history: JobHistory,
         server_settings: ServerSettings,
+        moderation: ModerationLog | None = None,
         reference_workers: int = REFERENCE_WORKERS,
     ) -> None:
         self.admission = admission
@@ -86,6 +88,7 @@ class Intake:
         self._pipeline = pipeline
         self._quotas = quotas
         self._history = history
+        self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
 
     async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
@@ -105,10 +108,16 @@ class Intake:
             if isinstance(draft, Draft):
                 self._check_draft(guild_id, draft)
         except Refusal as refusal:
+            if isinstance(refusal, PromptBlocked) and guild_id is not None:
+                admission.start_cooldown(guild_id, user_id)  # so that the blocked words cannot be probed for free
             await interaction.response.send_message(
-                refusal_text(refusal, interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+                refusal_text(refusal, interaction.locale),
+                embeds=_echo(refusal),
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
             )
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
+            self._log_refusal(refusal, guild_id, channel_id, user_id)
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
@@ -156,7 +165,8 @@ class Intake:
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale))
+            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), _echo(refusal))
+            self._log_refusal(refusal, guild_id, channel_id, user_id)
             return
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
@@ -174,6 +184,12 @@ class Intake:
                     async with asyncio.timeout(NOTICE_WAIT):
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    def _log_refusal(self, refusal: Refusal, guild_id: int | None, channel_id: int | None, user_id: int) -> None:
+        """A prompt refused for a blocked word goes to the usage log and the moderation log, once the member has
+        been answered (that is I/O)."""
+        if isinstance(refusal, PromptBlocked) and self._moderation and guild_id is not None and channel_id is not None:
+            self._moderation.blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
 
     async def _references(self, client: discord.Client, draft: Draft) -> tuple[Reference, ...]:
         """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
@@ -212,12 +228,19 @@ async def _read_attachments(client: discord.Client, attachments: Sequence[ImageA
     return blobs
 
 
-async def _refuse_after_defer(interaction: discord.Interaction, text: str) -> None:
+async def _refuse_after_defer(
+    interaction: discord.Interaction, text: str, embeds: Sequence[discord.Embed] = ()
+) -> None:
     try:
         await interaction.delete_original_response()
     except discord.HTTPException:
         log.info("Could not delete the deferred reply", exc_info=True)
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    await interaction.followup.send(text, embeds=list(embeds), ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def _echo(refusal: Refusal) -> list[discord.Embed]:
+    """What a refusal shows besides its text: a blocked prompt is repeated, so that it can be reworded."""
+    return [prompt_embed(refusal.prompt)] if isinstance(refusal, PromptBlocked) else []
 
 
 def may_post(interaction: discord.Interaction) -> bool:

@@ -53,6 +53,10 @@ _MESSAGE_GONE: Final = frozenset({10008})
 
 ViewBuilder = Callable[[Job, int], discord.ui.View | None]
 JobReference = Callable[[Job], Awaitable[str]]
+SpoilerRule = Callable[[Job], bool]
+"""Whether a job's results are posted as spoilers (cogs/_spoilers.py)."""
+FailureListener = Callable[[Failed], None]
+"""Told of each failure before the member is (the moderation log); must not block."""
 
 
 def _token_gone(exc: discord.HTTPException) -> bool:
@@ -70,6 +74,8 @@ class DiscordReporter:
         result_view: ViewBuilder | None = None,
         queued_view: ViewBuilder | None = None,
         job_reference: JobReference | None = None,
+        spoiler: SpoilerRule | None = None,
+        on_failed: FailureListener | None = None,
     ) -> None:
         self._client = client
         self._job_reference = job_reference
@@ -77,6 +83,8 @@ class DiscordReporter:
         self._filesize_limit = filesize_limit
         self._result_view = result_view
         self._queued_view = queued_view
+        self._spoiler = spoiler
+        self._on_failed = on_failed
         self._webhook: discord.Webhook | None = None
         if job.application_id is not None and job.interaction_token:
             webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=client)
@@ -124,6 +132,11 @@ class DiscordReporter:
             self._settled.set()
 
     async def failed(self, event: Failed) -> None:
+        if self._on_failed is not None:
+            try:
+                self._on_failed(event)
+            except Exception:
+                log.exception("job %s: the failure listener failed", event.job.id)
         try:
             await self._failed(event)
         finally:
@@ -146,8 +159,9 @@ class DiscordReporter:
             reference=await self._reference(job),
         )
         view = self._result_view(job, len(event.images)) if self._result_view else None
+        spoiler = self._spoiler is not None and self._spoiler(job)
         if self._reply_editable(job) and not job.late_notified:
-            files = await self._files(event.images, limit)
+            files = await self._files(event.images, limit, spoiler=spoiler)
             try:
                 message = await self._edit_reply(embed=embed, view=view, attachments=files)
             except discord.HTTPException as exc:
@@ -162,7 +176,7 @@ class DiscordReporter:
             dm_text=f"Your images from <#{job.channel_id}> are ready.",
             embed=embed,
             view=view,
-            files=lambda: self._files(event.images, limit),
+            files=lambda: self._files(event.images, limit, spoiler=spoiler),
             is_result=True,
         )
         receipt = await self._outbox.send(job, post)
@@ -301,8 +315,9 @@ class DiscordReporter:
         return guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
 
     @staticmethod
-    async def _files(images: tuple[GeneratedImage, ...], limit: int) -> list[discord.File]:
-        """Discord files for the results, each re-encoded (in a thread) if it exceeds the upload limit.
+    async def _files(images: tuple[GeneratedImage, ...], limit: int, *, spoiler: bool = False) -> list[discord.File]:
+        """Discord files for the results, each re-encoded (in a thread) if it exceeds the upload limit, and
+        named `SPOILER_…` when `spoiler`.
 
         A result that fits is streamed from its spool file, so many deliveries at once do not hold every
         image in memory.
@@ -311,9 +326,10 @@ class DiscordReporter:
         for index, image in enumerate(images, start=1):
             extension = EXTENSIONS.get(image.mime_type, "png")
             if image.size <= limit:
-                files.append(discord.File(image.path, filename=f"imagine-{index}.{extension}"))
+                files.append(discord.File(image.path, filename=f"imagine-{index}.{extension}", spoiler=spoiler))
                 continue
             data = await asyncio.to_thread(image.read_bytes)
             fitted = await asyncio.to_thread(fit_bytes_within, data, max_bytes=limit)
-            files.append(discord.File(io.BytesIO(fitted.data), filename=f"imagine-{index}.{fitted.extension}"))
+            name = f"imagine-{index}.{fitted.extension}"
+            files.append(discord.File(io.BytesIO(fitted.data), filename=name, spoiler=spoiler))
         return files

@@ -23,6 +23,7 @@ from settings import Settings
 
 if TYPE_CHECKING:
     from cogs._intake import Intake
+    from cogs._mod_log import ModerationLog
     from cogs._result_actions import ResultActions
 
 
@@ -35,6 +36,7 @@ class Services:
     history: JobHistory
     forms: FormBook
     alerts: AlertThrottle
+    mod_log: ModerationLog
     intake: Intake
     actions: ResultActions
     operator_status: OperatorStatus | None = None

@@ -31,12 +31,16 @@ from generation.refusals import (
     JobReferenceInvalid,
     JobWithoutResult,
     LastModel,
+    MemberMissing,
+    MemberNotExpected,
     MessageHasNoImages,
     ModelNotOffered,
     NotInServer,
     NotYourJob,
+    NoUsableBlockedWord,
     OptionNotOffered,
     ParentUnknown,
+    PromptBlocked,
     PromptEmpty,
     PromptTooLong,
     QuotaExceeded,
@@ -49,6 +53,7 @@ from generation.refusals import (
     RoleMissing,
     RoleNotExpected,
     ServerNotAllowed,
+    TooManyBlockedWords,
     TooManyImages,
     TooManyReferences,
     Unavailable,
@@ -175,6 +180,8 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             return t("refusal.cooling_down", when=when)
         case PromptEmpty():
             return t("refusal.prompt_empty")
+        case PromptBlocked():
+            return t("refusal.prompt_blocked")
         case PromptTooLong(length=length, limit=limit):
             return t("refusal.prompt_too_long", length=i18n.number(length, locale), limit=i18n.number(limit, locale))
         case LastModel(model=model):
@@ -248,6 +255,17 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             return t("refusal.role_missing")
         case RoleNotExpected():
             return t("refusal.role_not_expected")
+        case MemberMissing():
+            return t("refusal.member_missing")
+        case MemberNotExpected():
+            return t("refusal.member_not_expected")
+        case TooManyBlockedWords(limit=limit, room=0):
+            return t("refusal.blocked_words_full", limit=i18n.number(limit, locale))
+        case TooManyBlockedWords(limit=limit, room=room):
+            return t("refusal.blocked_words_too_many", limit=i18n.number(limit, locale), room=i18n.number(room, locale))
+        case NoUsableBlockedWord(given=given):
+            entries = i18n.join(tuple(f"`{entry[:40]}`" for entry in given[:10]), locale)
+            return t("refusal.blocked_words_unusable", entries=entries)
     raise TypeError(f"no text for the refusal {type(refusal).__name__}")
 
 
@@ -260,6 +278,7 @@ _RULES: Final = {
     RuleScope.MEMBER_CAP: "quota.rule.member_cap",
     RuleScope.ROLE: "quota.rule.role",
     RuleScope.MEMBER: "quota.rule.member",
+    RuleScope.MEMBER_OVERRIDE: "quota.rule.member_override",
 }
 _WHOSE: Final = {
     RuleScope.SERVER: "usage.whose.server",
@@ -268,6 +287,7 @@ _WHOSE: Final = {
     RuleScope.MEMBER_CAP: "usage.whose.member_cap",
     RuleScope.ROLE: "usage.whose.role",
     RuleScope.MEMBER: "usage.whose.member",
+    RuleScope.MEMBER_OVERRIDE: "usage.whose.member_override",
 }
 
 
@@ -540,3 +560,21 @@ WELCOME: Final = "\n".join(
         "Members start with `/help`.",
     ]
 )
+
+
+# -- the moderation log --------------------------------------------------------------------------------------
+
+MOD_LOG_BLOCKED: Final = "Blocked word: the prompt contains a word or phrase on this server's list."
+
+
+def mod_log_policy_reason(category: str | None) -> str:
+    """Why the image service refused a prompt, as a fixed category (never its own words)."""
+    named = f" ({category})" if category else ""
+    return f"Content policy of the image service{named}: the service declined the prompt or its images."
+
+
+def mod_log_status(settings_on: bool, log_channel_id: int | None) -> str:
+    """Where the moderation log goes, for `/imagine-settings`."""
+    if not settings_on:
+        return "off"
+    return f"on, in <#{log_channel_id}>" if log_channel_id else "on, but no log channel is set"

@@ -1,5 +1,6 @@
 """/imagine-settings: where /imagine may be used, how many images a request may ask for, a per-member
-cooldown, a channel for operator alerts, the models offered, and the language of public messages."""
+cooldown, a channel for operator alerts, the models offered, the language of public messages, and the content
+controls: blocked words, spoilers and the moderation log (docs/admins.md)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from discord import app_commands
 from discord.ext import commands
 
 import i18n
+from cogs._content_settings import content_groups, spoiler_text
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._limits import MESSAGE_LIST_LIMIT
 from cogs._locale import server_locale
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
-from cogs._texts import channel_list, duration
+from cogs._texts import channel_list, duration, mod_log_status
 from cogs._translator import command_text
 from generation.models import ModelMenu
 from generation.refusals import LastModel, ModelNotOffered
@@ -73,6 +75,10 @@ def settings_embed(
     embed.add_field(
         name=i18n.translate("settings.language.field", locale), value=language_text(settings, guild_locale, locale)
     )
+    blocked = len(settings.blocked_words)
+    embed.add_field(name="Blocked words", value=f"{blocked:,} (see blocked-words list)" if blocked else "none")
+    embed.add_field(name="Spoilers", value=spoiler_text(settings))
+    embed.add_field(name="Moderation log", value=mod_log_status(settings.mod_log, settings.log_channel_id))
     return embed
 
 
@@ -106,6 +112,10 @@ class ImagineSettingsCog(
         self.bot = bot
         self.services = services
         super().__init__()
+        group = self.__cog_app_commands_group__
+        assert group is not None
+        for controls in content_groups(services):
+            group.add_command(controls)
 
     @channels.command(name="add", description=_command("channels.add"))
     @app_commands.describe(**_described("channels.add", "channel"))
@@ -186,14 +196,18 @@ class ImagineSettingsCog(
     @app_commands.command(name="log-channel", description=_command("log-channel"))
     @app_commands.describe(**_described("log-channel", "channel"))
     async def log_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
-        """Choose the channel for operator alerts (API key rejected, balance exhausted, service down and back)."""
+        """Choose the channel for operator alerts and, when it is on, the moderation log."""
         assert interaction.guild_id is not None
         await defer_privately(interaction)
-        await self.services.server_settings.set_log_channel(interaction.guild_id, channel.id if channel else None)
+        settings = await self.services.server_settings.set_log_channel(
+            interaction.guild_id, channel.id if channel else None
+        )
         if channel is None:
             await answer(interaction, "Operator alerts are no longer posted in this server.", ephemeral=True)
             return
         text = f"Operator alerts will be posted in {channel.mention}."
+        if settings.mod_log:
+            text += " So will the moderation log."
         missing = _missing_permissions(channel)
         if missing:
             text += f"\nImagine lacks {', '.join(missing)} there: grant them, or alerts cannot be posted."

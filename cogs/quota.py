@@ -23,7 +23,14 @@ from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from cogs._texts import cap_note, limit_text, noun, plural
 from cogs._translator import command_text
-from generation.refusals import DaysReversed, InvalidDay, RoleMissing, RoleNotExpected
+from generation.refusals import (
+    DaysReversed,
+    InvalidDay,
+    MemberMissing,
+    MemberNotExpected,
+    RoleMissing,
+    RoleNotExpected,
+)
 from storage.quotas import MemberImages, Period, RuleScope, RuleStatus
 
 log = logging.getLogger(__name__)
@@ -50,14 +57,16 @@ def _parse_day(text: str | None, name: str) -> date | None:
         raise InvalidDay(name, text) from None
 
 
-def _governed(status: RuleStatus, role_rules: frozenset[int]) -> list[MemberImages]:
-    """The members a per-member rule governs: a role rule those whose latest request it was checked against,
-    the member rule everyone else (a role rule removed since counts as the member rule again)."""
-    if status.scope is RuleScope.ROLE:
-        return [m for m in status.members if m.role_id == status.role_id]
+def _governed(status: RuleStatus, role_rules: frozenset[int], overridden: frozenset[int]) -> list[MemberImages]:
+    """The members a per-member rule governs: none who has a limit of their own (`overridden`); a role rule
+    those whose latest request it was checked against, the member rule everyone else (a role rule removed since
+    counts as the member rule again)."""
     if status.scope is RuleScope.MEMBER_CAP:
         return list(status.members)
-    return [m for m in status.members if m.role_id is None or m.role_id not in role_rules]
+    members = [m for m in status.members if m.user_id not in overridden]
+    if status.scope is RuleScope.ROLE:
+        return [m for m in members if m.role_id == status.role_id]
+    return [m for m in members if m.role_id is None or m.role_id not in role_rules]
 
 
 def _scope_choices(*scopes: str) -> list[app_commands.Choice[str]]:
@@ -69,13 +78,17 @@ def _described(command: str, *options: str) -> dict[str, app_commands.locale_str
     return {option: command_text(f"option.quota.{command}.{option}") for option in options}
 
 
-def _rule_lines(status: RuleStatus, role_rules: frozenset[int], locale: i18n.LocaleLike) -> list[str]:
+def _rule_lines(
+    status: RuleStatus, role_rules: frozenset[int], overridden: frozenset[int], locale: i18n.LocaleLike
+) -> list[str]:
     resets = discord.utils.format_dt(status.resets_at, "R")
     caps = {RuleScope.SERVER_CAP: "Server cap", RuleScope.MEMBER_CAP: "Cap on each member"}
     if status.scope is RuleScope.SERVER:
         label = "Server pool"
     elif status.scope is RuleScope.ROLE:
         label = f"Role <@&{status.role_id}>"
+    elif status.scope is RuleScope.MEMBER_OVERRIDE:
+        label = f"<@{status.user_id}>'s own limit"
     else:
         label = caps.get(status.scope, "Each member")
     if status.scope in caps:
@@ -86,7 +99,7 @@ def _rule_lines(status: RuleStatus, role_rules: frozenset[int], locale: i18n.Loc
     if status.used is not None:
         return [f"{head}: **{status.used:,}** used, resets {resets}"]
     lines = [f"{head}, resets {resets}"]
-    members = _governed(status, role_rules)
+    members = _governed(status, role_rules, overridden)
     lines += [f"  • <@{m.user_id}>: {m.images:,}" for m in members[:10]]
     if len(members) > 10:
         lines.append(f"  • … and {len(members) - 10:,} more members")
@@ -145,25 +158,70 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
             allowed_mentions=NO_MENTIONS,
         )
 
+    @app_commands.command(name="member", description=command_text("command.quota.member"))
+    @app_commands.describe(**_described("member", "member", "limit", "period"))
+    @app_commands.choices(period=PERIOD_CHOICES)
+    async def member_rule(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        limit: app_commands.Range[int, 0, MAX_LIMIT],
+        period: str = Period.DAY.value,
+    ) -> None:
+        """Give one member their own limit: it wins over their role and member limits."""
+        assert interaction.guild_id is not None
+        await defer_privately(interaction)
+        result = await self.services.quotas.set_rule(
+            interaction.guild_id, RuleScope.MEMBER_OVERRIDE, limit, Period(period), user_id=member.id
+        )
+        rule = result.rule
+        await answer(
+            interaction,
+            f"{member.mention} now gets {limit_text(rule.limit, rule.period, interaction.locale)}, whatever their "
+            "roles: this replaces the role and member limits for them. What was already used still counts."
+            + cap_note(rule.scope, result.cap, interaction.locale),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
     @app_commands.command(name="clear", description=command_text("command.quota.clear"))
-    @app_commands.describe(**_described("clear", "scope", "role"))
-    @app_commands.choices(scope=_scope_choices("server", "member", "role"))
-    async def clear_rule(self, interaction: discord.Interaction, scope: str, role: discord.Role | None = None) -> None:
-        """Remove a rule: the operator's default applies again."""
+    @app_commands.describe(**_described("clear", "scope", "role", "member"))
+    @app_commands.choices(scope=_scope_choices("server", "member", "role", RuleScope.MEMBER_OVERRIDE.value))
+    async def clear_rule(
+        self,
+        interaction: discord.Interaction,
+        scope: str,
+        role: discord.Role | None = None,
+        member: discord.User | None = None,
+    ) -> None:
+        """Remove a rule: the operator's default (or the member's other limits) applies again."""
         assert interaction.guild_id is not None
         rule_scope = RuleScope(scope)
         if rule_scope is RuleScope.ROLE and role is None:
             raise RoleMissing()
         if rule_scope is not RuleScope.ROLE and role is not None:
             raise RoleNotExpected()
+        if rule_scope is RuleScope.MEMBER_OVERRIDE and member is None:
+            raise MemberMissing()
+        if rule_scope is not RuleScope.MEMBER_OVERRIDE and member is not None:
+            raise MemberNotExpected()
         await defer_privately(interaction)
-        removed = await self.services.quotas.remove_rule(interaction.guild_id, rule_scope, role.id if role else None)
+        removed = await self.services.quotas.remove_rule(
+            interaction.guild_id, rule_scope, role.id if role else None, user_id=member.id if member else None
+        )
         what = {RuleScope.SERVER: "server pool", RuleScope.MEMBER: "member limit"}.get(rule_scope)
-        name = f"rule for {role.mention}" if role is not None else (what or "rule")
+        if role is not None:
+            name = f"rule for {role.mention}"
+        elif member is not None:
+            name = f"own limit of {member.mention}"
+        else:
+            name = what or "rule"
         if not removed:
             text = f"There was no {name} to remove."
         elif rule_scope is RuleScope.ROLE:
             text = f"Removed the {name}: those members get the member limit again."
+        elif rule_scope is RuleScope.MEMBER_OVERRIDE:
+            text = f"Removed the {name}: their role or member limit applies again."
         else:
             text = f"Removed the {name}: the operator's default applies again."
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
@@ -175,7 +233,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         await defer_privately(interaction)
         statuses = await self.services.quotas.rules(interaction.guild_id)
         role_rules = frozenset(s.role_id for s in statuses if s.scope is RuleScope.ROLE and s.role_id is not None)
-        lines = [line for status in statuses for line in _rule_lines(status, role_rules, interaction.locale)]
+        overridden = frozenset(
+            s.user_id for s in statuses if s.scope is RuleScope.MEMBER_OVERRIDE and s.user_id is not None
+        )
+        lines = [
+            line for status in statuses for line in _rule_lines(status, role_rules, overridden, interaction.locale)
+        ]
         header = "Usage counts images reserved in each rule's current period (UTC)."
         await send_pages(interaction, pages_of("Quotas", lines, header=header, empty="No limits apply."))
 
@@ -207,11 +270,13 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         member_lines = [
             f"<@{m.user_id}>: **{m.images:,}** {noun(m.images, 'image')} in {plural(m.jobs, 'job')}"
             + (f", {m.failures:,} failed" if m.failures else "")
+            + (f", {plural(m.blocked, 'prompt')} blocked" if m.blocked else "")
             for m in members
         ]
         day_lines = [
             f"{d.day.isoformat()}: **{d.images:,}** {noun(d.images, 'image')}, {plural(d.jobs, 'job')}"
             + (f", {d.failures:,} failed" if d.failures else "")
+            + (f", {plural(d.blocked, 'prompt')} blocked" if d.blocked else "")
             for d in reversed(daily)
         ]
         total = sum(m.images for m in members)

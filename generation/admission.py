@@ -2,8 +2,8 @@
 
 The cogs call these checks before an interaction's first response (docs/architecture.md, Answering), so they
 read only what is in memory: the operator's server allow-list, the pipeline's state, the server's settings
-(cached by `ServerSettings`) and the cooldowns. Each check raises a `Refusal`; the quota is not looked at here
-(the reservation in `Pipeline.submit` is the authority).
+(cached by `ServerSettings`, its blocked words among them) and the cooldowns. Each check raises a `Refusal`; the
+quota is not looked at here (the reservation in `Pipeline.submit` is the authority).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Final, Protocol
 
 from generation.cooldowns import Cooldowns
 from generation.models import Choice, ModelMenu
-from generation.refusals import AttachmentTooLarge, ChannelNotAllowed, CoolingDown, ServerNotAllowed
+from generation.refusals import AttachmentTooLarge, ChannelNotAllowed, CoolingDown, PromptBlocked, ServerNotAllowed
 from generation.server_settings import ServerSettings
 from generation.validation import check_options
 
@@ -86,7 +86,10 @@ class Admission:
         attachment_sizes: Sequence[int] = (),
     ) -> tuple[str, Choice]:
         """The request's own options are acceptable in this server: the trimmed prompt, and the model, aspect and
-        resolution it gets (a None is the server's, or the model's, default) with what each image counts as."""
+        resolution it gets (a None is the server's, or the model's, default) with what each image counts as.
+
+        Last, the prompt must hold none of the server's blocked words (`PromptBlocked`, which carries the rest of
+        the request for the usage log)."""
         server = self._server_settings.get(guild_id)
         cleaned = check_options(prompt, n, max_n=server.max_n, reference_count=reference_count)
         choice = self.models.choose(
@@ -101,6 +104,10 @@ class Admission:
         for position, size_in_bytes in enumerate(attachment_sizes, start=1):
             if size_in_bytes > MAX_ATTACHMENT_BYTES:
                 raise AttachmentTooLarge(position, size_in_bytes, MAX_ATTACHMENT_BYTES)
+        if self._server_settings.blocked_words(guild_id).find(cleaned) is not None:
+            raise PromptBlocked(
+                cleaned, choice.model.id, choice.aspect, choice.resolution, n, choice.weight, reference_count
+            )
         return cleaned, choice
 
     def start_cooldown(self, guild_id: int, user_id: int) -> None:

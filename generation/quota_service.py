@@ -6,14 +6,16 @@ and the place where what the operator allows bounds what a server sets.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
+from generation.refusals import PromptBlocked
 from storage.quotas import Period, QuotaRule, RuleScope, RuleStatus, RuleUsage
 from storage.store import Storage
-from storage.usage import DailyUsage, MemberUsageSummary
+from storage.usage import BLOCKED_STATUS, DailyUsage, MemberUsageSummary
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,19 @@ class QuotaService:
         self._store = store
 
     async def set_rule(
-        self, guild_id: int, scope: RuleScope, limit: int, period: Period, role_id: int | None = None
+        self,
+        guild_id: int,
+        scope: RuleScope,
+        limit: int,
+        period: Period,
+        role_id: int | None = None,
+        *,
+        user_id: int | None = None,
     ) -> RuleSet:
         """Create or replace a rule of the server (usage already counted still counts). A limit above the
         operator's cap is kept as set, but the cap is what applies: the answer says so."""
         quotas = self._store.quotas
-        rule = await quotas.set_rule(guild_id, scope, limit, period, role_id=role_id)
+        rule = await quotas.set_rule(guild_id, scope, limit, period, role_id=role_id, user_id=user_id)
         defaults = quotas.defaults
         cap = defaults.server_daily_cap if scope is RuleScope.SERVER else defaults.member_daily_cap
         return RuleSet(rule, cap if cap is not None and limit > cap else None)
@@ -45,9 +54,11 @@ class QuotaService:
         """The rule that would refuse `n` more images for the member now (read-only; admission stays exact)."""
         return await self._store.quotas.would_refuse(guild_id, user_id, role_ids, n)
 
-    async def remove_rule(self, guild_id: int, scope: RuleScope, role_id: int | None = None) -> bool:
+    async def remove_rule(
+        self, guild_id: int, scope: RuleScope, role_id: int | None = None, *, user_id: int | None = None
+    ) -> bool:
         """Remove a rule; whether there was one."""
-        return await self._store.quotas.remove_rule(guild_id, scope, role_id)
+        return await self._store.quotas.remove_rule(guild_id, scope, role_id, user_id=user_id)
 
     async def rules(self, guild_id: int) -> list[RuleStatus]:
         """Every rule of the server (the operator's defaults where it has none) with this period's usage."""
@@ -68,6 +79,32 @@ class QuotaService:
     async def by_day(self, guild_id: int, start: datetime, end: datetime) -> list[DailyUsage]:
         """Images, jobs and failures per UTC day."""
         return await self._store.usage.daily(guild_id, start, end)
+
+    async def record_blocked(self, refusal: PromptBlocked, *, guild_id: int, channel_id: int, user_id: int) -> str:
+        """Write a prompt refused for a blocked word to the usage log: status `blocked`, 0 images, no job (the
+        row's id is its own). Returns that id."""
+        now = self._store.clock()
+        row_id = uuid.uuid4().hex
+        await self._store.usage.record(
+            job_id=row_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            prompt=refusal.prompt,
+            model=refusal.model,
+            aspect=refusal.aspect,
+            resolution=refusal.resolution,
+            weight=refusal.weight,
+            n=refusal.n,
+            images=0,
+            reference_count=refusal.reference_count,
+            task_id=None,
+            status=BLOCKED_STATUS,
+            error=None,
+            created_at=now,
+            finished_at=now,
+        )
+        return row_id
 
     async def export_csv(self, file: IO[bytes], *, guild_id: int, start: datetime | None, end: datetime | None) -> int:
         """Write the server's usage log as CSV into `file`; the rows written."""

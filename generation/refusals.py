@@ -131,6 +131,20 @@ class ReferenceUnusable(Refusal):
     problem: str
 
 
+@dataclass(eq=False)
+class PromptBlocked(Refusal):
+    """The prompt holds one of the server's blocked words (which one is never said). It carries what the usage
+    log and the moderation log record of the request."""
+
+    prompt: str
+    model: str
+    aspect: str
+    resolution: str
+    n: int
+    weight: int
+    reference_count: int = 0
+
+
 # -- what a request repeats ----------------------------------------------------------------------------------
 
 
@@ -252,3 +266,28 @@ class RoleMissing(Refusal):
 @dataclass(eq=False)
 class RoleNotExpected(Refusal):
     """A role was given where the scope takes none."""
+
+
+@dataclass(eq=False)
+class MemberMissing(Refusal):
+    """A member override was named without its member."""
+
+
+@dataclass(eq=False)
+class MemberNotExpected(Refusal):
+    """A member was given where the scope takes none."""
+
+
+@dataclass(eq=False)
+class TooManyBlockedWords(Refusal):
+    """Adding these entries would take the server's blocked words over `limit`; `room` more fit."""
+
+    limit: int
+    room: int
+
+
+@dataclass(eq=False)
+class NoUsableBlockedWord(Refusal):
+    """None of the entries given can be matched (punctuation only, one letter, or too long)."""
+
+    given: tuple[str, ...]

@@ -7,6 +7,7 @@ start-up into a cache and updates the cache with what each setter returns.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,16 +35,28 @@ class GuildSettings:
     """The model a request uses when it names none; None: the operator's default."""
     language: str | None = None
     """The locale of messages the whole channel sees; None: the server's preferred locale (docs/i18n.md)."""
+    blocked_words: frozenset[str] = frozenset()
+    """Entries no prompt may contain, as compared (generation/blocked_words.py folds them)."""
+    spoiler: bool = False
+    """Results are posted as spoilers."""
+    spoiler_exempt_nsfw: bool = False
+    """With `spoiler`: results in age-restricted channels are posted plainly."""
+    mod_log: bool = False
+    """Refused prompts are posted to the log channel."""
 
     def channel_allowed(self, channel_id: int) -> bool:
         """Whether `/imagine` may run in this channel."""
         return not self.allowed_channel_ids or channel_id in self.allowed_channel_ids
 
 
-_COLUMNS: Final = "guild_id, max_n, cooldown_seconds, log_channel_id, models, default_model, language"
+_COLUMNS: Final = (
+    "guild_id, max_n, cooldown_seconds, log_channel_id, models, default_model, language, spoiler, "
+    "spoiler_exempt_nsfw, mod_log"
+)
+MAX_BLOCKED_WORD_LENGTH: Final = 200
 
 
-def _settings_from_row(row: Row, allowed: frozenset[int]) -> GuildSettings:
+def _settings_from_row(row: Row, allowed: frozenset[int], blocked: frozenset[str]) -> GuildSettings:
     models = row["models"]
     return GuildSettings(
         row["guild_id"],
@@ -54,6 +67,10 @@ def _settings_from_row(row: Row, allowed: frozenset[int]) -> GuildSettings:
         frozenset(models.split(",")) if models else None,
         row["default_model"],
         row["language"],
+        blocked_words=blocked,
+        spoiler=bool(row["spoiler"]),
+        spoiler_exempt_nsfw=bool(row["spoiler_exempt_nsfw"]),
+        mod_log=bool(row["mod_log"]),
     )
 
 
@@ -73,22 +90,40 @@ class GuildSettingsRepository:
             "SELECT channel_id FROM guild_allowed_channels WHERE guild_id = :guild_id", {"guild_id": guild_id}
         )
         allowed = frozenset(int(channel["channel_id"]) for channel in channels)
+        words = await self._db.fetch_all(
+            "SELECT word FROM guild_blocked_words WHERE guild_id = :guild_id", {"guild_id": guild_id}
+        )
+        blocked = frozenset(str(word["word"]) for word in words)
         if row is None:
-            return GuildSettings(guild_id, allowed)
-        return _settings_from_row(row, allowed)
+            return GuildSettings(guild_id, allowed, blocked_words=blocked)
+        return _settings_from_row(row, allowed, blocked)
 
     async def all(self) -> dict[int, GuildSettings]:
         """Every guild that changed a setting, by id (others have the defaults)."""
         rows = await self._db.fetch_all(f"SELECT {_COLUMNS} FROM guild_settings")
         channel_rows = await self._db.fetch_all("SELECT guild_id, channel_id FROM guild_allowed_channels")
+        word_rows = await self._db.fetch_all("SELECT guild_id, word FROM guild_blocked_words")
         channels: dict[int, set[int]] = {}
         for channel in channel_rows:
             channels.setdefault(channel["guild_id"], set()).add(channel["channel_id"])
+        words: dict[int, set[str]] = {}
+        for word in word_rows:
+            words.setdefault(word["guild_id"], set()).add(str(word["word"]))
         settings = {
-            row["guild_id"]: _settings_from_row(row, frozenset(channels.get(row["guild_id"], ()))) for row in rows
+            row["guild_id"]: _settings_from_row(
+                row, frozenset(channels.get(row["guild_id"], ())), frozenset(words.get(row["guild_id"], ()))
+            )
+            for row in rows
         }
-        for guild_id, allowed in channels.items():
-            settings.setdefault(guild_id, GuildSettings(guild_id, frozenset(allowed)))
+        for guild_id in channels.keys() | words.keys():
+            settings.setdefault(
+                guild_id,
+                GuildSettings(
+                    guild_id,
+                    frozenset(channels.get(guild_id, ())),
+                    blocked_words=frozenset(words.get(guild_id, ())),
+                ),
+            )
         return settings
 
     async def add_allowed_channel(self, guild_id: int, channel_id: int) -> GuildSettings:
@@ -114,6 +149,55 @@ class GuildSettingsRepository:
         """Allow every channel again."""
         await self._db.execute("DELETE FROM guild_allowed_channels WHERE guild_id = :guild_id", {"guild_id": guild_id})
         return await self.get(guild_id)
+
+    async def add_blocked_words(self, guild_id: int, words: Iterable[str]) -> GuildSettings:
+        """Add entries to the guild's blocked words (an entry already there is kept once)."""
+        listed = list(words)
+        if any(not word or len(word) > MAX_BLOCKED_WORD_LENGTH for word in listed):
+            raise ValueError(f"a blocked word has 1 to {MAX_BLOCKED_WORD_LENGTH} characters")
+        entries = [{"guild_id": guild_id, "word": word} for word in listed]
+        if entries:
+            await self._db.execute_many(
+                """
+                INSERT INTO guild_blocked_words (guild_id, word) VALUES (:guild_id, :word)
+                ON CONFLICT (guild_id, word) DO NOTHING
+                """,
+                entries,
+            )
+            log.info("guild %s: %s blocked word(s) added", guild_id, len(entries))
+        return await self.get(guild_id)
+
+    async def remove_blocked_words(self, guild_id: int, words: Iterable[str]) -> GuildSettings:
+        """Take entries off the guild's blocked words (an entry not there is ignored)."""
+        entries = [{"guild_id": guild_id, "word": word} for word in words]
+        if entries:
+            await self._db.execute_many(
+                "DELETE FROM guild_blocked_words WHERE guild_id = :guild_id AND word = :word", entries
+            )
+        return await self.get(guild_id)
+
+    async def set_spoiler(self, guild_id: int, spoiler: bool, *, exempt_nsfw: bool = False) -> GuildSettings:
+        """Whether results are posted as spoilers, and whether age-restricted channels are exempt."""
+        await self._db.execute(
+            """
+            INSERT INTO guild_settings (guild_id, spoiler, spoiler_exempt_nsfw, updated_at)
+            VALUES (:guild_id, :spoiler, :exempt, :now)
+            ON CONFLICT (guild_id) DO UPDATE SET spoiler = excluded.spoiler,
+                spoiler_exempt_nsfw = excluded.spoiler_exempt_nsfw, updated_at = excluded.updated_at
+            """,
+            {
+                "guild_id": guild_id,
+                "spoiler": int(spoiler),
+                "exempt": int(spoiler and exempt_nsfw),
+                "now": to_epoch_ms(self._clock()),
+            },
+        )
+        log.info("guild %s: spoiler set to %s (age-restricted channels exempt: %s)", guild_id, spoiler, exempt_nsfw)
+        return await self.get(guild_id)
+
+    async def set_mod_log(self, guild_id: int, on: bool) -> GuildSettings:
+        """Whether refused prompts are posted to the guild's log channel."""
+        return await self._set(guild_id, "mod_log", int(on))
 
     async def set_max_n(self, guild_id: int, max_n: int) -> GuildSettings:
         """The most images one request may ask for in this guild (1-4)."""

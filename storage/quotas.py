@@ -5,13 +5,14 @@ are only thresholds over that ledger, so changing a rule or a member's roles nev
 
 Which rules apply to a member of a guild:
 - the server pool: the guild's server rule, else the operator's daily server default (if any);
-- the member limit: among the member's roles that have a rule, the one with the largest limit; else the
-  guild's member rule; else the operator's daily member default (if any);
+- the member limit: the member's own override (`/quota member`), if the guild set one; else among the member's
+  roles that have a rule, the one with the largest limit; else the guild's member rule; else the operator's
+  daily member default (if any);
 - the operator's global daily cap (if any), which counts every guild;
 - the operator's caps per server and per member (if any): daily limits that no rule of the guild can lift;
   the member cap counts forgiven images too, since forgiving is the guild's and the cap is the operator's.
 A rule is met when the images stamped in its current period plus the new ones stay within its limit: the
-whole guild's images for the server pool, the member's (not forgiven) for member and role rules, all
+whole guild's images for the server pool, the member's (not forgiven) for member, role and override rules, all
 guilds' for the global cap.
 
 `reserve` checks every applicable rule and writes the reservation in one transaction that first takes the
@@ -71,6 +72,8 @@ class RuleScope(StrEnum):
     SERVER = "server"
     MEMBER = "member"
     ROLE = "role"
+    MEMBER_OVERRIDE = "member_override"
+    """One member's own limit in a server: it replaces role and member rules for them."""
     GLOBAL = "global"
     SERVER_CAP = "server_cap"
     """The operator's cap on one server's images (SERVER_DAILY_CAP), whatever the server's rules."""
@@ -90,9 +93,10 @@ _SCOPE_ORDER: Final = {
     RuleScope.SERVER: 0,
     RuleScope.MEMBER: 1,
     RuleScope.ROLE: 2,
-    RuleScope.GLOBAL: 3,
-    RuleScope.SERVER_CAP: 4,
-    RuleScope.MEMBER_CAP: 5,
+    RuleScope.MEMBER_OVERRIDE: 3,
+    RuleScope.GLOBAL: 4,
+    RuleScope.SERVER_CAP: 5,
+    RuleScope.MEMBER_CAP: 6,
 }
 _PERIOD_ORDER: Final = {Period.DAY: 0, Period.WEEK: 1, Period.MONTH: 2}
 
@@ -118,13 +122,14 @@ class OperatorDefaults:
 
 @dataclass(frozen=True)
 class QuotaRule:
-    """A rule a guild set. `role_id` is set for role rules only."""
+    """A rule a guild set. `role_id` is set for role rules only, `user_id` for member overrides only."""
 
     guild_id: int
     scope: RuleScope
     limit: int
     period: Period
     role_id: int | None = None
+    user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class RuleUsage:
     role_id: int | None = None
     is_default: bool = False
     """True when the limit is the operator's (a default or the global cap), not a rule the guild set."""
+    user_id: int | None = None
+    """The member, for a member override."""
 
     @property
     def remaining(self) -> int:
@@ -195,8 +202,9 @@ class MemberImages:
 class RuleStatus:
     """A rule of a guild (or the operator default standing in for one) and this period's usage, for `/quota show`.
 
-    Pool rules (server, global) have `used`. Per-member rules (member, role) have `members`: every member with
-    images counted in the rule's period, most first; the caller knows who holds which role.
+    Pool rules (server, global) and member overrides (one member's) have `used`. Per-member rules (member, role)
+    have `members`: every member with images counted in the rule's period, most first; the caller knows who holds
+    which role.
     """
 
     scope: RuleScope
@@ -207,6 +215,8 @@ class RuleStatus:
     is_default: bool
     used: int | None
     members: tuple[MemberImages, ...]
+    user_id: int | None = None
+    """The member, for a member override."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,7 @@ class _Applicable:
     limit: int
     role_id: int | None
     is_default: bool
+    user_id: int | None = None
 
 
 def _rule_from_row(row: Row) -> QuotaRule:
@@ -226,7 +237,17 @@ def _rule_from_row(row: Row) -> QuotaRule:
         limit=row["image_limit"],
         period=Period(row["period"]),
         role_id=row["role_id"] if scope is RuleScope.ROLE else None,
+        user_id=row["user_id"] if scope is RuleScope.MEMBER_OVERRIDE else None,
     )
+
+
+# The guild's rules, and its member overrides as rules of their own scope: all of them, or one member's.
+_RULES: Final = """
+    SELECT guild_id, scope, role_id, 0 AS user_id, image_limit, period FROM quota_rules WHERE guild_id = :guild_id
+    UNION ALL
+    SELECT guild_id, 'member_override' AS scope, 0 AS role_id, user_id, image_limit, period
+    FROM quota_member_overrides WHERE guild_id = :guild_id{member}
+"""
 
 
 def _role_preference(rule: QuotaRule) -> tuple[int, int, int]:
@@ -251,15 +272,44 @@ class QuotaRepository:
     # -- rules -----------------------------------------------------------------------------------------------
 
     async def set_rule(
-        self, guild_id: int, scope: RuleScope, limit: int, period: Period, role_id: int | None = None
+        self,
+        guild_id: int,
+        scope: RuleScope,
+        limit: int,
+        period: Period,
+        role_id: int | None = None,
+        *,
+        user_id: int | None = None,
     ) -> QuotaRule:
-        """Create or replace the guild's rule for `scope` (and `role_id` for a role rule)."""
-        if scope is RuleScope.GLOBAL:
-            raise ValueError("the global cap is the operator's (GLOBAL_DAILY_LIMIT), not a guild rule")
+        """Create or replace the guild's rule for `scope` (and `role_id` for a role rule, `user_id` for a member
+        override)."""
+        if scope in (RuleScope.GLOBAL, RuleScope.SERVER_CAP, RuleScope.MEMBER_CAP):
+            raise ValueError("the global cap and the caps are the operator's, not a guild rule")
         if (scope is RuleScope.ROLE) != (role_id is not None):
             raise ValueError("a role rule needs a role_id, and only a role rule takes one")
+        if (scope is RuleScope.MEMBER_OVERRIDE) != (user_id is not None):
+            raise ValueError("a member override needs a user_id, and only a member override takes one")
         if limit < 0:
             raise ValueError(f"a quota limit must be >= 0, not {limit}")
+        if user_id is not None:
+            await self._db.execute(
+                """
+                INSERT INTO quota_member_overrides (guild_id, user_id, image_limit, period, updated_at)
+                VALUES (:guild_id, :user_id, :limit, :period, :now)
+                ON CONFLICT (guild_id, user_id)
+                DO UPDATE SET image_limit = excluded.image_limit, period = excluded.period,
+                              updated_at = excluded.updated_at
+                """,
+                {
+                    "guild_id": guild_id,
+                    "user_id": user_id,
+                    "limit": limit,
+                    "period": Period(period).value,
+                    "now": to_epoch_ms(self._clock()),
+                },
+            )
+            log.info("guild %s: member %s's own limit set to %s per %s", guild_id, user_id, limit, period)
+            return QuotaRule(guild_id, scope, limit, Period(period), user_id=user_id)
         await self._db.execute(
             """
             INSERT INTO quota_rules (guild_id, scope, role_id, image_limit, period, updated_at)
@@ -281,24 +331,42 @@ class QuotaRepository:
         )
         return QuotaRule(guild_id, scope, limit, Period(period), role_id)
 
-    async def remove_rule(self, guild_id: int, scope: RuleScope, role_id: int | None = None) -> bool:
+    async def remove_rule(
+        self, guild_id: int, scope: RuleScope, role_id: int | None = None, *, user_id: int | None = None
+    ) -> bool:
         """Remove the rule; returns whether there was one. Usage is untouched: the ledger is not the rules."""
+        if scope is RuleScope.MEMBER_OVERRIDE:
+            if user_id is None:
+                raise ValueError("a member override is removed by its user_id")
+            removed = await self._db.execute(
+                "DELETE FROM quota_member_overrides WHERE guild_id = :guild_id AND user_id = :user_id",
+                {"guild_id": guild_id, "user_id": user_id},
+            )
+            return removed > 0
         removed = await self._db.execute(
             "DELETE FROM quota_rules WHERE guild_id = :guild_id AND scope = :scope AND role_id = :role_id",
             {"guild_id": guild_id, "scope": scope.value, "role_id": role_id or 0},
         )
         return removed > 0
 
-    async def list_rules(self, guild_id: int) -> list[QuotaRule]:
-        """The guild's own rules: server, member, then role rules by role id."""
-        rows = await self._db.fetch_all(
-            "SELECT * FROM quota_rules WHERE guild_id = :guild_id ORDER BY role_id", {"guild_id": guild_id}
-        )
-        rules = [_rule_from_row(row) for row in rows]
-        return sorted(rules, key=lambda rule: (_SCOPE_ORDER[rule.scope], rule.role_id or 0))
+    async def list_rules(self, guild_id: int, *, member: int | None = None) -> list[QuotaRule]:
+        """The guild's own rules: server, member, role rules by role id, then member overrides by member id
+        (only `member`'s, when given)."""
+        params: dict[str, Any] = {"guild_id": guild_id}
+        if member is not None:
+            params["user_id"] = member
+        sql = _RULES.format(member="" if member is None else " AND user_id = :user_id")
+        rules = [_rule_from_row(row) for row in await self._db.fetch_all(sql, params)]
+        return sorted(rules, key=lambda rule: (_SCOPE_ORDER[rule.scope], rule.role_id or 0, rule.user_id or 0))
 
-    def _applicable(self, rules: Iterable[QuotaRule], role_ids: frozenset[int]) -> list[_Applicable]:
-        by_scope: dict[RuleScope, QuotaRule] = {rule.scope: rule for rule in rules if rule.scope is not RuleScope.ROLE}
+    def _applicable(self, rules: Iterable[QuotaRule], role_ids: frozenset[int], user_id: int) -> list[_Applicable]:
+        rules = list(rules)
+        by_scope: dict[RuleScope, QuotaRule] = {
+            rule.scope: rule for rule in rules if rule.scope not in (RuleScope.ROLE, RuleScope.MEMBER_OVERRIDE)
+        }
+        override = next(
+            (rule for rule in rules if rule.scope is RuleScope.MEMBER_OVERRIDE and rule.user_id == user_id), None
+        )
         applicable: list[_Applicable] = []
 
         server = by_scope.get(RuleScope.SERVER)
@@ -309,7 +377,11 @@ class QuotaRepository:
 
         role_rules = [rule for rule in rules if rule.scope is RuleScope.ROLE and rule.role_id in role_ids]
         member = by_scope.get(RuleScope.MEMBER)
-        if role_rules:
+        if override is not None:
+            applicable.append(
+                _Applicable(RuleScope.MEMBER_OVERRIDE, override.period, override.limit, None, False, user_id)
+            )
+        elif role_rules:
             best = min(role_rules, key=_role_preference)
             applicable.append(_Applicable(RuleScope.ROLE, best.period, best.limit, best.role_id, False))
         elif member is not None:
@@ -376,13 +448,14 @@ class QuotaRepository:
                 resets_at=rule.period.next_start(now),
                 role_id=rule.role_id,
                 is_default=rule.is_default,
+                user_id=rule.user_id,
             )
             for index, rule in enumerate(applicable)
         ]
         return usages, held
 
-    async def _rules_for_member(self, guild_id: int, role_ids: frozenset[int]) -> list[_Applicable]:
-        return self._applicable(await self.list_rules(guild_id), role_ids)
+    async def _rules_for_member(self, guild_id: int, user_id: int, role_ids: frozenset[int]) -> list[_Applicable]:
+        return self._applicable(await self.list_rules(guild_id, member=user_id), role_ids, user_id)
 
     # -- reservations ----------------------------------------------------------------------------------------
 
@@ -405,7 +478,7 @@ class QuotaRepository:
         async with self._db.transaction():
             # Rules are read before the lock: a rule changing meanwhile is no different from one changing just
             # before. Under the lock, as few statements as possible: every reservation waits for them.
-            applicable = await self._rules_for_member(guild_id, roles)
+            applicable = await self._rules_for_member(guild_id, user_id, roles)
             await self._db.lock(_LOCK)
             now = self._clock()
             usages, held = await self._measure_and_held(guild_id, user_id, applicable, now, job_id)
@@ -440,7 +513,8 @@ class QuotaRepository:
                 },
             )
         granted = tuple(
-            RuleUsage(u.scope, u.period, u.limit, u.used + n, u.resets_at, u.role_id, u.is_default) for u in usages
+            RuleUsage(u.scope, u.period, u.limit, u.used + n, u.resets_at, u.role_id, u.is_default, u.user_id)
+            for u in usages
         )
         return ReservationResult(job_id, n, granted=True, rules=granted, held=n)
 
@@ -450,7 +524,7 @@ class QuotaRepository:
         Takes no lock and writes nothing, so it only saves work on a request that would be refused anyway:
         `reserve` stays the authority.
         """
-        applicable = await self._rules_for_member(guild_id, frozenset(role_ids))
+        applicable = await self._rules_for_member(guild_id, user_id, frozenset(role_ids))
         refusals = _refusals(await self._measure(guild_id, user_id, applicable, self._clock()), n)
         return refusals[0] if refusals else None
 
@@ -534,7 +608,7 @@ class QuotaRepository:
 
     async def usage_for_member(self, guild_id: int, user_id: int, role_ids: Iterable[int]) -> list[RuleUsage]:
         """Each rule that applies to the member (defaults included), with its usage and when it resets: `/usage`."""
-        applicable = await self._rules_for_member(guild_id, frozenset(role_ids))
+        applicable = await self._rules_for_member(guild_id, user_id, frozenset(role_ids))
         return await self._measure(guild_id, user_id, applicable, self._clock())
 
     async def usage_for_rules(self, guild_id: int, *, include_global: bool = False) -> list[RuleStatus]:
@@ -557,6 +631,11 @@ class QuotaRepository:
             for role_rule in rules
             if role_rule.scope is RuleScope.ROLE
         )
+        shown.extend(
+            _Applicable(RuleScope.MEMBER_OVERRIDE, own.period, own.limit, None, False, own.user_id)
+            for own in rules
+            if own.scope is RuleScope.MEMBER_OVERRIDE
+        )
         if include_global and self._defaults.global_daily is not None:
             shown.append(_Applicable(RuleScope.GLOBAL, Period.DAY, self._defaults.global_daily, None, True))
         shown.extend(self._caps())
@@ -574,6 +653,10 @@ class QuotaRepository:
                 if key not in per_member:
                     per_member[key] = await self._member_images(guild_id, rule.period, now, forgiven=key[1])
                 members = per_member[key]
+                if rule.scope is RuleScope.MEMBER_OVERRIDE:
+                    # One member's rule: their images, like a pool's total.
+                    used = next((m.images for m in members if m.user_id == rule.user_id), 0)
+                    members = ()
             statuses.append(
                 RuleStatus(
                     scope=rule.scope,
@@ -584,6 +667,7 @@ class QuotaRepository:
                     is_default=rule.is_default,
                     used=used,
                     members=members,
+                    user_id=rule.user_id,
                 )
             )
         return statuses

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 _DAY_MS: Final = 86_400_000
 FAILED_STATUS: Final = "failed"
+BLOCKED_STATUS: Final = "blocked"
+"""A prompt refused for a server's blocked word: in the log (and the export) with 0 images, never a job."""
 
 CSV_COLUMNS: Final = (
     "job_id",
@@ -80,22 +82,26 @@ class UsageEntry:
 
 @dataclass(frozen=True)
 class DailyUsage:
-    """A guild's jobs on one UTC day; `images` counts weighted images (what quotas count)."""
+    """A guild's jobs on one UTC day; `images` counts weighted images (what quotas count). Prompts refused for a
+    blocked word are no job: `blocked` counts them."""
 
     day: date
     jobs: int
     images: int
     failures: int
+    blocked: int = 0
 
 
 @dataclass(frozen=True)
 class MemberUsageSummary:
-    """One member's jobs in a period; `images` counts weighted images (what quotas count)."""
+    """One member's jobs in a period; `images` counts weighted images (what quotas count). Prompts refused for a
+    blocked word are no job: `blocked` counts them."""
 
     user_id: int
     jobs: int
     images: int
     failures: int
+    blocked: int = 0
 
 
 def _entry_from_row(row: Row) -> UsageEntry:
@@ -155,6 +161,15 @@ def _params(entry: UsageEntry) -> dict[str, Any]:
         "created_at": to_epoch_ms(entry.created_at),
         "finished_at": optional_to_epoch_ms(entry.finished_at),
     }
+
+
+# What the summaries count: jobs (a blocked prompt is none), weighted images, failures, blocked prompts.
+_COUNTS: Final = """
+    COALESCE(SUM(CASE WHEN status = :blocked THEN 0 ELSE 1 END), 0) AS jobs,
+    COALESCE(SUM(CASE WHEN status = :blocked THEN 0 ELSE images * weight END), 0) AS images,
+    COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures,
+    COALESCE(SUM(CASE WHEN status = :blocked THEN 1 ELSE 0 END), 0) AS blocked
+"""
 
 
 def _time_range(start: datetime | None, end: datetime | None, params: dict[str, Any]) -> str:
@@ -289,12 +304,16 @@ class UsageLog:
 
     async def daily(self, guild_id: int, start: datetime, end: datetime) -> list[DailyUsage]:
         """A guild's jobs, images and failures per UTC day created in `[start, end)`; days without jobs omitted."""
-        params: dict[str, Any] = {"guild_id": guild_id, "day_ms": _DAY_MS, "failed": FAILED_STATUS}
+        params: dict[str, Any] = {
+            "guild_id": guild_id,
+            "day_ms": _DAY_MS,
+            "failed": FAILED_STATUS,
+            "blocked": BLOCKED_STATUS,
+        }
         # Integer division of epoch milliseconds gives the UTC day number, the same in SQLite and PostgreSQL.
         rows = await self._db.fetch_all(
             f"""
-            SELECT created_at / :day_ms AS day_number, COUNT(*) AS jobs, COALESCE(SUM(images * weight), 0) AS images,
-                   COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures
+            SELECT created_at / :day_ms AS day_number, {_COUNTS}
             FROM usage_log
             WHERE guild_id = :guild_id{_time_range(start, end, params)}
             GROUP BY created_at / :day_ms
@@ -308,6 +327,7 @@ class UsageLog:
                 jobs=row["jobs"],
                 images=row["images"],
                 failures=row["failures"],
+                blocked=row["blocked"],
             )
             for row in rows
         ]
@@ -317,11 +337,10 @@ class UsageLog:
 
         Reads only the covering index `usage_log_by_guild`.
         """
-        params: dict[str, Any] = {"guild_id": guild_id, "failed": FAILED_STATUS}
+        params: dict[str, Any] = {"guild_id": guild_id, "failed": FAILED_STATUS, "blocked": BLOCKED_STATUS}
         rows = await self._db.fetch_all(
             f"""
-            SELECT user_id, COUNT(*) AS jobs, COALESCE(SUM(images * weight), 0) AS images,
-                   COALESCE(SUM(CASE WHEN status = :failed THEN 1 ELSE 0 END), 0) AS failures
+            SELECT user_id, {_COUNTS}
             FROM usage_log
             WHERE guild_id = :guild_id{_time_range(start, end, params)}
             GROUP BY user_id
@@ -330,7 +349,13 @@ class UsageLog:
             params,
         )
         return [
-            MemberUsageSummary(user_id=row["user_id"], jobs=row["jobs"], images=row["images"], failures=row["failures"])
+            MemberUsageSummary(
+                user_id=row["user_id"],
+                jobs=row["jobs"],
+                images=row["images"],
+                failures=row["failures"],
+                blocked=row["blocked"],
+            )
             for row in rows
         ]
 

@@ -35,7 +35,17 @@ SETTINGS_COMMANDS: list[tuple[str, dict[str, Any]]] = [
     ("imagine-settings log-channel", {"channel": "general"}),
     ("imagine-settings log-channel", {}),
     ("imagine-settings show", {}),
+    ("imagine-settings blocked-words add", {"words": "bad"}),
+    ("imagine-settings blocked-words remove", {"words": "bad"}),
+    ("imagine-settings blocked-words list", {}),
+    ("imagine-settings spoiler on", {}),
+    ("imagine-settings spoiler off", {}),
+    ("imagine-settings mod-log on", {}),
+    ("imagine-settings mod-log off", {}),
 ]
+
+
+CONTROLS_OFF = {"Blocked words": "none", "Spoilers": "off", "Moderation log": "off"}
 
 
 async def refused_at_once(world: World, call: InteractionRecord) -> str:
@@ -71,7 +81,18 @@ async def test_imagine_settings_is_synced_for_manage_server_and_servers_only(wor
     assert group["default_member_permissions"] == str(int(P.MANAGE_GUILD))
     assert group["contexts"] == [0]
     names = sorted(option["name"] for option in group["options"])
-    assert names == ["channels", "cooldown", "language", "log-channel", "max-n", "models", "show"]
+    assert names == [
+        "blocked-words",
+        "channels",
+        "cooldown",
+        "language",
+        "log-channel",
+        "max-n",
+        "mod-log",
+        "models",
+        "show",
+        "spoiler",
+    ]
 
 
 @pytest.mark.parametrize(("name", "options"), SETTINGS_COMMANDS, ids=[f"{n} {sorted(o)}" for n, o in SETTINGS_COMMANDS])
@@ -105,6 +126,7 @@ async def test_settings_are_per_server(world: World) -> None:
         "Operator alerts go to": "none",
         "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
         "Language of progress and results": "English (United States) (the server's preferred locale)",
+        **CONTROLS_OFF,
     }
 
 
@@ -309,6 +331,7 @@ async def test_show_reports_the_defaults(world: World) -> None:
         "Operator alerts go to": "none",
         "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
         "Language of progress and results": "English (United States) (the server's preferred locale)",
+        **CONTROLS_OFF,
     }
 
 
@@ -327,6 +350,7 @@ async def test_show_reports_every_change_and_they_survive_a_restart(world: World
         "Operator alerts go to": f"<#{ops.id}>",
         "Models offered": "**GPT Image 2** (default) (every model the bot offers)",
         "Language of progress and results": "English (United States) (the server's preferred locale)",
+        **CONTROLS_OFF,
     }
 
     assert settings_fields(await command(world, "imagine-settings show")) == expected

@@ -223,6 +223,7 @@ def next_starts(period: Period, before: datetime, after: datetime) -> set[int]:
 ADMIN_COMMANDS: list[tuple[str, dict[str, Any]]] = [
     ("quota set", {"scope": "member", "limit": 5}),
     ("quota role", {"limit": 5}),
+    ("quota member", {"limit": 5}),
     ("quota clear", {"scope": "server"}),
     ("quota show", {}),
     ("quota reset", {}),
@@ -239,14 +240,14 @@ async def test_quota_is_synced_for_manage_server_and_servers_only(world: World) 
     assert quota["default_member_permissions"] == str(int(Permission.MANAGE_GUILD))
     assert quota["contexts"] == [0]
     names = sorted(option["name"] for option in quota["options"])
-    assert names == ["clear", "export", "reset", "role", "set", "show", "usage"]
+    assert names == ["clear", "export", "member", "reset", "role", "set", "show", "usage"]
 
 
 @pytest.mark.parametrize(("name", "options"), ADMIN_COMMANDS, ids=[name for name, _ in ADMIN_COMMANDS])
 async def test_a_plain_member_cannot_run_quota(world: World, name: str, options: dict[str, Any]) -> None:
     if name == "quota role":
         options = {**options, "role": world.guild.add_role("vip")}
-    if name == "quota reset":
+    if name in ("quota reset", "quota member"):
         options = {**options, "member": world.member}
 
     with pytest.raises(InvocationRefused, match="default_member_permissions=32"):

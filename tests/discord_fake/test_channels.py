@@ -202,6 +202,34 @@ async def test_channels_and_threads_created_while_connected_are_announced(
     assert fake.gateway_sessions[0].event_names.count("THREAD_CREATE") == 1
 
 
+async def test_an_age_restricted_channel_says_so_everywhere_the_bot_reads_channels(
+    fake: FakeDiscord, synced: World, http: RawClient, session: aiohttp.ClientSession
+) -> None:
+    guild = synced.guild
+    adults = guild.add_text_channel("adults", nsfw=True)
+    forum = guild.add_forum_channel("adult-art", nsfw=True)
+
+    at_start = await connect_and_read_guild(session, fake)
+    read = await http.request("GET", f"/channels/{adults.id}")
+    call = await fake.invoke_slash("imagine", {"prompt": "p"}, user=synced.alice, channel=adults)
+    later = guild.add_text_channel("later", nsfw=True)
+
+    channels = {c["name"]: c for c in at_start["channels"]}
+    assert (channels["adults"]["nsfw"], channels["adult-art"]["nsfw"], channels["general"]["nsfw"]) == (
+        True,
+        True,
+        False,
+    )
+    assert forum.nsfw
+    assert read.body["nsfw"] is True
+    assert call.payload["channel"]["nsfw"] is True
+    assert later.to_payload()["nsfw"] is True
+    # A thread carries no flag of its own: it is age-restricted when its parent is (discord.py asks the parent).
+    thread = guild.add_thread(adults, "inside", owner=synced.alice)
+    assert "nsfw" not in thread.to_payload()
+    assert thread.parent is adults
+
+
 async def test_a_channel_that_refuses_the_bot_still_takes_its_interaction_replies(
     fake: FakeDiscord, synced: World, http: RawClient
 ) -> None:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 MANAGE_GUILD = str(int(Permission.MANAGE_GUILD))
 STRING, INTEGER, SUB_COMMAND, USER, ROLE, ATTACHMENT = 3, 4, 1, 6, 8, 11
+SUB_COMMAND_GROUP, BOOLEAN = 2, 5
 SLASH, MESSAGE_MENU = 1, 3
 
 
@@ -87,10 +88,10 @@ def assert_admin_group(command: dict[str, Any]) -> None:
 
 
 def assert_quota_command(command: dict[str, Any]) -> None:
-    """``/quota set|role|clear|show|reset|usage|export`` with the options docs/admins.md lists."""
+    """``/quota set|role|member|clear|show|reset|usage|export`` with the options docs/admins.md lists."""
     assert_admin_group(command)
     subcommands = by_name(command["options"])
-    assert set(subcommands) == {"set", "role", "clear", "show", "reset", "usage", "export"}
+    assert set(subcommands) == {"set", "role", "member", "clear", "show", "reset", "usage", "export"}
     assert all(sub["type"] == SUB_COMMAND for sub in subcommands.values())
     set_options = by_name(subcommands["set"]["options"])
     assert choice_values(set_options["scope"]) == ["server", "member"]
@@ -101,19 +102,32 @@ def assert_quota_command(command: dict[str, Any]) -> None:
     assert role_options["role"]["type"] == ROLE
     assert role_options["role"]["required"]
     assert choice_values(role_options["period"]) == ["day", "week", "month"]
+    member_options = by_name(subcommands["member"]["options"])
+    assert (member_options["member"]["type"], member_options["member"]["required"]) == (USER, True)
+    assert (member_options["limit"]["min_value"], member_options["limit"]["required"]) == (0, True)
+    assert choice_values(member_options["period"]) == ["day", "week", "month"]
     clear_options = by_name(subcommands["clear"]["options"])
-    assert choice_values(clear_options["scope"]) == ["server", "member", "role"]
+    assert choice_values(clear_options["scope"]) == ["server", "member", "role", "member_override"]
+    assert [choice["name"] for choice in clear_options["scope"]["choices"]][-1] == "member-override"
     assert not clear_options["role"].get("required")
+    assert clear_options["member"]["type"] == USER
+    assert not clear_options["member"].get("required")
     member = by_name(subcommands["reset"]["options"])["member"]
     assert member["type"] == USER
     assert member["required"]
 
 
 def assert_settings_command(command: dict[str, Any]) -> None:
-    """``/imagine-settings``: a group with ``show`` and a maximum n of 1 to 4."""
+    """``/imagine-settings``: a group with ``show``, a maximum n of 1 to 4, and the content controls' groups."""
     assert_admin_group(command)
     subcommands = by_name(command["options"])
     assert "show" in subcommands
+    groups = {name: by_name(sub["options"]) for name, sub in subcommands.items() if sub["type"] == SUB_COMMAND_GROUP}
+    assert set(groups["blocked-words"]) == {"add", "remove", "list"}
+    assert set(groups["spoiler"]) == {"on", "off"}
+    assert set(groups["mod-log"]) == {"on", "off"}
+    exempt = by_name(groups["spoiler"]["on"]["options"])["exempt-nsfw"]
+    assert (exempt["type"], exempt.get("required", False)) == (BOOLEAN, False)
     integer_ranges = [
         (o["min_value"], o["max_value"])
         for sub in subcommands.values()

@@ -374,10 +374,10 @@ class FakeGuild:
         return self._add_channel(name, ChannelType.GUILD_VOICE, overwrites=overwrites)
 
     def add_forum_channel(
-        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None
+        self, name: str, *, overwrites: Iterable[Overwrite] = (), topic: str | None = None, nsfw: bool = False
     ) -> FakeChannel:
         """Create a forum channel: its posts are threads (``FakeDiscord.add_forum_post``)."""
-        return self._add_channel(name, ChannelType.GUILD_FORUM, overwrites=overwrites, topic=topic)
+        return self._add_channel(name, ChannelType.GUILD_FORUM, overwrites=overwrites, topic=topic, nsfw=nsfw)
 
     def _add_channel(
         self,

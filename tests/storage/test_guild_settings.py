@@ -90,6 +90,43 @@ async def test_the_synced_tree_hash_is_kept_per_application(settings: GuildSetti
     assert await settings.synced_tree_hash(2) == "hash-b"
 
 
+async def test_blocked_words_are_added_once_removed_and_loaded_for_the_cache(settings: GuildSettingsRepository) -> None:
+    current = await settings.add_blocked_words(GUILD, ["bad", "real person", "bad"])
+    assert current.blocked_words == {"bad", "real person"}
+    assert (await settings.add_blocked_words(GUILD, ["bad", "裸体"])).blocked_words == {"bad", "real person", "裸体"}
+    await settings.add_blocked_words(OTHER, ["only words here"])  # no other setting: still loaded
+    current = await settings.remove_blocked_words(GUILD, ["real person", "never there"])
+    assert current.blocked_words == {"bad", "裸体"}
+    assert await settings.all() == {
+        GUILD: GuildSettings(GUILD, blocked_words=frozenset({"bad", "裸体"})),
+        OTHER: GuildSettings(OTHER, blocked_words=frozenset({"only words here"})),
+    }
+    await settings.set_cooldown(GUILD, 5)
+    assert (await settings.all())[GUILD].blocked_words == {"bad", "裸体"}
+
+
+async def test_a_blocked_word_must_have_1_to_200_characters(settings: GuildSettingsRepository) -> None:
+    for word in ("", "x" * 201):
+        with pytest.raises(ValueError, match="1 to 200 characters"):
+            await settings.add_blocked_words(GUILD, ["fine", word])
+    assert (await settings.get(GUILD)).blocked_words == frozenset()
+
+
+async def test_spoiler_and_mod_log_flags(settings: GuildSettingsRepository) -> None:
+    current = await settings.set_spoiler(GUILD, True, exempt_nsfw=True)
+    assert (current.spoiler, current.spoiler_exempt_nsfw) == (True, True)
+    current = await settings.set_spoiler(GUILD, True)
+    assert (current.spoiler, current.spoiler_exempt_nsfw) == (True, False)
+    # Off: the exemption goes too, so turning spoilers on again starts from no exemption.
+    await settings.set_spoiler(GUILD, True, exempt_nsfw=True)
+    current = await settings.set_spoiler(GUILD, False, exempt_nsfw=True)
+    assert (current.spoiler, current.spoiler_exempt_nsfw) == (False, False)
+    assert (await settings.set_mod_log(GUILD, True)).mod_log is True
+    assert (await settings.all())[GUILD].mod_log is True
+    assert (await settings.set_mod_log(GUILD, False)).mod_log is False
+    assert (await settings.get(OTHER)).mod_log is False
+
+
 async def test_the_sync_record_keeps_one_hash_per_scope(settings: GuildSettingsRepository) -> None:
     await settings.record_sync(1, "global-a")
     await settings.record_sync(1, "operator-a", guild_id=GUILD)

@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "guild_settings",
     "guild_allowed_channels",
     "command_syncs",
+    "guild_blocked_words",
+    "quota_member_overrides",
     "forms",
     "kept_results",
 }

@@ -284,6 +284,100 @@ async def test_losing_the_role_restores_the_member_rule_without_resetting_usage(
     assert (await quotas.reserve("d", GUILD, ALICE, [ARTISTS], 6)).granted
 
 
+# -- member overrides ----------------------------------------------------------------------------------------------
+
+
+async def test_a_member_override_beats_a_larger_role_rule_and_the_member_rule(quotas: QuotaRepository) -> None:
+    await quotas.set_rule(GUILD, RuleScope.SERVER, 100, Period.DAY)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER, 10, Period.DAY)
+    await quotas.set_rule(GUILD, RuleScope.ROLE, 50, Period.DAY, role_id=ARTISTS)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 2, Period.WEEK, user_id=ALICE)
+
+    usages = await quotas.usage_for_member(GUILD, ALICE, [ARTISTS])
+    assert [(u.scope, u.limit, u.period, u.user_id) for u in usages] == [
+        (RuleScope.SERVER, 100, Period.DAY, None),
+        (RuleScope.MEMBER_OVERRIDE, 2, Period.WEEK, ALICE),
+    ]
+    assert (await quotas.reserve("a", GUILD, ALICE, [ARTISTS], 2)).granted
+    refused = await quotas.reserve("b", GUILD, ALICE, [ARTISTS], 1)
+    assert refused.refused_by is not None
+    assert (refused.refused_by.scope, refused.refused_by.used, refused.refused_by.limit) == (
+        RuleScope.MEMBER_OVERRIDE,
+        2,
+        2,
+    )
+    # Bob, with the same role and no override of his own, keeps the role's limit.
+    assert (await quotas.reserve("c", GUILD, BOB, [ARTISTS], 40)).granted
+    # The server pool still applies on top of the override.
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 1000, Period.DAY, user_id=ALICE)
+    refused = await quotas.reserve("d", GUILD, ALICE, [], 59)
+    assert refused.refused_by is not None
+    assert refused.refused_by.scope is RuleScope.SERVER
+
+
+async def test_a_member_override_of_0_stops_that_member_only(quotas: QuotaRepository) -> None:
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 0, Period.DAY, user_id=ALICE)
+    refused = await quotas.reserve("a", GUILD, ALICE, [ARTISTS], 1)
+    assert not refused.granted
+    assert refused.refused_by is not None
+    assert (refused.refused_by.scope, refused.refused_by.limit) == (RuleScope.MEMBER_OVERRIDE, 0)
+    assert await quotas.would_refuse(GUILD, ALICE, [], 1) == refused.refused_by
+    assert (await quotas.reserve("b", GUILD, BOB, [], 1)).granted
+    assert await quotas.reserved_for_job("a") == 0
+
+
+async def test_removing_an_override_restores_the_members_other_rules_and_keeps_usage(quotas: QuotaRepository) -> None:
+    await quotas.set_rule(GUILD, RuleScope.MEMBER, 3, Period.DAY)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 20, Period.DAY, user_id=ALICE)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 5, Period.DAY, user_id=BOB)
+    assert (await quotas.reserve("a", GUILD, ALICE, [], 4)).granted
+
+    assert await quotas.remove_rule(GUILD, RuleScope.MEMBER_OVERRIDE, user_id=ALICE) is True
+    assert await quotas.remove_rule(GUILD, RuleScope.MEMBER_OVERRIDE, user_id=ALICE) is False
+
+    assert [(u.scope, u.used, u.limit) for u in await quotas.usage_for_member(GUILD, ALICE, [])] == [
+        (RuleScope.MEMBER, 4, 3)
+    ]
+    assert [rule.user_id for rule in await quotas.list_rules(GUILD)] == [None, BOB]
+
+
+async def test_overrides_are_listed_after_the_other_rules_with_their_members_usage(
+    quotas: QuotaRepository, clock: FakeClock
+) -> None:
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 7, Period.WEEK, user_id=BOB)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER_OVERRIDE, 2, Period.DAY, user_id=ALICE)
+    await quotas.set_rule(GUILD, RuleScope.MEMBER, 5, Period.DAY)
+    await quotas.set_rule(OTHER_GUILD, RuleScope.MEMBER_OVERRIDE, 9, Period.DAY, user_id=ALICE)
+    assert (await quotas.reserve("a", GUILD, BOB, [], 3)).granted
+    clock.advance(days=1)
+    assert (await quotas.reserve("b", GUILD, BOB, [], 1)).granted
+
+    assert await quotas.list_rules(GUILD) == [
+        QuotaRule(GUILD, RuleScope.MEMBER, 5, Period.DAY),
+        QuotaRule(GUILD, RuleScope.MEMBER_OVERRIDE, 2, Period.DAY, user_id=ALICE),
+        QuotaRule(GUILD, RuleScope.MEMBER_OVERRIDE, 7, Period.WEEK, user_id=BOB),
+    ]
+    statuses = await quotas.usage_for_rules(GUILD)
+    overrides = [(s.user_id, s.limit, s.period, s.used) for s in statuses if s.scope is RuleScope.MEMBER_OVERRIDE]
+    assert overrides == [(ALICE, 2, Period.DAY, 0), (BOB, 7, Period.WEEK, 4)]
+
+
+@pytest.mark.parametrize(
+    ("scope", "user_id", "message"),
+    [
+        (RuleScope.MEMBER_OVERRIDE, None, "needs a user_id"),
+        (RuleScope.MEMBER, ALICE, "only a member override"),
+        (RuleScope.MEMBER_CAP, None, "operator's"),
+    ],
+)
+async def test_bad_overrides_are_refused(
+    quotas: QuotaRepository, scope: RuleScope, user_id: int | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await quotas.set_rule(GUILD, scope, 5, Period.DAY, user_id=user_id)
+    assert await quotas.list_rules(GUILD) == []
+
+
 async def test_changing_a_rule_never_resets_what_was_used(quotas: QuotaRepository, clock: FakeClock) -> None:
     await quotas.set_rule(GUILD, RuleScope.MEMBER, 5, Period.DAY)
     assert (await quotas.reserve("a", GUILD, ALICE, [], 3)).granted

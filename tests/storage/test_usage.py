@@ -12,7 +12,7 @@ import pytest
 
 from storage.database import Database
 from storage.jobs import JobKind, JobRepository, JobState
-from storage.usage import CSV_COLUMNS, UsageEntry, UsageLog
+from storage.usage import BLOCKED_STATUS, CSV_COLUMNS, UsageEntry, UsageLog
 from tests.storage.conftest import FakeClock
 
 GUILD = 900_000_000_000_000_001
@@ -195,6 +195,25 @@ async def test_period_summary_per_member(usage: UsageLog) -> None:
     assert (by_member[5].jobs, by_member[5].images, by_member[5].failures) == (4, 6, 1)
     assert [s.images for s in summary] == sorted((s.images for s in summary), reverse=True)
     assert await usage.period_summary(GUILD, START - timedelta(days=10), START) == []
+
+
+async def test_blocked_prompts_count_as_no_job_and_no_image_but_are_counted_apart(usage: UsageLog) -> None:
+    await record(usage, "made", images=2)
+    await record(usage, "blocked-1", status=BLOCKED_STATUS, images=0, n=3, task_id=None)
+    await record(usage, "blocked-2", status=BLOCKED_STATUS, images=0, user_id=8, task_id=None)
+    await record(usage, "failed", images=0, status="failed")
+
+    summary = await usage.period_summary(GUILD, START, START + timedelta(days=1))
+    assert [(s.user_id, s.jobs, s.images, s.failures, s.blocked) for s in summary] == [(7, 2, 2, 1, 1), (8, 0, 0, 0, 1)]
+    (day,) = await usage.daily(GUILD, START, START + timedelta(days=1))
+    assert (day.jobs, day.images, day.failures, day.blocked) == (2, 2, 1, 2)
+    file = io.BytesIO()
+    assert await usage.export_csv(file, guild_id=GUILD) == 4
+    rows = list(csv.DictReader(io.StringIO(file.getvalue().decode("utf-8"))))
+    assert sorted((row["job_id"], row["status"], row["images"]) for row in rows if row["status"] == "blocked") == [
+        ("blocked-1", "blocked", "0"),
+        ("blocked-2", "blocked", "0"),
+    ]
 
 
 # -- CSV export ----------------------------------------------------------------------------------------------------

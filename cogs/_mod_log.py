@@ -1,0 +1,112 @@
+"""What follows a prompt refused for its content: the usage log's row, and the server's moderation log.
+
+Two kinds of refusal are logged (docs/admins.md, Moderation log): a prompt holding one of the server's blocked
+words (refused before the first response: the usage log's `blocked` row is written after it, never before), and
+a job the image service declined under its content policy. When the server's admins turned the moderation log
+on (`/imagine-settings mod-log on`) and chose a log channel, each refusal is posted there once: who, where, the
+prompt hidden in a spoiler, and the reason as a fixed category, never the image service's own words. The posts
+ping nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, Final
+
+import discord
+
+from cogs._embeds import NO_MENTIONS
+from cogs._limits import DESCRIPTION_LIMIT, cut
+from cogs._texts import MOD_LOG_BLOCKED, mod_log_policy_reason
+from generation.events import Failed, FailureKind
+from generation.quota_service import QuotaService
+from generation.refusals import PromptBlocked
+from generation.server_settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+ENTRY_COLOUR: Final = discord.Colour.orange()
+
+
+def spoiler(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """`text` hidden in a spoiler that nothing in it can end early.
+
+    Backslashes, pipes and backticks are escaped (a `||` would close the spoiler, a trailing backslash would
+    escape the closing pipes, a backtick could open a code span over them), and a space comes before the closing
+    `||`, so a link at the end of the text cannot take the pipes into its address.
+    """
+    escaped = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    # A cut may leave a lone backslash before its ellipsis: it escapes nothing there.
+    return f"||{cut(escaped, limit - len('|| ||'))} ||"
+
+
+def entry_embed(*, user_id: int, channel_id: int, prompt: str, reason: str) -> discord.Embed:
+    """One moderation-log entry: the member (a mention, which an embed never pings), the channel, the prompt in
+    a spoiler, and why it was refused."""
+    embed = discord.Embed(title="Prompt refused", description=spoiler(prompt), colour=ENTRY_COLOUR)
+    embed.add_field(name="Member", value=f"<@{user_id}>")
+    embed.add_field(name="Channel", value=f"<#{channel_id}>")
+    embed.add_field(name="Reason", value=reason, inline=False)
+    return embed
+
+
+class ModerationLog:
+    """Records blocked prompts in the usage log and posts refusals to servers that asked for it.
+
+    Its methods are synchronous: they are called while a member is answered (a blocked prompt) or a failure is
+    told, and must not hold either up. The work runs in background tasks, kept until they end.
+    """
+
+    def __init__(self, client: discord.Client, *, server_settings: ServerSettings, quotas: QuotaService) -> None:
+        self._client = client
+        self._server_settings = server_settings
+        self._quotas = quotas
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def blocked(self, refusal: PromptBlocked, *, guild_id: int, channel_id: int, user_id: int) -> None:
+        """A prompt was refused for a blocked word (the member has been answered): log it."""
+        self._spawn(self._blocked(refusal, guild_id, channel_id, user_id), "blocked-prompt")
+
+    def job_failed(self, event: Failed) -> None:
+        """A job failed: if the image service declined it under its content policy, post it."""
+        if event.kind is not FailureKind.CONTENT_POLICY:
+            return
+        job = event.job
+        embed = entry_embed(
+            user_id=job.user_id,
+            channel_id=job.channel_id,
+            prompt=job.prompt,
+            reason=mod_log_policy_reason(event.policy_category),
+        )
+        self._spawn(self._post(job.guild_id, embed), "mod-log")
+
+    async def wait_idle(self) -> None:
+        """Until every logging task started so far has ended (tests, and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _blocked(self, refusal: PromptBlocked, guild_id: int, channel_id: int, user_id: int) -> None:
+        try:
+            await self._quotas.record_blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
+        except Exception:
+            log.exception("Could not write a blocked prompt of guild %s to the usage log", guild_id)
+        log.info("guild %s: a prompt of member %s was refused for a blocked word", guild_id, user_id)
+        embed = entry_embed(user_id=user_id, channel_id=channel_id, prompt=refusal.prompt, reason=MOD_LOG_BLOCKED)
+        await self._post(guild_id, embed)
+
+    async def _post(self, guild_id: int, embed: discord.Embed) -> None:
+        settings = self._server_settings.get(guild_id)
+        if not settings.mod_log or settings.log_channel_id is None or self._client.is_closed():
+            return
+        channel = self._client.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
+        try:
+            await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("Could not post to the moderation log (channel %s of guild %s): %s", channel.id, guild_id, exc)
