@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,22 +19,34 @@ from typing import Final
 
 import discord
 
+import i18n
 from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS, prompt_embed
 from cogs._locale import public_locale
 from cogs._mod_log import ModerationLog
+from cogs._owed import owed_embeds
 from cogs._reporter import DiscordReporter
 from cogs._texts import generic_text, refusal_text
 from generation.admission import Admission
 from generation.history import JobHistory
 from generation.models import Choice
+from generation.owed_answers import OwedAnswers
 from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
-from generation.refusals import AttachmentUnreadable, NotInServer, PromptBlocked, QuotaExceeded, Refusal
+from generation.refusals import (
+    AnsweredElsewhere,
+    AttachmentUnreadable,
+    NotInServer,
+    PromptBlocked,
+    QuotaExceeded,
+    Refusal,
+    Restarting,
+)
 from generation.requests import JobRequest, Reference
 from generation.server_settings import ServerSettings
 from generation.validation import prepare_references
 from storage.jobs import Job, JobKind
+from storage.owed_answers import OwedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +55,10 @@ NOTICE_WAIT: Final = 30.0
 # Requests reading and preparing references at once: a flood of large attachments must not starve the event
 # loop (each decode runs in a thread) or the memory. The rest wait their turn, already acknowledged.
 REFERENCE_WORKERS: Final = 2
+# On SIGTERM: how long acknowledged requests may take to be admitted before the rest are answered instead (at
+# most), and how long those answers may take. Together under Docker's 10 s between SIGTERM and SIGKILL.
+INTAKE_DRAIN: Final = 6.0
+ANSWER_WAIT: Final = 3.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,9 @@ class Intake:
         history: JobHistory,
         server_settings: ServerSettings,
         moderation: ModerationLog | None = None,
+        owed: OwedAnswers | None = None,
         reference_workers: int = REFERENCE_WORKERS,
+        drain_seconds: float = INTAKE_DRAIN,
     ) -> None:
         self.admission = admission
         self._server_settings = server_settings
@@ -90,6 +109,14 @@ class Intake:
         self._history = history
         self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
+        self._owed = owed
+        self._drain_seconds = drain_seconds
+        self._closing = False
+        # Requests acknowledged (deferred) and not yet answered or admitted, and those of them being admitted.
+        self._acknowledged: set[asyncio.Task[object]] = set()
+        self._admitting: set[asyncio.Task[object]] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
@@ -102,6 +129,8 @@ class Intake:
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         admission = self.admission
         try:
+            if self._closing:
+                raise Restarting()
             if guild_id is None or channel_id is None:
                 raise NotInServer()
             admission.check_place_and_pace(guild_id, channel_id, user_id, parent_id=parent_of(interaction))
@@ -129,10 +158,65 @@ class Intake:
             admission.give_back_cooldown(guild_id, user_id)
             raise
         self._pipeline.metrics.acknowledged(time.monotonic() - started)
+        task = asyncio.current_task()
+        assert task is not None
+        self._acknowledged.add(task)
+        self._drained.clear()
         try:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
                 reply_id = (await interaction.original_response()).id
+            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id)
+            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, task)
+        finally:
+            self._acknowledged.discard(task)
+            self._admitting.discard(task)
+            if not self._acknowledged:
+                self._drained.set()
+
+    async def _owe(
+        self,
+        interaction: discord.Interaction,
+        draft: Draft | DraftLoader,
+        guild_id: int,
+        channel_id: int,
+        reply_id: int,
+    ) -> OwedAnswer | None:
+        """Record that the member is owed an answer, before any other I/O for the request (one small write);
+        None when there is no record (no store given, or the write failed: logged)."""
+        owed = OwedAnswer(
+            interaction_id=interaction.id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=interaction.user.id,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at,
+            reply_message_id=reply_id,
+            prompt=draft.prompt if isinstance(draft, Draft) else None,
+            options=_options(draft),
+            locale=public_locale(interaction, self._server_settings.get(guild_id).language),
+            channel_postable=may_post(interaction),
+        )
+        if self._owed is None or not await self._owed.record(owed):
+            return None
+        return owed
+
+    async def _take(
+        self,
+        interaction: discord.Interaction,
+        draft: Draft | DraftLoader,
+        guild_id: int,
+        channel_id: int,
+        reply_id: int,
+        owed: OwedAnswer | None,
+        task: asyncio.Task[object],
+    ) -> None:
+        """After the defer: load and check the request, read its references, and admit it; every way out
+        answers the member (a refusal, the job's reply, or why the bot could not take it)."""
+        admission = self.admission
+        user_id = interaction.user.id
+        try:
             if not isinstance(draft, Draft):
                 draft = await draft()
             prompt, choice = self._check_draft(guild_id, draft)
@@ -162,20 +246,38 @@ class Intake:
                 reply_message_id=reply_id,
                 channel_postable=may_post(interaction),
                 locale=public_locale(interaction, self._server_settings.get(guild_id).language),
+                owed_interaction_id=owed.interaction_id if owed else None,
             )
+            # From here a stop waits for the admission's transaction rather than cancel it: the request ends as
+            # a job or as an answer, never both.
+            self._admitting.add(task)
             job = await self._pipeline.submit(request)
+        except AnsweredElsewhere:
+            return
         except Refusal as refusal:
             await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), _echo(refusal))
             self._log_refusal(refusal, guild_id, channel_id, user_id)
+            await self._settle(owed)
             return
+        except asyncio.CancelledError:
+            # The bot is stopping (`close`) and this request was not admitted: the member is told so, nothing was
+            # counted, and the request can be sent again.
+            admission.give_back_cooldown(guild_id, user_id)
+            with contextlib.suppress(Exception):
+                text = i18n.translate("owed.stopping", interaction.locale)
+                embeds = owed_embeds(dataclasses.replace(owed, locale=str(interaction.locale))) if owed else []
+                await _refuse_after_defer(interaction, text, embeds)
+                await self._settle(owed)
+            raise
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
             await _refuse_after_defer(interaction, generic_text(interaction.locale))
+            await self._settle(owed)
             return
-        if draft.notice:
+        if isinstance(draft, Draft) and draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
             # follow-up into the (public) reply itself.
             reporter = self._pipeline.reporter_of(job.id)
@@ -184,6 +286,30 @@ class Intake:
                     async with asyncio.timeout(NOTICE_WAIT):
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _settle(self, owed: OwedAnswer | None) -> None:
+        if owed is not None and self._owed is not None:
+            await self._owed.settle(owed.interaction_id)
+
+    async def close(self) -> None:
+        """Stop acknowledging requests (new ones are refused at once), let those acknowledged finish for up to
+        the drain's seconds, then answer the rest (those not being admitted) that the bot is restarting."""
+        self._closing = True
+        if not self._acknowledged:
+            return
+        log.info("Finishing %d acknowledged request(s) before stopping", len(self._acknowledged))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._drain_seconds):
+                await self._drained.wait()
+        stopped = [task for task in self._acknowledged if task not in self._admitting]
+        for task in stopped:
+            task.cancel()
+        # Their answers, and the admissions under way, end quickly: a bounded wait, whatever happens.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ANSWER_WAIT):
+                await self._drained.wait()
+        if stopped:
+            log.info("Told %d member(s) that their request could not be taken before the stop", len(stopped))
 
     def _log_refusal(self, refusal: Refusal, guild_id: int | None, channel_id: int | None, user_id: int) -> None:
         """A prompt refused for a blocked word goes to the usage log and the moderation log, once the member has
@@ -265,3 +391,12 @@ def role_ids_of(user: discord.User | discord.Member) -> frozenset[int]:
     if isinstance(user, discord.Member):
         return frozenset(int(role_id) for role_id in user._roles)
     return frozenset()
+
+
+def _options(draft: Draft | DraftLoader) -> dict[str, object]:
+    """A request's options as given, for its owed answer (a loader's are known only once it has run)."""
+    if not isinstance(draft, Draft):
+        return {}
+    given = {"kind": draft.kind.value, "n": draft.n, "model": draft.model, "aspect": draft.aspect}
+    given |= {"resolution": draft.resolution, "attachments": len(draft.attachments)}
+    return {name: value for name, value in given.items() if value is not None}

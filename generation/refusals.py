@@ -35,6 +35,12 @@ class Restarting(Refusal):
 
 
 @dataclass(eq=False)
+class AnsweredElsewhere(Refusal):
+    """The request was answered by another process while this one was taking it (generation/owed_answers.py):
+    nothing more is said to the member."""
+
+
+@dataclass(eq=False)
 class Unavailable(Refusal):
     """The image service cannot be used now (the circuit breaker is open)."""
 

@@ -169,6 +169,10 @@ class DiscordState:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[RecordedRequest] = []
         self.cdn_clock_offset = 0.0
+        self.cdn_gate: asyncio.Event | None = None
+        """While set to a cleared event, attachment downloads wait for it (a CDN slow to answer)."""
+        self.cdn_requests = 0
+        """Attachment downloads asked for, answered or not."""
         self.clock_offset = 0.0
         self.signer = UrlSigner(secrets.token_bytes(16), config.attachment_url_lifetime)
         self.base_url = "http://127.0.0.1:0"

@@ -33,6 +33,7 @@ EXPECTED_TABLES = {
     "guild_blocked_words",
     "quota_member_overrides",
     "forms",
+    "owed_answers",
     "kept_results",
 }
 
