@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from storage.alert_bursts import AlertBursts
 from storage.clock import Clock, utc_now
 from storage.connect import open_database
 from storage.database import Database
@@ -30,6 +31,7 @@ class Storage:
     guild_settings: GuildSettingsRepository
     forms: FormRepository
     kept_results: KeptResults
+    alert_bursts: AlertBursts
     clock: Clock
 
     @classmethod
@@ -50,6 +52,7 @@ class Storage:
             guild_settings=GuildSettingsRepository(db, clock),
             forms=FormRepository(db, clock),
             kept_results=KeptResults(db, clock),
+            alert_bursts=AlertBursts(db, clock),
             clock=clock,
         )
 
