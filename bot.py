@@ -428,7 +428,9 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
                 guild_allowed=settings.guild_allowed,
                 owns_guild=shard_filter(settings),
                 operator_webhook_url=settings.operator_alert_webhook_url,
-            )
+            ),
+            # Other processes notice the same problems: the operator's webhook hears of each burst once in all.
+            shared=store.alert_bursts if shared_database else None,
         )
         config = pipeline_config(settings, shared_database=shared_database)
         pipeline = Pipeline(

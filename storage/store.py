@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from storage.alert_bursts import AlertBursts
 from storage.clock import Clock, utc_now
 from storage.connect import open_database
 from storage.database import Database
@@ -32,6 +33,7 @@ class Storage:
     forms: FormRepository
     kept_results: KeptResults
     owed_answers: OwedAnswerRepository
+    alert_bursts: AlertBursts
     clock: Clock
 
     @classmethod
@@ -53,6 +55,7 @@ class Storage:
             forms=FormRepository(db, clock),
             kept_results=KeptResults(db, clock),
             owed_answers=OwedAnswerRepository(db, clock),
+            alert_bursts=AlertBursts(db, clock),
             clock=clock,
         )
 

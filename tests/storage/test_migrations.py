@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "forms",
     "owed_answers",
     "kept_results",
+    "alert_bursts",
 }
 
 
