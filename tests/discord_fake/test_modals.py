@@ -71,7 +71,7 @@ async def test_a_submit_takes_only_what_the_member_could_pick_or_type(
         await fake.submit_modal(call, {"aspect": ["21:9"]})
     with pytest.raises(InvocationRefused, match="choose 1-1"):
         await fake.submit_modal(call, {"aspect": ["1:1", "16:9"]})
-    with pytest.raises(InvocationRefused, match="1-100 characters|0-100 characters"):
+    with pytest.raises(InvocationRefused, match="0-100 characters"):
         await fake.submit_modal(call, {"prompt": "x" * 101})
     with pytest.raises(InvocationRefused, match="required"):
         await fake.submit_modal(call, {"prompt": ""})
