@@ -19,7 +19,7 @@ from typing import Final
 import discord
 
 from cogs._attachments import ImageAttachment
-from cogs._embeds import NO_MENTIONS, prompt_embed
+from cogs._embeds import NO_MENTIONS, echo_prompt
 from cogs._locale import public_locale
 from cogs._mod_log import ModerationLog
 from cogs._reporter import DiscordReporter
@@ -91,12 +91,18 @@ class Intake:
         self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
 
-    async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
+    async def run(
+        self, interaction: discord.Interaction, draft: Draft | DraftLoader, *, prompt: str | None = None
+    ) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
 
         A `Draft` known at once (a slash command's options) is checked before the first response; a loader (a
         button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
         finds is checked then.
+
+        Every refusal repeats the request's prompt, so that the member never loses it (docs/members.md): the
+        draft's once it is known, else `prompt`, what the caller knew without I/O (what the member typed in a
+        form, or the prompt shown on the message whose button was clicked).
         """
         started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
@@ -112,7 +118,7 @@ class Intake:
                 admission.start_cooldown(guild_id, user_id)  # so that the blocked words cannot be probed for free
             await interaction.response.send_message(
                 refusal_text(refusal, interaction.locale),
-                embeds=_echo(refusal),
+                embeds=echo_prompt(_echoed(refusal, draft, prompt), interaction.locale),
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -165,7 +171,8 @@ class Intake:
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), _echo(refusal))
+            echo = echo_prompt(_echoed(refusal, draft, prompt), interaction.locale)
+            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), echo)
             self._log_refusal(refusal, guild_id, channel_id, user_id)
             return
         except Exception:
@@ -173,7 +180,8 @@ class Intake:
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
-            await _refuse_after_defer(interaction, generic_text(interaction.locale))
+            echo = echo_prompt(draft.prompt if isinstance(draft, Draft) else prompt, interaction.locale)
+            await _refuse_after_defer(interaction, generic_text(interaction.locale), echo)
             return
         if draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
@@ -197,7 +205,8 @@ class Intake:
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
-                stored = await self._history.references(draft.stored_references)
+                action = "remixed" if draft.kind is JobKind.REMIX else "re-rolled"
+                stored = await self._history.references(draft.stored_references, action=action)
             read = await _read_attachments(client, draft.attachments)
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
@@ -238,9 +247,12 @@ async def _refuse_after_defer(
     await interaction.followup.send(text, embeds=list(embeds), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-def _echo(refusal: Refusal) -> list[discord.Embed]:
-    """What a refusal shows besides its text: a blocked prompt is repeated, so that it can be reworded."""
-    return [prompt_embed(refusal.prompt)] if isinstance(refusal, PromptBlocked) else []
+def _echoed(refusal: Refusal, draft: Draft | DraftLoader, known: str | None) -> str | None:
+    """The prompt a refusal repeats: the one refused for a blocked word, else the draft's, else what was known
+    before the draft was read."""
+    if isinstance(refusal, PromptBlocked):
+        return refusal.prompt
+    return draft.prompt if isinstance(draft, Draft) else known
 
 
 def may_post(interaction: discord.Interaction) -> bool:
