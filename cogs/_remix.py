@@ -49,10 +49,11 @@ MAX_OPTIONS: Final = 25
 CUSTOM_ID_LIMIT: Final = 100
 # The shape of a custom id: the job, its aspect and resolution, its model last (ids of 43 characters at most fit).
 _PREFIX: Final = "imagine:remix:"
-_TEMPLATE: Final = (
-    rf"{_PREFIX}(?P<job>[0-9a-f]{{32}}):(?P<aspect>[0-9]{{1,2}}:[0-9]{{1,2}}):(?P<resolution>[0-9.]{{1,4}}k)"
-    r":(?P<model>[A-Za-z0-9._-]{1,43})"
-)
+_JOB: Final = r"(?P<job>[0-9a-f]{32})"  # not member-facing
+_ASPECT: Final = r"(?P<aspect>[0-9]{1,2}:[0-9]{1,2})"  # not member-facing
+_RESOLUTION: Final = r"(?P<resolution>[0-9.]{1,4}k)"  # not member-facing
+_MODEL: Final = r"(?P<model>[A-Za-z0-9._-]{1,43})"  # not member-facing
+_TEMPLATE: Final = rf"{_PREFIX}{_JOB}:{_ASPECT}:{_RESOLUTION}:{_MODEL}"
 # The text `cut` (cogs/_limits.py) ends a shortened prompt with.
 _ELLIPSIS: Final = "…"
 
