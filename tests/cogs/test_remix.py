@@ -9,7 +9,7 @@ from typing import Any
 
 import i18n
 from cogs._embeds import RESULT_PROMPT_LIMIT
-from cogs._remix import RemixTarget
+from cogs._remix import RemixTarget, offered
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
 from tests.cogs.test_quota import command, refused_quota
@@ -229,3 +229,9 @@ def test_every_catalogued_model_fits_a_remix_buttons_custom_id() -> None:
         for aspect in spec.aspects:
             for resolution in spec.resolutions:
                 assert len(RemixTarget("0" * 32, spec.id, aspect, resolution).custom_id) <= 100
+
+
+def test_a_model_the_catalog_no_longer_knows_offers_the_jobs_own_aspect_and_resolution_alone() -> None:
+    assert offered(RemixTarget("0" * 32, "retired-model", "3:2", "2k")) == (("3:2",), ("2k",))
+    spec = catalog.get_model("flux-2-pro")
+    assert offered(RemixTarget("0" * 32, "flux-2-pro", "1:1", "1k")) == (spec.aspects, spec.resolutions)
