@@ -79,6 +79,7 @@ log = logging.getLogger("imagine")
 EXTENSIONS: Final = (
     "cogs.imagine",
     "cogs.actions",
+    "cogs.remix",
     "cogs.usage",
     "cogs.history",
     "cogs.help",

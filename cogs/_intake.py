@@ -21,7 +21,7 @@ import discord
 
 import i18n
 from cogs._attachments import ImageAttachment
-from cogs._embeds import NO_MENTIONS, prompt_embed
+from cogs._embeds import NO_MENTIONS, echo_prompt
 from cogs._locale import public_locale
 from cogs._mod_log import ModerationLog
 from cogs._owed import owed_embeds
@@ -118,12 +118,18 @@ class Intake:
         self._drained = asyncio.Event()
         self._drained.set()
 
-    async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
+    async def run(
+        self, interaction: discord.Interaction, draft: Draft | DraftLoader, *, prompt: str | None = None
+    ) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
 
         A `Draft` known at once (a slash command's options) is checked before the first response; a loader (a
         button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
         finds is checked then.
+
+        Every refusal repeats the request's prompt, so that the member never loses it (docs/members.md): the
+        draft's once it is known, else `prompt`, what the caller knew without I/O (what the member typed in a
+        form, or the prompt shown on the message whose button was clicked).
         """
         started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
@@ -141,7 +147,7 @@ class Intake:
                 admission.start_cooldown(guild_id, user_id)  # so that the blocked words cannot be probed for free
             await interaction.response.send_message(
                 refusal_text(refusal, interaction.locale),
-                embeds=_echo(refusal),
+                embeds=echo_prompt(_echoed(refusal, draft, prompt), interaction.locale),
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -166,8 +172,8 @@ class Intake:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
                 reply_id = (await interaction.original_response()).id
-            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id)
-            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, task)
+            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
+            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, task, prompt)
         finally:
             self._acknowledged.discard(task)
             self._admitting.discard(task)
@@ -181,6 +187,7 @@ class Intake:
         guild_id: int,
         channel_id: int,
         reply_id: int,
+        known_prompt: str | None,
     ) -> OwedAnswer | None:
         """Record that the member is owed an answer, before any other I/O for the request (one small write);
         None when there is no record (no store given, or the write failed: logged)."""
@@ -193,7 +200,7 @@ class Intake:
             interaction_token=interaction.token,
             token_expires_at=interaction.expires_at,
             reply_message_id=reply_id,
-            prompt=draft.prompt if isinstance(draft, Draft) else None,
+            prompt=draft.prompt if isinstance(draft, Draft) else known_prompt,
             options=_options(draft),
             locale=public_locale(interaction, self._server_settings.get(guild_id).language),
             channel_postable=may_post(interaction),
@@ -211,6 +218,7 @@ class Intake:
         reply_id: int,
         owed: OwedAnswer | None,
         task: asyncio.Task[object],
+        known_prompt: str | None,
     ) -> None:
         """After the defer: load and check the request, read its references, and admit it; every way out
         answers the member (a refusal, the job's reply, or why the bot could not take it)."""
@@ -255,7 +263,8 @@ class Intake:
         except AnsweredElsewhere:
             return
         except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), _echo(refusal))
+            echo = echo_prompt(_echoed(refusal, draft, known_prompt), interaction.locale)
+            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), echo)
             self._log_refusal(refusal, guild_id, channel_id, user_id)
             await self._settle(owed)
             return
@@ -274,7 +283,8 @@ class Intake:
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
-            await _refuse_after_defer(interaction, generic_text(interaction.locale))
+            echo = echo_prompt(draft.prompt if isinstance(draft, Draft) else known_prompt, interaction.locale)
+            await _refuse_after_defer(interaction, generic_text(interaction.locale), echo)
             await self._settle(owed)
             return
         if isinstance(draft, Draft) and draft.notice:
@@ -323,7 +333,8 @@ class Intake:
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
-                stored = await self._history.references(draft.stored_references)
+                action = "remixed" if draft.kind is JobKind.REMIX else "re-rolled"
+                stored = await self._history.references(draft.stored_references, action=action)
             read = await _read_attachments(client, draft.attachments)
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
@@ -364,9 +375,12 @@ async def _refuse_after_defer(
     await interaction.followup.send(text, embeds=list(embeds), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-def _echo(refusal: Refusal) -> list[discord.Embed]:
-    """What a refusal shows besides its text: a blocked prompt is repeated, so that it can be reworded."""
-    return [prompt_embed(refusal.prompt)] if isinstance(refusal, PromptBlocked) else []
+def _echoed(refusal: Refusal, draft: Draft | DraftLoader, known: str | None) -> str | None:
+    """The prompt a refusal repeats: the one refused for a blocked word, else the draft's, else what was known
+    before the draft was read."""
+    if isinstance(refusal, PromptBlocked):
+        return refusal.prompt
+    return draft.prompt if isinstance(draft, Draft) else known
 
 
 def may_post(interaction: discord.Interaction) -> bool:

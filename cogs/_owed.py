@@ -34,7 +34,7 @@ def owed_embeds(owed: OwedAnswer) -> list[discord.Embed]:
     """The prompt as given (so that it can be sent again) and the options that went with it."""
     if owed.prompt is None:
         return []
-    embed = prompt_embed(owed.prompt, title=i18n.translate("owed.prompt_title", owed.locale))
+    embed = prompt_embed(owed.prompt, owed.locale)
     options = [
         f"{name}:{owed.options[name]}" for name in ("aspect", "resolution", "n", "model") if owed.options.get(name)
     ]

@@ -72,6 +72,7 @@ class JobKind(StrEnum):
     REROLL = "reroll"
     VARY = "vary"
     CONTEXT = "context"
+    REMIX = "remix"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from tests.fakes._discord_messages import (
     unknown,
     written_mentions,
 )
+from tests.fakes._discord_modals import check_modal
 from tests.fakes._discord_model import (
     DISCORD_EPOCH_MS,
     FakeGuild,
@@ -886,7 +887,7 @@ class DiscordState:
         elif callback == CallbackType.MODAL:
             if record.type == InteractionType.MODAL_SUBMIT:
                 raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("A modal cannot open a modal"))
-            _check_modal(data)
+            check_modal(data)
             record.modal = data
         elif callback == CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT:
             if record.type != InteractionType.AUTOCOMPLETE:
@@ -1007,17 +1008,3 @@ def _type_error(message: str) -> dict[str, Any]:
 
 def _snowflake_datetime(snowflake: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, dt.UTC)
-
-
-def _check_modal(data: Mapping[str, Any]) -> None:
-    errors = FormErrors(("data",))
-    custom_id = data.get("custom_id")
-    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
-        errors.add(("custom_id",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
-    title = data.get("title")
-    if not isinstance(title, str) or not 1 <= len(title) <= 45:
-        errors.add(("title",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 45 in length.")
-    components = data.get("components")
-    if not isinstance(components, list) or not 1 <= len(components) <= 5:
-        errors.add(("components",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
-    errors.raise_if_any()
