@@ -180,6 +180,9 @@ def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
     assert i18n.plural("quota.images", 1250, "en-US") == "1,250 images"
     assert i18n.number(1250, "en-US") == "1,250"
     assert i18n.number(1250, "de") == "1,250"  # German is not supported yet: English numbers
+    assert i18n.number(100, "en-US", decimals=2) == "100.00"
+    assert i18n.number(1234.56, "en-US", decimals=1) == "1,234.6"
+    assert i18n.number(0.95, "en-US") == "0.95"
 
 
 def test_a_plural_rule_comes_from_the_catalogs_header(tmp_path: Path) -> None:
