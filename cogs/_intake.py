@@ -112,7 +112,7 @@ class Intake:
                 admission.start_cooldown(guild_id, user_id)  # so that the blocked words cannot be probed for free
             await interaction.response.send_message(
                 refusal_text(refusal, interaction.locale),
-                embeds=_echo(refusal),
+                embeds=_echo(refusal, interaction.locale),
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -165,7 +165,9 @@ class Intake:
             )
             job = await self._pipeline.submit(request)
         except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), _echo(refusal))
+            await _refuse_after_defer(
+                interaction, refusal_text(refusal, interaction.locale), _echo(refusal, interaction.locale)
+            )
             self._log_refusal(refusal, guild_id, channel_id, user_id)
             return
         except Exception:
@@ -238,9 +240,9 @@ async def _refuse_after_defer(
     await interaction.followup.send(text, embeds=list(embeds), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-def _echo(refusal: Refusal) -> list[discord.Embed]:
+def _echo(refusal: Refusal, locale: discord.Locale) -> list[discord.Embed]:
     """What a refusal shows besides its text: a blocked prompt is repeated, so that it can be reworded."""
-    return [prompt_embed(refusal.prompt)] if isinstance(refusal, PromptBlocked) else []
+    return [prompt_embed(refusal.prompt, locale)] if isinstance(refusal, PromptBlocked) else []
 
 
 def may_post(interaction: discord.Interaction) -> bool:

@@ -64,7 +64,7 @@ def settings_embed(
     settings: GuildSettings, menu: ModelMenu, *, locale: i18n.LocaleLike, guild_locale: discord.Locale | None
 ) -> discord.Embed:
     channels = channel_list(settings.allowed_channel_ids, locale) or "every channel"
-    cooldown = duration(settings.cooldown_seconds) if settings.cooldown_seconds else "none"
+    cooldown = duration(settings.cooldown_seconds, locale) if settings.cooldown_seconds else "none"
     alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
     embed = discord.Embed(title="Imagine settings", colour=discord.Colour.blurple())
     embed.add_field(name="/imagine allowed in", value=channels, inline=False)
@@ -78,7 +78,7 @@ def settings_embed(
     blocked = len(settings.blocked_words)
     embed.add_field(name="Blocked words", value=f"{blocked:,} (see blocked-words list)" if blocked else "none")
     embed.add_field(name="Spoilers", value=spoiler_text(settings))
-    embed.add_field(name="Moderation log", value=mod_log_status(settings.mod_log, settings.log_channel_id))
+    embed.add_field(name="Moderation log", value=mod_log_status(settings.mod_log, settings.log_channel_id, locale))
     return embed
 
 
@@ -190,7 +190,11 @@ class ImagineSettingsCog(
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.set_cooldown(interaction.guild_id, seconds)
-        text = f"Members now wait {duration(seconds)} between requests." if seconds else "No cooldown any more."
+        text = (
+            f"Members now wait {duration(seconds, interaction.locale)} between requests."
+            if seconds
+            else "No cooldown any more."
+        )
         await answer(interaction, text, ephemeral=True)
 
     @app_commands.command(name="log-channel", description=_command("log-channel"))
