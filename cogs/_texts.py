@@ -101,16 +101,6 @@ def shape_label(job: Job, locale: LocaleLike) -> str:
     return f"{model_label(job.model)} · {aspect_label(job.aspect, locale)} · {resolution_label(job.resolution, locale)}"
 
 
-def noun(count: int, singular: str) -> str:
-    """The noun for `count` things: `image` for 1, `images` otherwise."""
-    return singular if count == 1 else singular + "s"
-
-
-def plural(count: int, singular: str) -> str:
-    """`1 image`, `2 images`, `1,250 images`."""
-    return f"{count:,} {noun(count, singular)}"
-
-
 def duration(seconds: float, locale: LocaleLike) -> str:
     """A short human duration: 8 s, 1 min 05 s, 2 h 03 min, 3 d 4 h."""
     whole = round(seconds)

@@ -204,7 +204,7 @@ class HistoryCog(commands.Cog):
         lines = [history_line(found.job, found.reference, locale) for found in await history.with_references(jobs)]
         title, header = i18n.translate("history.title", locale), i18n.translate("history.header", locale)
         empty = i18n.translate("history.empty", locale)
-        await send_pages(interaction, pages_of(title, lines, header=header, empty=empty))
+        await send_pages(interaction, pages_of(title, lines, header=header, empty=empty, locale=locale))
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
