@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from cogs._result_actions import ResultActions
 
 # Job ids are uuid4 hex; user ids are snowflakes. Custom ids stay far below Discord's 100 characters.
-_JOB: Final = r"(?P<job>[0-9a-f]{32})"  # not member-facing
-_USER: Final = r"(?P<user>[0-9]{1,20})"  # not member-facing
+_JOB: Final = r"(?P<job>[0-9a-f]{32})"
+_USER: Final = r"(?P<user>[0-9]{1,20})"
 
 
 async def _run(interaction: discord.Interaction, action: Callable[[ResultActions], Awaitable[None]]) -> None:

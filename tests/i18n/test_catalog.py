@@ -3,6 +3,8 @@ kept, every key the code names present; and the locale rules, plurals, numbers a
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ CODE = sorted([ROOT / "bot.py", *(ROOT / "cogs").glob("*.py")])
 DESCRIBED = ("command.", "option.", "choice.", "aspect.", "resolution.")
 
 SOURCE_PO = po_path(i18n.SOURCE)
+KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 
 
 # -- complete and consistent ---------------------------------------------------------------------------------
@@ -103,6 +106,21 @@ def test_every_key_the_code_names_is_in_the_catalog() -> None:
                 named[key] = f"{path.relative_to(ROOT)}:{line}"
     assert len(named) > 50
     assert {key: where for key, where in named.items() if key not in keys} == {}
+
+
+def test_every_key_the_code_keeps_in_a_table_is_in_the_catalog() -> None:
+    # Keys held in tables (a failure's kind -> its text) rather than named in a call: any literal shaped like a
+    # key whose first part is one of the catalog's.
+    keys = i18n.message_keys()
+    prefixes = {key.split(".")[0] for key in keys}
+    held: dict[str, str] = {}
+    for path in CODE:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+            if text and KEY_SHAPE.fullmatch(text) and text.split(".")[0] in prefixes:
+                held[text] = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+    assert len(held) > 100
+    assert {key: where for key, where in held.items() if key not in keys} == {}
 
 
 @pytest.mark.parametrize("locale", i18n.SUPPORTED)
