@@ -2,11 +2,11 @@
 
 The operator hears every detail: in the log (generation/alerts.py logs each alert) and, with
 OPERATOR_ALERT_WEBHOOK_URL, in their own Discord channel through that webhook. Server admins who chose a log
-channel read a fixed text written for them, never upstream or exception text, and only in servers on the
-allow-list that this process serves (with several processes, each server's alert is posted once, by the
-process that runs its shard). The operator's webhook hears of a burst once in all: from the process whose alert
-claimed it (`Alert.to_operator`, generation/alerts.py). Posts go out in the order the alerts came, so "works
-again" never comes before the problem it ends.
+channel read a fixed text written for them, in the server's language (docs/i18n.md), never upstream or exception
+text, and only in servers on the allow-list that this process serves (with several processes, each server's alert
+is posted once, by the process that runs its shard). The operator's webhook hears of a burst once in all: from
+the process whose alert claimed it (`Alert.to_operator`, generation/alerts.py). Posts go out in the order the
+alerts came, so "works again" never comes before the problem it ends.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 import discord
 
 from cogs._embeds import NO_MENTIONS
+from cogs._locale import guild_locale
 from cogs._texts import server_alert_text
 from generation.alerts import OPERATOR_ONLY, Alert
 from generation.server_settings import ServerSettings
@@ -62,14 +63,16 @@ class AlertPoster:
         if self._webhook_url is not None and alert.to_operator:
             try:
                 webhook = discord.Webhook.from_url(self._webhook_url.reveal(), client=self._client)
+                # The operator's own channel reads the details as the log has them, in English.
                 await webhook.send(f"⚠️ {alert.text}", allowed_mentions=NO_MENTIONS)
             except (discord.HTTPException, ValueError) as exc:
                 # The exception may quote the URL, whose token is a secret: only its kind is logged.
                 log.warning("Could not post an alert to OPERATOR_ALERT_WEBHOOK_URL (%s)", type(exc).__name__)
         if not channels:
             return  # and operator-only alerts have no text for servers
-        text = server_alert_text(alert.kind)
         for guild_id, channel_id in channels.items():
+            language = self._server_settings.get(guild_id).language
+            text = server_alert_text(alert.kind, guild_locale(self._client, guild_id, language))
             channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
             try:
                 await channel.send(text, allowed_mentions=NO_MENTIONS)

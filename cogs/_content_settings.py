@@ -1,8 +1,8 @@
 """The content controls of `/imagine-settings`: `blocked-words`, `spoiler` and `mod-log` (docs/admins.md).
 
 Three subcommand groups that the settings cog (cogs/imagine_settings.py) adds to its own group, so that they
-share its permissions (Manage Server) and its place in Discord. Every answer is private to the admin who asked;
-the list of blocked words is shown nowhere but in `blocked-words list`.
+share its permissions (Manage Server) and its place in Discord. Every answer is private to the admin who asked,
+in their locale; the list of blocked words is shown nowhere but in `blocked-words list`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Final
 import discord
 from discord import app_commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._limits import MESSAGE_LIST_LIMIT, cut
@@ -30,11 +31,13 @@ MAX_ENTRIES_TEXT: Final = 4000
 LIST_LINE_LENGTH: Final = 200
 
 
-def spoiler_text(settings: GuildSettings) -> str:
+def spoiler_text(settings: GuildSettings, locale: i18n.LocaleLike) -> str:
     """Whether results are posted as spoilers here."""
     if not settings.spoiler:
-        return "off"
-    return "on, except in age-restricted channels" if settings.spoiler_exempt_nsfw else "on"
+        return i18n.translate("settings.off", locale)
+    if settings.spoiler_exempt_nsfw:
+        return i18n.translate("settings.spoiler.on_except_nsfw", locale)
+    return i18n.translate("settings.on", locale)
 
 
 def entries_text(entries: Iterable[str], limit: int = MESSAGE_LIST_LIMIT // 2) -> str:
@@ -78,6 +81,7 @@ class BlockedWordsGroup(_SettingsGroup):
     async def add(self, interaction: discord.Interaction, words: app_commands.Range[str, 1, MAX_ENTRIES_TEXT]) -> None:
         """Refuse every prompt that contains one of these words or phrases."""
         assert interaction.guild_id is not None
+        locale = interaction.locale
         parsed = parse_entries(words)
         if not parsed.usable:
             raise NoUsableBlockedWord(parsed.unusable)
@@ -87,18 +91,16 @@ class BlockedWordsGroup(_SettingsGroup):
         settings = await server_settings.add_blocked_words(interaction.guild_id, parsed.usable)
         added = [entry for entry in parsed.usable if entry not in before]
         there = [entry for entry in parsed.usable if entry in before]
-        lines = [f"Blocked: {entries_text(added)}." if added else "Nothing new to block."]
+        if added:
+            lines = [i18n.translate("blocked.added", locale, entries=entries_text(added))]
+        else:
+            lines = [i18n.translate("blocked.nothing_new", locale)]
         if there:
-            lines.append(f"Already blocked: {entries_text(there)}.")
+            lines.append(i18n.translate("blocked.already", locale, entries=entries_text(there)))
         if parsed.unusable:
-            lines.append(
-                f"Left out (no letters or digits, a single letter, or over {MAX_ENTRY_LENGTH} characters): "
-                f"{entries_text(parsed.unusable)}."
-            )
-        lines.append(
-            f"This server blocks {len(settings.blocked_words):,} words or phrases. A prompt that contains one is "
-            "refused, and its member is not told which."
-        )
+            limit = i18n.number(MAX_ENTRY_LENGTH, locale)
+            lines.append(i18n.translate("blocked.left_out", locale, limit=limit, entries=entries_text(parsed.unusable)))
+        lines.append(i18n.plural("blocked.count_refused", len(settings.blocked_words), locale))
         await answer(interaction, "\n".join(lines), ephemeral=True)
 
     @app_commands.command(name="remove", description=command_text("command.imagine-settings.blocked-words.remove"))
@@ -108,31 +110,37 @@ class BlockedWordsGroup(_SettingsGroup):
     ) -> None:
         """Allow blocked words or phrases again."""
         assert interaction.guild_id is not None
+        locale = interaction.locale
         parsed = parse_entries(words)
         before = self.services.server_settings.get(interaction.guild_id).blocked_words
         listed = [entry for entry in parsed.usable if entry in before]
         missing = [entry for entry in parsed.usable if entry not in before] + list(parsed.unusable)
         await defer_privately(interaction)
         settings = await self.services.server_settings.remove_blocked_words(interaction.guild_id, listed)
-        lines = [f"Allowed again: {entries_text(listed)}." if listed else "None of those was blocked."]
+        if listed:
+            lines = [i18n.translate("blocked.allowed", locale, entries=entries_text(listed))]
+        else:
+            lines = [i18n.translate("blocked.none_blocked", locale)]
         if listed and missing:
-            lines.append(f"Not on the list: {entries_text(missing)}.")
-        lines.append(f"This server blocks {len(settings.blocked_words):,} words or phrases.")
+            lines.append(i18n.translate("blocked.not_listed", locale, entries=entries_text(missing)))
+        lines.append(i18n.plural("blocked.count", len(settings.blocked_words), locale))
         await answer(interaction, "\n".join(lines), ephemeral=True)
 
     @app_commands.command(name="list", description=command_text("command.imagine-settings.blocked-words.list"))
     async def list_words(self, interaction: discord.Interaction) -> None:
         """List this server's blocked words and phrases (only you see the list)."""
         assert interaction.guild_id is not None
+        locale = interaction.locale
         entries = self.services.server_settings.get(interaction.guild_id).blocked_words
-        header = (
-            f"{len(entries):,} words or phrases, as Imagine compares them (no case, accents or punctuation)."
-            if entries
-            else ""
+        header = i18n.plural("blocked.list_header", len(entries), locale) if entries else ""
+        pages = pages_of(
+            i18n.translate("blocked.title", locale),
+            entry_lines(entries),
+            header=header,
+            empty=i18n.translate("blocked.empty", locale),
+            locale=locale,
         )
-        await send_pages(
-            interaction, pages_of("Blocked words", entry_lines(entries), header=header, empty="No word is blocked.")
-        )
+        await send_pages(interaction, pages)
 
 
 class SpoilerGroup(_SettingsGroup):
@@ -147,8 +155,11 @@ class SpoilerGroup(_SettingsGroup):
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.set_spoiler(interaction.guild_id, True, exempt_nsfw=exempt_nsfw)
-        where = ", except in age-restricted channels" if exempt_nsfw else ""
-        await answer(interaction, f"Results are now posted as spoilers in this server{where}.", ephemeral=True)
+        if exempt_nsfw:
+            text = i18n.translate("spoiler.on_except_nsfw", interaction.locale)
+        else:
+            text = i18n.translate("spoiler.on", interaction.locale)
+        await answer(interaction, text, ephemeral=True)
 
     @app_commands.command(name="off", description=command_text("command.imagine-settings.spoiler.off"))
     async def off(self, interaction: discord.Interaction) -> None:
@@ -156,7 +167,7 @@ class SpoilerGroup(_SettingsGroup):
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.set_spoiler(interaction.guild_id, False)
-        await answer(interaction, "Results are posted plainly again.", ephemeral=True)
+        await answer(interaction, i18n.translate("spoiler.off", interaction.locale), ephemeral=True)
 
 
 class ModLogGroup(_SettingsGroup):
@@ -170,9 +181,9 @@ class ModLogGroup(_SettingsGroup):
         await defer_privately(interaction)
         settings = await self.services.server_settings.set_mod_log(interaction.guild_id, True)
         if settings.log_channel_id is None:
-            text = "The moderation log is on, but no log channel is set: choose one with /imagine-settings log-channel."
+            text = i18n.translate("modlog.on_no_channel", interaction.locale)
         else:
-            text = f"Refused prompts will be posted in <#{settings.log_channel_id}>, hidden in spoilers."
+            text = i18n.translate("modlog.on", interaction.locale, channel=settings.log_channel_id)
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="off", description=command_text("command.imagine-settings.mod-log.off"))
@@ -181,7 +192,7 @@ class ModLogGroup(_SettingsGroup):
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.set_mod_log(interaction.guild_id, False)
-        await answer(interaction, "Refused prompts are no longer posted.", ephemeral=True)
+        await answer(interaction, i18n.translate("modlog.off", interaction.locale), ephemeral=True)
 
 
 def content_groups(services: Services) -> list[app_commands.Group]:

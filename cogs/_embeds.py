@@ -1,4 +1,5 @@
-"""The embeds Imagine shows, each within Discord's limits (user text is cut to its field, with an ellipsis)."""
+"""The embeds Imagine shows, each within Discord's limits (user text is cut to its field, with an ellipsis), in
+the locale of their readers (docs/i18n.md): a job's progress and result in the job's."""
 
 from __future__ import annotations
 
@@ -8,16 +9,8 @@ import discord
 
 import i18n
 from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
-from cogs._texts import (
-    NOT_POSTABLE,
-    UNAVAILABLE,
-    aspect_label,
-    duration,
-    model_label,
-    plural,
-    resolution_label,
-    shape_label,
-)
+from cogs._texts import aspect_label, duration, model_label, resolution_label, shape_label
+from cogs._texts import images as image_count
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
 from storage.jobs import Job
 
@@ -35,39 +28,45 @@ NO_MENTIONS: Final = discord.AllowedMentions.none()
 
 
 def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
-    """The deferred reply while the job moves: what is happening now, and the prompt for context."""
+    """The deferred reply while the job moves: what is happening now, and the prompt for context. In the job's
+    locale: the whole channel sees it."""
+    locale = job.locale
+
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(key, locale, **params)
+
     colour = WORKING
     if isinstance(event, Queued):
-        title = "Waiting in line" if event.place > 1 else "Next in line"
-        status = f"Place in line: **{event.place}**. You can cancel until generation starts."
+        title = t("progress.title.waiting") if event.place > 1 else t("progress.title.next")
+        status = t("progress.queued", place=i18n.number(event.place, locale))
         colour = WAITING
     elif isinstance(event, Uploading):
-        title = "Uploading references"
-        status = f"Uploading {plural(event.references, 'reference image')}…"
+        title = t("progress.title.uploading")
+        status = i18n.plural("progress.uploading", event.references, locale)
     elif isinstance(event, Submitted):
-        title = "Generating"
-        status = "The image service accepted the job."
+        title = t("progress.title.generating")
+        status = t("progress.submitted")
     elif isinstance(event, Generating):
-        title = "Generating"
-        percent = f"**{event.percent}%**" if event.percent > 0 else "started"
-        status = f"Progress: {percent} · {duration(event.elapsed)} so far"
+        title = t("progress.title.generating")
+        elapsed = duration(event.elapsed, locale)
+        if event.percent > 0:
+            status = t("progress.generating", percent=i18n.number(event.percent, locale), elapsed=elapsed)
+        else:
+            status = t("progress.started", elapsed=elapsed)
     elif isinstance(event, Late):
-        title = "Taking longer than usual"
-        status = (
-            f"Still generating after {duration(event.elapsed)}. Imagine keeps following it and will mention you "
-            "in this channel when it is ready."
-        )
+        title = t("progress.title.late")
+        status = t("progress.late", elapsed=duration(event.elapsed, locale))
         colour = WAITING
     else:
         assert isinstance(event, Paused)
-        title = "Paused"
-        status = f"{UNAVAILABLE} This job will continue when the image service is back."
+        title = t("progress.title.paused")
+        status = t("progress.paused")
         colour = WAITING
     embed = discord.Embed(title=title, description=status, colour=colour)
-    embed.add_field(name="Prompt", value=cut(job.prompt, PROGRESS_PROMPT_LIMIT), inline=False)
+    embed.add_field(name=t("embed.prompt"), value=cut(job.prompt, PROGRESS_PROMPT_LIMIT), inline=False)
     if not job.channel_postable:
-        embed.add_field(name="Note", value=NOT_POSTABLE, inline=False)
-    embed.set_footer(text=f"{shape_label(job)} · {plural(job.n, 'image')}")
+        embed.add_field(name=t("embed.note"), value=t("progress.not_postable"), inline=False)
+    embed.set_footer(text=f"{shape_label(job, locale)} · {image_count(job.n, locale)}")
     return embed
 
 
@@ -82,46 +81,57 @@ def result_embed(
     reference: str | None = None,
 ) -> discord.Embed:
     """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked, and
-    the job's reference in the footer (what /show takes).
+    the job's reference in the footer (what /show takes). In the job's locale.
 
     `reencoded`: how many images were re-encoded to fit the server's upload limit; `originals`: links to those
     images as the image service keeps them (a day).
     """
+    locale = job.locale
+
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(key, locale, **params)
+
     embed = discord.Embed(description=cut(job.prompt, RESULT_PROMPT_LIMIT), colour=DONE)
-    embed.add_field(name="Model", value=model_label(job.model))
-    embed.add_field(name="Aspect", value=aspect_label(job.aspect))
-    embed.add_field(name="Resolution", value=resolution_label(job.resolution))
-    count = f"{images}" if images == job.n else f"{images} of {job.n}"
-    embed.add_field(name="Images", value=count)
-    embed.add_field(name="Counted as", value=plural(images * job.weight, "image"))
-    embed.add_field(name="Time", value=duration(elapsed))
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name=t("result.model"), value=model_label(job.model))
+    embed.add_field(name=t("result.aspect"), value=aspect_label(job.aspect, locale))
+    embed.add_field(name=t("result.resolution"), value=resolution_label(job.resolution, locale))
+    count = i18n.number(images, locale)
+    if images != job.n:
+        count = t("result.images_of", delivered=count, asked=i18n.number(job.n, locale))
+    embed.add_field(name=t("result.images"), value=count)
+    embed.add_field(name=t("result.counted_as"), value=image_count(images * job.weight, locale))
+    embed.add_field(name=t("result.time"), value=duration(elapsed, locale))
+    embed.add_field(name=t("result.requested_by"), value=f"<@{job.user_id}>")
     if reencoded:
-        text = f"{plural(reencoded, 'image')} re-encoded to fit Discord's upload limit in this server."
+        text = i18n.plural("result.reencoded", reencoded, locale)
         if originals:
-            links = " ".join(f"[original {index}]({url})" for index, url in enumerate(originals, start=1))
-            text += f" The full ones, for a day: {links}"
-        embed.add_field(name="Re-encoded to fit", value=cut(text, FIELD_VALUE_LIMIT), inline=False)
-    footer = [f"Job {reference}"] if reference else []
+            links = " ".join(
+                f"[{t('result.original', index=index)}]({url})" for index, url in enumerate(originals, start=1)
+            )
+            text = t("result.reencoded_originals", reencoded=text, links=links)
+        embed.add_field(name=t("result.reencoded_title"), value=cut(text, FIELD_VALUE_LIMIT), inline=False)
+    footer = [t("result.job", reference=reference)] if reference else []
     if refunded:
-        footer.append(f"The image service returned fewer images than asked; {refunded} were not counted.")
+        footer.append(i18n.plural("result.refunded", refunded, locale))
     if footer:
         embed.set_footer(text=" · ".join(footer))
     return embed
 
 
-def shown_embed(job: Job, *, reference: str, shown_by: int) -> discord.Embed:
+def shown_embed(job: Job, *, reference: str, shown_by: int, locale: i18n.LocaleLike) -> discord.Embed:
     """A job's images posted again with /show: the prompt's start, who asked for them (and who showed them, if
-    someone else), the model, and the reference."""
+    someone else), the model, and the reference. In `locale`: the channel's public messages'."""
     embed = discord.Embed(description=cut(job.prompt, PROGRESS_PROMPT_LIMIT), colour=DONE)
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name=i18n.translate("result.requested_by", locale), value=f"<@{job.user_id}>")
     if shown_by != job.user_id:
-        embed.add_field(name="Shown by", value=f"<@{shown_by}>")
-    embed.set_footer(text=f"Job {reference} · {shape_label(job)}")
+        embed.add_field(name=i18n.translate("result.shown_by", locale), value=f"<@{shown_by}>")
+    job_text = i18n.translate("result.job", locale, reference=reference)
+    embed.set_footer(text=f"{job_text} · {shape_label(job, locale)}")
     return embed
 
 
-def problem_embed(text: str, *, title: str = "Could not generate") -> discord.Embed:
+def problem_embed(text: str, *, title: str) -> discord.Embed:
+    """A failure: its title and what happened."""
     return discord.Embed(title=title, description=cut(text, DESCRIPTION_LIMIT), colour=PROBLEM)
 
 

@@ -23,3 +23,10 @@ def server_locale(guild_locale: discord.Locale | None, language: str | None) -> 
 def public_locale(interaction: discord.Interaction, language: str | None) -> str:
     """The locale of what the channel will see about this interaction (a job's progress and result)."""
     return server_locale(interaction.guild_locale, language)
+
+
+def guild_locale(client: discord.Client, guild_id: int, language: str | None) -> str:
+    """The locale of what the bot posts on its own in a server (an alert, the moderation log): its chosen
+    `language`, else its preferred locale as the cache has it (English when the server is not cached)."""
+    guild = client.get_guild(guild_id)
+    return server_locale(guild.preferred_locale if guild is not None else None, language)

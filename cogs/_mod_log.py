@@ -4,22 +4,24 @@ Two kinds of refusal are logged (docs/admins.md, Moderation log): a prompt holdi
 words (refused before the first response: the usage log's `blocked` row is written after it, never before), and
 a job the image service declined under its content policy. When the server's admins turned the moderation log
 on (`/imagine-settings mod-log on`) and chose a log channel, each refusal is posted there once: who, where, the
-prompt hidden in a spoiler, and the reason as a fixed category, never the image service's own words. The posts
-ping nobody.
+prompt hidden in a spoiler, and the reason as a fixed category, never the image service's own words; in the
+server's language (docs/i18n.md). The posts ping nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import discord
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._limits import DESCRIPTION_LIMIT, cut
-from cogs._texts import MOD_LOG_BLOCKED, mod_log_policy_reason
+from cogs._locale import guild_locale
+from cogs._texts import mod_log_policy_reason
 from generation.events import Failed, FailureKind
 from generation.quota_service import QuotaService
 from generation.refusals import PromptBlocked
@@ -42,13 +44,19 @@ def spoiler(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     return f"||{cut(escaped, limit - len('|| ||'))} ||"
 
 
-def entry_embed(*, user_id: int, channel_id: int, prompt: str, reason: str) -> discord.Embed:
+Entry = Callable[[str], discord.Embed]
+"""A moderation-log entry, made in the server's locale once it is known."""
+
+
+def entry_embed(*, user_id: int, channel_id: int, prompt: str, reason: str, locale: i18n.LocaleLike) -> discord.Embed:
     """One moderation-log entry: the member (a mention, which an embed never pings), the channel, the prompt in
     a spoiler, and why it was refused."""
-    embed = discord.Embed(title="Prompt refused", description=spoiler(prompt), colour=ENTRY_COLOUR)
-    embed.add_field(name="Member", value=f"<@{user_id}>")
-    embed.add_field(name="Channel", value=f"<#{channel_id}>")
-    embed.add_field(name="Reason", value=reason, inline=False)
+    embed = discord.Embed(
+        title=i18n.translate("modlog.title", locale), description=spoiler(prompt), colour=ENTRY_COLOUR
+    )
+    embed.add_field(name=i18n.translate("modlog.member", locale), value=f"<@{user_id}>")
+    embed.add_field(name=i18n.translate("modlog.channel", locale), value=f"<#{channel_id}>")
+    embed.add_field(name=i18n.translate("modlog.reason", locale), value=reason, inline=False)
     return embed
 
 
@@ -74,13 +82,14 @@ class ModerationLog:
         if event.kind is not FailureKind.CONTENT_POLICY:
             return
         job = event.job
-        embed = entry_embed(
-            user_id=job.user_id,
-            channel_id=job.channel_id,
-            prompt=job.prompt,
-            reason=mod_log_policy_reason(event.policy_category),
-        )
-        self._spawn(self._post(job.guild_id, embed), "mod-log")
+
+        def entry(locale: str) -> discord.Embed:
+            reason = mod_log_policy_reason(event.policy_category, locale)
+            return entry_embed(
+                user_id=job.user_id, channel_id=job.channel_id, prompt=job.prompt, reason=reason, locale=locale
+            )
+
+        self._spawn(self._post(job.guild_id, entry), "mod-log")
 
     async def wait_idle(self) -> None:
         """Until every logging task started so far has ended (tests, and a clean stop)."""
@@ -98,14 +107,21 @@ class ModerationLog:
         except Exception:
             log.exception("Could not write a blocked prompt of guild %s to the usage log", guild_id)
         log.info("guild %s: a prompt of member %s was refused for a blocked word", guild_id, user_id)
-        embed = entry_embed(user_id=user_id, channel_id=channel_id, prompt=refusal.prompt, reason=MOD_LOG_BLOCKED)
-        await self._post(guild_id, embed)
 
-    async def _post(self, guild_id: int, embed: discord.Embed) -> None:
+        def entry(locale: str) -> discord.Embed:
+            reason = i18n.translate("modlog.reason.blocked", locale)
+            return entry_embed(
+                user_id=user_id, channel_id=channel_id, prompt=refusal.prompt, reason=reason, locale=locale
+            )
+
+        await self._post(guild_id, entry)
+
+    async def _post(self, guild_id: int, entry: Entry) -> None:
         settings = self._server_settings.get(guild_id)
         if not settings.mod_log or settings.log_channel_id is None or self._client.is_closed():
             return
         channel = self._client.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
+        embed = entry(guild_locale(self._client, guild_id, settings.language))
         try:
             await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:

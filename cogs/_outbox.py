@@ -88,7 +88,8 @@ class Outbox:
         try:
             channel = await self._client.create_dm(discord.Object(job.user_id))
         except discord.HTTPException as exc:
-            return DeliveryReceipt(False, permanent=True, unreachable=True, detail=f"opening a DM: {exc.status}")
+            detail = f"opening a DM: {exc.status}"  # not member-facing
+            return DeliveryReceipt(False, permanent=True, unreachable=True, detail=detail)
         receipt = await self._post(
             job, channel, post, post.dm_text, discord.AllowedMentions.none(), refused=_DM_REFUSED
         )
@@ -126,7 +127,8 @@ class Outbox:
                 log.info("job %s: its earlier post was deleted by the member", job.id)
                 return DeliveryReceipt(True)
             permanent = exc.code in refused or exc.status in (403, 404)
-            detail = f"posting in channel {getattr(channel, 'id', '?')}: {exc.status} {exc.code} {exc.text}"
+            where = getattr(channel, "id", "?")
+            detail = f"posting in channel {where}: {exc.status} {exc.code} {exc.text}"  # not member-facing
             log.warning("job %s: %s", job.id, detail)
             return DeliveryReceipt(False, permanent=permanent, detail=detail)
         return DeliveryReceipt(True, message.id)

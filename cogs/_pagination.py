@@ -1,4 +1,4 @@
-"""Long listings as pages of embeds, flipped with buttons by the member who asked."""
+"""Long listings as pages of embeds, flipped with buttons by the member who asked, in their locale."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Final
 
 import discord
 
+import i18n
 from cogs._gate import allowed_here
 from cogs._limits import DESCRIPTION_LIMIT
 from cogs._replies import answer
 
 LINES_PER_PAGE = 15
 PAGE_PREFIX: Final = "imagine:page:"
-LISTING_EXPIRED: Final = "This listing has expired: run the command again to see it."
 # The listings each bot can still turn, by key (a bot's, not the process's: tests run several bots in turn).
 _LIVE: weakref.WeakKeyDictionary[discord.Client, set[str]] = weakref.WeakKeyDictionary()
 
@@ -29,11 +29,15 @@ def pages_of(
     title: str,
     lines: Sequence[str],
     *,
+    locale: i18n.LocaleLike,
     header: str = "",
-    empty: str = "Nothing yet.",
+    empty: str | None = None,
     colour: discord.Colour | None = None,
 ) -> list[discord.Embed]:
-    """Embeds of at most LINES_PER_PAGE lines each, every description within Discord's limit."""
+    """Embeds of at most LINES_PER_PAGE lines each, every description within Discord's limit; `empty` (in
+    `locale`, "Nothing yet." by default) when there is no line."""
+    if empty is None:
+        empty = i18n.translate("pages.empty", locale)
     chunks: list[list[str]] = []
     current: list[str] = []
     size = len(header)
@@ -52,11 +56,12 @@ def pages_of(
     return pages
 
 
-def numbered(pages: Sequence[discord.Embed]) -> list[discord.Embed]:
+def numbered(pages: Sequence[discord.Embed], locale: i18n.LocaleLike) -> list[discord.Embed]:
     """The pages with "Page k of n" footers, counted across the whole listing (several sections included)."""
     if len(pages) > 1:
+        total = i18n.number(len(pages), locale)
         for number, page in enumerate(pages, start=1):
-            page.set_footer(text=f"Page {number} of {len(pages)}")
+            page.set_footer(text=i18n.translate("pages.page", locale, number=i18n.number(number, locale), total=total))
     return list(pages)
 
 
@@ -67,10 +72,19 @@ class Paginator(discord.ui.View):
     token can edit the message."""
 
     def __init__(
-        self, pages: Sequence[discord.Embed], *, owner_id: int, timeout: float = 600, client: discord.Client
+        self,
+        pages: Sequence[discord.Embed],
+        *,
+        owner_id: int,
+        timeout: float = 600,
+        client: discord.Client,
+        locale: i18n.LocaleLike,
     ) -> None:
         super().__init__(timeout=timeout)
-        self.pages = numbered(pages)
+        self.pages = numbered(pages, locale)
+        self.locale = locale
+        self.previous.label = i18n.translate("pages.previous", locale)
+        self.next.label = i18n.translate("pages.next", locale)
         self.owner_id = owner_id
         self.index = 0
         self.interaction: discord.Interaction | None = None
@@ -100,15 +114,15 @@ class Paginator(discord.ui.View):
             return False
         if interaction.user.id == self.owner_id:
             return True
-        await interaction.response.send_message("Only the member who asked can turn these pages.", ephemeral=True)
+        await interaction.response.send_message(i18n.translate("pages.not_yours", interaction.locale), ephemeral=True)
         return False
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(style=discord.ButtonStyle.secondary)  # labelled in the listing's locale (__init__)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
         self.index = max(0, self.index - 1)
         await self._show(interaction)
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(style=discord.ButtonStyle.secondary)
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
         self.index = min(len(self.pages) - 1, self.index + 1)
         await self._show(interaction)
@@ -134,17 +148,17 @@ async def answer_expired_listing(interaction: discord.Interaction) -> None:
     if not await allowed_here(interaction):
         return
     with contextlib.suppress(discord.HTTPException):
-        await interaction.response.send_message(LISTING_EXPIRED, ephemeral=True)
+        await interaction.response.send_message(i18n.translate("pages.expired", interaction.locale), ephemeral=True)
 
 
 async def send_pages(
     interaction: discord.Interaction, pages: Sequence[discord.Embed], *, ephemeral: bool = True
 ) -> None:
-    """Answer (or follow up) with the first page, and buttons when there are more."""
+    """Answer (or follow up) with the first page, and buttons when there are more (in the member's locale)."""
     if len(pages) == 1:
         await answer(interaction, embed=pages[0], ephemeral=ephemeral)
         return
-    view = Paginator(pages, owner_id=interaction.user.id, client=interaction.client)
+    view = Paginator(pages, owner_id=interaction.user.id, client=interaction.client, locale=interaction.locale)
     # Once the first answer (or the follow-up replacing a deferred one) exists, it is the original response.
     view.interaction = interaction
     await answer(interaction, embed=view.pages[0], view=view, ephemeral=ephemeral)

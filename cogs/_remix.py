@@ -86,9 +86,9 @@ class RemixButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], templat
         self.target = target
 
     @classmethod
-    def of(cls, job: Job) -> RemixButton:
-        """The button for a job's result, its label in the job's locale (the message is public)."""
-        return cls(RemixTarget.of(job), i18n.translate("button.remix", job.locale))
+    def of(cls, job: Job, locale: i18n.LocaleLike = None) -> RemixButton:
+        """The button for a job's result, its label in `locale`, else the job's (the message is public)."""
+        return cls(RemixTarget.of(job), i18n.translate("button.remix", locale or job.locale))
 
     @classmethod
     async def from_custom_id(

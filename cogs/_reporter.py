@@ -3,7 +3,8 @@
 One reporter per job. It edits the member's deferred reply through the interaction's webhook (built from the
 stored application id and token, so a job resumed after a restart gets an equal reporter). Once the token has
 expired (Discord allows 15 minutes) the result goes to the channel as a new message that mentions the
-requester, and only them, with a nonce derived from the job so that a repeat after a crash is recognised.
+requester, and only them, with a nonce derived from the job so that a repeat after a crash is recognised. Every
+text speaks the job's locale (the server's when the job was admitted: docs/i18n.md).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Final
 
 import discord
 
+import i18n
 from cogs._embeds import NO_MENTIONS, echo_prompt, problem_embed, progress_embed, result_embed
 from cogs._outbox import Outbox, Post
-from cogs._texts import failure_text
+from cogs._texts import failure_text, failure_title
 from cogs._throttle import CoalescingEditor
 from generation.events import (
     Completed,
@@ -166,14 +168,15 @@ class DiscordReporter:
                 message = await self._edit_reply(embed=embed, view=view, attachments=files)
             except discord.HTTPException as exc:
                 if not _token_gone(exc):
-                    return DeliveryReceipt(False, detail=f"editing the reply: {exc.status} {exc.code} {exc.text}")
+                    detail = f"editing the reply: {exc.status} {exc.code} {exc.text}"  # not member-facing
+                    return DeliveryReceipt(False, detail=detail)
                 log.info("job %s: the reply can no longer be edited (%s); posting in the channel", job.id, exc.code)
             else:
                 return DeliveryReceipt(True, message.id)
         # The files were consumed by the attempt above (their streams are closed): each post builds them again.
         post = Post(
-            channel_text=f"<@{job.user_id}>, your images are ready.",
-            dm_text=f"Your images from <#{job.channel_id}> are ready.",
+            channel_text=i18n.translate("reporter.ready.channel", job.locale, member=job.user_id),
+            dm_text=i18n.translate("reporter.ready.dm", job.locale, channel=job.channel_id),
             embed=embed,
             view=view,
             files=lambda: self._files(event.images, limit, spoiler=spoiler),
@@ -187,8 +190,7 @@ class DiscordReporter:
     async def _failed(self, event: Failed) -> None:
         await self._editor.close()
         job = event.job
-        title = "Cancelled" if event.kind is FailureKind.CANCELLED else "Could not generate"
-        embed = problem_embed(failure_text(event), title=title)
+        embed = problem_embed(failure_text(event, job.locale), title=failure_title(event, job.locale))
         # The prompt goes wherever the failure goes, so that the member can copy it (docs/members.md).
         prompt = echo_prompt(job.prompt, job.locale)
         if self._reply_editable(job):
@@ -209,8 +211,8 @@ class DiscordReporter:
         await self._outbox.send(
             job,
             Post(
-                channel_text=f"<@{job.user_id}>, your images could not be made.",
-                dm_text=f"Your images from <#{job.channel_id}> could not be made.",
+                channel_text=i18n.translate("reporter.failed.channel", job.locale, member=job.user_id),
+                dm_text=i18n.translate("reporter.failed.dm", job.locale, channel=job.channel_id),
                 purpose="fail:",
                 embed=embed,
                 more_embeds=tuple(prompt),
@@ -236,10 +238,8 @@ class DiscordReporter:
             await self._outbox.send(
                 job,
                 Post(
-                    channel_text=f"<@{job.user_id}>, your images are taking longer than usual. Imagine keeps at it "
-                    "and will mention you here when they are ready.",
-                    dm_text=f"Your images from <#{job.channel_id}> are taking longer than usual. Imagine keeps at "
-                    "it and will send them here when they are ready.",
+                    channel_text=i18n.translate("reporter.late.channel", job.locale, member=job.user_id),
+                    dm_text=i18n.translate("reporter.late.dm", job.locale, channel=job.channel_id),
                     purpose="late:",
                 ),
             )
@@ -304,9 +304,10 @@ class DiscordReporter:
     async def _point_reply_to(self, receipt: DeliveryReceipt) -> None:
         job = self._job
         if receipt.direct:
-            text = "Your images are ready: they were sent to you by direct message."
+            text = i18n.translate("reporter.ready.sent_by_dm", job.locale)
         else:
-            text = f"Your images are ready: https://discord.com/channels/{job.guild_id}/{job.channel_id}/{receipt.message_id}"
+            link = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{receipt.message_id}"
+            text = i18n.translate("reporter.ready.link", job.locale, link=link)
         embed = discord.Embed(description=text, colour=discord.Colour.green())
         try:
             await self._edit_reply(embed=embed, view=None, attachments=[])

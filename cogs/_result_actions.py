@@ -14,6 +14,7 @@ import logging
 
 import discord
 
+import i18n
 from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS, echo_prompt, shown_prompt
 from cogs._intake import Draft, Intake
@@ -90,8 +91,7 @@ class ResultActions:
         """The requester, or anyone with Manage Messages, deletes the result."""
         if interaction.user.id != requester_id and not interaction.permissions.manage_messages:
             await interaction.response.send_message(
-                "Only the member who asked for these images, or someone with Manage Messages, can delete them.",
-                ephemeral=True,
+                i18n.translate("button.delete.not_yours", interaction.locale), ephemeral=True
             )
             return
         await interaction.response.defer()
@@ -103,18 +103,20 @@ class ResultActions:
     async def cancel(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
         """The requester cancels a job still waiting in line; its images are refunded."""
         if interaction.user.id != requester_id:
-            await interaction.response.send_message("Only the member who asked can cancel this.", ephemeral=True)
+            await interaction.response.send_message(
+                i18n.translate("button.cancel.not_yours", interaction.locale), ephemeral=True
+            )
             return
         await interaction.response.defer()
         if await self._pipeline.cancel(job_id, requester_id):
             return
         job = await self._history.get(job_id)
         if job is None:
-            text = "Imagine no longer knows this request."
+            key = "button.cancel.unknown"
         elif job.state is JobState.FAILED and job.error_code == FailureKind.CANCELLED.value:
-            text = "It is already cancelled; your images were not counted."
+            key = "button.cancel.already"
         elif job.is_finished:
-            text = "This request has already ended."
+            key = "button.cancel.ended"
         else:
-            text = "Too late to cancel: generation has started, and the image service cannot stop it."
-        await interaction.followup.send(text, ephemeral=True)
+            key = "button.cancel.too_late"
+        await interaction.followup.send(i18n.translate(key, interaction.locale), ephemeral=True)

@@ -63,14 +63,6 @@ from storage.jobs import Job, JobState
 from storage.quotas import Period, RuleScope, RuleUsage
 from toapis import catalog
 
-# The failures' texts (below) are not in the catalog yet: docs/i18n.md says how they move.
-UNAVAILABLE: Final = "Imagine cannot generate images right now. Please try again later."
-NOT_COUNTED: Final = "Your images were not counted."
-NOT_POSTABLE: Final = (
-    "Imagine may not post in this channel: the images are shown here while this reply can be edited (15 "
-    "minutes); after that they are sent to you by direct message."
-)
-
 
 def _either(values: tuple[str, ...], locale: LocaleLike) -> str:
     """ "1", "1 to 4" for a run, "1, 2 or 4" otherwise."""
@@ -90,43 +82,46 @@ def model_label(model_id: str) -> str:
         return model_id
 
 
-def aspect_label(aspect: str) -> str:
+def aspect_label(aspect: str, locale: LocaleLike) -> str:
     """An aspect ratio as members read it: "Widescreen 16:9"."""
-    known = catalog.ASPECTS.get(aspect)
-    return known.name if known is not None else aspect
+    if catalog.ASPECTS.get(aspect) is None:
+        return aspect
+    return i18n.translate(f"aspect.{aspect}", locale)
 
 
-def resolution_label(resolution: str) -> str:
+def resolution_label(resolution: str, locale: LocaleLike) -> str:
     """A resolution tier as members read it: "2K"."""
-    known = catalog.RESOLUTIONS.get(resolution)
-    return known.name if known is not None else resolution.upper()
+    if catalog.RESOLUTIONS.get(resolution) is None:
+        return resolution.upper()
+    return i18n.translate(f"resolution.{resolution}", locale)
 
 
-def shape_label(job: Job) -> str:
+def shape_label(job: Job, locale: LocaleLike) -> str:
     """A job's model, aspect and resolution in a few words: "GPT Image 2 · Widescreen 16:9 · 2K"."""
-    return f"{model_label(job.model)} · {aspect_label(job.aspect)} · {resolution_label(job.resolution)}"
+    return f"{model_label(job.model)} · {aspect_label(job.aspect, locale)} · {resolution_label(job.resolution, locale)}"
 
 
-def noun(count: int, singular: str) -> str:
-    """The noun for `count` things: `image` for 1, `images` otherwise."""
-    return singular if count == 1 else singular + "s"
-
-
-def plural(count: int, singular: str) -> str:
-    """`1 image`, `2 images`, `1,250 images`."""
-    return f"{count:,} {noun(count, singular)}"
-
-
-def duration(seconds: float) -> str:
-    """A short human duration: 8 s, 1 min 05 s, 2 h 03 min."""
+def duration(seconds: float, locale: LocaleLike) -> str:
+    """A short human duration: 8 s, 1 min 05 s, 2 h 03 min, 3 d 4 h."""
     whole = round(seconds)
     if whole < 60:
-        return f"{whole} s"
+        return i18n.translate("duration.seconds", locale, seconds=i18n.number(whole, locale))
     minutes, secs = divmod(whole, 60)
     if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
+        return i18n.translate("duration.minutes", locale, minutes=i18n.number(minutes, locale), seconds=f"{secs:02d}")
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    if hours < 24:
+        return i18n.translate("duration.hours", locale, hours=i18n.number(hours, locale), minutes=f"{minutes:02d}")
+    days, hours = divmod(hours, 24)
+    return i18n.translate("duration.days", locale, days=i18n.number(days, locale), hours=i18n.number(hours, locale))
+
+
+def sentences(first: str, *more: str, locale: LocaleLike) -> str:
+    """Sentences one after the other, as the locale writes them (English: a space between)."""
+    text = first
+    for sentence in more:
+        text = i18n.translate("text.sentences", locale, first=text, second=sentence)
+    return text
 
 
 def channel_list(channel_ids: frozenset[int], locale: LocaleLike, *, limit: int = FIELD_VALUE_LIMIT) -> str:
@@ -350,8 +345,9 @@ def cap_note(scope: RuleScope, cap: int | None, locale: LocaleLike) -> str:
     own."""
     if cap is None:
         return ""
-    key = "quota.cap_note.server" if scope is RuleScope.SERVER else "quota.cap_note.member"
-    return "\n" + i18n.translate(key, locale, images=images(cap, locale))
+    if scope is RuleScope.SERVER:
+        return "\n" + i18n.translate("quota.cap_note.server", locale, images=images(cap, locale))
+    return "\n" + i18n.translate("quota.cap_note.member", locale, images=images(cap, locale))
 
 
 def limit_text(limit: int, period: Period, locale: LocaleLike) -> str:
@@ -381,81 +377,84 @@ def usage_line(usage: RuleUsage, locale: LocaleLike) -> str:
 # -- failures ------------------------------------------------------------------------------------------------
 
 _FAILURES: Final[dict[FailureKind, str]] = {
-    FailureKind.CONTENT_POLICY: (
-        "The image service declined this prompt or image under its content policy. Try rewording it."
-    ),
-    FailureKind.UNAVAILABLE: UNAVAILABLE,
-    FailureKind.BAD_REQUEST: "The image service refused this request.",
-    FailureKind.UPSTREAM: "The image service is having trouble.",
-    FailureKind.TASK_FAILED: "The image service could not generate this image.",
-    FailureKind.TASK_LOST: "The image service lost track of this job.",
-    FailureKind.TIMED_OUT: "The image service did not finish this job within a day.",
-    FailureKind.DOWNLOAD: "The images were generated but could not be downloaded.",
-    FailureKind.DELIVERY: "The images could not be posted here.",
-    FailureKind.UNDELIVERABLE: (
-        "The images were made, but Imagine could neither post them in this channel nor send them to you by "
-        "direct message. They are kept for you for a while."
-    ),
-    FailureKind.CANCELLED: "Cancelled.",
-    FailureKind.REFERENCES_GONE: "The reference images of this request are no longer kept.",
-    FailureKind.INTERNAL: "Something went wrong on Imagine's side.",
+    FailureKind.CONTENT_POLICY: "failure.content_policy",
+    FailureKind.UNAVAILABLE: "failure.unavailable",
+    FailureKind.BAD_REQUEST: "failure.bad_request",
+    FailureKind.UPSTREAM: "failure.upstream",
+    FailureKind.TASK_FAILED: "failure.task_failed",
+    FailureKind.TASK_LOST: "failure.task_lost",
+    FailureKind.TIMED_OUT: "failure.timed_out",
+    FailureKind.DOWNLOAD: "failure.download",
+    FailureKind.DELIVERY: "failure.delivery",
+    FailureKind.UNDELIVERABLE: "failure.undeliverable",
+    FailureKind.CANCELLED: "failure.cancelled",
+    FailureKind.REFERENCES_GONE: "failure.references_gone",
+    FailureKind.INTERNAL: "failure.internal",
+}
+# What follows the failure: whether the images were counted.
+_COUNTED: Final[dict[FailureKind, str]] = {
+    FailureKind.UPSTREAM: "failure.counted.upstream",
+    FailureKind.DOWNLOAD: "failure.counted.download",
+    FailureKind.TIMED_OUT: "failure.counted.timed_out",
 }
 
 
-def failure_text(event: Failed) -> str:
-    """What the member reads when their job failed: what happened, and whether their images were counted.
+def failure_title(event: Failed, locale: LocaleLike) -> str:
+    """The title over a failure's text."""
+    if event.kind is FailureKind.CANCELLED:
+        return i18n.translate("failure.title.cancelled", locale)
+    return i18n.translate("failure.title", locale)
+
+
+def failure_text(event: Failed, locale: LocaleLike) -> str:
+    """What the member reads when their job failed: what happened, and whether their images were counted, in
+    `locale` (the job's: a failure is shown where its progress was).
 
     One fixed text per kind of failure: the image service's own words never reach a member (they may carry
     anything, an internal host name included); the log and the usage log keep them."""
+
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(key, locale, **params)
+
     if event.details_lost:
         # Told after a restart: what went wrong was not kept, only whether it was counted.
-        return "This request could not be completed." + (f" {NOT_COUNTED}" if event.refunded else "")
+        lost = t("failure.details_lost")
+        return sentences(lost, t("failure.not_counted"), locale=locale) if event.refunded else lost
     kind = event.kind
     if kind is FailureKind.TIMED_OUT and event.job.task_id is None:
         # Its submit was never confirmed, and a day of look-ups by business id did not say.
-        head = "Imagine could not find out whether the image service accepted this job."
+        head = t("failure.timed_out_unconfirmed")
     elif kind is FailureKind.BAD_REQUEST and event.reference_position is not None:
-        head = f"The image service refused reference image {event.reference_position}."
+        head = t("failure.bad_reference", position=i18n.number(event.reference_position, locale))
     elif kind is FailureKind.CONTENT_POLICY and event.policy_category is not None:
-        head = (
-            "The image service declined this prompt or image under its content policy "
-            f"({event.policy_category}). Try rewording it."
-        )
+        head = t("failure.content_policy_category", category=event.policy_category)
     else:
-        head = _FAILURES[kind]
-    if kind is FailureKind.UPSTREAM:
-        return f"{head} Your images were not counted; please try again in a few minutes."
-    if kind is FailureKind.DOWNLOAD:
-        return f"{head} They stay counted, since they were billed."
-    if kind is FailureKind.TIMED_OUT:
-        return f"{head} The images stay counted, since it may have been billed."
+        head = t(_FAILURES[kind])
+    if kind in _COUNTED:
+        return sentences(head, t(_COUNTED[kind]), locale=locale)
     if event.refunded and kind is not FailureKind.DELIVERY:
-        return f"{head} {NOT_COUNTED}"
+        return sentences(head, t("failure.not_counted"), locale=locale)
     return head
 
 
 # -- alerts in servers' log channels -------------------------------------------------------------------------
 
 _SERVER_ALERTS: Final[dict[AlertKind, str]] = {
-    AlertKind.API_KEY_REJECTED: "⚠️ Generation is paused by a problem the bot's owner must fix. Nothing is counted.",
-    AlertKind.BALANCE_EXHAUSTED: "⚠️ Generation is paused by a problem the bot's owner must fix. Nothing is counted.",
-    AlertKind.UPSTREAM_DOWN: (
-        "⚠️ The image service is not answering: /imagine is paused until it recovers. Nothing is counted."
-    ),
-    AlertKind.UPSTREAM_BACK: "✅ Image generation works again.",
+    AlertKind.API_KEY_REJECTED: "alert.paused",
+    AlertKind.BALANCE_EXHAUSTED: "alert.paused",
+    AlertKind.UPSTREAM_DOWN: "alert.upstream_down",
+    AlertKind.UPSTREAM_BACK: "alert.upstream_back",
 }
 
 
-def server_alert_text(kind: AlertKind) -> str:
-    """What a server's admins read in their log channel about an operator alert: fixed, never the details."""
-    return _SERVER_ALERTS[kind]
+def server_alert_text(kind: AlertKind, locale: LocaleLike) -> str:
+    """What a server's admins read in their log channel about an operator alert, in `locale` (the server's):
+    fixed, never the details."""
+    return i18n.translate(_SERVER_ALERTS[kind], locale)
 
 
 # -- finding a job again: /history and /show's suggestions ---------------------------------------------------
 
-HISTORY_TITLE: Final = "Your latest jobs"
-HISTORY_HEADER: Final = "Newest first, in this server. `/show job:<reference>` posts a job's images here again."
-HISTORY_EMPTY: Final = "You have not asked Imagine for images in this server yet."
 # Lines are one job each: the prompt is cut to its start, on one line.
 HISTORY_PROMPT_LIMIT: Final = 60
 
@@ -465,13 +464,20 @@ def one_line(text: str, limit: int) -> str:
     return cut(" ".join(text.split()), limit)
 
 
-def job_status(job: Job) -> str:
+def job_status(job: Job, locale: LocaleLike) -> str:
     """Where a job stands, in a word or two."""
     if job.state is JobState.COMPLETED:
-        return "delivered" if job.images_delivered >= job.n else f"{job.images_delivered} of {job.n} delivered"
+        if job.images_delivered >= job.n:
+            return i18n.translate("history.status.delivered", locale)
+        delivered, asked = i18n.number(job.images_delivered, locale), i18n.number(job.n, locale)
+        return i18n.translate("history.status.partly_delivered", locale, delivered=delivered, asked=asked)
     if job.state is JobState.FAILED:
-        return "cancelled" if job.error_code == FailureKind.CANCELLED.value else "failed"
-    return "waiting in line" if job.state is JobState.QUEUED else "in progress"
+        if job.error_code == FailureKind.CANCELLED.value:
+            return i18n.translate("history.status.cancelled", locale)
+        return i18n.translate("history.status.failed", locale)
+    if job.state is JobState.QUEUED:
+        return i18n.translate("history.status.waiting", locale)
+    return i18n.translate("history.status.in_progress", locale)
 
 
 def result_link(job: Job) -> str | None:
@@ -481,108 +487,79 @@ def result_link(job: Job) -> str | None:
     return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id}"
 
 
-def history_line(job: Job, reference: str) -> str:
+def history_line(job: Job, reference: str, locale: LocaleLike) -> str:
     """One job in /history: its reference, when, the prompt's start, model and aspect, status, and a jump link."""
     prompt = discord.utils.escape_markdown(one_line(job.prompt, HISTORY_PROMPT_LIMIT))
     when = discord.utils.format_dt(job.created_at, "R")
-    line = f"`{reference}` {when} · {prompt} · {model_label(job.model)} · {job.aspect} · {job_status(job)}"
+    line = f"`{reference}` {when} · {prompt} · {model_label(job.model)} · {job.aspect} · {job_status(job, locale)}"
     link = result_link(job)
-    return f"{line} · [images]({link})" if link else line
+    return f"{line} · [{i18n.translate('history.images_link', locale)}]({link})" if link else line
 
 
-def age(seconds: float) -> str:
+def age(seconds: float, locale: LocaleLike) -> str:
     """How long ago, in the largest whole unit: "just now", "5 min ago", "3 h ago", "2 days ago"."""
     minutes = int(seconds // 60)
     if minutes < 1:
-        return "just now"
+        return i18n.translate("age.now", locale)
     if minutes < 60:
-        return f"{minutes} min ago"
+        return i18n.plural("age.minutes", minutes, locale)
     hours = minutes // 60
     if hours < 48:
-        return f"{hours} h ago"
-    return f"{hours // 24} days ago"
+        return i18n.plural("age.hours", hours, locale)
+    return i18n.plural("age.days", hours // 24, locale)
 
 
-def suggestion_name(job: Job, reference: str, seconds_ago: float, *, limit: int) -> str:
+def suggestion_name(job: Job, reference: str, seconds_ago: float, *, limit: int, locale: LocaleLike) -> str:
     """A job as /show suggests it (within Discord's `limit` for a choice's name): reference, prompt, age."""
-    tail = f" · {age(seconds_ago)}"
+    tail = f" · {age(seconds_ago, locale)}"
     head = f"{reference} · "
     return head + one_line(job.prompt, limit - len(head) - len(tail)) + tail
 
 
 # -- /help ---------------------------------------------------------------------------------------------------
 
-HELP_TITLE: Final = "Imagine"
-HELP_INTRO: Final = (
-    "Imagine makes images from a description, a *prompt*, with the image models this server offers. Each image "
-    "counts against limits this server's admins set."
-)
-HELP_HOW: Final = "\n".join(
-    [
-        "`/imagine prompt:<text>`: describe the image. Options: `aspect`, `resolution`, `n` (how many), `model`, "
-        "and up to four reference images to guide it.",
-        "**Apps → Imagine from images** on a message with images: use them as references.",
-        "On a result: **Re-roll** asks again, **Vary** makes new takes on one image, **Delete** removes it.",
-        "`/history`: your latest jobs here. `/show job:<reference>`: post a job's images again (the reference is "
-        "in the result's footer).",
-        "`/usage`: how many images you have left.",
-    ]
-)
-HELP_ADMIN: Final = "\n".join(
-    [
-        "`/imagine-settings`: the channels where Imagine works, the most images per request, a cooldown, the "
-        "models offered and a channel for alerts; `show` lists them.",
-        "`/quota`: limits for the server, each member and roles, per day, week or month; `show`, `usage` and "
-        "`export` report what was used.",
-        "Both need the Manage Server permission.",
-    ]
-)
-HELP_NO_LIMITS: Final = "No limits apply to you in this server."
 
-
-def images_left_line(left: int) -> str:
-    """The last line of a member's standing: what they can make now."""
-    return f"You can make **{left:,}** more {noun(left, 'image')} now."
+def help_how(locale: LocaleLike) -> str:
+    """How members use the bot: the commands, the context menu and the result's buttons, by their own names."""
+    return i18n.translate(
+        "help.how",
+        locale,
+        menu=i18n.translate("menu.from_images", locale),
+        reroll=i18n.translate("button.reroll", locale),
+        vary=i18n.translate("button.vary_any", locale),
+        delete=i18n.translate("button.delete", locale),
+    )
 
 
 def help_places(allowed: frozenset[int], locale: LocaleLike) -> str:
-    """Where Imagine works in this server."""
-    return f"Only in {channel_list(allowed, locale, limit=FIELD_VALUE_LIMIT - 8)}" if allowed else "Every channel"
+    """Where the bot works in this server."""
+    if not allowed:
+        return i18n.translate("help.places.every", locale)
+    room = FIELD_VALUE_LIMIT - len(i18n.translate("help.places.only", locale, channels=""))
+    return i18n.translate("help.places.only", locale, channels=channel_list(allowed, locale, limit=room))
 
 
-def help_cooldown(seconds: int) -> str:
+def help_cooldown(seconds: int, locale: LocaleLike) -> str:
     """The server's cooldown, as /help states it."""
-    return f"{duration(seconds)} between two requests" if seconds else "None"
-
-
-# -- the welcome ---------------------------------------------------------------------------------------------
-
-WELCOME: Final = "\n".join(
-    [
-        "Thanks for adding **Imagine**! Members describe an image with `/imagine` and get it in this server.",
-        "Admins (Manage Server), two things to set first:",
-        "• `/imagine-settings`: the channels where Imagine works (every channel until you list some), the most "
-        "images per request, a cooldown, the models offered.",
-        "• `/quota`: how many images the server and each member may make per day, week or month (`/quota show` "
-        "lists what applies now).",
-        "Members start with `/help`.",
-    ]
-)
+    if not seconds:
+        return i18n.translate("help.cooldown.none", locale)
+    return i18n.translate("help.cooldown", locale, duration=duration(seconds, locale))
 
 
 # -- the moderation log --------------------------------------------------------------------------------------
 
-MOD_LOG_BLOCKED: Final = "Blocked word: the prompt contains a word or phrase on this server's list."
 
-
-def mod_log_policy_reason(category: str | None) -> str:
+def mod_log_policy_reason(category: str | None, locale: LocaleLike) -> str:
     """Why the image service refused a prompt, as a fixed category (never its own words)."""
-    named = f" ({category})" if category else ""
-    return f"Content policy of the image service{named}: the service declined the prompt or its images."
+    if category:
+        return i18n.translate("modlog.reason.policy_category", locale, category=category)
+    return i18n.translate("modlog.reason.policy", locale)
 
 
-def mod_log_status(settings_on: bool, log_channel_id: int | None) -> str:
+def mod_log_status(settings_on: bool, log_channel_id: int | None, locale: LocaleLike) -> str:
     """Where the moderation log goes, for `/imagine-settings`."""
     if not settings_on:
-        return "off"
-    return f"on, in <#{log_channel_id}>" if log_channel_id else "on, but no log channel is set"
+        return i18n.translate("settings.off", locale)
+    if log_channel_id:
+        return i18n.translate("settings.mod_log.on_in", locale, channel=log_channel_id)
+    return i18n.translate("settings.mod_log.on_no_channel", locale)

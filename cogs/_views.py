@@ -2,7 +2,8 @@
 
 Registered at start-up (`bot.add_dynamic_items`), they are resolved from their custom id alone, so buttons on
 messages posted before a restart keep working. What a button does lives in cogs/_result_actions.py, which the
-items reach through the bot (`interaction.client`); they only parse their id and hand over.
+items reach through the bot (`interaction.client`); they only parse their id and hand over. Their labels speak
+the locale of the message they are on (a job's); an item resolved from a click keeps the label Discord shows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import discord
 
+import i18n
 from cogs._errors import answer_error
 from cogs._gate import Gated
 from cogs._remix import RemixButton
@@ -36,10 +38,13 @@ async def _run(interaction: discord.Interaction, action: Callable[[ResultActions
 
 
 class RerollButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:reroll:{_JOB}"):
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, locale: i18n.LocaleLike = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Re-roll", emoji="🔁", style=discord.ButtonStyle.secondary, custom_id=f"imagine:reroll:{job_id}"
+                label=i18n.translate("button.reroll", locale),
+                emoji="🔁",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"imagine:reroll:{job_id}",
             )
         )
         self.job_id = job_id
@@ -57,10 +62,10 @@ class RerollButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], templa
 class VaryButton(
     Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:vary:{_JOB}:(?P<index>[0-9])"
 ):
-    def __init__(self, job_id: str, index: int) -> None:
+    def __init__(self, job_id: str, index: int, locale: i18n.LocaleLike = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"Vary {index + 1}",
+                label=i18n.translate("button.vary", locale, number=i18n.number(index + 1, locale)),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"imagine:vary:{job_id}:{index}",
                 row=1,
@@ -80,10 +85,10 @@ class VaryButton(
 
 
 class DeleteButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:delete:{_JOB}:{_USER}"):
-    def __init__(self, job_id: str, requester_id: int) -> None:
+    def __init__(self, job_id: str, requester_id: int, locale: i18n.LocaleLike = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Delete",
+                label=i18n.translate("button.delete", locale),
                 emoji="🗑️",
                 style=discord.ButtonStyle.danger,
                 custom_id=f"imagine:delete:{job_id}:{requester_id}",
@@ -103,10 +108,12 @@ class DeleteButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], templa
 
 
 class CancelButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"imagine:cancel:{_JOB}:{_USER}"):
-    def __init__(self, job_id: str, requester_id: int) -> None:
+    def __init__(self, job_id: str, requester_id: int, locale: i18n.LocaleLike = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Cancel", style=discord.ButtonStyle.secondary, custom_id=f"imagine:cancel:{job_id}:{requester_id}"
+                label=i18n.translate("button.cancel", locale),
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"imagine:cancel:{job_id}:{requester_id}",
             )
         )
         self.job_id = job_id
@@ -125,19 +132,20 @@ class CancelButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], templa
 DYNAMIC_ITEMS: Final = (RerollButton, RemixButton, VaryButton, DeleteButton, CancelButton)
 
 
-def result_view(job: Job, images: int) -> discord.ui.View:
-    """Re-roll, Remix (cogs/_remix.py) and Delete, then one Vary per image."""
+def result_view(job: Job, images: int, locale: i18n.LocaleLike = None) -> discord.ui.View:
+    """Re-roll, Remix (cogs/_remix.py) and Delete, then one Vary per image; labelled in `locale`, else the job's."""
+    locale = locale or job.locale
     view = discord.ui.View(timeout=None)
-    view.add_item(RerollButton(job.id))
-    view.add_item(RemixButton.of(job))
-    view.add_item(DeleteButton(job.id, job.user_id))
+    view.add_item(RerollButton(job.id, locale))
+    view.add_item(RemixButton.of(job, locale))
+    view.add_item(DeleteButton(job.id, job.user_id, locale))
     for index in range(min(images, 4)):
-        view.add_item(VaryButton(job.id, index))
+        view.add_item(VaryButton(job.id, index, locale))
     return view
 
 
 def queued_view(job: Job, _: int = 0) -> discord.ui.View:
-    """Cancel, shown while the job waits and nothing was submitted."""
+    """Cancel, shown while the job waits and nothing was submitted; labelled in the job's locale."""
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job.id, job.user_id))
+    view.add_item(CancelButton(job.id, job.user_id, job.locale))
     return view

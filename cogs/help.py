@@ -1,4 +1,5 @@
-"""/help: what Imagine does and how to use it, what applies to this member here, and for admins what configures it."""
+"""/help: what the bot does and how to use it, what applies to this member here, and for admins what configures it;
+in the member's locale (a private answer)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._limits import FIELD_VALUE_LIMIT, cut
 from cogs._replies import defer_privately
 from cogs._services import Services, services_of
-from cogs._texts import (
-    HELP_ADMIN,
-    HELP_HOW,
-    HELP_INTRO,
-    HELP_NO_LIMITS,
-    HELP_TITLE,
-    help_cooldown,
-    help_places,
-    images_left_line,
-    usage_line,
-)
+from cogs._texts import help_cooldown, help_how, help_places, usage_line
 from cogs._translator import command_text
 from storage.quotas import RuleUsage
 
@@ -40,19 +32,30 @@ class HelpCog(commands.Cog):
         await defer_privately(interaction)
         roles = [role.id for role in getattr(interaction.user, "roles", [])]
         standing = await self.services.quotas.standing(guild_id, interaction.user.id, roles)
-        embed = discord.Embed(title=HELP_TITLE, description=HELP_INTRO, colour=discord.Colour.blurple())
-        embed.add_field(name="How to use it", value=HELP_HOW, inline=False)
-        embed.add_field(name="Your limits here", value=_limits(standing, interaction.locale), inline=False)
+        locale = interaction.locale
+
+        def t(key: str, **params: object) -> str:
+            return i18n.translate(key, locale, **params)
+
+        embed = discord.Embed(title=t("help.title"), description=t("help.intro"), colour=discord.Colour.blurple())
+        embed.add_field(name=t("help.field.how"), value=help_how(locale), inline=False)
+        embed.add_field(name=t("help.field.limits"), value=_limits(standing, locale), inline=False)
         server = self.services.server_settings.get(guild_id)
         menu = self.services.intake.admission.models
         default = menu.default_for(server)
-        models = ", ".join(f"{spec.name} (default)" if spec is default else spec.name for spec in menu.offered(server))
-        embed.add_field(name="Where", value=help_places(server.allowed_channel_ids, interaction.locale), inline=False)
-        embed.add_field(name="Models", value=cut(models, FIELD_VALUE_LIMIT), inline=False)
-        embed.add_field(name="Images per request", value=f"1 to {server.max_n}")
-        embed.add_field(name="Cooldown", value=help_cooldown(server.cooldown_seconds))
+        names = [
+            t("choice.model.default", model=spec.name) if spec is default else spec.name
+            for spec in menu.offered(server)
+        ]
+        embed.add_field(name=t("help.field.where"), value=help_places(server.allowed_channel_ids, locale), inline=False)
+        embed.add_field(
+            name=t("help.field.models"), value=cut(i18n.join(names, locale), FIELD_VALUE_LIMIT), inline=False
+        )
+        per_request = t("list.range", first=i18n.number(1, locale), last=i18n.number(server.max_n, locale))
+        embed.add_field(name=t("help.field.per_request"), value=per_request)
+        embed.add_field(name=t("help.field.cooldown"), value=help_cooldown(server.cooldown_seconds, locale))
         if interaction.permissions.manage_guild:
-            embed.add_field(name="For admins", value=HELP_ADMIN, inline=False)
+            embed.add_field(name=t("help.field.admins"), value=t("help.admin"), inline=False)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     async def cog_app_command_error(
@@ -64,9 +67,9 @@ class HelpCog(commands.Cog):
 def _limits(standing: list[RuleUsage], locale: discord.Locale) -> str:
     """The member's standing: each rule that applies, then what they can make now."""
     if not standing:
-        return HELP_NO_LIMITS
+        return i18n.translate("usage.no_limits", locale)
     lines = [usage_line(usage, locale) for usage in standing]
-    lines.append(images_left_line(min(usage.remaining for usage in standing)))
+    lines.append(i18n.plural("usage.can_make", min(usage.remaining for usage in standing), locale))
     return cut("\n".join(lines), FIELD_VALUE_LIMIT)
 
 

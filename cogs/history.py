@@ -18,21 +18,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS, shown_embed
 from cogs._errors import answer_error
 from cogs._intake import parent_of
+from cogs._locale import public_locale
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import defer_privately, refuse_after_defer
 from cogs._services import Services, services_of
-from cogs._texts import (
-    HISTORY_EMPTY,
-    HISTORY_HEADER,
-    HISTORY_TITLE,
-    generic_text,
-    history_line,
-    refusal_text,
-    suggestion_name,
-)
+from cogs._texts import generic_text, history_line, refusal_text, suggestion_name
 from cogs._translator import command_text
 from cogs._views import result_view
 from generation.history import parse_reference
@@ -96,11 +90,13 @@ class HistoryCog(commands.Cog):
                 raise JobNotFound(reference)
             await self._check_may_show(interaction, found)
             files = await self._images_of(found)
-            embed = shown_embed(
-                found, reference=await self.services.history.reference(found), shown_by=interaction.user.id
-            )
+            # Posted for the whole channel: in the server's language, as a job's result would be now.
+            public = public_locale(interaction, self.services.server_settings.get(guild_id).language)
+            reference = await self.services.history.reference(found)
+            embed = shown_embed(found, reference=reference, shown_by=interaction.user.id, locale=public)
+            view = result_view(found, len(files), public)
             await interaction.edit_original_response(
-                embed=embed, attachments=files, view=result_view(found, len(files)), allowed_mentions=NO_MENTIONS
+                embed=embed, attachments=files, view=view, allowed_mentions=NO_MENTIONS
             )
         except Refusal as refusal:
             await refuse_after_defer(interaction, refusal_text(refusal, interaction.locale))
@@ -162,14 +158,16 @@ class HistoryCog(commands.Cog):
             return []
         try:
             async with asyncio.timeout(AUTOCOMPLETE_BUDGET):
-                return await self._suggestions(interaction.guild_id, interaction.user.id, current)
+                return await self._suggestions(interaction.guild_id, interaction.user.id, current, interaction.locale)
         except TimeoutError:
             log.warning("/show suggestions: the database did not answer within %.1f s", AUTOCOMPLETE_BUDGET)
         except StorageError:
             log.warning("/show suggestions: the database failed", exc_info=True)
         return []
 
-    async def _suggestions(self, guild_id: int, user_id: int, current: str) -> list[app_commands.Choice[str]]:
+    async def _suggestions(
+        self, guild_id: int, user_id: int, current: str, locale: discord.Locale
+    ) -> list[app_commands.Choice[str]]:
         history = self.services.history
         typed = current.strip().lower()
         jobs = [
@@ -185,6 +183,7 @@ class HistoryCog(commands.Cog):
                     found.reference,
                     (now - found.job.created_at).total_seconds(),
                     limit=CHOICE_NAME_LIMIT,
+                    locale=locale,
                 ),
                 value=found.reference,
             )
@@ -201,8 +200,11 @@ class HistoryCog(commands.Cog):
         await defer_privately(interaction)
         history = self.services.history
         jobs = await history.recent(interaction.guild_id, interaction.user.id, limit=HISTORY_LIMIT)
-        lines = [history_line(found.job, found.reference) for found in await history.with_references(jobs)]
-        await send_pages(interaction, pages_of(HISTORY_TITLE, lines, header=HISTORY_HEADER, empty=HISTORY_EMPTY))
+        locale = interaction.locale
+        lines = [history_line(found.job, found.reference, locale) for found in await history.with_references(jobs)]
+        title, header = i18n.translate("history.title", locale), i18n.translate("history.header", locale)
+        empty = i18n.translate("history.empty", locale)
+        await send_pages(interaction, pages_of(title, lines, header=header, empty=empty, locale=locale))
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -1,6 +1,7 @@
 """/imagine-settings: where /imagine may be used, how many images a request may ask for, a per-member
 cooldown, a channel for operator alerts, the models offered, the language of public messages, and the content
-controls: blocked words, spoilers and the moderation log (docs/admins.md)."""
+controls: blocked words, spoilers and the moderation log (docs/admins.md). Every answer is private, in the
+admin's locale."""
 
 from __future__ import annotations
 
@@ -63,35 +64,43 @@ def language_text(settings: GuildSettings, guild_locale: discord.Locale | None, 
 def settings_embed(
     settings: GuildSettings, menu: ModelMenu, *, locale: i18n.LocaleLike, guild_locale: discord.Locale | None
 ) -> discord.Embed:
-    channels = channel_list(settings.allowed_channel_ids, locale) or "every channel"
-    cooldown = duration(settings.cooldown_seconds) if settings.cooldown_seconds else "none"
-    alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
-    embed = discord.Embed(title="Imagine settings", colour=discord.Colour.blurple())
-    embed.add_field(name="/imagine allowed in", value=channels, inline=False)
-    embed.add_field(name="Most images per request", value=str(settings.max_n))
-    embed.add_field(name="Cooldown per member", value=cooldown)
-    embed.add_field(name="Operator alerts go to", value=alerts)
-    embed.add_field(name="Models offered", value=models_text(settings, menu), inline=False)
-    embed.add_field(
-        name=i18n.translate("settings.language.field", locale), value=language_text(settings, guild_locale, locale)
-    )
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(key, locale, **params)
+
+    channels = channel_list(settings.allowed_channel_ids, locale) or t("settings.every_channel")
+    cooldown = duration(settings.cooldown_seconds, locale) if settings.cooldown_seconds else t("settings.none")
+    alerts = f"<#{settings.log_channel_id}>" if settings.log_channel_id else t("settings.none")
+    embed = discord.Embed(title=t("settings.title"), colour=discord.Colour.blurple())
+    embed.add_field(name=t("settings.field.channels"), value=channels, inline=False)
+    embed.add_field(name=t("settings.field.max_n"), value=i18n.number(settings.max_n, locale))
+    embed.add_field(name=t("settings.field.cooldown"), value=cooldown)
+    embed.add_field(name=t("settings.field.alerts"), value=alerts)
+    embed.add_field(name=t("settings.field.models"), value=models_text(settings, menu, locale), inline=False)
+    embed.add_field(name=t("settings.language.field"), value=language_text(settings, guild_locale, locale))
     blocked = len(settings.blocked_words)
-    embed.add_field(name="Blocked words", value=f"{blocked:,} (see blocked-words list)" if blocked else "none")
-    embed.add_field(name="Spoilers", value=spoiler_text(settings))
-    embed.add_field(name="Moderation log", value=mod_log_status(settings.mod_log, settings.log_channel_id))
+    blocked_text = t("settings.blocked_words", count=i18n.number(blocked, locale)) if blocked else t("settings.none")
+    embed.add_field(name=t("settings.field.blocked_words"), value=blocked_text)
+    embed.add_field(name=t("settings.field.spoilers"), value=spoiler_text(settings, locale))
+    embed.add_field(
+        name=t("settings.field.mod_log"), value=mod_log_status(settings.mod_log, settings.log_channel_id, locale)
+    )
     return embed
 
 
-def models_text(settings: GuildSettings, menu: ModelMenu) -> str:
+def models_text(settings: GuildSettings, menu: ModelMenu, locale: i18n.LocaleLike) -> str:
     """The models this server offers, its default marked."""
     default = menu.default_for(settings)
-    names = [f"**{spec.name}** (default)" if spec is default else spec.name for spec in menu.offered(settings)]
-    text = ", ".join(names)
-    return text if settings.models is not None else f"{text} (every model the bot offers)"
+    names = [
+        i18n.translate("choice.model.default", locale, model=f"**{spec.name}**") if spec is default else spec.name
+        for spec in menu.offered(settings)
+    ]
+    text = i18n.join(names, locale)
+    return text if settings.models is not None else i18n.translate("settings.models.every", locale, models=text)
 
 
 def _missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
-    """The permissions the bot lacks to post results there, in the channel itself and in its threads."""
+    """The permissions the bot lacks to post results there, in the channel itself and in its threads, by Discord's
+    own names ("Attach Files"), as its clients showed them before localizing (as cogs/_errors.py names them)."""
     me: discord.Member | None = channel.guild.me  # None when the bot's member is not cached
     if me is None:
         return []
@@ -122,13 +131,15 @@ class ImagineSettingsCog(
     async def channel_add(self, interaction: discord.Interaction, channel: PostingChannel) -> None:
         """Allow /imagine in a channel; once one is listed, only listed channels allow it."""
         assert interaction.guild_id is not None
+        locale = interaction.locale
         await defer_privately(interaction)
         settings = await self.services.server_settings.add_allowed_channel(interaction.guild_id, channel.id)
-        allowed = channel_list(settings.allowed_channel_ids, interaction.locale, limit=MESSAGE_LIST_LIMIT)
-        text = f"/imagine is allowed in {channel.mention}. Allowed now: {allowed}"
+        allowed = channel_list(settings.allowed_channel_ids, locale, limit=MESSAGE_LIST_LIMIT)
+        text = i18n.translate("settings.channels.added", locale, channel=channel.id, allowed=allowed)
         missing = _missing_permissions(channel)
         if missing:
-            text += f"\nImagine lacks {', '.join(missing)} there: grant them, or results cannot be posted."
+            lacks = i18n.translate("settings.channels.lacks", locale, permissions=i18n.join(missing, locale))
+            text = f"{text}\n{lacks}"
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @channels.command(name="remove", description=_command("channels.remove"))
@@ -136,19 +147,19 @@ class ImagineSettingsCog(
     async def channel_remove(self, interaction: discord.Interaction, channel: PostingChannel) -> None:
         """Take a channel off the list of channels where /imagine is allowed."""
         assert interaction.guild_id is not None
+        locale = interaction.locale
         await defer_privately(interaction)
         before = self.services.server_settings.get(interaction.guild_id)
         if channel.id not in before.allowed_channel_ids:
-            await answer(interaction, f"{channel.mention} was not on the list.", ephemeral=True)
+            await answer(interaction, i18n.translate("settings.channels.not_listed", locale, channel=channel.id))
             return
         settings = await self.services.server_settings.remove_allowed_channel(interaction.guild_id, channel.id)
-        rest = (
-            channel_list(settings.allowed_channel_ids, interaction.locale, limit=MESSAGE_LIST_LIMIT)
-            or "every channel (none listed)"
+        rest = channel_list(settings.allowed_channel_ids, locale, limit=MESSAGE_LIST_LIMIT) or i18n.translate(
+            "settings.channels.none_listed", locale
         )
         await answer(
             interaction,
-            f"Removed {channel.mention}. /imagine is allowed in: {rest}.",
+            i18n.translate("settings.channels.removed", locale, channel=channel.id, allowed=rest),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -158,8 +169,12 @@ class ImagineSettingsCog(
         """List the channels where /imagine is allowed."""
         assert interaction.guild_id is not None
         settings = self.services.server_settings.get(interaction.guild_id)
-        listed = channel_list(settings.allowed_channel_ids, interaction.locale, limit=MESSAGE_LIST_LIMIT)
-        text = f"/imagine is allowed in: {listed}." if listed else "/imagine is allowed in every channel."
+        locale = interaction.locale
+        listed = channel_list(settings.allowed_channel_ids, locale, limit=MESSAGE_LIST_LIMIT)
+        if listed:
+            text = i18n.translate("settings.channels.list", locale, allowed=listed)
+        else:
+            text = i18n.translate("settings.channels.every", locale)
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @channels.command(name="clear", description=_command("channels.clear"))
@@ -168,7 +183,7 @@ class ImagineSettingsCog(
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.clear_allowed_channels(interaction.guild_id)
-        await answer(interaction, "/imagine is allowed in every channel again.", ephemeral=True)
+        await answer(interaction, i18n.translate("settings.channels.cleared", interaction.locale), ephemeral=True)
 
     @app_commands.command(name="max-n", description=_command("max-n"))
     @app_commands.describe(**_described("max-n", "value"))
@@ -177,9 +192,7 @@ class ImagineSettingsCog(
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.set_max_n(interaction.guild_id, value)
-        await answer(
-            interaction, f"Requests may now ask for 1 to {value} image{'s' if value != 1 else ''}.", ephemeral=True
-        )
+        await answer(interaction, i18n.plural("settings.max_n", value, interaction.locale), ephemeral=True)
 
     @app_commands.command(name="cooldown", description=_command("cooldown"))
     @app_commands.describe(**_described("cooldown", "seconds"))
@@ -190,7 +203,11 @@ class ImagineSettingsCog(
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         await self.services.server_settings.set_cooldown(interaction.guild_id, seconds)
-        text = f"Members now wait {duration(seconds)} between requests." if seconds else "No cooldown any more."
+        locale = interaction.locale
+        if seconds:
+            text = i18n.translate("settings.cooldown", locale, duration=duration(seconds, locale))
+        else:
+            text = i18n.translate("settings.cooldown.none", locale)
         await answer(interaction, text, ephemeral=True)
 
     @app_commands.command(name="log-channel", description=_command("log-channel"))
@@ -198,19 +215,22 @@ class ImagineSettingsCog(
     async def log_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         """Choose the channel for operator alerts and, when it is on, the moderation log."""
         assert interaction.guild_id is not None
+        locale = interaction.locale
         await defer_privately(interaction)
         settings = await self.services.server_settings.set_log_channel(
             interaction.guild_id, channel.id if channel else None
         )
         if channel is None:
-            await answer(interaction, "Operator alerts are no longer posted in this server.", ephemeral=True)
+            await answer(interaction, i18n.translate("settings.log_channel.off", locale), ephemeral=True)
             return
-        text = f"Operator alerts will be posted in {channel.mention}."
         if settings.mod_log:
-            text += " So will the moderation log."
+            text = i18n.translate("settings.log_channel.set_with_mod_log", locale, channel=channel.id)
+        else:
+            text = i18n.translate("settings.log_channel.set", locale, channel=channel.id)
         missing = _missing_permissions(channel)
         if missing:
-            text += f"\nImagine lacks {', '.join(missing)} there: grant them, or alerts cannot be posted."
+            lacks = i18n.translate("settings.log_channel.lacks", locale, permissions=i18n.join(missing, locale))
+            text = f"{text}\n{lacks}"
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @models.command(name="add", description=_command("models.add"))
@@ -222,7 +242,8 @@ class ImagineSettingsCog(
         await defer_privately(interaction)
         current = self.services.server_settings.get(interaction.guild_id).models or frozenset()
         settings = await self.services.server_settings.set_models(interaction.guild_id, current | {spec.id})
-        text = f"{spec.name} is offered here. Offered now: {models_text(settings, self._menu)}."
+        offered = models_text(settings, self._menu, interaction.locale)
+        text = i18n.translate("settings.models.added", interaction.locale, model=spec.name, offered=offered)
         await answer(interaction, text, ephemeral=True)
 
     @models.command(name="remove", description=_command("models.remove"))
@@ -242,7 +263,8 @@ class ImagineSettingsCog(
         settings = await self.services.server_settings.set_models(interaction.guild_id, rest)
         if settings.default_model == spec.id:
             settings = await self.services.server_settings.set_default_model(interaction.guild_id, None)
-        text = f"{spec.name} is no longer offered here. Offered now: {models_text(settings, self._menu)}."
+        now = models_text(settings, self._menu, interaction.locale)
+        text = i18n.translate("settings.models.removed", interaction.locale, model=spec.name, offered=now)
         await answer(interaction, text, ephemeral=True)
 
     @models.command(name="default", description=_command("models.default"))
@@ -256,7 +278,8 @@ class ImagineSettingsCog(
             raise ModelNotOffered(spec.name, tuple(offered.name for offered in self._menu.offered(before)))
         await defer_privately(interaction)
         await self.services.server_settings.set_default_model(interaction.guild_id, spec.id)
-        await answer(interaction, f"Requests that name no model now use {spec.name}.", ephemeral=True)
+        text = i18n.translate("settings.models.default", interaction.locale, model=spec.name)
+        await answer(interaction, text, ephemeral=True)
 
     @models.command(name="clear", description=_command("models.clear"))
     async def model_clear(self, interaction: discord.Interaction) -> None:
@@ -265,7 +288,8 @@ class ImagineSettingsCog(
         await defer_privately(interaction)
         await self.services.server_settings.set_models(interaction.guild_id, None)
         settings = await self.services.server_settings.set_default_model(interaction.guild_id, None)
-        await answer(interaction, f"Offered now: {models_text(settings, self._menu)}.", ephemeral=True)
+        offered = models_text(settings, self._menu, interaction.locale)
+        await answer(interaction, i18n.translate("settings.models.cleared", interaction.locale, offered=offered))
 
     @model_add.autocomplete("model")
     @model_remove.autocomplete("model")

@@ -1,7 +1,8 @@
 """/quota: server admins cap what their server spends and see who uses it.
 
 Counting follows docs/admins.md (How quotas count): images, not requests; UTC days, ISO weeks and calendar
-months; a ledger of reservations stamped with their time, so changing a rule never resets what was used.
+months; a ledger of reservations stamped with their time, so changing a rule never resets what was used. Every
+answer is private, in the admin's locale; the CSV export's column headers stay fixed English (machines read them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cogs._errors import answer_error
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
-from cogs._texts import cap_note, limit_text, noun, plural
+from cogs._texts import cap_note, images, limit_text
 from cogs._translator import command_text
 from generation.refusals import (
     DaysReversed,
@@ -42,10 +43,11 @@ MAX_LIMIT: Final = 1_000_000
 EXPORT_NAME: Final = "imagine-usage.csv"
 
 
-def mebibytes(size: int) -> str:
-    """A size as Discord states upload limits (10 MiB), to one decimal when small."""
+def mebibytes(size: int, locale: i18n.LocaleLike) -> str:
+    """A size as Discord states upload limits (10 MiB), to two significant digits when small."""
     value = size / 2**20
-    return f"{value:.0f} MiB" if value >= 10 else f"{value:.2g} MiB"
+    shown = round(value) if value >= 10 else float(f"{value:.2g}")
+    return i18n.translate("quota.mebibytes", locale, size=i18n.number(shown, locale))
 
 
 def _parse_day(text: str | None, name: str) -> date | None:
@@ -78,31 +80,48 @@ def _described(command: str, *options: str) -> dict[str, app_commands.locale_str
     return {option: command_text(f"option.quota.{command}.{option}") for option in options}
 
 
+_RULE_LABELS: Final = {
+    RuleScope.SERVER: "quota.show.server",
+    RuleScope.ROLE: "quota.show.role",
+    RuleScope.MEMBER_OVERRIDE: "quota.show.member_override",
+    RuleScope.SERVER_CAP: "quota.show.server_cap",
+    RuleScope.MEMBER_CAP: "quota.show.member_cap",
+}
+# What /quota clear says, by scope and whether there was such a rule (the rule's name is part of the grammar).
+_CLEARED: Final = {
+    (RuleScope.SERVER, True): "quota.clear.server.removed",
+    (RuleScope.SERVER, False): "quota.clear.server.none",
+    (RuleScope.MEMBER, True): "quota.clear.member.removed",
+    (RuleScope.MEMBER, False): "quota.clear.member.none",
+    (RuleScope.ROLE, True): "quota.clear.role.removed",
+    (RuleScope.ROLE, False): "quota.clear.role.none",
+    (RuleScope.MEMBER_OVERRIDE, True): "quota.clear.member_override.removed",
+    (RuleScope.MEMBER_OVERRIDE, False): "quota.clear.member_override.none",
+}
+
+
 def _rule_lines(
     status: RuleStatus, role_rules: frozenset[int], overridden: frozenset[int], locale: i18n.LocaleLike
 ) -> list[str]:
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(key, locale, **params)
+
     resets = discord.utils.format_dt(status.resets_at, "R")
-    caps = {RuleScope.SERVER_CAP: "Server cap", RuleScope.MEMBER_CAP: "Cap on each member"}
-    if status.scope is RuleScope.SERVER:
-        label = "Server pool"
-    elif status.scope is RuleScope.ROLE:
-        label = f"Role <@&{status.role_id}>"
-    elif status.scope is RuleScope.MEMBER_OVERRIDE:
-        label = f"<@{status.user_id}>'s own limit"
+    label = t(_RULE_LABELS.get(status.scope, "quota.show.member"), role=status.role_id, member=status.user_id)
+    limit = limit_text(status.limit, status.period, locale)
+    if status.scope in (RuleScope.SERVER_CAP, RuleScope.MEMBER_CAP):
+        head = t("quota.show.rule_cap", rule=label, limit=limit)
+    elif status.is_default:
+        head = t("quota.show.rule_default", rule=label, limit=limit)
     else:
-        label = caps.get(status.scope, "Each member")
-    if status.scope in caps:
-        origin = " (set by the bot's owner; no rule here can lift it)"
-    else:
-        origin = " (operator default)" if status.is_default else ""
-    head = f"**{label}**{origin}: {limit_text(status.limit, status.period, locale)}"
+        head = t("quota.show.rule", rule=label, limit=limit)
     if status.used is not None:
-        return [f"{head}: **{status.used:,}** used, resets {resets}"]
-    lines = [f"{head}, resets {resets}"]
+        return [t("quota.show.used", rule=head, used=i18n.number(status.used, locale), resets=resets)]
+    lines = [t("quota.show.resets", rule=head, resets=resets)]
     members = _governed(status, role_rules, overridden)
-    lines += [f"  • <@{m.user_id}>: {m.images:,}" for m in members[:10]]
+    lines += [f"  • <@{m.user_id}>: {i18n.number(m.images, locale)}" for m in members[:10]]
     if len(members) > 10:
-        lines.append(f"  • … and {len(members) - 10:,} more members")
+        lines.append("  • " + i18n.plural("quota.show.more_members", len(members) - 10, locale))
     return lines
 
 
@@ -129,8 +148,11 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         await defer_privately(interaction)
         result = await self.services.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
         rule, locale = result.rule, interaction.locale
-        who = "The server pool" if rule.scope is RuleScope.SERVER else "Each member's limit"
-        text = f"{who} is now {limit_text(rule.limit, rule.period, locale)}. What was already used still counts."
+        limit_now = limit_text(rule.limit, rule.period, locale)
+        if rule.scope is RuleScope.SERVER:
+            text = i18n.translate("quota.set.server", locale, limit=limit_now)
+        else:
+            text = i18n.translate("quota.set.member", locale, limit=limit_now)
         await answer(interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True)
 
     @app_commands.command(name="role", description=command_text("command.quota.role"))
@@ -150,12 +172,9 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
             interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
         )
         rule, locale = result.rule, interaction.locale
+        text = i18n.translate("quota.set.role", locale, role=role.id, limit=limit_text(rule.limit, rule.period, locale))
         await answer(
-            interaction,
-            f"Members with {role.mention} now get {limit_text(rule.limit, rule.period, locale)} instead of the member "
-            "limit (with several such roles, the largest limit applies)." + cap_note(rule.scope, result.cap, locale),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+            interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="member", description=command_text("command.quota.member"))
@@ -174,14 +193,11 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         result = await self.services.quotas.set_rule(
             interaction.guild_id, RuleScope.MEMBER_OVERRIDE, limit, Period(period), user_id=member.id
         )
-        rule = result.rule
+        rule, locale = result.rule, interaction.locale
+        limit_now = limit_text(rule.limit, rule.period, locale)
+        text = i18n.translate("quota.set.member_override", locale, member=member.id, limit=limit_now)
         await answer(
-            interaction,
-            f"{member.mention} now gets {limit_text(rule.limit, rule.period, interaction.locale)}, whatever their "
-            "roles: this replaces the role and member limits for them. What was already used still counts."
-            + cap_note(rule.scope, result.cap, interaction.locale),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+            interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="clear", description=command_text("command.quota.clear"))
@@ -209,21 +225,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         removed = await self.services.quotas.remove_rule(
             interaction.guild_id, rule_scope, role.id if role else None, user_id=member.id if member else None
         )
-        what = {RuleScope.SERVER: "server pool", RuleScope.MEMBER: "member limit"}.get(rule_scope)
-        if role is not None:
-            name = f"rule for {role.mention}"
-        elif member is not None:
-            name = f"own limit of {member.mention}"
-        else:
-            name = what or "rule"
-        if not removed:
-            text = f"There was no {name} to remove."
-        elif rule_scope is RuleScope.ROLE:
-            text = f"Removed the {name}: those members get the member limit again."
-        elif rule_scope is RuleScope.MEMBER_OVERRIDE:
-            text = f"Removed the {name}: their role or member limit applies again."
-        else:
-            text = f"Removed the {name}: the operator's default applies again."
+        text = i18n.translate(
+            _CLEARED[rule_scope, bool(removed)],
+            interaction.locale,
+            role=role.id if role else None,
+            member=member.id if member else None,
+        )
         await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="show", description=command_text("command.quota.show"))
@@ -236,11 +243,16 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         overridden = frozenset(
             s.user_id for s in statuses if s.scope is RuleScope.MEMBER_OVERRIDE and s.user_id is not None
         )
-        lines = [
-            line for status in statuses for line in _rule_lines(status, role_rules, overridden, interaction.locale)
-        ]
-        header = "Usage counts images reserved in each rule's current period (UTC)."
-        await send_pages(interaction, pages_of("Quotas", lines, header=header, empty="No limits apply."))
+        locale = interaction.locale
+        lines = [line for status in statuses for line in _rule_lines(status, role_rules, overridden, locale)]
+        pages = pages_of(
+            i18n.translate("quota.show.title", locale),
+            lines,
+            header=i18n.translate("quota.show.header", locale),
+            empty=i18n.translate("quota.show.empty", locale),
+            locale=locale,
+        )
+        await send_pages(interaction, pages)
 
     @app_commands.command(name="reset", description=command_text("command.quota.reset"))
     @app_commands.describe(**_described("reset", "member"))
@@ -249,12 +261,9 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         forgiven = await self.services.quotas.forgive(interaction.guild_id, member.id)
-        await answer(
-            interaction,
-            f"Forgave {plural(forgiven, 'image')} of {member.mention}'s usage. The server pool still counts them.",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        locale = interaction.locale
+        text = i18n.translate("quota.reset", locale, images=images(forgiven, locale), member=member.id)
+        await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="usage", description=command_text("command.quota.usage"))
     @app_commands.describe(**_described("usage", "days"))
@@ -267,22 +276,33 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         quotas = self.services.quotas
         members = await quotas.by_member(interaction.guild_id, start, end)
         daily = await quotas.by_day(interaction.guild_id, start, end)
+        locale = interaction.locale
+
+        def line(key: str, images: int, jobs: int, failures: int, blocked: int, **where: object) -> str:
+            jobs_text = i18n.plural("quota.usage.jobs", jobs, locale)
+            parts = [i18n.plural(key, images, locale, jobs=jobs_text, **where)]
+            if failures:
+                parts.append(i18n.plural("quota.usage.failed", failures, locale))
+            if blocked:
+                parts.append(i18n.plural("quota.usage.blocked", blocked, locale))
+            return i18n.join(parts, locale)
+
         member_lines = [
-            f"<@{m.user_id}>: **{m.images:,}** {noun(m.images, 'image')} in {plural(m.jobs, 'job')}"
-            + (f", {m.failures:,} failed" if m.failures else "")
-            + (f", {plural(m.blocked, 'prompt')} blocked" if m.blocked else "")
-            for m in members
+            line("quota.usage.member", m.images, m.jobs, m.failures, m.blocked, member=m.user_id) for m in members
         ]
         day_lines = [
-            f"{d.day.isoformat()}: **{d.images:,}** {noun(d.images, 'image')}, {plural(d.jobs, 'job')}"
-            + (f", {d.failures:,} failed" if d.failures else "")
-            + (f", {plural(d.blocked, 'prompt')} blocked" if d.blocked else "")
+            line("quota.usage.day", d.images, d.jobs, d.failures, d.blocked, day=d.day.isoformat())
             for d in reversed(daily)
         ]
         total = sum(m.images for m in members)
-        header = f"Since {start.date().isoformat()} (UTC): **{total:,}** images in all."
-        pages = pages_of("Usage by member", member_lines, header=header, empty="No images yet.")
-        pages += pages_of("Usage by day", day_lines, header=header, empty="No images yet.")
+        header = i18n.plural("quota.usage.header", total, locale, since=start.date().isoformat())
+        empty = i18n.translate("quota.usage.empty", locale)
+        pages = pages_of(
+            i18n.translate("quota.usage.by_member", locale), member_lines, header=header, empty=empty, locale=locale
+        )
+        pages += pages_of(
+            i18n.translate("quota.usage.by_day", locale), day_lines, header=header, empty=empty, locale=locale
+        )
         await send_pages(interaction, pages)
 
     @app_commands.command(name="export", description=command_text("command.quota.export"))
@@ -300,16 +320,18 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         with tempfile.TemporaryFile() as file:
             rows = await self.services.quotas.export_csv(file, guild_id=interaction.guild_id, start=since, end=until)
             size = file.tell()
+            locale = interaction.locale
             if size > limit:
                 await interaction.followup.send(
-                    f"The export is {mebibytes(size)}, more than the {mebibytes(limit)} Discord "
-                    "allows here. Choose a shorter range with `start` and `end`.",
+                    i18n.translate(
+                        "quota.export.too_large", locale, size=mebibytes(size, locale), limit=mebibytes(limit, locale)
+                    ),
                     ephemeral=True,
                 )
                 return
             file.seek(0)
             await interaction.followup.send(
-                f"The usage log: {rows:,} row{'s' if rows != 1 else ''}.",
+                i18n.plural("quota.export.rows", rows, locale),
                 file=discord.File(file, filename=EXPORT_NAME),
                 ephemeral=True,
             )

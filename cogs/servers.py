@@ -7,8 +7,8 @@ must not make it leave every server it serves at the next start, and a restart m
 the list are logged for the operator instead.
 
 The welcome (docs/admins.md, "The welcome") goes to the server's system channel, or else the first text channel
-where the bot may write; nowhere if there is none. It is recorded before it is posted, so that a server that
-removes the bot and adds it again is not greeted twice.
+where the bot may write; nowhere if there is none; in the server's language (docs/i18n.md). It is recorded before
+it is posted, so that a server that removes the bot and adds it again is not greeted twice.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import logging
 import discord
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
+from cogs._locale import server_locale
 from cogs._services import Services, services_of
-from cogs._texts import WELCOME
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class ServersCog(commands.Cog):
             log.info("Server %s was welcomed before", guild.id)
             return
         try:
-            await channel.send(WELCOME, allowed_mentions=NO_MENTIONS)
+            locale = server_locale(guild.preferred_locale, server_settings.get(guild.id).language)
+            await channel.send(i18n.translate("welcome", locale), allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             log.warning("Server %s: could not post the welcome in #%s", guild.id, channel.id, exc_info=True)
             await server_settings.release_welcome(guild.id)

@@ -147,9 +147,11 @@ def plural(key: str, count: int, locale: LocaleLike, **params: Any) -> str:
     return _fill(template(key, locale, count), key, {"count": number(count, locale), **params})
 
 
-def number(value: int | float, locale: LocaleLike) -> str:
-    """A number as the locale writes it: 1,250 in English, 1.250 in German."""
-    return str(format_decimal(value, locale=babel_name(resolve(locale))))
+def number(value: int | float, locale: LocaleLike, *, decimals: int | None = None) -> str:
+    """A number as the locale writes it: 1,250 in English, 1.250 in German; with exactly `decimals` digits after
+    the decimal mark when given (100.00), else as many as it has (at most three)."""
+    pattern = None if decimals is None else "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    return str(format_decimal(value, format=pattern, locale=babel_name(resolve(locale))))
 
 
 def join(items: Sequence[str], locale: LocaleLike) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from cogs._texts import UNAVAILABLE, server_alert_text
+import i18n
+from cogs._texts import server_alert_text
 from generation.alerts import AlertKind
 from settings import Secret
 from tests.cogs.conftest import World, WorldFactory, wait_until
@@ -26,10 +27,10 @@ from tests.fakes.discord import (
 )
 from tests.fakes.toapis import Endpoint, Fault
 
-KEY_REJECTED = server_alert_text(AlertKind.API_KEY_REJECTED)
-BALANCE = server_alert_text(AlertKind.BALANCE_EXHAUSTED)
-DOWN = server_alert_text(AlertKind.UPSTREAM_DOWN)
-BACK = server_alert_text(AlertKind.UPSTREAM_BACK)
+KEY_REJECTED = server_alert_text(AlertKind.API_KEY_REJECTED, i18n.SOURCE)
+BALANCE = server_alert_text(AlertKind.BALANCE_EXHAUSTED, i18n.SOURCE)
+DOWN = server_alert_text(AlertKind.UPSTREAM_DOWN, i18n.SOURCE)
+BACK = server_alert_text(AlertKind.UPSTREAM_BACK, i18n.SOURCE)
 
 
 async def use_log_channel(world: World, name: str = "ops") -> FakeChannel:
@@ -94,7 +95,7 @@ async def test_a_rejected_key_is_reported_once_however_many_requests_follow(worl
         assert await outcome(world, later) is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
         assert later.callback is not None
         assert later.callback.data is not None
-        assert later.callback.data["content"] == UNAVAILABLE
+        assert later.callback.data["content"] == i18n.translate("refusal.unavailable", i18n.SOURCE)
     await world.discord.wait_for(lambda: count(alerts_in(world, ops), KEY_REJECTED) > 0, 10, what="the alert")
 
     texts = await end_the_burst(world, ops)

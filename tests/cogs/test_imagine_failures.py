@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from cogs._texts import UNAVAILABLE
+import i18n
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord
 from tests.fakes.toapis import Endpoint, Fault, Timeline
@@ -91,7 +91,10 @@ async def test_a_rejected_key_refunds_and_refuses_the_next_request_at_once(world
     call = await world.imagine("a cat", n=2)
 
     reply = await world.discord.wait_for(lambda: showing_title(call, "Could not generate"), 15)
-    assert reply.embeds[0]["description"] == UNAVAILABLE + " Your images were not counted."
+    assert (
+        reply.embeds[0]["description"]
+        == i18n.translate("failure.unavailable", i18n.SOURCE) + " Your images were not counted."
+    )
     job = await world.finished_job()
     assert job.error_code == "unavailable"
     (row,) = await world.ledger()
@@ -105,7 +108,7 @@ async def test_a_rejected_key_refunds_and_refuses_the_next_request_at_once(world
     assert again.callback is not None
     assert again.callback.ephemeral
     assert again.callback.data is not None
-    assert again.callback.data["content"] == UNAVAILABLE
+    assert again.callback.data["content"] == i18n.translate("refusal.unavailable", i18n.SOURCE)
     assert len(await world.jobs()) == 1
     assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from cogs.admin import NOT_AN_OPERATOR
+import i18n
 from settings import Secret
 from tests.cogs.conftest import World, wait_until
 from tests.cogs.test_quota import announce_channel, command
 from tests.fakes.discord import FakeChannel, FakeMember, Permission
 from tests.fakes.toapis import Endpoint, Fault
 from tests.generation.test_operations import sample
+
+NOT_AN_OPERATOR = i18n.translate("admin.not_operator", i18n.SOURCE)
 
 
 async def restart_with(world: World, **changes: object) -> None:

@@ -14,6 +14,7 @@ import pytest
 from discord import app_commands
 
 import cogs._pagination as pagination
+import i18n
 from cogs._pagination import LINES_PER_PAGE, Paginator, numbered, pages_of, send_pages
 from storage.quotas import Period, RuleScope
 from tests.cogs.conftest import World
@@ -43,7 +44,7 @@ def lines_of(pages: list[discord.Embed], header: str = "") -> list[str]:
 
 
 def test_an_empty_listing_is_one_page_saying_so() -> None:
-    (page,) = pages_of("Quotas", [], header="Counting images.", empty="No limits apply.")
+    (page,) = pages_of("Quotas", [], header="Counting images.", empty="No limits apply.", locale="en-US")
 
     assert page.title == "Quotas"
     assert page.description == "Counting images.\n\nNo limits apply."
@@ -51,8 +52,8 @@ def test_an_empty_listing_is_one_page_saying_so() -> None:
 
 
 def test_fifteen_lines_fit_one_page_and_sixteen_make_two() -> None:
-    one = pages_of("T", [f"line {i}" for i in range(LINES_PER_PAGE)])
-    two = numbered(pages_of("T", [f"line {i}" for i in range(LINES_PER_PAGE + 1)]))
+    one = pages_of("T", [f"line {i}" for i in range(LINES_PER_PAGE)], locale="en-US")
+    two = numbered(pages_of("T", [f"line {i}" for i in range(LINES_PER_PAGE + 1)], locale="en-US"), "en-US")
 
     assert LINES_PER_PAGE == 15
     assert len(one) == 1
@@ -65,7 +66,7 @@ def test_long_lines_are_cut_and_every_page_stays_within_the_embed_limits() -> No
     header = "Since 2026-11-01 (UTC): **123,456** images in all."
     lines = [f"{i:04d} " + "x" * (i % 900) for i in range(300)]
 
-    pages = numbered(pages_of("Usage by member", lines, header=header))
+    pages = numbered(pages_of("Usage by member", lines, header=header, locale="en-US"), "en-US")
 
     assert len(pages) > 300 // LINES_PER_PAGE
     for number, page in enumerate(pages, start=1):
@@ -78,7 +79,7 @@ def test_long_lines_are_cut_and_every_page_stays_within_the_embed_limits() -> No
 
 
 def test_a_colour_can_be_chosen() -> None:
-    (page,) = pages_of("T", ["a"], colour=discord.Colour.red())
+    (page,) = pages_of("T", ["a"], colour=discord.Colour.red(), locale="en-US")
     assert page.colour == discord.Colour.red()
 
 
@@ -93,7 +94,11 @@ async def add_listing_command(world: World) -> None:
         if defer:
             await interaction.response.defer(ephemeral=not public, thinking=True)
         lines = [f"line {number}" for number in range(1, count + 1)]
-        await send_pages(interaction, pages_of("Listing", lines, header="A test listing."), ephemeral=not public)
+        await send_pages(
+            interaction,
+            pages_of("Listing", lines, header="A test listing.", locale=interaction.locale),
+            ephemeral=not public,
+        )
 
     world.bot.tree.add_command(listing)
     await world.bot.tree.sync()
@@ -180,9 +185,15 @@ async def test_a_listing_whose_buttons_stopped_working_does_not_leave_them_click
 
     class QuickPaginator(Paginator):
         def __init__(
-            self, pages: list[discord.Embed], *, owner_id: int, timeout: float = 300, client: discord.Client
+            self,
+            pages: list[discord.Embed],
+            *,
+            owner_id: int,
+            timeout: float = 300,
+            client: discord.Client,
+            locale: i18n.LocaleLike,
         ) -> None:
-            super().__init__(pages, owner_id=owner_id, timeout=0.2, client=client)
+            super().__init__(pages, owner_id=owner_id, timeout=0.2, client=client, locale=locale)
             views.append(self)
 
     monkeypatch.setattr(pagination, "Paginator", QuickPaginator)

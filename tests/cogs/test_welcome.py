@@ -8,11 +8,12 @@ import logging
 
 import pytest
 
-from cogs._texts import WELCOME
+import i18n
 from tests.cogs.conftest import World, WorldFactory, wait_until
 from tests.fakes.discord import FakeChannel, FakeGuild, MessageRecord, Overwrite, Permission
 
 SERVER_ID = 4_242_424_242 << 22
+WELCOME = i18n.translate("welcome", i18n.SOURCE)
 
 
 async def welcome_in(world: World, channel: FakeChannel) -> MessageRecord:

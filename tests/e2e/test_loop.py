@@ -15,7 +15,7 @@ from typing import Final
 import pytest
 import pytest_asyncio
 
-from cogs._texts import WELCOME
+import i18n
 from tests.e2e.conftest import STEP_TIMEOUT, World, answered_in_time, delivered, open_world
 from tests.e2e.harness import ScriptProcess, wait_until
 from tests.e2e.test_actions import assert_refused_after_defer, button, upload_of
@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 MEMBER_LIMIT: Final = 40
 REFERENCE: Final = re.compile(r"^Job ([0-9a-f]{8,32})\b")
 NEW_SERVER_ID: Final = 5_150_150 << 22
+WELCOME: Final = i18n.translate("welcome", i18n.SOURCE)
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cogs._texts import UNAVAILABLE
+import i18n
 from tests.e2e.conftest import (
     BOT_SCRIPT,
     START_TIMEOUT,
@@ -207,7 +207,7 @@ async def test_a_rejected_key_is_an_error_at_start_and_requests_are_refused_at_o
         assert call.callback is not None
         assert call.callback.ephemeral
         assert call.original is not None
-        assert call.original.content == UNAVAILABLE
+        assert call.original.content == i18n.translate("refusal.unavailable", i18n.SOURCE)
         assert world.api.requests_to(Endpoint.SUBMIT) == []
         assert await bot.terminate() == 0
     assert "sk-revoked-key-1234" not in "\n".join(bot.lines)

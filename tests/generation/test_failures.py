@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+import i18n
 from cogs._texts import failure_text
 from generation import failures
 from generation.events import Failed, FailureKind
@@ -60,7 +61,7 @@ def told(failure: failures.JobFailure) -> str:
         reference_position=failure.reference_position,
         policy_category=failure.policy_category,
     )
-    return failure_text(event)
+    return failure_text(event, i18n.SOURCE)
 
 
 def failed_task(code: str, message: str) -> Task:

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cogs._texts import UNAVAILABLE, failure_text
+import i18n
+from cogs._texts import failure_text
 from generation.alerts import AlertKind
 from generation.events import DeliveryReceipt, FailureKind, Late, Paused, Queued
 from generation.refusals import Unavailable
@@ -118,8 +119,8 @@ async def test_each_failure_refunds_the_images_and_is_logged(
 
     failed = board.failure(job.id)
     assert failed.kind is kind
-    assert said in failure_text(failed)
-    assert "Your images were not counted" in failure_text(failed)
+    assert said in failure_text(failed, i18n.SOURCE)
+    assert "Your images were not counted" in failure_text(failed, i18n.SOURCE)
     assert failed.refunded == 3
     assert failed.job.state is JobState.FAILED
     assert job.id not in board.shown
@@ -172,7 +173,7 @@ async def test_a_download_that_fails_is_not_refunded_since_the_task_completed(ha
     failed = board.failure(job.id)
     assert failed.kind is FailureKind.DOWNLOAD
     assert failed.refunded == 0
-    assert "stay counted" in failure_text(failed)
+    assert "stay counted" in failure_text(failed, i18n.SOURCE)
     assert await store.quotas.reserved_for_job(job.id) == 2
     usage = await store.usage.get(job.id)
     assert usage is not None
@@ -309,7 +310,7 @@ async def test_a_key_or_balance_problem_fails_every_job_alerts_once_and_trips_th
     for job in jobs:
         failed = board.failure(job.id)
         assert failed.kind is FailureKind.UNAVAILABLE
-        assert failure_text(failed).startswith(UNAVAILABLE)
+        assert failure_text(failed, i18n.SOURCE).startswith(i18n.translate("failure.unavailable", i18n.SOURCE))
         assert failed.refunded == 2
         assert await store.quotas.reserved_for_job(job.id) == 0
         assert not fake.tasks_for(job.id)

@@ -8,6 +8,7 @@ import dataclasses
 from datetime import timedelta
 from typing import Any, ClassVar
 
+import i18n
 from cogs._texts import failure_text
 from generation.events import Completed, DeliveryReceipt, Failed, FailureKind, ProgressEvent, Queued, Uploading
 from generation.requests import Reference
@@ -114,7 +115,7 @@ async def test_an_unexpected_error_before_the_submit_fails_the_job_and_refunds(h
     failed = harness.board.failure(job.id)
     assert failed.kind is FailureKind.INTERNAL
     assert failed.refunded == 2
-    assert "Your images were not counted" in failure_text(failed)
+    assert "Your images were not counted" in failure_text(failed, i18n.SOURCE)
     usage = await store.usage.get(job.id)
     assert usage is not None
     assert usage.error == "internal: RuntimeError: disk on fire while storing submitting"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import i18n
 from cogs._texts import failure_text
 from generation.events import Failed, FailureKind, Queued
 from storage.jobs import JobState
@@ -81,7 +82,7 @@ async def test_a_failure_the_member_was_not_told_of_is_told_at_the_next_start(ha
     await harness.restart(pipeline)
     await harness.board.wait_finished([job.id])
     (failed,) = harness.board.failures[job.id]
-    assert failure_text(failed) == "This request could not be completed. Your images were not counted."
+    assert failure_text(failed, i18n.SOURCE) == "This request could not be completed. Your images were not counted."
     assert failed.refunded == 2
     store = harness.store
     assert store is not None

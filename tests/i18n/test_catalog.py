@@ -3,6 +3,8 @@ kept, every key the code names present; and the locale rules, plurals, numbers a
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ CODE = sorted([ROOT / "bot.py", *(ROOT / "cogs").glob("*.py")])
 DESCRIBED = ("command.", "option.", "choice.", "aspect.", "resolution.")
 
 SOURCE_PO = po_path(i18n.SOURCE)
+KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 
 
 # -- complete and consistent ---------------------------------------------------------------------------------
@@ -105,6 +108,21 @@ def test_every_key_the_code_names_is_in_the_catalog() -> None:
     assert {key: where for key, where in named.items() if key not in keys} == {}
 
 
+def test_every_key_the_code_keeps_in_a_table_is_in_the_catalog() -> None:
+    # Keys held in tables (a failure's kind -> its text) rather than named in a call: any literal shaped like a
+    # key whose first part is one of the catalog's.
+    keys = i18n.message_keys()
+    prefixes = {key.split(".")[0] for key in keys}
+    held: dict[str, str] = {}
+    for path in CODE:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+            if text and KEY_SHAPE.fullmatch(text) and text.split(".")[0] in prefixes:
+                held[text] = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+    assert len(held) > 100
+    assert {key: where for key, where in held.items() if key not in keys} == {}
+
+
 @pytest.mark.parametrize("locale", i18n.SUPPORTED)
 def test_command_texts_fit_discords_limits_in_every_locale(locale: str) -> None:
     # A real translation must fit as it is (the translator would cut it); the pseudo-locale, which lengthens
@@ -127,8 +145,9 @@ FORM_TEXT_LIMITS = {"form.remix.prompt_cut": 100, "form.remix.resolution_note": 
 def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) -> None:
     checked = 0
     for key in i18n.message_keys():
-        if key.startswith(("form.", "button.")):
-            text = i18n.translate(key, locale)
+        # A button's label is `button.<name>`; `button.<name>.<case>` are the answers to its clicks.
+        if key.startswith("form.") or (key.startswith("button.") and key.count(".") == 1):
+            text = i18n.translate(key, locale, number=4)  # a Vary button's number
             limit = 80 if key.startswith("button.") else FORM_TEXT_LIMITS.get(key, 45)
             assert 1 <= len(text) <= limit, (locale, key, text)
             checked += 1
@@ -197,6 +216,9 @@ def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
     assert i18n.plural("quota.images", 1250, "en-US") == "1,250 images"
     assert i18n.number(1250, "en-US") == "1,250"
     assert i18n.number(1250, "de") == "1,250"  # German is not supported yet: English numbers
+    assert i18n.number(100, "en-US", decimals=2) == "100.00"
+    assert i18n.number(1234.56, "en-US", decimals=1) == "1,234.6"
+    assert i18n.number(0.95, "en-US") == "0.95"
 
 
 def test_a_plural_rule_comes_from_the_catalogs_header(tmp_path: Path) -> None:
