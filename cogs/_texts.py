@@ -526,6 +526,7 @@ def help_how(locale: LocaleLike) -> str:
         locale,
         menu=i18n.translate("menu.from_images", locale),
         reroll=i18n.translate("button.reroll", locale),
+        remix=i18n.translate("button.remix", locale),
         vary=i18n.translate("button.vary_any", locale),
         delete=i18n.translate("button.delete", locale),
     )
