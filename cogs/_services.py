@@ -23,6 +23,7 @@ from settings import Settings
 
 if TYPE_CHECKING:
     from cogs._intake import Intake
+    from cogs._message_intake import MessageIntake
     from cogs._mod_log import ModerationLog
     from cogs._result_actions import ResultActions
 
@@ -39,6 +40,7 @@ class Services:
     mod_log: ModerationLog
     intake: Intake
     actions: ResultActions
+    chat: MessageIntake
     operator_status: OperatorStatus | None = None
     operators: Operators = field(default_factory=Operators)
 

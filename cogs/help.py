@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
 from cogs._limits import FIELD_VALUE_LIMIT, cut
@@ -42,8 +43,13 @@ class HelpCog(commands.Cog):
         standing = await self.services.quotas.standing(guild_id, interaction.user.id, roles)
         embed = discord.Embed(title=HELP_TITLE, description=HELP_INTRO, colour=discord.Colour.blurple())
         embed.add_field(name="How to use it", value=HELP_HOW, inline=False)
-        embed.add_field(name="Your limits here", value=_limits(standing, interaction.locale), inline=False)
         server = self.services.server_settings.get(guild_id)
+        if server.chat:
+            locale = interaction.locale
+            embed.add_field(
+                name=i18n.translate("help.chat.name", locale), value=i18n.translate("help.chat", locale), inline=False
+            )
+        embed.add_field(name="Your limits here", value=_limits(standing, interaction.locale), inline=False)
         menu = self.services.intake.admission.models
         default = menu.default_for(server)
         models = ", ".join(f"{spec.name} (default)" if spec is default else spec.name for spec in menu.offered(server))

@@ -43,3 +43,5 @@ class JobRequest:
     """Whether the bot may post in the channel (what outlives the reply goes to the member's DMs otherwise)."""
     locale: str = "en-US"
     """The Discord locale the job's public messages speak: the server's language (docs/i18n.md)."""
+    source_message_id: int | None = None
+    """The member's message a request in the conversation came from (its claim names the job; docs/guarantees.md)."""

@@ -13,6 +13,7 @@ from storage.forms import FormRepository
 from storage.guild_settings import GuildSettingsRepository
 from storage.jobs import JobRepository
 from storage.kept_results import KeptResults
+from storage.message_requests import MessageRequestRepository
 from storage.quotas import OperatorDefaults, QuotaRepository
 from storage.references import ReferenceStore
 from storage.usage import UsageLog
@@ -30,6 +31,7 @@ class Storage:
     guild_settings: GuildSettingsRepository
     forms: FormRepository
     kept_results: KeptResults
+    message_requests: MessageRequestRepository
     clock: Clock
 
     @classmethod
@@ -50,6 +52,7 @@ class Storage:
             guild_settings=GuildSettingsRepository(db, clock),
             forms=FormRepository(db, clock),
             kept_results=KeptResults(db, clock),
+            message_requests=MessageRequestRepository(db, clock),
             clock=clock,
         )
 

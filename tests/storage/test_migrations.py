@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "quota_member_overrides",
     "forms",
     "kept_results",
+    "message_requests",
 }
 
 
