@@ -62,10 +62,10 @@ NOTICE_SECONDS: Final = 60.0
 # Messages members write (a reply is type 19); system messages (joins, pins, boosts) ask for nothing.
 _MEMBER_MESSAGES: Final = frozenset({discord.MessageType.default, discord.MessageType.reply})
 # The result's buttons carry its job (cogs/_views.py): Re-roll's and Delete's custom ids.
-_RESULT_BUTTON: Final = re.compile(r"^imagine:(?:reroll|delete):(?P<job>[0-9a-f]{32})(?::|$)")
-_USER_MENTION: Final = re.compile(r"<@!?(?P<id>[0-9]{1,20})>")
-_ROLE_MENTION: Final = re.compile(r"<@&(?P<id>[0-9]{1,20})>")
-_CHANNEL_MENTION: Final = re.compile(r"<#(?P<id>[0-9]{1,20})>")
+_RESULT_BUTTON: Final = re.compile(r"^imagine:(?:reroll|delete):(?P<job>[0-9a-f]{32})(?::|$)")  # not member-facing
+_USER_MENTION: Final = re.compile(r"<@!?(?P<id>[0-9]{1,20})>")  # not member-facing
+_ROLE_MENTION: Final = re.compile(r"<@&(?P<id>[0-9]{1,20})>")  # not member-facing
+_CHANNEL_MENTION: Final = re.compile(r"<#(?P<id>[0-9]{1,20})>")  # not member-facing
 
 
 def addressed_to(message: discord.Message, me: discord.abc.Snowflake | None) -> bool:

@@ -14,7 +14,7 @@ from cogs._message_intake import chat_nonce
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
 from tests.fakes.discord import FakeMember, MessageRecord, Overwrite, Permission, Upload
-from tests.fakes.toapis import Endpoint
+from tests.fakes.toapis import Endpoint, Timeline
 
 NOTICE = 0.2
 
@@ -69,12 +69,15 @@ def colours(world: World, job_id: str) -> list[tuple[int, ...]]:
     found = []
     for url in submit.json["reference_images"]:
         upload = world.api.uploads[url.rsplit("/", 1)[1].rsplit(".", 1)[0]]
-        found.append(Image.open(io.BytesIO(upload.data)).convert("RGB").getpixel((0, 0)))
+        found.append(colour_of(upload.data))
     return found
 
 
 def colour_of(data: bytes) -> tuple[int, ...]:
-    return tuple(Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0)))
+    """The colour of an image's first pixel (the fakes' images are of one colour)."""
+    pixel = Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    return pixel
 
 
 def pings_only(message: MessageRecord, member: FakeMember) -> bool:
@@ -155,7 +158,7 @@ async def test_refusals_are_short_replies_that_repeat_the_prompt_and_delete_them
     for message in (empty, elsewhere, bad_option, odd_shape):
         refusal = await reply_of(world, message)
         assert pings_only(refusal, world.member)
-        await world.discord.wait_for(lambda r=refusal: r.deleted, 10, what="the refusal deleting itself")
+        await world.discord.wait_for(lambda: refusal.deleted, 10, what="the refusal deleting itself")
         texts[message.id] = (refusal.versions[0].content, refusal.versions[0].embeds)
     assert texts[empty.id][0] == "Your prompt is empty: describe the image you want."
     assert texts[elsewhere.id][0] == f"/imagine is not used in this channel. In this server, use it in <#{art.id}>."
@@ -275,3 +278,38 @@ async def test_requests_a_crash_left_unanswered_are_answered_at_the_next_start(w
         assert answer.versions[-1].mentions.users <= {world.member.id}
     assert pings_only(answers[2][0], world.member)
     assert await world.jobs() == []
+
+
+async def test_in_a_thread_where_the_allow_list_is_its_channels(world: World) -> None:
+    await world.bot.services.server_settings.add_allowed_channel(world.guild.id, world.channel.id)
+    thread = world.guild.add_thread(world.channel, "ideas", owner=world.member)
+    message = await world.discord.post_message(thread, world.member, f"{mention(world)} a kite")
+    reply = await result_of(world, message)
+    assert reply.channel is thread
+    assert (await job_of(world, message)).channel_id == thread.id
+
+
+async def test_a_reply_deleted_while_the_job_runs_gives_way_to_a_channel_message(world: World) -> None:
+    world.api.on_prompt("slow kite", Timeline.never_ends(progress=20))
+    message = await say(world, f"{mention(world)} a slow kite")
+    reply = await reply_of(world, message)
+    claim = await wait_until(lambda: world.store.message_requests.get(message.id))
+
+    async def submitted() -> Job | None:
+        found = await world.store.message_requests.get(message.id)
+        job = await world.store.jobs.get(found.job_id) if found is not None and found.job_id else None
+        return job if job is not None and job.task_id else None
+
+    job = await wait_until(submitted)
+    assert claim.source_message_id == message.id
+    await world.discord.delete_message(reply)
+    world.api.end_task(job.task_id or "")
+
+    posted = await world.discord.wait_for(
+        lambda: [m for m in bot_messages(world) if m.attachments] or None, 15, what="the result in the channel"
+    )
+    (result,) = posted
+    assert result.reference is None
+    assert result.content == f"<@{world.member.id}>, your images are ready."
+    assert result.versions[0].mentions.users == {world.member.id}
+    assert (await job_of(world, message)).result_message_id == result.id

@@ -47,11 +47,14 @@ def reference_colours(world: World, submit: dict[str, object]) -> list[tuple[int
     urls = submit["reference_images"]
     assert isinstance(urls, list)
     uploads = [world.api.uploads[str(url).rsplit("/", 1)[1].rsplit(".", 1)[0]] for url in urls]
-    return [tuple(Image.open(io.BytesIO(u.data)).convert("RGB").getpixel((0, 0))) for u in uploads]
+    return [colour(u.data) for u in uploads]
 
 
 def colour(data: bytes) -> tuple[int, ...]:
-    return tuple(Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0)))
+    """The colour of an image's first pixel (the fakes' images are of one colour)."""
+    pixel = Image.open(io.BytesIO(data)).convert("RGB").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    return pixel
 
 
 async def test_members_ask_in_the_conversation_with_every_rule_of_the_command(world: World) -> None:
