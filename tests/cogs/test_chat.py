@@ -80,6 +80,11 @@ def colour_of(data: bytes) -> tuple[int, ...]:
     return pixel
 
 
+async def deleted(world: World, message: MessageRecord) -> None:
+    """Wait until the message is deleted (a refusal deletes itself)."""
+    await world.discord.wait_for(lambda: message.deleted, 10, what="the message deleted")
+
+
 def pings_only(message: MessageRecord, member: FakeMember) -> bool:
     """The message notified the member it answers, and nobody else."""
     return message.versions[0].mentions.users == {member.id} and not message.versions[0].mentions.roles
@@ -158,7 +163,7 @@ async def test_refusals_are_short_replies_that_repeat_the_prompt_and_delete_them
     for message in (empty, elsewhere, bad_option, odd_shape):
         refusal = await reply_of(world, message)
         assert pings_only(refusal, world.member)
-        await world.discord.wait_for(lambda: refusal.deleted, 10, what="the refusal deleting itself")
+        await deleted(world, refusal)
         texts[message.id] = (refusal.versions[0].content, refusal.versions[0].embeds)
     assert texts[empty.id][0] == "Your prompt is empty: describe the image you want."
     assert texts[elsewhere.id][0] == f"/imagine is not used in this channel. In this server, use it in <#{art.id}>."
@@ -237,7 +242,7 @@ async def test_a_full_quota_turns_the_reply_into_the_refusal(make_world: WorldFa
         world.bot.services.chat.notice_seconds = NOTICE
         message = await say(world, f"{mention(world)} two cats --n 2")
         reply = await reply_of(world, message)
-        await world.discord.wait_for(lambda: reply.deleted, 10, what="the refusal deleting itself")
+        await deleted(world, reply)
         assert reply.versions[0].content.endswith("is thinking…")
         assert reply.versions[-1].content.startswith("You asked for 2 images, but only 1 of your limit")
         assert await world.jobs() == []
