@@ -178,8 +178,7 @@ class MessageIntake:
         guild, channel, author = message.guild, message.channel, message.author
         permissions = _permissions(message)
         if permissions is None or not _may_answer(permissions, channel):
-            log.info("Not answering message %s in channel %s of guild %s: may not reply there", message.id,
-                     channel.id, guild.id)  # fmt: skip
+            log.info("Not answering message %s in channel %s: the bot may not reply there", message.id, channel.id)
             return
         locale = server_locale(guild.preferred_locale, self._server_settings.get(guild.id).language)
         try:

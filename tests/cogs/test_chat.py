@@ -13,6 +13,9 @@ from PIL import Image
 from cogs._message_intake import chat_nonce
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
+from tests.cogs.test_help import help_of
+from tests.cogs.test_imagine_settings import settings_fields
+from tests.cogs.test_quota import command
 from tests.fakes.discord import FakeMember, MessageRecord, Overwrite, Permission, Upload
 from tests.fakes.toapis import Endpoint, Timeline
 
@@ -219,11 +222,21 @@ async def test_what_the_bot_cannot_see_or_may_not_answer(world: World) -> None:
 
 async def test_admins_may_turn_the_conversation_off(world: World) -> None:
     world.bot.services.chat.notice_seconds = 30
-    await world.bot.services.server_settings.set_chat(world.guild.id, False)
+    assert "In the conversation" in await help_of(world, world.member)
+
+    off = await command(world, "imagine-settings chat off")
     message = await say(world, f"{mention(world)} a cat")
     note = await reply_of(world, message)
+    shown = settings_fields(await command(world, "imagine-settings show"))
+
+    assert off.content.startswith("Members can no longer ask by mentioning Imagine")
     assert note.content == "In this server, Imagine is used with /imagine rather than by mentioning it."
     assert await world.jobs() == []
+    assert shown["In the conversation"] == "off: commands only"
+    assert "In the conversation" not in await help_of(world, world.member)
+    on = await command(world, "imagine-settings chat on")
+    assert on.content.startswith("Members can now ask Imagine for images by mentioning it")
+    assert world.bot.services.server_settings.get(world.guild.id).chat is True
 
 
 async def test_a_blocked_prompt_is_refused_and_logged_as_a_message(world: World) -> None:
