@@ -164,6 +164,8 @@ class MessageIntake:
         self._history = history
         self._server_settings = server_settings
         self._owns_guild = owns_guild
+        # Claims made before this moment are a previous process's: what `answer_owed` may owe.
+        self._built_at = requests.now()
         self._owed_grace = owed_grace
         self.notice_seconds = notice_seconds
         """Seconds a refusal stays before it deletes itself."""
@@ -266,10 +268,11 @@ class MessageIntake:
     # -- what a crash left owed -----------------------------------------------------------------------------
 
     async def answer_owed(self) -> int:
-        """At start-up: answer each recent claim a crash left with neither a job nor an answer (in this process's
-        servers), saying it was not taken and nothing was counted. Returns how many were answered."""
+        """At start-up: answer each recent claim made before this process (less `owed_grace`, with several
+        processes) that a crash left with neither a job nor an answer, in this process's servers, saying it was not
+        taken and nothing was counted. Returns how many were answered."""
         told = 0
-        before = self._requests.now() - self._owed_grace
+        before = self._built_at - self._owed_grace
         for claim in await self._requests.owed(before=before):
             if not self._owns_guild(claim.guild_id):
                 continue
