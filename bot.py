@@ -36,9 +36,10 @@ from cogs._alerts import AlertPoster
 from cogs._check import check_discord
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
-from cogs._intake import Intake
+from cogs._intake import INTAKE_DRAIN, Intake
 from cogs._message_intake import MessageIntake
 from cogs._mod_log import ModerationLog
+from cogs._owed import OwedAnswerer
 from cogs._pagination import answer_expired_listing
 from cogs._presence import invite_url, ready_line
 from cogs._reporter import DiscordReporter
@@ -62,6 +63,7 @@ from generation.message_requests import MessageRequestBook
 from generation.metrics import Metrics
 from generation.models import ModelMenu
 from generation.operator_status import OperatorStatus
+from generation.owed_answers import OwedAnswers
 from generation.pipeline import Pipeline, PipelineConfig
 from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
@@ -81,6 +83,7 @@ EXTENSIONS: Final = (
     "cogs.imagine",
     "cogs.chat",
     "cogs.actions",
+    "cogs.remix",
     "cogs.usage",
     "cogs.history",
     "cogs.help",
@@ -164,6 +167,9 @@ class ImagineBot(commands.AutoShardedBot):
         await self.services.server_settings.load()
         await self.load_extensions()
         await self.sync_commands()
+        # Before any new work: the members whose requests a stopped process acknowledged and never took.
+        answer_owed = OwedAnswerer(self)
+        await self.services.owed_answers.answer_left_over(answer_owed)
         await self.services.pipeline.start()
         operations = self.operations
         self._background = [
@@ -173,6 +179,7 @@ class ImagineBot(commands.AutoShardedBot):
             asyncio.create_task(operations.start_probe(), name="toapis-start-probe"),
             asyncio.create_task(operations.balance.run(), name="balance-watch"),
             asyncio.create_task(operations.heartbeat.run(), name="heartbeat"),
+            asyncio.create_task(self.services.owed_answers.keep(answer_owed), name="owed-answers"),
         ]
         if self.shared_database:
             # Other processes share the database: their /imagine-settings changes must reach this one.
@@ -192,6 +199,9 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
 
     async def close(self) -> None:
+        with contextlib.suppress(AttributeError):
+            # Every request acknowledged so far is admitted or answered before the pipeline stops.
+            await self.services.intake.close()
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -434,10 +444,13 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
                 guild_allowed=settings.guild_allowed,
                 owns_guild=shard_filter(settings),
                 operator_webhook_url=settings.operator_alert_webhook_url,
-            )
+            ),
+            # Other processes notice the same problems: the operator's webhook hears of each burst once in all.
+            shared=store.alert_bursts if shared_database else None,
         )
+        config = pipeline_config(settings, shared_database=shared_database)
         pipeline = Pipeline(
-            config=pipeline_config(settings, shared_database=shared_database),
+            config=config,
             client=client,
             store=store,
             reporters=bot.build_reporter,
@@ -479,6 +492,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         history = JobHistory(store, retention_days=settings.retention_days)
         quotas = QuotaService(store)
         mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas)
+        owed_answers = OwedAnswers(store, config)
         intake = Intake(
             admission=admission,
             pipeline=pipeline,
@@ -486,6 +500,9 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             history=history,
             server_settings=server_settings,
             moderation=mod_log,
+            owed=owed_answers,
+            # A wait with no variable of its own: it scales with the poll interval (docs/operators.md).
+            drain_seconds=min(INTAKE_DRAIN, settings.toapis_poll_interval * 1.2),
         )
         bot.services = Services(
             settings=settings,
@@ -497,6 +514,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             alerts=alerts,
             mod_log=mod_log,
             intake=intake,
+            owed_answers=owed_answers,
             actions=ResultActions(intake=intake, history=history, pipeline=pipeline),
             chat=MessageIntake(
                 bot,

@@ -4,7 +4,9 @@ The operator hears every detail: in the log (generation/alerts.py logs each aler
 OPERATOR_ALERT_WEBHOOK_URL, in their own Discord channel through that webhook. Server admins who chose a log
 channel read a fixed text written for them, never upstream or exception text, and only in servers on the
 allow-list that this process serves (with several processes, each server's alert is posted once, by the
-process that runs its shard).
+process that runs its shard). The operator's webhook hears of a burst once in all: from the process whose alert
+claimed it (`Alert.to_operator`, generation/alerts.py). Posts go out in the order the alerts came, so "works
+again" never comes before the problem it ends.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class AlertPoster:
         self._guild_allowed = guild_allowed
         self._owns_guild = owns_guild
         self._webhook_url = operator_webhook_url
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tail: asyncio.Task[None] | None = None
 
     def __call__(self, alert: Alert) -> None:
         """Synchronous, as an AlertSink must be: the posts run in the background."""
@@ -52,18 +54,20 @@ class AlertPoster:
             for guild_id, channel_id in self._server_settings.log_channels().items()
             if self._guild_allowed(guild_id) and self._owns_guild(guild_id) and alert.kind not in OPERATOR_ONLY
         }
-        task = asyncio.create_task(self._post(alert, channels), name="operator-alert")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tail = asyncio.create_task(self._post(alert, channels, after=self._tail), name="operator-alert")
 
-    async def _post(self, alert: Alert, channels: dict[int, int]) -> None:
-        if self._webhook_url is not None:
+    async def _post(self, alert: Alert, channels: dict[int, int], *, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait([after])
+        if self._webhook_url is not None and alert.to_operator:
             try:
                 webhook = discord.Webhook.from_url(self._webhook_url.reveal(), client=self._client)
                 await webhook.send(f"⚠️ {alert.text}", allowed_mentions=NO_MENTIONS)
             except (discord.HTTPException, ValueError) as exc:
                 # The exception may quote the URL, whose token is a secret: only its kind is logged.
                 log.warning("Could not post an alert to OPERATOR_ALERT_WEBHOOK_URL (%s)", type(exc).__name__)
+        if not channels:
+            return  # and operator-only alerts have no text for servers
         text = server_alert_text(alert.kind)
         for guild_id, channel_id in channels.items():
             channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)

@@ -47,15 +47,16 @@ class ChannelReply:
     async def edit(
         self,
         *,
-        embed: discord.Embed,
+        embeds: list[discord.Embed],
         view: discord.ui.View | None,
         attachments: list[discord.File] | None = None,
     ) -> discord.Message:
-        """Show `embed` (and `attachments`, which replace the reply's files, when given) instead of what it showed."""
+        """Show `embeds` (and `attachments`, which replace the reply's files, when given) instead of what it
+        showed."""
         if attachments is None:
-            return await self._message.edit(content=None, embed=embed, view=view, allowed_mentions=self._mentions)
+            return await self._message.edit(content=None, embeds=embeds, view=view, allowed_mentions=self._mentions)
         return await self._message.edit(
-            content=None, embed=embed, view=view, attachments=attachments, allowed_mentions=self._mentions
+            content=None, embeds=embeds, view=view, attachments=attachments, allowed_mentions=self._mentions
         )
 
     async def delete(self) -> None:

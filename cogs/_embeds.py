@@ -6,6 +6,7 @@ from typing import Final
 
 import discord
 
+import i18n
 from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
 from cogs._texts import (
     NOT_POSTABLE,
@@ -132,7 +133,22 @@ def fenced(text: str, limit: int) -> str:
     return "```\n" + cut(neutral, limit - 8) + "\n```"
 
 
-def prompt_embed(prompt: str, *, title: str = "Your prompt") -> discord.Embed:
-    """A prompt repeated to the member who wrote it (in full, as far as an embed allows): so that a refused
-    prompt can be reworded rather than typed again."""
+def prompt_embed(prompt: str, locale: i18n.LocaleLike) -> discord.Embed:
+    """A prompt repeated to the member who wrote it (in full, as far as an embed allows), in a code block it
+    cannot break out of: so that a refused or failed prompt can be copied and reworded rather than typed again.
+    Its own embed, since an embed's description holds 4,096 characters (a message's text, 2,000)."""
+    title = i18n.translate("embed.your_prompt", locale)
     return discord.Embed(title=title, description=fenced(prompt, DESCRIPTION_LIMIT), colour=PROBLEM)
+
+
+def echo_prompt(prompt: str | None, locale: i18n.LocaleLike) -> list[discord.Embed]:
+    """The embeds that repeat a prompt with a refusal or a failure: none when there is no prompt to repeat."""
+    return [prompt_embed(prompt, locale)] if prompt and prompt.strip() else []
+
+
+def shown_prompt(message: discord.Message | None) -> str | None:
+    """The prompt on one of Imagine's result messages (its first embed's description), read without I/O: the
+    whole prompt on a result (up to RESULT_PROMPT_LIMIT), its start on /show's; None if the message has none."""
+    if message is None or not message.embeds:
+        return None
+    return message.embeds[0].description or None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,22 +20,34 @@ from typing import Final
 
 import discord
 
+import i18n
 from cogs._attachments import ImageAttachment
-from cogs._embeds import NO_MENTIONS, prompt_embed
+from cogs._embeds import NO_MENTIONS, echo_prompt
 from cogs._locale import public_locale
 from cogs._mod_log import ModerationLog
+from cogs._owed import owed_embeds
 from cogs._reporter import DiscordReporter
 from cogs._texts import generic_text, refusal_text
 from generation.admission import Admission
 from generation.history import JobHistory
 from generation.models import Choice
+from generation.owed_answers import OwedAnswers
 from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
-from generation.refusals import AttachmentUnreadable, NotInServer, PromptBlocked, QuotaExceeded, Refusal
+from generation.refusals import (
+    AnsweredElsewhere,
+    AttachmentUnreadable,
+    NotInServer,
+    PromptBlocked,
+    QuotaExceeded,
+    Refusal,
+    Restarting,
+)
 from generation.requests import JobRequest, Reference
 from generation.server_settings import ServerSettings
 from generation.validation import prepare_references
 from storage.jobs import Job, JobKind
+from storage.owed_answers import OwedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +56,10 @@ NOTICE_WAIT: Final = 30.0
 # Requests reading and preparing references at once: a flood of large attachments must not starve the event
 # loop (each decode runs in a thread) or the memory. The rest wait their turn, already acknowledged.
 REFERENCE_WORKERS: Final = 2
+# On SIGTERM: how long acknowledged requests may take to be admitted before the rest are answered instead (at
+# most), and how long those answers may take. Together under Docker's 10 s between SIGTERM and SIGKILL.
+INTAKE_DRAIN: Final = 6.0
+ANSWER_WAIT: Final = 3.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,8 @@ class Origin:
     interaction_token: str | None = field(default=None, repr=False)
     token_expires_at: datetime | None = None
     channel_postable: bool = True
+    owed_interaction_id: int | None = None
+    """The interaction whose owed answer admission takes in the job's transaction."""
     source_message_id: int | None = None
     """The member's message, for a request in the conversation (its claim is tied to the job)."""
 
@@ -102,7 +121,9 @@ class Intake:
         history: JobHistory,
         server_settings: ServerSettings,
         moderation: ModerationLog | None = None,
+        owed: OwedAnswers | None = None,
         reference_workers: int = REFERENCE_WORKERS,
+        drain_seconds: float = INTAKE_DRAIN,
     ) -> None:
         self.admission = admission
         self._server_settings = server_settings
@@ -111,18 +132,34 @@ class Intake:
         self._history = history
         self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
+        self._owed = owed
+        self._drain_seconds = drain_seconds
+        self._closing = False
+        # Requests acknowledged (deferred) and not yet answered or admitted, and those of them being admitted.
+        self._acknowledged: set[asyncio.Task[object]] = set()
+        self._admitting: set[asyncio.Task[object]] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
 
-    async def run(self, interaction: discord.Interaction, draft: Draft | DraftLoader) -> None:
+    async def run(
+        self, interaction: discord.Interaction, draft: Draft | DraftLoader, *, prompt: str | None = None
+    ) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
 
         A `Draft` known at once (a slash command's options) is checked before the first response; a loader (a
         button that repeats a stored job) runs after the defer, since reading the database is I/O, and what it
         finds is checked then.
+
+        Every refusal repeats the request's prompt, so that the member never loses it (docs/members.md): the
+        draft's once it is known, else `prompt`, what the caller knew without I/O (what the member typed in a
+        form, or the prompt shown on the message whose button was clicked).
         """
         started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         admission = self.admission
         try:
+            if self._closing:
+                raise Restarting()
             if guild_id is None or channel_id is None:
                 raise NotInServer()
             admission.check_place_and_pace(guild_id, channel_id, user_id, parent_id=parent_of(interaction))
@@ -133,7 +170,7 @@ class Intake:
                 admission.start_cooldown(guild_id, user_id)  # so that the blocked words cannot be probed for free
             await interaction.response.send_message(
                 refusal_text(refusal, interaction.locale),
-                embeds=_echo(refusal),
+                embeds=echo_prompt(_echoed(refusal, draft, prompt), interaction.locale),
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -150,10 +187,67 @@ class Intake:
             admission.give_back_cooldown(guild_id, user_id)
             raise
         self._pipeline.metrics.acknowledged(time.monotonic() - started)
+        task = asyncio.current_task()
+        assert task is not None
+        self._acknowledged.add(task)
+        self._drained.clear()
         try:
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
                 reply_id = (await interaction.original_response()).id
+            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
+            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, task, prompt)
+        finally:
+            self._acknowledged.discard(task)
+            self._admitting.discard(task)
+            if not self._acknowledged:
+                self._drained.set()
+
+    async def _owe(
+        self,
+        interaction: discord.Interaction,
+        draft: Draft | DraftLoader,
+        guild_id: int,
+        channel_id: int,
+        reply_id: int,
+        known_prompt: str | None,
+    ) -> OwedAnswer | None:
+        """Record that the member is owed an answer, before any other I/O for the request (one small write);
+        None when there is no record (no store given, or the write failed: logged)."""
+        owed = OwedAnswer(
+            interaction_id=interaction.id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=interaction.user.id,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at,
+            reply_message_id=reply_id,
+            prompt=draft.prompt if isinstance(draft, Draft) else known_prompt,
+            options=_options(draft),
+            locale=public_locale(interaction, self._server_settings.get(guild_id).language),
+            channel_postable=may_post(interaction),
+        )
+        if self._owed is None or not await self._owed.record(owed):
+            return None
+        return owed
+
+    async def _take(
+        self,
+        interaction: discord.Interaction,
+        draft: Draft | DraftLoader,
+        guild_id: int,
+        channel_id: int,
+        reply_id: int,
+        owed: OwedAnswer | None,
+        task: asyncio.Task[object],
+        known_prompt: str | None,
+    ) -> None:
+        """After the defer: load and check the request, read its references, and admit it; every way out
+        answers the member (a refusal, the job's reply, or why the bot could not take it)."""
+        admission = self.admission
+        user_id = interaction.user.id
+        try:
             if not isinstance(draft, Draft):
                 draft = await draft()
             origin = Origin(
@@ -167,20 +261,41 @@ class Intake:
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
                 channel_postable=may_post(interaction),
+                owed_interaction_id=owed.interaction_id if owed else None,
             )
-            job = await self.admit(interaction.client, draft, origin)
-        except Refusal as refusal:
-            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), _echo(refusal))
-            self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
+            request = await self.request_for(interaction.client, draft, origin)
+            # From here a stop waits for the admission's transaction rather than cancel it: the request ends as
+            # a job or as an answer, never both.
+            self._admitting.add(task)
+            job = await self._pipeline.submit(request)
+        except AnsweredElsewhere:
             return
+        except Refusal as refusal:
+            echo = echo_prompt(_echoed(refusal, draft, known_prompt), interaction.locale)
+            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), echo)
+            self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
+            await self._settle(owed)
+            return
+        except asyncio.CancelledError:
+            # The bot is stopping (`close`) and this request was not admitted: the member is told so, nothing was
+            # counted, and the request can be sent again.
+            admission.give_back_cooldown(guild_id, user_id)
+            with contextlib.suppress(Exception):
+                text = i18n.translate("owed.stopping", interaction.locale)
+                embeds = owed_embeds(dataclasses.replace(owed, locale=str(interaction.locale))) if owed else []
+                await _refuse_after_defer(interaction, text, embeds)
+                await self._settle(owed)
+            raise
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
-            await _refuse_after_defer(interaction, generic_text(interaction.locale))
+            echo = echo_prompt(draft.prompt if isinstance(draft, Draft) else known_prompt, interaction.locale)
+            await _refuse_after_defer(interaction, generic_text(interaction.locale), echo)
+            await self._settle(owed)
             return
-        if draft.notice:
+        if isinstance(draft, Draft) and draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
             # follow-up into the (public) reply itself.
             reporter = self._pipeline.reporter_of(job.id)
@@ -190,10 +305,9 @@ class Intake:
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    async def admit(self, client: discord.Client, draft: Draft, origin: Origin) -> Job:
-        """Everything after the first answer, for every way in: check the draft, look at the quota, read and
-        prepare the references, and hand the job to the pipeline. A `Refusal` when it cannot be taken (nothing
-        was counted)."""
+    async def request_for(self, client: discord.Client, draft: Draft, origin: Origin) -> JobRequest:
+        """What follows the first answer, for every way in, up to the admission: check the draft, look at the
+        quota, read and prepare the references. A `Refusal` when it cannot be taken (nothing was counted)."""
         guild_id, user_id = origin.guild_id, origin.user_id
         prompt, choice = self._check_draft(guild_id, draft)
         # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
@@ -201,7 +315,7 @@ class Intake:
         if usage is not None:
             raise QuotaExceeded(usage, draft.n, choice.weight)
         references = await self._references(client, draft)
-        request = JobRequest(
+        return JobRequest(
             guild_id=guild_id,
             channel_id=origin.channel_id,
             user_id=user_id,
@@ -221,13 +335,41 @@ class Intake:
             reply_message_id=origin.reply_message_id,
             channel_postable=origin.channel_postable,
             locale=origin.locale,
+            owed_interaction_id=origin.owed_interaction_id,
             source_message_id=origin.source_message_id,
         )
-        return await self._pipeline.submit(request)
+
+    async def admit(self, client: discord.Client, draft: Draft, origin: Origin) -> Job:
+        """`request_for`, then the pipeline's admission: the job, or a `Refusal` (nothing was counted)."""
+        return await self._pipeline.submit(await self.request_for(client, draft, origin))
 
     def check_draft(self, guild_id: int, draft: Draft) -> tuple[str, Choice]:
         """The request's own options are acceptable in this server (see `Admission.check_options`). No I/O."""
         return self._check_draft(guild_id, draft)
+
+    async def _settle(self, owed: OwedAnswer | None) -> None:
+        if owed is not None and self._owed is not None:
+            await self._owed.settle(owed.interaction_id)
+
+    async def close(self) -> None:
+        """Stop acknowledging requests (new ones are refused at once), let those acknowledged finish for up to
+        the drain's seconds, then answer the rest (those not being admitted) that the bot is restarting."""
+        self._closing = True
+        if not self._acknowledged:
+            return
+        log.info("Finishing %d acknowledged request(s) before stopping", len(self._acknowledged))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._drain_seconds):
+                await self._drained.wait()
+        stopped = [task for task in self._acknowledged if task not in self._admitting]
+        for task in stopped:
+            task.cancel()
+        # Their answers, and the admissions under way, end quickly: a bounded wait, whatever happens.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ANSWER_WAIT):
+                await self._drained.wait()
+        if stopped:
+            log.info("Told %d member(s) that their request could not be taken before the stop", len(stopped))
 
     def log_refusal(
         self, refusal: Refusal, guild_id: int | None, channel_id: int | None, user_id: int, *, source: str
@@ -243,7 +385,8 @@ class Intake:
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
-                stored = await self._history.references(draft.stored_references)
+                action = "remixed" if draft.kind is JobKind.REMIX else "re-rolled"
+                stored = await self._history.references(draft.stored_references, action=action)
             read = await _read_attachments(client, draft.attachments)
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
@@ -289,9 +432,12 @@ async def _refuse_after_defer(
     await interaction.followup.send(text, embeds=list(embeds), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-def _echo(refusal: Refusal) -> list[discord.Embed]:
-    """What a refusal shows besides its text: a blocked prompt is repeated, so that it can be reworded."""
-    return [prompt_embed(refusal.prompt)] if isinstance(refusal, PromptBlocked) else []
+def _echoed(refusal: Refusal, draft: Draft | DraftLoader, known: str | None) -> str | None:
+    """The prompt a refusal repeats: the one refused for a blocked word, else the draft's, else what was known
+    before the draft was read."""
+    if isinstance(refusal, PromptBlocked):
+        return refusal.prompt
+    return draft.prompt if isinstance(draft, Draft) else known
 
 
 def may_post(interaction: discord.Interaction) -> bool:
@@ -316,3 +462,12 @@ def role_ids_of(user: discord.User | discord.Member) -> frozenset[int]:
     if isinstance(user, discord.Member):
         return frozenset(int(role_id) for role_id in user._roles)
     return frozenset()
+
+
+def _options(draft: Draft | DraftLoader) -> dict[str, object]:
+    """A request's options as given, for its owed answer (a loader's are known only once it has run)."""
+    if not isinstance(draft, Draft):
+        return {}
+    given = {"kind": draft.kind.value, "n": draft.n, "model": draft.model, "aspect": draft.aspect}
+    given |= {"resolution": draft.resolution, "attachments": len(draft.attachments)}
+    return {name: value for name, value in given.items() if value is not None}

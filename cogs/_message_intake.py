@@ -35,7 +35,7 @@ import discord
 import i18n
 from cogs._attachments import ImageAttachment
 from cogs._channel_reply import author_only
-from cogs._embeds import prompt_embed
+from cogs._embeds import echo_prompt
 from cogs._intake import Draft, Intake, Origin, role_ids_of
 from cogs._locale import server_locale
 from cogs._texts import generic_text, refusal_text
@@ -211,7 +211,7 @@ class MessageIntake:
             return
         except Exception:
             log.exception("Unexpected error while reading message %s", message.id)
-            await self._tell(message, generic_text(locale), locale=locale)
+            await self._tell(message, generic_text(locale), written, locale=locale)
             return
         admission.start_cooldown(guild.id, author.id)
         await self.reply_then_admit(message, draft, written=written, locale=locale)
@@ -256,12 +256,12 @@ class MessageIntake:
             )
             return await self._intake.admit(self._client, draft, origin)
         except Refusal as refusal:
-            await self._show_refusal(reply, chat_refusal_text(refusal, locale), written, user_id)
+            await self._show_refusal(reply, chat_refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
         except Exception:
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting message %s", message.id)
-            await self._show_refusal(reply, generic_text(locale), "", user_id)
+            await self._show_refusal(reply, generic_text(locale), written, user_id, locale)
         await self._answered(message.id)
         return None
 
@@ -291,7 +291,7 @@ class MessageIntake:
 
     async def _answer_interrupted(self, claim: MessageRequest) -> None:
         channel = self._client.get_partial_messageable(claim.channel_id, guild_id=claim.guild_id)
-        text = i18n.translate("chat.interrupted", claim.locale)
+        text = i18n.translate("owed.restarted", claim.locale)
         mentions = author_only(claim.user_id)
         if claim.reply_message_id is not None:
             await channel.get_partial_message(claim.reply_message_id).edit(
@@ -358,7 +358,7 @@ class MessageIntake:
         try:
             await message.channel.send(
                 text,
-                embeds=[prompt_embed(written)] if written else [],
+                embeds=echo_prompt(written, locale),
                 reference=message.to_reference(fail_if_not_exists=False),
                 allowed_mentions=author_only(message.author.id),
                 delete_after=self.notice_seconds,
@@ -367,12 +367,12 @@ class MessageIntake:
             log.info("Could not answer message %s: %s %s", message.id, exc.status, exc.code)
         await self._answered(message.id)
 
-    async def _show_refusal(self, reply: discord.Message, text: str, written: str, user_id: int) -> None:
+    async def _show_refusal(self, reply: discord.Message, text: str, written: str, user_id: int, locale: str) -> None:
         """The reply becomes the refusal (the member was pinged when it was posted), then deletes itself."""
         try:
             await reply.edit(
                 content=text,
-                embeds=[prompt_embed(written)] if written else [],
+                embeds=echo_prompt(written, locale),
                 allowed_mentions=author_only(user_id),
                 delete_after=self.notice_seconds,
             )

@@ -56,6 +56,8 @@ class Post:
     purpose: str = ""
     """Part of the nonce: a job's result, late notice and failure notice are three messages."""
     embed: discord.Embed | None = None
+    more_embeds: tuple[discord.Embed, ...] = ()
+    """Shown after `embed` (a failure's: the prompt repeated)."""
     view: discord.ui.View | None = None
     files: Files | None = None
     is_result: bool = False
@@ -112,7 +114,7 @@ class Outbox:
         try:
             message = await channel.send(
                 content,
-                embed=post.embed or discord.utils.MISSING,
+                embeds=[embed for embed in (post.embed, *post.more_embeds) if embed is not None],
                 files=await post.files() if post.files else [],
                 view=post.view or discord.utils.MISSING,
                 allowed_mentions=mentions,

@@ -22,7 +22,7 @@ from typing import Final
 import discord
 
 from cogs._channel_reply import ChannelReply
-from cogs._embeds import NO_MENTIONS, problem_embed, progress_embed, result_embed
+from cogs._embeds import NO_MENTIONS, echo_prompt, problem_embed, progress_embed, result_embed
 from cogs._outbox import Outbox, Post
 from cogs._texts import failure_text
 from cogs._throttle import CoalescingEditor
@@ -196,6 +196,8 @@ class DiscordReporter:
         job = event.job
         title = "Cancelled" if event.kind is FailureKind.CANCELLED else "Could not generate"
         embed = problem_embed(failure_text(event), title=title)
+        # The prompt goes wherever the failure goes, so that the member can copy it (docs/members.md).
+        prompt = echo_prompt(job.prompt, job.locale)
         if self._reply_editable(job):
             try:
                 if event.kind is FailureKind.CONTENT_POLICY and self._webhook is not None:
@@ -203,9 +205,9 @@ class DiscordReporter:
                     # order: while the reply is still the "thinking" placeholder, Discord turns the first
                     # follow-up into the reply itself, which would make it public.
                     await self._delete_reply()
-                    await self._webhook.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+                    await self._webhook.send(embeds=[embed, *prompt], ephemeral=True, allowed_mentions=NO_MENTIONS)
                 else:
-                    await self._edit_reply(embed=embed, view=None, attachments=[])
+                    await self._edit_reply(embed=embed, view=None, attachments=[], more=prompt)
                 return
             except discord.HTTPException as exc:
                 if not self._gone(exc):
@@ -218,6 +220,7 @@ class DiscordReporter:
                 dm_text=f"Your images from <#{job.channel_id}> could not be made.",
                 purpose="fail:",
                 embed=embed,
+                more_embeds=tuple(prompt),
             ),
         )
 
@@ -276,22 +279,24 @@ class DiscordReporter:
         embed: discord.Embed,
         view: discord.ui.View | None,
         attachments: list[discord.File] | None = None,
+        more: list[discord.Embed] | None = None,
     ) -> discord.Message:
         assert self._job.reply_message_id is not None
+        embeds = [embed, *(more or [])]
         try:
             if self._channel_reply is not None:
-                message = await self._channel_reply.edit(embed=embed, view=view, attachments=attachments)
+                message = await self._channel_reply.edit(embeds=embeds, view=view, attachments=attachments)
             elif self._webhook is None:
                 raise AssertionError("a reply is edited through the interaction's webhook or in the channel")
             elif attachments is None:
                 message = await self._webhook.edit_message(
-                    self._job.reply_message_id, content=None, embed=embed, view=view, allowed_mentions=NO_MENTIONS
+                    self._job.reply_message_id, content=None, embeds=embeds, view=view, allowed_mentions=NO_MENTIONS
                 )
             else:
                 message = await self._webhook.edit_message(
                     self._job.reply_message_id,
                     content=None,
-                    embed=embed,
+                    embeds=embeds,
                     view=view,
                     attachments=attachments,
                     allowed_mentions=NO_MENTIONS,

@@ -15,15 +15,31 @@ import logging
 import discord
 
 from cogs._attachments import ImageAttachment
+from cogs._embeds import NO_MENTIONS, echo_prompt, shown_prompt
 from cogs._intake import Draft, Intake
 from cogs._texts import refusal_text
 from generation.events import FailureKind
 from generation.history import JobHistory
 from generation.pipeline import Pipeline
 from generation.refusals import ImageGoneFromMessage
-from storage.jobs import JobKind, JobState
+from storage.jobs import Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
+
+
+def reroll_draft(parent: Job) -> Draft:
+    """The request a Re-roll of `parent` makes: the same prompt, model, aspect, resolution, n and stored
+    references (a Remix changes some of them: cogs/_remix.py)."""
+    return Draft(
+        parent.prompt,
+        parent.n,
+        JobKind.REROLL,
+        model=parent.model,
+        aspect=parent.aspect,
+        resolution=parent.resolution,
+        stored_references=parent,
+        parent_job_id=parent.id,
+    )
 
 
 class ResultActions:
@@ -38,26 +54,19 @@ class ResultActions:
         """A new job with the same prompt, size, n and references, for the member who clicked."""
 
         async def load() -> Draft:
-            parent = await self._history.parent(job_id, "re-rolled", guild_id=interaction.guild_id)
-            return Draft(
-                parent.prompt,
-                parent.n,
-                JobKind.REROLL,
-                model=parent.model,
-                aspect=parent.aspect,
-                resolution=parent.resolution,
-                stored_references=parent,
-                parent_job_id=parent.id,
-            )
+            return reroll_draft(await self._history.parent(job_id, "re-rolled", guild_id=interaction.guild_id))
 
-        await self._intake.run(interaction, load)
+        await self._intake.run(interaction, load, prompt=shown_prompt(interaction.message))
 
     async def vary(self, interaction: discord.Interaction, job_id: str, index: int) -> None:
         """A new job with the same prompt and this image (the message's current attachment) as its reference."""
         attachments = interaction.message.attachments if interaction.message else []
         if index >= len(attachments):
             await interaction.response.send_message(
-                refusal_text(ImageGoneFromMessage(), interaction.locale), ephemeral=True
+                refusal_text(ImageGoneFromMessage(), interaction.locale),
+                embeds=echo_prompt(shown_prompt(interaction.message), interaction.locale),
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
             )
             return
         image = ImageAttachment.of(attachments[index])
@@ -75,7 +84,7 @@ class ResultActions:
                 parent_job_id=parent.id,
             )
 
-        await self._intake.run(interaction, load)
+        await self._intake.run(interaction, load, prompt=shown_prompt(interaction.message))
 
     async def delete(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
         """The requester, or anyone with Manage Messages, deletes the result."""

@@ -16,6 +16,7 @@ from generation.alerts import AlertThrottle
 from generation.forms import FormBook
 from generation.history import JobHistory
 from generation.operator_status import OperatorStatus
+from generation.owed_answers import OwedAnswers
 from generation.pipeline import Pipeline
 from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
@@ -39,6 +40,7 @@ class Services:
     alerts: AlertThrottle
     mod_log: ModerationLog
     intake: Intake
+    owed_answers: OwedAnswers
     actions: ResultActions
     chat: MessageIntake
     operator_status: OperatorStatus | None = None

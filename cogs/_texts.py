@@ -153,7 +153,11 @@ def generic_text(locale: LocaleLike) -> str:
 # -- refusals ------------------------------------------------------------------------------------------------
 
 _OPTION_REFUSALS: Final = {"aspect": "refusal.aspect_not_offered", "resolution": "refusal.resolution_not_offered"}
-_PARENT_UNKNOWN: Final = {"re-rolled": "refusal.parent_unknown.re-rolled", "varied": "refusal.parent_unknown.varied"}
+_PARENT_UNKNOWN: Final = {
+    "re-rolled": "refusal.parent_unknown.re-rolled",
+    "varied": "refusal.parent_unknown.varied",
+    "remixed": "refusal.parent_unknown.remixed",
+}
 
 
 def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
@@ -219,12 +223,16 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             return t("refusal.message_no_images_forwarded")
         case MessageHasNoImages():
             return t("refusal.message_no_images")
+        case FormExpired(kind="remix"):
+            return t("refusal.form_expired.remix", button=t("button.remix"))
         case FormExpired():
             return t("refusal.form_expired", menu=t("menu.from_images"))
         case ImageGoneFromMessage():
             return t("refusal.image_gone")
         case ParentUnknown(action=action):
             return t(_PARENT_UNKNOWN[action])
+        case ReferencesExpired(retention_days=days, action="remixed"):
+            return i18n.plural("refusal.references_expired.remixed", days, locale)
         case ReferencesExpired(retention_days=days):
             return i18n.plural("refusal.references_expired", days, locale)
         case JobReferenceInvalid():

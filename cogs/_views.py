@@ -15,6 +15,7 @@ import discord
 
 from cogs._errors import answer_error
 from cogs._gate import Gated
+from cogs._remix import RemixButton
 from cogs._services import services_of
 from storage.jobs import Job
 
@@ -121,13 +122,14 @@ class CancelButton(Gated, discord.ui.DynamicItem[discord.ui.Button[Any]], templa
         await _run(interaction, lambda actions: actions.cancel(interaction, self.job_id, self.requester_id))
 
 
-DYNAMIC_ITEMS: Final = (RerollButton, VaryButton, DeleteButton, CancelButton)
+DYNAMIC_ITEMS: Final = (RerollButton, RemixButton, VaryButton, DeleteButton, CancelButton)
 
 
 def result_view(job: Job, images: int) -> discord.ui.View:
-    """Re-roll and Delete, then one Vary per image."""
+    """Re-roll, Remix (cogs/_remix.py) and Delete, then one Vary per image."""
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job.id))
+    view.add_item(RemixButton.of(job))
     view.add_item(DeleteButton(job.id, job.user_id))
     for index in range(min(images, 4)):
         view.add_item(VaryButton(job.id, index))

@@ -150,7 +150,7 @@ class ResultActionsCog(commands.Cog):
                 raise FormExpired()
             return from_images_draft(str(prompt), record, self.default_model(interaction.guild_id), interaction.locale)
 
-        await self.services.intake.run(interaction, load)
+        await self.services.intake.run(interaction, load, prompt=str(prompt))
 
     async def _context_menu_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)

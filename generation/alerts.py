@@ -3,15 +3,21 @@
 When the API key is rejected every job fails the same way; the operator needs to hear it once, not once per
 job. An alert of a kind is passed on, then further alerts of that kind are held back until `quiet_period` has
 passed without one (the burst is over), or until the problem is resolved.
+
+Processes sharing a database (several shards) each notice the same problem: each tells the servers it serves,
+but the operator's webhook hears of a burst once in all. With `shared`, the first process to report a burst
+claims it there, and only the alert that claimed it goes to the operator (`Alert.to_operator`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,9 @@ OPERATOR_ONLY: frozenset[AlertKind] = frozenset({AlertKind.LOW_BALANCE})
 class Alert:
     kind: AlertKind
     detail: str
+    to_operator: bool = True
+    """Whether this process tells the operator's webhook: False when another process sharing the database
+    already did for this burst."""
 
     @property
     def text(self) -> str:
@@ -50,14 +59,35 @@ class Alert:
 AlertSink = Callable[[Alert], None]
 
 
+class SharedBursts(Protocol):
+    """Bursts as every process sharing the database sees them (storage/alert_bursts.py)."""
+
+    async def begin(self, kind: str, quiet_seconds: float) -> bool:
+        """Whether this report claims the burst of `kind`: none was claimed within `quiet_seconds`."""
+        ...
+
+    async def end(self, kind: str) -> None:
+        """The problem is over: the next report of `kind` claims a new burst."""
+        ...
+
+
 class AlertThrottle:
     """Passes the first alert of a burst to `sink` and holds back the rest of it."""
 
-    def __init__(self, sink: AlertSink, *, quiet_period: float = 600.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        sink: AlertSink,
+        *,
+        quiet_period: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedBursts | None = None,
+    ):
         self._sink = sink
         self._quiet_period = quiet_period
         self._clock = clock
         self._last_seen: dict[AlertKind, float] = {}
+        self._shared = shared
+        self._tail: asyncio.Task[None] | None = None
 
     def raise_alert(self, kind: AlertKind, detail: str = "") -> bool:
         """Report `kind`; returns whether it was passed on (False: part of a burst already reported)."""
@@ -67,12 +97,49 @@ class AlertThrottle:
         if last is not None and now - last < self._quiet_period:
             return False
         log.warning("Operator alert: %s %s", kind.value, detail)
-        try:
-            self._sink(Alert(kind, detail))
-        except Exception:
-            log.exception("Alert sink failed")
+        if self._shared is None:
+            self._pass_on(Alert(kind, detail))
+        else:
+            self._in_order(self._claim_and_pass_on(self._shared, kind, detail))
         return True
 
     def resolve(self, kind: AlertKind) -> None:
         """The problem is over: the next alert of this kind starts a new burst."""
         self._last_seen.pop(kind, None)
+        if self._shared is not None:
+            self._in_order(self._shared.end(kind.value))
+
+    async def idle(self) -> None:
+        """Wait until every alert and resolution so far has been handled (with `shared`, they take a while)."""
+        while self._tail is not None and not self._tail.done():
+            await asyncio.wait([self._tail])
+
+    def _pass_on(self, alert: Alert) -> None:
+        try:
+            self._sink(alert)
+        except Exception:
+            log.exception("Alert sink failed")
+
+    async def _claim_and_pass_on(self, shared: SharedBursts, kind: AlertKind, detail: str) -> None:
+        try:
+            first = await shared.begin(kind.value, self._quiet_period)
+        except Exception:
+            # Better told twice than never: the operator is the one who can fix it.
+            log.exception("Could not check whether another process already reported the alert")
+            first = True
+        self._pass_on(Alert(kind, detail, to_operator=first))
+
+    def _in_order(self, step: Coroutine[Any, Any, None]) -> None:
+        """Run `step` once the steps asked for before it are done: a burst is never ended before it was
+        claimed, nor an alert passed on before the one raised before it."""
+        previous = self._tail
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await step
+            except Exception:
+                log.exception("Could not end an alert burst shared with the other processes")
+
+        self._tail = asyncio.create_task(run(), name="operator-alert")

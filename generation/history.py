@@ -66,11 +66,12 @@ class JobHistory:
             raise ParentUnknown(action)
         return parent
 
-    async def references(self, job: Job) -> tuple[Reference, ...]:
-        """The job's reference images as stored for a re-roll; `ReferencesExpired` once they were deleted."""
+    async def references(self, job: Job, *, action: str = "re-rolled") -> tuple[Reference, ...]:
+        """The job's reference images as stored for a re-roll or a remix; `ReferencesExpired` (naming the
+        `action`) once they were deleted."""
         stored = await self._store.references.load(job.id)
         if len(stored) != job.reference_count:
-            raise ReferencesExpired(self._retention_days)
+            raise ReferencesExpired(self._retention_days, action)
         return tuple(Reference(image.data, image.mime_type) for image in stored)
 
     # -- finding a job again ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from generation.job_run import JobRun
 from generation.leases import LeaseKeeper
 from generation.logs import bind_log_context
 from generation.metrics import Metrics
-from generation.refusals import QuotaExceeded, ReferencesNotSaved, Restarting, Unavailable
+from generation.refusals import AnsweredElsewhere, QuotaExceeded, ReferencesNotSaved, Restarting, Unavailable
 from generation.requests import JobRequest
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
@@ -248,6 +248,11 @@ class Pipeline:
             )
             if not reservation.granted:
                 raise QuotaExceeded(reservation.refused_by, request.n, request.weight)
+            owed = request.owed_interaction_id
+            if owed is not None and not await store.owed_answers.take(owed, self._config.owner):
+                # Another process answered the request meanwhile (this one stalled past its claim): it must not
+                # become a job as well.
+                raise AnsweredElsewhere()
             job = await store.jobs.create(
                 job_id=job_id,
                 guild_id=request.guild_id,

@@ -35,6 +35,12 @@ class Restarting(Refusal):
 
 
 @dataclass(eq=False)
+class AnsweredElsewhere(Refusal):
+    """The request was answered by another process while this one was taking it (generation/owed_answers.py):
+    nothing more is said to the member."""
+
+
+@dataclass(eq=False)
 class Unavailable(Refusal):
     """The image service cannot be used now (the circuit breaker is open)."""
 
@@ -157,7 +163,10 @@ class MessageHasNoImages(Refusal):
 
 @dataclass(eq=False)
 class FormExpired(Refusal):
-    """A form sent after its time (its images' links expired), or one the bot does not know: open it again."""
+    """A form sent after its time (its images' links expired), or one the bot does not know: open it again.
+    `kind` names the form ("from-images", "remix")."""
+
+    kind: str = "from-images"
 
 
 @dataclass(eq=False)
@@ -167,16 +176,18 @@ class ImageGoneFromMessage(Refusal):
 
 @dataclass(eq=False)
 class ParentUnknown(Refusal):
-    """The job behind a result's button is no longer known; `action` names what was tried ("re-rolled")."""
+    """The job behind a result's button is no longer known; `action` names what was tried ("re-rolled",
+    "varied", "remixed")."""
 
     action: str
 
 
 @dataclass(eq=False)
 class ReferencesExpired(Refusal):
-    """A re-roll of a job whose references were deleted after `retention_days`."""
+    """A re-roll (or a remix: `action`) of a job whose references were deleted after `retention_days`."""
 
     retention_days: int
+    action: str = "re-rolled"
 
 
 # -- finding a job again (/show) ----------------------------------------------------------------------------

@@ -99,9 +99,13 @@ class UpstreamHealth:
         if self._alerts is None:
             return
         if is_open:
+            # "Back" is over when it goes down again, not when it comes back: with several processes, the
+            # first to see it back claims the burst, and the others' "back" is part of it.
+            self._alerts.resolve(AlertKind.UPSTREAM_BACK)
             if reason not in (AlertKind.API_KEY_REJECTED.value, AlertKind.BALANCE_EXHAUSTED.value):
                 self._alerts.raise_alert(AlertKind.UPSTREAM_DOWN, reason)
         else:
             for kind in AlertKind:
-                self._alerts.resolve(kind)
+                if kind is not AlertKind.UPSTREAM_BACK:
+                    self._alerts.resolve(kind)
             self._alerts.raise_alert(AlertKind.UPSTREAM_BACK, "")

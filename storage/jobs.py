@@ -72,6 +72,7 @@ class JobKind(StrEnum):
     REROLL = "reroll"
     VARY = "vary"
     CONTEXT = "context"
+    REMIX = "remix"
     MESSAGE = "message"
     """A message that mentions the bot (docs/members.md, "In the conversation")."""
 
@@ -85,6 +86,7 @@ _SOURCES: Final = {
     JobKind.REROLL: "button",
     JobKind.VARY: "button",
     JobKind.CONTEXT: "form",
+    JobKind.REMIX: "form",
     JobKind.MESSAGE: "message",
 }
 

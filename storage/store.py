@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from storage.alert_bursts import AlertBursts
 from storage.clock import Clock, utc_now
 from storage.connect import open_database
 from storage.database import Database
@@ -14,6 +15,7 @@ from storage.guild_settings import GuildSettingsRepository
 from storage.jobs import JobRepository
 from storage.kept_results import KeptResults
 from storage.message_requests import MessageRequestRepository
+from storage.owed_answers import OwedAnswerRepository
 from storage.quotas import OperatorDefaults, QuotaRepository
 from storage.references import ReferenceStore
 from storage.usage import UsageLog
@@ -31,6 +33,8 @@ class Storage:
     guild_settings: GuildSettingsRepository
     forms: FormRepository
     kept_results: KeptResults
+    owed_answers: OwedAnswerRepository
+    alert_bursts: AlertBursts
     message_requests: MessageRequestRepository
     clock: Clock
 
@@ -52,6 +56,8 @@ class Storage:
             guild_settings=GuildSettingsRepository(db, clock),
             forms=FormRepository(db, clock),
             kept_results=KeptResults(db, clock),
+            owed_answers=OwedAnswerRepository(db, clock),
+            alert_bursts=AlertBursts(db, clock),
             message_requests=MessageRequestRepository(db, clock),
             clock=clock,
         )

@@ -107,6 +107,7 @@ async def test_a_member_shows_their_job_again_elsewhere_with_its_images_and_work
     assert embed["footer"]["text"] == f"Job {reference} · GPT Image 2 · Widescreen 16:9 · 1K (standard)"
     assert message.custom_ids() == [
         f"imagine:reroll:{job.id}",
+        f"imagine:remix:{job.id}:16:9:1k:gpt-image-2",
         f"imagine:delete:{job.id}:{world.member.id}",
         f"imagine:vary:{job.id}:0",
         f"imagine:vary:{job.id}:1",

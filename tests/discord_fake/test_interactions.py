@@ -457,8 +457,8 @@ async def test_a_context_menu_opens_a_modal_and_the_submit_mirrors_it(
     assert submit.payload["data"] == {
         "custom_id": "prompt-modal",
         "components": [
-            {"type": 1, "components": [{"type": 4, "custom_id": "prompt", "value": "a dog"}]},
-            {"type": 18, "component": {"type": 4, "custom_id": "note", "value": ""}},
+            {"type": 1, "id": 1, "components": [{"type": 4, "id": 2, "custom_id": "prompt", "value": "a dog"}]},
+            {"type": 18, "id": 3, "component": {"type": 4, "id": 4, "custom_id": "note", "value": ""}},
         ],
     }
     assert submit.parent is call

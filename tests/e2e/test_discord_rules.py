@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from storage.store import Storage
 from tests.e2e.conftest import STEP_TIMEOUT, World, delivered, first_response, open_world, progress_versions
-from tests.fakes.discord import CallbackType, InteractionRecord, Overwrite, Permission
-from tests.fakes.toapis import Timeline
+from tests.fakes.discord import CallbackType, FakeChannel, InteractionRecord, Overwrite, Permission
+from tests.fakes.toapis import Endpoint, Fault, Timeline
+from tests.storage.conftest import fresh_schema
 
 pytestmark = [pytest.mark.e2e]
 
@@ -97,3 +99,57 @@ async def test_a_result_neither_the_channel_nor_the_dms_take_is_refunded_and_kep
         kept = world.rows("SELECT position, mime_type FROM kept_results WHERE job_id = ?", job_id)
         assert kept == [{"position": 0, "mime_type": "image/png"}]
         assert not [m for m in world.discord.channel_messages(quiet) if m.attachments]
+
+
+async def test_an_alert_reaches_each_server_from_its_own_shard_and_the_operator_once_with_two_processes(
+    world: World,
+) -> None:
+    """Two processes, one shard each, sharing PostgreSQL as docker-compose.sharded.yml deploys them, each finds
+    at start-up that ToAPIs rejects the key: each server's log channel hears it once, from the process that runs
+    its shard, and the operator's webhook once in all (docs/operators.md, Alerts). Skipped without
+    TEST_POSTGRES_URL."""
+    async with fresh_schema() as url:
+        # One server on each shard of two: a snowflake's shard is (id >> 22) % 2.
+        other_shard = 1 - (world.guild.id >> 22) % 2
+        other = world.discord.add_guild("Second server", guild_id=((1_000_000 + other_shard) << 22) | 5)
+        log_channels = {guild.id: guild.add_text_channel("bot-log") for guild in (world.guild, other)}
+        logs = list(log_channels.values())
+        operators = world.guild.add_text_channel("operators")
+        async with await Storage.open(url) as store:
+            for guild_id, channel in log_channels.items():
+                await store.guild_settings.set_log_channel(guild_id, channel.id)
+        world.api.fail(Endpoint.MODELS, Fault.unauthorized(), times=None)
+
+        def texts(channel: FakeChannel) -> list[str]:
+            return [m.content for m in world.discord.channel_messages(channel)]
+
+        common = {
+            "DATABASE_URL": url,
+            "SHARD_COUNT": "2",
+            "OPERATOR_ALERT_WEBHOOK_URL": world.discord.add_channel_webhook(operators),
+        }
+        first, second = logs
+        async with world.bot(**common, SHARD_IDS=str(1 - other_shard)):
+            # Each server hears it from the process of its shard: first this one's, then the other's.
+            await world.discord.wait_for(lambda: texts(first), STEP_TIMEOUT, what="the first server's alert")
+            async with world.bot(**common, SHARD_IDS=str(other_shard)):
+                await world.discord.wait_for(lambda: texts(second), STEP_TIMEOUT, what="the second server's alert")
+                world.api.clear_faults()
+                # Each process posts its alerts in order, the operator's first: once both servers read the
+                # all-clear, and so does the operator, every post of both processes is made.
+                await world.discord.wait_for(
+                    lambda: all("works again" in " ".join(texts(c)) for c in [*logs, operators]),
+                    STEP_TIMEOUT,
+                    what="the all-clear",
+                )
+
+        for channel in logs:
+            # Two posts, the alert and the all-clear: the process of the other shard never tried to post here.
+            assert len([r for r in world.discord.requests if f"/channels/{channel.id}/messages" in r.path]) == 2
+            key, back = texts(channel)
+            assert key.startswith("⚠️ Generation is paused by a problem the bot's owner must fix.")
+            assert back.startswith("✅")
+        told = texts(operators)
+        assert len(told) == 2, told  # once in all, by whichever process claimed the burst
+        assert "TOAPIS_API_KEY" in told[0]
+        assert "works again" in told[1]

@@ -158,7 +158,7 @@ async def test_imagine_defers_shows_progress_and_edits_in_the_images(shared: Sha
     assert fields["Requested by"] == alice.mention
     assert "Time" in fields
     labels = [str(c.get("label")) for c in iter_components(original.components) if c.get("type") == 2]
-    assert sorted(labels) == ["Delete", "Re-roll", "Vary 1", "Vary 2"]
+    assert sorted(labels) == ["Delete", "Re-roll", "Remix", "Vary 1", "Vary 2"]
     assert original.mentions_nobody
     assert world.discord.channel_messages(world.channel) == [original]
     # And the usage log.

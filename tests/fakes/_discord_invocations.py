@@ -30,6 +30,7 @@ from tests.fakes._discord_commands import (
     find_subcommand,
 )
 from tests.fakes._discord_files import Upload
+from tests.fakes._discord_modals import check_choice, submitted_components
 from tests.fakes._discord_model import (
     ALL_PERMISSIONS,
     FakeGuild,
@@ -510,7 +511,7 @@ class Invocations:
             if values is not None:
                 raise InvocationRefused("a button takes no values")
         elif component["type"] == 3:
-            data["values"] = _check_select(component, values)
+            data["values"] = check_choice(component, values)
         else:
             if values is None:
                 raise InvocationRefused(f"component type {component['type']} needs values")
@@ -548,12 +549,9 @@ class Invocations:
         invoker, member, where = self._where(invoker_arg, opened_by.channel)
         if invoker is not opened_by.user:
             raise InvocationRefused("only the member the modal was shown to can submit it")
-        remaining = dict(values)
-        components = [_submitted(item, remaining) for item in modal.get("components") or []]
-        if remaining:
-            raise InvocationRefused(f"the modal has no input(s) {sorted(remaining)}")
+        components = submitted_components(modal, values)
         self._submitted_modals.add(opened_by.id)
-        data = {"custom_id": modal["custom_id"], "components": [c for c in components if c is not None]}
+        data = {"custom_id": modal["custom_id"], "components": components}
         return self._register(
             kind=InteractionType.MODAL_SUBMIT,
             name=str(modal["custom_id"]),
@@ -574,57 +572,3 @@ def _check_choice(definition: Mapping[str, Any], value: Any) -> None:
     if choices and value not in [c["value"] for c in choices]:
         allowed = [c["value"] for c in choices]
         raise InvocationRefused(f"{definition['name']!r} must be one of {allowed}, not {value!r}")
-
-
-def _check_select(component: Mapping[str, Any], values: Sequence[str] | None) -> list[str]:
-    if values is None:
-        raise InvocationRefused("a select needs values")
-    chosen = list(values)
-    offered = [o["value"] for o in component.get("options") or []]
-    low, high = component.get("min_values", 1), component.get("max_values", 1)
-    if not low <= len(chosen) <= high:
-        raise InvocationRefused(f"choose {low}-{high} values, not {len(chosen)}")
-    unknown = [v for v in chosen if v not in offered]
-    if unknown:
-        raise InvocationRefused(f"values {unknown} are not among the options {offered}")
-    return chosen
-
-
-def _input_value(item: Mapping[str, Any], remaining: dict[str, str | Sequence[str]]) -> dict[str, Any] | None:
-    custom_id = item.get("custom_id")
-    kind = item.get("type")
-    if custom_id is None:
-        return None
-    given = remaining.pop(custom_id, None)
-    if kind == 4:
-        text = "" if given is None else given
-        if not isinstance(text, str):
-            raise InvocationRefused(f"text input {custom_id!r} takes a string")
-        required = item.get("required", True)
-        if required and not text:
-            raise InvocationRefused(f"text input {custom_id!r} is required")
-        low, high = item.get("min_length") or 0, item.get("max_length") or 4000
-        if text and not low <= len(text) <= high:
-            raise InvocationRefused(f"text input {custom_id!r} takes {low}-{high} characters, not {len(text)}")
-        return {"type": 4, "custom_id": custom_id, "value": text}
-    if kind == 3:
-        chosen = [] if given is None else ([given] if isinstance(given, str) else list(given))
-        if not chosen and not item.get("required", True):
-            return {"type": 3, "custom_id": custom_id, "values": []}
-        return {"type": 3, "custom_id": custom_id, "values": _check_select(item, chosen)}
-    if given is not None:
-        raise InvocationRefused(f"component {custom_id!r} (type {kind}) takes no value here")
-    return None
-
-
-def _submitted(item: Mapping[str, Any], remaining: dict[str, str | Sequence[str]]) -> dict[str, Any] | None:
-    """Mirror one top-level modal component with the member's values, as Discord sends them back."""
-    kind = item.get("type")
-    if kind == 1:
-        inner = [_input_value(c, remaining) for c in item.get("components") or []]
-        return {"type": 1, "components": [c for c in inner if c is not None]}
-    if kind == 18:
-        component = item.get("component")
-        value = _input_value(component, remaining) if isinstance(component, dict) else None
-        return None if value is None else {"type": 18, "component": value}
-    return None

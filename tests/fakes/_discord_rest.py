@@ -719,6 +719,11 @@ class RestApi:
             attachment_id = int(info["attachment_id"])
         except ValueError:
             attachment_id = -1
+        self.state.cdn_requests += 1
+        self.state.changed()
+        gate = self.state.cdn_gate
+        if gate is not None:
+            await gate.wait()
         stored = self.state.cdn_lookup(signed_path, request.query, attachment_id)
         if stored is None or stored.filename != info["filename"]:
             return web.Response(status=404, text="This content is no longer available.")

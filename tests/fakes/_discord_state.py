@@ -46,6 +46,7 @@ from tests.fakes._discord_messages import (
     unknown,
     written_mentions,
 )
+from tests.fakes._discord_modals import check_modal
 from tests.fakes._discord_model import (
     DISCORD_EPOCH_MS,
     FakeGuild,
@@ -169,6 +170,10 @@ class DiscordState:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[RecordedRequest] = []
         self.cdn_clock_offset = 0.0
+        self.cdn_gate: asyncio.Event | None = None
+        """While set to a cleared event, attachment downloads wait for it (a CDN slow to answer)."""
+        self.cdn_requests = 0
+        """Attachment downloads asked for, answered or not."""
         self.clock_offset = 0.0
         self.signer = UrlSigner(secrets.token_bytes(16), config.attachment_url_lifetime)
         self.base_url = "http://127.0.0.1:0"
@@ -882,7 +887,7 @@ class DiscordState:
         elif callback == CallbackType.MODAL:
             if record.type == InteractionType.MODAL_SUBMIT:
                 raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("A modal cannot open a modal"))
-            _check_modal(data)
+            check_modal(data)
             record.modal = data
         elif callback == CallbackType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT:
             if record.type != InteractionType.AUTOCOMPLETE:
@@ -1003,17 +1008,3 @@ def _type_error(message: str) -> dict[str, Any]:
 
 def _snowflake_datetime(snowflake: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000, dt.UTC)
-
-
-def _check_modal(data: Mapping[str, Any]) -> None:
-    errors = FormErrors(("data",))
-    custom_id = data.get("custom_id")
-    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
-        errors.add(("custom_id",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
-    title = data.get("title")
-    if not isinstance(title, str) or not 1 <= len(title) <= 45:
-        errors.add(("title",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 45 in length.")
-    components = data.get("components")
-    if not isinstance(components, list) or not 1 <= len(components) <= 5:
-        errors.add(("components",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
-    errors.raise_if_any()

@@ -31,6 +31,7 @@ See the helper modules ``_discord_*.py`` for each rule:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -149,6 +150,23 @@ class FakeDiscord:
         self._member_messages = MemberMessages(self.state)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+
+    # --- the CDN --------------------------------------------------------------------------------------------------
+
+    def hold_cdn(self) -> None:
+        """Attachment downloads wait from now on (a slow CDN) until :meth:`release_cdn`."""
+        self.state.cdn_gate = asyncio.Event()
+
+    def release_cdn(self) -> None:
+        """Answer the waiting attachment downloads and every later one at once."""
+        gate, self.state.cdn_gate = self.state.cdn_gate, None
+        if gate is not None:
+            gate.set()
+
+    @property
+    def cdn_requests(self) -> int:
+        """Attachment downloads asked for so far, answered or not."""
+        return self.state.cdn_requests
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 

@@ -1,12 +1,16 @@
-"""Operator alerts: the first of a burst is passed on, the rest held back until the burst ends or is resolved."""
+"""Operator alerts: the first of a burst is passed on, the rest held back until the burst ends or is resolved; with
+a shared database, only the process that claimed a burst tells the operator."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from generation.alerts import ALERT_TEXT, Alert, AlertKind, AlertThrottle
+from storage.store import Storage
 
 
 class Clock:
@@ -95,3 +99,55 @@ def test_alert_text_is_the_operators_sentence_with_the_detail() -> None:
     assert detailed.text == (
         "ToAPIs rejected the API key: generation is stopped until TOAPIS_API_KEY is fixed. (Invalid API key provided)"
     )
+
+
+# -- several processes sharing the database --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with await Storage.open(f"sqlite:///{tmp_path / 'imagine.db'}") as opened:
+        yield opened
+
+
+def process(store: Storage, clock: Clock) -> tuple[AlertThrottle, list[Alert]]:
+    """One process's throttle on the shared database, and what it passed on."""
+    sent: list[Alert] = []
+    return AlertThrottle(sent.append, quiet_period=60.0, clock=clock, shared=store.alert_bursts), sent
+
+
+async def test_every_process_tells_its_servers_and_only_the_first_to_report_a_burst_tells_the_operator(
+    store: Storage, clock: Clock
+) -> None:
+    (first, first_sent), (second, second_sent) = process(store, clock), process(store, clock)
+    assert first.raise_alert(AlertKind.API_KEY_REJECTED, "401")
+    await first.idle()
+    assert second.raise_alert(AlertKind.API_KEY_REJECTED, "401")
+    await second.idle()
+    assert first_sent == [Alert(AlertKind.API_KEY_REJECTED, "401", to_operator=True)]
+    assert second_sent == [Alert(AlertKind.API_KEY_REJECTED, "401", to_operator=False)]
+
+
+async def test_a_problem_resolved_anywhere_lets_the_next_burst_reach_the_operator(store: Storage, clock: Clock) -> None:
+    (first, first_sent), (second, second_sent) = process(store, clock), process(store, clock)
+    first.raise_alert(AlertKind.UPSTREAM_DOWN, "502")
+    # Asked for at once: each step waits for the one before it, so the burst is claimed, ended, claimed again.
+    first.resolve(AlertKind.UPSTREAM_DOWN)
+    first.raise_alert(AlertKind.UPSTREAM_DOWN, "504")
+    await first.idle()
+    second.raise_alert(AlertKind.UPSTREAM_DOWN, "504")
+    await second.idle()
+    assert [alert.to_operator for alert in first_sent] == [True, True]
+    assert [alert.to_operator for alert in second_sent] == [False]
+
+
+async def test_when_the_database_cannot_say_the_operator_is_told_anyway(
+    store: Storage, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    throttle, sent = process(store, clock)
+    await store.close()
+    with caplog.at_level(logging.WARNING, logger="generation.alerts"):
+        throttle.raise_alert(AlertKind.BALANCE_EXHAUSTED, "402")
+        await throttle.idle()
+    assert sent == [Alert(AlertKind.BALANCE_EXHAUSTED, "402", to_operator=True)]
+    assert "Could not check whether another process already reported the alert" in caplog.text

@@ -118,6 +118,23 @@ def test_command_texts_fit_discords_limits_in_every_locale(locale: str) -> None:
             assert 1 <= len(text) <= 100, (locale, key, text)
 
 
+# Forms and buttons are not cut by the translator: Discord refuses a form whose title or label exceeds 45
+# characters, a label's description or a placeholder over 100, a button's label over 80.
+FORM_TEXT_LIMITS = {"form.remix.prompt_cut": 100, "form.remix.resolution_note": 100, "form.prompt.placeholder": 100}
+
+
+@pytest.mark.parametrize("locale", [*i18n.SUPPORTED, i18n.PSEUDO])
+def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) -> None:
+    checked = 0
+    for key in i18n.message_keys():
+        if key.startswith(("form.", "button.")):
+            text = i18n.translate(key, locale)
+            limit = 80 if key.startswith("button.") else FORM_TEXT_LIMITS.get(key, 45)
+            assert 1 <= len(text) <= limit, (locale, key, text)
+            checked += 1
+    assert checked >= 8
+
+
 # -- locales -------------------------------------------------------------------------------------------------
 
 

@@ -34,6 +34,9 @@ COVERED: dict[str, frozenset[str] | None] = {
     "cogs/_locale.py": None,
     "cogs/_translator.py": None,
     "cogs/actions.py": None,
+    "cogs/_remix.py": None,
+    "cogs/remix.py": None,
+    "cogs/_embeds.py": frozenset({"prompt_embed", "echo_prompt", "shown_prompt"}),
     "cogs/imagine.py": None,
     "cogs/usage.py": None,
     "cogs/_texts.py": frozenset(
@@ -75,6 +78,9 @@ SINKS: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {
     "set_author": ((), frozenset({"name"})),
     "Modal": ((), frozenset({"title"})),
     "TextInput": ((), frozenset({"label", "placeholder"})),
+    "Label": ((), frozenset({"text", "description"})),
+    "SelectOption": ((), frozenset({"label", "description"})),
+    "Select": ((), frozenset({"placeholder"})),
 }
 COMMAND_TEXTS: dict[str, frozenset[str]] = {
     "command": frozenset({"description"}),

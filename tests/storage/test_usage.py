@@ -308,7 +308,14 @@ async def test_export_keeps_prompts_from_running_as_spreadsheet_formulas(usage: 
 
 @pytest.mark.parametrize(
     ("kind", "source"),
-    [("imagine", "command"), ("reroll", "button"), ("vary", "button"), ("context", "form"), ("message", "message")],
+    [
+        ("imagine", "command"),
+        ("reroll", "button"),
+        ("vary", "button"),
+        ("context", "form"),
+        ("remix", "form"),
+        ("message", "message"),
+    ],
 )
 async def test_the_log_says_how_each_job_was_asked_for(
     db: Database, usage: UsageLog, clock: FakeClock, kind: str, source: str

@@ -34,5 +34,6 @@ UPDATE usage_log SET source = CASE (SELECT kind FROM jobs WHERE jobs.id = usage_
     WHEN 'reroll' THEN 'button'
     WHEN 'vary' THEN 'button'
     WHEN 'context' THEN 'form'
+    WHEN 'remix' THEN 'form'
     ELSE 'command'
 END;

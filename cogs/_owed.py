@@ -1,0 +1,94 @@
+"""Discord's side of the answer owed to a request the bot acknowledged and did not take (generation/owed_answers.py).
+
+The deferred reply is edited while the interaction's token lives (15 minutes): it still shows "thinking...".
+After that the reply can no longer be touched, so the member is told in the channel, mentioning only them, as
+for late results; where the bot may not post, there is nowhere left to answer and the record is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import discord
+
+import i18n
+from cogs._embeds import NO_MENTIONS, prompt_embed
+from cogs._reporter import TOKEN_MARGIN
+from generation.owed_answers import Outcome
+from storage.clock import utc_now
+from storage.owed_answers import OwedAnswer
+
+log = logging.getLogger(__name__)
+
+# The channel will not take the bot's message.
+_CHANNEL_REFUSED: Final = frozenset({10003, 50001, 50013})
+
+
+def owed_text(owed: OwedAnswer, key: str) -> str:
+    """What the member is told, in the reply's locale."""
+    return i18n.translate(key, owed.locale)
+
+
+def owed_embeds(owed: OwedAnswer) -> list[discord.Embed]:
+    """The prompt as given (so that it can be sent again) and the options that went with it."""
+    if owed.prompt is None:
+        return []
+    embed = prompt_embed(owed.prompt, owed.locale)
+    options = [
+        f"{name}:{owed.options[name]}" for name in ("aspect", "resolution", "n", "model") if owed.options.get(name)
+    ]
+    attached = int(owed.options.get("attachments") or 0)
+    lines = [f"`{' '.join(options)}`"] if options else []
+    if attached:
+        lines.append(i18n.plural("owed.attach_again", attached, owed.locale))
+    if lines:
+        embed.add_field(name=i18n.translate("owed.options_title", owed.locale), value="\n".join(lines), inline=False)
+    return [embed]
+
+
+class OwedAnswerer:
+    """Answers one owed request: the deferred reply if it can still be edited, else a post in the channel."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    async def __call__(self, owed: OwedAnswer) -> Outcome:
+        text = owed_text(owed, "owed.restarted")
+        if owed.reply_message_id is not None and utc_now() < owed.token_expires_at - TOKEN_MARGIN:
+            webhook = discord.Webhook.partial(owed.application_id, owed.interaction_token, client=self._client)
+            webhook.type = discord.WebhookType.application
+            try:
+                await webhook.edit_message(
+                    owed.reply_message_id, content=text, embeds=owed_embeds(owed), allowed_mentions=NO_MENTIONS
+                )
+            except discord.HTTPException as exc:
+                if exc.code == 10008:
+                    return Outcome.GONE  # the member (or the bot before it stopped) deleted the reply
+                if exc.status >= 500 or exc.status == 429:
+                    return Outcome.RETRY
+                # The token died early (or Discord refused the edit): the channel, as after its 15 minutes.
+                log.info("Could not edit the reply of interaction %s: %s", owed.interaction_id, exc)
+            else:
+                return Outcome.ANSWERED
+        return await self._post(owed, text)
+
+    async def _post(self, owed: OwedAnswer, text: str) -> Outcome:
+        if not owed.channel_postable:
+            return Outcome.GONE
+        channel = self._client.get_partial_messageable(owed.channel_id, guild_id=owed.guild_id)
+        requester = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(owed.user_id)])
+        try:
+            await channel.send(
+                i18n.translate("owed.restarted_channel", owed.locale, member=f"<@{owed.user_id}>", text=text),
+                embeds=owed_embeds(owed),
+                allowed_mentions=requester,
+                nonce=f"owed{owed.interaction_id}"[:25],
+            )
+        except discord.HTTPException as exc:
+            if exc.code in _CHANNEL_REFUSED or exc.status in (403, 404):
+                return Outcome.GONE
+            if exc.code == 10008:
+                return Outcome.ANSWERED  # the nonce's earlier post, deleted since
+            return Outcome.RETRY
+        return Outcome.ANSWERED

@@ -1,0 +1,74 @@
+"""An owed answer whose interaction token has died (15 minutes): the member is told in the channel, mentioning
+only them; where the bot may not post, the record is dropped. A restart during intake answers the request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import i18n
+from storage.clock import utc_now
+from storage.owed_answers import OwedAnswer
+from tests.cogs.conftest import World, png_upload
+
+RESTARTED = i18n.translate("owed.restarted", i18n.SOURCE, bot="Imagine")
+
+
+def left_by_a_stopped_process(world: World, *, postable: bool = True) -> OwedAnswer:
+    return OwedAnswer(
+        interaction_id=4242,
+        guild_id=world.guild.id,
+        channel_id=world.channel.id,
+        user_id=world.member.id,
+        application_id=world.discord.application_id,
+        interaction_token="long-dead-token",
+        token_expires_at=utc_now() - timedelta(minutes=1),
+        reply_message_id=1,
+        prompt="a lighthouse <@&1> @everyone",
+        options={"kind": "imagine", "n": 2, "aspect": "16:9", "attachments": 1},
+        locale="en-US",
+        channel_postable=postable,
+    )
+
+
+async def test_past_the_tokens_life_the_member_is_told_in_the_channel(world: World) -> None:
+    await world.store.owed_answers.record(left_by_a_stopped_process(world), owner="before", ttl_seconds=60)
+
+    await world.restart()
+
+    (post,) = world.discord.channel_messages(world.channel)
+    assert post.content == f"<@{world.member.id}> {RESTARTED}"
+    assert post.pings.users == frozenset({world.member.id})
+    assert not post.pings.roles
+    assert not post.pings.everyone
+    (embed,) = post.embeds
+    assert "a lighthouse" in embed["description"]
+    assert "aspect:16:9" in embed["fields"][0]["value"]
+    assert "n:2" in embed["fields"][0]["value"]
+    assert await world.store.owed_answers.count() == 0
+
+
+async def test_with_nowhere_to_post_the_record_is_dropped(world: World) -> None:
+    await world.store.owed_answers.record(left_by_a_stopped_process(world, postable=False), owner="x", ttl_seconds=60)
+
+    await world.restart()
+
+    assert world.discord.channel_messages(world.channel) == []
+    assert await world.store.owed_answers.count() == 0
+
+
+async def test_a_stop_during_intake_answers_the_member_and_counts_nothing(world: World) -> None:
+    world.discord.hold_cdn()
+    call = await world.imagine("a fox in the snow", image=png_upload("fox.png"))
+    await world.discord.wait_for(lambda: world.discord.cdn_requests >= 1, 15)
+    assert await world.store.owed_answers.count() == 1
+
+    await world.restart()
+    world.discord.release_cdn()
+
+    assert call.original is not None
+    assert call.original.deleted
+    (answer,) = call.followups
+    assert answer.ephemeral
+    assert answer.content == i18n.translate("owed.stopping", i18n.SOURCE, bot="Imagine")
+    assert await world.store.owed_answers.count() == 0
+    assert await world.jobs() == []
