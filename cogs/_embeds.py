@@ -55,7 +55,9 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
             status = t("progress.started", elapsed=elapsed)
     elif isinstance(event, Late):
         title = t("progress.title.late")
-        status = t("progress.late", elapsed=duration(event.elapsed, locale))
+        # A conversation's reply is edited in place for good; an interaction's is replaced by a channel post.
+        late = "progress.late" if job.interaction_token else "progress.late_in_place"
+        status = t(late, elapsed=duration(event.elapsed, locale))
         colour = WAITING
     else:
         assert isinstance(event, Paused)
