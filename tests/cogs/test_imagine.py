@@ -145,6 +145,7 @@ async def test_progress_edits_are_spaced_by_the_interval_and_coalesced(make_worl
             + "▱" * (10 - int(text.split("**")[1].rstrip("%")) // 10)
             for bar, text in bars
         )
+        assert any("▰" in bar for bar, _ in bars)
 
 
 async def test_the_latest_progress_is_always_shown(make_world: WorldFactory) -> None:
