@@ -69,12 +69,13 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
 
     def check(item: dict[str, Any], *, menu: bool = False) -> None:
         if menu:
-            (name,) = item["name_localizations"].values()
+            name = item["name_localizations"]["fi"]
             assert i18n.is_pseudo(name)
             assert len(name) <= 32
             return
         assert item.get("name_localizations") in (None, {}), item["name"]
-        assert list(item["description_localizations"]) == ["fi"], item["name"]
+        # The pseudo-locale's, and the supported translations'.
+        assert set(item["description_localizations"]) == {"fi", *i18n.SUPPORTED} - {i18n.SOURCE}, item["name"]
         text = item["description_localizations"]["fi"]
         assert i18n.is_pseudo(text), text
         assert len(text) <= 100, text
@@ -103,7 +104,7 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
     assert imagine["description_localizations"]["fi"].startswith("⟦Ĝéñéŕàţé îɱàĝéš")
     aspect = next(option for option in imagine["options"] if option["name"] == "aspect")
     assert aspect["choices"][0]["name"] == "Square 1:1"
-    assert aspect["choices"][0]["name_localizations"] == {"fi": "⟦Šʠûàŕé 1:1⟧"}
+    assert aspect["choices"][0]["name_localizations"]["fi"] == "⟦Šʠûàŕé 1:1⟧"
 
 
 async def test_a_changed_translation_changes_the_hash_and_is_synced_at_the_next_start(
@@ -143,7 +144,8 @@ async def test_the_translator_leaves_what_has_no_key_and_english_alone() -> None
     assert await translator.translate(app_commands.locale_str("imagine"), discord.Locale.finnish, context) is None
     assert await translator.translate(keyed, discord.Locale.american_english, context) is None
     assert await translator.translate(keyed, discord.Locale.british_english, context) is None
-    assert await translator.translate(keyed, discord.Locale.japanese, context) is None  # not supported yet
+    assert await translator.translate(keyed, discord.Locale.japanese, context) == i18n.translate("usage.title", "ja")
+    assert await translator.translate(keyed, discord.Locale.italian, context) is None  # not a planned locale
 
 
 # -- private answers in the member's locale --------------------------------------------------------------------

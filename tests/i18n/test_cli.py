@@ -46,5 +46,7 @@ def test_a_new_language_starts_with_every_key_to_translate(locales: Path, capsys
 def test_only_a_planned_locale_not_there_yet_is_added(locales: Path) -> None:
     assert add("fi", locales) == 2
     assert add("en-US", locales) == 2
+    assert add("ja", locales) == 2  # shipped already
+    shutil.rmtree(locales / "ja")  # as before its translation arrived
     assert add("ja", locales) == 0
     assert add("ja", locales) == 2
