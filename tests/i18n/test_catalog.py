@@ -28,10 +28,11 @@ KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 # -- complete and consistent ---------------------------------------------------------------------------------
 
 
-def test_only_english_is_supported_until_the_translations_arrive() -> None:
-    assert i18n.SUPPORTED == ("en-US",)
+def test_the_supported_locales_are_english_then_planned_ones_in_their_order() -> None:
+    assert i18n.SUPPORTED[0] == "en-US"
+    assert "ko" in i18n.SUPPORTED
     assert i18n.PSEUDO not in i18n.SUPPORTED
-    assert set(i18n.SUPPORTED) <= set(i18n.PLANNED)
+    assert list(i18n.SUPPORTED) == [locale for locale in i18n.PLANNED if locale in i18n.SUPPORTED]
 
 
 @pytest.mark.parametrize("locale", i18n.SUPPORTED)
@@ -164,6 +165,7 @@ def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) 
         ("en-GB", "en-US"),
         ("es-419", "en-US"),  # es-ES is not supported yet: English
         ("ja", "en-US"),
+        ("ko", "ko"),
         ("fi", "en-US"),
         ("xx-YY", "en-US"),
         (None, "en-US"),
