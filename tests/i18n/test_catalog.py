@@ -28,10 +28,19 @@ KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 # -- complete and consistent ---------------------------------------------------------------------------------
 
 
-def test_only_english_is_supported_until_the_translations_arrive() -> None:
-    assert i18n.SUPPORTED == ("en-US",)
+def test_english_and_the_finished_translations_are_supported_in_the_planned_order() -> None:
+    assert i18n.SUPPORTED[0] == i18n.SOURCE
+    assert "ru" in i18n.SUPPORTED
     assert i18n.PSEUDO not in i18n.SUPPORTED
-    assert set(i18n.SUPPORTED) <= set(i18n.PLANNED)
+    assert list(i18n.SUPPORTED) == [locale for locale in i18n.PLANNED if locale in i18n.SUPPORTED]
+    # Russian is spoken with its own three plural forms.
+    assert [i18n.plural("quota.images", n, "ru") for n in (1, 3, 11, 21, 25)] == [
+        "1 изображение",
+        "3 изображения",
+        "11 изображений",
+        "21 изображение",
+        "25 изображений",
+    ]
 
 
 @pytest.mark.parametrize("locale", i18n.SUPPORTED)
