@@ -67,17 +67,20 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
         (sync,) = world.discord.command_syncs
     assert sync.status == 200
 
+    # The pseudo-locale's texts, bound to `fi`, beside the real translations of the supported locales.
+    translated = {locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE}
+
     def check(item: dict[str, Any], *, menu: bool = False) -> None:
         if menu:
-            (name,) = item["name_localizations"].values()
-            assert i18n.is_pseudo(name)
-            assert len(name) <= 32
+            assert set(item["name_localizations"]) == {"fi", *translated}
+            assert i18n.is_pseudo(item["name_localizations"]["fi"])
+            assert all(len(name) <= 32 for name in item["name_localizations"].values())
             return
         assert item.get("name_localizations") in (None, {}), item["name"]
-        assert list(item["description_localizations"]) == ["fi"], item["name"]
+        assert set(item["description_localizations"]) == {"fi", *translated}, item["name"]
         text = item["description_localizations"]["fi"]
         assert i18n.is_pseudo(text), text
-        assert len(text) <= 100, text
+        assert all(len(text) <= 100 for text in item["description_localizations"].values()), item["name"]
         for choice in item.get("choices") or []:
             if choice["value"] in i18n.SUPPORTED:  # a language, named in its own words everywhere
                 assert not choice.get("name_localizations"), choice
@@ -103,7 +106,10 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
     assert imagine["description_localizations"]["fi"].startswith("⟦Ĝéñéŕàţé îɱàĝéš")
     aspect = next(option for option in imagine["options"] if option["name"] == "aspect")
     assert aspect["choices"][0]["name"] == "Square 1:1"
-    assert aspect["choices"][0]["name_localizations"] == {"fi": "⟦Šʠûàŕé 1:1⟧"}
+    assert aspect["choices"][0]["name_localizations"] == {
+        "fi": "⟦Šʠûàŕé 1:1⟧",
+        **{locale: i18n.translate("aspect.1:1", locale) for locale in translated},
+    }
 
 
 async def test_a_changed_translation_changes_the_hash_and_is_synced_at_the_next_start(

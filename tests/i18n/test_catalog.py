@@ -28,8 +28,10 @@ KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 # -- complete and consistent ---------------------------------------------------------------------------------
 
 
-def test_only_english_is_supported_until_the_translations_arrive() -> None:
-    assert i18n.SUPPORTED == ("en-US",)
+def test_the_translated_locales_are_supported_in_the_planned_order() -> None:
+    assert i18n.SUPPORTED[0] == "en-US"
+    assert {"fr"} <= set(i18n.SUPPORTED)
+    assert list(i18n.SUPPORTED) == [locale for locale in i18n.PLANNED if locale in i18n.SUPPORTED]
     assert i18n.PSEUDO not in i18n.SUPPORTED
     assert set(i18n.SUPPORTED) <= set(i18n.PLANNED)
 
