@@ -154,7 +154,9 @@ async def test_a_whole_flow_in_a_pseudo_locale_server_shows_no_text_outside_the_
     assert result.pings.users == frozenset({alice.id})
     (embed,) = result.embeds
     assert all(i18n.is_pseudo(name) for name in embed_fields(embed))
-    assert sorted(labels(result.components)) == sorted(i18n.pseudo(text) for text in ("Re-roll", "Remix", "Delete", "Vary 1"))
+    assert sorted(labels(result.components)) == sorted(
+        i18n.pseudo(text) for text in ("Re-roll", "Remix", "Delete", "Vary 1")
+    )
     assert answer == i18n.pseudo("Only the member who asked can cancel this.")
     (row,) = world.rows("SELECT locale FROM jobs WHERE id = ?", job_id)
     assert row["locale"] == "fi"
@@ -186,7 +188,10 @@ async def test_the_sync_carries_the_translations_and_is_redone_when_one_changes(
         assert await plain.terminate() == 0
     (english,) = world.discord.command_syncs
     imagine = next(command for command in english.payload if command["name"] == "imagine")
-    assert not imagine.get("description_localizations")  # English alone: nothing to localize
+    # The supported translations alone: no pseudo text.
+    translated = [locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE]
+    translations = {locale: i18n.translate("command.imagine", locale) for locale in translated}
+    assert imagine.get("description_localizations", {}) == translations
 
     # The same commands, now with a locale more: what discord.py's to_dict() shows is unchanged, yet it syncs.
     async with world.bot(**PSEUDO) as pseudo:
@@ -195,13 +200,19 @@ async def test_the_sync_carries_the_translations_and_is_redone_when_one_changes(
     assert localized.status == 200
     imagine = next(command for command in localized.payload if command["name"] == "imagine")
     assert imagine["description"] == "Generate images from a prompt, optionally guided by up to four reference images."
-    assert imagine["description_localizations"] == {"fi": i18n.fit(i18n.pseudo(imagine["description"]), 100)}
+    assert imagine["description_localizations"] == {
+        "fi": i18n.fit(i18n.pseudo(imagine["description"]), 100),
+        **translations,
+    }
     prompt = next(option for option in imagine["options"] if option["name"] == "prompt")
     assert prompt["description_localizations"]["fi"] == i18n.pseudo("What to draw, in up to 4,000 characters")
     assert not prompt.get("name_localizations")  # option names stay as they are
     menu = next(command for command in localized.payload if command.get("type") == 3)
     assert menu["name"] == "Imagine from images"
-    assert menu["name_localizations"] == {"fi": i18n.pseudo("Imagine from images")}
+    assert menu["name_localizations"] == {
+        "fi": i18n.pseudo("Imagine from images"),
+        **{locale: i18n.translate("menu.from_images", locale) for locale in translated},
+    }
     stored = next(command for command in world.discord.global_commands if command["name"] == "imagine")
     assert stored["description_localizations"] == imagine["description_localizations"]
 

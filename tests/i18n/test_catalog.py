@@ -30,7 +30,7 @@ KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 
 def test_the_translated_locales_are_supported_in_the_planned_order() -> None:
     assert i18n.SUPPORTED[0] == "en-US"
-    assert {"fr"} <= set(i18n.SUPPORTED)
+    assert {"fr", "de"} <= set(i18n.SUPPORTED)
     assert list(i18n.SUPPORTED) == [locale for locale in i18n.PLANNED if locale in i18n.SUPPORTED]
     assert i18n.PSEUDO not in i18n.SUPPORTED
     assert set(i18n.SUPPORTED) <= set(i18n.PLANNED)
@@ -217,7 +217,9 @@ def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
     assert i18n.plural("quota.images", 0, "en-US") == "0 images"
     assert i18n.plural("quota.images", 1250, "en-US") == "1,250 images"
     assert i18n.number(1250, "en-US") == "1,250"
-    assert i18n.number(1250, "de") == "1,250"  # German is not supported yet: English numbers
+    assert i18n.number(1250, "it") == "1,250"  # Italian is not spoken: English numbers
+    assert i18n.number(1250, "de") == "1.250"
+    assert i18n.plural("quota.images", 1250, "fr") == "1\u202f250 images"
     assert i18n.number(100, "en-US", decimals=2) == "100.00"
     assert i18n.number(1234.56, "en-US", decimals=1) == "1,234.6"
     assert i18n.number(0.95, "en-US") == "0.95"
