@@ -66,18 +66,24 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
     async with make_world(**PSEUDO_ENV) as world:
         (sync,) = world.discord.command_syncs
     assert sync.status == 200
+    translated = {code for code in i18n.DISCORD_LOCALES - {"fi"} if i18n.resolve(code) != i18n.SOURCE}
 
     def check(item: dict[str, Any], *, menu: bool = False) -> None:
         if menu:
-            (name,) = item["name_localizations"].values()
+            assert set(item["name_localizations"]) == {"fi", *translated}
+            name = item["name_localizations"]["fi"]
             assert i18n.is_pseudo(name)
-            assert len(name) <= 32
+            assert all(len(name) <= 32 for name in item["name_localizations"].values())
             return
         assert item.get("name_localizations") in (None, {}), item["name"]
-        assert list(item["description_localizations"]) == ["fi"], item["name"]
+        # Beside the pseudo `fi`, every Discord locale a supported translation speaks to (es-ES serves es-419 too).
+        assert set(item["description_localizations"]) == {"fi", *translated}, item["name"]
         text = item["description_localizations"]["fi"]
         assert i18n.is_pseudo(text), text
         assert len(text) <= 100, text
+        for code in translated:
+            assert not i18n.is_pseudo(item["description_localizations"][code])
+            assert len(item["description_localizations"][code]) <= 100
         for choice in item.get("choices") or []:
             if choice["value"] in i18n.SUPPORTED:  # a language, named in its own words everywhere
                 assert not choice.get("name_localizations"), choice
@@ -103,7 +109,7 @@ async def test_with_the_pseudo_locale_the_sync_carries_localized_texts_within_di
     assert imagine["description_localizations"]["fi"].startswith("⟦Ĝéñéŕàţé îɱàĝéš")
     aspect = next(option for option in imagine["options"] if option["name"] == "aspect")
     assert aspect["choices"][0]["name"] == "Square 1:1"
-    assert aspect["choices"][0]["name_localizations"] == {"fi": "⟦Šʠûàŕé 1:1⟧"}
+    assert aspect["choices"][0]["name_localizations"]["fi"] == "⟦Šʠûàŕé 1:1⟧"
 
 
 async def test_a_changed_translation_changes_the_hash_and_is_synced_at_the_next_start(

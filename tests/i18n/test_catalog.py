@@ -28,10 +28,11 @@ KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 # -- complete and consistent ---------------------------------------------------------------------------------
 
 
-def test_only_english_is_supported_until_the_translations_arrive() -> None:
-    assert i18n.SUPPORTED == ("en-US",)
+def test_english_and_the_translated_locales_are_supported_in_the_planned_order() -> None:
+    assert i18n.SUPPORTED[0] == i18n.SOURCE
+    assert {"es-ES"} <= set(i18n.SUPPORTED)
     assert i18n.PSEUDO not in i18n.SUPPORTED
-    assert set(i18n.SUPPORTED) <= set(i18n.PLANNED)
+    assert list(i18n.SUPPORTED) == [locale for locale in i18n.PLANNED if locale in i18n.SUPPORTED]
 
 
 @pytest.mark.parametrize("locale", i18n.SUPPORTED)
@@ -162,7 +163,8 @@ def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) 
     [
         ("en-US", "en-US"),
         ("en-GB", "en-US"),
-        ("es-419", "en-US"),  # es-ES is not supported yet: English
+        ("es-ES", "es-ES"),
+        ("es-419", "es-ES"),  # Latin American Spanish is served by es-ES
         ("ja", "en-US"),
         ("fi", "en-US"),
         ("xx-YY", "en-US"),
