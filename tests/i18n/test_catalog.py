@@ -30,7 +30,7 @@ KEY_SHAPE = re.compile(r"[a-z_]+(\.[a-z0-9_:\-]+)+")
 
 def test_english_and_the_translated_locales_are_supported_in_the_planned_order() -> None:
     assert i18n.SUPPORTED[0] == i18n.SOURCE
-    assert {"es-ES"} <= set(i18n.SUPPORTED)
+    assert {"es-ES", "pt-BR"} <= set(i18n.SUPPORTED)
     assert i18n.PSEUDO not in i18n.SUPPORTED
     assert list(i18n.SUPPORTED) == [locale for locale in i18n.PLANNED if locale in i18n.SUPPORTED]
 
@@ -165,6 +165,7 @@ def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) 
         ("en-GB", "en-US"),
         ("es-ES", "es-ES"),
         ("es-419", "es-ES"),  # Latin American Spanish is served by es-ES
+        ("pt-BR", "pt-BR"),
         ("ja", "en-US"),
         ("fi", "en-US"),
         ("xx-YY", "en-US"),
