@@ -7,6 +7,7 @@ member sees in their own time zone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -210,10 +211,14 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             )
         case AttachmentUnreadable(position=position):
             return t("refusal.attachment_unreadable", position=position)
-        case ReferenceUnusable(position=position, count=count, problem=problem):
-            if count == 1:
-                return t("refusal.reference_unusable_one", problem=problem)
-            return t("refusal.reference_unusable", position=position, problem=problem)
+        case ReferenceUnusable(position=position, count=count, problem=problem, details=details):
+            # Sizes in pixels read as they are ("7100×7100"); a byte count in the locale's way ("1,048,576").
+            numbers = {
+                name: i18n.number(value, locale) if name == "max_bytes" else str(value)
+                for name, value in details.items()
+            }
+            which = "one" if count == 1 else "many"
+            return t(f"refusal.image.{problem.value}.{which}", position=position, **numbers)
         case MessageHasNoImages(forwarded=True):
             return t("refusal.message_no_images_forwarded")
         case MessageHasNoImages():
@@ -564,3 +569,13 @@ def mod_log_status(settings_on: bool, log_channel_id: int | None, locale: Locale
     if log_channel_id:
         return i18n.translate("settings.mod_log.on_in", locale, channel=log_channel_id)
     return i18n.translate("settings.mod_log.on_no_channel", locale)
+
+
+def permission_names(flags: Iterable[str], locale: LocaleLike) -> list[str]:
+    """Discord permissions (discord.py's flag names, "manage_guild") by the names Discord's own client shows in
+    `locale` ("Manage Server"); a permission without a name in the catalog by its flag, in words."""
+    keys = i18n.message_keys()
+    return [
+        i18n.translate(f"permission.{flag}", locale) if f"permission.{flag}" in keys else flag.replace("_", " ").title()
+        for flag in flags
+    ]

@@ -7,8 +7,10 @@ cogs/_texts.py), so the same refusal reads the same wherever it happens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from generation.images import ImageProblem
 from storage.quotas import RuleUsage
 
 
@@ -130,11 +132,13 @@ class AttachmentUnreadable(Refusal):
 
 @dataclass(eq=False)
 class ReferenceUnusable(Refusal):
-    """A reference's bytes are not an image Imagine can use; `problem` says why (images.ImageRejected)."""
+    """A reference's bytes are not an image Imagine can use; `problem` says why, with its `details`
+    (images.ImageRejected)."""
 
     position: int
     count: int
-    problem: str
+    problem: ImageProblem
+    details: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -302,3 +306,31 @@ class NoUsableBlockedWord(Refusal):
     """None of the entries given can be matched (punctuation only, one letter, or too long)."""
 
     given: tuple[str, ...]
+
+
+# -- the conversation (a message that mentions the bot) ----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ChatOff(Refusal):
+    """The server's admins turned the conversational way off: members use the commands there."""
+
+
+@dataclass(eq=False)
+class InlineOptionInvalid(Refusal):
+    """An inline option (`--n two`, `--ar` with nothing after it) has no value Imagine can read."""
+
+    option: str
+    given: str | None
+    """What followed the option; None when nothing did."""
+
+
+@dataclass(eq=False)
+class ReplyTargetHidden(Refusal):
+    """The message replies to one the bot cannot read (another member's, which Discord hides from bots without
+    the Message Content intent): its images cannot be used this way."""
+
+
+@dataclass(eq=False)
+class ChannelNotPostable(Refusal):
+    """The bot may answer in the channel but not post what a result needs there (Embed Links, Attach Files)."""
