@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +37,7 @@ from cogs._check import check_discord
 from cogs._errors import answer_error
 from cogs._gate import GatedTree
 from cogs._intake import INTAKE_DRAIN, Intake
+from cogs._message_intake import MessageIntake
 from cogs._mod_log import ModerationLog
 from cogs._owed import OwedAnswerer
 from cogs._pagination import answer_expired_listing
@@ -57,6 +59,7 @@ from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
 from generation.liveness import Heartbeat, Liveness, read_heartbeat
 from generation.logs import JsonFormatter, LogContextFilter
+from generation.message_requests import MessageRequestBook
 from generation.metrics import Metrics
 from generation.models import ModelMenu
 from generation.operator_status import OperatorStatus
@@ -78,6 +81,7 @@ log = logging.getLogger("imagine")
 
 EXTENSIONS: Final = (
     "cogs.imagine",
+    "cogs.chat",
     "cogs.actions",
     "cogs.remix",
     "cogs.usage",
@@ -88,6 +92,9 @@ EXTENSIONS: Final = (
     "cogs.servers",
     "cogs.admin",
 )
+
+# With several processes on one database, a claim younger than this may be another process's request in progress.
+CHAT_OWED_GRACE: Final = timedelta(minutes=5)
 
 # Seconds a stopping bot waits for the moderation log's writes and posts still under way.
 MOD_LOG_DRAIN: Final = 5.0
@@ -132,9 +139,13 @@ class ImagineBot(commands.AutoShardedBot):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # guilds and channels in the cache: upload limits, permissions, alert channels
+        # Messages that mention the bot (the conversation, cogs/chat.py): not privileged. Without Message Content
+        # (privileged, and not asked for), Discord sends other messages without their text or files.
+        intents.guild_messages = True
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
+            max_messages=None,  # nothing reads the message cache; a busy server would only fill it
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=GatedTree,
@@ -300,6 +311,10 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No text commands: a message that mentions the bot is a request, which the chat cog answers (this
+        replaces discord.py's command processing, which would take "@Imagine help" for an unknown command)."""
 
     # -- services' Discord side ------------------------------------------------------------------------------
 
@@ -501,6 +516,16 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             intake=intake,
             owed_answers=owed_answers,
             actions=ResultActions(intake=intake, history=history, pipeline=pipeline),
+            chat=MessageIntake(
+                bot,
+                intake=intake,
+                requests=MessageRequestBook(store),
+                history=history,
+                server_settings=server_settings,
+                owns_guild=shard_filter(settings),
+                # Other processes may be answering their own requests right now: theirs are not owed yet.
+                owed_grace=CHAT_OWED_GRACE if shared_database else timedelta(0),
+            ),
             operator_status=OperatorStatus(
                 pipeline=pipeline, store=store, balance=balance, global_daily_limit=settings.global_daily_limit
             ),

@@ -14,7 +14,8 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
 import discord
@@ -86,6 +87,28 @@ class Draft:
 DraftLoader = Callable[[], Awaitable[Draft]]
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who asks, where, and how their job's reply is reached: an interaction's webhook (its token), or a message
+    the bot posted in the channel (a request in the conversation: no token, nothing expires)."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: frozenset[int]
+    locale: str
+    """The locale of what the channel sees: the server's (docs/i18n.md)."""
+    reply_message_id: int
+    application_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    token_expires_at: datetime | None = None
+    channel_postable: bool = True
+    owed_interaction_id: int | None = None
+    """The interaction whose owed answer admission takes in the job's transaction."""
+    source_message_id: int | None = None
+    """The member's message, for a request in the conversation (its claim is tied to the job)."""
+
+
 class Intake:
     """Turns an interaction and what it asks for into an admitted job, or an answer that says why not."""
 
@@ -152,7 +175,7 @@ class Intake:
                 allowed_mentions=NO_MENTIONS,
             )
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
-            self._log_refusal(refusal, guild_id, channel_id, user_id)
+            self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
@@ -227,35 +250,20 @@ class Intake:
         try:
             if not isinstance(draft, Draft):
                 draft = await draft()
-            prompt, choice = self._check_draft(guild_id, draft)
-            role_ids = role_ids_of(interaction.user)
-            # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
-            usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, draft.n * choice.weight)
-            if usage is not None:
-                raise QuotaExceeded(usage, draft.n, choice.weight)
-            references = await self._references(interaction.client, draft)
-            request = JobRequest(
+            origin = Origin(
                 guild_id=guild_id,
                 channel_id=channel_id,
                 user_id=user_id,
-                prompt=prompt,
-                model=choice.model.id,
-                aspect=choice.aspect,
-                resolution=choice.resolution,
-                weight=choice.weight,
-                n=draft.n,
-                role_ids=role_ids,
-                references=references,
-                kind=draft.kind,
-                parent_job_id=draft.parent_job_id,
+                role_ids=role_ids_of(interaction.user),
+                locale=public_locale(interaction, self._server_settings.get(guild_id).language),
+                reply_message_id=reply_id,
                 application_id=interaction.application_id,
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
-                reply_message_id=reply_id,
                 channel_postable=may_post(interaction),
-                locale=public_locale(interaction, self._server_settings.get(guild_id).language),
                 owed_interaction_id=owed.interaction_id if owed else None,
             )
+            request = await self.request_for(interaction.client, draft, origin)
             # From here a stop waits for the admission's transaction rather than cancel it: the request ends as
             # a job or as an answer, never both.
             self._admitting.add(task)
@@ -265,7 +273,7 @@ class Intake:
         except Refusal as refusal:
             echo = echo_prompt(_echoed(refusal, draft, known_prompt), interaction.locale)
             await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), echo)
-            self._log_refusal(refusal, guild_id, channel_id, user_id)
+            self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
             await self._settle(owed)
             return
         except asyncio.CancelledError:
@@ -297,6 +305,48 @@ class Intake:
                         await reporter.reply_settled()
             await interaction.followup.send(draft.notice, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
+    async def request_for(self, client: discord.Client, draft: Draft, origin: Origin) -> JobRequest:
+        """What follows the first answer, for every way in, up to the admission: check the draft, look at the
+        quota, read and prepare the references. A `Refusal` when it cannot be taken (nothing was counted)."""
+        guild_id, user_id = origin.guild_id, origin.user_id
+        prompt, choice = self._check_draft(guild_id, draft)
+        # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
+        usage = await self._quotas.would_refuse(guild_id, user_id, origin.role_ids, draft.n * choice.weight)
+        if usage is not None:
+            raise QuotaExceeded(usage, draft.n, choice.weight)
+        references = await self._references(client, draft)
+        return JobRequest(
+            guild_id=guild_id,
+            channel_id=origin.channel_id,
+            user_id=user_id,
+            prompt=prompt,
+            model=choice.model.id,
+            aspect=choice.aspect,
+            resolution=choice.resolution,
+            weight=choice.weight,
+            n=draft.n,
+            role_ids=origin.role_ids,
+            references=references,
+            kind=draft.kind,
+            parent_job_id=draft.parent_job_id,
+            application_id=origin.application_id,
+            interaction_token=origin.interaction_token,
+            token_expires_at=origin.token_expires_at,
+            reply_message_id=origin.reply_message_id,
+            channel_postable=origin.channel_postable,
+            locale=origin.locale,
+            owed_interaction_id=origin.owed_interaction_id,
+            source_message_id=origin.source_message_id,
+        )
+
+    async def admit(self, client: discord.Client, draft: Draft, origin: Origin) -> Job:
+        """`request_for`, then the pipeline's admission: the job, or a `Refusal` (nothing was counted)."""
+        return await self._pipeline.submit(await self.request_for(client, draft, origin))
+
+    def check_draft(self, guild_id: int, draft: Draft) -> tuple[str, Choice]:
+        """The request's own options are acceptable in this server (see `Admission.check_options`). No I/O."""
+        return self._check_draft(guild_id, draft)
+
     async def _settle(self, owed: OwedAnswer | None) -> None:
         if owed is not None and self._owed is not None:
             await self._owed.settle(owed.interaction_id)
@@ -321,11 +371,13 @@ class Intake:
         if stopped:
             log.info("Told %d member(s) that their request could not be taken before the stop", len(stopped))
 
-    def _log_refusal(self, refusal: Refusal, guild_id: int | None, channel_id: int | None, user_id: int) -> None:
-        """A prompt refused for a blocked word goes to the usage log and the moderation log, once the member has
-        been answered (that is I/O)."""
+    def log_refusal(
+        self, refusal: Refusal, guild_id: int | None, channel_id: int | None, user_id: int, *, source: str
+    ) -> None:
+        """A prompt refused for a blocked word goes to the usage log (with how it was asked: `source`) and the
+        moderation log, once the member has been answered (that is I/O)."""
         if isinstance(refusal, PromptBlocked) and self._moderation and guild_id is not None and channel_id is not None:
-            self._moderation.blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
+            self._moderation.blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id, source=source)
 
     async def _references(self, client: discord.Client, draft: Draft) -> tuple[Reference, ...]:
         """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
@@ -352,6 +404,11 @@ class Intake:
             + (draft.stored_references.reference_count if draft.stored_references else 0),
             attachment_sizes=[attachment.size for attachment in draft.attachments],
         )
+
+
+def _source_of(draft: Draft | DraftLoader) -> str:
+    """How the member asked, for the usage log (a loader's draft is known once loaded: a button's)."""
+    return draft.kind.source if isinstance(draft, Draft) else JobKind.REROLL.source
 
 
 async def _read_attachments(client: discord.Client, attachments: Sequence[ImageAttachment]) -> list[bytes]:

@@ -73,9 +73,12 @@ class ModerationLog:
         self._quotas = quotas
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def blocked(self, refusal: PromptBlocked, *, guild_id: int, channel_id: int, user_id: int) -> None:
-        """A prompt was refused for a blocked word (the member has been answered): log it."""
-        self._spawn(self._blocked(refusal, guild_id, channel_id, user_id), "blocked-prompt")
+    def blocked(
+        self, refusal: PromptBlocked, *, guild_id: int, channel_id: int, user_id: int, source: str = "command"
+    ) -> None:
+        """A prompt was refused for a blocked word (the member has been answered): log it, with how it was asked
+        (`source`: command, button, form or message)."""
+        self._spawn(self._blocked(refusal, guild_id, channel_id, user_id, source), "blocked-prompt")
 
     def job_failed(self, event: Failed) -> None:
         """A job failed: if the image service declined it under its content policy, post it."""
@@ -101,9 +104,11 @@ class ModerationLog:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _blocked(self, refusal: PromptBlocked, guild_id: int, channel_id: int, user_id: int) -> None:
+    async def _blocked(self, refusal: PromptBlocked, guild_id: int, channel_id: int, user_id: int, source: str) -> None:
         try:
-            await self._quotas.record_blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
+            await self._quotas.record_blocked(
+                refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id, source=source
+            )
         except Exception:
             log.exception("Could not write a blocked prompt of guild %s to the usage log", guild_id)
         log.info("guild %s: a prompt of member %s was refused for a blocked word", guild_id, user_id)

@@ -5,6 +5,10 @@ stored application id and token, so a job resumed after a restart gets an equal 
 expired (Discord allows 15 minutes) the result goes to the channel as a new message that mentions the
 requester, and only them, with a nonce derived from the job so that a repeat after a crash is recognised. Every
 text speaks the job's locale (the server's when the job was admitted: docs/i18n.md).
+
+A job asked for in the conversation has no interaction: its reply is a message the bot posted in the channel
+(cogs/_message_intake.py), which the reporter edits in place for as long as it exists, without a token to expire
+(`ChannelReply`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Final
 import discord
 
 import i18n
+from cogs._channel_reply import ChannelReply
 from cogs._embeds import NO_MENTIONS, echo_prompt, problem_embed, progress_embed, result_embed
 from cogs._outbox import Outbox, Post
 from cogs._texts import failure_text, failure_title
@@ -94,6 +99,8 @@ class DiscordReporter:
             # only those may send ephemeral follow-ups.
             webhook.type = discord.WebhookType.application
             self._webhook = webhook
+        # A request in the conversation: the reply is the bot's own channel message.
+        self._channel_reply = ChannelReply.of(client, job) if self._webhook is None else None
         self._editor: CoalescingEditor[ProgressEvent] = CoalescingEditor(self._show, interval=edit_interval)
         self._outbox = Outbox(client)
         self._late = job.late_notified
@@ -162,12 +169,12 @@ class DiscordReporter:
         )
         view = self._result_view(job, len(event.images)) if self._result_view else None
         spoiler = self._spoiler is not None and self._spoiler(job)
-        if self._reply_editable(job) and not job.late_notified:
+        if self._reply_editable(job) and (not job.late_notified or self._channel_reply is not None):
             files = await self._files(event.images, limit, spoiler=spoiler)
             try:
                 message = await self._edit_reply(embed=embed, view=view, attachments=files)
             except discord.HTTPException as exc:
-                if not _token_gone(exc):
+                if not self._gone(exc):
                     detail = f"editing the reply: {exc.status} {exc.code} {exc.text}"  # not member-facing
                     return DeliveryReceipt(False, detail=detail)
                 log.info("job %s: the reply can no longer be edited (%s); posting in the channel", job.id, exc.code)
@@ -205,7 +212,7 @@ class DiscordReporter:
                     await self._edit_reply(embed=embed, view=None, attachments=[], more=prompt)
                 return
             except discord.HTTPException as exc:
-                if not _token_gone(exc):
+                if not self._gone(exc):
                     log.warning("job %s: could not show the failure: %s", job.id, exc)
                     return
         await self._outbox.send(
@@ -229,7 +236,7 @@ class DiscordReporter:
                 await self._edit_reply(embed=progress_embed(job, event), view=view)
                 return
             except discord.HTTPException as exc:
-                if not _token_gone(exc):
+                if not self._gone(exc):
                     raise
         self._settled.set()
         if isinstance(event, Late) and not self._late_posted:
@@ -254,7 +261,14 @@ class DiscordReporter:
             log.warning("job %s: could not read its reference", job.id, exc_info=True)
             return None
 
+    def _gone(self, exc: discord.HTTPException) -> bool:
+        """Whether the reply is beyond reach for good: its token expired, or (in the conversation) the message or
+        the bot's access to the channel is gone. What it should show goes to the channel or the member's DMs."""
+        return _token_gone(exc) or (self._channel_reply is not None and ChannelReply.gone(exc))
+
     def _reply_editable(self, job: Job) -> bool:
+        if self._channel_reply is not None:
+            return not self._token_dead  # a message has no token: editable until it is gone
         if self._token_dead or self._webhook is None or job.reply_message_id is None or job.token_expires_at is None:
             return False
         return utc_now() < job.token_expires_at - TOKEN_MARGIN
@@ -266,12 +280,15 @@ class DiscordReporter:
         view: discord.ui.View | None,
         attachments: list[discord.File] | None = None,
         more: list[discord.Embed] | None = None,
-    ) -> discord.WebhookMessage:
-        assert self._webhook is not None
+    ) -> discord.Message:
         assert self._job.reply_message_id is not None
         embeds = [embed, *(more or [])]
         try:
-            if attachments is None:
+            if self._channel_reply is not None:
+                message = await self._channel_reply.edit(embeds=embeds, view=view, attachments=attachments)
+            elif self._webhook is None:
+                raise AssertionError("a reply is edited through the interaction's webhook or in the channel")
+            elif attachments is None:
                 message = await self._webhook.edit_message(
                     self._job.reply_message_id, content=None, embeds=embeds, view=view, allowed_mentions=NO_MENTIONS
                 )
@@ -285,7 +302,7 @@ class DiscordReporter:
                     allowed_mentions=NO_MENTIONS,
                 )
         except discord.HTTPException as exc:
-            if _token_gone(exc):
+            if self._gone(exc):
                 self._token_dead = True  # Discord said so: no further edit is tried
                 self._settled.set()  # beyond reach: nothing will replace the placeholder any more
             raise
@@ -293,10 +310,13 @@ class DiscordReporter:
         return message
 
     async def _delete_reply(self) -> None:
-        assert self._webhook is not None
         assert self._job.reply_message_id is not None
         try:
-            await self._webhook.delete_message(self._job.reply_message_id)
+            if self._channel_reply is not None:
+                await self._channel_reply.delete()
+            else:
+                assert self._webhook is not None
+                await self._webhook.delete_message(self._job.reply_message_id)
         except discord.HTTPException as exc:
             log.info("job %s: could not delete the reply: %s", self._job.id, exc)
         self._settled.set()

@@ -24,6 +24,7 @@ from settings import Settings
 
 if TYPE_CHECKING:
     from cogs._intake import Intake
+    from cogs._message_intake import MessageIntake
     from cogs._mod_log import ModerationLog
     from cogs._result_actions import ResultActions
 
@@ -41,6 +42,7 @@ class Services:
     intake: Intake
     owed_answers: OwedAnswers
     actions: ResultActions
+    chat: MessageIntake
     operator_status: OperatorStatus | None = None
     operators: Operators = field(default_factory=Operators)
 

@@ -39,8 +39,10 @@ class HelpCog(commands.Cog):
 
         embed = discord.Embed(title=t("help.title"), description=t("help.intro"), colour=discord.Colour.blurple())
         embed.add_field(name=t("help.field.how"), value=help_how(locale), inline=False)
-        embed.add_field(name=t("help.field.limits"), value=_limits(standing, locale), inline=False)
         server = self.services.server_settings.get(guild_id)
+        if server.chat:
+            embed.add_field(name=t("help.chat.name"), value=t("help.chat"), inline=False)
+        embed.add_field(name=t("help.field.limits"), value=_limits(standing, locale), inline=False)
         menu = self.services.intake.admission.models
         default = menu.default_for(server)
         names = [

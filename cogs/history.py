@@ -11,6 +11,7 @@ allow-list applies. Its suggestions read the database, the one I/O allowed befor
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from typing import Final
 
@@ -26,9 +27,11 @@ from cogs._locale import public_locale
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import defer_privately, refuse_after_defer
 from cogs._services import Services, services_of
+from cogs._spoilers import spoiler_rule
 from cogs._texts import generic_text, history_line, refusal_text, suggestion_name
 from cogs._translator import command_text
 from cogs._views import result_view
+from generation.events import FailureKind
 from generation.history import parse_reference
 from generation.refusals import (
     JobAgeRestricted,
@@ -43,6 +46,7 @@ from generation.refusals import (
 from storage.clock import utc_now
 from storage.errors import StorageError
 from storage.jobs import Job, JobState
+from toapis.mime import extension_for
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +124,30 @@ class HistoryCog(commands.Cog):
             raise JobChannelHidden()
         if _is_nsfw(source) and not _is_nsfw(interaction.channel):
             raise JobAgeRestricted()
+        if _undeliverable(job):
+            # Kept for its member alone: nobody else may post them (docs/members.md).
+            if job.user_id != user.id:
+                raise NotYourJob()
+            return
         if job.state is not JobState.COMPLETED or job.result_message_id is None:
             raise JobWithoutResult(finished=job.is_finished)
 
     async def _images_of(self, job: Job) -> list[discord.File]:
         """The images on the job's result message (the bot's own: it may read them), to upload again; spoilers
-        stay spoilers."""
+        stay spoilers. A result nobody could receive is posted from where it was kept."""
+        if _undeliverable(job):
+            kept = await self.services.history.kept_results(job)
+            if not kept:
+                raise ResultGone()
+            spoiler = spoiler_rule(self.bot, self.services.server_settings)(job)
+            return [
+                discord.File(
+                    io.BytesIO(result.data),
+                    filename=f"imagine-{index}.{extension_for(result.mime_type)}",
+                    spoiler=spoiler,
+                )
+                for index, result in enumerate(kept, start=1)
+            ]
         message = await self._result_message(job)
         try:
             files = [await item.to_file(spoiler=item.is_spoiler()) for item in message.attachments]
@@ -173,7 +195,8 @@ class HistoryCog(commands.Cog):
         jobs = [
             job
             for job in await history.recent(guild_id, user_id, limit=SUGGESTION_POOL)
-            if job.state is JobState.COMPLETED and (job.id.startswith(typed) or typed in job.prompt.lower())
+            if (job.state is JobState.COMPLETED or _undeliverable(job))
+            and (job.id.startswith(typed) or typed in job.prompt.lower())
         ]
         now = utc_now()
         return [
@@ -247,3 +270,8 @@ def _is_nsfw(channel: object) -> bool:
 
 async def setup(bot: commands.Bot | commands.AutoShardedBot) -> None:
     await bot.add_cog(HistoryCog(bot, services_of(bot)))
+
+
+def _undeliverable(job: Job) -> bool:
+    """A job whose images were made but that nobody could receive: its results were kept (cogs/_outbox.py)."""
+    return job.state is JobState.FAILED and job.error_code == FailureKind.UNDELIVERABLE.value

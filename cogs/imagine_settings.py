@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 import i18n
+from cogs._chat_settings import ChatGroup, chat_status
 from cogs._content_settings import content_groups, spoiler_text
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
@@ -84,6 +85,7 @@ def settings_embed(
     embed.add_field(
         name=t("settings.field.mod_log"), value=mod_log_status(settings.mod_log, settings.log_channel_id, locale)
     )
+    embed.add_field(name=t("settings.chat.field"), value=chat_status(settings, locale))
     return embed
 
 
@@ -125,6 +127,7 @@ class ImagineSettingsCog(
         assert group is not None
         for controls in content_groups(services):
             group.add_command(controls)
+        group.add_command(ChatGroup(services))
 
     @channels.command(name="add", description=_command("channels.add"))
     @app_commands.describe(**_described("channels.add", "channel"))

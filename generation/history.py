@@ -15,6 +15,7 @@ from typing import Final
 from generation.refusals import JobReferenceInvalid, ParentUnknown, ReferencesExpired
 from generation.requests import Reference
 from storage.jobs import Job
+from storage.kept_results import KeptResult
 from storage.store import Storage
 
 REFERENCE_LENGTH: Final = 8
@@ -73,6 +74,10 @@ class JobHistory:
         if len(stored) != job.reference_count:
             raise ReferencesExpired(self._retention_days, action)
         return tuple(Reference(image.data, image.mime_type) for image in stored)
+
+    async def kept_results(self, job: Job) -> list[KeptResult]:
+        """The results of a job nobody could receive, kept for its member (empty once purged, or if none)."""
+        return await self._store.kept_results.load(job.id)
 
     # -- finding a job again ---------------------------------------------------------------------------------
 

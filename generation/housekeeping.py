@@ -1,5 +1,5 @@
 """Periodic upkeep: reference images (and results nobody could receive) are kept `RETENTION_DAYS`, then deleted;
-forms whose time is over go too.
+forms whose time is over go too, and so do the claims of messages older than that.
 
 The usage log is never purged.
 """
@@ -23,6 +23,7 @@ async def purge_expired_references(store: Storage, *, retention_days: int) -> in
     cutoff = store.clock() - timedelta(days=retention_days)
     await store.kept_results.purge_older_than(cutoff)
     await store.forms.purge_expired()
+    await store.message_requests.purge_older_than(cutoff)
     return await store.references.purge_older_than(cutoff)
 
 

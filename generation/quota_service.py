@@ -80,7 +80,9 @@ class QuotaService:
         """Images, jobs and failures per UTC day."""
         return await self._store.usage.daily(guild_id, start, end)
 
-    async def record_blocked(self, refusal: PromptBlocked, *, guild_id: int, channel_id: int, user_id: int) -> str:
+    async def record_blocked(
+        self, refusal: PromptBlocked, *, guild_id: int, channel_id: int, user_id: int, source: str = "command"
+    ) -> str:
         """Write a prompt refused for a blocked word to the usage log: status `blocked`, 0 images, no job (the
         row's id is its own). Returns that id."""
         now = self._store.clock()
@@ -103,6 +105,7 @@ class QuotaService:
             error=None,
             created_at=now,
             finished_at=now,
+            source=source,
         )
         return row_id
 

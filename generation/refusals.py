@@ -302,3 +302,31 @@ class NoUsableBlockedWord(Refusal):
     """None of the entries given can be matched (punctuation only, one letter, or too long)."""
 
     given: tuple[str, ...]
+
+
+# -- the conversation (a message that mentions the bot) ----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ChatOff(Refusal):
+    """The server's admins turned the conversational way off: members use the commands there."""
+
+
+@dataclass(eq=False)
+class InlineOptionInvalid(Refusal):
+    """An inline option (`--n two`, `--ar` with nothing after it) has no value Imagine can read."""
+
+    option: str
+    given: str | None
+    """What followed the option; None when nothing did."""
+
+
+@dataclass(eq=False)
+class ReplyTargetHidden(Refusal):
+    """The message replies to one the bot cannot read (another member's, which Discord hides from bots without
+    the Message Content intent): its images cannot be used this way."""
+
+
+@dataclass(eq=False)
+class ChannelNotPostable(Refusal):
+    """The bot may answer in the channel but not post what a result needs there (Embed Links, Attach Files)."""

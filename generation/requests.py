@@ -43,5 +43,7 @@ class JobRequest:
     """Whether the bot may post in the channel (what outlives the reply goes to the member's DMs otherwise)."""
     locale: str = "en-US"
     """The Discord locale the job's public messages speak: the server's language (docs/i18n.md)."""
+    source_message_id: int | None = None
+    """The member's message a request in the conversation came from (its claim names the job; docs/guarantees.md)."""
     owed_interaction_id: int | None = None
     """The interaction whose owed answer (generation/owed_answers.py) admission takes in the job's transaction."""

@@ -87,6 +87,9 @@ class ServerSettings:
     async def set_mod_log(self, guild_id: int, on: bool) -> GuildSettings:
         return self._keep(await self._repository.set_mod_log(guild_id, on))
 
+    async def set_chat(self, guild_id: int, on: bool) -> GuildSettings:
+        return self._keep(await self._repository.set_chat(guild_id, on))
+
     async def set_max_n(self, guild_id: int, max_n: int) -> GuildSettings:
         return self._keep(await self._repository.set_max_n(guild_id, max_n))
 

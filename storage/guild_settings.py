@@ -43,6 +43,8 @@ class GuildSettings:
     """With `spoiler`: results in age-restricted channels are posted plainly."""
     mod_log: bool = False
     """Refused prompts are posted to the log channel."""
+    chat: bool = True
+    """Members may start jobs by mentioning the bot in a message (docs/admins.md)."""
 
     def channel_allowed(self, channel_id: int) -> bool:
         """Whether `/imagine` may run in this channel."""
@@ -51,7 +53,7 @@ class GuildSettings:
 
 _COLUMNS: Final = (
     "guild_id, max_n, cooldown_seconds, log_channel_id, models, default_model, language, spoiler, "
-    "spoiler_exempt_nsfw, mod_log"
+    "spoiler_exempt_nsfw, mod_log, chat"
 )
 MAX_BLOCKED_WORD_LENGTH: Final = 200
 
@@ -71,6 +73,7 @@ def _settings_from_row(row: Row, allowed: frozenset[int], blocked: frozenset[str
         spoiler=bool(row["spoiler"]),
         spoiler_exempt_nsfw=bool(row["spoiler_exempt_nsfw"]),
         mod_log=bool(row["mod_log"]),
+        chat=bool(row["chat"]),
     )
 
 
@@ -198,6 +201,10 @@ class GuildSettingsRepository:
     async def set_mod_log(self, guild_id: int, on: bool) -> GuildSettings:
         """Whether refused prompts are posted to the guild's log channel."""
         return await self._set(guild_id, "mod_log", int(on))
+
+    async def set_chat(self, guild_id: int, on: bool) -> GuildSettings:
+        """Whether members may start jobs by mentioning the bot in this guild."""
+        return await self._set(guild_id, "chat", int(on))
 
     async def set_max_n(self, guild_id: int, max_n: int) -> GuildSettings:
         """The most images one request may ask for in this guild (1-4)."""

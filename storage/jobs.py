@@ -73,6 +73,22 @@ class JobKind(StrEnum):
     VARY = "vary"
     CONTEXT = "context"
     REMIX = "remix"
+    MESSAGE = "message"
+    """A message that mentions the bot (docs/members.md, "In the conversation")."""
+
+    @property
+    def source(self) -> str:
+        """How the member asked, as the usage log records it: command, button, form or message."""
+        return _SOURCES.get(self, "command")
+
+
+_SOURCES: Final = {
+    JobKind.REROLL: "button",
+    JobKind.VARY: "button",
+    JobKind.CONTEXT: "form",
+    JobKind.REMIX: "form",
+    JobKind.MESSAGE: "message",
+}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from storage.forms import FormRepository
 from storage.guild_settings import GuildSettingsRepository
 from storage.jobs import JobRepository
 from storage.kept_results import KeptResults
+from storage.message_requests import MessageRequestRepository
 from storage.owed_answers import OwedAnswerRepository
 from storage.quotas import OperatorDefaults, QuotaRepository
 from storage.references import ReferenceStore
@@ -34,6 +35,7 @@ class Storage:
     kept_results: KeptResults
     owed_answers: OwedAnswerRepository
     alert_bursts: AlertBursts
+    message_requests: MessageRequestRepository
     clock: Clock
 
     @classmethod
@@ -56,6 +58,7 @@ class Storage:
             kept_results=KeptResults(db, clock),
             owed_answers=OwedAnswerRepository(db, clock),
             alert_bursts=AlertBursts(db, clock),
+            message_requests=MessageRequestRepository(db, clock),
             clock=clock,
         )
 

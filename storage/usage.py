@@ -45,6 +45,7 @@ CSV_COLUMNS: Final = (
     "error",
     "created_at",
     "finished_at",
+    "source",
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula: a prompt must stay text.
@@ -73,6 +74,8 @@ class UsageEntry:
     aspect: str = "1:1"
     resolution: str = "1k"
     weight: int = 1
+    source: str = "command"
+    """How the member asked: command, button, form or message (storage/jobs.py, `JobKind.source`)."""
 
     @property
     def weighted_images(self) -> int:
@@ -123,21 +126,22 @@ def _entry_from_row(row: Row) -> UsageEntry:
         error=row["error"],
         created_at=from_epoch_ms(row["created_at"]),
         finished_at=optional_from_epoch_ms(row["finished_at"]),
+        source=row["source"],
     )
 
 
 _UPSERT: Final = """
     INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, aspect, resolution, weight,
-                           n, images, reference_count, task_id, status, error, created_at, finished_at)
+                           n, images, reference_count, task_id, status, error, created_at, finished_at, source)
     VALUES (:job_id, :guild_id, :channel_id, :user_id, :prompt, :model, :aspect, :aspect, :resolution, :weight,
-            :n, :images, :reference_count, :task_id, :status, :error, :created_at, :finished_at)
+            :n, :images, :reference_count, :task_id, :status, :error, :created_at, :finished_at, :source)
     ON CONFLICT (job_id) DO UPDATE SET
         guild_id = excluded.guild_id, channel_id = excluded.channel_id, user_id = excluded.user_id,
         prompt = excluded.prompt, model = excluded.model, size = excluded.size, aspect = excluded.aspect,
         resolution = excluded.resolution, weight = excluded.weight, n = excluded.n,
         images = excluded.images, reference_count = excluded.reference_count, task_id = excluded.task_id,
         status = excluded.status, error = excluded.error, created_at = excluded.created_at,
-        finished_at = excluded.finished_at
+        finished_at = excluded.finished_at, source = excluded.source
 """
 
 
@@ -160,6 +164,7 @@ def _params(entry: UsageEntry) -> dict[str, Any]:
         "error": entry.error,
         "created_at": to_epoch_ms(entry.created_at),
         "finished_at": optional_to_epoch_ms(entry.finished_at),
+        "source": entry.source,
     }
 
 
@@ -228,6 +233,7 @@ class UsageLog:
         aspect: str = "1:1",
         resolution: str = "1k",
         weight: int = 1,
+        source: str = "command",
     ) -> None:
         """Write the job's row, or update it if the job was recorded before."""
         entry = UsageEntry(
@@ -248,6 +254,7 @@ class UsageLog:
             aspect=aspect,
             resolution=resolution,
             weight=weight,
+            source=source,
         )
         await self._db.execute(_UPSERT, _params(entry))
 
@@ -277,6 +284,7 @@ class UsageLog:
             error=error,
             created_at=job.created_at,
             finished_at=job.finished_at,
+            source=job.kind.source,
         )
 
     async def get(self, job_id: str) -> UsageEntry | None:
@@ -410,6 +418,7 @@ class UsageLog:
                         _safe_cell(row["error"]),
                         from_epoch_ms(row["created_at"]).isoformat(),
                         "" if finished is None else from_epoch_ms(finished).isoformat(),
+                        row["source"],
                     )
                 )
                 count += 1

@@ -29,7 +29,15 @@ async def test_help_tells_a_member_what_applies_to_them_here(world: World) -> No
 
     fields = await help_of(world, world.member)
 
-    assert list(fields) == ["How to use it", "Your limits here", "Where", "Models", "Images per request", "Cooldown"]
+    assert list(fields) == [
+        "How to use it",
+        "In the conversation",
+        "Your limits here",
+        "Where",
+        "Models",
+        "Images per request",
+        "Cooldown",
+    ]
     assert "`/imagine prompt:<text>`" in fields["How to use it"]
     assert "`/show job:<reference>`" in fields["How to use it"]
     limits = fields["Your limits here"].splitlines()

@@ -45,7 +45,12 @@ SETTINGS_COMMANDS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-CONTROLS_OFF = {"Blocked words": "none", "Spoilers": "off", "Moderation log": "off"}
+CONTROLS_OFF = {
+    "Blocked words": "none",
+    "Spoilers": "off",
+    "Moderation log": "off",
+    "In the conversation": "on: members may mention Imagine with a prompt",
+}
 
 
 async def refused_at_once(world: World, call: InteractionRecord) -> str:
@@ -84,6 +89,7 @@ async def test_imagine_settings_is_synced_for_manage_server_and_servers_only(wor
     assert names == [
         "blocked-words",
         "channels",
+        "chat",
         "cooldown",
         "language",
         "log-channel",

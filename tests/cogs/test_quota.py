@@ -887,6 +887,7 @@ def expected_row(entry: UsageEntry) -> list[str]:
         safe(entry.error),
         entry.created_at.isoformat(),
         "" if entry.finished_at is None else entry.finished_at.isoformat(),
+        entry.source,
     ]
 
 

@@ -182,3 +182,41 @@ async def test_a_forward_has_no_content_of_its_own_and_a_snapshot_of_the_origina
         assert key in wire
     async with http.session.get(wire["attachments"][0]["url"]) as response:
         assert await response.read() == image
+
+
+async def test_the_bots_reply_needs_read_message_history_and_a_message_that_still_exists(
+    fake: FakeDiscord, world: World, http: RawClient
+) -> None:
+    no_history = world.guild.add_text_channel(
+        "no-history", overwrites=[Overwrite(world.guild.bot_role, deny=Permission.READ_MESSAGE_HISTORY)]
+    )
+    there = await fake.post_message(no_history, world.alice, "hello")
+    question = await fake.post_message(world.general, world.alice, "question")
+    gone = await fake.post_message(world.general, world.alice, "soon gone")
+    await fake.delete_message(gone)
+
+    def reply(message_id: int, **reference: object) -> dict[str, object]:
+        return {
+            "content": "an answer",
+            "message_reference": {"message_id": str(message_id), **reference},
+            "allowed_mentions": {"parse": [], "users": [str(world.alice.id)], "replied_user": True},
+        }
+
+    refused_here = await http.request("POST", f"/channels/{no_history.id}/messages", json_body=reply(there.id))
+    to_gone = await http.request("POST", f"/channels/{world.general.id}/messages", json_body=reply(gone.id))
+    anyway = await http.request(
+        "POST", f"/channels/{world.general.id}/messages", json_body=reply(gone.id, fail_if_not_exists=False)
+    )
+    answered = await http.request("POST", f"/channels/{world.general.id}/messages", json_body=reply(question.id))
+
+    assert (refused_here.status, refused_here.code) == (403, 50013)
+    assert (to_gone.status, to_gone.code) == (400, 50035)
+    assert to_gone.field_errors("message_reference") == ["MESSAGE_REFERENCE_UNKNOWN_MESSAGE"]
+    assert anyway.status == 200
+    assert "message_reference" not in anyway.body
+    assert answered.status == 200
+    assert answered.body["type"] == 19
+    assert answered.body["referenced_message"]["id"] == str(question.id)
+    (posted,) = [m for m in fake.messages if m.id == int(answered.body["id"])]
+    # The reply pings the author it answers (replied_user), and only because allowed_mentions lets it.
+    assert posted.pings.users == {world.alice.id}

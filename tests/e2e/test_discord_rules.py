@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from storage.store import Storage
-from tests.e2e.conftest import STEP_TIMEOUT, World, delivered, first_response, open_world, progress_versions
+from tests.e2e.conftest import (
+    STEP_TIMEOUT,
+    World,
+    delivered,
+    first_response,
+    open_world,
+    progress_versions,
+    settled,
+)
 from tests.fakes.discord import CallbackType, FakeChannel, InteractionRecord, Overwrite, Permission
 from tests.fakes.toapis import Endpoint, Fault, Timeline
 from tests.storage.conftest import fresh_schema
@@ -88,7 +96,7 @@ async def test_a_job_that_outlives_its_reply_in_a_channel_the_bot_may_not_post_i
 
 async def test_a_result_neither_the_channel_nor_the_dms_take_is_refunded_and_kept(world: World) -> None:
     async with world.bot():
-        job_id, (_ivy, quiet, _call) = await job_in_a_channel_the_bot_may_not_post_in(
+        job_id, (ivy, quiet, _call) = await job_in_a_channel_the_bot_may_not_post_in(
             world, "a lantern in the rain", dms_open=False
         )
         row = await world.finished_row(job_id)
@@ -99,6 +107,17 @@ async def test_a_result_neither_the_channel_nor_the_dms_take_is_refunded_and_kep
         kept = world.rows("SELECT position, mime_type FROM kept_results WHERE job_id = ?", job_id)
         assert kept == [{"position": 0, "mime_type": "image/png"}]
         assert not [m for m in world.discord.channel_messages(quiet) if m.attachments]
+
+        # Kept for the member: /show posts them (an interaction's reply needs no permission in the channel),
+        # and nobody else may.
+        other = await world.discord.invoke_slash("show", {"job": job_id[:8]}, user=world.member("jay"), channel=quiet)
+        await world.discord.wait_for(lambda: settled(other), STEP_TIMEOUT, what="the refusal")
+        assert not delivered(other)
+        shown = await world.discord.invoke_slash("show", {"job": job_id[:8]}, user=ivy, channel=quiet)
+        await world.discord.wait_for(lambda: delivered(shown), STEP_TIMEOUT, what="the kept images")
+        assert shown.original is not None
+        (task,) = world.api.tasks_for(job_id)
+        assert [a.data for a in shown.original.attachments] == [world.api.result_png(task.id, 1)]
 
 
 async def test_an_alert_reaches_each_server_from_its_own_shard_and_the_operator_once_with_two_processes(

@@ -154,7 +154,9 @@ async def test_a_whole_flow_in_a_pseudo_locale_server_shows_no_text_outside_the_
     assert result.pings.users == frozenset({alice.id})
     (embed,) = result.embeds
     assert all(i18n.is_pseudo(name) for name in embed_fields(embed))
-    assert sorted(labels(result.components)) == sorted(i18n.pseudo(text) for text in ("Re-roll", "Remix", "Delete", "Vary 1"))
+    assert sorted(labels(result.components)) == sorted(
+        i18n.pseudo(text) for text in ("Re-roll", "Remix", "Delete", "Vary 1")
+    )
     assert answer == i18n.pseudo("Only the member who asked can cancel this.")
     (row,) = world.rows("SELECT locale FROM jobs WHERE id = ?", job_id)
     assert row["locale"] == "fi"

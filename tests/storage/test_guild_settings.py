@@ -160,3 +160,11 @@ async def test_a_guild_is_welcomed_once_unless_the_welcome_was_given_back(settin
     await settings.release_welcome(GUILD)  # it could not be posted
     assert await settings.claim_welcome(GUILD)
     assert not await settings.claim_welcome(GUILD)
+
+
+async def test_the_conversation_is_on_until_admins_turn_it_off(settings: GuildSettingsRepository) -> None:
+    assert (await settings.get(GUILD)).chat is True
+    assert (await settings.set_chat(GUILD, False)).chat is False
+    assert (await settings.all())[GUILD].chat is False
+    assert (await settings.set_chat(GUILD, True)).chat is True
+    assert (await settings.get(OTHER)).chat is True

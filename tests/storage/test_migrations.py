@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "forms",
     "owed_answers",
     "kept_results",
+    "message_requests",
     "alert_bursts",
 }
 
@@ -337,3 +338,43 @@ async def test_the_command_sync_record_becomes_the_global_scope(tmp_path: Path) 
     async with await open_database(url) as db:
         rows = await db.fetch_all("SELECT application_id, guild_id, tree_hash, synced_at FROM command_syncs")
         assert [(row[0], row[1], row[2], row[3]) for row in rows] == [(7, 0, "old", 5)]
+
+
+async def test_usage_rows_before_the_conversation_say_how_their_job_was_asked_for(tmp_path: Path) -> None:
+    # 0017: rows written before the source column are told by their job's kind; a row without a job (a blocked
+    # prompt) was a command's.
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:4]) <= 16:
+            (before / path.name).write_text(path.read_text())
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    kinds = {"a": "imagine", "b": "reroll", "c": "vary", "d": "context"}
+    async with await open_database(url, migrations_dir=before) as old:
+        for job_id in (*kinds, "e"):
+            if job_id in kinds:
+                await old.execute(
+                    """
+                    INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, prompt, size, n, model, state,
+                                      created_at, updated_at)
+                    VALUES (:id, 1, 2, 3, :kind, 'a cat', '1:1', 1, 'gpt-image-2', 'completed', 0, 0)
+                    """,
+                    {"id": job_id, "kind": kinds[job_id]},
+                )
+            await old.execute(
+                """
+                INSERT INTO usage_log (job_id, guild_id, channel_id, user_id, prompt, model, size, n, images, status,
+                                       created_at)
+                VALUES (:id, 1, 2, 3, 'a cat', 'gpt-image-2', '1:1', 1, 1, 'completed', 0)
+                """,
+                {"id": job_id},
+            )
+    async with await open_database(url) as db:
+        rows = await db.fetch_all("SELECT job_id, source FROM usage_log ORDER BY job_id")
+    assert [(row[0], row[1]) for row in rows] == [
+        ("a", "command"),
+        ("b", "button"),
+        ("c", "button"),
+        ("d", "form"),
+        ("e", "command"),
+    ]

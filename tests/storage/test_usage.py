@@ -112,6 +112,7 @@ async def test_record_job_takes_everything_from_the_job(db: Database, usage: Usa
     )
     assert (entry.task_id, entry.status, entry.error) == ("task-x", "completed", None)
     assert (entry.created_at, entry.finished_at) == (done.created_at, done.finished_at)
+    assert entry.source == "button"
 
     failed = await jobs.fail((await jobs.create(**_job_args())).id, "upstream_error", "HTTP 500")
     await usage.record_job(failed)
@@ -303,3 +304,25 @@ async def test_export_keeps_prompts_from_running_as_spreadsheet_formulas(usage: 
     rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
     assert [r["prompt"] for r in rows] == ['\'=HYPERLINK("http://evil.example","click")', "'@SUM(A1)"]
     assert rows[0]["error"] == "'-1 images"
+
+
+@pytest.mark.parametrize(
+    ("kind", "source"),
+    [
+        ("imagine", "command"),
+        ("reroll", "button"),
+        ("vary", "button"),
+        ("context", "form"),
+        ("remix", "form"),
+        ("message", "message"),
+    ],
+)
+async def test_the_log_says_how_each_job_was_asked_for(
+    db: Database, usage: UsageLog, clock: FakeClock, kind: str, source: str
+) -> None:
+    jobs = JobRepository(db, clock)
+    failed = await jobs.fail((await jobs.create(**(_job_args() | {"kind": kind}))).id, "cancelled")
+    await usage.record_job(failed)
+    entry = await usage.get(failed.id)
+    assert entry is not None
+    assert entry.source == source
