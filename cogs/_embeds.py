@@ -27,6 +27,15 @@ WAITING: Final = discord.Colour.orange()
 NO_MENTIONS: Final = discord.AllowedMentions.none()
 
 
+BAR_WIDTH: Final = 10
+
+
+def progress_bar(percent: int, width: int = BAR_WIDTH) -> str:
+    """A bar that reads at a glance: ▰▰▰▱▱▱▱▱▱▱ for 30 %. Never full before the end (99 % shows 9 of 10)."""
+    filled = max(0, min(width, percent * width // 100))
+    return "▰" * filled + "▱" * (width - filled)
+
+
 def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
     """The deferred reply while the job moves: what is happening now, and the prompt for context. In the job's
     locale: the whole channel sees it."""
@@ -50,12 +59,18 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
         title = t("progress.title.generating")
         elapsed = duration(event.elapsed, locale)
         if event.percent > 0:
-            status = t("progress.generating", percent=i18n.number(event.percent, locale), elapsed=elapsed)
+            status = (
+                progress_bar(event.percent)
+                + "\n"
+                + t("progress.generating", percent=i18n.number(event.percent, locale), elapsed=elapsed)
+            )
         else:
             status = t("progress.started", elapsed=elapsed)
     elif isinstance(event, Late):
         title = t("progress.title.late")
-        status = t("progress.late", elapsed=duration(event.elapsed, locale))
+        # A conversation's reply is edited in place for good; an interaction's is replaced by a channel post.
+        late = "progress.late" if job.interaction_token else "progress.late_in_place"
+        status = t(late, elapsed=duration(event.elapsed, locale))
         colour = WAITING
     else:
         assert isinstance(event, Paused)

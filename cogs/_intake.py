@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -187,21 +187,41 @@ class Intake:
             admission.give_back_cooldown(guild_id, user_id)
             raise
         self._pipeline.metrics.acknowledged(time.monotonic() - started)
+        with self.acknowledged():
+            reply_id = callback.message_id if callback is not None else None
+            if reply_id is None:
+                reply_id = (await interaction.original_response()).id
+            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
+            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, prompt)
+
+    @property
+    def closing(self) -> bool:
+        """The bot is stopping: no request is acknowledged any more (`close`)."""
+        return self._closing
+
+    @contextlib.contextmanager
+    def acknowledged(self) -> Iterator[None]:
+        """While the request of the current task is acknowledged and not yet answered or admitted: a stop waits
+        for it, then interrupts it (`close`); every way in that acknowledges wraps its work in this."""
         task = asyncio.current_task()
         assert task is not None
         self._acknowledged.add(task)
         self._drained.clear()
         try:
-            reply_id = callback.message_id if callback is not None else None
-            if reply_id is None:
-                reply_id = (await interaction.original_response()).id
-            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
-            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, task, prompt)
+            yield
         finally:
             self._acknowledged.discard(task)
             self._admitting.discard(task)
             if not self._acknowledged:
                 self._drained.set()
+
+    async def submit(self, request: JobRequest) -> Job:
+        """The pipeline's admission of the current task's request. From here a stop waits for the admission's
+        transaction rather than interrupt it: the request ends as a job or as an answer, never both."""
+        task = asyncio.current_task()
+        if task is not None and task in self._acknowledged:
+            self._admitting.add(task)
+        return await self._pipeline.submit(request)
 
     async def _owe(
         self,
@@ -240,7 +260,6 @@ class Intake:
         channel_id: int,
         reply_id: int,
         owed: OwedAnswer | None,
-        task: asyncio.Task[object],
         known_prompt: str | None,
     ) -> None:
         """After the defer: load and check the request, read its references, and admit it; every way out
@@ -264,10 +283,7 @@ class Intake:
                 owed_interaction_id=owed.interaction_id if owed else None,
             )
             request = await self.request_for(interaction.client, draft, origin)
-            # From here a stop waits for the admission's transaction rather than cancel it: the request ends as
-            # a job or as an answer, never both.
-            self._admitting.add(task)
-            job = await self._pipeline.submit(request)
+            job = await self.submit(request)
         except AnsweredElsewhere:
             return
         except Refusal as refusal:
@@ -341,7 +357,7 @@ class Intake:
 
     async def admit(self, client: discord.Client, draft: Draft, origin: Origin) -> Job:
         """`request_for`, then the pipeline's admission: the job, or a `Refusal` (nothing was counted)."""
-        return await self._pipeline.submit(await self.request_for(client, draft, origin))
+        return await self.submit(await self.request_for(client, draft, origin))
 
     def check_draft(self, guild_id: int, draft: Draft) -> tuple[str, Choice]:
         """The request's own options are acceptable in this server (see `Admission.check_options`). No I/O."""

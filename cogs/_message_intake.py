@@ -23,6 +23,8 @@ What differs is the answer, since a message has no interaction:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -49,6 +51,7 @@ from generation.refusals import (
     PromptBlocked,
     Refusal,
     ReplyTargetHidden,
+    Restarting,
 )
 from generation.server_settings import ServerSettings
 from generation.validation import MAX_REFERENCES
@@ -195,6 +198,8 @@ class MessageIntake:
         written = written_text(message, me.id)
         admission = self._intake.admission
         try:
+            if self._intake.closing:
+                raise Restarting()
             admission.check_server(guild.id)
             if not self._server_settings.get(guild.id).chat:
                 raise ChatOff()
@@ -214,7 +219,8 @@ class MessageIntake:
             await self._tell(message, generic_text(locale), written, locale=locale)
             return
         admission.start_cooldown(guild.id, author.id)
-        await self.reply_then_admit(message, draft, written=written, locale=locale)
+        with self._intake.acknowledged():
+            await self.reply_then_admit(message, draft, written=written, locale=locale)
 
     async def reply_then_admit(
         self, message: discord.Message, draft: Draft, *, written: str, locale: str
@@ -258,6 +264,13 @@ class MessageIntake:
         except Refusal as refusal:
             await self._show_refusal(reply, chat_refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
+        except asyncio.CancelledError:
+            # The bot is stopping (`Intake.close`) before this request became a job: the reply says so.
+            admission.give_back_cooldown(guild_id, user_id)
+            with contextlib.suppress(Exception):
+                await self._show_refusal(reply, i18n.translate("owed.stopping", locale), written, user_id, locale)
+                await self._answered(message.id)
+            raise
         except Exception:
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting message %s", message.id)

@@ -210,10 +210,14 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             )
         case AttachmentUnreadable(position=position):
             return t("refusal.attachment_unreadable", position=position)
-        case ReferenceUnusable(position=position, count=count, problem=problem):
-            if count == 1:
-                return t("refusal.reference_unusable_one", problem=problem)
-            return t("refusal.reference_unusable", position=position, problem=problem)
+        case ReferenceUnusable(position=position, count=count, problem=problem, details=details):
+            # Sizes in pixels read as they are ("7100×7100"); a byte count in the locale's way ("1,048,576").
+            numbers = {
+                name: i18n.number(value, locale) if name == "max_bytes" else str(value)
+                for name, value in details.items()
+            }
+            which = "one" if count == 1 else "many"
+            return t(f"refusal.image.{problem.value}.{which}", position=position, **numbers)
         case MessageHasNoImages(forwarded=True):
             return t("refusal.message_no_images_forwarded")
         case MessageHasNoImages():

@@ -8,6 +8,7 @@ their sniffing live in toapis/mime.py.
 
 from __future__ import annotations
 
+import enum
 import io
 import math
 import warnings
@@ -45,12 +46,28 @@ _UPRIGHT: Final = {
 }
 
 
-class ImageRejected(ValueError):
-    """The bytes are not an image Imagine can use; `reason` is written for the member."""
+class ImageProblem(enum.Enum):
+    """Why bytes are not an image Imagine can use: what a member is told (cogs/_texts.py) in their language."""
 
-    def __init__(self, reason: str) -> None:
+    NOT_AN_IMAGE = "not_an_image"
+    UNREADABLE = "unreadable"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    """`details`: width, height, megapixels (the limit)."""
+    TOO_MANY_PIXELS_UNSIZED = "too_many_pixels_unsized"
+    """Pillow found the bomb while decoding, without a size to tell; `details`: megapixels."""
+    NOT_SMALL_ENOUGH = "not_small_enough"
+    """`details`: max_bytes."""
+
+
+class ImageRejected(ValueError):
+    """The bytes are not an image Imagine can use: the `problem`, its `details`, and `reason` in English (for the
+    log and the command line)."""
+
+    def __init__(self, problem: ImageProblem, reason: str, **details: int) -> None:
         super().__init__(reason)
+        self.problem = problem
         self.reason = reason
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,7 @@ def check_reference(data: bytes) -> str:
     the MIME type. Run on every image of a request before any is prepared, a refusal costs little."""
     mime_type = sniff_image_type(data)
     if mime_type is None:
-        raise ImageRejected("is not a JPEG, PNG, WebP or GIF image")
+        raise ImageRejected(ImageProblem.NOT_AN_IMAGE, "is not a JPEG, PNG, WebP or GIF image")
     with _reading():
         _open(io.BytesIO(data)).close()
     return mime_type
@@ -152,9 +169,15 @@ def _reading() -> Iterator[None]:
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(f"is more than the {MAX_PIXELS // 1_000_000} megapixels Imagine accepts") from exc
+        raise ImageRejected(
+            ImageProblem.TOO_MANY_PIXELS_UNSIZED,
+            f"is more than the {MAX_PIXELS // 1_000_000} megapixels Imagine accepts",
+            megapixels=MAX_PIXELS // 1_000_000,
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageRejected("could not be read as an image; it may be damaged or truncated") from exc
+        raise ImageRejected(
+            ImageProblem.UNREADABLE, "could not be read as an image; it may be damaged or truncated"
+        ) from exc
 
 
 def _open(source: io.BytesIO | Path) -> Image.Image:
@@ -164,7 +187,11 @@ def _open(source: io.BytesIO | Path) -> Image.Image:
     if width * height > MAX_PIXELS:
         image.close()
         raise ImageRejected(
-            f"is {width}×{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels Imagine accepts"
+            ImageProblem.TOO_MANY_PIXELS,
+            f"is {width}×{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels Imagine accepts",
+            width=width,
+            height=height,
+            megapixels=MAX_PIXELS // 1_000_000,
         )
     return image
 
@@ -216,7 +243,9 @@ def _fit_within(image: Image.Image, *, max_bytes: int, lossless_first: bool) -> 
     for candidate in _encodings(image, lossless_first=lossless_first):
         if len(candidate.data) <= max_bytes:
             return candidate
-    raise ImageRejected(f"could not be made smaller than {max_bytes:,} bytes")
+    raise ImageRejected(
+        ImageProblem.NOT_SMALL_ENOUGH, f"could not be made smaller than {max_bytes:,} bytes", max_bytes=max_bytes
+    )
 
 
 def _encodings(image: Image.Image, *, lossless_first: bool) -> Iterator[EncodedImage]:

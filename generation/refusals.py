@@ -7,8 +7,10 @@ cogs/_texts.py), so the same refusal reads the same wherever it happens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from generation.images import ImageProblem
 from storage.quotas import RuleUsage
 
 
@@ -130,11 +132,13 @@ class AttachmentUnreadable(Refusal):
 
 @dataclass(eq=False)
 class ReferenceUnusable(Refusal):
-    """A reference's bytes are not an image Imagine can use; `problem` says why (images.ImageRejected)."""
+    """A reference's bytes are not an image Imagine can use; `problem` says why, with its `details`
+    (images.ImageRejected)."""
 
     position: int
     count: int
-    problem: str
+    problem: ImageProblem
+    details: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(eq=False)

@@ -72,7 +72,7 @@ def _naming(position: int, count: int) -> Iterator[None]:
     try:
         yield
     except ImageRejected as exc:
-        raise ReferenceUnusable(position, count, exc.reason) from exc
+        raise ReferenceUnusable(position, count, exc.problem, exc.details) from exc
 
 
 async def prepare_references(

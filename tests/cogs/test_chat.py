@@ -10,6 +10,7 @@ from typing import Any
 import discord
 from PIL import Image
 
+import i18n
 from cogs._message_intake import chat_nonce
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
@@ -331,3 +332,27 @@ async def test_a_reply_deleted_while_the_job_runs_gives_way_to_a_channel_message
     assert result.content == f"<@{world.member.id}>, your images are ready."
     assert result.versions[0].mentions.users == {world.member.id}
     assert (await job_of(world, message)).result_message_id == result.id
+
+
+async def test_a_late_conversation_job_says_its_images_will_come_in_this_reply(make_world: WorldFactory) -> None:
+    async with make_world(GENERATION_TIMEOUT="0.2") as world:
+        world.api.queue_timeline(Timeline.never_ends())
+        message = await say(world, f"{mention(world)} a slow cathedral")
+        reply = await reply_of(world, message)
+
+        def late() -> str | None:
+            embeds = reply.embeds
+            if not embeds or embeds[0].get("title") != i18n.translate("progress.title.late", i18n.SOURCE):
+                return None
+            return str(embeds[0]["description"])
+
+        text = await world.discord.wait_for(late, 15, what="the late notice")
+        assert "will show the images here" in text
+        assert "mention you" not in text
+        claim = await world.store.message_requests.get(message.id)
+        assert claim is not None
+        assert claim.job_id is not None
+        (task,) = world.api.tasks_for(claim.job_id)
+        world.api.end_task(task.id)
+        await world.discord.wait_for(lambda: bool(reply.attachments), 15, what="the images, in the same reply")
+        assert not [m for m in bot_messages(world) if m is not reply]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cogs._embeds import progress_bar
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, MessageVersion
 from tests.fakes.toapis import Endpoint, Timeline
@@ -132,13 +133,19 @@ async def test_progress_edits_are_spaced_by_the_interval_and_coalesced(make_worl
         lookups = len(world.api.requests_to(Endpoint.LOOKUP))
         assert lookups > 3 * len(shown), (lookups, len(shown))
         # Each edit showed something new: the percentage climbed through the timeline.
-        percents = [
-            int(v.embeds[0]["description"].split("**")[1].rstrip("%"))
-            for v in shown
-            if v.embeds[0]["description"].startswith("Progress: **")
-        ]
+        lines = [v.embeds[0]["description"].split("\n") for v in shown]
+        bars = [(first, second) for first, second, *_ in (line for line in lines if len(line) >= 2)]
+        percents = [int(text.split("**")[1].rstrip("%")) for _, text in bars if text.startswith("Progress: **")]
         assert len(percents) >= 3
         assert percents == sorted(percents)
+        # Above each, a bar that reads at a glance: a tenth filled per ten percent.
+        assert all(
+            bar
+            == "▰" * (int(text.split("**")[1].rstrip("%")) // 10)
+            + "▱" * (10 - int(text.split("**")[1].rstrip("%")) // 10)
+            for bar, text in bars
+        )
+        assert any("▰" in bar for bar, _ in bars)
 
 
 async def test_the_latest_progress_is_always_shown(make_world: WorldFactory) -> None:
@@ -218,3 +225,8 @@ async def test_the_bot_uses_only_routes_discord_has(world: World) -> None:
 
     assert world.discord.unknown_routes == []
     assert [r for r in world.discord.requests if r.status >= 400] == []
+
+
+@pytest.mark.parametrize(("percent", "bar"), [(0, "▱" * 10), (30, "▰▰▰▱▱▱▱▱▱▱"), (99, "▰" * 9 + "▱"), (100, "▰" * 10)])
+def test_the_progress_bar_fills_a_tenth_per_ten_percent_and_is_never_full_early(percent: int, bar: str) -> None:
+    assert progress_bar(percent) == bar

@@ -72,3 +72,22 @@ async def test_a_stop_during_intake_answers_the_member_and_counts_nothing(world:
     assert answer.content == i18n.translate("owed.stopping", i18n.SOURCE, bot="Imagine")
     assert await world.store.owed_answers.count() == 0
     assert await world.jobs() == []
+
+
+async def test_a_stop_while_a_mention_is_read_answers_in_its_reply(world: World) -> None:
+    world.discord.hold_cdn()
+    message = await world.discord.post_message(
+        world.channel, world.member, f"<@{world.discord.bot_user.id}> a fox in the snow", files=(png_upload("fox.png"),)
+    )
+    await world.discord.wait_for(lambda: world.discord.cdn_requests >= 1, 15)
+
+    await world.restart()
+    world.discord.release_cdn()
+
+    (reply,) = [m for m in world.discord.channel_messages(world.channel) if m.author is world.discord.bot_user]
+    assert reply.reference is message
+    assert i18n.translate("owed.stopping", i18n.SOURCE, bot="Imagine") in reply.content
+    assert await world.jobs() == []
+    # Answered: the next start does not answer it again.
+    assert await world.store.message_requests.get(message.id) is not None
+    assert len(reply.versions) == 2

@@ -15,6 +15,7 @@ from generation.events import (
     Submitted,
     Uploading,
 )
+from generation.images import ImageProblem
 from generation.pipeline import Pipeline
 from generation.refusals import QuotaExceeded, ReferenceUnusable, Restarting
 from generation.requests import Reference
@@ -193,11 +194,11 @@ async def test_bad_references_are_refused_before_anything_is_reserved_or_uploade
     with pytest.raises(ReferenceUnusable) as not_an_image:
         await admit([png_bytes(), b"%PDF-1.7 not an image at all"])
     assert (not_an_image.value.position, not_an_image.value.count) == (2, 2)
-    assert not_an_image.value.problem == "is not a JPEG, PNG, WebP or GIF image"
+    assert not_an_image.value.problem is ImageProblem.NOT_AN_IMAGE
     with pytest.raises(ReferenceUnusable) as truncated:
         await admit([png_bytes()[:60]])
     assert (truncated.value.position, truncated.value.count) == (1, 1)
-    assert truncated.value.problem.startswith("could not be read as an image")
+    assert truncated.value.problem is ImageProblem.UNREADABLE
     store = harness.store
     assert store is not None
     assert await store.db.fetch_value("SELECT COUNT(*) FROM quota_ledger") == 0
