@@ -9,7 +9,7 @@ from discord import app_commands
 
 import i18n
 from cogs._embeds import NO_MENTIONS
-from cogs._texts import generic_text, refusal_text
+from cogs._texts import generic_text, permission_names, refusal_text
 from generation.refusals import Refusal
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,8 @@ def _unexpected(error: BaseException) -> bool:
 
 
 def _permissions(names: list[str], locale: i18n.LocaleLike) -> str:
-    # Discord's own names of the permissions ("Manage Guild"), as its clients showed them before localizing.
-    return i18n.join([name.replace("_", " ").title() for name in names], locale)
+    # By the names Discord's own client shows in the member's language.
+    return i18n.join(permission_names(names, locale), locale)
 
 
 def message_for(error: BaseException, locale: i18n.LocaleLike) -> str:

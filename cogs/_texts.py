@@ -7,6 +7,7 @@ member sees in their own time zone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -568,3 +569,13 @@ def mod_log_status(settings_on: bool, log_channel_id: int | None, locale: Locale
     if log_channel_id:
         return i18n.translate("settings.mod_log.on_in", locale, channel=log_channel_id)
     return i18n.translate("settings.mod_log.on_no_channel", locale)
+
+
+def permission_names(flags: Iterable[str], locale: LocaleLike) -> list[str]:
+    """Discord permissions (discord.py's flag names, "manage_guild") by the names Discord's own client shows in
+    `locale` ("Manage Server"); a permission without a name in the catalog by its flag, in words."""
+    keys = i18n.message_keys()
+    return [
+        i18n.translate(f"permission.{flag}", locale) if f"permission.{flag}" in keys else flag.replace("_", " ").title()
+        for flag in flags
+    ]

@@ -20,7 +20,7 @@ from cogs._limits import MESSAGE_LIST_LIMIT
 from cogs._locale import server_locale
 from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
-from cogs._texts import channel_list, duration, mod_log_status
+from cogs._texts import channel_list, duration, mod_log_status, permission_names
 from cogs._translator import command_text
 from generation.models import ModelMenu
 from generation.refusals import LastModel, ModelNotOffered
@@ -100,15 +100,15 @@ def models_text(settings: GuildSettings, menu: ModelMenu, locale: i18n.LocaleLik
     return text if settings.models is not None else i18n.translate("settings.models.every", locale, models=text)
 
 
-def _missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
-    """The permissions the bot lacks to post results there, in the channel itself and in its threads, by Discord's
-    own names ("Attach Files"), as its clients showed them before localizing (as cogs/_errors.py names them)."""
+def _missing_permissions(channel: discord.abc.GuildChannel, locale: i18n.LocaleLike) -> list[str]:
+    """The permissions the bot lacks to post results there, in the channel itself and in its threads, by the names
+    Discord's client shows in `locale` ("Attach Files")."""
     me: discord.Member | None = channel.guild.me  # None when the bot's member is not cached
     if me is None:
         return []
     permissions = channel.permissions_for(me)
     needed = _IN_THREADS if isinstance(channel, discord.ForumChannel) else (*_NEEDED, "send_messages_in_threads")
-    return [name.replace("_", " ").title() for name in needed if not getattr(permissions, name)]
+    return permission_names([name for name in needed if not getattr(permissions, name)], locale)
 
 
 @app_commands.guild_only()
@@ -139,7 +139,7 @@ class ImagineSettingsCog(
         settings = await self.services.server_settings.add_allowed_channel(interaction.guild_id, channel.id)
         allowed = channel_list(settings.allowed_channel_ids, locale, limit=MESSAGE_LIST_LIMIT)
         text = i18n.translate("settings.channels.added", locale, channel=channel.id, allowed=allowed)
-        missing = _missing_permissions(channel)
+        missing = _missing_permissions(channel, locale)
         if missing:
             lacks = i18n.translate("settings.channels.lacks", locale, permissions=i18n.join(missing, locale))
             text = f"{text}\n{lacks}"
@@ -230,7 +230,7 @@ class ImagineSettingsCog(
             text = i18n.translate("settings.log_channel.set_with_mod_log", locale, channel=channel.id)
         else:
             text = i18n.translate("settings.log_channel.set", locale, channel=channel.id)
-        missing = _missing_permissions(channel)
+        missing = _missing_permissions(channel, locale)
         if missing:
             lacks = i18n.translate("settings.log_channel.lacks", locale, permissions=i18n.join(missing, locale))
             text = f"{text}\n{lacks}"

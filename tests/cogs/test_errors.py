@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cogs._texts import generic_text
+from cogs._texts import generic_text, permission_names
 from generation.pipeline import Pipeline
 from tests.cogs.conftest import World
 from tests.fakes.discord import CallbackType
@@ -46,3 +46,12 @@ async def test_an_unexpected_error_after_the_defer_is_told_privately_and_the_rep
     # And the member is not kept waiting by a cooldown for a request that never ran.
     await world.bot.services.server_settings.set_cooldown(world.guild.id, 600)
     assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) == 0
+
+
+def test_permissions_are_named_as_discords_client_names_them() -> None:
+    assert permission_names(["manage_guild", "send_messages_in_threads"], "en-US") == [
+        "Manage Server",
+        "Send Messages in Threads",
+    ]
+    # A permission the catalog does not name yet: its flag, in words.
+    assert permission_names(["create_expressions"], "en-US") == ["Create Expressions"]
