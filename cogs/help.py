@@ -56,6 +56,9 @@ class HelpCog(commands.Cog):
         per_request = t("list.range", first=i18n.number(1, locale), last=i18n.number(server.max_n, locale))
         embed.add_field(name=t("help.field.per_request"), value=per_request)
         embed.add_field(name=t("help.field.cooldown"), value=help_cooldown(server.cooldown_seconds, locale))
+        # Each language in its own words, so that a member finds theirs whatever this text is in.
+        languages = i18n.join([i18n.language_name(code) for code in i18n.SUPPORTED], locale)
+        embed.add_field(name=t("help.field.languages"), value=t("help.languages", languages=languages), inline=False)
         if interaction.permissions.manage_guild:
             embed.add_field(name=t("help.field.admins"), value=t("help.admin"), inline=False)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -20,7 +20,7 @@ PLANNED: Final = ("en-US", "zh-CN", "zh-TW", "ja", "ko", "ru", "es-ES", "pt-BR",
 """The locales Imagine is written for (ToAPIs' customers'); a locale is spoken once its catalog is complete and it
 is listed in `SUPPORTED`."""
 
-SUPPORTED: Final = ("en-US", "ja", "ko", "ru", "es-ES", "pt-BR", "fr", "de")
+SUPPORTED: Final = ("en-US", "zh-CN", "zh-TW", "ja", "ko", "ru", "es-ES", "pt-BR", "fr", "de")
 """The locales whose catalogs are complete: the ones a server may choose and the ones synced to Discord."""
 
 DISCORD_LOCALES: Final = frozenset(

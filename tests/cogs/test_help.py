@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import i18n
 from storage.quotas import Period, RuleScope
 from tests.cogs.conftest import World, WorldFactory
 from tests.cogs.test_quota import announce_role, assert_embed_within_limits, command, generate
@@ -37,7 +38,11 @@ async def test_help_tells_a_member_what_applies_to_them_here(world: World) -> No
         "Models",
         "Images per request",
         "Cooldown",
+        "Languages",
     ]
+    # Every language the bot speaks, each named in its own words.
+    for code in i18n.SUPPORTED:
+        assert i18n.language_name(code) in fields["Languages"]
     assert "`/imagine prompt:<text>`" in fields["How to use it"]
     assert "`/show job:<reference>`" in fields["How to use it"]
     limits = fields["Your limits here"].splitlines()

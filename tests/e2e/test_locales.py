@@ -188,8 +188,10 @@ async def test_the_sync_carries_the_translations_and_is_redone_when_one_changes(
         assert await plain.terminate() == 0
     (english,) = world.discord.command_syncs
     imagine = next(command for command in english.payload if command["name"] == "imagine")
-    # English is the default; the supported translations go along.
-    assert set(imagine.get("description_localizations") or {}) == set(i18n.SUPPORTED) - {i18n.SOURCE}
+    # English is Discord's default: only the other supported locales are localized.
+    translated = [locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE]
+    descriptions = {locale: i18n.translate("command.imagine", locale) for locale in translated}
+    assert (imagine.get("description_localizations") or {}) == descriptions
 
     # The same commands, now with a locale more: what discord.py's to_dict() shows is unchanged, yet it syncs.
     async with world.bot(**PSEUDO) as pseudo:
@@ -198,13 +200,17 @@ async def test_the_sync_carries_the_translations_and_is_redone_when_one_changes(
     assert localized.status == 200
     imagine = next(command for command in localized.payload if command["name"] == "imagine")
     assert imagine["description"] == "Generate images from a prompt, optionally guided by up to four reference images."
-    assert imagine["description_localizations"]["fi"] == i18n.fit(i18n.pseudo(imagine["description"]), 100)
+    assert imagine["description_localizations"] == {
+        **descriptions,
+        "fi": i18n.fit(i18n.pseudo(imagine["description"]), 100),
+    }
     prompt = next(option for option in imagine["options"] if option["name"] == "prompt")
     assert prompt["description_localizations"]["fi"] == i18n.pseudo("What to draw, in up to 4,000 characters")
     assert not prompt.get("name_localizations")  # option names stay as they are
     menu = next(command for command in localized.payload if command.get("type") == 3)
     assert menu["name"] == "Imagine from images"
-    assert menu["name_localizations"]["fi"] == i18n.pseudo("Imagine from images")
+    menu_names = {locale: i18n.translate("menu.from_images", locale) for locale in translated}
+    assert menu["name_localizations"] == {**menu_names, "fi": i18n.pseudo("Imagine from images")}
     stored = next(command for command in world.discord.global_commands if command["name"] == "imagine")
     assert stored["description_localizations"] == imagine["description_localizations"]
 
