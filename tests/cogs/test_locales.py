@@ -14,13 +14,17 @@ from discord.app_commands import TranslationContextLocation as Where
 import i18n
 from cogs._translator import CatalogTranslator
 from i18n.catalog import read_catalog
+from i18n.locales import FALLBACKS
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import CallbackType
 
 PSEUDO_ENV = {"IMAGINE_PSEUDO_LOCALE": "fi"}
 NAMES = (Where.command_name, Where.group_name, Where.parameter_name)
 # The supported locales other than English: synced with every command alongside the pseudo-locale's `fi`.
-TRANSLATED = {locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE}
+# The supported translations, and the Discord locales they stand in for (es-419 reads es-ES).
+TRANSLATED = {locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE} | {
+    discord_locale for discord_locale, served_by in FALLBACKS.items() if served_by in i18n.SUPPORTED
+} - {i18n.SOURCE, "en-GB"}
 
 
 class Recorder(app_commands.Translator):
