@@ -150,7 +150,7 @@ async def test_the_translator_leaves_what_has_no_key_and_english_alone() -> None
     assert await translator.translate(app_commands.locale_str("imagine"), discord.Locale.finnish, context) is None
     assert await translator.translate(keyed, discord.Locale.american_english, context) is None
     assert await translator.translate(keyed, discord.Locale.british_english, context) is None
-    assert await translator.translate(keyed, discord.Locale.japanese, context) is None  # not supported yet
+    assert await translator.translate(keyed, discord.Locale.italian, context) is None  # not spoken: English
 
 
 # -- private answers in the member's locale --------------------------------------------------------------------

@@ -164,7 +164,10 @@ def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) 
     [
         ("en-US", "en-US"),
         ("en-GB", "en-US"),
-        ("es-419", "en-US"),  # es-ES is not supported yet: English
+        ("es-419", "es-ES"),  # Latin American Spanish reads Spain's catalog
+        ("zh-CN", "zh-CN"),
+        ("zh-TW", "zh-TW"),
+        ("pt-BR", "pt-BR"),
         ("ja", "ja"),
         ("fi", "en-US"),
         ("xx-YY", "en-US"),
@@ -217,7 +220,11 @@ def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
     assert i18n.plural("quota.images", 0, "en-US") == "0 images"
     assert i18n.plural("quota.images", 1250, "en-US") == "1,250 images"
     assert i18n.number(1250, "en-US") == "1,250"
-    assert i18n.number(1250, "de") == "1,250"  # German is not supported yet: English numbers
+    assert i18n.number(1250, "de") == "1.250"
+    assert i18n.number(1250, "fr") == "1\u202f250"
+    assert i18n.number(1250, "it") == "1,250"  # Italian is not spoken: English numbers
+    assert i18n.plural("quota.images", 21, "ru").startswith("21 ")
+    assert i18n.plural("quota.images", 21, "ru") != i18n.plural("quota.images", 25, "ru")
     assert i18n.number(100, "en-US", decimals=2) == "100.00"
     assert i18n.number(1234.56, "en-US", decimals=1) == "1,234.6"
     assert i18n.number(0.95, "en-US") == "0.95"
