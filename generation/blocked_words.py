@@ -314,11 +314,15 @@ class ParsedEntries:
     unusable: tuple[str, ...]
 
 
+_SEPARATORS: Final = re.compile(r"[,\n，、،]")
+
+
 def parse_entries(typed: str) -> ParsedEntries:
-    """Entries from an admin's text: separated by commas or new lines, each a word or a short phrase."""
+    """Entries from an admin's text: separated by commas (also the full-width ，, the ideographic 、 and the Arabic
+    ، that Chinese, Japanese and Arabic keyboards type) or new lines, each a word or a short phrase."""
     usable: list[str] = []
     unusable: list[str] = []
-    for piece in typed.replace("\n", ",").split(","):
+    for piece in _SEPARATORS.split(typed):
         piece = piece.strip()
         if not piece:
             continue

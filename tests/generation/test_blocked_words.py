@@ -203,6 +203,10 @@ def test_entries_typed_by_an_admin_are_split_folded_and_deduplicated() -> None:
     assert parsed.unusable == ("c++", "x" * 101)
 
 
+def test_entries_may_be_separated_as_chinese_and_japanese_keyboards_type_commas() -> None:
+    assert parse_entries("裸体，血腥、暴力, gore").usable == ("裸体", "血腥", "暴力", "gore")
+
+
 def test_an_empty_list_matches_nothing() -> None:
     matcher = BlockedWords([])
     assert len(matcher) == 0
