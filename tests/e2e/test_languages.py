@@ -20,7 +20,9 @@ async def test_a_japanese_member_is_refused_in_japanese_in_a_chinese_server_that
     channel = server.add_text_channel("general")
     member = server.add_member("haruka")
     async with world.bot():
-        refused = await world.discord.invoke_slash("imagine", {"prompt": "  "}, user=member, channel=channel, locale="ja")
+        refused = await world.discord.invoke_slash(
+            "imagine", {"prompt": "  "}, user=member, channel=channel, locale="ja"
+        )
         call = await world.discord.invoke_slash(
             "imagine", {"prompt": "夕暮れの灯台", "n": 2}, user=member, channel=channel, locale="ja"
         )
