@@ -11,6 +11,7 @@ from generation.events import ProgressEvent, ReporterBook
 from generation.metrics import Metrics
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
+from generation.wakeups import TaskWakeups
 from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import ToAPIsClient
@@ -20,8 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunContext:
-    """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters and the
-    metrics.
+    """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters, the
+    metrics and the wake-ups of tasks that have ended.
 
     `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
     holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
@@ -35,6 +36,7 @@ class RunContext:
     reporters: ReporterBook
     jobs: JobRepository
     metrics: Metrics = field(default_factory=Metrics)
+    wakeups: TaskWakeups = field(default_factory=TaskWakeups)
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""

@@ -38,6 +38,7 @@ from generation.refusals import AnsweredElsewhere, QuotaExceeded, ReferencesNotS
 from generation.requests import JobRequest
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
+from generation.wakeups import TaskWakeups
 from storage.jobs import Job, JobState
 from storage.store import Storage
 from toapis import ToAPIsClient
@@ -70,7 +71,11 @@ class Pipeline:
         self.health.listen(self._on_breaker_change)
         spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
         jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
-        self._context = RunContext(config, client, store, spool, self.health, self._reporters, jobs, self.metrics)
+        self.wakeups = TaskWakeups()
+        """Tasks followed here, to be looked up at once when something says they ended (a webhook)."""
+        self._context = RunContext(
+            config, client, store, spool, self.health, self._reporters, jobs, self.metrics, self.wakeups
+        )
         self._leases = LeaseKeeper(
             store,
             config,

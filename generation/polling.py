@@ -74,9 +74,14 @@ class TaskFollower:
         end = loop.time() + deadline  # a pause below does not restart the clock
         while True:
             try:
-                task = await context.client.wait_for_task(
-                    task_id, interval=interval, deadline=max(end - loop.time(), 0.0), on_update=on_update
-                )
+                with context.wakeups.watch(task_id):
+                    task = await context.client.wait_for_task(
+                        task_id,
+                        interval=interval,
+                        deadline=max(end - loop.time(), 0.0),
+                        on_update=on_update,
+                        sleep=lambda seconds: context.wakeups.sleep(task_id, seconds),
+                    )
             except TaskNotFoundError as exc:
                 raise failures.task_lost(exc) from exc
             except (AuthenticationError, InsufficientBalanceError) as exc:

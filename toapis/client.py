@@ -316,6 +316,7 @@ class ToAPIsClient:
         first_delay: float | None = None,
         max_interval: float = 60.0,
         jitter: float = 0.2,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> Task:
         """Poll a task until it completes or fails, and return it (a failed task is returned, not raised).
 
@@ -326,7 +327,8 @@ class ToAPIsClient:
         The deadline is checked between lookups, so one lookup in flight may overrun it by up to `timeout`.
         `on_update` (sync or async) is called with the first Task seen and with every change of status or
         progress. Transient lookup failures are logged and polling goes on; TaskNotFoundError,
-        AuthenticationError and other permanent errors are raised.
+        AuthenticationError and other permanent errors are raised. `sleep` waits between lookups (the caller's
+        may return early, e.g. when told that the task has ended).
         """
         if interval < 0 or (first_delay is not None and first_delay < 0):
             raise ValueError("interval and first_delay must be >= 0")
@@ -350,7 +352,7 @@ class ToAPIsClient:
                     )
                 delay = min(delay, remaining)
             if delay > 0:
-                await asyncio.sleep(delay)
+                await sleep(delay)
             try:
                 task = await self._lookup(task_id, retry=_NO_RETRY)
             except RateLimitError as exc:
