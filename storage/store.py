@@ -10,6 +10,7 @@ from storage.alert_bursts import AlertBursts
 from storage.clock import Clock, utc_now
 from storage.connect import open_database
 from storage.database import Database
+from storage.durations import TaskDurationRepository
 from storage.forms import FormRepository
 from storage.guild_settings import GuildSettingsRepository
 from storage.jobs import JobRepository
@@ -36,6 +37,7 @@ class Storage:
     owed_answers: OwedAnswerRepository
     alert_bursts: AlertBursts
     message_requests: MessageRequestRepository
+    durations: TaskDurationRepository
     clock: Clock
 
     @classmethod
@@ -59,6 +61,7 @@ class Storage:
             owed_answers=OwedAnswerRepository(db, clock),
             alert_bursts=AlertBursts(db, clock),
             message_requests=MessageRequestRepository(db, clock),
+            durations=TaskDurationRepository(db, clock),
             clock=clock,
         )
 

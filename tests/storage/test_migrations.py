@@ -37,6 +37,7 @@ EXPECTED_TABLES = {
     "kept_results",
     "message_requests",
     "alert_bursts",
+    "task_durations",
 }
 
 
