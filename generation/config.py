@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generation.lookup_schedule import ScheduleConfig
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -39,6 +41,13 @@ class PipelineConfig:
     owns_guild: Callable[[int], bool] = lambda guild_id: True
     """Whether this process serves a server (its shards): only those servers' jobs are resumed here."""
     result_max_bytes: int = 50_000_000
+    lookups_per_minute: int | None = None
+    """Task look-ups a minute this process may make (its share of the account's); None: no limit."""
+    min_lookup_interval: float | None = None
+    """The least seconds between two look-ups of one task; default 1 s, or `poll_interval` if that is shorter."""
+    webhook_safety_interval: float | None = None
+    """None: webhooks off; otherwise the seconds between safety look-ups of a task whose end a webhook will
+    announce (instead of look-ups timed to its expected end)."""
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before try number `attempt` + 1 after a failure: doubling, capped."""
@@ -48,3 +57,11 @@ class PipelineConfig:
     def late_interval(self) -> float:
         """Seconds between look-ups of a task once it is late."""
         return self.late_poll_interval if self.late_poll_interval is not None else self.poll_interval * 6
+
+    @property
+    def schedule(self) -> ScheduleConfig:
+        """How look-ups are timed to a task until it is late (generation/lookup_schedule.py)."""
+        least = self.min_lookup_interval if self.min_lookup_interval is not None else min(1.0, self.poll_interval)
+        return ScheduleConfig(
+            base_interval=self.poll_interval, min_interval=least, safety_interval=self.webhook_safety_interval
+        )

@@ -7,7 +7,9 @@ import logging
 from dataclasses import dataclass, field
 
 from generation.config import PipelineConfig
+from generation.durations import TaskDurations
 from generation.events import ProgressEvent, ReporterBook
+from generation.lookup_budget import LookupBudget
 from generation.metrics import Metrics
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunContext:
     """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters, the
-    metrics and the wake-ups of tasks that have ended.
+    metrics, the wake-ups of tasks that have ended, the durations of recent tasks and the look-up budget.
 
     `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
     holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
@@ -37,6 +39,26 @@ class RunContext:
     jobs: JobRepository
     metrics: Metrics = field(default_factory=Metrics)
     wakeups: TaskWakeups = field(default_factory=TaskWakeups)
+    durations: TaskDurations = field(default_factory=TaskDurations)
+    lookups: LookupBudget = field(default_factory=lambda: LookupBudget(None))
+
+    @classmethod
+    def build(
+        cls,
+        config: PipelineConfig,
+        client: ToAPIsClient,
+        store: Storage,
+        health: UpstreamHealth,
+        reporters: ReporterBook,
+        metrics: Metrics,
+    ) -> RunContext:
+        """The context of a pipeline: its spool, its job repository (as lease holder, with leases), new wake-ups,
+        the durations recorded in the store, and the look-up budget of the configuration."""
+        spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
+        jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
+        durations = TaskDurations(store.durations)
+        budget = LookupBudget(config.lookups_per_minute)
+        return cls(config, client, store, spool, health, reporters, jobs, metrics, TaskWakeups(), durations, budget)
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""

@@ -41,10 +41,13 @@ class Submitted:
 
 @dataclass(frozen=True)
 class Generating:
-    """The task is running; `percent` as the API reports it (it may sit at 0, then jump)."""
+    """The task is running; `percent` as the API reports it (it may sit at 0, then jump). `remaining`: the seconds
+    it likely has left, from recent tasks of its model and resolution; None when too few are known or the task
+    is past their typical duration."""
 
     percent: int
     elapsed: float
+    remaining: float | None = None
 
 
 @dataclass(frozen=True)

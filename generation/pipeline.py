@@ -36,9 +36,7 @@ from generation.logs import bind_log_context
 from generation.metrics import Metrics
 from generation.refusals import AnsweredElsewhere, QuotaExceeded, ReferencesNotSaved, Restarting, Unavailable
 from generation.requests import JobRequest
-from generation.spool import Spool
 from generation.upstream import UpstreamHealth
-from generation.wakeups import TaskWakeups
 from storage.jobs import Job, JobState
 from storage.store import Storage
 from toapis import ToAPIsClient
@@ -69,13 +67,11 @@ class Pipeline:
             client, threshold=config.breaker_threshold, probe_interval=config.probe_interval, alerts=alerts
         )
         self.health.listen(self._on_breaker_change)
-        spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
-        jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
-        self.wakeups = TaskWakeups()
+        self._context = RunContext.build(config, client, store, self.health, self._reporters, self.metrics)
+        self.wakeups = self._context.wakeups
         """Tasks followed here, to be looked up at once when something says they ended (a webhook)."""
-        self._context = RunContext(
-            config, client, store, spool, self.health, self._reporters, jobs, self.metrics, self.wakeups
-        )
+        self.durations = self._context.durations
+        """Recent task durations per model and resolution: the time left, and when to look tasks up."""
         self._leases = LeaseKeeper(
             store,
             config,
@@ -102,6 +98,7 @@ class Pipeline:
         """
         spool = self._context.spool
         await asyncio.to_thread(spool.directory.mkdir, parents=True, exist_ok=True)
+        await self.durations.load()
         unfinished = await self._store.jobs.list_unfinished()
         if not self._leases.leased:
             spool.remove_all_but({job.id for job in unfinished})
@@ -133,6 +130,7 @@ class Pipeline:
         await _cancel_all(tasks)
         self._dispatcher = None
         await self.health.aclose()
+        await self.durations.aclose()
         await _close_reporters(reporters)
         await self._leases.release(held)
         log.info("Pipeline stopped; %d unfinished job(s) stay stored for the next start", left)

@@ -317,6 +317,7 @@ class ToAPIsClient:
         max_interval: float = 60.0,
         jitter: float = 0.2,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        next_delay: Callable[[Task], float] | None = None,
     ) -> Task:
         """Poll a task until it completes or fails, and return it (a failed task is returned, not raised).
 
@@ -329,6 +330,11 @@ class ToAPIsClient:
         progress. Transient lookup failures are logged and polling goes on; TaskNotFoundError,
         AuthenticationError and other permanent errors are raised. `sleep` waits between lookups (the caller's
         may return early, e.g. when told that the task has ended).
+
+        `next_delay`, when given, is asked after every lookup that saw the task running for the seconds until
+        the next one (the caller's schedule) instead of `interval`. After a 429 the wait is at least the slowed
+        interval (and Retry-After); the slowed interval then halves with each lookup that goes through, until
+        the schedule alone decides again.
         """
         if interval < 0 or (first_delay is not None and first_delay < 0):
             raise ValueError("interval and first_delay must be >= 0")
@@ -336,6 +342,7 @@ class ToAPIsClient:
         started = loop.time()
         end = None if deadline is None else started + deadline
         current_interval = interval
+        slowed = 0.0  # with `next_delay`: the least wait a 429 left, 0 once it has worn off
         delay = interval if first_delay is None else first_delay
         last: Task | None = None
         reported: tuple[str, int] | None = None
@@ -357,6 +364,7 @@ class ToAPIsClient:
                 task = await self._lookup(task_id, retry=_NO_RETRY)
             except RateLimitError as exc:
                 current_interval = min(max(current_interval * 2, interval), max(max_interval, interval))
+                slowed = current_interval
                 delay = max(exc.retry_after or 0.0, _jittered(current_interval, jitter))
                 log.info("task %s: lookups rate limited; next look in %.2f s", task_id, delay)
                 continue
@@ -373,7 +381,12 @@ class ToAPIsClient:
                         await result
             if task.is_terminal:
                 return task
-            delay = _jittered(current_interval, jitter)
+            if next_delay is None:
+                delay = _jittered(current_interval, jitter)
+            else:
+                delay = max(next_delay(task), _jittered(slowed, jitter) if slowed else 0.0)
+                slowed = slowed / 2 if slowed / 2 >= interval else 0.0
+                current_interval = max(slowed, interval)
 
     async def download_image(
         self, url: str, *, max_bytes: int, dest: Path | None = None, timeout: float | None = None

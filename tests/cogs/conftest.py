@@ -31,6 +31,7 @@ from tests.fakes.toapis import FakeToAPIs
 
 FAST_ENV = {
     "TOAPIS_POLL_INTERVAL": "0.01",
+    "TOAPIS_LOOKUPS_PER_MINUTE": "600000",
     "PROGRESS_EDIT_INTERVAL": "0.02",
     "GENERATION_TIMEOUT": "30",
     "LOG_LEVEL": "INFO",

@@ -1,0 +1,64 @@
+"""The account's task look-ups a minute, shared by every task this process follows (docs/operators.md,
+`TOAPIS_LOOKUPS_PER_MINUTE`).
+
+ToAPIs counts look-ups per account (3,000 a minute and 50 a second for the default group, all keys and all
+processes together). Each process keeps to its share: a token bucket holding one second's worth, so that no
+second goes over, and a fair share for each followed task, which the look-up schedule takes as its least delay
+so that tasks near their end are not starved by a queue at the bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class LookupBudget:
+    """Look-ups a minute for this process; None: no limit (tests)."""
+
+    def __init__(self, per_minute: int | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = None if per_minute is None else per_minute / 60.0
+        self._capacity = 0.0 if self._rate is None else max(1.0, self._rate)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+        self._followed = 0
+
+    @contextmanager
+    def following(self) -> Iterator[None]:
+        """Count one more task followed for the block (its share of the budget is then smaller)."""
+        self._followed += 1
+        try:
+            yield
+        finally:
+            self._followed -= 1
+
+    @property
+    def followed(self) -> int:
+        return self._followed
+
+    def share(self) -> float:
+        """The least seconds between two look-ups of one task, were every followed task to look equally often."""
+        if self._rate is None:
+            return 0.0
+        return max(self._followed, 1) / self._rate
+
+    async def take(self) -> None:
+        """Wait until one more look-up fits the budget, then count it. Waiters go in turn."""
+        if self._rate is None:
+            return
+        async with self._lock:
+            self._refill()
+            if self._tokens < 1.0:
+                await asyncio.sleep((1.0 - self._tokens) / self._rate)
+                self._refill()
+            self._tokens -= 1.0
+
+    def _refill(self) -> None:
+        assert self._rate is not None
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
