@@ -9,7 +9,7 @@ import discord
 
 import i18n
 from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
-from cogs._texts import aspect_label, duration, model_label, resolution_label, shape_label
+from cogs._texts import aspect_label, duration, model_label, resolution_label, shape_label, time_left
 from cogs._texts import images as image_count
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
 from storage.jobs import Job
@@ -66,6 +66,8 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
             )
         else:
             status = t("progress.started", elapsed=elapsed)
+        if event.remaining is not None:
+            status += "\n" + t("progress.remaining", remaining=time_left(event.remaining, locale))
     elif isinstance(event, Late):
         title = t("progress.title.late")
         # A conversation's reply is edited in place for good; an interaction's is replaced by a channel post.

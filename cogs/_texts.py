@@ -7,6 +7,7 @@ member sees in their own time zone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -115,6 +116,18 @@ def duration(seconds: float, locale: LocaleLike) -> str:
         return i18n.translate("duration.hours", locale, hours=i18n.number(hours, locale), minutes=f"{minutes:02d}")
     days, hours = divmod(hours, 24)
     return i18n.translate("duration.days", locale, days=i18n.number(days, locale), hours=i18n.number(hours, locale))
+
+
+def time_left(seconds: float, locale: LocaleLike) -> str:
+    """An estimate of the time left, no more precise than it is: "20 s" (up to 5 s more, never 0), "1 min 30 s"
+    (to 10 s), "12 min 00 s" (to the minute from 10 minutes)."""
+    if seconds <= 55:
+        shown = max(5, math.ceil(seconds / 5) * 5)
+    elif seconds < 600:
+        shown = max(60, round(seconds / 10) * 10)
+    else:
+        shown = round(seconds / 60) * 60
+    return duration(shown, locale)
 
 
 def sentences(first: str, *more: str, locale: LocaleLike) -> str:

@@ -62,6 +62,10 @@ class PipelineConfig:
     def schedule(self) -> ScheduleConfig:
         """How look-ups are timed to a task until it is late (generation/lookup_schedule.py)."""
         least = self.min_lookup_interval if self.min_lookup_interval is not None else min(1.0, self.poll_interval)
+        # The longest wait scales with the poll interval, as the other waits without a variable do (30 s).
         return ScheduleConfig(
-            base_interval=self.poll_interval, min_interval=least, safety_interval=self.webhook_safety_interval
+            base_interval=self.poll_interval,
+            min_interval=least,
+            max_interval=self.poll_interval * 6,
+            safety_interval=self.webhook_safety_interval,
         )

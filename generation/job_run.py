@@ -121,13 +121,14 @@ class JobRun:
             if existing is not None:
                 job = await jobs.set_state(job.id, JobState.RUNNING, task_id=existing.id)
                 context.progress(job.id, Submitted(existing.id))
-        if job.task_id is None:
+        submitted_here = job.task_id is None
+        if submitted_here:
             urls = await self._upload_references(job)
             job = await jobs.set_state(job.id, JobState.SUBMITTING, submit_started_at=context.store.clock())
             task = await self._submit(job, urls)
             job = await jobs.set_state(job.id, JobState.RUNNING, task_id=task.id)
             context.progress(job.id, Submitted(task.id))
-        task = await self._follower.follow(job)
+        task = await self._follower.follow(job, submitted_here=submitted_here)
         return await self._delivery.accept(job, task)
 
     async def _upload_references(self, job: Job) -> list[str]:

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 
 class LookupBudget:
     """Look-ups a minute for this process; None: no limit (tests)."""
 
-    def __init__(self, per_minute: int | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._rate = None if per_minute is None else per_minute / 60.0
         self._capacity = 0.0 if self._rate is None else max(1.0, self._rate)
         self._tokens = self._capacity
         self._clock = clock
+        self._sleep = sleep
         self._updated = clock()
         self._lock = asyncio.Lock()
         self._followed = 0
@@ -53,7 +60,7 @@ class LookupBudget:
         async with self._lock:
             self._refill()
             if self._tokens < 1.0:
-                await asyncio.sleep((1.0 - self._tokens) / self._rate)
+                await self._sleep((1.0 - self._tokens) / self._rate)
                 self._refill()
             self._tokens -= 1.0
 

@@ -27,8 +27,9 @@ from typing import Final
 from generation.durations import Expectation
 
 HISTORY_SPREAD: Final = 0.04
-"""How widely one recorded duration is believed, as a part of it (a 30 s task: ±1.2 s), at least `MIN_SPREAD`."""
-MIN_SPREAD: Final = 0.5
+"""How widely one recorded duration is believed, as a part of it (a 30 s task: ±1.2 s)."""
+LEAST_SPREAD: Final = 0.5
+"""No end is believed more narrowly than this part of `min_interval`: the look-ups cannot tell it closer."""
 PROGRESS_SPREAD: Final = 0.25
 """How widely a progress line's end is believed, as a part of the time left to it."""
 KEPT_APART: Final = 0.1
@@ -91,7 +92,7 @@ def next_delay(
     least = max(config.min_interval, floor)
     if config.safety_interval is not None:
         return _jittered(max(config.safety_interval, least), config.jitter, rand, least)
-    bumps = _belief(samples, history)
+    bumps = _belief(samples, history, LEAST_SPREAD * config.min_interval)
     if not bumps:
         return _jittered(max(config.base_interval, least), config.jitter, rand, least)
     left = sum(bump.above(elapsed) for bump in bumps)
@@ -111,15 +112,15 @@ def next_delay(
     return _jittered(delay, config.jitter, rand, least)
 
 
-def expected_end(samples: Sequence[Sample], history: Expectation | None) -> float | None:
+def expected_end(samples: Sequence[Sample], history: Expectation | None, least: float = 0.5) -> float | None:
     """When the task most likely ends (seconds after the submit), or None when nothing is known."""
-    bumps = _belief(samples, history)
+    bumps = _belief(samples, history, least)
     if not bumps:
         return None
     return sum(bump.mean * bump.weight for bump in bumps) / sum(bump.weight for bump in bumps)
 
 
-def progress_end(samples: Sequence[Sample]) -> tuple[float, float] | None:
+def progress_end(samples: Sequence[Sample], least: float = 0.5) -> tuple[float, float] | None:
     """When the reported progress says the task ends, and how widely that is believed; None if it says nothing.
 
     A line through the first and the latest progress values seen (their first sightings), extended to 100 %;
@@ -134,7 +135,7 @@ def progress_end(samples: Sequence[Sample]) -> tuple[float, float] | None:
     last = sightings[-1]
     latest = samples[-1].at
     if last.progress >= 100:
-        return latest, MIN_SPREAD
+        return latest, least
     if len(sightings) == 1:
         return None  # no rate yet (and one value may be a jump: it says little about the end)
     first = sightings[0]
@@ -142,13 +143,13 @@ def progress_end(samples: Sequence[Sample]) -> tuple[float, float] | None:
     if rate <= 0:
         return None
     end = last.at + (100 - last.progress) / rate
-    return end, max(MIN_SPREAD, PROGRESS_SPREAD * max(end - latest, 0.0))
+    return end, max(least, PROGRESS_SPREAD * max(end - latest, 0.0))
 
 
-def _belief(samples: Sequence[Sample], history: Expectation | None) -> list[_Bump]:
-    """The bumps of the belief (none when nothing is known)."""
-    past = _history_bumps(history) if history is not None else []
-    progress = progress_end(samples)
+def _belief(samples: Sequence[Sample], history: Expectation | None, least: float) -> list[_Bump]:
+    """The bumps of the belief (none when nothing is known), none narrower than `least`."""
+    past = _history_bumps(history, least) if history is not None else []
+    progress = progress_end(samples, least)
     if progress is None:
         return past
     end, spread = progress
@@ -166,7 +167,7 @@ def _belief(samples: Sequence[Sample], history: Expectation | None) -> list[_Bum
     return bumps
 
 
-def _history_bumps(history: Expectation) -> list[_Bump]:
+def _history_bumps(history: Expectation, least: float) -> list[_Bump]:
     """One bump per recent duration, as wide as the durations are spread (Silverman's rule of thumb), at least
     `HISTORY_SPREAD` of the duration."""
     weights, durations = history.weights, history.durations
@@ -174,7 +175,7 @@ def _history_bumps(history: Expectation) -> list[_Bump]:
     mean = sum(d * w for d, w in zip(durations, weights, strict=True)) / total
     deviation = math.sqrt(sum(w * (d - mean) ** 2 for d, w in zip(durations, weights, strict=True)) / total)
     width = 0.9 * deviation * len(durations) ** -0.2
-    return [_Bump(d, max(MIN_SPREAD, HISTORY_SPREAD * d, width), w) for d, w in zip(durations, weights, strict=True)]
+    return [_Bump(d, max(least, HISTORY_SPREAD * d, width), w) for d, w in zip(durations, weights, strict=True)]
 
 
 def _product(a: _Bump, b: _Bump) -> _Bump:

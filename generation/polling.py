@@ -41,15 +41,16 @@ class TaskFollower:
     def __init__(self, context: RunContext) -> None:
         self._context = context
 
-    async def follow(self, job: Job) -> Task:
-        """The job's task once it is terminal (completed or failed)."""
+    async def follow(self, job: Job, *, submitted_here: bool = False) -> Task:
+        """The job's task once it is terminal (completed or failed). `submitted_here`: this run submitted it, so
+        its duration may be recorded (a task taken up after a restart may have ended while nobody looked)."""
         context = self._context
         task_id = job.task_id
         assert task_id is not None
         with context.wakeups.watch(task_id), context.lookups.following():
-            return await self._follow(job, task_id)
+            return await self._follow(job, task_id, submitted_here)
 
-    async def _follow(self, job: Job, task_id: str) -> Task:
+    async def _follow(self, job: Job, task_id: str, submitted_here: bool) -> Task:
         context, config = self._context, self._context.config
         started = job.submit_started_at or job.created_at
         since_submit = (context.store.clock() - started).total_seconds()
@@ -70,7 +71,7 @@ class TaskFollower:
                 except TaskWaitTimeoutError:
                     pass
                 else:
-                    if task.status is TaskStatus.COMPLETED and not resumed and not watch.paused:
+                    if task.status is TaskStatus.COMPLETED and submitted_here and not watch.paused:
                         context.durations.record(job.id, job.model, job.resolution, watch.elapsed())
                     return task
             job = await context.jobs.mark_late_notified(job.id)

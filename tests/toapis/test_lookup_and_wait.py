@@ -318,3 +318,53 @@ async def test_many_waits_share_one_client(toapis_client: ToAPIsClient, toapis_f
     )
     assert [task.id for task in ended] == [task.id for task in tasks]
     assert [task.status is TaskStatus.FAILED for task in ended] == ["fails" in prompt for prompt in prompts]
+
+
+async def test_a_schedule_decides_each_wait_after_a_lookup_that_saw_the_task_running(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    toapis_fake.queue_timeline(Timeline.never_ends(progress=30))
+    submitted = await submit(toapis_client, "job-1")
+    slept: list[float] = []
+    seen: list[Task] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 4:
+            toapis_fake.end_task(submitted.id)
+        await asyncio.sleep(seconds)
+
+    def schedule(task: Task) -> float:
+        seen.append(task)
+        return 0.001 * len(seen)
+
+    task = await toapis_client.wait_for_task(
+        submitted.id, interval=0.5, first_delay=0.002, deadline=GENEROUS, sleep=sleep, next_delay=schedule
+    )
+    assert task.status is TaskStatus.COMPLETED
+    assert slept == [0.002, 0.001, 0.002, 0.003]
+    assert [(t.status, t.progress) for t in seen] == [(TaskStatus.IN_PROGRESS, 30)] * 3
+
+
+async def test_a_429_slows_a_schedule_down_until_lookups_go_through_again(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    toapis_fake.queue_timeline(Timeline.never_ends(progress=30))
+    submitted = await submit(toapis_client, "job-1")
+    toapis_fake.fail(Endpoint.LOOKUP, Fault.rate_limited(retry_after=0.05))
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 6:
+            toapis_fake.end_task(submitted.id)
+        await asyncio.sleep(seconds)
+
+    await toapis_client.wait_for_task(
+        submitted.id, interval=0.01, first_delay=0.001, deadline=GENEROUS, sleep=sleep, next_delay=lambda t: 0.001
+    )
+    _first, after_429, slowed, halved, *rest = slept
+    assert after_429 >= 0.05  # Retry-After
+    assert slowed >= 0.02 * 0.8  # the doubled interval (less its jitter), though the schedule says 0.001
+    assert halved >= 0.01 * 0.8  # halved, not below the interval
+    assert rest == [0.001, 0.001]  # worn off: the schedule decides again
