@@ -19,20 +19,31 @@ down (`--scale`), as a check that the process behaves as the simulation says.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import platform
 import random
 import statistics
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from generation.config import PipelineConfig  # noqa: E402
 from generation.durations import KEEP, TaskDurations  # noqa: E402
+from generation.events import Completed, DeliveryReceipt, Failed, ProgressEvent  # noqa: E402
 from generation.lookup_schedule import Sample, ScheduleConfig, next_delay  # noqa: E402
-from tests.fakes.toapis import Step, Timeline  # noqa: E402
+from generation.pipeline import Pipeline  # noqa: E402
+from generation.requests import JobRequest  # noqa: E402
+from storage.jobs import Job  # noqa: E402
+from storage.store import Storage  # noqa: E402
+from tests.fakes.toapis import Endpoint, FakeToAPIs, Step, Timeline  # noqa: E402
+from toapis import RetryPolicy, ToAPIsClient  # noqa: E402
 
 MODEL, RESOLUTION = "gpt-image-2", "1k"
 POLL_INTERVAL = 5.0
@@ -162,9 +173,86 @@ SCENARIOS: dict[str, tuple[Callable[[float, random.Random], Timeline], Callable[
 }
 
 
+class _Quiet:
+    """A reporter that takes every result (the bench measures look-ups, not Discord)."""
+
+    def progress(self, event: ProgressEvent) -> None:
+        pass
+
+    async def deliver(self, event: Completed) -> DeliveryReceipt:
+        return DeliveryReceipt(True, 1)
+
+    async def failed(self, event: Failed) -> None:
+        pass
+
+
+async def real_run(scale: float, tasks: int, seed: int) -> dict[str, Figures]:
+    """30 s tasks (climbing progress) through the real pipeline and follower against the fake ToAPIs over HTTP,
+    `scale` times faster than real time: fixed polling, cold, and warm (after `KEEP` tasks recorded)."""
+    rng = random.Random(seed)
+    rows: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        async with FakeToAPIs() as fake, aiohttp.ClientSession() as session:
+            client = ToAPIsClient(session, api_key=fake.api_key, base_url=fake.base_url, retry=RetryPolicy())
+            store = await Storage.open(f"sqlite:///{folder}/bench.db")
+            base = PipelineConfig(
+                model=MODEL,
+                poll_interval=POLL_INTERVAL / scale,
+                min_lookup_interval=1.0 / scale,
+                generation_timeout=600.0 / scale,
+                max_concurrent_jobs=tasks + KEEP,
+                spool_dir=Path(folder) / "spool",
+            )
+            # Fixed polling through the same follower: the safety interval is a plain interval (±10 %).
+            phases = [
+                ("fixed 5 s", PipelineConfig(**{**base.__dict__, "webhook_safety_interval": POLL_INTERVAL / scale})),
+                ("scheduled, cold", base),
+                ("scheduled, warm", base),
+            ]
+            for name, config in phases:
+                pipeline = Pipeline(config=config, client=client, store=store, reporters=lambda job: _Quiet())
+                await pipeline.start()
+                if name != "scheduled, warm":
+                    # Every task followed with no history of its kind: nothing is recorded meanwhile.
+                    pipeline.durations.record = lambda *args: None  # type: ignore[method-assign]
+                else:
+                    await _batch(pipeline, store, fake, KEEP, scale, rng)  # the history, recorded by the schedule
+                rows[name] = figures(await _batch(pipeline, store, fake, tasks, scale, rng))
+                await pipeline.close()
+            await store.close()
+    return rows
+
+
+async def _batch(
+    pipeline: Pipeline, store: Storage, fake: FakeToAPIs, count: int, scale: float, rng: random.Random
+) -> list[Outcome]:
+    timelines = [climbing(thirty(rng) / scale, rng) for _ in range(count)]
+    fake.queue_timeline(*timelines)
+    request = JobRequest(
+        guild_id=1, channel_id=2, user_id=3, prompt="bench", model=MODEL, aspect="1:1", resolution=RESOLUTION, n=1
+    )
+    jobs: list[Job] = [await pipeline.submit(request) for _ in range(count)]
+    while True:
+        stored = [await store.jobs.get(job.id) for job in jobs]
+        if all(job is not None and job.is_finished for job in stored):
+            break
+        await asyncio.sleep(0.05)
+    outcomes = []
+    for job in jobs:
+        (task,) = fake.tasks_for(job.id)
+        ended = task.created + task.timeline.ends_at
+        looks = [r.time for r in fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task.id)]
+        seen = min(moment for moment in looks if moment >= ended)
+        outcomes.append(Outcome((seen - ended) * scale, len(looks)))
+    return outcomes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--real", action="store_true", help="also run tasks through the real follower over HTTP")
+    parser.add_argument("--scale", type=float, default=10.0, help="how much faster than real time (--real)")
+    parser.add_argument("--tasks", type=int, default=30, help="tasks per row (--real)")
     args = parser.parse_args()
     config = ScheduleConfig(base_interval=POLL_INTERVAL)
     print(f"# Look-ups timed to the task: {TASKS} tasks per row, virtual clock, seed {args.seed}")
@@ -174,6 +262,15 @@ def main() -> None:
         print("| policy | lag, median | lag, p90 | look-ups, median | look-ups, mean |")
         print("|---|---|---|---|---|")
         for policy, row in run_scenario(make_timeline, duration, config=config, seed=args.seed).items():
+            print(row.row(policy))
+
+    if args.real:
+        rows = asyncio.run(real_run(args.scale, args.tasks, args.seed))
+        print(f"\n30 s tasks, progress climbs: real pipeline and fake ToAPIs over HTTP, {args.scale:g}x faster, ")
+        print(f"{args.tasks} tasks at once per row (lags in task seconds)\n")
+        print("| policy | lag, median | lag, p90 | look-ups, median | look-ups, mean |")
+        print("|---|---|---|---|---|")
+        for policy, row in rows.items():
             print(row.row(policy))
 
 
