@@ -43,6 +43,9 @@ class WebhookCallbacks:
         self._retry_after = retry_after
         self._clock = clock
         self._off_until: float | None = None
+        # What the last answer to a callback_url said (hopeful until one comes): whether tasks submitted now will
+        # have their end announced. A refusal makes it False until a callback_url is accepted again.
+        self._working = True
         self._problem_may_be_recorded = True  # until this process has cleared it once
 
     @property
@@ -54,12 +57,14 @@ class WebhookCallbacks:
 
     @property
     def announces_ends(self) -> bool:
-        """Whether a webhook will announce the end of a task submitted now (so look-ups may be rare)."""
-        return self.url is not None
+        """Whether a webhook will announce the end of a task submitted now (so look-ups may be rare): not after a
+        refusal, until a `callback_url` is accepted again."""
+        return self._working and self.url is not None
 
     async def refused(self, error: WebhookNotConfiguredError) -> None:
         """ToAPIs refused `callback_url`: submit without it from now on (for a while), record it, tell once."""
         self._off_until = self._clock() + self._retry_after
+        self._working = False
         self._problem_may_be_recorded = True
         detail = f"{error.message} (HTTP {error.status})" if error.status else error.message
         log.warning(
@@ -78,6 +83,7 @@ class WebhookCallbacks:
 
     async def accepted(self) -> None:
         """A submit with `callback_url` was accepted: webhooks are set up, whatever was recorded before."""
+        self._working = True
         if not self._problem_may_be_recorded:
             return
         try:
