@@ -77,7 +77,8 @@ async def hooked(
         alerts=AlertThrottle(harness.board.alert),
         retry_after=retry_after,
     )
-    overrides = {"poll_interval": 1.0, "webhook_safety_interval": safety, "owner": owner} | overrides
+    defaults: dict[str, Any] = {"poll_interval": 1.0, "webhook_safety_interval": safety, "owner": owner}
+    overrides = defaults | overrides
     pipeline = await harness.start(store=store, callbacks=callbacks, **overrides)
     leased = overrides.get("lease_ttl") is not None
     metrics = Metrics()
