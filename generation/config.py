@@ -39,6 +39,9 @@ class PipelineConfig:
     owns_guild: Callable[[int], bool] = lambda guild_id: True
     """Whether this process serves a server (its shards): only those servers' jobs are resumed here."""
     result_max_bytes: int = 50_000_000
+    webhook_safety_interval: float | None = None
+    """None: webhooks off; otherwise the seconds between safety look-ups of a task whose end a webhook will
+    announce."""
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before try number `attempt` + 1 after a failure: doubling, capped."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from generation.callbacks import WebhookCallbacks
 from generation.config import PipelineConfig
 from generation.events import ProgressEvent, ReporterBook
 from generation.metrics import Metrics
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunContext:
     """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters, the
-    metrics and the wake-ups of tasks that have ended.
+    metrics, the wake-ups of tasks that have ended and, with webhooks on, the `callback_url` submits send.
 
     `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
     holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
@@ -37,6 +38,16 @@ class RunContext:
     jobs: JobRepository
     metrics: Metrics = field(default_factory=Metrics)
     wakeups: TaskWakeups = field(default_factory=TaskWakeups)
+    callbacks: WebhookCallbacks | None = None
+
+    @property
+    def webhooks_announce_ends(self) -> bool:
+        """Whether a webhook announces the end of a task submitted now (look-ups are then a slow safety net)."""
+        return (
+            self.config.webhook_safety_interval is not None
+            and self.callbacks is not None
+            and self.callbacks.announces_ends
+        )
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""

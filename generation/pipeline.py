@@ -24,6 +24,7 @@ from datetime import timedelta
 from generation import failures
 from generation.alerts import AlertThrottle
 from generation.breaker import CircuitBreaker
+from generation.callbacks import WebhookCallbacks
 from generation.config import PipelineConfig
 from generation.context import RunContext
 from generation.events import Failed, FailureKind, Paused, Queued, Reporter, ReporterBook, close_reporter
@@ -60,6 +61,7 @@ class Pipeline:
         reporters: ReporterFactory,
         alerts: AlertThrottle | None = None,
         metrics: Metrics | None = None,
+        callbacks: WebhookCallbacks | None = None,
     ) -> None:
         self._config = config
         self.metrics = metrics if metrics is not None else Metrics()
@@ -74,7 +76,7 @@ class Pipeline:
         self.wakeups = TaskWakeups()
         """Tasks followed here, to be looked up at once when something says they ended (a webhook)."""
         self._context = RunContext(
-            config, client, store, spool, self.health, self._reporters, jobs, self.metrics, self.wakeups
+            config, client, store, spool, self.health, self._reporters, jobs, self.metrics, self.wakeups, callbacks
         )
         self._leases = LeaseKeeper(
             store,

@@ -53,8 +53,10 @@ class TaskFollower:
         if not job.late_notified:
             remaining = config.generation_timeout - since_submit
             if remaining > 0:
+                # With webhooks, one announces the end and wakes the wait: look-ups are only a safety net.
+                interval = config.webhook_safety_interval if context.webhooks_announce_ends else None
                 try:
-                    return await self._wait(job, task_id, config.poll_interval, remaining, on_update)
+                    return await self._wait(job, task_id, interval or config.poll_interval, remaining, on_update)
                 except TaskWaitTimeoutError:
                     pass
             job = await context.jobs.mark_late_notified(job.id)
