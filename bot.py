@@ -51,7 +51,8 @@ from cogs._views import queued_view, result_view
 from generation.admission import Admission
 from generation.alerts import AlertThrottle
 from generation.balance_watch import BalanceWatch
-from generation.checks import CheckLine, Mark, check_database, check_toapis, fail, note, ok
+from generation.callbacks import NOT_CONFIGURED, WebhookCallbacks
+from generation.checks import CheckLine, Mark, check_database, check_toapis, check_webhooks, fail, note, ok
 from generation.cooldowns import Cooldowns
 from generation.events import Reporter
 from generation.forms import FormBook
@@ -69,6 +70,8 @@ from generation.quota_service import QuotaService
 from generation.server_settings import ServerSettings
 from generation.start_probe import probe_at_start
 from generation.status_server import StatusServer
+from generation.webhook_receiver import WebhookReceiver
+from generation.webhook_relay import WakeupRelay
 from settings import ConfigError, Settings, load_settings
 from storage.errors import StorageError
 from storage.jobs import Job
@@ -116,6 +119,10 @@ class Operations:
     liveness: Liveness
     heartbeat: Heartbeat
     start_probe: Callable[[], Coroutine[Any, Any, None]]
+    webhooks: WebhookReceiver | None = None
+    """With webhooks on: the endpoint ToAPIs calls (started by `run`, before the bot)."""
+    wakeup_relay: WakeupRelay | None = None
+    """With webhooks on: the wake-ups webhooks left in the database for this process."""
 
 
 class ImagineBot(commands.AutoShardedBot):
@@ -181,6 +188,8 @@ class ImagineBot(commands.AutoShardedBot):
             asyncio.create_task(operations.heartbeat.run(), name="heartbeat"),
             asyncio.create_task(self.services.owed_answers.keep(answer_owed), name="owed-answers"),
         ]
+        if operations.wakeup_relay is not None:
+            self._background.append(asyncio.create_task(operations.wakeup_relay.run(), name="webhook-wakeups"))
         if self.shared_database:
             # Other processes share the database: their /imagine-settings changes must reach this one.
             interval = self.settings.toapis_poll_interval * 6
@@ -400,6 +409,8 @@ def pipeline_config(settings: Settings, *, shared_database: bool) -> PipelineCon
         # Waits that have no variable of their own scale with the poll interval (defaults: 5 s and 30 s).
         retry_delay=settings.toapis_poll_interval,
         probe_interval=settings.toapis_poll_interval * 6,
+        # With webhooks, a webhook announces a task's end; look-ups go on, rarely, in case one is lost.
+        webhook_safety_interval=settings.toapis_poll_interval * 6 if settings.webhooks_on else None,
     )
 
 
@@ -450,6 +461,11 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             shared=store.alert_bursts if shared_database else None,
         )
         config = pipeline_config(settings, shared_database=shared_database)
+        callbacks = (
+            WebhookCallbacks(settings.webhook_public_url, events=store.webhook_events, alerts=alerts)
+            if settings.webhook_public_url is not None and settings.webhooks_on
+            else None
+        )
         pipeline = Pipeline(
             config=config,
             client=client,
@@ -457,6 +473,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             reporters=bot.build_reporter,
             alerts=alerts,
             metrics=metrics,
+            callbacks=callbacks,
         )
         metrics.watch(
             queued=lambda: pipeline.queued,
@@ -482,6 +499,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             liveness=liveness,
             heartbeat=Heartbeat(heartbeat_path(settings), liveness),
             start_probe=functools.partial(probe_at_start, client, pipeline.health),
+            **webhook_services(settings, store, pipeline, config, metrics),
         )
         admission = Admission(
             guild_allowed=settings.guild_allowed,
@@ -537,6 +555,28 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
         await store.close()
 
 
+def webhook_services(
+    settings: Settings, store: Storage, pipeline: Pipeline, config: PipelineConfig, metrics: Metrics
+) -> dict[str, Any]:
+    """With webhooks on, the receiver and the relay of wake-ups between processes (docs/architecture.md)."""
+    if settings.toapis_webhook_secret is None or settings.webhook_port is None:
+        return {}
+    leased = config.lease_ttl is not None
+    return {
+        "webhooks": WebhookReceiver(
+            host=settings.webhook_host,
+            port=settings.webhook_port,
+            secrets=[settings.toapis_webhook_secret.reveal()],
+            events=store.webhook_events,
+            wakeups=pipeline.wakeups,
+            owner=config.owner,
+            leased=leased,
+            metrics=metrics,
+        ),
+        "wakeup_relay": WakeupRelay(store.webhook_events, pipeline.wakeups, owner=config.owner, leased=leased),
+    }
+
+
 def warn_if_the_bill_is_unbounded(settings: Settings) -> None:
     """One line at start-up when nothing bounds what the operator pays: any server may use the bot, uncapped."""
     if not settings.allowed_guild_ids and settings.global_daily_limit is None:
@@ -549,7 +589,11 @@ def warn_if_the_bill_is_unbounded(settings: Settings) -> None:
 
 async def run(settings: Settings, *, force_sync: bool) -> None:
     warn_if_the_bill_is_unbounded(settings)
-    async with assemble(settings, force_sync=force_sync) as bot, serve_status(settings, bot):
+    async with (
+        assemble(settings, force_sync=force_sync) as bot,
+        serve_status(settings, bot),
+        serve_webhooks(settings, bot),
+    ):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _request_shutdown, bot, signum)
@@ -590,6 +634,26 @@ async def serve_status(settings: Settings, bot: ImagineBot) -> AsyncIterator[Non
         await server.close()
 
 
+@contextlib.asynccontextmanager
+async def serve_webhooks(settings: Settings, bot: ImagineBot) -> AsyncIterator[None]:
+    """With webhooks on, the endpoint ToAPIs calls, for as long as the bot runs."""
+    receiver = bot.operations.webhooks
+    if receiver is None:
+        yield
+        return
+    try:
+        host, port = await receiver.start()
+    except OSError as exc:
+        raise StartupError(
+            f"WEBHOOK_PORT {settings.webhook_port} on {settings.webhook_host} cannot be used: {exc.strerror or exc}"
+        ) from None
+    log.info("ToAPIs webhooks received on http://%s:%d, for %s", host, port, settings.webhook_public_url)
+    try:
+        yield
+    finally:
+        await receiver.close()
+
+
 def _request_shutdown(bot: ImagineBot, signum: int) -> None:
     log.info("Received %s: no new jobs; stopping", signal.Signals(signum).name)
     asyncio.get_running_loop().create_task(bot.close())
@@ -622,6 +686,7 @@ async def check(settings: Settings, out: Callable[[str], None]) -> int:
         )
         for line in await check_toapis(client, models=[settings.toapis_model], low_balance=settings.low_balance_alert):
             say(line)
+    say(await check_webhook_setup(settings, schema))
     found = await check_discord(
         settings.discord_token.reveal(),
         guild_allowed=settings.guild_allowed,
@@ -636,6 +701,26 @@ async def check(settings: Settings, out: Callable[[str], None]) -> int:
     failed = [line for line in lines if line.mark is Mark.FAIL]
     out("Ready to run." if not failed else f"{len(failed)} problem(s) to fix before Imagine can run.")
     return 1 if failed else 0
+
+
+async def check_webhook_setup(settings: Settings, schema: SchemaStatus | None) -> CheckLine:
+    """Webhooks on or off, and whether ToAPIs refused callback_url at the last submits (read from the database,
+    when it exists and needs no migration: --check changes nothing)."""
+    listen = (settings.webhook_host, settings.webhook_port) if settings.webhook_port is not None else None
+    if not settings.webhooks_on or listen is None:
+        return check_webhooks(public_url=None, listen=None, refused=None)
+    refused = None
+    known = False
+    if schema is not None and schema.exists and not schema.pending and not schema.too_new:
+        try:
+            async with await Storage.open(settings.database_url) as store:
+                problems = await store.webhook_events.problems()
+        except StorageError:
+            pass
+        else:
+            known = True
+            refused = next((problem for problem in problems if problem.problem == NOT_CONFIGURED), None)
+    return check_webhooks(public_url=settings.webhook_public_url, listen=listen, refused=refused, known=known)
 
 
 async def check_commands(settings: Settings, schema: SchemaStatus | None, application_id: int) -> CheckLine:

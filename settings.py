@@ -31,6 +31,9 @@ PLACEHOLDERS: Final = frozenset({"", "changeme", "your-discord-bot-token", "your
 LOG_LEVELS: Final = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 LOG_FORMATS: Final = ("text", "json")
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"
+DEFAULT_WEBHOOK_HOST: Final = "127.0.0.1"
+# A signing secret shorter than this is not one the ToAPIs console made (it shows 32 random bytes).
+WEBHOOK_SECRET_MIN_CHARS: Final = 16
 
 
 # Query parameters that carry a secret: libpq and asyncpg take `?password=` as well as a password before the host.
@@ -125,6 +128,13 @@ class Settings:
     operator_guild_id: int | None = None
     metrics_port: int | None = None
     metrics_host: str = DEFAULT_METRICS_HOST
+    toapis_webhook_secret: Secret | None = None
+    """The signing secret of the key's Token in the ToAPIs console; set with `webhook_public_url`, or neither."""
+    webhook_public_url: str | None = None
+    """The https URL ToAPIs calls (`callback_url`): the console's URL, or one differing only in path and query."""
+    webhook_host: str = DEFAULT_WEBHOOK_HOST
+    webhook_port: int | None = None
+    """Where Imagine listens for webhooks, behind the operator's HTTPS proxy; set whenever webhooks are on."""
     # Not read from the environment: how often the ToAPIs balance is read for LOW_BALANCE_ALERT (tests shorten it).
     balance_check_interval: float = 600.0
     pseudo_locale: str | None = None
@@ -134,6 +144,11 @@ class Settings:
         """Whether the bot works in this server: the only test of ALLOWED_GUILD_IDS (the operator's own server,
         OPERATOR_GUILD_ID, always is)."""
         return not self.allowed_guild_ids or guild_id in self.allowed_guild_ids or guild_id == self.operator_guild_id
+
+    @property
+    def webhooks_on(self) -> bool:
+        """Whether ToAPIs task webhooks are received (polling then goes on slowly, as a safety net)."""
+        return self.toapis_webhook_secret is not None and self.webhook_public_url is not None
 
     @property
     def shared_database(self) -> bool:
@@ -303,6 +318,72 @@ class _Reader:
             return None
         return int(value)
 
+    def host(self, name: str, default: str) -> str:
+        """An address or host name to listen on."""
+        value = self.raw(name) or default
+        if any(character.isspace() or character in "/@" for character in value):
+            self.problems.append(f"{name} must be an address or host name such as 127.0.0.1, not {value!r}")
+            return default
+        return value
+
+    def webhooks(self) -> tuple[Secret | None, str | None, int | None]:
+        """TOAPIS_WEBHOOK_SECRET, WEBHOOK_PUBLIC_URL and WEBHOOK_PORT: all three, or none (webhooks off)."""
+        secret_text = self.raw("TOAPIS_WEBHOOK_SECRET")
+        url = self.raw("WEBHOOK_PUBLIC_URL")
+        port_text = self.raw("WEBHOOK_PORT")
+        if secret_text is None and url is None:
+            if port_text is not None:
+                self.problems.append(
+                    "WEBHOOK_PORT is set but webhooks are off: set TOAPIS_WEBHOOK_SECRET and WEBHOOK_PUBLIC_URL too, "
+                    "or unset it"
+                )
+            return None, None, None
+        if secret_text is None or url is None:
+            names = ("TOAPIS_WEBHOOK_SECRET", "WEBHOOK_PUBLIC_URL")
+            missing, given = names if secret_text is None else names[::-1]
+            self.problems.append(f"{missing} is required with {given}: webhooks need both (or neither, to poll only)")
+        secret = None
+        if secret_text is not None:
+            if secret_text.lower() in PLACEHOLDERS or len(secret_text) < WEBHOOK_SECRET_MIN_CHARS:
+                # Its value is a secret: only its shape is described.
+                self.problems.append(
+                    "TOAPIS_WEBHOOK_SECRET must be the signing secret the ToAPIs console showed for the key's Token "
+                    f"(at least {WEBHOOK_SECRET_MIN_CHARS} characters)"
+                )
+            elif any(character.isspace() for character in secret_text):
+                self.problems.append("TOAPIS_WEBHOOK_SECRET must not contain spaces")
+            else:
+                secret = Secret(secret_text)
+        public_url = self._public_url(url) if url is not None else None
+        port = None
+        if port_text is None:
+            self.problems.append(
+                "WEBHOOK_PORT is required with webhooks: the port Imagine listens on, behind your HTTPS proxy"
+            )
+        elif not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            self.problems.append(f"WEBHOOK_PORT must be a port number from 1 to 65535, not {port_text!r}")
+        else:
+            port = int(port_text)
+        return secret, public_url, port
+
+    def _public_url(self, value: str) -> str | None:
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - read for its check of the port's range
+        except ValueError:
+            self.problems.append(f"WEBHOOK_PUBLIC_URL has an invalid port: {redacted_url(value)!r}")
+            return None
+        if parts.scheme != "https" or not parts.hostname:
+            self.problems.append(
+                "WEBHOOK_PUBLIC_URL must be an https URL (ToAPIs calls only https), such as "
+                f"https://imagine.example.com/toapis, not {redacted_url(value)!r}"
+            )
+            return None
+        if parts.username is not None or parts.password is not None or parts.fragment:
+            self.problems.append("WEBHOOK_PUBLIC_URL must have no user, password or #fragment (ToAPIs refuses them)")
+            return None
+        return value
+
     def positive(self, name: str, unit: str) -> float | None:
         """A number above 0, or None when unset."""
         value = self.parse(name, None, float, f"a number of {unit}")
@@ -365,10 +446,12 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
     if log_format not in LOG_FORMATS:
         read.problems.append(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
         log_format = "text"
-    metrics_host = read.raw("METRICS_HOST") or DEFAULT_METRICS_HOST
-    if any(character.isspace() or character in "/@" for character in metrics_host):
-        read.problems.append(f"METRICS_HOST must be an address or host name such as 127.0.0.1, not {metrics_host!r}")
-        metrics_host = DEFAULT_METRICS_HOST
+    metrics_host = read.host("METRICS_HOST", DEFAULT_METRICS_HOST)
+    metrics_port = read.port("METRICS_PORT")
+    webhook_secret, webhook_public_url, webhook_port = read.webhooks()
+    webhook_host = read.host("WEBHOOK_HOST", DEFAULT_WEBHOOK_HOST)
+    if webhook_port is not None and webhook_port == metrics_port:
+        read.problems.append(f"WEBHOOK_PORT and METRICS_PORT are both {webhook_port}: give each its own port")
 
     pseudo_locale = read.raw("IMAGINE_PSEUDO_LOCALE") or None
     if pseudo_locale is not None and (pseudo_locale not in DISCORD_LOCALES or pseudo_locale in SUPPORTED):
@@ -407,8 +490,12 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         log_format=log_format,
         low_balance_alert=read.positive("LOW_BALANCE_ALERT", "credits"),
         operator_guild_id=read.snowflake("OPERATOR_GUILD_ID"),
-        metrics_port=read.port("METRICS_PORT"),
+        metrics_port=metrics_port,
         metrics_host=metrics_host,
+        toapis_webhook_secret=webhook_secret,
+        webhook_public_url=webhook_public_url,
+        webhook_host=webhook_host,
+        webhook_port=webhook_port,
         pseudo_locale=pseudo_locale,
     )
     if read.problems:

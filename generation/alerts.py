@@ -28,6 +28,7 @@ class AlertKind(StrEnum):
     UPSTREAM_DOWN = "upstream_down"
     UPSTREAM_BACK = "upstream_back"
     LOW_BALANCE = "low_balance"
+    WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
 
 
 # What the operator reads; no member data and no secrets.
@@ -37,10 +38,14 @@ ALERT_TEXT: dict[AlertKind, str] = {
     AlertKind.UPSTREAM_DOWN: "ToAPIs is not answering: new /imagine requests are refused until it recovers.",
     AlertKind.UPSTREAM_BACK: "ToAPIs answers again: /imagine works again.",
     AlertKind.LOW_BALANCE: "The ToAPIs balance fell below LOW_BALANCE_ALERT: top it up before generation stops.",
+    AlertKind.WEBHOOK_NOT_CONFIGURED: (
+        "ToAPIs refuses callback_url: task webhooks are not set up for this key's Token, so Imagine polls instead. "
+        "Turn Task Webhooks on in the ToAPIs console (docs/operators.md)."
+    ),
 }
 
 # Alerts for the operator alone (the log and their webhook): server admins cannot act on them.
-OPERATOR_ONLY: frozenset[AlertKind] = frozenset({AlertKind.LOW_BALANCE})
+OPERATOR_ONLY: frozenset[AlertKind] = frozenset({AlertKind.LOW_BALANCE, AlertKind.WEBHOOK_NOT_CONFIGURED})
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from storage.errors import StorageError
 from storage.schema_status import SchemaStatus, schema_status
+from storage.webhook_events import WebhookProblem
 from toapis import ToAPIsClient, ToAPIsError, catalog
 
 
@@ -143,3 +144,23 @@ async def _check_balance(client: ToAPIsClient, low_balance: float | None) -> Che
     if low_balance is not None and credits is not None and credits < low_balance:
         return note("balance", f"{left}, below LOW_BALANCE_ALERT ({low_balance:,g}). Top it up soon.")
     return ok("balance", left)
+
+
+def check_webhooks(
+    *, public_url: str | None, listen: tuple[str, int] | None, refused: WebhookProblem | None, known: bool = True
+) -> CheckLine:
+    """Webhooks on or off and, when on, whether ToAPIs has refused `callback_url` (`webhook_not_configured`,
+    recorded by the last submits; `known` False when the database could not say)."""
+    if public_url is None or listen is None:
+        return ok("webhooks", "off: tasks are followed by polling")
+    host, port = listen
+    if refused is not None:
+        when = refused.noted_at.strftime("%Y-%m-%d %H:%M UTC")
+        return note(
+            "webhooks",
+            f"ToAPIs refused callback_url ({refused.detail}), last on {when}: jobs are followed by polling. In the "
+            f"ToAPIs console, turn Task Webhooks on for this key's Token with the URL {public_url} (or one differing "
+            "only in path and query) and put its signing secret in TOAPIS_WEBHOOK_SECRET; then restart.",
+        )
+    later = "" if known else " (whether ToAPIs accepts callback_url shows at the first job)"
+    return ok("webhooks", f"on: ToAPIs calls {public_url}, your HTTPS proxy forwards it to {host}:{port}{later}")

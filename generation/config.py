@@ -47,7 +47,7 @@ class PipelineConfig:
     """The least seconds between two look-ups of one task; default 1 s, or `poll_interval` if that is shorter."""
     webhook_safety_interval: float | None = None
     """None: webhooks off; otherwise the seconds between safety look-ups of a task whose end a webhook will
-    announce (instead of look-ups timed to its expected end)."""
+    announce (instead of look-ups timed to its expected end, while ToAPIs accepts `callback_url`)."""
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before try number `attempt` + 1 after a failure: doubling, capped."""
@@ -60,12 +60,11 @@ class PipelineConfig:
 
     @property
     def schedule(self) -> ScheduleConfig:
-        """How look-ups are timed to a task until it is late (generation/lookup_schedule.py)."""
+        """How look-ups are timed to a task until it is late, webhooks aside (`RunContext.schedule` adds them)."""
         least = self.min_lookup_interval if self.min_lookup_interval is not None else min(1.0, self.poll_interval)
         # The longest wait scales with the poll interval, as the other waits without a variable do (30 s).
         return ScheduleConfig(
             base_interval=self.poll_interval,
             min_interval=least,
             max_interval=self.poll_interval * 6,
-            safety_interval=self.webhook_safety_interval,
         )

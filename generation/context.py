@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from generation.callbacks import WebhookCallbacks
 from generation.config import PipelineConfig
 from generation.durations import TaskDurations
 from generation.events import ProgressEvent, ReporterBook
 from generation.lookup_budget import LookupBudget
+from generation.lookup_schedule import ScheduleConfig
 from generation.metrics import Metrics
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunContext:
     """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters, the
-    metrics, the wake-ups of tasks that have ended, the durations of recent tasks and the look-up budget.
+    metrics, the wake-ups of tasks that have ended, the durations of recent tasks, the look-up budget and, with
+    webhooks on, the `callback_url` submits send.
 
     `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
     holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
@@ -41,6 +44,7 @@ class RunContext:
     wakeups: TaskWakeups = field(default_factory=TaskWakeups)
     durations: TaskDurations = field(default_factory=TaskDurations)
     lookups: LookupBudget = field(default_factory=lambda: LookupBudget(None))
+    callbacks: WebhookCallbacks | None = None
 
     @classmethod
     def build(
@@ -51,14 +55,36 @@ class RunContext:
         health: UpstreamHealth,
         reporters: ReporterBook,
         metrics: Metrics,
+        callbacks: WebhookCallbacks | None = None,
     ) -> RunContext:
         """The context of a pipeline: its spool, its job repository (as lease holder, with leases), new wake-ups,
-        the durations recorded in the store, and the look-up budget of the configuration."""
+        the durations recorded in the store, the look-up budget of the configuration, and the webhooks'
+        `callback_url` if they are on."""
         spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
         jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
         durations = TaskDurations(store.durations)
         budget = LookupBudget(config.lookups_per_minute)
-        return cls(config, client, store, spool, health, reporters, jobs, metrics, TaskWakeups(), durations, budget)
+        return cls(
+            config, client, store, spool, health, reporters, jobs, metrics, TaskWakeups(), durations, budget, callbacks
+        )
+
+    @property
+    def webhooks_announce_ends(self) -> bool:
+        """Whether a webhook announces the end of a task submitted now (look-ups are then a slow safety net)."""
+        return (
+            self.config.webhook_safety_interval is not None
+            and self.callbacks is not None
+            and self.callbacks.announces_ends
+        )
+
+    @property
+    def schedule(self) -> ScheduleConfig:
+        """How look-ups are timed to a task until it is late: with webhooks announcing ends, only at the safety
+        interval (generation/lookup_schedule.py)."""
+        schedule = self.config.schedule
+        if self.webhooks_announce_ends:
+            return replace(schedule, safety_interval=self.config.webhook_safety_interval)
+        return schedule
 
     def elapsed(self, job: Job) -> float:
         """Seconds since the job was accepted."""

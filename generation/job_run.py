@@ -20,7 +20,7 @@ from generation.logs import bind_log_context
 from generation.polling import TaskFollower
 from storage.errors import LeaseLostError
 from storage.jobs import Job, JobState
-from toapis import SubmitUnconfirmedError, Task, ToAPIsError, UploadRejectedError
+from toapis import SubmitUnconfirmedError, Task, ToAPIsError, UploadRejectedError, WebhookNotConfiguredError
 from toapis.mime import extension_for
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,8 @@ class JobRun:
 
     async def _submit(self, job: Job, reference_urls: Sequence[str]) -> Task:
         context = self._context
+        callbacks = context.callbacks
+        callback_url = callbacks.url if callbacks is not None else None
         attempt = 0
         while True:
             try:
@@ -172,7 +174,15 @@ class JobRun:
                     resolution=job.resolution,
                     reference_urls=reference_urls,
                     client_business_id=job.id,
+                    callback_url=callback_url,
                 )
+            except WebhookNotConfiguredError as exc:
+                if callbacks is None or callback_url is None:
+                    raise failures.before_task(exc) from exc
+                # A 400 created no task: the same submit without callback_url cannot bill twice.
+                await callbacks.refused(exc)
+                callback_url = None
+                continue
             except SubmitUnconfirmedError as exc:
                 # A task may exist: find out before anything else, however long the upstream takes to answer.
                 context.health.record_failure(str(exc))
@@ -187,6 +197,8 @@ class JobRun:
                 context.health.note_error(exc)
                 raise failures.before_task(exc) from exc
             context.health.record_success()
+            if callbacks is not None and callback_url is not None:
+                await callbacks.accepted()
             return task
 
     async def _find_existing(self, job: Job) -> Task | None:

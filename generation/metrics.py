@@ -29,6 +29,8 @@ COMPLETED: Final = "completed"
 OUTCOMES: Final = (COMPLETED, *(kind.value for kind in FailureKind))
 SERVICES: Final = ("discord", "toapis")
 ENDPOINTS: Final = ("submit", "lookup", "upload", "download", "models", "balance")
+# What became of each ToAPIs webhook received (generation/webhook_receiver.py).
+WEBHOOK_OUTCOMES: Final = ("woken", "left_for_holder", "repeat", "ignored", "bad_signature", "malformed", "error")
 OTHER: Final = "other"
 # Look-up counts are kept per task until it ends; a task this process never sees end is forgotten after this many.
 _MAX_FOLLOWED: Final = 10_000
@@ -90,6 +92,11 @@ class Metrics:
             "imagine_toapis_balance_credits", "remain_credits as last read (NaN until read)", registry=registry
         )
         self._balance.set(math.nan)
+        self._webhooks = Counter(
+            "imagine_webhooks", "ToAPIs webhooks received, by what became of them", ["outcome"], registry=registry
+        )
+        for outcome in WEBHOOK_OUTCOMES:
+            self._webhooks.labels(outcome)
         # Every series exists from the start, at 0: a rate over a series that appears later misses its first step.
         for outcome in OUTCOMES:
             self._jobs.labels(outcome)
@@ -109,6 +116,10 @@ class Metrics:
         """Images given back to the quotas (a failed job, or fewer images than asked)."""
         if images > 0:
             self._refunded.inc(images)
+
+    def webhook_received(self, outcome: str) -> None:
+        """A ToAPIs webhook was answered; `outcome` is one of WEBHOOK_OUTCOMES."""
+        self._webhooks.labels(outcome if outcome in WEBHOOK_OUTCOMES else "error").inc()
 
     def job_completed(self) -> None:
         """A job's images were delivered."""

@@ -24,6 +24,7 @@ from datetime import timedelta
 from generation import failures
 from generation.alerts import AlertThrottle
 from generation.breaker import CircuitBreaker
+from generation.callbacks import WebhookCallbacks
 from generation.config import PipelineConfig
 from generation.context import RunContext
 from generation.events import Failed, FailureKind, Paused, Queued, Reporter, ReporterBook, close_reporter
@@ -58,6 +59,7 @@ class Pipeline:
         reporters: ReporterFactory,
         alerts: AlertThrottle | None = None,
         metrics: Metrics | None = None,
+        callbacks: WebhookCallbacks | None = None,
     ) -> None:
         self._config = config
         self.metrics = metrics if metrics is not None else Metrics()
@@ -67,7 +69,7 @@ class Pipeline:
             client, threshold=config.breaker_threshold, probe_interval=config.probe_interval, alerts=alerts
         )
         self.health.listen(self._on_breaker_change)
-        self._context = RunContext.build(config, client, store, self.health, self._reporters, self.metrics)
+        self._context = RunContext.build(config, client, store, self.health, self._reporters, self.metrics, callbacks)
         self.wakeups = self._context.wakeups
         """Tasks followed here, to be looked up at once when something says they ended (a webhook)."""
         self.durations = self._context.durations

@@ -66,6 +66,7 @@ class TaskFollower:
         if not job.late_notified:
             remaining = config.generation_timeout - since_submit
             if remaining > 0:
+                # With webhooks announcing the end, the schedule is a slow safety net (RunContext.schedule).
                 try:
                     task = await self._wait(job, task_id, config.poll_interval, remaining, watch)
                 except TaskWaitTimeoutError:
@@ -179,7 +180,7 @@ class _Watch:
             elapsed=self.elapsed(),
             samples=self._samples,
             history=context.durations.expected(self._job.model, self._job.resolution),
-            config=context.config.schedule,
+            config=context.schedule,
             floor=context.lookups.share(),
             rand=random.random(),
         )

@@ -20,6 +20,7 @@ from storage.owed_answers import OwedAnswerRepository
 from storage.quotas import OperatorDefaults, QuotaRepository
 from storage.references import ReferenceStore
 from storage.usage import UsageLog
+from storage.webhook_events import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Storage:
     owed_answers: OwedAnswerRepository
     alert_bursts: AlertBursts
     message_requests: MessageRequestRepository
+    webhook_events: WebhookEvents
     durations: TaskDurationRepository
     clock: Clock
 
@@ -61,6 +63,7 @@ class Storage:
             owed_answers=OwedAnswerRepository(db, clock),
             alert_bursts=AlertBursts(db, clock),
             message_requests=MessageRequestRepository(db, clock),
+            webhook_events=WebhookEvents(db, clock),
             durations=TaskDurationRepository(db, clock),
             clock=clock,
         )

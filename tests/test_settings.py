@@ -285,8 +285,10 @@ def test_every_field_named_like_a_secret_is_typed_secret() -> None:
     # How a new secret is declared once: its field is typed `Secret` (a webhook URL holds its token in the path,
     # so redacting URLs' passwords would not hide it). A plain `str` here would show in every repr.
     secret_like = re.compile(r"token|key|password|secret|webhook")
+    # Where ToAPIs's webhooks arrive is public by design (the signature, a Secret, is what proves a delivery).
+    addresses = {"webhook_public_url", "webhook_host", "webhook_port"}
     for field in dataclasses.fields(Settings):
-        if secret_like.search(field.name):
+        if secret_like.search(field.name) and field.name not in addresses:
             assert "Secret" in str(field.type), f"Settings.{field.name} holds a secret: type it Secret"
 
 
@@ -325,3 +327,56 @@ def test_the_default_model_alone_is_the_operators_offer() -> None:
         "gemini-3-pro-image-preview",
         ("gemini-3-pro-image-preview",),
     )
+
+
+WEBHOOKS = {
+    "TOAPIS_WEBHOOK_SECRET": "whsec_3f9a1c0e7d2b4a6f8e1d3c5b7a9f0e2d",
+    "WEBHOOK_PUBLIC_URL": "https://imagine.example.com/toapis/webhook?from=toapis",
+    "WEBHOOK_PORT": "8081",
+}
+
+
+def test_webhooks_are_off_by_default_and_on_with_the_secret_the_url_and_the_port() -> None:
+    off = load_settings(VALID)
+    assert not off.webhooks_on
+    assert (off.toapis_webhook_secret, off.webhook_public_url, off.webhook_port) == (None, None, None)
+    assert off.webhook_host == "127.0.0.1"
+    on = load_settings(VALID | WEBHOOKS | {"WEBHOOK_HOST": "0.0.0.0"})
+    assert on.webhooks_on
+    assert on.toapis_webhook_secret == Secret(WEBHOOKS["TOAPIS_WEBHOOK_SECRET"])
+    assert on.webhook_public_url == WEBHOOKS["WEBHOOK_PUBLIC_URL"]
+    assert (on.webhook_host, on.webhook_port) == ("0.0.0.0", 8081)
+    assert WEBHOOKS["TOAPIS_WEBHOOK_SECRET"] not in repr(on)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"TOAPIS_WEBHOOK_SECRET": ""}, "TOAPIS_WEBHOOK_SECRET is required with WEBHOOK_PUBLIC_URL"),
+        ({"WEBHOOK_PUBLIC_URL": ""}, "WEBHOOK_PUBLIC_URL is required with TOAPIS_WEBHOOK_SECRET"),
+        ({"WEBHOOK_PUBLIC_URL": "http://imagine.example.com/hook"}, "WEBHOOK_PUBLIC_URL must be an https URL"),
+        ({"WEBHOOK_PUBLIC_URL": "imagine.example.com/hook"}, "WEBHOOK_PUBLIC_URL must be an https URL"),
+        ({"WEBHOOK_PUBLIC_URL": "https://imagine.example.com:99999/"}, "WEBHOOK_PUBLIC_URL has an invalid port"),
+        ({"WEBHOOK_PUBLIC_URL": "https://me:pw@imagine.example.com/"}, "no user, password or #fragment"),
+        ({"WEBHOOK_PUBLIC_URL": "https://imagine.example.com/hook#x"}, "no user, password or #fragment"),
+        ({"TOAPIS_WEBHOOK_SECRET": "short"}, "TOAPIS_WEBHOOK_SECRET must be the signing secret"),
+        ({"TOAPIS_WEBHOOK_SECRET": "changeme"}, "TOAPIS_WEBHOOK_SECRET must be the signing secret"),
+        ({"TOAPIS_WEBHOOK_SECRET": "whsec_with a space_0123456789"}, "TOAPIS_WEBHOOK_SECRET must not contain spaces"),
+        ({"WEBHOOK_PORT": ""}, "WEBHOOK_PORT is required with webhooks"),
+        ({"WEBHOOK_PORT": "0"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
+        ({"WEBHOOK_PORT": "65536"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
+        ({"WEBHOOK_PORT": "http"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
+        ({"METRICS_PORT": "8081"}, "WEBHOOK_PORT and METRICS_PORT are both 8081"),
+        ({"WEBHOOK_HOST": "user@host"}, "WEBHOOK_HOST must be an address or host name"),
+    ],
+)
+def test_each_webhook_problem_is_named(changes: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(VALID | WEBHOOKS | changes)
+    assert named in str(caught.value)
+    assert "3f9a1c0e7d2b" not in str(caught.value)  # the secret is never shown
+
+
+def test_a_webhook_port_without_webhooks_is_a_problem() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_PORT is set but webhooks are off"):
+        load_settings(VALID | {"WEBHOOK_PORT": "8081"})

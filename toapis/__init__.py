@@ -18,6 +18,7 @@ from toapis.errors import (
     ToAPIsError,
     UnexpectedResponseError,
     UploadRejectedError,
+    WebhookNotConfiguredError,
 )
 from toapis.health import HealthStatus
 from toapis.models import (
@@ -59,4 +60,5 @@ __all__ = [
     "UnexpectedResponseError",
     "UploadRejectedError",
     "UploadedImage",
+    "WebhookNotConfiguredError",
 ]

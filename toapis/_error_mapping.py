@@ -22,6 +22,7 @@ from toapis.errors import (
     ToAPIsError,
     UnexpectedResponseError,
     UploadRejectedError,
+    WebhookNotConfiguredError,
 )
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -149,6 +150,10 @@ def error_from_response(
             )
         return ServerError(message("server error"), status=status, code=code, operation=operation)
     if 400 <= status < 500:
+        if contract.WEBHOOK_NOT_CONFIGURED_CODE in (code, upstream):
+            return WebhookNotConfiguredError(
+                message("webhooks are not configured for this key"), status=status, code=code, operation=operation
+            )
         if upload or status == 413:
             return UploadRejectedError(message("the image was refused"), status=status, code=code, operation=operation)
         return BadRequestError(

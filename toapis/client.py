@@ -184,6 +184,7 @@ class ToAPIsClient:
         model: str | None = None,
         aspect: str | None = None,
         resolution: str | None = None,
+        callback_url: str | None = None,
     ) -> Task:
         """Submit a generation task and return it (usually queued). Never creates two tasks for one business id.
 
@@ -201,6 +202,10 @@ class ToAPIsClient:
         an ambiguous failure (a timeout once sent, a dropped connection, a 5xx from a gateway, an unreadable
         success) the task is first looked up by `client_business_id`: found, it is returned; a 404 proves no
         task exists, and the submit is sent again while retries remain.
+
+        `callback_url`: where ToAPIs calls when the task ends (`contract.CALLBACK_URL_FIELD`); it must share the
+        scheme, host and port of the URL set for the key's Token in the ToAPIs console. When webhooks are not set up
+        there, the submit is refused with WebhookNotConfiguredError, and no task exists: submit again without it.
 
         Any ToAPIsError raised means no task exists for `client_business_id`, except SubmitUnconfirmedError:
         then a task may exist (and run, and bill), and the caller must look it up later with `find_task`.
@@ -223,6 +228,8 @@ class ToAPIsClient:
         }
         if reference_urls and spec.references.field is not None:
             base[spec.references.field] = list(reference_urls)
+        if callback_url is not None:
+            base[contract.CALLBACK_URL_FIELD] = callback_url
         forms = size_forms.forms_to_try(spec, aspect, resolution, self._size_forms.get(spec.id))
 
         form_index = 0

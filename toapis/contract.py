@@ -157,3 +157,53 @@ SUBMITS_PAUSED_CODE: Final = "rate_limit_unavailable"
 RATE_LIMIT_CATEGORY_HEADER: Final = "X-RateLimit-Category"
 RATE_LIMIT_CATEGORY_SUBMIT: Final = "async_submit"
 RATE_LIMIT_CATEGORY_QUERY: Final = "async_query"
+
+# --- Webhooks (optional: polling stays the default and the safety net) ------------------------------------------
+
+# DOCUMENTED: webhooks are turned on per Token in the console: an HTTPS default URL, a signing secret (32 bytes,
+# shown once per generate or rotate), "Task Webhooks" on, saved, and a test sent. A submit's `callback_url`
+# replaces the Token's URL for that task, and may differ from it only in its path and query (same scheme, host
+# and port). Without `callback_url` the Token's URL is called, if webhooks are on.
+CALLBACK_URL_FIELD: Final = "callback_url"
+# DOCUMENTED: a submit that sends `callback_url` while the Token has webhooks off, or no URL or secret, is answered
+# 400 with this code. A 400 creates no task. ASSUMED: the code comes as `error.code` or, like `task_not_exist`,
+# as the message; both are matched.
+WEBHOOK_NOT_CONFIGURED_CODE: Final = "webhook_not_configured"
+
+# DOCUMENTED events: one final event per task (completed or failed), sent at least once (deduplicate by the event
+# id); a failure only once the upstream's own retries and the refund settled. `endpoint.test` is the console's
+# test, with the task id below and zero times.
+EVENT_COMPLETED: Final = "generation.completed"
+EVENT_FAILED: Final = "generation.failed"
+EVENT_TEST: Final = "endpoint.test"
+TEST_EVENT_TASK_ID: Final = "endpoint_test"
+# DOCUMENTED: the body is `{id: "evt_…", type, api_version: "v1", created_at, data: {task_id, client_business_id,
+# task_type, model, status: SUCCESS|FAILURE, progress: "100%", result (the look-up's shape) or null,
+# error {code, message} or null, submitted_at, finished_at}}`.
+EVENT_API_VERSION: Final = "v1"
+EVENT_STATUS_SUCCESS: Final = "SUCCESS"
+EVENT_STATUS_FAILURE: Final = "FAILURE"
+
+# DOCUMENTED headers of every delivery (also `User-Agent: ToAPIs-Webhook/1.0`).
+WEBHOOK_ID_HEADER: Final = "X-ToAPIs-Webhook-Id"
+WEBHOOK_TIMESTAMP_HEADER: Final = "X-ToAPIs-Webhook-Timestamp"
+WEBHOOK_SIGNATURE_HEADER: Final = "X-ToAPIs-Webhook-Signature"
+# DOCUMENTED: the signature header is `v1=<hex>`; for 24 hours after a secret rotation it is `v1=<new>,v1=<old>`.
+# A delivery is genuine when any one of its v1 signatures matches.
+WEBHOOK_SIGNATURE_SCHEME: Final = "v1"
+# DOCUMENTED: the signature is the hex HMAC-SHA256, keyed with the Token's secret, of
+# `<event id>.<timestamp>.<raw body>`, compared in constant time. ASSUMED: the key is the secret as the console
+# shows it, as UTF-8 bytes, and the timestamp is Unix seconds written in decimal.
+WEBHOOK_SIGNATURE_SEPARATOR: Final = "."
+# DOCUMENTED: a timestamp more than 300 seconds away from now (either way) is refused. Every retry is signed
+# again with a fresh timestamp and carries the same event id.
+WEBHOOK_TOLERANCE_SECONDS: Final = 300
+# DOCUMENTED: only a 2xx answer counts as delivered; redirects are not followed; 10 s timeout; retries after about
+# 10 s, 30 s, 2 min, 10 min, 1 h, 6 h and 24 h. ASSUMED: those are counted from the first attempt, so every
+# repeat of an event comes within a day of it, and an event id is remembered for 25 hours. (A repeat that came
+# later still changes nothing: a webhook only wakes the look-up of a task that is still followed.)
+WEBHOOK_DELIVERY_TIMEOUT_SECONDS: Final = 10
+WEBHOOK_RETRY_DELAYS_SECONDS: Final = (10, 30, 120, 600, 3_600, 21_600, 86_400)
+WEBHOOK_EVENT_RETENTION_SECONDS: Final = 25 * 3_600
+# ASSUMED: an event is small (ids, a status, a few result URLs); anything above this is refused unread.
+WEBHOOK_MAX_BODY_BYTES: Final = 256 * 1024

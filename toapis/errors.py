@@ -129,6 +129,11 @@ class BadRequestError(ToAPIsError):
         return f"The image service did not accept the request: {_shorten(self.message)}"
 
 
+class WebhookNotConfiguredError(BadRequestError):
+    """A submit sent `callback_url`, and the key's Token has webhooks off or no URL or secret (400
+    `webhook_not_configured`). No task was created: submit again without `callback_url`."""
+
+
 class UploadRejectedError(BadRequestError):
     """An image upload was refused: unsupported type, or larger than 10,000,000 bytes."""
 

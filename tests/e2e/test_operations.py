@@ -96,11 +96,13 @@ async def test_check_when_everything_is_fine_then_after_a_start(world: World) ->
         "ToAPIs": "✓",
         "models": "✓",
         "balance": "✓",
+        "webhooks": "✓",
         "Discord": "✓",
         "application": "✓",
         "servers": "⚠",  # worth knowing, not in the way
         "commands": "✓",
     }
+    assert first.matching(r"^✓ webhooks: off: tasks are followed by polling")
     assert first.matching(r"^✓ database: .*does not exist yet: the first start creates it")
     assert first.matching(r"^✓ models: gpt-image-2 offered to this key")
     assert first.matching(r"^✓ balance: 1,000 credits \(\$100\.00\) left")

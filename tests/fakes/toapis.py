@@ -16,7 +16,10 @@ It serves real HTTP on 127.0.0.1 (an ephemeral port by default):
 - a timeline per task (queued -> in_progress with progress -> completed or failed, or never ending), computed
   from the time since the task was created: no background tasks, so nothing to clean up;
 - fault injection per endpoint (`fail`), optional rate limiting (`set_rate_limit`), and a log of every request
-  (`requests`, with the key redacted).
+  (`requests`, with the key redacted);
+- signed webhooks when tasks end, once `webhooks.configure` set the Token's URL and secret (`callback_url` on a
+  submit, `400 webhook_not_configured` without them; repeats, late, lost, forged, stale and rotated deliveries on
+  demand): `tests/fakes/_toapis_webhooks.py`.
 
 Choices where the documentation is silent (the client makes the same assumptions, in toapis/contract.py):
 
@@ -57,6 +60,7 @@ from aiohttp import web
 from tests.fakes._png import colour_for
 from tests.fakes._toapis_rules import GenerationRequest, Refusal, read_submit, solid_palette_png
 from tests.fakes._toapis_rules import SizeMode as SizeMode  # part of this fake's interface
+from tests.fakes._toapis_webhooks import FakeWebhooks
 from toapis import RetryPolicy, ToAPIsClient, catalog
 
 log = logging.getLogger(__name__)
@@ -495,6 +499,8 @@ class FakeToAPIs:
         self.unlimited_quota = False  # never exhausted; GET /balance then shows remain_balance -1
         # Unknown task ids answer the documented 404, or the reported 400 "task_not_exist" variant.
         self.task_not_exist_variant = False
+        # The Token's webhook settings in the console, and the deliveries of task events (off until configured).
+        self.webhooks = FakeWebhooks(self)
         self._port = port
         self._faults: dict[Endpoint, deque[_ArmedFault]] = {endpoint: deque() for endpoint in Endpoint}
         self._prompt_timelines: list[tuple[str, Timeline]] = []
@@ -527,8 +533,9 @@ class FakeToAPIs:
         return self
 
     async def close(self) -> None:
-        """Stop serving; pending slow answers end at once."""
+        """Stop serving; pending slow answers end at once, and so do pending webhook deliveries."""
         self._closing.set()
+        await self.webhooks.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -584,6 +591,7 @@ class FakeToAPIs:
     def end_task(self, task_id: str, outcome: Outcome = Outcome.COMPLETED) -> None:
         """End a task now (e.g. one that never ends)."""
         self.tasks[task_id].forced_end = (time.monotonic(), outcome)
+        self.webhooks.task_ended(task_id)
 
     def set_task_state(self, task_id: str, status: str, progress: int = 0) -> None:
         """Hold a task at this (status, progress), whatever its timeline says, until `end_task`."""
@@ -787,8 +795,15 @@ class FakeToAPIs:
             problem = self._reference_problem(url)
             if problem is not None:
                 return _invalid(problem, accepted.reference_field)
+        callback_url = body.get("callback_url")
+        if callback_url is not None:
+            refused = self.webhooks.refusal(callback_url)
+            if refused is not None:
+                code, message = refused
+                return _json_response(400, _error_body(code, message, "invalid_request_error", "callback_url"))
         task = self._new_task(accepted)
         self.tasks[task.id] = task
+        self.webhooks.task_created(task, callback_url)
         status, progress = task.state()
         payload: dict[str, Any] = {
             "id": task.id,

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from generation.alerts import Alert, AlertThrottle
+from generation.callbacks import WebhookCallbacks
 from generation.events import Completed, DeliveryReceipt, Failed, ProgressEvent, ReporterFactory
 from generation.pipeline import Pipeline, PipelineConfig
 from generation.requests import JobRequest, Reference
@@ -320,7 +321,12 @@ class Harness:
         return dataclasses.replace(base, **overrides)
 
     async def start(
-        self, *, store: Storage | None = None, reporters: ReporterFactory | None = None, **overrides: Any
+        self,
+        *,
+        store: Storage | None = None,
+        reporters: ReporterFactory | None = None,
+        callbacks: WebhookCallbacks | None = None,
+        **overrides: Any,
     ) -> Pipeline:
         if self.store is None:
             await self.open_store()
@@ -331,6 +337,7 @@ class Harness:
             store=store or self.store,
             reporters=reporters or self.board.factory,
             alerts=AlertThrottle(self.board.alert, quiet_period=self.alert_quiet_period),
+            callbacks=callbacks,
         )
         self.pipelines.append(pipeline)
         await pipeline.start()

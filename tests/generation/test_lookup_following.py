@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from generation.callbacks import WebhookCallbacks
 from generation.events import Generating, Submitted
 from generation.pipeline import Pipeline
 from tests.e2e.harness import wait_until
@@ -90,7 +91,9 @@ async def test_far_from_the_expected_end_the_task_is_not_looked_up(harness: Harn
 async def test_with_webhooks_only_safety_look_ups_are_made_and_a_wake_up_ends_the_wait(harness: Harness) -> None:
     fake, board = harness.fake, harness.board
     fake.queue_timeline(Timeline.never_ends(progress=30))
-    pipeline = await harness.start(webhook_safety_interval=600.0)
+    store = await harness.open_store()
+    callbacks = WebhookCallbacks("https://imagine.example/toapis", events=store.webhook_events, alerts=None)
+    pipeline = await harness.start(webhook_safety_interval=600.0, callbacks=callbacks)
     prime(pipeline, 0.05)  # a dense schedule would look many times a second
     job = await harness.submit(pipeline)
     await board.wait_for(lambda: bool(board.events_of(job.id, Submitted)))

@@ -37,6 +37,8 @@ EXPECTED_TABLES = {
     "kept_results",
     "message_requests",
     "alert_bursts",
+    "webhook_events",
+    "webhook_problems",
     "task_durations",
 }
 

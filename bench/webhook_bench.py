@@ -1,0 +1,138 @@
+"""From a task's completion to the member's files, with webhooks: `python bench/webhook_bench.py` prints one table
+(each figure the median of 3 runs).
+
+The real bot (`python bot.py`) runs as a subprocess against the loopback fakes of Discord and ToAPIs (bench/run.py),
+with TOAPIS_WEBHOOK_SECRET, WEBHOOK_PUBLIC_URL and WEBHOOK_PORT set; the fake ToAPIs calls the bot's receiver when
+a task ends, as ToAPIs calls the operator's HTTPS proxy. TOAPIS_POLL_INTERVAL is 5 s (the default), so a safety
+look-up comes only every 30 s: what is measured is the webhook's path (signature check, the event stored, the
+follower woken, the look-up, the download, the reply edited with the files). Measured:
+
+- one job at a time (20 jobs): from the moment the fake's task completes to the moment the fake Discord has the
+  reply with its files, median and 90th percentile (target: median <= 100 ms);
+- 30 jobs in flight whose tasks complete spread over 3 s: the same;
+- for comparison, the same 30 jobs with webhooks off, found by polling every 5 s (the default).
+
+Timing figures are medians and ratios on a shared, noisy machine: compare them, do not read them to the
+millisecond.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import (  # noqa: E402
+    BOT,
+    World,
+    bot_process,
+    delivered,
+    imagine_env,
+    invoke_all,
+    median,
+    ms,
+    percentile,
+    world,
+)
+from tests.fakes.discord import InteractionRecord  # noqa: E402
+from tests.fakes.toapis import Timeline  # noqa: E402
+
+RUNS = 3
+SECRET = "whsec_bench_0123456789abcdef0123456789"
+PUBLIC_URL = "https://imagine.example.test/toapis/webhook"
+ONE_AT_A_TIME = 20
+IN_FLIGHT = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def completion_to_files(w: World, calls: list[InteractionRecord]) -> list[float]:
+    """Seconds from each task's completion in the fake to the reply with files in the fake Discord."""
+    api, discord = w.api, w.discord
+    # Both fakes run in this process: bring the Discord fake's clock onto time.monotonic().
+    offset = time.monotonic() - discord.state.now()
+    lags = []
+    for call in calls:
+        assert call.original is not None
+        posted = next(v.time for v in call.original.versions if v.attachments) + offset
+        prompt = call.payload["data"]["options"][0]["value"]
+        task = next(t for t in api.tasks.values() if t.prompt == prompt)
+        lags.append(posted - (task.created + task.ended_after()))
+    return lags
+
+
+async def measure(*, webhooks: bool, jobs: int, together: bool) -> list[float]:
+    async with world(max(jobs, 1)) as w:
+        spread = 3.0 if together else 0.0
+        w.api.queue_timeline(
+            *(
+                Timeline.simple(queued=0.3, running=1.0 + spread * i / max(jobs - 1, 1), progress=(30, 60, 90))
+                for i in range(jobs)
+            )
+        )
+        env = imagine_env(w, TOAPIS_POLL_INTERVAL="5", PROGRESS_EDIT_INTERVAL="2")
+        if webhooks:
+            port = free_port()
+            w.api.webhooks.configure(url=PUBLIC_URL, secret=SECRET, forward_to=f"http://127.0.0.1:{port}")
+            env |= {"TOAPIS_WEBHOOK_SECRET": SECRET, "WEBHOOK_PUBLIC_URL": PUBLIC_URL, "WEBHOOK_PORT": str(port)}
+        async with bot_process(w, BOT, env):
+            if together:
+                calls = await invoke_all(w, jobs, "a hooked request")
+                await w.discord.wait_for(lambda: all(delivered(c) for c in calls), 120, what="every delivery")
+            else:
+                calls = []
+                for i in range(jobs):
+                    call = await w.discord.invoke_slash(
+                        "imagine", {"prompt": f"a lone request {i}"}, user=w.members[0], channel=w.channel
+                    )
+                    await w.discord.wait_for(functools.partial(delivered, call), 60, what="the delivery")
+                    calls.append(call)
+        if webhooks:
+            assert all(d.status == 200 for d in w.api.webhooks.deliveries), "a webhook was refused"
+        return completion_to_files(w, calls)
+
+
+async def main(runs: int) -> None:
+    started = time.perf_counter()
+    rows: list[tuple[str, str, str]] = []
+    cases = [
+        ("webhooks, one job at a time", True, ONE_AT_A_TIME, False, "target median <= 100 ms"),
+        (f"webhooks, {IN_FLIGHT} in flight completing over 3 s", True, IN_FLIGHT, True, "target median <= 100 ms"),
+        (f"polling every 5 s (webhooks off), {IN_FLIGHT} in flight", False, IN_FLIGHT, True, "for comparison"),
+    ]
+    for name, webhooks, jobs, together, note in cases:
+        samples = [await measure(webhooks=webhooks, jobs=jobs, together=together) for _ in range(runs)]
+        p50 = median([median(s) for s in samples])
+        p90 = median([percentile(s, 0.9) for s in samples])
+        rows.append((f"completion to files, {name}: median / p90", f"{ms(p50)} / {ms(p90)}", note))
+        print(f"# {name}: done after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    print(
+        f"\nWebhook benchmark ({runs} runs each, medians) on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {time.perf_counter() - started:.0f} s in all\n"
+    )
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"| {'measure'.ljust(width)} | {'figure'.ljust(value_width)} | note |")
+    print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|------|")
+    for measure_name, figure, note in rows:
+        print(f"| {measure_name.ljust(width)} | {figure.ljust(value_width)} | {note} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=RUNS)
+    asyncio.run(main(parser.parse_args().runs))

@@ -1,0 +1,161 @@
+"""The HTTP endpoint ToAPIs calls when a task ends (with TOAPIS_WEBHOOK_SECRET and WEBHOOK_PUBLIC_URL set).
+
+It listens on WEBHOOK_HOST:WEBHOOK_PORT, plain HTTP, behind the operator's HTTPS proxy (docs/operators.md), and
+takes a POST on any path: the signature, not the path, is what proves a delivery. What it answers:
+
+- 400 to a body over `contract.WEBHOOK_MAX_BODY_BYTES` (refused unread) or, once verified, one that is not an
+  event; 401 to a delivery whose signature is missing, wrong or outside the timestamp window. Neither changes
+  anything.
+- 2xx to every verified event, once its id is stored (docs/guarantees.md): a repeat, the console's
+  `endpoint.test`, an unknown type, a task no unfinished job follows are answered and otherwise ignored.
+- 500 when the database cannot store the event: ToAPIs delivers it again later.
+
+A verified event that ends a task is only a wake-up: the job's follower looks the task up at once and finishes it
+the way polling does (generation/polling.py). When this process does not follow the task right now (another
+process holds the job's lease, or the follower is not waiting yet), the event names the process that must wake it,
+and that process's `WakeupRelay` (generation/webhook_relay.py) does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+from generation.metrics import Metrics
+from generation.wakeups import TaskWakeups
+from storage.webhook_events import WebhookEvents
+from toapis import contract
+from toapis.webhooks import MalformedEventError, WebhookEvent, WebhookSignatureError, parse_event, verify
+
+log = logging.getLogger(__name__)
+
+_READ_CHUNK = 64 * 1024
+
+
+class WebhookReceiver:
+    """A small aiohttp server: start it once, close it on the way out."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        secrets: Sequence[str],
+        events: WebhookEvents,
+        wakeups: TaskWakeups,
+        owner: str,
+        leased: bool,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        max_body: int = contract.WEBHOOK_MAX_BODY_BYTES,
+    ) -> None:
+        if not any(secrets):
+            raise ValueError("a webhook receiver needs the signing secret")
+        self._host = host
+        self._port = port
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._events = events
+        self._wakeups = wakeups
+        self._owner = owner
+        self._leased = leased
+        self._metrics = metrics or Metrics()
+        self._clock = clock
+        self._max_body = max_body
+        self._runner: web.AppRunner | None = None
+        self.address: tuple[str, int] | None = None
+
+    async def start(self) -> tuple[str, int]:
+        """Listen; the (host, port) it listens on (port 0 picks a free one). Raises OSError if it cannot."""
+        app = web.Application()
+        app.router.add_post("/{path:.*}", self._receive)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self.address = (str(host), int(port))
+        return self.address
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await self._read_body(request)
+        if body is None:
+            return self._answer(400, "the body is too large", "malformed")
+        try:
+            event_id = verify(self._secrets, request.headers, body, now=self._clock())
+        except WebhookSignatureError as exc:
+            log.warning("Refused a webhook: %s", exc)
+            return self._answer(401, "the signature does not match", "bad_signature")
+        try:
+            event = parse_event(body, event_id=event_id)
+        except MalformedEventError as exc:
+            log.warning("Refused webhook %s: %s", event_id, exc)
+            return self._answer(400, "not an event", "malformed")
+        try:
+            outcome = await self._take(event)
+        except Exception:
+            # Not stored, so not answered 2xx: ToAPIs delivers it again.
+            log.exception("Webhook %s could not be stored", event_id)
+            return self._answer(500, "try again later", "error")
+        return self._answer(200, "ok", outcome)
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        """The raw body, or None when it is larger than allowed (refused without reading it all)."""
+        if request.content_length is not None and request.content_length > self._max_body:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(_READ_CHUNK):
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _take(self, event: WebhookEvent) -> str:
+        """Store the event (first), then wake its task's follower or leave the wake-up for the one who follows it;
+        what became of it, as a metrics outcome."""
+        events = self._events
+        if not event.ends_a_task or event.task_id is None:
+            recorded = await events.record(event.id, task_id=event.task_id, job_id=None)
+            log.info("Webhook %s (%s) answered; nothing to wake", event.id, event.type)
+            return "ignored" if recorded else "repeat"
+        task_id = event.task_id
+        target = await events.target(task_id=task_id, job_id=event.client_business_id)
+        holder = None if target is None else target.lease_owner
+        here = target is not None and (not self._leased or holder == self._owner)
+        # With leases, a job nobody holds has no follower: whoever takes it up looks its task up at once anyway.
+        elsewhere = holder if target is not None and self._leased and holder not in (None, self._owner) else None
+        recorded = await events.record(
+            event.id, task_id=task_id, job_id=None if target is None else target.job_id, wake_owner=elsewhere
+        )
+        if not recorded:
+            log.info("Webhook %s repeated; ignored", event.id)
+            return "repeat"
+        if here:
+            if self._wakeups.wake(task_id):
+                log.debug("Webhook %s woke task %s", event.id, task_id)
+                return "woken"
+            # Its follower is not waiting yet (the submit's answer has not come back, say): the relay wakes it.
+            await events.leave_wake(event.id, self._owner)
+            return "left_for_holder"
+        if elsewhere is not None:
+            log.debug("Webhook %s: task %s is followed by %s; left for it", event.id, task_id, elsewhere)
+            return "left_for_holder"
+        log.info("Webhook %s: no unfinished job follows task %s; ignored", event.id, task_id)
+        return "ignored"
+
+    def _answer(self, status: int, text: str, outcome: str) -> web.Response:
+        self._metrics.webhook_received(outcome)
+        return web.Response(status=status, text=text)

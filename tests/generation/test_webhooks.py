@@ -1,0 +1,351 @@
+"""Webhooks through the fake ToAPIs, with the real pipeline, receiver and relay: a verified webhook wakes the job's
+look-up (the safety look-ups, every 30 s here, are far beyond the test's wait, so a delivery proves the webhook
+did it); repeated, forged, stale, malformed, oversized, test and unknown events change nothing; a refused
+`callback_url` falls back to polling with one alert; a lost webhook only delays; a webhook that reaches a process
+not following the task is acted on by the process that is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generation.alerts import AlertKind, AlertThrottle
+from generation.callbacks import NOT_CONFIGURED, WebhookCallbacks
+from generation.checks import Mark, check_webhooks
+from generation.metrics import Metrics
+from generation.pipeline import Pipeline
+from generation.wakeups import TaskWakeups
+from generation.webhook_receiver import WebhookReceiver
+from generation.webhook_relay import WakeupRelay
+from storage.jobs import JobState
+from storage.store import Storage
+from tests.e2e.harness import wait_until
+from tests.fakes.toapis import Endpoint, FakeToAPIs, Fault, Timeline
+from tests.generation.conftest import Board, Clock, Harness, request
+from tests.storage.conftest import fresh_schema
+from toapis import ToAPIsClient, contract
+
+SECRET = "whsec_test_0123456789abcdef01234567"
+NEW_SECRET = "whsec_rotated_fedcba9876543210fedcba"
+PUBLIC_URL = "https://imagine.example.test/toapis/webhook?from=toapis"
+SAFETY = 30.0  # look-ups with webhooks on: far beyond what any test here waits
+
+
+@dataclass
+class Hooked:
+    """One process with webhooks on: its pipeline, the endpoint ToAPIs calls, and its relay."""
+
+    pipeline: Pipeline
+    receiver: WebhookReceiver
+    relay: WakeupRelay
+    metrics: Metrics
+    owner: str
+
+    @property
+    def url(self) -> str:
+        assert self.receiver.address is not None
+        host, port = self.receiver.address
+        return f"http://{host}:{port}"
+
+
+@contextlib.asynccontextmanager
+async def hooked(
+    harness: Harness,
+    *,
+    store: Storage | None = None,
+    owner: str = "process-a",
+    secrets: tuple[str, ...] = (SECRET,),
+    safety: float = SAFETY,
+    retry_after: float = 3600.0,
+    **overrides: Any,
+) -> AsyncIterator[Hooked]:
+    """A pipeline with webhooks on (polling every second until the safety interval takes over), its receiver
+    on a free port and its relay running; the fake's proxy forwards to this receiver."""
+    if harness.store is None:
+        await harness.open_store()
+    store = store or harness.store
+    assert store is not None
+    callbacks = WebhookCallbacks(
+        PUBLIC_URL,
+        events=store.webhook_events,
+        alerts=AlertThrottle(harness.board.alert),
+        retry_after=retry_after,
+    )
+    defaults: dict[str, Any] = {"poll_interval": 1.0, "webhook_safety_interval": safety, "owner": owner}
+    overrides = defaults | overrides
+    pipeline = await harness.start(store=store, callbacks=callbacks, **overrides)
+    leased = overrides.get("lease_ttl") is not None
+    metrics = Metrics()
+    receiver = WebhookReceiver(
+        host="127.0.0.1",
+        port=0,
+        secrets=secrets,
+        events=store.webhook_events,
+        wakeups=pipeline.wakeups,
+        owner=owner,
+        leased=leased,
+        metrics=metrics,
+    )
+    await receiver.start()
+    relay = WakeupRelay(store.webhook_events, pipeline.wakeups, owner=owner, leased=leased, interval=0.01)
+    relaying = asyncio.get_running_loop().create_task(relay.run())
+    process = Hooked(pipeline, receiver, relay, metrics, owner)
+    harness.fake.webhooks.configure(url=PUBLIC_URL, secret=SECRET, forward_to=process.url)
+    try:
+        yield process
+    finally:
+        relaying.cancel()
+        with contextlib.suppress(BaseException):
+            await relaying
+        await receiver.close()
+
+
+def lookups_of(fake: FakeToAPIs, task_id: str) -> int:
+    return sum(1 for r in fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task_id))
+
+
+def statuses(fake: FakeToAPIs, task_id: str) -> list[int | None]:
+    return [delivery.status for delivery in fake.webhooks.of_task(task_id) if not delivery.lost]
+
+
+def webhook_count(process: Hooked, outcome: str) -> float:
+    value = process.metrics.registry.get_sample_value("imagine_webhooks_total", {"outcome": outcome})
+    return value or 0.0
+
+
+async def delivered_by_webhook(harness: Harness, job_id: str) -> str:
+    """Wait for the job's delivery; its task id. It must have taken one look-up: the one the webhook woke."""
+    await harness.settled([job_id])
+    (task,) = harness.fake.tasks_for(job_id)
+    assert lookups_of(harness.fake, task.id) == 1
+    return task.id
+
+
+async def test_a_webhook_wakes_the_look_up_and_the_job_is_delivered_as_polling_would(harness: Harness) -> None:
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline)
+        task_id = await delivered_by_webhook(harness, job.id)
+        (submit,) = harness.fake.requests_to(Endpoint.SUBMIT)
+        assert submit.json["callback_url"] == PUBLIC_URL
+        assert statuses(harness.fake, task_id) == [200]
+        assert harness.board.shown[job.id].job.state is not JobState.FAILED
+        assert harness.board.deliveries_after_recorded == 0
+        assert harness.store is not None
+        assert await harness.store.webhook_events.count() == 1
+        assert webhook_count(process, "woken") == 1
+
+
+async def test_a_repeated_event_is_answered_and_ignored(harness: Harness) -> None:
+    harness.fake.webhooks.copies = 3
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline)
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert statuses(harness.fake, task_id) == [200, 200, 200]
+        assert harness.store is not None
+        assert await harness.store.webhook_events.count() == 1
+        assert (webhook_count(process, "woken"), webhook_count(process, "repeat")) == (1, 2)
+        assert harness.board.delivery_calls[job.id] == 1
+
+
+@pytest.mark.parametrize("misbehaviour", ["forge", "stale"])
+async def test_a_forged_or_stale_delivery_is_refused_and_changes_nothing(harness: Harness, misbehaviour: str) -> None:
+    setattr(harness.fake.webhooks, misbehaviour, 1)
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline)
+        # Had the refused delivery stored the event id, the genuine retry would be a repeat, woken nothing, and the
+        # job would wait for the safety look-up, beyond this test's patience.
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert statuses(harness.fake, task_id) == [401, 200]
+        assert webhook_count(process, "bad_signature") == 1
+
+
+async def test_during_a_rotation_the_old_secret_still_verifies_and_after_it_only_the_new_one(harness: Harness) -> None:
+    async with hooked(harness) as process:
+        harness.fake.webhooks.rotate(NEW_SECRET)  # deliveries carry v1=<new>,v1=<old>; Imagine knows the old one
+        job = await harness.submit(process.pipeline)
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert statuses(harness.fake, task_id) == [200]
+        # The rotation is over: only the new signature comes, and the old secret no longer verifies anything.
+        harness.fake.webhooks.previous_secret = None
+        assert await harness.fake.webhooks.send(harness.fake.webhooks.test_event()) == 401
+    async with hooked(harness, owner="process-b", secrets=(NEW_SECRET,)):
+        harness.fake.webhooks.rotate(NEW_SECRET)
+        harness.fake.webhooks.previous_secret = None
+        assert await harness.fake.webhooks.send(harness.fake.webhooks.test_event()) == 200
+
+
+async def test_malformed_and_oversized_bodies_are_refused_400_and_change_nothing(harness: Harness) -> None:
+    async with hooked(harness) as process:
+        webhooks = harness.fake.webhooks
+        assert await webhooks.send(b"this is not an event", event_id="evt_text") == 400
+        assert await webhooks.send({"id": "evt_other", "type": "generation.completed"}, event_id="evt_x") == 400
+        no_task = {"id": "evt_no_task", "type": "generation.completed", "data": {"status": "SUCCESS"}}
+        assert await webhooks.send(no_task) == 400
+        oversized = {**webhooks.test_event(), "padding": "x" * contract.WEBHOOK_MAX_BODY_BYTES}
+        assert await webhooks.send(oversized) == 400  # signed, and still refused unread
+        # A body without a signature that is also too large is refused for its size, before anything else.
+        assert await webhooks.send(b"x" * (contract.WEBHOOK_MAX_BODY_BYTES + 1), signature="v1=00") == 400
+        assert harness.store is not None
+        assert await harness.store.webhook_events.count() == 0
+        assert webhook_count(process, "malformed") == 5
+
+
+async def test_the_console_test_an_unknown_task_and_an_unknown_type_are_answered_2xx(harness: Harness) -> None:
+    async with hooked(harness) as process:
+        webhooks = harness.fake.webhooks
+        test = webhooks.test_event()
+        assert await webhooks.send(test) == 200
+        assert await webhooks.send(test) == 200  # the console's test sent twice
+        unknown = webhooks.test_event() | {"id": "evt_unknown_task", "type": "generation.completed"}
+        unknown["data"] = {**unknown["data"], "task_id": "task_img_nobody", "client_business_id": "job-nobody"}
+        assert await webhooks.send(unknown) == 200
+        future = webhooks.test_event() | {"id": "evt_future", "type": "generation.progress"}
+        assert await webhooks.send(future) == 200
+        assert harness.store is not None
+        assert await harness.store.webhook_events.count() == 3
+        assert (webhook_count(process, "ignored"), webhook_count(process, "repeat")) == (3, 1)
+        # The pipeline still works as before.
+        job = await harness.submit(process.pipeline)
+        await delivered_by_webhook(harness, job.id)
+
+
+async def test_a_refused_callback_url_falls_back_to_polling_with_one_alert_until_webhooks_work(
+    harness: Harness,
+) -> None:
+    # retry_after=0: every submit tries callback_url again, so the second refusal must not alert again.
+    async with hooked(harness, retry_after=0.0, poll_interval=0.01) as process:
+        harness.fake.webhooks.enabled = False  # Task Webhooks off in the console
+        first = await harness.submit(process.pipeline)
+        second = await harness.submit(process.pipeline, request(user_id=101))
+        await harness.settled([first.id, second.id])
+        submits = harness.fake.requests_to(Endpoint.SUBMIT)
+        for job in (first, second):  # each: refused with callback_url, then accepted without it
+            mine = [s for s in submits if s.json["client_business_id"] == job.id]
+            assert [("callback_url" in s.json, s.status) for s in mine] == [(True, 400), (False, 200)]
+        assert all(len(harness.fake.tasks_for(job.id)) == 1 for job in (first, second))  # a 400 made no task
+        assert [alert.kind for alert in harness.board.alerts] == [AlertKind.WEBHOOK_NOT_CONFIGURED]
+        assert "Task Webhooks" in harness.board.alerts[0].text
+        assert harness.store is not None
+        (problem,) = await harness.store.webhook_events.problems()
+        assert problem.problem == NOT_CONFIGURED
+        line = check_webhooks(public_url=PUBLIC_URL, listen=("127.0.0.1", 8081), refused=problem)
+        assert line.mark is Mark.NOTE
+        assert "ToAPIs refused callback_url" in line.text
+
+        # The operator turns Task Webhooks on: the next submit's callback_url is accepted and the record cleared.
+        harness.fake.webhooks.enabled = True
+        third = await harness.submit(process.pipeline, request(user_id=102))
+        await harness.settled([third.id])
+        assert harness.fake.requests_to(Endpoint.SUBMIT)[-1].json["callback_url"] == PUBLIC_URL
+        assert await harness.store.webhook_events.problems() == []
+        line = check_webhooks(public_url=PUBLIC_URL, listen=("127.0.0.1", 8081), refused=None)
+        assert line.mark is Mark.OK
+        assert line.text.startswith("on: ToAPIs calls")
+
+
+async def test_after_a_refusal_this_process_stops_sending_callback_url_for_a_while(harness: Harness) -> None:
+    async with hooked(harness, poll_interval=0.01) as process:
+        harness.fake.webhooks.enabled = False
+        first = await harness.submit(process.pipeline)
+        await harness.settled([first.id])
+        second = await harness.submit(process.pipeline, request(user_id=101))
+        await harness.settled([second.id])
+        sent = ["callback_url" in s.json for s in harness.fake.requests_to(Endpoint.SUBMIT)]
+        assert sent == [True, False, False]
+        assert len(harness.board.alerts) == 1
+
+
+async def test_a_lost_webhook_only_delays_the_job_until_a_safety_look_up(harness: Harness) -> None:
+    harness.fake.webhooks.lose = 1
+    async with hooked(harness, safety=0.05):
+        job = await harness.submit(harness.pipelines[-1])
+        await harness.settled([job.id])
+        (task,) = harness.fake.tasks_for(job.id)
+        assert [delivery.lost for delivery in harness.fake.webhooks.of_task(task.id)] == [True]
+        assert lookups_of(harness.fake, task.id) >= 1
+
+
+async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_it_waits(harness: Harness) -> None:
+    # The task is created at once and ends at once; the submit's answer comes 0.3 s later. The webhook finds the
+    # job by its business id, with no task id yet and nobody waiting: the wake-up is left for the relay.
+    harness.fake.queue_timeline(Timeline.instant())
+    harness.fake.fail(Endpoint.SUBMIT, Fault.slow(0.3), after_effect=True)
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline)
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert statuses(harness.fake, task_id) == [200]
+        assert webhook_count(process, "left_for_holder") == 1
+        assert harness.store is not None
+        assert await harness.store.webhook_events.wakes_for("process-a") == []
+
+
+# -- several processes ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def shared_harness(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    toapis_fake: FakeToAPIs,
+    toapis_client: ToAPIsClient,
+    clock: Clock,
+    board: Board,
+) -> AsyncIterator[Harness]:
+    """A harness on a database two processes share: an SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        built = Harness(tmp_path, toapis_fake, toapis_client, clock, board)
+        try:
+            yield built
+        finally:
+            await built.aclose()
+        return
+    async with fresh_schema() as url:
+        built = Harness(tmp_path, toapis_fake, toapis_client, clock, board, database_url=url)
+        try:
+            yield built
+        finally:
+            await built.aclose()
+
+
+async def test_a_webhook_reaching_the_process_without_the_lease_is_acted_on_by_the_holder(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    holder_store = await harness.open_store()
+    other_store = await Storage.open(harness.url, defaults=harness.defaults, clock=harness.clock)
+    try:
+        async with (
+            hooked(harness, store=holder_store, owner="holder", lease_ttl=5.0) as holder,
+            hooked(harness, store=other_store, owner="other", lease_ttl=5.0) as other,
+        ):
+            # The operator's proxy sends this one to the process that does not hold the job.
+            assert harness.fake.webhooks.forward_to == other.url
+            job = await harness.submit(holder.pipeline)
+            task_id = await delivered_by_webhook(harness, job.id)
+            assert statuses(harness.fake, task_id) == [200]
+            assert webhook_count(other, "left_for_holder") == 1
+            assert webhook_count(holder, "woken") == 0  # it never received the webhook itself...
+            assert await wait_until(lambda: harness.board.finished(job.id))
+            assert await other_store.webhook_events.wakes_for("holder") == []  # ...but acted on it, and cleared it
+            stored = await other_store.jobs.get(job.id)
+            assert stored is not None
+            assert stored.state is JobState.COMPLETED
+    finally:
+        await other_store.close()
+
+
+async def test_wake_ups_for_jobs_finished_or_taken_over_are_dropped(harness: Harness) -> None:
+    store = await harness.open_store()
+    events = store.webhook_events
+    await events.record("evt_gone", task_id="task_gone", job_id="no-such-job", wake_owner="me")
+    relay = WakeupRelay(events, TaskWakeups(), owner="me", leased=True, retention=0.0)
+    assert await relay.relay_once() == 0
+    assert await events.wakes_for("me") == []
+    harness.clock.advance(seconds=1)
+    assert await relay.prune() == 1

@@ -1,0 +1,43 @@
+"""`callback_url` on a submit: sent as given; refused `webhook_not_configured` (no task made) when the Token has
+no webhooks; refused naming the field when its scheme, host or port differ from the console's URL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.toapis import Endpoint, FakeToAPIs
+from toapis import BadRequestError, ToAPIsClient, WebhookNotConfiguredError
+
+URL = "https://imagine.example.test/toapis/webhook"
+
+
+async def test_the_callback_url_is_sent_with_the_submit(toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs) -> None:
+    toapis_fake.webhooks.configure(url=URL, secret="whsec_0123456789abcdef", forward_to="http://127.0.0.1:9")
+    await toapis_client.submit_generation(prompt="a fox", n=1, client_business_id="job-1", callback_url=URL + "?j=1")
+    await toapis_client.submit_generation(prompt="a fox", n=1, client_business_id="job-2")
+    with_url, without = (request.json for request in toapis_fake.requests_to(Endpoint.SUBMIT))
+    assert with_url["callback_url"] == URL + "?j=1"
+    assert "callback_url" not in without
+
+
+async def test_webhooks_not_set_up_is_its_own_refusal_and_makes_no_task(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    with pytest.raises(WebhookNotConfiguredError) as caught:
+        await toapis_client.submit_generation(prompt="a fox", n=1, client_business_id="job-1", callback_url=URL)
+    assert (caught.value.status, caught.value.code) == (400, "webhook_not_configured")
+    assert isinstance(caught.value, BadRequestError)  # a 400: nothing was created, nothing to look up
+    assert toapis_fake.tasks_for("job-1") == []
+    assert len(toapis_fake.requests_to(Endpoint.SUBMIT)) == 1  # not retried by the client
+
+
+async def test_a_callback_url_on_another_host_is_refused_naming_it(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    toapis_fake.webhooks.configure(url=URL, secret="whsec_0123456789abcdef", forward_to="http://127.0.0.1:9")
+    for other in ("https://elsewhere.example.test/toapis/webhook", "https://imagine.example.test:8443/toapis/webhook"):
+        with pytest.raises(BadRequestError) as caught:
+            await toapis_client.submit_generation(prompt="a fox", n=1, client_business_id="job-1", callback_url=other)
+        assert not isinstance(caught.value, WebhookNotConfiguredError)
+        assert caught.value.param == "callback_url"
+    assert toapis_fake.tasks_for("job-1") == []
