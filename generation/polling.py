@@ -58,11 +58,12 @@ class TaskFollower:
 
         resumed = since_submit > config.poll_interval
         if resumed:
-            # Resumed after a restart: look at once. The task may have ended while the bot was down, and a job past
-            # its timeout (or its late limit) must not be called late (or given up) without a look.
+            # Resumed after a restart (or a submit that took a while): look at once. The task may have ended while
+            # the bot was down, and a job past its timeout (or late limit) must not be called late (or given up)
+            # without a look.
             looked = await self._look_once(task_id, watch)
             if looked is not None and looked.is_terminal:
-                return looked
+                return self._ended(job, looked, watch, submitted_here)
         if not job.late_notified:
             remaining = config.generation_timeout - since_submit
             if remaining > 0:
@@ -72,9 +73,7 @@ class TaskFollower:
                 except TaskWaitTimeoutError:
                     pass
                 else:
-                    if task.status is TaskStatus.COMPLETED and submitted_here and not watch.paused:
-                        context.durations.record(job.id, job.model, job.resolution, watch.elapsed())
-                    return task
+                    return self._ended(job, task, watch, submitted_here)
             job = await context.jobs.mark_late_notified(job.id)
             context.progress(job.id, Late(context.elapsed(job)))
         since_submit = (context.store.clock() - started).total_seconds()
@@ -84,6 +83,12 @@ class TaskFollower:
             )
         except TaskWaitTimeoutError as exc:
             raise failures.timed_out(str(exc)) from exc
+
+    def _ended(self, job: Job, task: Task, watch: _Watch, submitted_here: bool) -> Task:
+        """A task seen ended on time: a completion this run submitted and saw without a pause is a duration."""
+        if task.status is TaskStatus.COMPLETED and submitted_here and not watch.paused:
+            self._context.durations.record(job.id, job.model, job.resolution, watch.elapsed())
+        return task
 
     async def _wait(
         self, job: Job, task_id: str, interval: float, deadline: float, watch: _Watch, *, late: bool = False
