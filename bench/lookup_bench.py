@@ -12,8 +12,10 @@ the look-ups per task (median and mean), for fixed polling (`TOAPIS_POLL_INTERVA
 with no history of the kind (cold: the first tasks after a deployment) and the schedule with a history built
 by the tasks before (warm: 20 tasks of the kind run first, through the same schedule).
 
-`--real` also runs a few tasks through the real follower against the fake ToAPIs over HTTP, with time scaled
-down (`--scale`), as a check that the process behaves as the simulation says.
+`--real` also runs 30-second tasks through the real pipeline and follower against the fake ToAPIs over HTTP,
+with time scaled down (`--scale`, 10 by default: the floor of one look-up a second and the poll interval scale
+with it), as a check that the process behaves as the simulation says; its fixed polling is the follower's own
+safety interval (5 s ±10 %), and all the tasks of a row start together.
 """
 
 from __future__ import annotations
