@@ -16,6 +16,7 @@ import discord
 from storage.jobs import Job, JobKind, JobState
 from tests.cogs.conftest import World, delivered, png_upload, wait_until
 from tests.cogs.test_quota import announce_role
+from tests.cogs.test_welcome import welcome_in
 from tests.fakes.discord import (
     CallbackType,
     FakeChannel,
@@ -147,20 +148,18 @@ async def test_anothers_job_is_refused_unless_the_member_may_manage_messages(wor
 
 async def test_a_job_of_another_server_is_never_found(world: World) -> None:
     _, reference = await generate(world, "a secret of the first server")
+    # Added once the bot is ready, the server is joined, and welcomed: its one message there.
+    await world.bot.wait_until_ready()
     other = world.discord.add_guild("Other server")
     hall = other.add_text_channel("hall")
     owner = other.owner
-
-    async def arrived() -> bool:
-        return world.bot.get_guild(other.id) is not None
-
-    await wait_until(arrived, 10)
+    welcome = await welcome_in(world, hall)
 
     # Not even its owner, who may manage every message there, finds it.
     text = await refused(world, await show(world, reference, user=owner, channel=hall))
 
     assert text == f"No job of this server has the reference `{reference}`. /history lists yours."
-    assert world.discord.channel_messages(hall) == []
+    assert world.discord.channel_messages(hall) == [welcome]
 
 
 async def test_a_job_from_a_channel_the_member_cannot_view_is_refused(world: World) -> None:
