@@ -52,6 +52,7 @@ from generation.refusals import (
     Refusal,
     ReplyTargetHidden,
     Restarting,
+    ServerNotAllowed,
 )
 from generation.server_settings import ServerSettings
 from generation.validation import MAX_REFERENCES
@@ -181,6 +182,13 @@ class MessageIntake:
         if me is None or not addressed_to(message, me) or message.guild is None:
             return
         guild, channel, author = message.guild, message.channel, message.author
+        admission = self._intake.admission
+        try:
+            admission.check_server(guild.id)
+        except ServerNotAllowed:
+            # Off ALLOWED_GUILD_IDS nothing is written or posted: a public refusal there would be the bot working.
+            log.info("Not answering message %s: server %s is not on ALLOWED_GUILD_IDS", message.id, guild.id)
+            return
         permissions = _permissions(message)
         if permissions is None or not _may_answer(permissions, channel):
             log.info("Not answering message %s in channel %s: the bot may not reply there", message.id, channel.id)
@@ -196,11 +204,9 @@ class MessageIntake:
             log.exception("Could not claim message %s; not answering it", message.id)
             return
         written = written_text(message, me.id)
-        admission = self._intake.admission
         try:
             if self._intake.closing:
                 raise Restarting()
-            admission.check_server(guild.id)
             if not self._server_settings.get(guild.id).chat:
                 raise ChatOff()
             admission.check_place_and_pace(guild.id, channel.id, author.id, parent_id=_parent_id(channel))

@@ -5,9 +5,11 @@ Message Content intent, so what works here works with what the bot really receiv
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import discord
+import pytest
 from PIL import Image
 
 import i18n
@@ -219,6 +221,23 @@ async def test_what_the_bot_cannot_see_or_may_not_answer(world: World) -> None:
     assert bot_messages(world) == [hint, await reply_of(world, marker)]
     assert await world.store.message_requests.get(unanswered.id) is None
     assert len(await world.jobs()) == 1
+
+
+async def test_a_server_off_the_allow_list_gets_no_answer_and_nothing_is_written(
+    make_world: WorldFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # The bot was in this server before the operator listed another one: it stays, and works nowhere in it.
+    async with make_world(ALLOWED_GUILD_IDS="123456789012345678") as world:
+        message = await say(world, f"{mention(world)} a cat")
+
+        async def passed_over() -> bool:
+            return f"Not answering message {message.id}: server {world.guild.id} is not on" in caplog.text
+
+        await wait_until(passed_over)
+        assert bot_messages(world) == []
+        assert await world.store.message_requests.get(message.id) is None
+        assert await world.jobs() == []
 
 
 async def test_admins_may_turn_the_conversation_off(world: World) -> None:
