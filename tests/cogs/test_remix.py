@@ -235,3 +235,20 @@ def test_a_model_the_catalog_no_longer_knows_offers_the_jobs_own_aspect_and_reso
     assert offered(RemixTarget("0" * 32, "retired-model", "3:2", "2k")) == (("3:2",), ("2k",))
     spec = catalog.get_model("flux-2-pro")
     assert offered(RemixTarget("0" * 32, "flux-2-pro", "1:1", "1k")) == (spec.aspects, spec.resolutions)
+
+
+async def test_a_remix_to_a_blocked_prompt_is_refused_and_counts_nothing(world: World) -> None:
+    original = await result(world, "a quiet harbour")
+    await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["explosion"])
+    click = await open_remix(world, original)
+
+    # The form's record is read first (I/O), so the refusal follows the deferral, privately.
+    remix = await sent(world, click, prompt="a quiet harbour, one Explosion")
+
+    text = await refused_quota(world, remix)
+    assert text.startswith("Your prompt contains something this server does not allow")
+    echoed(remix.followups[-1], "a quiet harbour, one Explosion")
+    assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1  # the original's alone
+    assert len(await world.jobs()) == 1
+    # Nothing counted, and the cooldown started, so the list cannot be probed for free.
+    assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) > 0
