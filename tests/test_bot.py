@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import bot as bot_module
+from settings import load_settings
 from storage.jobs import JobState
 from storage.store import Storage
 from tests.cogs.conftest import FAST_ENV, running_world
@@ -280,3 +282,23 @@ async def test_no_secret_reaches_the_output_even_at_debug_level(tmp_path: Path) 
         }
         leaked = [what for what, secret in secrets.items() if secret in output]
         assert leaked == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"GLOBAL_DAILY_LIMIT": "none"}, True),
+        ({}, False),  # the default caps the bill at 1,000 images a day
+        ({"GLOBAL_DAILY_LIMIT": "none", "ALLOWED_GUILD_IDS": "123456789012345678"}, False),
+    ],
+)
+def test_start_up_warns_once_when_nothing_bounds_the_bill(
+    extra: dict[str, str], warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(
+        {"DISCORD_TOKEN": "discord-token-value", "TOAPIS_API_KEY": "sk-toapis-value", **extra}, dotenv=False
+    )
+    with caplog.at_level(logging.WARNING, logger="imagine"):
+        bot_module.warn_if_the_bill_is_unbounded(settings)
+    lines = [r.getMessage() for r in caplog.records if "nothing bounds the ToAPIs bill" in r.getMessage()]
+    assert len(lines) == (1 if warned else 0)
