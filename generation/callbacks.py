@@ -1,7 +1,9 @@
 """The `callback_url` each submit sends when webhooks are on, and what happens when ToAPIs refuses it.
 
 ToAPIs answers a submit that sends `callback_url` with `400 webhook_not_configured` when the key's Token has
-webhooks off, or no URL or secret (toapis/contract.py). A 400 creates no task, so the job submits again without
+webhooks off, or no URL or secret (toapis/contract.py), and with a 400 naming `callback_url` when the URL's
+scheme, host or port differ from the Token's (`CallbackURLRefusedError`, a `WebhookNotConfiguredError`: webhooks
+cannot reach it either). A 400 creates no task, so the job submits again without
 it and is followed by polling alone; this process stops sending `callback_url` for an hour (then tries once
 more: the operator may have fixed the console meanwhile). The problem is recorded in the database, where
 `python bot.py --check` reads it, and the operator is alerted when it is first recorded: once, whichever
@@ -69,7 +71,7 @@ class WebhookCallbacks:
         detail = f"{error.message} (HTTP {error.status})" if error.status else error.message
         log.warning(
             "ToAPIs refused callback_url (%s): submitting without it and polling; turn Task Webhooks on for this "
-            "key's Token in the ToAPIs console",
+            "key's Token in the ToAPIs console, with the scheme, host and port of WEBHOOK_PUBLIC_URL",
             detail,
         )
         try:

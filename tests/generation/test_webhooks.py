@@ -249,6 +249,27 @@ async def test_a_refused_callback_url_falls_back_to_polling_with_one_alert_until
         assert line.text.startswith("on: ToAPIs calls")
 
 
+async def test_a_callback_url_on_another_host_than_the_consoles_falls_back_to_polling_the_same_way(
+    harness: Harness,
+) -> None:
+    async with hooked(harness, poll_interval=0.01) as process:
+        # WEBHOOK_PUBLIC_URL's host differs from the Token's URL: ToAPIs answers a plain 400 naming callback_url.
+        harness.fake.webhooks.configure(
+            url="https://elsewhere.example.test/toapis", secret=SECRET, forward_to=process.url
+        )
+        job = await harness.submit(process.pipeline)
+        settled = await harness.settled([job.id])
+        assert settled[job.id].state is JobState.COMPLETED
+        submits = harness.fake.requests_to(Endpoint.SUBMIT)
+        assert [("callback_url" in s.json, s.status) for s in submits] == [(True, 400), (False, 200)]
+        assert len(harness.fake.tasks_for(job.id)) == 1
+        assert [alert.kind for alert in harness.board.alerts] == [AlertKind.WEBHOOK_NOT_CONFIGURED]
+        assert harness.store is not None
+        (problem,) = await harness.store.webhook_events.problems()
+        assert problem.problem == NOT_CONFIGURED
+        assert "callback_url" in problem.detail
+
+
 async def test_after_a_refusal_this_process_stops_sending_callback_url_for_a_while(harness: Harness) -> None:
     async with hooked(harness, poll_interval=0.01) as process:
         harness.fake.webhooks.enabled = False
