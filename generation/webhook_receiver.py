@@ -133,25 +133,30 @@ class WebhookReceiver:
             return "ignored" if recorded else "repeat"
         task_id = event.task_id
         target = await events.target(task_id=task_id, job_id=event.client_business_id)
-        holder = None if target is None else target.lease_owner
-        here = target is not None and (not self._leased or holder == self._owner)
-        # With leases, a job nobody holds has no follower: whoever takes it up looks its task up at once anyway.
-        elsewhere = holder if target is not None and self._leased and holder not in (None, self._owner) else None
+        # Without leases, every unfinished job is this process's; with them, a job nobody holds has no follower
+        # (whoever takes it up looks its task up at once anyway).
+        holder = None if target is None else target.lease_owner if self._leased else self._owner
+        # Who must wake the follower, decided before the one write that records the event: were the wake-up
+        # written apart, a failure between the two would leave the event recorded, its retry a repeat, and the
+        # wake-up lost.
+        wake_owner: str | None = None
+        if holder == self._owner:
+            # Its follower is not waiting yet (the submit's answer has not come back, say): the relay wakes it.
+            wake_owner = None if self._wakeups.watching(task_id) else self._owner
+        elif holder is not None:
+            wake_owner = holder
         recorded = await events.record(
-            event.id, task_id=task_id, job_id=None if target is None else target.job_id, wake_owner=elsewhere
+            event.id, task_id=task_id, job_id=None if target is None else target.job_id, wake_owner=wake_owner
         )
         if not recorded:
             log.info("Webhook %s repeated; ignored", event.id)
             return "repeat"
-        if here:
-            if self._wakeups.wake(task_id):
-                log.debug("Webhook %s woke task %s", event.id, task_id)
-                return "woken"
-            # Its follower is not waiting yet (the submit's answer has not come back, say): the relay wakes it.
-            await events.leave_wake(event.id, self._owner)
-            return "left_for_holder"
-        if elsewhere is not None:
-            log.debug("Webhook %s: task %s is followed by %s; left for it", event.id, task_id, elsewhere)
+        if holder == self._owner and self._wakeups.wake(task_id):
+            # (Had the follower begun to wait since, the relay wakes it once more: one look-up more, nothing else.)
+            log.debug("Webhook %s woke task %s", event.id, task_id)
+            return "woken"
+        if wake_owner is not None:
+            log.debug("Webhook %s: task %s is to be woken by %s; left for it", event.id, task_id, wake_owner)
             return "left_for_holder"
         log.info("Webhook %s: no unfinished job follows task %s; ignored", event.id, task_id)
         return "ignored"

@@ -93,13 +93,6 @@ class WebhookEvents:
         )
         return inserted > 0
 
-    async def leave_wake(self, event_id: str, owner: str) -> None:
-        """`owner` must wake the event's task: its follower was not waiting when the event came."""
-        await self._db.execute(
-            "UPDATE webhook_events SET wake_owner = :owner WHERE event_id = :event_id",
-            {"event_id": event_id, "owner": owner},
-        )
-
     async def wakes_for(self, owner: str) -> list[PendingWake]:
         """The wake-ups left for `owner`, oldest first (a handful at most: each is cleared once done)."""
         rows = await self._db.fetch_all(

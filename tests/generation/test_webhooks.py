@@ -306,6 +306,45 @@ async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_i
         assert await harness.store.webhook_events.wakes_for("process-a") == []
 
 
+class _FailingWakeWrite:
+    """The events' database, but the first write that leaves a wake-up for `owner` fails (a dropped connection,
+    say): whatever the receiver wrote before it in that delivery stays written."""
+
+    def __init__(self, db: Any, owner: str) -> None:
+        self._db = db
+        self._owner = owner
+        self.failed = 0
+
+    async def execute(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        if not self.failed and "webhook_events" in sql and self._owner in (params or {}).values():
+            self.failed += 1
+            raise ConnectionError("the database went away")
+        return int(await self._db.execute(sql, params))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+async def test_an_event_the_store_fails_to_keep_is_answered_500_and_its_retry_wakes_the_follower(
+    harness: Harness,
+) -> None:
+    # As above, the webhook comes before the submit is answered, so its wake-up must be left in the database; the
+    # store fails once. The answer is 500, and ToAPIs' retry must not be taken for a repeat: it leaves the wake-up.
+    harness.fake.queue_timeline(Timeline.instant())
+    harness.fake.fail(Endpoint.SUBMIT, Fault.slow(0.3), after_effect=True)
+    async with hooked(harness) as process:
+        assert harness.store is not None
+        events = harness.store.webhook_events
+        failing = _FailingWakeWrite(events._db, process.owner)
+        events._db = failing  # type: ignore[assignment]
+        job = await harness.submit(process.pipeline)
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert failing.failed == 1
+        assert statuses(harness.fake, task_id) == [500, 200]
+        assert (webhook_count(process, "error"), webhook_count(process, "left_for_holder")) == (1, 1)
+        assert await events.wakes_for(process.owner) == []
+
+
 # -- several processes ------------------------------------------------------------------------------------------
 
 

@@ -86,8 +86,7 @@ async def test_wake_ups_wait_for_their_process_until_cleared(events: WebhookEven
     await jobs.claim(job, "process-a", 30.0)
     await events.record("evt_1", task_id="task_a", job_id=job, wake_owner="process-a")
     await events.record("evt_2", task_id="task_x", job_id="gone", wake_owner="process-a")
-    await events.record("evt_3", task_id="task_a", job_id=job)
-    await events.leave_wake("evt_3", "process-b")
+    await events.record("evt_3", task_id="task_a", job_id=job, wake_owner="process-b")
     assert await events.wakes_for("nobody") == []
     (only_b,) = await events.wakes_for("process-b")
     assert (only_b.event_id, only_b.task_id, only_b.job_finished, only_b.lease_owner) == (
