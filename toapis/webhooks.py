@@ -82,7 +82,8 @@ def verify(
     header = headers.get(contract.WEBHOOK_SIGNATURE_HEADER, "")
     if not event_id or not timestamp or not header.strip():
         raise WebhookSignatureError(SignatureProblem.MISSING_HEADER, "a webhook header is missing")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # ASCII only: str.isdigit also takes "²" (which int() refuses) and other scripts' digits.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise WebhookSignatureError(SignatureProblem.BAD_TIMESTAMP, "the webhook timestamp is not Unix seconds")
     if abs(now - int(timestamp)) > tolerance:
         raise WebhookSignatureError(

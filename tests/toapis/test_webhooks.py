@@ -109,6 +109,15 @@ def test_missing_or_unreadable_headers_are_refused() -> None:
     for timestamp in ("soon", "-5", "1.5e9", "9" * 20):
         given = signed() | {contract.WEBHOOK_TIMESTAMP_HEADER: timestamp}
         assert problem_of([SECRET], given) is SignatureProblem.BAD_TIMESTAMP
+    # Digits only ASCII: "²" is a digit to str.isdigit (and int() refuses it); Arabic-Indic digits are read by
+    # int(). Each is refused as unreadable, even signed correctly.
+    arabic_indic_now = str(NOW).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for timestamp in ("²", "1²", arabic_indic_now):
+        given = signed() | {
+            contract.WEBHOOK_TIMESTAMP_HEADER: timestamp,
+            contract.WEBHOOK_SIGNATURE_HEADER: f"v1={by_hand(SECRET, EVENT_ID, timestamp, BODY)}",
+        }
+        assert problem_of([SECRET], given) is SignatureProblem.BAD_TIMESTAMP
 
 
 def test_during_a_rotation_either_signature_may_match() -> None:
