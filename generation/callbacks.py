@@ -45,10 +45,24 @@ class WebhookCallbacks:
         self._retry_after = retry_after
         self._clock = clock
         self._off_until: float | None = None
-        # What the last answer to a callback_url said (hopeful until one comes): whether tasks submitted now will
-        # have their end announced. A refusal makes it False until a callback_url is accepted again.
+        # What the last answer to a callback_url said (as recorded, from `load`; hopeful until then): whether
+        # tasks submitted now will have their end announced. A refusal makes it False until a callback_url is
+        # accepted again.
         self._working = True
         self._problem_may_be_recorded = True  # until this process has cleared it once
+
+    async def load(self) -> None:
+        """Start from what is recorded: after a refusal (by this process before a restart, or by another), tasks
+        were submitted without callback_url and no webhook announces their end, until one is accepted again. The
+        next submit still sends callback_url: the operator may have fixed the console meanwhile."""
+        try:
+            problems = await self._events.problems()
+        except Exception:
+            # Unknown: assume the worst, which costs only look-ups at the usual interval until a submit says.
+            log.exception("Could not read whether ToAPIs refused callback_url before; polling as usual until it says")
+            self._working = False
+            return
+        self._working = all(problem.problem != NOT_CONFIGURED for problem in problems)
 
     @property
     def url(self) -> str | None:

@@ -270,6 +270,25 @@ async def test_a_callback_url_on_another_host_than_the_consoles_falls_back_to_po
         assert "callback_url" in problem.detail
 
 
+async def test_a_restarted_process_polls_as_usual_while_a_refusal_is_on_record(harness: Harness) -> None:
+    # A task submitted without callback_url (refused) gets no webhook: once this process restarts, its follower
+    # must not wait for one (the safety look-ups, 30 s here, are beyond this test's patience).
+    harness.fake.queue_timeline(Timeline.never_ends())
+    async with hooked(harness, poll_interval=0.01) as first:
+        harness.fake.webhooks.enabled = False
+        job = await harness.submit(first.pipeline)
+        await harness.fake.wait_for(lambda: any(lookups_of(harness.fake, t.id) for t in harness.fake.tasks_for(job.id)))
+        await first.pipeline.close()
+    (task,) = harness.fake.tasks_for(job.id)
+    async with hooked(harness, owner="process-a-again", poll_interval=0.01):
+        harness.fake.webhooks.enabled = False
+        await harness.fake.wait_for(lambda: lookups_of(harness.fake, task.id) >= 2)  # resumed: looked at once
+        harness.fake.end_task(task.id)
+        settled = await harness.settled([job.id])
+        assert settled[job.id].state is JobState.COMPLETED
+    assert len(harness.board.alerts) == 1  # the refusal, told once
+
+
 async def test_after_a_refusal_this_process_stops_sending_callback_url_for_a_while(harness: Harness) -> None:
     async with hooked(harness, poll_interval=0.01) as process:
         harness.fake.webhooks.enabled = False
