@@ -134,8 +134,12 @@ class WebhookReceiver:
         task_id = event.task_id
         target = await events.target(task_id=task_id, job_id=event.client_business_id)
         # Without leases, every unfinished job is this process's; with them, a job nobody holds has no follower
-        # (whoever takes it up looks its task up at once anyway).
-        holder = None if target is None else target.lease_owner if self._leased else self._owner
+        # (whoever takes it up looks its task up at once anyway). A job past its task (downloading, delivering)
+        # has none either.
+        if target is None or not target.awaits_its_task:
+            holder = None
+        else:
+            holder = target.lease_owner if self._leased else self._owner
         # Who must wake the follower, decided before the one write that records the event: were the wake-up
         # written apart, a failure between the two would leave the event recorded, its retry a repeat, and the
         # wake-up lost.
@@ -158,7 +162,7 @@ class WebhookReceiver:
         if wake_owner is not None:
             log.debug("Webhook %s: task %s is to be woken by %s; left for it", event.id, task_id, wake_owner)
             return "left_for_holder"
-        log.info("Webhook %s: no unfinished job follows task %s; ignored", event.id, task_id)
+        log.info("Webhook %s: no job waits for task %s; ignored", event.id, task_id)
         return "ignored"
 
     def _answer(self, status: int, text: str, outcome: str) -> web.Response:

@@ -14,16 +14,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage.clock import Clock, from_epoch_ms, to_epoch_ms, utc_now
-from storage.database import Database
+from storage.database import Database, Row
+from storage.jobs import JobState
 
 
 @dataclass(frozen=True)
 class EventTarget:
-    """The unfinished job an event is about, and the process that holds its lease (None: nobody, or no leases)."""
+    """The unfinished job an event is about, where it stands, and the process that holds its lease (None: nobody,
+    or no leases)."""
 
     job_id: str
     task_id: str | None
     lease_owner: str | None
+    state: JobState
+
+    @property
+    def awaits_its_task(self) -> bool:
+        """Whether the job still waits for its task to end (submitting or running): only then is there a follower
+        to wake, now or once the submit is answered."""
+        return self.state in (JobState.SUBMITTING, JobState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -57,21 +66,21 @@ class WebhookEvents:
         if job_id is not None:
             row = await self._db.fetch_one(
                 """
-                SELECT id, task_id, lease_owner FROM jobs
+                SELECT id, task_id, lease_owner, state FROM jobs
                 WHERE id = :job_id AND (task_id IS NULL OR task_id = :task_id) AND state NOT IN ('completed', 'failed')
                 """,
                 {"job_id": job_id, "task_id": task_id},
             )
             if row is not None:
-                return EventTarget(row["id"], row["task_id"], row["lease_owner"])
+                return _target(row)
         row = await self._db.fetch_one(
             """
-            SELECT id, task_id, lease_owner FROM jobs
+            SELECT id, task_id, lease_owner, state FROM jobs
             WHERE task_id = :task_id AND state NOT IN ('completed', 'failed')
             """,
             {"task_id": task_id},
         )
-        return None if row is None else EventTarget(row["id"], row["task_id"], row["lease_owner"])
+        return None if row is None else _target(row)
 
     async def record(
         self, event_id: str, *, task_id: str | None, job_id: str | None, wake_owner: str | None = None
@@ -158,3 +167,7 @@ class WebhookEvents:
     async def problems(self) -> list[WebhookProblem]:
         rows = await self._db.fetch_all("SELECT problem, noted_at, detail FROM webhook_problems ORDER BY problem")
         return [WebhookProblem(row["problem"], from_epoch_ms(row["noted_at"]), row["detail"]) for row in rows]
+
+
+def _target(row: Row) -> EventTarget:
+    return EventTarget(row["id"], row["task_id"], row["lease_owner"], JobState(row["state"]))

@@ -325,6 +325,29 @@ async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_i
         assert await harness.store.webhook_events.wakes_for("process-a") == []
 
 
+async def test_a_late_event_for_a_job_past_its_task_leaves_no_wake_up(harness: Harness) -> None:
+    # An event (ToAPIs sending one again under a new id, say) for a job already delivering: there is no follower
+    # to wake, and a wake-up left for it would be read again every second until the job ends.
+    delivering = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def hold(_: Any) -> None:
+        delivering.set()
+        await go_on.wait()
+
+    harness.board.before_show = hold
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline)
+        await asyncio.wait_for(delivering.wait(), 10)
+        (task,) = harness.fake.tasks_for(job.id)
+        assert await harness.fake.webhooks.send(harness.fake.webhooks.event_for(task)) == 200
+        assert harness.store is not None
+        assert await harness.store.webhook_events.wakes_for(process.owner) == []
+        assert webhook_count(process, "ignored") == 1
+        go_on.set()
+        await delivered_by_webhook(harness, job.id)
+
+
 class _FailingWakeWrite:
     """The events' database, but the first write that leaves a wake-up for `owner` fails (a dropped connection,
     say): whatever the receiver wrote before it in that delivery stays written."""

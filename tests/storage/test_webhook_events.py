@@ -27,7 +27,9 @@ def jobs(db: Database, clock: FakeClock) -> JobRepository:
 
 async def running_job(jobs: JobRepository, task_id: str | None) -> str:
     job = await jobs.create(guild_id=1, channel_id=2, user_id=3, kind="imagine", prompt="p", n=1, model="m")
-    if task_id is not None:
+    if task_id is None:
+        await jobs.set_state(job.id, JobState.SUBMITTING)
+    else:
         await jobs.set_state(job.id, JobState.RUNNING, task_id=task_id)
     return job.id
 
@@ -68,14 +70,28 @@ async def test_the_target_is_the_unfinished_job_by_business_id_or_by_task(
     submitting = await running_job(jobs, None)  # its submit has not been answered yet
     running = await running_job(jobs, "task_b")
     await jobs.claim(running, "process-a", 30.0)
-    assert await events.target(task_id="task_a", job_id=submitting) == EventTarget(submitting, None, None)
-    assert await events.target(task_id="task_b", job_id=running) == EventTarget(running, "task_b", "process-a")
-    assert await events.target(task_id="task_b", job_id=None) == EventTarget(running, "task_b", "process-a")
+    assert await events.target(task_id="task_a", job_id=submitting) == EventTarget(
+        submitting, None, None, JobState.SUBMITTING
+    )
+    assert await events.target(task_id="task_b", job_id=running) == EventTarget(
+        running, "task_b", "process-a", JobState.RUNNING
+    )
+    assert await events.target(task_id="task_b", job_id=None) == EventTarget(
+        running, "task_b", "process-a", JobState.RUNNING
+    )
     # A business id whose job follows another task names nothing; the task id still finds its job.
     other = await running_job(jobs, "task_c")
-    assert await events.target(task_id="task_b", job_id=other) == EventTarget(running, "task_b", "process-a")
+    assert await events.target(task_id="task_b", job_id=other) == EventTarget(
+        running, "task_b", "process-a", JobState.RUNNING
+    )
     assert await events.target(task_id="task_unknown", job_id="job-unknown") is None
+    assert all(
+        EventTarget("job", None, None, state).awaits_its_task for state in (JobState.SUBMITTING, JobState.RUNNING)
+    )
     await jobs.set_state(running, JobState.DOWNLOADING)
+    downloading = await events.target(task_id="task_b", job_id=running)
+    assert downloading is not None
+    assert not downloading.awaits_its_task  # nothing to wake: its task has ended
     await jobs.set_state(running, JobState.DELIVERING)
     await jobs.set_state(running, JobState.COMPLETED)
     assert await events.target(task_id="task_b", job_id=running) is None  # finished: nothing to wake
