@@ -148,7 +148,9 @@ class TaskFollower:
         """One look-up of a task; None when it cannot be looked up now (the wait that follows tries again)."""
         await self._context.lookups.take()
         try:
-            task = await self._context.client.get_task(task_id)
+            # Not retried by the client: each retry would be a look-up the budget never saw. The wait that
+            # follows looks again, through the budget.
+            task = await self._context.client.get_task(task_id, retry=False)
         except TaskNotFoundError as exc:
             raise failures.task_lost(exc) from exc
         except ToAPIsError as exc:
