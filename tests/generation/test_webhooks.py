@@ -303,12 +303,17 @@ async def test_after_a_refusal_this_process_stops_sending_callback_url_for_a_whi
 
 async def test_a_lost_webhook_only_delays_the_job_until_a_safety_look_up(harness: Harness) -> None:
     harness.fake.webhooks.lose = 1
-    async with hooked(harness, safety=0.05):
-        job = await harness.submit(harness.pipelines[-1])
+    safety = 0.05
+    # The least interval below the safety interval, so that the safety interval alone times the look-up.
+    async with hooked(harness, safety=safety, min_lookup_interval=0.01) as process:
+        job = await harness.submit(process.pipeline)
         await harness.settled([job.id])
         (task,) = harness.fake.tasks_for(job.id)
         assert [delivery.lost for delivery in harness.fake.webhooks.of_task(task.id)] == [True]
-        assert lookups_of(harness.fake, task.id) >= 1
+        assert webhook_count(process, "woken") == 0  # nothing woke the follower...
+        (lookup,) = [r for r in harness.fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task.id)]
+        # ...its one look-up came once the safety interval (less its jitter, a tenth) had passed.
+        assert lookup.time - task.created >= 0.9 * safety
 
 
 async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_it_waits(harness: Harness) -> None:
