@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.toapis import Endpoint, FakeToAPIs
+from tests.fakes.toapis import Endpoint, FakeToAPIs, Timeline
 from toapis import BadRequestError, CallbackURLRefusedError, ToAPIsClient, WebhookNotConfiguredError
 
 URL = "https://imagine.example.test/toapis/webhook"
@@ -42,3 +42,20 @@ async def test_a_callback_url_on_another_host_is_refused_naming_it(
         assert isinstance(caught.value, WebhookNotConfiguredError)  # the same fallback: submit again without it
         assert (caught.value.status, caught.value.param) == (400, "callback_url")
     assert toapis_fake.tasks_for("job-1") == []
+
+
+async def test_a_failures_event_comes_only_once_it_settled_a_completions_at_once(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    webhooks = toapis_fake.webhooks
+    webhooks.configure(url=URL, secret="whsec_0123456789abcdef", forward_to="http://127.0.0.1:9")
+    webhooks.retry_delays = ()  # one attempt each (nobody listens on port 9)
+    toapis_fake.queue_timeline(Timeline.simple(running=0.01), Timeline.failing(after=0.01))
+    completes = await toapis_client.submit_generation(prompt="a", n=1, client_business_id="job-1", callback_url=URL)
+    fails = await toapis_client.submit_generation(prompt="b", n=1, client_business_id="job-2", callback_url=URL)
+    await webhooks.wait_for(lambda: len(webhooks.deliveries) == 2)
+    for task, outcome in ((completes, "completed"), (fails, "failed")):
+        (delivery,) = webhooks.of_task(task.id)
+        ended = toapis_fake.tasks[task.id].created + 0.01
+        assert delivery.time - ended >= webhooks.delays[outcome]
+    assert webhooks.delays["failed"] > webhooks.delays["completed"] == 0
