@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from generation.local_server import LocalServer
 from generation.metrics import Metrics
 from generation.wakeups import TaskWakeups
 from storage.webhook_events import WebhookEvents
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 64 * 1024
 
 
-class WebhookReceiver:
-    """A small aiohttp server: start it once, close it on the way out."""
+class WebhookReceiver(LocalServer):
+    """The webhook endpoint: start it once, close it on the way out."""
 
     def __init__(
         self,
@@ -54,8 +55,7 @@ class WebhookReceiver:
     ) -> None:
         if not any(secrets):
             raise ValueError("a webhook receiver needs the signing secret")
-        self._host = host
-        self._port = port
+        super().__init__(host=host, port=port)
         self._secrets = tuple(secret for secret in secrets if secret)
         self._events = events
         self._wakeups = wakeups
@@ -64,29 +64,9 @@ class WebhookReceiver:
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._max_body = max_body
-        self._runner: web.AppRunner | None = None
-        self.address: tuple[str, int] | None = None
 
-    async def start(self) -> tuple[str, int]:
-        """Listen; the (host, port) it listens on (port 0 picks a free one). Raises OSError if it cannot."""
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{path:.*}", self._receive)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self.address = (str(host), int(port))
-        return self.address
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await self._read_body(request)

@@ -24,7 +24,6 @@ class EventTarget:
     or no leases)."""
 
     job_id: str
-    task_id: str | None
     lease_owner: str | None
     state: JobState
 
@@ -66,7 +65,7 @@ class WebhookEvents:
         if job_id is not None:
             row = await self._db.fetch_one(
                 """
-                SELECT id, task_id, lease_owner, state FROM jobs
+                SELECT id, lease_owner, state FROM jobs
                 WHERE id = :job_id AND (task_id IS NULL OR task_id = :task_id) AND state NOT IN ('completed', 'failed')
                 """,
                 {"job_id": job_id, "task_id": task_id},
@@ -75,7 +74,7 @@ class WebhookEvents:
                 return _target(row)
         row = await self._db.fetch_one(
             """
-            SELECT id, task_id, lease_owner, state FROM jobs
+            SELECT id, lease_owner, state FROM jobs
             WHERE task_id = :task_id AND state NOT IN ('completed', 'failed')
             """,
             {"task_id": task_id},
@@ -132,10 +131,6 @@ class WebhookEvents:
             [{"event_id": event_id} for event_id in event_ids],
         )
 
-    async def count(self) -> int:
-        """Events recorded (for tests and /metrics)."""
-        return int(await self._db.fetch_value("SELECT COUNT(*) FROM webhook_events"))
-
     async def prune(self, retention: timedelta) -> int:
         """Forget the events received more than `retention` ago; returns how many."""
         before = to_epoch_ms(self._clock() - retention)
@@ -170,4 +165,4 @@ class WebhookEvents:
 
 
 def _target(row: Row) -> EventTarget:
-    return EventTarget(row["id"], row["task_id"], row["lease_owner"], JobState(row["state"]))
+    return EventTarget(row["id"], row["lease_owner"], JobState(row["state"]))

@@ -135,9 +135,7 @@ def test_during_a_rotation_either_signature_may_match() -> None:
 def test_a_completed_event_is_read() -> None:
     event = parse_event(BODY, event_id=EVENT_ID)
     assert event.kind is EventKind.COMPLETED
-    assert (event.task_id, event.client_business_id, event.status) == ("task_img_abc", "job-1", "SUCCESS")
-    assert event.created_at is not None
-    assert event.created_at.timestamp() == NOW
+    assert (event.task_id, event.client_business_id) == ("task_img_abc", "job-1")
     assert event.ends_a_task
 
 
