@@ -59,6 +59,7 @@ from generation.forms import FormBook
 from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
 from generation.liveness import Heartbeat, Liveness, read_heartbeat
+from generation.local_server import LocalServer
 from generation.logs import JsonFormatter, LogContextFilter
 from generation.message_requests import MessageRequestBook
 from generation.metrics import Metrics
@@ -461,11 +462,10 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             shared=store.alert_bursts if shared_database else None,
         )
         config = pipeline_config(settings, shared_database=shared_database)
-        callbacks = (
-            WebhookCallbacks(settings.webhook_public_url, events=store.webhook_events, alerts=alerts)
-            if settings.webhook_public_url is not None and settings.webhooks_on
-            else None
-        )
+        callbacks = None
+        if settings.webhooks_on:
+            assert settings.webhook_public_url is not None  # webhooks_on: all three are set
+            callbacks = WebhookCallbacks(settings.webhook_public_url, events=store.webhook_events, alerts=alerts)
         pipeline = Pipeline(
             config=config,
             client=client,
@@ -559,8 +559,11 @@ def webhook_services(
     settings: Settings, store: Storage, pipeline: Pipeline, config: PipelineConfig, metrics: Metrics
 ) -> dict[str, Any]:
     """With webhooks on, the receiver and the relay of wake-ups between processes (docs/architecture.md)."""
-    if settings.toapis_webhook_secret is None or settings.webhook_port is None:
+    if not settings.webhooks_on:
         return {}
+    # webhooks_on: all three are set.
+    assert settings.toapis_webhook_secret is not None
+    assert settings.webhook_port is not None
     leased = config.lease_ttl is not None
     return {
         "webhooks": WebhookReceiver(
@@ -621,17 +624,9 @@ async def serve_status(settings: Settings, bot: ImagineBot) -> AsyncIterator[Non
         liveness=operations.liveness,
         metrics=operations.metrics,
     )
-    try:
-        host, port = await server.start()
-    except OSError as exc:
-        raise StartupError(
-            f"METRICS_PORT {settings.metrics_port} on {settings.metrics_host} cannot be used: {exc.strerror or exc}"
-        ) from None
-    log.info("Health and metrics on http://%s:%d (/healthz, /metrics)", host, port)
-    try:
+    async with serving(server, f"METRICS_PORT {settings.metrics_port} on {settings.metrics_host}") as (host, port):
+        log.info("Health and metrics on http://%s:%d (/healthz, /metrics)", host, port)
         yield
-    finally:
-        await server.close()
 
 
 @contextlib.asynccontextmanager
@@ -641,17 +636,22 @@ async def serve_webhooks(settings: Settings, bot: ImagineBot) -> AsyncIterator[N
     if receiver is None:
         yield
         return
-    try:
-        host, port = await receiver.start()
-    except OSError as exc:
-        raise StartupError(
-            f"WEBHOOK_PORT {settings.webhook_port} on {settings.webhook_host} cannot be used: {exc.strerror or exc}"
-        ) from None
-    log.info("ToAPIs webhooks received on http://%s:%d, for %s", host, port, settings.webhook_public_url)
-    try:
+    async with serving(receiver, f"WEBHOOK_PORT {settings.webhook_port} on {settings.webhook_host}") as (host, port):
+        log.info("ToAPIs webhooks received on http://%s:%d, for %s", host, port, settings.webhook_public_url)
         yield
+
+
+@contextlib.asynccontextmanager
+async def serving(server: LocalServer, where: str) -> AsyncIterator[tuple[str, int]]:
+    """`server` listening for the block, at the address it yields; `where` names the setting when it cannot."""
+    try:
+        address = await server.start()
+    except OSError as exc:
+        raise StartupError(f"{where} cannot be used: {exc.strerror or exc}") from None
+    try:
+        yield address
     finally:
-        await receiver.close()
+        await server.close()
 
 
 def _request_shutdown(bot: ImagineBot, signum: int) -> None:
@@ -706,9 +706,10 @@ async def check(settings: Settings, out: Callable[[str], None]) -> int:
 async def check_webhook_setup(settings: Settings, schema: SchemaStatus | None) -> CheckLine:
     """Webhooks on or off, and whether ToAPIs refused callback_url at the last submits (read from the database,
     when it exists and needs no migration: --check changes nothing)."""
-    listen = (settings.webhook_host, settings.webhook_port) if settings.webhook_port is not None else None
-    if not settings.webhooks_on or listen is None:
+    if not settings.webhooks_on:
         return check_webhooks(public_url=None, listen=None, refused=None)
+    assert settings.webhook_port is not None  # webhooks_on: all three are set
+    listen = (settings.webhook_host, settings.webhook_port)
     refused = None
     known = False
     if schema is not None and schema.exists and not schema.pending and not schema.too_new:

@@ -147,8 +147,13 @@ class Settings:
 
     @property
     def webhooks_on(self) -> bool:
-        """Whether ToAPIs task webhooks are received (polling then goes on slowly, as a safety net)."""
-        return self.toapis_webhook_secret is not None and self.webhook_public_url is not None
+        """Whether ToAPIs task webhooks are received (polling then goes on slowly, as a safety net): the one place
+        that decides it. `load_settings` sets the secret, the public URL and the port together, or none."""
+        return (
+            self.toapis_webhook_secret is not None
+            and self.webhook_public_url is not None
+            and self.webhook_port is not None
+        )
 
     @property
     def shared_database(self) -> bool:
@@ -308,13 +313,15 @@ class _Reader:
             return None
         return int(value)
 
-    def port(self, name: str) -> int | None:
-        """A TCP port (0: any free one), or None when unset."""
+    def port(self, name: str, *, any_free: bool = True) -> int | None:
+        """A TCP port, or None when unset; `any_free`: 0 is allowed, for any free port."""
         value = self.raw(name)
         if value is None:
             return None
-        if not value.isdigit() or int(value) > 65535:
-            self.problems.append(f"{name} must be a port number (1 to 65535; 0 for any free port), not {value!r}")
+        least = 0 if any_free else 1
+        if not (value.isascii() and value.isdigit()) or not least <= int(value) <= 65535:
+            expected = "(1 to 65535; 0 for any free port)" if any_free else "from 1 to 65535"
+            self.problems.append(f"{name} must be a port number {expected}, not {value!r}")
             return None
         return int(value)
 
@@ -355,16 +362,11 @@ class _Reader:
             else:
                 secret = Secret(secret_text)
         public_url = self._public_url(url) if url is not None else None
-        port = None
         if port_text is None:
             self.problems.append(
                 "WEBHOOK_PORT is required with webhooks: the port Imagine listens on, behind your HTTPS proxy"
             )
-        elif not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            self.problems.append(f"WEBHOOK_PORT must be a port number from 1 to 65535, not {port_text!r}")
-        else:
-            port = int(port_text)
-        return secret, public_url, port
+        return secret, public_url, self.port("WEBHOOK_PORT", any_free=False)
 
     def _public_url(self, value: str) -> str | None:
         parts = urlsplit(value)

@@ -39,8 +39,9 @@ ALERT_TEXT: dict[AlertKind, str] = {
     AlertKind.UPSTREAM_BACK: "ToAPIs answers again: /imagine works again.",
     AlertKind.LOW_BALANCE: "The ToAPIs balance fell below LOW_BALANCE_ALERT: top it up before generation stops.",
     AlertKind.WEBHOOK_NOT_CONFIGURED: (
-        "ToAPIs refuses callback_url: task webhooks are not set up for this key's Token, so Imagine polls instead. "
-        "Turn Task Webhooks on in the ToAPIs console (docs/operators.md)."
+        "ToAPIs refuses callback_url: task webhooks are not set up for this key's Token, or WEBHOOK_PUBLIC_URL's "
+        "scheme, host or port differ from its URL, so Imagine polls instead. Turn Task Webhooks on in the ToAPIs "
+        "console with that URL (docs/operators.md)."
     ),
 }
 

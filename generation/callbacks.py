@@ -1,7 +1,9 @@
 """The `callback_url` each submit sends when webhooks are on, and what happens when ToAPIs refuses it.
 
 ToAPIs answers a submit that sends `callback_url` with `400 webhook_not_configured` when the key's Token has
-webhooks off, or no URL or secret (toapis/contract.py). A 400 creates no task, so the job submits again without
+webhooks off, or no URL or secret (toapis/contract.py), and with a 400 naming `callback_url` when the URL's
+scheme, host or port differ from the Token's (`CallbackURLRefusedError`, a `WebhookNotConfiguredError`: webhooks
+cannot reach it either). A 400 creates no task, so the job submits again without
 it and is followed by polling alone; this process stops sending `callback_url` for an hour (then tries once
 more: the operator may have fixed the console meanwhile). The problem is recorded in the database, where
 `python bot.py --check` reads it, and the operator is alerted when it is first recorded: once, whichever
@@ -43,10 +45,24 @@ class WebhookCallbacks:
         self._retry_after = retry_after
         self._clock = clock
         self._off_until: float | None = None
-        # What the last answer to a callback_url said (hopeful until one comes): whether tasks submitted now will
-        # have their end announced. A refusal makes it False until a callback_url is accepted again.
+        # What the last answer to a callback_url said (as recorded, from `load`; hopeful until then): whether
+        # tasks submitted now will have their end announced. A refusal makes it False until a callback_url is
+        # accepted again.
         self._working = True
         self._problem_may_be_recorded = True  # until this process has cleared it once
+
+    async def load(self) -> None:
+        """Start from what is recorded: after a refusal (by this process before a restart, or by another), tasks
+        were submitted without callback_url and no webhook announces their end, until one is accepted again. The
+        next submit still sends callback_url: the operator may have fixed the console meanwhile."""
+        try:
+            problems = await self._events.problems()
+        except Exception:
+            # Unknown: assume the worst, which costs only look-ups at the usual interval until a submit says.
+            log.exception("Could not read whether ToAPIs refused callback_url before; polling as usual until it says")
+            self._working = False
+            return
+        self._working = all(problem.problem != NOT_CONFIGURED for problem in problems)
 
     @property
     def url(self) -> str | None:
@@ -69,7 +85,7 @@ class WebhookCallbacks:
         detail = f"{error.message} (HTTP {error.status})" if error.status else error.message
         log.warning(
             "ToAPIs refused callback_url (%s): submitting without it and polling; turn Task Webhooks on for this "
-            "key's Token in the ToAPIs console",
+            "key's Token in the ToAPIs console, with the scheme, host and port of WEBHOOK_PUBLIC_URL",
             detail,
         )
         try:

@@ -176,7 +176,7 @@ class JobRun:
                     client_business_id=job.id,
                     callback_url=callback_url,
                 )
-            except WebhookNotConfiguredError as exc:
+            except WebhookNotConfiguredError as exc:  # also CallbackURLRefusedError: another host than the console's
                 if callbacks is None or callback_url is None:
                     raise failures.before_task(exc) from exc
                 # A 400 created no task: the same submit without callback_url cannot bill twice.

@@ -43,10 +43,6 @@ class LookupBudget:
         finally:
             self._followed -= 1
 
-    @property
-    def followed(self) -> int:
-        return self._followed
-
     def share(self) -> float:
         """The least seconds between two look-ups of one task, were every followed task to look equally often."""
         if self._rate is None:

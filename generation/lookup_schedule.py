@@ -112,14 +112,6 @@ def next_delay(
     return _jittered(delay, config.jitter, rand, least)
 
 
-def expected_end(samples: Sequence[Sample], history: Expectation | None, least: float = 0.5) -> float | None:
-    """When the task most likely ends (seconds after the submit), or None when nothing is known."""
-    bumps = _belief(samples, history, least)
-    if not bumps:
-        return None
-    return sum(bump.mean * bump.weight for bump in bumps) / sum(bump.weight for bump in bumps)
-
-
 def progress_end(samples: Sequence[Sample], least: float = 0.5) -> tuple[float, float] | None:
     """When the reported progress says the task ends, and how widely that is believed; None if it says nothing.
 

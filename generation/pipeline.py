@@ -101,6 +101,8 @@ class Pipeline:
         spool = self._context.spool
         await asyncio.to_thread(spool.directory.mkdir, parents=True, exist_ok=True)
         await self.durations.load()
+        if self._context.callbacks is not None:
+            await self._context.callbacks.load()
         unfinished = await self._store.jobs.list_unfinished()
         if not self._leases.leased:
             spool.remove_all_but({job.id for job in unfinished})

@@ -99,7 +99,8 @@ class TaskFollower:
         end = loop.time() + deadline  # a pause below does not restart the clock
 
         async def pause(seconds: float) -> None:
-            await context.wakeups.sleep(task_id, seconds)
+            if await context.wakeups.sleep(task_id, seconds):
+                watch.woken()
             await context.lookups.take()
 
         while True:
@@ -147,7 +148,9 @@ class TaskFollower:
         """One look-up of a task; None when it cannot be looked up now (the wait that follows tries again)."""
         await self._context.lookups.take()
         try:
-            task = await self._context.client.get_task(task_id)
+            # Not retried by the client: each retry would be a look-up the budget never saw. The wait that
+            # follows looks again, through the budget.
+            task = await self._context.client.get_task(task_id, retry=False)
         except TaskNotFoundError as exc:
             raise failures.task_lost(exc) from exc
         except ToAPIsError as exc:
@@ -171,6 +174,8 @@ class _Watch:
         self._samples: list[Sample] = []
         self._reported: Task | None = None
         self._showing_remaining = False
+        # After a wake-up: how many look-ups since have still seen the task running (None: no wake-up pending).
+        self._since_wake: int | None = None
         self.paused = False
         """A pause (a rejected key, an empty balance) held the look-ups: the duration says nothing of the task."""
 
@@ -190,6 +195,11 @@ class _Watch:
             rand=random.random(),
         )
 
+    def woken(self) -> None:
+        """Something that knows the task ended (a webhook) cut the sleep short: the look-up that follows should
+        see the end."""
+        self._since_wake = 0
+
     def on_update(self, task: Task) -> None:
         """A look-up saw a change: show it."""
         self._reported = task
@@ -207,7 +217,19 @@ class _Watch:
             remaining = self._remaining(task)
             if remaining is not None or self._showing_remaining:
                 self._show(task, remaining)
-        return self.delay()
+        usual = self.delay()
+        if self._since_wake is None:
+            return usual
+        # The task was said to have ended, yet looks running: the status API may lag behind the webhook. Look
+        # again soon (the least interval, doubling while it still looks running) rather than at the usual delay
+        # (the safety interval, with webhooks on).
+        least = max(self._context.schedule.min_interval, self._context.lookups.share())
+        soon = least * 2.0**self._since_wake
+        if soon >= usual:
+            self._since_wake = None
+            return usual
+        self._since_wake += 1
+        return soon
 
     def _remaining(self, task: Task) -> float | None:
         job = self._job

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from generation.local_server import LocalServer
 from generation.metrics import Metrics
 from generation.wakeups import TaskWakeups
 from storage.webhook_events import WebhookEvents
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 64 * 1024
 
 
-class WebhookReceiver:
-    """A small aiohttp server: start it once, close it on the way out."""
+class WebhookReceiver(LocalServer):
+    """The webhook endpoint: start it once, close it on the way out."""
 
     def __init__(
         self,
@@ -54,8 +55,7 @@ class WebhookReceiver:
     ) -> None:
         if not any(secrets):
             raise ValueError("a webhook receiver needs the signing secret")
-        self._host = host
-        self._port = port
+        super().__init__(host=host, port=port)
         self._secrets = tuple(secret for secret in secrets if secret)
         self._events = events
         self._wakeups = wakeups
@@ -64,29 +64,9 @@ class WebhookReceiver:
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._max_body = max_body
-        self._runner: web.AppRunner | None = None
-        self.address: tuple[str, int] | None = None
 
-    async def start(self) -> tuple[str, int]:
-        """Listen; the (host, port) it listens on (port 0 picks a free one). Raises OSError if it cannot."""
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{path:.*}", self._receive)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self.address = (str(host), int(port))
-        return self.address
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await self._read_body(request)
@@ -133,27 +113,36 @@ class WebhookReceiver:
             return "ignored" if recorded else "repeat"
         task_id = event.task_id
         target = await events.target(task_id=task_id, job_id=event.client_business_id)
-        holder = None if target is None else target.lease_owner
-        here = target is not None and (not self._leased or holder == self._owner)
-        # With leases, a job nobody holds has no follower: whoever takes it up looks its task up at once anyway.
-        elsewhere = holder if target is not None and self._leased and holder not in (None, self._owner) else None
+        # Without leases, every unfinished job is this process's; with them, a job nobody holds has no follower
+        # (whoever takes it up looks its task up at once anyway). A job past its task (downloading, delivering)
+        # has none either.
+        if target is None or not target.awaits_its_task:
+            holder = None
+        else:
+            holder = target.lease_owner if self._leased else self._owner
+        # Who must wake the follower, decided before the one write that records the event: were the wake-up
+        # written apart, a failure between the two would leave the event recorded, its retry a repeat, and the
+        # wake-up lost.
+        wake_owner: str | None = None
+        if holder == self._owner:
+            # Its follower is not waiting yet (the submit's answer has not come back, say): the relay wakes it.
+            wake_owner = None if self._wakeups.watching(task_id) else self._owner
+        elif holder is not None:
+            wake_owner = holder
         recorded = await events.record(
-            event.id, task_id=task_id, job_id=None if target is None else target.job_id, wake_owner=elsewhere
+            event.id, task_id=task_id, job_id=None if target is None else target.job_id, wake_owner=wake_owner
         )
         if not recorded:
             log.info("Webhook %s repeated; ignored", event.id)
             return "repeat"
-        if here:
-            if self._wakeups.wake(task_id):
-                log.debug("Webhook %s woke task %s", event.id, task_id)
-                return "woken"
-            # Its follower is not waiting yet (the submit's answer has not come back, say): the relay wakes it.
-            await events.leave_wake(event.id, self._owner)
+        if holder == self._owner and self._wakeups.wake(task_id):
+            # (Had the follower begun to wait since, the relay wakes it once more: one look-up more, nothing else.)
+            log.debug("Webhook %s woke task %s", event.id, task_id)
+            return "woken"
+        if wake_owner is not None:
+            log.debug("Webhook %s: task %s is to be woken by %s; left for it", event.id, task_id, wake_owner)
             return "left_for_holder"
-        if elsewhere is not None:
-            log.debug("Webhook %s: task %s is followed by %s; left for it", event.id, task_id, elsewhere)
-            return "left_for_holder"
-        log.info("Webhook %s: no unfinished job follows task %s; ignored", event.id, task_id)
+        log.info("Webhook %s: no job waits for task %s; ignored", event.id, task_id)
         return "ignored"
 
     def _answer(self, status: int, text: str, outcome: str) -> web.Response:

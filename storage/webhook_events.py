@@ -14,16 +14,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage.clock import Clock, from_epoch_ms, to_epoch_ms, utc_now
-from storage.database import Database
+from storage.database import Database, Row
+from storage.jobs import JobState
 
 
 @dataclass(frozen=True)
 class EventTarget:
-    """The unfinished job an event is about, and the process that holds its lease (None: nobody, or no leases)."""
+    """The unfinished job an event is about, where it stands, and the process that holds its lease (None: nobody,
+    or no leases)."""
 
     job_id: str
-    task_id: str | None
     lease_owner: str | None
+    state: JobState
+
+    @property
+    def awaits_its_task(self) -> bool:
+        """Whether the job still waits for its task to end (submitting or running): only then is there a follower
+        to wake, now or once the submit is answered."""
+        return self.state in (JobState.SUBMITTING, JobState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -57,21 +65,21 @@ class WebhookEvents:
         if job_id is not None:
             row = await self._db.fetch_one(
                 """
-                SELECT id, task_id, lease_owner FROM jobs
+                SELECT id, lease_owner, state FROM jobs
                 WHERE id = :job_id AND (task_id IS NULL OR task_id = :task_id) AND state NOT IN ('completed', 'failed')
                 """,
                 {"job_id": job_id, "task_id": task_id},
             )
             if row is not None:
-                return EventTarget(row["id"], row["task_id"], row["lease_owner"])
+                return _target(row)
         row = await self._db.fetch_one(
             """
-            SELECT id, task_id, lease_owner FROM jobs
+            SELECT id, lease_owner, state FROM jobs
             WHERE task_id = :task_id AND state NOT IN ('completed', 'failed')
             """,
             {"task_id": task_id},
         )
-        return None if row is None else EventTarget(row["id"], row["task_id"], row["lease_owner"])
+        return None if row is None else _target(row)
 
     async def record(
         self, event_id: str, *, task_id: str | None, job_id: str | None, wake_owner: str | None = None
@@ -92,13 +100,6 @@ class WebhookEvents:
             },
         )
         return inserted > 0
-
-    async def leave_wake(self, event_id: str, owner: str) -> None:
-        """`owner` must wake the event's task: its follower was not waiting when the event came."""
-        await self._db.execute(
-            "UPDATE webhook_events SET wake_owner = :owner WHERE event_id = :event_id",
-            {"event_id": event_id, "owner": owner},
-        )
 
     async def wakes_for(self, owner: str) -> list[PendingWake]:
         """The wake-ups left for `owner`, oldest first (a handful at most: each is cleared once done)."""
@@ -129,10 +130,6 @@ class WebhookEvents:
             "UPDATE webhook_events SET wake_owner = NULL WHERE event_id = :event_id",
             [{"event_id": event_id} for event_id in event_ids],
         )
-
-    async def count(self) -> int:
-        """Events recorded (for tests and /metrics)."""
-        return int(await self._db.fetch_value("SELECT COUNT(*) FROM webhook_events"))
 
     async def prune(self, retention: timedelta) -> int:
         """Forget the events received more than `retention` ago; returns how many."""
@@ -165,3 +162,7 @@ class WebhookEvents:
     async def problems(self) -> list[WebhookProblem]:
         rows = await self._db.fetch_all("SELECT problem, noted_at, detail FROM webhook_problems ORDER BY problem")
         return [WebhookProblem(row["problem"], from_epoch_ms(row["noted_at"]), row["detail"]) for row in rows]
+
+
+def _target(row: Row) -> EventTarget:
+    return EventTarget(row["id"], row["lease_owner"], JobState(row["state"]))

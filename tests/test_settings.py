@@ -366,6 +366,7 @@ def test_webhooks_are_off_by_default_and_on_with_the_secret_the_url_and_the_port
         ({"WEBHOOK_PORT": "0"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
         ({"WEBHOOK_PORT": "65536"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
         ({"WEBHOOK_PORT": "http"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
+        ({"WEBHOOK_PORT": "808²"}, "WEBHOOK_PORT must be a port number from 1 to 65535"),
         ({"METRICS_PORT": "8081"}, "WEBHOOK_PORT and METRICS_PORT are both 8081"),
         ({"WEBHOOK_HOST": "user@host"}, "WEBHOOK_HOST must be an address or host name"),
     ],

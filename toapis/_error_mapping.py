@@ -14,6 +14,7 @@ from toapis.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CallbackURLRefusedError,
     ContentPolicyError,
     InsufficientBalanceError,
     RateLimitError,
@@ -154,12 +155,21 @@ def error_from_response(
             return WebhookNotConfiguredError(
                 message("webhooks are not configured for this key"), status=status, code=code, operation=operation
             )
+        if not upload and _blames(parsed.param, contract.CALLBACK_URL_FIELD):
+            return CallbackURLRefusedError(
+                message("callback_url was refused"), status=status, code=code, operation=operation, param=parsed.param
+            )
         if upload or status == 413:
             return UploadRejectedError(message("the image was refused"), status=status, code=code, operation=operation)
         return BadRequestError(
             message(f"HTTP {status}"), status=status, code=code, operation=operation, param=parsed.param
         )
     return UnexpectedResponseError(message(f"unexpected HTTP {status}"), status=status, code=code, operation=operation)
+
+
+def _blames(param: str | None, field: str) -> bool:
+    """Whether the error's `param` names `field` (alone or as the last part of a dotted path)."""
+    return param is not None and param.strip().lower().rsplit(".", 1)[-1] == field
 
 
 def _redact(text: str | None, secret: str) -> str | None:

@@ -299,12 +299,13 @@ class ToAPIsClient:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def get_task(self, task_id: str) -> Task:
+    async def get_task(self, task_id: str, *, retry: bool = True) -> Task:
         """Look a task up by its id. A failed task is returned (status FAILED, with `error`), not raised.
 
-        Raises TaskNotFoundError for an unknown id (404, or 400 "task_not_exist").
+        Raises TaskNotFoundError for an unknown id (404, or 400 "task_not_exist"). `retry` False: one request,
+        never retried here (a caller that counts its look-ups retries through its own count).
         """
-        return await self._lookup(task_id, retry=self._retry)
+        return await self._lookup(task_id, retry=self._retry if retry else _NO_RETRY)
 
     async def find_task(self, client_business_id: str) -> Task | None:
         """Look a task up by the caller's `client_business_id`; None when no task has that id (404)."""

@@ -181,8 +181,6 @@ TEST_EVENT_TASK_ID: Final = "endpoint_test"
 # task_type, model, status: SUCCESS|FAILURE, progress: "100%", result (the look-up's shape) or null,
 # error {code, message} or null, submitted_at, finished_at}}`.
 EVENT_API_VERSION: Final = "v1"
-EVENT_STATUS_SUCCESS: Final = "SUCCESS"
-EVENT_STATUS_FAILURE: Final = "FAILURE"
 
 # DOCUMENTED headers of every delivery (also `User-Agent: ToAPIs-Webhook/1.0`).
 WEBHOOK_ID_HEADER: Final = "X-ToAPIs-Webhook-Id"

@@ -134,6 +134,12 @@ class WebhookNotConfiguredError(BadRequestError):
     `webhook_not_configured`). No task was created: submit again without `callback_url`."""
 
 
+class CallbackURLRefusedError(WebhookNotConfiguredError):
+    """A submit's `callback_url` was refused by a 400 naming it (`param`): its scheme, host or port differ from
+    the URL set for the key's Token in the console (or it has a userinfo or fragment). Webhooks cannot reach this
+    URL either, so it is handled as `WebhookNotConfiguredError`: no task was created, submit again without it."""
+
+
 class UploadRejectedError(BadRequestError):
     """An image upload was refused: unsupported type, or larger than 10,000,000 bytes."""
 

@@ -13,7 +13,6 @@ import json
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -82,7 +81,8 @@ def verify(
     header = headers.get(contract.WEBHOOK_SIGNATURE_HEADER, "")
     if not event_id or not timestamp or not header.strip():
         raise WebhookSignatureError(SignatureProblem.MISSING_HEADER, "a webhook header is missing")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # ASCII only: str.isdigit also takes "²" (which int() refuses) and other scripts' digits.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise WebhookSignatureError(SignatureProblem.BAD_TIMESTAMP, "the webhook timestamp is not Unix seconds")
     if abs(now - int(timestamp)) > tolerance:
         raise WebhookSignatureError(
@@ -117,11 +117,8 @@ class WebhookEvent:
     kind: EventKind
     type: str
     """The `type` as sent (an undocumented one is kept here while `kind` is UNKNOWN)."""
-    created_at: datetime | None
     task_id: str | None
     client_business_id: str | None
-    status: str | None
-    """`data.status` as sent: SUCCESS or FAILURE (contract.EVENT_STATUS_*)."""
 
     @property
     def ends_a_task(self) -> bool:
@@ -163,21 +160,10 @@ def parse_event(body: bytes, *, event_id: str) -> WebhookEvent:
         id=event_id,
         kind=kind,
         type=event_type,
-        created_at=_instant(payload.get("created_at")),
         task_id=task_id,
         client_business_id=_text(data.get("client_business_id")),
-        status=_text(data.get("status")),
     )
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _instant(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None

@@ -10,9 +10,13 @@ redirects followed, retried with a fresh timestamp until a 2xx answers, after `r
 ToAPIs calls an https URL; the operator's proxy passes it on to Imagine. The fake stands for both: a delivery goes
 to `forward_to` (the receiver's `http://127.0.0.1:port`) with the URL's path and query.
 
-On demand: `copies` (every attempt sent that many times: repeats), `delay` (the first attempt that long after
-the end: late), `lose` (the next events are never sent), `forge` and `stale` (the next deliveries are signed
-with a wrong secret, or a timestamp ten minutes old), and `send` for any hand-made delivery.
+A failure's event comes only once ToAPIs' own retries and the refund have settled (documented), so later than a
+completion's: `delays` holds, per outcome ("completed", "failed"), how long after the end the first attempt is
+sent (`FAILURE_SETTLES`, scaled down as the retries are; set both to make events late).
+
+On demand: `copies` (every attempt sent that many times: repeats), `lose` (the next events are never sent),
+`forge` and `stale` (the next deliveries are signed with a wrong secret, or a timestamp ten minutes old), and
+`send` for any hand-made delivery.
 
 Written apart from Imagine's code (its own HMAC), so that a wrong reading of the contract shows up in a test.
 """
@@ -43,6 +47,9 @@ USER_AGENT: Final = "ToAPIs-Webhook/1.0"
 # The documented schedule (≈10 s, 30 s, 2 min, 10 min, 1 h, 6 h, 24 h), a thousand times faster: tests take ms.
 FAST_RETRY_DELAYS: Final = (0.01, 0.03, 0.12, 0.6, 3.6, 21.6, 86.4)
 STALE_BY: Final = 600
+# How long after a task fails its event is sent (ToAPIs settles its retries and the refund first; the documentation
+# says how long nowhere): a completion's comes at once.
+FAILURE_SETTLES: Final = 0.05
 
 
 def hex_signature(secret: str, event_id: str, timestamp: str, body: bytes) -> str:
@@ -78,7 +85,7 @@ class FakeWebhooks:
         self.retry_delays: tuple[float, ...] = FAST_RETRY_DELAYS
         self.timeout = 10.0
         self.copies = 1
-        self.delay = 0.0
+        self.delays: dict[str, float] = {"completed": 0.0, "failed": FAILURE_SETTLES}
         self.lose = 0
         self.forge = 0
         self.stale = 0
@@ -144,8 +151,9 @@ class FakeWebhooks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), timeout=wait)
             ended.clear()
-        if self.delay > 0:
-            await asyncio.sleep(self.delay)
+        delay = self.delays.get(task.status, 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
         event = self.event_for(task)
         if self.lose > 0:
             self.lose -= 1

@@ -1,6 +1,5 @@
 """The durations service: no estimate before enough tasks, recent ones weighing most, the time left never
-negative, kept in the database (both engines) and read back at start-up, and a failing database never in the way.
-The look-up budget: a second's worth at most, then its rate, and each task's share."""
+negative, kept in the database (both engines) and read back at start-up, and a failing database never in the way."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from generation.durations import TaskDurations
-from generation.lookup_budget import LookupBudget
 from storage.store import Storage
 from tests.storage.conftest import fresh_schema
 
@@ -87,43 +85,3 @@ async def test_a_failing_database_loses_a_duration_but_never_fails_the_job(tmp_p
     durations.record("job", "gpt-image-2", "1k", 30.0)  # remembered at once; the write fails in the background
     await durations.aclose()
     assert durations.expected("gpt-image-2", "1k") is not None
-
-
-class Clock:
-    """A clock that moves only when the budget sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-async def test_the_budget_allows_a_seconds_worth_then_its_rate() -> None:
-    clock = Clock()
-    budget = LookupBudget(600, clock=clock, sleep=clock.sleep)  # 10 a second
-    for _ in range(10):
-        await budget.take()
-    assert clock.slept == []  # a second's worth at once
-    for _ in range(5):
-        await budget.take()
-    assert clock.slept == pytest.approx([0.1] * 5)  # then one every tenth of a second
-    clock.now += 60.0  # a quiet minute fills the bucket again, no more than a second's worth
-    for _ in range(11):
-        await budget.take()
-    assert len(clock.slept) == 6
-
-
-def test_each_followed_task_gets_its_share_of_the_budget() -> None:
-    budget = LookupBudget(120)  # 2 a second
-    assert budget.share() == 0.5
-    with budget.following(), budget.following(), budget.following():
-        assert budget.followed == 3
-        assert budget.share() == 1.5
-    assert budget.followed == 0
-    assert LookupBudget(None).share() == 0.0

@@ -103,3 +103,27 @@ async def test_with_webhooks_only_safety_look_ups_are_made_and_a_wake_up_ends_th
     await wait_until(lambda: pipeline.wakeups.wake(task.id))
     await harness.settled([job.id])
     assert len(lookups_of(fake, task.id)) == 1  # only the one the wake-up asked for
+
+
+async def test_a_wake_up_the_status_does_not_show_yet_is_looked_at_again_soon(harness: Harness) -> None:
+    # The webhook may come before the status API shows the end: the look-up it wakes still sees the task running.
+    # The next one comes at the schedule's least interval, not after the safety interval (600 s here).
+    fake, board = harness.fake, harness.board
+    fake.queue_timeline(Timeline.never_ends(progress=30))
+    # ToAPIs accepts the callback_url (its deliveries, to a closed port, are the test's to make).
+    fake.webhooks.configure(
+        url="https://imagine.example/toapis", secret="whsec_" + "0" * 32, forward_to="http://127.0.0.1:9"
+    )
+    store = await harness.open_store()
+    callbacks = WebhookCallbacks("https://imagine.example/toapis", events=store.webhook_events, alerts=None)
+    pipeline = await harness.start(
+        poll_interval=1.0, webhook_safety_interval=600.0, min_lookup_interval=0.01, callbacks=callbacks
+    )
+    job = await harness.submit(pipeline)
+    await board.wait_for(lambda: bool(board.events_of(job.id, Submitted)))
+    (task,) = fake.tasks_for(job.id)
+    await wait_until(lambda: pipeline.wakeups.wake(task.id))
+    await fake.wait_for(lambda: len(lookups_of(fake, task.id)) == 1)
+    fake.end_task(task.id)  # the status API catches up
+    await harness.settled([job.id])
+    assert len(lookups_of(fake, task.id)) >= 2

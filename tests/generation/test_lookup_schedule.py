@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from generation.durations import DECAY, Expectation
-from generation.lookup_schedule import Sample, ScheduleConfig, expected_end, next_delay, progress_end
+from generation.lookup_schedule import Sample, ScheduleConfig, next_delay, progress_end
 
 CONFIG = ScheduleConfig(base_interval=5.0)
 
@@ -71,7 +71,6 @@ def test_a_climbing_progress_alone_times_the_look_ups() -> None:
     # 10 % at 5 s, 40 % at 15 s: 3 % a second, so the end is expected at 35 s.
     samples = (Sample(5.0, 10), Sample(10.0, 25), Sample(15.0, 40))
     assert progress_end(samples) == pytest.approx((35.0, 5.0))
-    assert expected_end(samples, None) == pytest.approx(35.0)
     assert delay(15.0, samples) > 5.0  # the end is far: beyond the base interval
     late_samples = (*samples, Sample(30.0, 85))
     assert delay(30.0, late_samples) < 5.0  # it is near: sooner
@@ -89,11 +88,11 @@ def test_a_progress_at_100_means_the_end_is_now() -> None:
     assert delay(10.0, samples) == 1.0
 
 
-def test_a_history_and_a_progress_that_agree_narrow_the_end() -> None:
+def test_a_history_and_a_progress_that_agree_keep_the_end_where_both_put_it() -> None:
     samples = (Sample(10.0, 33), Sample(20.0, 66))
-    end = expected_end(samples, THIRTY)
-    assert end is not None
-    assert 29.5 <= end <= 30.5
+    assert progress_end(samples) == pytest.approx((30.3, 2.58), abs=0.01)
+    for elapsed in (25.0, 27.0, 28.0, 29.0):
+        assert delay(elapsed, samples, THIRTY) == pytest.approx(delay(elapsed, (), THIRTY), abs=0.2)
 
 
 def test_a_task_unlike_its_history_is_still_caught() -> None:
@@ -102,8 +101,7 @@ def test_a_task_unlike_its_history_is_still_caught() -> None:
     samples = (Sample(10.0, 16), Sample(20.0, 33))
     assert delay(29.0, samples, THIRTY) <= 1.5
     later = (*samples, Sample(40.0, 66))
-    end = expected_end(later, None)
-    assert end is not None
+    end, _ = progress_end(later) or (0.0, 0.0)
     assert 60.0 <= end <= 61.0
     assert 5.0 < delay(40.0, later, THIRTY) <= 0.5 * (end - 40.0) + 0.1
     near = (*later, Sample(58.0, 96))

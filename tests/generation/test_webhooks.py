@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,14 @@ def statuses(fake: FakeToAPIs, task_id: str) -> list[int | None]:
     return [delivery.status for delivery in fake.webhooks.of_task(task_id) if not delivery.lost]
 
 
+async def recorded(harness: Harness) -> int:
+    """How many events are stored: counted by forgetting them all (a prune with no retention, a second later), so
+    only where a test no longer needs them."""
+    assert harness.store is not None
+    harness.clock.advance(seconds=1)
+    return await harness.store.webhook_events.prune(timedelta(0))
+
+
 def webhook_count(process: Hooked, outcome: str) -> float:
     value = process.metrics.registry.get_sample_value("imagine_webhooks_total", {"outcome": outcome})
     return value or 0.0
@@ -136,8 +145,7 @@ async def test_a_webhook_wakes_the_look_up_and_the_job_is_delivered_as_polling_w
         assert statuses(harness.fake, task_id) == [200]
         assert harness.board.shown[job.id].job.state is not JobState.FAILED
         assert harness.board.deliveries_after_recorded == 0
-        assert harness.store is not None
-        assert await harness.store.webhook_events.count() == 1
+        assert await recorded(harness) == 1
         assert webhook_count(process, "woken") == 1
 
 
@@ -147,8 +155,7 @@ async def test_a_repeated_event_is_answered_and_ignored(harness: Harness) -> Non
         job = await harness.submit(process.pipeline)
         task_id = await delivered_by_webhook(harness, job.id)
         assert statuses(harness.fake, task_id) == [200, 200, 200]
-        assert harness.store is not None
-        assert await harness.store.webhook_events.count() == 1
+        assert await recorded(harness) == 1
         assert (webhook_count(process, "woken"), webhook_count(process, "repeat")) == (1, 2)
         assert harness.board.delivery_calls[job.id] == 1
 
@@ -191,8 +198,7 @@ async def test_malformed_and_oversized_bodies_are_refused_400_and_change_nothing
         assert await webhooks.send(oversized) == 400  # signed, and still refused unread
         # A body without a signature that is also too large is refused for its size, before anything else.
         assert await webhooks.send(b"x" * (contract.WEBHOOK_MAX_BODY_BYTES + 1), signature="v1=00") == 400
-        assert harness.store is not None
-        assert await harness.store.webhook_events.count() == 0
+        assert await recorded(harness) == 0
         assert webhook_count(process, "malformed") == 5
 
 
@@ -207,8 +213,7 @@ async def test_the_console_test_an_unknown_task_and_an_unknown_type_are_answered
         assert await webhooks.send(unknown) == 200
         future = webhooks.test_event() | {"id": "evt_future", "type": "generation.progress"}
         assert await webhooks.send(future) == 200
-        assert harness.store is not None
-        assert await harness.store.webhook_events.count() == 3
+        assert await recorded(harness) == 3
         assert (webhook_count(process, "ignored"), webhook_count(process, "repeat")) == (3, 1)
         # The pipeline still works as before.
         job = await harness.submit(process.pipeline)
@@ -249,6 +254,46 @@ async def test_a_refused_callback_url_falls_back_to_polling_with_one_alert_until
         assert line.text.startswith("on: ToAPIs calls")
 
 
+async def test_a_callback_url_on_another_host_than_the_consoles_falls_back_to_polling_the_same_way(
+    harness: Harness,
+) -> None:
+    async with hooked(harness, poll_interval=0.01) as process:
+        # WEBHOOK_PUBLIC_URL's host differs from the Token's URL: ToAPIs answers a plain 400 naming callback_url.
+        harness.fake.webhooks.configure(
+            url="https://elsewhere.example.test/toapis", secret=SECRET, forward_to=process.url
+        )
+        job = await harness.submit(process.pipeline)
+        settled = await harness.settled([job.id])
+        assert settled[job.id].state is JobState.COMPLETED
+        submits = harness.fake.requests_to(Endpoint.SUBMIT)
+        assert [("callback_url" in s.json, s.status) for s in submits] == [(True, 400), (False, 200)]
+        assert len(harness.fake.tasks_for(job.id)) == 1
+        assert [alert.kind for alert in harness.board.alerts] == [AlertKind.WEBHOOK_NOT_CONFIGURED]
+        assert harness.store is not None
+        (problem,) = await harness.store.webhook_events.problems()
+        assert problem.problem == NOT_CONFIGURED
+        assert "callback_url" in problem.detail
+
+
+async def test_a_restarted_process_polls_as_usual_while_a_refusal_is_on_record(harness: Harness) -> None:
+    # A task submitted without callback_url (refused) gets no webhook: once this process restarts, its follower
+    # must not wait for one (the safety look-ups, 30 s here, are beyond this test's patience).
+    harness.fake.queue_timeline(Timeline.never_ends())
+    async with hooked(harness, poll_interval=0.01) as first:
+        harness.fake.webhooks.enabled = False
+        job = await harness.submit(first.pipeline)
+        await harness.fake.wait_for(lambda: any(lookups_of(harness.fake, t.id) for t in harness.fake.tasks_for(job.id)))
+        await first.pipeline.close()
+    (task,) = harness.fake.tasks_for(job.id)
+    async with hooked(harness, owner="process-a-again", poll_interval=0.01):
+        harness.fake.webhooks.enabled = False
+        await harness.fake.wait_for(lambda: lookups_of(harness.fake, task.id) >= 2)  # resumed: looked at once
+        harness.fake.end_task(task.id)
+        settled = await harness.settled([job.id])
+        assert settled[job.id].state is JobState.COMPLETED
+    assert len(harness.board.alerts) == 1  # the refusal, told once
+
+
 async def test_after_a_refusal_this_process_stops_sending_callback_url_for_a_while(harness: Harness) -> None:
     async with hooked(harness, poll_interval=0.01) as process:
         harness.fake.webhooks.enabled = False
@@ -263,12 +308,17 @@ async def test_after_a_refusal_this_process_stops_sending_callback_url_for_a_whi
 
 async def test_a_lost_webhook_only_delays_the_job_until_a_safety_look_up(harness: Harness) -> None:
     harness.fake.webhooks.lose = 1
-    async with hooked(harness, safety=0.05):
-        job = await harness.submit(harness.pipelines[-1])
+    safety = 0.05
+    # The least interval below the safety interval, so that the safety interval alone times the look-up.
+    async with hooked(harness, safety=safety, min_lookup_interval=0.01) as process:
+        job = await harness.submit(process.pipeline)
         await harness.settled([job.id])
         (task,) = harness.fake.tasks_for(job.id)
         assert [delivery.lost for delivery in harness.fake.webhooks.of_task(task.id)] == [True]
-        assert lookups_of(harness.fake, task.id) >= 1
+        assert webhook_count(process, "woken") == 0  # nothing woke the follower...
+        (lookup,) = [r for r in harness.fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task.id)]
+        # ...its one look-up came once the safety interval (less its jitter, a tenth) had passed.
+        assert lookup.time - task.created >= 0.9 * safety
 
 
 async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_it_waits(harness: Harness) -> None:
@@ -283,6 +333,68 @@ async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_i
         assert webhook_count(process, "left_for_holder") == 1
         assert harness.store is not None
         assert await harness.store.webhook_events.wakes_for("process-a") == []
+
+
+async def test_a_late_event_for_a_job_past_its_task_leaves_no_wake_up(harness: Harness) -> None:
+    # An event (ToAPIs sending one again under a new id, say) for a job already delivering: there is no follower
+    # to wake, and a wake-up left for it would be read again every second until the job ends.
+    delivering = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def hold(_: Any) -> None:
+        delivering.set()
+        await go_on.wait()
+
+    harness.board.before_show = hold
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline)
+        await asyncio.wait_for(delivering.wait(), 10)
+        (task,) = harness.fake.tasks_for(job.id)
+        assert await harness.fake.webhooks.send(harness.fake.webhooks.event_for(task)) == 200
+        assert harness.store is not None
+        assert await harness.store.webhook_events.wakes_for(process.owner) == []
+        assert webhook_count(process, "ignored") == 1
+        go_on.set()
+        await delivered_by_webhook(harness, job.id)
+
+
+class _FailingWakeWrite:
+    """The events' database, but the first write that leaves a wake-up for `owner` fails (a dropped connection,
+    say): whatever the receiver wrote before it in that delivery stays written."""
+
+    def __init__(self, db: Any, owner: str) -> None:
+        self._db = db
+        self._owner = owner
+        self.failed = 0
+
+    async def execute(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        if not self.failed and "webhook_events" in sql and self._owner in (params or {}).values():
+            self.failed += 1
+            raise ConnectionError("the database went away")
+        return int(await self._db.execute(sql, params))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+async def test_an_event_the_store_fails_to_keep_is_answered_500_and_its_retry_wakes_the_follower(
+    harness: Harness,
+) -> None:
+    # As above, the webhook comes before the submit is answered, so its wake-up must be left in the database; the
+    # store fails once. The answer is 500, and ToAPIs' retry must not be taken for a repeat: it leaves the wake-up.
+    harness.fake.queue_timeline(Timeline.instant())
+    harness.fake.fail(Endpoint.SUBMIT, Fault.slow(0.3), after_effect=True)
+    async with hooked(harness) as process:
+        assert harness.store is not None
+        events = harness.store.webhook_events
+        failing = _FailingWakeWrite(events._db, process.owner)
+        events._db = failing  # type: ignore[assignment]
+        job = await harness.submit(process.pipeline)
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert failing.failed == 1
+        assert statuses(harness.fake, task_id) == [500, 200]
+        assert (webhook_count(process, "error"), webhook_count(process, "left_for_holder")) == (1, 1)
+        assert await events.wakes_for(process.owner) == []
 
 
 # -- several processes ------------------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The look-up budget: a second's worth at most, then its rate, and each task's share; and a follower takes one
+token for each look-up it makes, whichever path makes it (scheduled, resumed, after a refused look-up)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from generation import context
+from generation.lookup_budget import LookupBudget
+from tests.fakes.toapis import Endpoint, Fault, Timeline
+from tests.generation.conftest import Harness
+
+
+class Clock:
+    """A clock that moves only when the budget sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_the_budget_allows_a_seconds_worth_then_its_rate() -> None:
+    clock = Clock()
+    budget = LookupBudget(600, clock=clock, sleep=clock.sleep)  # 10 a second
+    for _ in range(10):
+        await budget.take()
+    assert clock.slept == []  # a second's worth at once
+    for _ in range(5):
+        await budget.take()
+    assert clock.slept == pytest.approx([0.1] * 5)  # then one every tenth of a second
+    clock.now += 60.0  # a quiet minute fills the bucket again, no more than a second's worth
+    for _ in range(11):
+        await budget.take()
+    assert len(clock.slept) == 6
+
+
+def test_each_followed_task_gets_its_share_of_the_budget() -> None:
+    budget = LookupBudget(120)  # 2 a second
+    assert budget.share() == 0.5
+    with budget.following(), budget.following(), budget.following():
+        assert budget.share() == 1.5
+    assert budget.share() == 0.5
+    assert LookupBudget(None).share() == 0.0
+
+
+class CountingBudget(LookupBudget):
+    """The budget, counting the look-ups it let through."""
+
+    created: ClassVar[list[CountingBudget]] = []
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.takes = 0
+        CountingBudget.created.append(self)
+
+    async def take(self) -> None:
+        await super().take()
+        self.takes += 1
+
+
+async def test_every_look_up_of_a_followed_task_takes_from_the_budget(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    CountingBudget.created.clear()
+    monkeypatch.setattr(context, "LookupBudget", CountingBudget)
+    fake = harness.fake
+    fake.queue_timeline(Timeline.simple(running=0.05, progress=(20, 40, 60, 80)))
+    # A slow submit answer: the follower looks at once (as after a restart), then on its schedule.
+    fake.fail(Endpoint.SUBMIT, Fault.slow(0.02))
+    fake.fail(Endpoint.LOOKUP, Fault.rate_limited(), times=1)
+    fake.fail(Endpoint.LOOKUP, Fault.server_error(), times=1)
+    fake.fail(Endpoint.LOOKUP, Fault.bad_request(), times=1)  # refused: the follower looks again, more slowly
+    pipeline = await harness.start(lookups_per_minute=60_000)
+    (budget,) = CountingBudget.created
+    job = await harness.submit(pipeline)
+    await harness.settled([job.id])
+    (task,) = fake.tasks_for(job.id)
+    lookups = [r for r in fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task.id)]
+    assert len(lookups) >= 4  # the three refused, and the one that saw the end
+    assert budget.takes == len(lookups)
