@@ -176,6 +176,11 @@ class ConfigError(Exception):
         super().__init__(f"Imagine cannot start: the configuration has {len(problems)} problem(s):\n{lines}")
 
 
+def _digits(value: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts "²" and other scripts' digits, which `int` reads or refuses."""
+    return value.isascii() and value.isdigit()
+
+
 class _Reader:
     """Reads variables one by one and collects every problem instead of stopping at the first."""
 
@@ -239,7 +244,7 @@ class _Reader:
             return default
         if value.lower() == "none":
             return None
-        if not value.isdigit():
+        if not _digits(value):
             self.problems.append(f"{name} must be a whole number of images (0 or more) or 'none', not {value!r}")
             return default
         return int(value)
@@ -297,7 +302,7 @@ class _Reader:
                 offered = ", ".join(catalog.get_model(model).resolutions)
                 self.problems.append(f"{name}: {model} has no resolution {tier.strip()!r} (it has {offered})")
                 continue
-            if not number.strip().isdigit() or int(number) < 1:
+            if not _digits(number.strip()) or int(number) < 1:
                 self.problems.append(f"{name}: the weight of {item!r} must be a whole number of images, 1 or more")
                 continue
             weights.append((model, resolution, int(number)))
@@ -308,7 +313,7 @@ class _Reader:
         value = self.raw(name)
         if value is None:
             return None
-        if not value.isdigit() or int(value) == 0:
+        if not _digits(value) or int(value) == 0:
             self.problems.append(f"{name} must be a numeric Discord id, not {value!r}")
             return None
         return int(value)
@@ -319,7 +324,7 @@ class _Reader:
         if value is None:
             return None
         least = 0 if any_free else 1
-        if not (value.isascii() and value.isdigit()) or not least <= int(value) <= 65535:
+        if not _digits(value) or not least <= int(value) <= 65535:
             expected = "(1 to 65535; 0 for any free port)" if any_free else "from 1 to 65535"
             self.problems.append(f"{name} must be a port number {expected}, not {value!r}")
             return None
@@ -399,7 +404,7 @@ class _Reader:
         if value is None:
             return ()
         items = [item.strip() for item in value.split(",") if item.strip()]
-        bad = [item for item in items if not item.isdigit()]
+        bad = [item for item in items if not _digits(item)]
         if bad:
             self.problems.append(f"{name} must be comma-separated numeric ids; these are not: {', '.join(bad)}")
             return ()

@@ -381,3 +381,18 @@ def test_each_webhook_problem_is_named(changes: dict[str, str], named: str) -> N
 def test_a_webhook_port_without_webhooks_is_a_problem() -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_PORT is set but webhooks are off"):
         load_settings(VALID | {"WEBHOOK_PORT": "8081"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ALLOWED_GUILD_IDS", "12345²"),
+        ("OPERATOR_GUILD_ID", "١٢٣٤٥"),  # Arabic-Indic digits: int() reads them, Discord ids are ASCII
+        ("GLOBAL_DAILY_LIMIT", "1⁰"),
+        ("MODEL_WEIGHTS", "gpt-image-2@4k=²"),
+    ],
+)
+def test_numbers_must_be_ascii_digits_and_others_are_a_named_problem(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({**VALID, name: value}, dotenv=False)
+    assert name in str(error.value)
