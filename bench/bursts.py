@@ -2,8 +2,8 @@
 
 - Acknowledgements: bursts of 10, 30 and 50 /imagine dispatched together, one after another once the bot is idle
   again (Imagine: every job of the burst delivered), for Imagine and for the minimal discord.py bot that only
-  defers (the floor), each bot's first burst a warm-up left out. The latency of one is from the interaction's
-  dispatch to its deferred callback received by the fake.
+  defers (the floor), running side by side and taking turns, each bot's first burst a warm-up left out. The
+  latency of one is from the interaction's dispatch to its deferred callback received by the fake.
 - Completions: 100 jobs in flight whose tasks complete within the same second; per job, from the look-up that
   sees its task completed to the reply edited with its files.
 
@@ -49,22 +49,28 @@ COMPLETIONS_AFTER = 2.0
 COMPLETIONS_POLL = "1"
 
 
-async def burst_latencies(script: Path, size: int, bursts: int = BURSTS) -> list[float]:
-    """Every acknowledgement latency of `bursts` bursts of `size` /imagine (after one burst to warm up)."""
-    imagine = script == BOT
-    async with world(size, timeline=BURST_TIMELINE, limits=STRICT) as w:
-        env = imagine_env(w) if imagine else w.discord.bot_env() | {"MINIMAL_BOT_DEFER_ONLY": "1"}
-        async with bot_process(w, script, env):
-            latencies: list[float] = []
-            for burst in range(bursts + 1):
+async def burst_latencies(size: int, bursts: int = BURSTS) -> dict[Path, list[float]]:
+    """Every acknowledgement latency of `bursts` bursts of `size` /imagine (after one burst to warm up), for
+    Imagine and for the floor. Both bots run side by side, each with fakes of its own, and take turns (which goes
+    first alternates): a shared, noisy machine then weighs on both alike."""
+    latencies: dict[Path, list[float]] = {BOT: [], MINIMAL_BOT: []}
+    async with (
+        world(size, timeline=BURST_TIMELINE, limits=STRICT) as imagine,
+        world(size, timeline=BURST_TIMELINE, limits=STRICT) as floor,
+        bot_process(imagine, BOT, imagine_env(imagine)),
+        bot_process(floor, MINIMAL_BOT, floor.discord.bot_env() | {"MINIMAL_BOT_DEFER_ONLY": "1"}),
+    ):
+        turns = ((BOT, imagine), (MINIMAL_BOT, floor))
+        for burst in range(bursts + 1):
+            for script, w in turns if burst % 2 else reversed(turns):
                 calls = await invoke_all(w, size, f"burst {burst}")
                 acks = await acknowledged(w, calls)
                 if burst:
-                    latencies += acks
-                if imagine:
+                    latencies[script] += acks
+                if script == BOT:
                     await w.discord.wait_for(functools.partial(all_delivered, calls), 120, what="every delivery")
                 await asyncio.sleep(0.2)
-            return latencies
+    return latencies
 
 
 def all_delivered(calls: Sequence[InteractionRecord]) -> bool:
@@ -122,8 +128,7 @@ async def burst_rows(runs: int, started: float) -> list[tuple[str, str, str]]:
     for size in BURST_SIZES:
         figures: dict[Path, list[tuple[float, float]]] = {BOT: [], MINIMAL_BOT: []}
         for _ in range(runs):
-            for script in (BOT, MINIMAL_BOT):
-                latencies = await burst_latencies(script, size)
+            for script, latencies in (await burst_latencies(size)).items():
                 figures[script].append((percentile(latencies, 0.5), percentile(latencies, 0.9)))
         ip50, ip90 = (median([f[i] for f in figures[BOT]]) for i in (0, 1))
         mp50, mp90 = (median([f[i] for f in figures[MINIMAL_BOT]]) for i in (0, 1))
