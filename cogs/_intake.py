@@ -23,7 +23,6 @@ import discord
 import i18n
 from cogs._attachments import ImageAttachment
 from cogs._embeds import NO_MENTIONS, echo_prompt
-from cogs._first_answers import FirstAnswers
 from cogs._locale import public_locale
 from cogs._mod_log import ModerationLog
 from cogs._owed import owed_embeds
@@ -134,7 +133,6 @@ class Intake:
         self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
         self._owed = owed
-        self._first_answers = FirstAnswers()
         self._drain_seconds = drain_seconds
         self._closing = False
         # Requests acknowledged (deferred) and not yet answered or admitted, and those of them being admitted.
@@ -157,23 +155,6 @@ class Intake:
         form, or the prompt shown on the message whose button was clicked).
         """
         started = time.monotonic()
-        with self._first_answers.waiting():
-            answered = await self._answer_first(interaction, draft, prompt, started)
-        if answered is None:
-            return  # refused: that was the answer
-        guild_id, channel_id, callback = answered
-        with self.acknowledged():
-            reply_id = callback.message_id if callback is not None else None
-            if reply_id is None:
-                reply_id = (await interaction.original_response()).id
-            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
-            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, prompt)
-
-    async def _answer_first(
-        self, interaction: discord.Interaction, draft: Draft | DraftLoader, prompt: str | None, started: float
-    ) -> tuple[int, int, discord.InteractionCallbackResponse[discord.Client] | None] | None:
-        """The checks without I/O, then the first response: a refusal (None), or the defer (where, and Discord's
-        answer to it)."""
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
         admission = self.admission
         try:
@@ -195,7 +176,7 @@ class Intake:
             )
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
             self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
-            return None
+            return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
         # failure on Imagine's side gives it back.
@@ -206,7 +187,12 @@ class Intake:
             admission.give_back_cooldown(guild_id, user_id)
             raise
         self._pipeline.metrics.acknowledged(time.monotonic() - started)
-        return guild_id, channel_id, callback
+        with self.acknowledged():
+            reply_id = callback.message_id if callback is not None else None
+            if reply_id is None:
+                reply_id = (await interaction.original_response()).id
+            owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
+            await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, prompt)
 
     @property
     def closing(self) -> bool:
@@ -281,9 +267,6 @@ class Intake:
         admission = self.admission
         user_id = interaction.user.id
         try:
-            # Requests of the same burst still waiting for their first answer go first (cogs/_first_answers.py);
-            # inside the try, so that a stop meanwhile is answered like any other.
-            await self._first_answers.settled()
             if not isinstance(draft, Draft):
                 draft = await draft()
             origin = Origin(
