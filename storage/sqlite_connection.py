@@ -104,8 +104,9 @@ class SQLiteConnection:
     async def in_thread(self, work: Work[T]) -> T:
         """`work` in the connection's thread, waiting up to the busy timeout for other connections' locks.
 
-        Once started it runs to its end, even if the caller is cancelled meanwhile: the caller keeps the
-        connection until then (and sees the cancellation after)."""
+        A caller cancelled meanwhile interrupts the statement (which undoes it; in a transaction, the whole
+        transaction, which the caller's cancellation rolls back anyway) and keeps the connection until the
+        thread has let go of it, then sees the cancellation."""
 
         def waiting() -> T:
             self.raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
@@ -118,6 +119,7 @@ class SQLiteConnection:
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
+            self.raw.interrupt()
             await _outlast(future)
             raise
 
@@ -161,6 +163,6 @@ async def _outlast(future: asyncio.Future[T]) -> None:
     """Wait until `future` is done, whatever cancellations arrive meanwhile (its outcome is left to others)."""
     while not future.done():
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(future)
-    with contextlib.suppress(BaseException):
-        future.result()
+            await asyncio.wait({future})
+    if not future.cancelled():
+        future.exception()  # retrieved: the caller reports its own cancellation instead

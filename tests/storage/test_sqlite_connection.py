@@ -85,3 +85,15 @@ async def test_the_log_is_copied_into_the_file_by_the_thread(
     assert connection._checkpoint is not None
     await asyncio.wait_for(asyncio.shield(connection._checkpoint), 10)
     assert path.stat().st_size > before
+
+
+async def test_a_statement_in_the_thread_is_interrupted_when_its_caller_gives_up(
+    sqlite_db: SQLiteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_connection, "BUDGET", 0.0)
+    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n"
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await sqlite_db.fetch_value(endless)
+    # the thread let go of the connection: the next statement runs
+    assert await sqlite_db.fetch_value("SELECT 1") == 1
