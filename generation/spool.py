@@ -63,9 +63,15 @@ class Spool:
         """The job's results as files, downloading (all at once) any that are missing; twice at most each,
         since a files host that refused once may well answer the second time."""
         folder = self.folder(job_id)
-        await asyncio.to_thread(self._make_folder, folder)
         paths = [folder / f"{index}.img" for index in range(len(sources))]
-        outcomes = list(await asyncio.gather(*map(self._one, paths, sources)))
+        # The folder and what it already holds in one trip to a thread: with many jobs completing at once, each
+        # trip waits for the loop to come round again.
+        found = await asyncio.to_thread(self._found, folder, paths)
+        first = [
+            self._one(path, source, known, looked=True)
+            for path, source, known in zip(paths, sources, found, strict=True)
+        ]
+        outcomes = list(await asyncio.gather(*first))
         again = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, str)]
         if again:
             retried = await asyncio.gather(*(self._one(paths[i], sources[i]) for i in again))
@@ -97,9 +103,17 @@ class Spool:
         self._make_private()
         folder.mkdir(mode=0o700, exist_ok=True)
 
-    async def _one(self, path: Path, source: str) -> GeneratedImage | str:
-        """One result in the spool, downloaded if missing (or not whole); a string says what went wrong."""
-        found = await asyncio.to_thread(self._trusted, path)
+    def _found(self, folder: Path, paths: Sequence[Path]) -> list[GeneratedImage | None]:
+        self._make_folder(folder)
+        return [self._trusted(path) for path in paths]
+
+    async def _one(
+        self, path: Path, source: str, found: GeneratedImage | None = None, *, looked: bool = False
+    ) -> GeneratedImage | str:
+        """One result in the spool (`found` there, if `looked` already), downloaded if missing (or not whole); a
+        string says what went wrong."""
+        if not looked:
+            found = await asyncio.to_thread(self._trusted, path)
         if found is not None:
             return dataclasses.replace(found, source=source)
         if not source.startswith(("http://", "https://")):

@@ -78,5 +78,10 @@ def _naming(position: int, count: int) -> Iterator[None]:
 async def prepare_references(
     blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = REFERENCE_MAX_SIDE
 ) -> list[EncodedImage]:
-    """`prepare_references_sync` in a thread: decoding and re-encoding must not block the event loop."""
+    """`prepare_references_sync` in a thread: decoding and re-encoding must not block the event loop.
+
+    Nothing to prepare (most requests) makes no trip to a thread: requests admitted together then reach the
+    queue in the order they came, rather than in the order the threads happen to finish."""
+    if not blobs:
+        return []
     return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes, max_side=max_side)

@@ -153,12 +153,13 @@ class Database(abc.ABC):
         """
 
     @abc.abstractmethod
-    def transaction(self) -> AbstractAsyncContextManager[None]:
+    def transaction(self, *, bulk: bool = False) -> AbstractAsyncContextManager[None]:
         """All statements of the block commit together, or none does (on any exception, cancellation too).
 
         The transaction belongs to the task that opened it. Inside it, a nested `transaction()` of the same
         task is a savepoint: its failure undoes only itself. Do not await, inside the block, another task that
-        waits for this transaction's locks.
+        waits for this transaction's locks. `bulk`: the block may take long (a purge); SQLite then runs it off
+        the event loop (storage/sqlite_connection.py).
         """
 
     @property

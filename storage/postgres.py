@@ -320,11 +320,12 @@ class PostgresDatabase(Database):
             return await cursor.fetch(size)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self, *, bulk: bool = False) -> AsyncIterator[None]:
         """All statements of the block commit together, or none does (on any exception, cancellation too).
 
         The block holds one pooled connection; every statement of this task inside it runs there. Nested in
-        a transaction of the same task, it is a savepoint.
+        a transaction of the same task, it is a savepoint. `bulk` changes nothing here: asyncpg never holds the
+        event loop while the server works.
         """
         task = self._task()
         held = self._transactions.get(task)

@@ -116,7 +116,7 @@ class ReferenceStore:
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete references saved before `cutoff`, and bytes no job uses any more; returns the jobs affected."""
-        async with self._db.transaction():
+        async with self._db.transaction(bulk=True):
             await self._db.lock(_LOCK)
             links = await self._db.fetch_all(
                 "DELETE FROM job_references WHERE created_at < :cutoff RETURNING job_id, sha256",

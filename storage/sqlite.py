@@ -1,4 +1,4 @@
-"""SQLite through aiosqlite: one long-lived connection, WAL, a busy timeout, serialized transactions.
+"""SQLite: one long-lived connection, WAL, a busy timeout, serialized transactions.
 
 Concurrency. One long-lived connection is shared by every coroutine, and a connection has one transaction
 at a time: if two coroutines interleaved their statements, one's work would land in (or be rolled back with)
@@ -9,9 +9,11 @@ process (or a second `Database` on the same file) waits for it (`busy_timeout`) 
 that is stale by the time it writes. Together these make check-then-write sequences exact, which is why
 `Database.lock` has nothing to add here.
 
-Streaming reads (`iterate`) of a file database use a short-lived read-only connection: in WAL mode it reads
-a consistent snapshot without holding up the writers for as long as the caller takes to consume the rows.
-The schema version is SQLite's own `PRAGMA user_version`.
+Statements run on the event loop when they are quick, else in the connection's thread
+(storage/sqlite_connection.py says when and why). Streaming reads (`iterate`) of a file database use a
+short-lived read-only connection (aiosqlite): in WAL mode it reads a consistent snapshot without holding up the
+writers for as long as the caller takes to consume the rows. The schema version is SQLite's own
+`PRAGMA user_version`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from storage.errors import (
     UnsupportedDatabaseURLError,
 )
 from storage.schema import MIGRATIONS_DIR, Migration, load_migrations
+from storage.sqlite_connection import SQLiteConnection, Work
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +100,16 @@ class SQLiteDatabase(Database):
     Open it with `await open_database("sqlite:///...")`.
     """
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path | None, busy_timeout: float) -> None:
+    def __init__(self, connection: SQLiteConnection, path: Path | None, busy_timeout: float) -> None:
         """Wrap an open connection; use `open_database`, which also sets the PRAGMAs and migrates."""
         super().__init__()
-        self._connection: aiosqlite.Connection | None = connection
+        self._connection: SQLiteConnection | None = connection
         self._path = path
         self._busy_timeout = busy_timeout
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
         self._in_transaction = False
+        self._bulk = False
         self._savepoints = 0
         self._readers: set[aiosqlite.Connection] = set()
 
@@ -131,13 +135,10 @@ class SQLiteDatabase(Database):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         with _engine_errors():
-            connection = await aiosqlite.connect(
-                ":memory:" if path is None else str(path), isolation_level=None, timeout=busy_timeout
-            )
+            connection = await SQLiteConnection.open(path, busy_timeout)
         database = cls(connection, path, busy_timeout)
         try:
-            connection.row_factory = sqlite3.Row
-            await database._configure(connection)
+            await database._configure()
             await database._migrate(migrations)
         except BaseException:
             await database.close()
@@ -185,16 +186,14 @@ class SQLiteDatabase(Database):
 
         return await asyncio.to_thread(measure)
 
-    async def _configure(self, connection: aiosqlite.Connection) -> None:
-        with _engine_errors():
-            await connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            await connection.execute("PRAGMA foreign_keys = ON")
+    async def _configure(self) -> None:
+        await self.execute("PRAGMA foreign_keys = ON")
         if self._path is not None:
-            await self._switch_to_wal(connection)
-        with _engine_errors():
-            await connection.execute("PRAGMA synchronous = NORMAL")
+            await self._switch_to_wal()
+            self._live().checkpoint_in_thread()
+        await self.execute("PRAGMA synchronous = NORMAL")
 
-    async def _switch_to_wal(self, connection: aiosqlite.Connection) -> None:
+    async def _switch_to_wal(self) -> None:
         """Put the file in WAL mode (it stays so), waiting out other connections doing the same.
 
         Switching needs the file to itself, and SQLite refuses at once rather than calling the busy handler
@@ -204,10 +203,7 @@ class SQLiteDatabase(Database):
         delay = 0.005
         while True:
             try:
-                with _engine_errors():
-                    cursor = await connection.execute("PRAGMA journal_mode = WAL")
-                    row = await cursor.fetchone()
-                    await cursor.close()
+                row = await self.fetch_one("PRAGMA journal_mode = WAL")
             except DatabaseBusyError:
                 if time.monotonic() + delay > deadline:
                     raise
@@ -243,13 +239,21 @@ class SQLiteDatabase(Database):
         """Whether the current task is inside a transaction on this database."""
         return self._owned() and self._in_transaction
 
-    def _live(self) -> aiosqlite.Connection:
+    def _live(self) -> SQLiteConnection:
         if self._connection is None:
             raise DatabaseClosedError("the database is closed")
         return self._connection
 
+    async def _run(self, connection: SQLiteConnection, work: Work[Any], *, movable: bool = True) -> Any:
+        """One statement's work: on the loop (outside a transaction, moved to the thread if long, unless not
+        `movable`: a cursor's next rows cannot be read again), or in the thread for a whole bulk transaction."""
+        with _engine_errors():
+            if self._bulk:
+                return await connection.in_thread(work)
+            return await connection.run(work, movable=movable and not connection.in_transaction)
+
     @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _exclusive(self) -> AsyncIterator[SQLiteConnection]:
         """The connection, for this task alone: re-entrant for the task that already holds it."""
         if self._owned():
             yield self._live()
@@ -267,9 +271,7 @@ class SQLiteDatabase(Database):
     async def execute(self, sql: str, params: Params | None = None) -> int:
         """Run one statement; returns the number of rows it changed (-1 when not applicable)."""
         async with self._exclusive() as connection:
-            with _engine_errors():
-                cursor = await connection.execute(sql, params or {})
-                return cursor.rowcount
+            return int(await self._run(connection, lambda raw: raw.execute(sql, params or {}).rowcount))
 
     async def execute_many(self, sql: str, params: Iterable[Params]) -> None:
         """Run one statement once per parameter set, all or none (in the caller's transaction, or its own)."""
@@ -278,15 +280,15 @@ class SQLiteDatabase(Database):
             async with self.transaction():
                 await self.execute_many(sql, params)
             return
+        rows = list(params)
         async with self._exclusive() as connection:
-            with _engine_errors():
-                await connection.executemany(sql, params)
+            await self._run(connection, lambda raw: raw.executemany(sql, rows))
 
     async def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
         """Every row of a query (or of an `INSERT/UPDATE ... RETURNING`)."""
         async with self._exclusive() as connection:
-            with _engine_errors():
-                return list(await connection.execute_fetchall(sql, params or {}))
+            rows: list[Row] = await self._run(connection, lambda raw: raw.execute(sql, params or {}).fetchall())
+            return rows
 
     async def iterate(
         self, sql: str, params: Params | None = None, *, chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -299,7 +301,7 @@ class SQLiteDatabase(Database):
         """
         if self._path is None or self._owned():
             async with self._exclusive() as connection:
-                async for row in _rows(connection, sql, params, chunk_size):
+                async for row in self._own_rows(connection, sql, params, chunk_size):
                     yield row
             return
         reader = await self._open_reader()
@@ -321,12 +323,14 @@ class SQLiteDatabase(Database):
         return reader
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self, *, bulk: bool = False) -> AsyncIterator[None]:
         """All statements of the block commit together, or none does (on any exception, cancellation too).
 
         Other coroutines wait until the block ends; other connections to the file wait for the write lock.
         A transaction inside a transaction of the same task is a savepoint: its failure undoes only itself.
         Do not await, inside the block, another task that uses this database: it would wait for the block.
+        `bulk`: the block may take long (a purge), so its statements run in the connection's thread rather than
+        on the event loop.
         """
         if self._owned() and self._in_transaction:
             async with self._savepoint():
@@ -336,29 +340,27 @@ class SQLiteDatabase(Database):
             if connection.in_transaction:
                 # A transaction was cut short before its ROLLBACK could run: never build on its leftovers.
                 log.warning("rolling back a transaction left open on the shared connection")
-                await self._rollback_quietly(connection)
+                self._rollback_quietly(connection)
             try:
-                with _engine_errors():
-                    await connection.execute("BEGIN IMMEDIATE")
+                # On the loop unless another connection holds the write lock: then the thread waits for it (and,
+                # cancelled meanwhile, keeps the connection until the BEGIN has run, rolled back below).
+                await self._run(connection, lambda raw: raw.execute("BEGIN IMMEDIATE"))
             except asyncio.CancelledError:
-                # Cancelled while waiting for the write lock: the BEGIN still runs on the connection's thread
-                # once it gets the lock. Queue a ROLLBACK behind it, and keep the connection until it has run,
-                # so no other coroutine's statement lands in that orphaned transaction.
-                await self._rollback_quietly(connection, expect_idle=True)
+                self._rollback_quietly(connection, expect_idle=True)
                 raise
             self._in_transaction = True
+            self._bulk = bulk
             try:
                 yield
             except BaseException:
-                self._in_transaction = False
-                await self._rollback_quietly(connection)
+                self._in_transaction = self._bulk = False
+                self._rollback_quietly(connection)
                 raise
-            self._in_transaction = False
+            self._in_transaction = self._bulk = False
             try:
-                with _engine_errors():
-                    await connection.execute("COMMIT")
+                await self._run(connection, lambda raw: raw.execute("COMMIT"))
             except BaseException:
-                await self._rollback_quietly(connection)
+                self._rollback_quietly(connection)
                 raise
 
     @asynccontextmanager
@@ -378,14 +380,30 @@ class SQLiteDatabase(Database):
             self._savepoints -= 1
 
     @staticmethod
-    async def _rollback_quietly(connection: aiosqlite.Connection, *, expect_idle: bool = False) -> None:
-        # The ROLLBACK is queued on the connection's thread before this coroutine can be interrupted, so it
-        # runs even if the task is cancelled again while waiting for it.
+    def _rollback_quietly(connection: SQLiteConnection, *, expect_idle: bool = False) -> None:
+        # On the loop, at once: nothing can interrupt it, and a rollback takes no lock it could wait for.
+        if expect_idle and not connection.in_transaction:
+            return
         try:
-            await connection.execute("ROLLBACK")
+            connection.raw.execute("ROLLBACK")
         except sqlite3.Error as exc:
             # expect_idle: the BEGIN it follows may have failed, leaving nothing to roll back.
             log.log(logging.DEBUG if expect_idle else logging.WARNING, "rollback failed: %s", exc)
+
+    async def _own_rows(
+        self, connection: SQLiteConnection, sql: str, params: Params | None, chunk_size: int
+    ) -> AsyncGenerator[Row, None]:
+        """A query's rows on the shared connection (held by the caller), a chunk at a time."""
+        cursor: sqlite3.Cursor = await self._run(connection, lambda raw: raw.execute(sql, params or {}), movable=False)
+        try:
+            while True:
+                rows: list[Row] = await self._run(connection, lambda _raw: cursor.fetchmany(chunk_size), movable=False)
+                if not rows:
+                    return
+                for row in rows:
+                    yield row
+        finally:
+            cursor.close()
 
 
 async def _rows(

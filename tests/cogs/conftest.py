@@ -82,6 +82,12 @@ class World:
             "imagine", {"prompt": prompt, **options}, user=user or self.member, channel=channel or self.channel
         )
 
+    async def interactions_handled(self) -> None:
+        """Until the bot has finished handling every interaction it has received: what it does after its answer
+        (a usage row, say) may come after the answer the fake saw."""
+        while busy := [task for task in asyncio.all_tasks() if _handles_an_interaction(task)]:
+            await asyncio.gather(*busy, return_exceptions=True)
+
     async def jobs(self) -> list[Job]:
         rows = await self.store.db.fetch_all("SELECT id FROM jobs ORDER BY created_at")
         found = [await self.store.jobs.get(row["id"]) for row in rows]
@@ -114,6 +120,17 @@ class World:
             while_stopped()
         self._bot_stack = contextlib.AsyncExitStack()
         self.bot = await start_bot(self._bot_stack, self.discord, self.settings, force_sync=force_sync)
+
+
+def _handles_an_interaction(task: asyncio.Task[Any]) -> bool:
+    """A task discord.py runs for one interaction: a command's, a button's or a form's, or a listener's (forms
+    answered from their record)."""
+    name = task.get_name()
+    return not task.done() and (name in _HANDLING or name.startswith(_DISPATCHING))
+
+
+_HANDLING = ("CommandTree-invoker", "discord.py: on_interaction")
+_DISPATCHING = ("discord-ui-view-dispatch-", "discord-ui-dynamic-item-", "discord-ui-modal-dispatch-")
 
 
 def delivered(call: InteractionRecord) -> bool:

@@ -40,6 +40,7 @@ async def block(world: World, words: str) -> MessageRecord:
 
 async def blocked_rows(world: World, user_id: int | None = None) -> list[UsageEntry]:
     """The usage log's rows of prompts refused for a blocked word, once the bot has written them."""
+    await world.interactions_handled()
     await world.bot.services.mod_log.wait_idle()
     rows = await world.store.usage.for_member(world.guild.id, user_id or world.member.id)
     return [row for row in rows if row.status == "blocked"]

@@ -51,8 +51,8 @@ async def test_a_parent_job_is_found_only_in_its_own_server(tmp_path: Path) -> N
 
         (reference,) = await history.references(job)
         assert reference.mime_type == "image/png"
-        # Times are stored in milliseconds: a cutoff in the same millisecond as the save would keep it.
-        await store.references.purge_older_than(store.clock() + timedelta(seconds=1))
+        # Saved before the cutoff even when saved within the same millisecond (times are stored in ms).
+        await store.references.purge_older_than(store.clock() + timedelta(milliseconds=1))
         with pytest.raises(ReferencesExpired) as expired:
             await history.references(job)
         assert expired.value.retention_days == 30
