@@ -260,6 +260,22 @@ async def _batch(
     return outcomes
 
 
+def lookup_rows(seed: int = 7) -> list[tuple[str, str, str]]:
+    """bench/run.py's rows: for each scenario, fixed polling against the schedule, cold and warm (exact figures:
+    a virtual clock, so no medians of runs)."""
+    config = ScheduleConfig(base_interval=POLL_INTERVAL)
+    rows = []
+    for name, (make_timeline, duration) in SCENARIOS.items():
+        found = run_scenario(make_timeline, duration, config=config, seed=seed)
+        figure = "; ".join(
+            f"{policy} {row.lag_median:.2f} s / {row.lag_p90:.2f} s, {row.lookups_mean:.1f}"
+            for policy, row in found.items()
+        )
+        target = "target median <= 1 s, <= 8 look-ups" if name.startswith("30 s") and "climbs" in name else ""
+        rows.append((f"look-ups, {name}: lag median / p90, look-ups a task", figure, target))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import os
-import platform
 import socket
 import sys
 import time
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import (  # noqa: E402
     BOT,
+    Row,
     World,
     bot_process,
     delivered,
@@ -41,6 +40,7 @@ from bench.run import (  # noqa: E402
     median,
     ms,
     percentile,
+    print_table,
     world,
 )
 from tests.fakes.discord import InteractionRecord  # noqa: E402
@@ -105,9 +105,9 @@ async def measure(*, webhooks: bool, jobs: int, together: bool) -> list[float]:
         return completion_to_files(w, calls)
 
 
-async def main(runs: int) -> None:
-    started = time.perf_counter()
-    rows: list[tuple[str, str, str]] = []
+async def webhook_rows(runs: int, started: float) -> list[Row]:
+    """From a task's completion to the member's files, with webhooks and, for comparison, without."""
+    rows: list[Row] = []
     cases = [
         ("webhooks, one job at a time", True, ONE_AT_A_TIME, False, "target median <= 100 ms"),
         (f"webhooks, {IN_FLIGHT} in flight completing over 3 s", True, IN_FLIGHT, True, "target median <= 100 ms"),
@@ -119,17 +119,13 @@ async def main(runs: int) -> None:
         p90 = median([percentile(s, 0.9) for s in samples])
         rows.append((f"completion to files, {name}: median / p90", f"{ms(p50)} / {ms(p90)}", note))
         print(f"# {name}: done after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return rows
 
-    print(
-        f"\nWebhook benchmark ({runs} runs each, medians) on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {time.perf_counter() - started:.0f} s in all\n"
-    )
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    print(f"| {'measure'.ljust(width)} | {'figure'.ljust(value_width)} | note |")
-    print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|------|")
-    for measure_name, figure, note in rows:
-        print(f"| {measure_name.ljust(width)} | {figure.ljust(value_width)} | {note} |")
+
+async def main(runs: int) -> None:
+    started = time.perf_counter()
+    rows = await webhook_rows(runs, started)
+    print_table(f"Webhook benchmark ({runs} runs each, medians)", rows, started)
 
 
 if __name__ == "__main__":
