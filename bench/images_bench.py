@@ -33,8 +33,6 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -254,16 +252,9 @@ def main(arguments: argparse.Namespace) -> None:
                     f"{photo_mb:.1f} MB photos stored as {each:.2f} MB each; {scaled}",
                 )
             )
-    print(
-        f"\nImagine reference images ({arguments.runs} runs each, medians) on {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.perf_counter() - started:.0f} s in all\n"
-    )
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    print(f"| {'measure'.ljust(width)} | {'figure'.ljust(value_width)} | note |")
-    print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|------|")
-    for measure, figure, note in rows:
-        print(f"| {measure.ljust(width)} | {figure.ljust(value_width)} | {note} |")
+    from bench.run import print_table  # here: the --worker processes need none of it
+
+    print_table(f"Imagine reference images ({arguments.runs} runs each, medians)", rows, started)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from bench.run import (  # noqa: E402
     median,
     ms,
     percentile,
+    print_table,
     world,
 )
 from storage.clock import utc_now  # noqa: E402
@@ -149,16 +149,7 @@ async def main(runs: int, before: str) -> None:
                 )
             )
 
-    print(
-        f"\nOwed-answer benchmarks ({runs} runs each, medians) on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {time.perf_counter() - started:.0f} s in all\n"
-    )
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    print(f"| {'measure'.ljust(width)} | {'figure'.ljust(value_width)} | note |")
-    print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|------|")
-    for measure, figure, note in rows:
-        print(f"| {measure.ljust(width)} | {figure.ljust(value_width)} | {note} |")
+    print_table(f"Owed-answer benchmarks ({runs} runs each, medians)", rows, started)
 
 
 if __name__ == "__main__":
