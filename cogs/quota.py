@@ -24,6 +24,7 @@ from cogs._replies import answer, defer_privately
 from cogs._services import Services, services_of
 from cogs._texts import cap_note, images, limit_text
 from cogs._translator import command_text
+from generation.quota_service import RuleSet
 from generation.refusals import (
     DaysReversed,
     InvalidDay,
@@ -125,6 +126,16 @@ def _rule_lines(
     return lines
 
 
+async def _confirm(interaction: discord.Interaction, result: RuleSet, key: str, **mentions: int) -> None:
+    """Tell the admin the rule now in force (the catalog's `key`, with its role or member), and the operator's cap
+    when it is lower."""
+    rule, locale = result.rule, interaction.locale
+    text = i18n.translate(key, locale, limit=limit_text(rule.limit, rule.period, locale), **mentions)
+    await answer(
+        interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+    )
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_text("command.quota")):
@@ -147,13 +158,8 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         assert interaction.guild_id is not None
         await defer_privately(interaction)
         result = await self.services.quotas.set_rule(interaction.guild_id, RuleScope(scope), limit, Period(period))
-        rule, locale = result.rule, interaction.locale
-        limit_now = limit_text(rule.limit, rule.period, locale)
-        if rule.scope is RuleScope.SERVER:
-            text = i18n.translate("quota.set.server", locale, limit=limit_now)
-        else:
-            text = i18n.translate("quota.set.member", locale, limit=limit_now)
-        await answer(interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True)
+        key = "quota.set.server" if result.rule.scope is RuleScope.SERVER else "quota.set.member"
+        await _confirm(interaction, result, key)
 
     @app_commands.command(name="role", description=command_text("command.quota.role"))
     @app_commands.describe(**_described("role", "role", "limit", "period"))
@@ -171,11 +177,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         result = await self.services.quotas.set_rule(
             interaction.guild_id, RuleScope.ROLE, limit, Period(period), role_id=role.id
         )
-        rule, locale = result.rule, interaction.locale
-        text = i18n.translate("quota.set.role", locale, role=role.id, limit=limit_text(rule.limit, rule.period, locale))
-        await answer(
-            interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await _confirm(interaction, result, "quota.set.role", role=role.id)
 
     @app_commands.command(name="member", description=command_text("command.quota.member"))
     @app_commands.describe(**_described("member", "member", "limit", "period"))
@@ -193,12 +195,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
         result = await self.services.quotas.set_rule(
             interaction.guild_id, RuleScope.MEMBER_OVERRIDE, limit, Period(period), user_id=member.id
         )
-        rule, locale = result.rule, interaction.locale
-        limit_now = limit_text(rule.limit, rule.period, locale)
-        text = i18n.translate("quota.set.member_override", locale, member=member.id, limit=limit_now)
-        await answer(
-            interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await _confirm(interaction, result, "quota.set.member_override", member=member.id)
 
     @app_commands.command(name="clear", description=command_text("command.quota.clear"))
     @app_commands.describe(**_described("clear", "scope", "role", "member"))
