@@ -209,6 +209,7 @@ class JobRun:
         since = job.submit_started_at or job.created_at
         while True:
             try:
+                await context.lookups.take()  # the same account-wide look-up budget as the follower's
                 task = await context.client.find_task(job.id)
             except ToAPIsError as exc:
                 if failures.is_service_problem(exc):

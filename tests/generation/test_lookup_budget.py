@@ -3,14 +3,17 @@ token for each look-up it makes, whichever path makes it (scheduled, resumed, af
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import pytest
 
 from generation import context
 from generation.lookup_budget import LookupBudget
+from storage.jobs import JobState
 from tests.fakes.toapis import Endpoint, Fault, Timeline
 from tests.generation.conftest import Harness
+from tests.generation.test_pipeline_reporters import OnceExplodingJobs
 
 
 class Clock:
@@ -87,3 +90,20 @@ async def test_every_look_up_of_a_followed_task_takes_from_the_budget(
     lookups = [r for r in fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task.id)]
     assert len(lookups) >= 4  # the three refused, and the one that saw the end
     assert budget.takes == len(lookups)
+
+
+async def test_a_look_up_by_business_id_takes_from_the_budget_too(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job fails to store its task id once: taken up again, it finds its task by its business id.
+    CountingBudget.created.clear()
+    monkeypatch.setattr(context, "LookupBudget", CountingBudget)
+    store = await harness.open_store()
+    exploding = OnceExplodingJobs(store, before=JobState.RUNNING)
+    pipeline = await harness.start(store=dataclasses.replace(store, jobs=exploding), lookups_per_minute=60_000)
+    (budget,) = CountingBudget.created
+    job = await harness.submit(pipeline)
+    await harness.settled([job.id])
+    by_business_id = [r for r in harness.fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(job.id)]
+    assert by_business_id
+    assert budget.takes == len(harness.fake.requests_to(Endpoint.LOOKUP))
