@@ -45,6 +45,10 @@ class RunContext:
     durations: TaskDurations = field(default_factory=TaskDurations)
     lookups: LookupBudget = field(default_factory=lambda: LookupBudget(None))
     callbacks: WebhookCallbacks | None = None
+    announced: set[str] = field(default_factory=set)
+    """Tasks this process submitted with a `callback_url` ToAPIs accepted: only their ends are announced by a
+    webhook. A task submitted without one (before webhooks were on, during a refusal, or by another process or
+    run) is looked up on its usual schedule."""
 
     @classmethod
     def build(
@@ -70,19 +74,23 @@ class RunContext:
 
     @property
     def webhooks_announce_ends(self) -> bool:
-        """Whether a webhook announces the end of a task submitted now (look-ups are then a slow safety net)."""
+        """Whether a webhook would announce the end of a task submitted now (its submit sends `callback_url`)."""
         return (
             self.config.webhook_safety_interval is not None
             and self.callbacks is not None
             and self.callbacks.announces_ends
         )
 
-    @property
-    def schedule(self) -> ScheduleConfig:
-        """How look-ups are timed to a task until it is late: with webhooks announcing ends, only at the safety
-        interval (generation/lookup_schedule.py)."""
+    def end_announced(self, task_id: str) -> bool:
+        """Whether a webhook will announce the end of this task: its submit's `callback_url` was accepted, and
+        nothing has said since that webhooks stopped reaching us."""
+        return task_id in self.announced and self.webhooks_announce_ends
+
+    def schedule(self, task_id: str) -> ScheduleConfig:
+        """How look-ups of a task are timed until it is late: for a task whose end a webhook announces, only at
+        the safety interval (generation/lookup_schedule.py)."""
         schedule = self.config.schedule
-        if self.webhooks_announce_ends:
+        if self.end_announced(task_id):
             return replace(schedule, safety_interval=self.config.webhook_safety_interval)
         return schedule
 

@@ -20,7 +20,14 @@ from generation.logs import bind_log_context
 from generation.polling import TaskFollower
 from storage.errors import LeaseLostError
 from storage.jobs import Job, JobState
-from toapis import SubmitUnconfirmedError, Task, ToAPIsError, UploadRejectedError, WebhookNotConfiguredError
+from toapis import (
+    RateLimitError,
+    SubmitUnconfirmedError,
+    Task,
+    ToAPIsError,
+    UploadRejectedError,
+    WebhookNotConfiguredError,
+)
 from toapis.mime import extension_for
 
 log = logging.getLogger(__name__)
@@ -198,6 +205,7 @@ class JobRun:
                 raise failures.before_task(exc) from exc
             context.health.record_success()
             if callbacks is not None and callback_url is not None:
+                context.announced.add(task.id)
                 await callbacks.accepted()
             return task
 
@@ -212,6 +220,8 @@ class JobRun:
                 await context.lookups.take()  # the same account-wide look-up budget as the follower's
                 task = await context.client.find_task(job.id)
             except ToAPIsError as exc:
+                if isinstance(exc, RateLimitError):
+                    context.lookups.rate_limited(exc.retry_after)
                 if failures.is_service_problem(exc):
                     context.health.service_problem(exc)
                 else:

@@ -4,7 +4,9 @@
 ToAPIs counts look-ups per account (3,000 a minute and 50 a second for the default group, all keys and all
 processes together). Each process keeps to its share: a token bucket holding one second's worth, so that no
 second goes over, and a fair share for each followed task, which the look-up schedule takes as its least delay
-so that tasks near their end are not starved by a queue at the bucket.
+so that tasks near their end are not starved by a queue at the bucket. When ToAPIs answers a look-up 429, the
+whole budget holds for its Retry-After (a second without one): the limit is the account's, so every task's next
+look-up would meet the same answer.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class LookupBudget:
         self._updated = clock()
         self._lock = asyncio.Lock()
         self._followed = 0
+        self._held_until = float("-inf")
 
     @contextmanager
     def following(self) -> Iterator[None]:
@@ -49,11 +52,22 @@ class LookupBudget:
             return 0.0
         return max(self._followed, 1) / self._rate
 
+    def rate_limited(self, retry_after: float | None) -> None:
+        """ToAPIs answered a look-up 429: no look-up of any task for `retry_after` seconds (a second without)."""
+        seconds = retry_after if retry_after is not None and retry_after > 0 else 1.0
+        self._held_until = max(self._held_until, self._clock() + seconds)
+
     async def take(self) -> None:
-        """Wait until one more look-up fits the budget, then count it. Waiters go in turn."""
-        if self._rate is None:
+        """Wait until one more look-up fits the budget (and any hold a 429 asked for is over), then count it.
+        Waiters go in turn."""
+        if self._rate is None and self._held_until <= self._clock():
             return
         async with self._lock:
+            held = self._held_until - self._clock()
+            if held > 0:
+                await self._sleep(held)
+            if self._rate is None:
+                return
             self._refill()
             if self._tokens < 1.0:
                 await self._sleep((1.0 - self._tokens) / self._rate)

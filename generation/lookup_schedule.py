@@ -116,7 +116,7 @@ def progress_end(samples: Sequence[Sample], least: float = 0.5) -> tuple[float, 
     """When the reported progress says the task ends, and how widely that is believed; None if it says nothing.
 
     A line through the first and the latest progress values seen (their first sightings), extended to 100 %;
-    with one value only, a line from 0 % at the submit, believed less.
+    with one value only, nothing (no rate yet, and one value may be a jump).
     """
     sightings: list[Sample] = []
     for sample in samples:

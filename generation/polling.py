@@ -25,6 +25,7 @@ from storage.jobs import Job
 from toapis import (
     AuthenticationError,
     InsufficientBalanceError,
+    RateLimitError,
     Task,
     TaskNotFoundError,
     TaskStatus,
@@ -48,13 +49,16 @@ class TaskFollower:
         task_id = job.task_id
         assert task_id is not None
         with context.wakeups.watch(task_id), context.lookups.following():
-            return await self._follow(job, task_id, submitted_here)
+            try:
+                return await self._follow(job, task_id, submitted_here)
+            finally:
+                context.announced.discard(task_id)
 
     async def _follow(self, job: Job, task_id: str, submitted_here: bool) -> Task:
         context, config = self._context, self._context.config
         started = job.submit_started_at or job.created_at
         since_submit = (context.store.clock() - started).total_seconds()
-        watch = _Watch(context, job, since_submit)
+        watch = _Watch(context, job, task_id, since_submit)
 
         resumed = since_submit > config.poll_interval
         if resumed:
@@ -67,7 +71,7 @@ class TaskFollower:
         if not job.late_notified:
             remaining = config.generation_timeout - since_submit
             if remaining > 0:
-                # With webhooks announcing the end, the schedule is a slow safety net (RunContext.schedule).
+                # With a webhook announcing the end, the schedule is a slow safety net (RunContext.schedule).
                 try:
                     task = await self._wait(job, task_id, config.poll_interval, remaining, watch)
                 except TaskWaitTimeoutError:
@@ -113,6 +117,7 @@ class TaskFollower:
                     on_update=watch.on_update,
                     sleep=pause,
                     next_delay=None if late else watch.next_delay,
+                    on_rate_limited=context.lookups.rate_limited,
                 )
             except TaskNotFoundError as exc:
                 raise failures.task_lost(exc) from exc
@@ -154,6 +159,8 @@ class TaskFollower:
         except TaskNotFoundError as exc:
             raise failures.task_lost(exc) from exc
         except ToAPIsError as exc:
+            if isinstance(exc, RateLimitError):
+                self._context.lookups.rate_limited(exc.retry_after)
             log.warning("task %s: look-up on resume failed (%s)", task_id, exc)
             return None
         watch.on_update(task)
@@ -166,9 +173,10 @@ class _Watch:
     """What one follower knows of its task: the look-ups so far, the history of its kind; from them the delay
     before the next look-up and the time left that the member is shown."""
 
-    def __init__(self, context: RunContext, job: Job, since_submit: float) -> None:
+    def __init__(self, context: RunContext, job: Job, task_id: str, since_submit: float) -> None:
         self._context = context
         self._job = job
+        self._task_id = task_id
         self._loop = asyncio.get_running_loop()
         self._submitted = self._loop.time() - since_submit
         self._samples: list[Sample] = []
@@ -190,7 +198,7 @@ class _Watch:
             elapsed=self.elapsed(),
             samples=self._samples,
             history=context.durations.expected(self._job.model, self._job.resolution),
-            config=context.schedule,
+            config=context.schedule(self._task_id),
             floor=context.lookups.share(),
             rand=random.random(),
         )
@@ -223,7 +231,7 @@ class _Watch:
         # The task was said to have ended, yet looks running: the status API may lag behind the webhook. Look
         # again soon (the least interval, doubling while it still looks running) rather than at the usual delay
         # (the safety interval, with webhooks on).
-        least = max(self._context.schedule.min_interval, self._context.lookups.share())
+        least = max(self._context.config.schedule.min_interval, self._context.lookups.share())
         soon = least * 2.0**self._since_wake
         if soon >= usual:
             self._since_wake = None

@@ -326,6 +326,7 @@ class ToAPIsClient:
         jitter: float = 0.2,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         next_delay: Callable[[Task], float] | None = None,
+        on_rate_limited: Callable[[float | None], object] | None = None,
     ) -> Task:
         """Poll a task until it completes or fails, and return it (a failed task is returned, not raised).
 
@@ -342,7 +343,8 @@ class ToAPIsClient:
         `next_delay`, when given, is asked after every lookup that saw the task running for the seconds until
         the next one (the caller's schedule) instead of `interval`. After a 429 the wait is at least the slowed
         interval (and Retry-After); the slowed interval then halves with each lookup that goes through, until
-        the schedule alone decides again.
+        the schedule alone decides again. `on_rate_limited` is told of every 429, with its Retry-After (None when
+        it sent none): look-ups of other tasks count against the same limit.
         """
         if interval < 0 or (first_delay is not None and first_delay < 0):
             raise ValueError("interval and first_delay must be >= 0")
@@ -371,6 +373,8 @@ class ToAPIsClient:
             try:
                 task = await self._lookup(task_id, retry=_NO_RETRY)
             except RateLimitError as exc:
+                if on_rate_limited is not None:
+                    on_rate_limited(exc.retry_after)
                 current_interval = min(max(current_interval * 2, interval), max(max_interval, interval))
                 slowed = current_interval
                 delay = max(exc.retry_after or 0.0, _jittered(current_interval, jitter))

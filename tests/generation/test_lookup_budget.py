@@ -3,6 +3,7 @@ token for each look-up it makes, whichever path makes it (scheduled, resumed, af
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import ClassVar
 
@@ -107,3 +108,76 @@ async def test_a_look_up_by_business_id_takes_from_the_budget_too(
     by_business_id = [r for r in harness.fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(job.id)]
     assert by_business_id
     assert budget.takes == len(harness.fake.requests_to(Endpoint.LOOKUP))
+
+
+async def test_a_429_holds_every_look_up_for_its_retry_after() -> None:
+    clock = Clock()
+    budget = LookupBudget(600, clock=clock, sleep=clock.sleep)
+    budget.rate_limited(2.5)
+    await budget.take()
+    assert clock.slept == [2.5]
+    budget.rate_limited(None)  # no Retry-After: a second
+    budget.rate_limited(0.2)  # a shorter one does not cut the longer short
+    await budget.take()
+    assert clock.slept == [2.5, 1.0]
+    unlimited = LookupBudget(None, clock=clock, sleep=clock.sleep)  # the hold applies without a rate too
+    unlimited.rate_limited(0.5)
+    await unlimited.take()
+    await unlimited.take()
+    assert clock.slept == [2.5, 1.0, 0.5]
+
+
+async def test_a_429_on_one_tasks_look_up_holds_the_look_ups_of_every_task(harness: Harness) -> None:
+    fake = harness.fake
+    fake.queue_timeline(*[Timeline.never_ends()] * 3)
+    pipeline = await harness.start(poll_interval=0.005)
+    jobs = [await harness.submit(pipeline) for _ in range(3)]
+    await fake.wait_for(lambda: len(fake.requests_to(Endpoint.LOOKUP)) >= 6)
+    fake.fail(Endpoint.LOOKUP, Fault.rate_limited(0.5))
+    await fake.wait_for(lambda: any(r.status == 429 for r in fake.requests_to(Endpoint.LOOKUP)))
+    lookups = fake.requests_to(Endpoint.LOOKUP)
+    refused = next(r for r in lookups if r.status == 429)
+    await fake.wait_for(lambda: fake.requests_to(Endpoint.LOOKUP)[-1].time > refused.time + 0.5)
+    held = [r for r in fake.requests_to(Endpoint.LOOKUP) if refused.time < r.time < refused.time + 0.45]
+    # Only look-ups already on their way when the 429 came; every task looks every 5 ms otherwise.
+    assert len(held) <= 2
+    for job in jobs:
+        fake.end_task(fake.tasks_for(job.id)[0].id)
+    await harness.settled([job.id for job in jobs])
+
+
+class WaitingBudget(LookupBudget):
+    """The budget, noting each time a look-up had to wait for it."""
+
+    created: ClassVar[list[WaitingBudget]] = []
+
+    def __init__(self, per_minute: int | None) -> None:
+        self.waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            self.waits.append(seconds)
+            await asyncio.sleep(seconds)
+
+        super().__init__(per_minute, sleep=sleep)
+        WaitingBudget.created.append(self)
+
+
+async def test_each_followed_task_looks_no_more_often_than_its_share_so_none_queues_at_the_budget(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1,200 look-ups a minute for three tasks whose schedule would look every 5 ms: each looks at most every
+    # 0.15 s, so the three together stay within the budget and no look-up waits at it (where a task near its
+    # end would queue behind the others).
+    WaitingBudget.created.clear()
+    monkeypatch.setattr(context, "LookupBudget", WaitingBudget)
+    fake = harness.fake
+    fake.queue_timeline(*[Timeline.never_ends()] * 3)
+    pipeline = await harness.start(poll_interval=0.005, lookups_per_minute=1200)
+    (budget,) = WaitingBudget.created
+    jobs = [await harness.submit(pipeline) for _ in range(3)]
+    # More than the bucket's second's worth (20): beyond it, eager look-ups would have to wait.
+    await fake.wait_for(lambda: len(fake.requests_to(Endpoint.LOOKUP)) >= 30)
+    assert budget.waits == []
+    for job in jobs:
+        fake.end_task(fake.tasks_for(job.id)[0].id)
+    await harness.settled([job.id for job in jobs])

@@ -4,6 +4,8 @@ the safety interval (a wake-up cutting it short)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from generation.callbacks import WebhookCallbacks
@@ -91,13 +93,19 @@ async def test_far_from_the_expected_end_the_task_is_not_looked_up(harness: Harn
 async def test_with_webhooks_only_safety_look_ups_are_made_and_a_wake_up_ends_the_wait(harness: Harness) -> None:
     fake, board = harness.fake, harness.board
     fake.queue_timeline(Timeline.never_ends(progress=30))
+    # ToAPIs accepts the callback_url (its deliveries, to a closed port, are lost: the wake-up is the test's).
+    fake.webhooks.configure(
+        url="https://imagine.example/toapis", secret="whsec_" + "0" * 32, forward_to="http://127.0.0.1:9"
+    )
     store = await harness.open_store()
     callbacks = WebhookCallbacks("https://imagine.example/toapis", events=store.webhook_events, alerts=None)
-    pipeline = await harness.start(webhook_safety_interval=600.0, callbacks=callbacks)
+    pipeline = await harness.start(webhook_safety_interval=600.0, min_lookup_interval=0.005, callbacks=callbacks)
     prime(pipeline, 0.05)  # a dense schedule would look many times a second
     job = await harness.submit(pipeline)
     await board.wait_for(lambda: bool(board.events_of(job.id, Submitted)))
     (task,) = fake.tasks_for(job.id)
+    await asyncio.sleep(0.2)  # four expected durations: the schedule alone would have looked by now
+    assert lookups_of(fake, task.id) == []
     fake.end_task(task.id)
     # Until the follower watches the task, a wake-up finds nobody to wake.
     await wait_until(lambda: pipeline.wakeups.wake(task.id))

@@ -321,6 +321,72 @@ async def test_a_lost_webhook_only_delays_the_job_until_a_safety_look_up(harness
         assert lookup.time - task.created >= 0.9 * safety
 
 
+async def test_with_webhooks_the_safety_interval_holds_however_soon_the_history_expects_the_end(
+    harness: Harness,
+) -> None:
+    # The history says tasks end within 0.05 s, so the timed schedule would look at once; with the end announced
+    # by a webhook (here lost), only the safety interval may bring the look-up.
+    harness.fake.webhooks.lose = 1
+    safety = 0.4
+    harness.fake.queue_timeline(Timeline.simple(running=0.02))
+    async with hooked(harness, safety=safety, min_lookup_interval=0.005) as process:
+        for index in range(5):
+            process.pipeline.durations.record(f"earlier-{index}", "gpt-image-2", "1k", 0.05)
+        job = await harness.submit(process.pipeline)
+        await harness.settled([job.id])
+        (task,) = harness.fake.tasks_for(job.id)
+        (lookup,) = [r for r in harness.fake.requests_to(Endpoint.LOOKUP) if r.path.endswith(task.id)]
+        assert lookup.time - task.created >= 0.9 * safety
+
+
+async def test_a_task_submitted_without_callback_url_keeps_its_schedule_once_a_later_one_is_accepted(
+    harness: Harness,
+) -> None:
+    # The first task is submitted while the console has webhooks off: no webhook will ever announce its end. A
+    # later submit's callback_url is accepted; the first task must still be looked up on its own schedule, not
+    # left to the safety look-ups (30 s here, beyond the test's patience).
+    harness.fake.queue_timeline(Timeline.never_ends())
+    async with hooked(harness, retry_after=0.0, poll_interval=0.01) as process:
+        harness.fake.webhooks.enabled = False
+        first = await harness.submit(process.pipeline)
+        await harness.fake.wait_for(lambda: len(harness.fake.tasks_for(first.id)) == 1)
+        (task,) = harness.fake.tasks_for(first.id)
+        harness.fake.webhooks.enabled = True
+        second = await harness.submit(process.pipeline, request(user_id=101))
+        await delivered_by_webhook(harness, second.id)
+        seen = lookups_of(harness.fake, task.id)
+        await harness.fake.wait_for(lambda: lookups_of(harness.fake, task.id) >= seen + 3)
+        harness.fake.end_task(task.id)
+        settled = await harness.settled([first.id])
+        assert settled[first.id].state is JobState.COMPLETED
+        assert harness.fake.webhooks.of_task(task.id) == []  # no webhook was ever due
+
+
+async def test_a_failed_tasks_webhook_wakes_the_job_which_is_refunded_once(harness: Harness) -> None:
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    async with hooked(harness) as process:
+        job = await harness.submit(process.pipeline, request(n=2))
+        task_id = await delivered_by_webhook(harness, job.id)
+        assert [d.event_type for d in harness.fake.webhooks.of_task(task_id)] == ["generation.failed"]
+        failed = harness.board.failure(job.id)
+        assert (failed.refunded, failed.job.state) == (2, JobState.FAILED)
+        assert harness.store is not None
+        assert await harness.store.quotas.reserved_for_job(job.id) == 0
+        assert webhook_count(process, "woken") == 1
+
+
+async def test_the_relay_keeps_webhook_events_for_the_whole_retry_schedule(harness: Harness) -> None:
+    # ToAPIs retries a delivery for up to a day: an id forgotten sooner would be acted on twice.
+    store = await harness.open_store()
+    relay = WakeupRelay(store.webhook_events, TaskWakeups(), owner="process-a", leased=False)
+    assert await store.webhook_events.record("evt_kept", task_id="task_a", job_id=None)
+    harness.clock.advance(hours=25, seconds=-1)
+    assert await relay.prune() == 0
+    assert not await store.webhook_events.record("evt_kept", task_id="task_a", job_id=None)  # still a repeat
+    harness.clock.advance(seconds=2)
+    assert await relay.prune() == 1
+
+
 async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_it_waits(harness: Harness) -> None:
     # The task is created at once and ends at once; the submit's answer comes 0.3 s later. The webhook finds the
     # job by its business id, with no task id yet and nobody waiting: the wake-up is left for the relay.
