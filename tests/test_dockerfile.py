@@ -282,6 +282,9 @@ def test_the_sharded_compose_file_runs_postgres_and_two_processes_with_different
         assert "@postgres:5432/" in env["DATABASE_URL"]
     for service in bots.values():
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # ToAPIs counts look-ups per account (3,000 a minute for the default group): the processes share it.
+    default = 2_400  # the default of TOAPIS_LOOKUPS_PER_MINUTE, within ToAPIs's 3,000 with headroom
+    assert sum(int(env.get("TOAPIS_LOOKUPS_PER_MINUTE", default)) for env in environments) <= default
 
 
 def test_the_image_checks_its_health_with_bot_py_health(dockerfile: list[Instruction]) -> None:
