@@ -9,8 +9,15 @@ a wake-up for an unknown, repeated or forged task changes nothing but the time o
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Final
+
+EARLY_KEPT: Final = 1_000
+"""Wake-ups kept for tasks not followed yet (the newest; each a task id): the webhook of a task whose submit is
+still being answered comes before its follower, which then looks at once instead of at its first scheduled
+look-up. A wake-up whose follower never comes (another process took the job) only takes a slot until pushed out."""
 
 
 class TaskWakeups:
@@ -18,22 +25,32 @@ class TaskWakeups:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._early: OrderedDict[str, None] = OrderedDict()
 
     @contextmanager
     def watch(self, task_id: str) -> Iterator[None]:
         """Follow `task_id` for the block: a wake-up that comes during a look-up is kept for the next sleep."""
         event = self._events.setdefault(task_id, asyncio.Event())
+        if task_id in self._early:
+            del self._early[task_id]
+            event.set()
         try:
             yield
         finally:
             if self._events.get(task_id) is event:
                 del self._events[task_id]
 
-    def wake(self, task_id: str) -> bool:
+    def wake(self, task_id: str, *, when_followed: bool = False) -> bool:
         """Wake the follower of `task_id`; False when this process does not follow it (the caller may record
-        the wake-up for the process that does)."""
+        the wake-up for the process that does). `when_followed`: should this process start following it soon,
+        its follower starts woken."""
         event = self._events.get(task_id)
         if event is None:
+            if when_followed:
+                self._early[task_id] = None
+                self._early.move_to_end(task_id)
+                while len(self._early) > EARLY_KEPT:
+                    self._early.popitem(last=False)
             return False
         event.set()
         return True

@@ -139,6 +139,9 @@ class WebhookReceiver(LocalServer):
             # (Had the follower begun to wait since, the relay wakes it once more: one look-up more, nothing else.)
             log.debug("Webhook %s woke task %s", event.id, task_id)
             return "woken"
+        if wake_owner == self._owner:
+            # Its follower starts once the submit is answered: woken from the start, without waiting for the relay.
+            self._wakeups.wake(task_id, when_followed=True)
         if wake_owner is not None:
             log.debug("Webhook %s: task %s is to be woken by %s; left for it", event.id, task_id, wake_owner)
             return "left_for_holder"

@@ -2,8 +2,10 @@
 
 A webhook reaches whichever process the operator's proxy picks. When that process does not follow the task
 (another holds the job's lease), or the follower was not waiting yet, the event is stored naming the process
-that must wake it (generation/webhook_receiver.py). Each process asks for its own every `interval` seconds:
-one indexed read that finds nothing almost always (docs/architecture.md, "Webhooks"). A wake-up is cleared
+that must wake it (generation/webhook_receiver.py). On PostgreSQL that process is told at once (NOTIFY) and
+reads its wake-ups then; each process also asks for its own every `interval` seconds, in case a notification
+was missed (a connection lost): one indexed read that finds nothing almost always (docs/architecture.md,
+"Webhooks"). A wake-up is cleared
 once its follower is woken, or once the job is finished or no longer this process's; until then it is tried
 again at each turn (a job whose submit has not been answered yet has no follower to wake).
 """
@@ -11,7 +13,9 @@ again at each turn (a job whose submit has not been answered yet has no follower
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from generation.wakeups import TaskWakeups
@@ -34,6 +38,7 @@ class WakeupRelay:
         interval: float = 1.0,
         prune_every: float = 3600.0,
         retention: float = contract.WEBHOOK_EVENT_RETENTION_SECONDS,
+        relisten_after: float = 60.0,
     ) -> None:
         self._events = events
         self._wakeups = wakeups
@@ -42,22 +47,51 @@ class WakeupRelay:
         self._interval = interval
         self._prune_every = prune_every
         self._retention = retention
+        self._relisten_after = relisten_after
+        self._nudged = asyncio.Event()
+        self._pruned = 0.0
+
+    def nudge(self) -> None:
+        """A wake-up was left for this process: read them now rather than at the next turn."""
+        self._nudged.set()
 
     async def run(self) -> None:
-        """Until cancelled."""
+        """Until cancelled: listen for the wake-ups left for this process, and read them when told and at every
+        turn. Should listening fail (or its connection be lost), the turns go on alone and it listens again."""
         loop = asyncio.get_running_loop()
-        pruned = loop.time()
+        self._pruned = loop.time()
         while True:
-            await asyncio.sleep(self._interval)
             try:
-                await self.relay_once()
-                if loop.time() - pruned >= self._prune_every:
-                    await self.prune()
-                    pruned = loop.time()
+                async with self._events.listening_for_wakes(self._owner, self.nudge) as hearing:
+                    await self._relay_guarded()  # whatever was left while nobody listened
+                    await self._turns(while_=hearing)
+                log.info("Stopped hearing of webhook wake-ups (connection lost); listening again")
+                continue
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("Reading the wake-ups webhooks left for this process failed; trying again")
+            except Exception as exc:
+                log.warning("Could not listen for webhook wake-ups (%s); reading them every %g s", exc, self._interval)
+            await self._turns(while_=_until(loop.time() + self._relisten_after))
+
+    async def _turns(self, *, while_: Callable[[], bool]) -> None:
+        loop = asyncio.get_running_loop()
+        while while_():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self._interval)
+            self._nudged.clear()
+            await self._relay_guarded()
+            if loop.time() - self._pruned >= self._prune_every:
+                self._pruned = loop.time()
+                try:
+                    await self.prune()
+                except Exception:
+                    log.exception("Forgetting old webhook events failed; trying again later")
+
+    async def _relay_guarded(self) -> None:
+        try:
+            await self.relay_once()
+        except Exception:
+            log.exception("Reading the wake-ups webhooks left for this process failed; trying again")
 
     async def relay_once(self) -> int:
         """Wake what is left for this process now; returns how many followers were woken."""
@@ -85,3 +119,8 @@ class WakeupRelay:
         if pruned:
             log.info("Forgot %d webhook event(s) older than %g hours", pruned, self._retention / 3600)
         return pruned
+
+
+def _until(deadline: float) -> Callable[[], bool]:
+    loop = asyncio.get_running_loop()
+    return lambda: loop.time() < deadline

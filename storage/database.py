@@ -25,8 +25,8 @@ from __future__ import annotations
 import abc
 import logging
 import re
-from collections.abc import AsyncGenerator, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
@@ -116,6 +116,19 @@ class Database(abc.ABC):
     def schema_version(self) -> int:
         """The version of the newest migration applied."""
         return self._schema_version
+
+    # -- notifications between processes -----------------------------------------------------------------------
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell the processes listening on `channel` of this database (PostgreSQL's NOTIFY). A file database has
+        one process, so nobody else to tell: nothing to do."""
+        return
+
+    def listening(self, channel: str, heard: Callable[[str], None]) -> AbstractAsyncContextManager[Callable[[], bool]]:
+        """For the block, call `heard(payload)` for each notification on `channel` (on the event loop); the block
+        gets a function that says whether notifications still arrive (a lost connection ends them: listen again).
+        A file database has one process: nothing to hear, ever."""
+        return _nothing_to_hear()
 
     # -- the facade ------------------------------------------------------------------------------------------
 
@@ -221,3 +234,8 @@ class Database(abc.ABC):
     @abc.abstractmethod
     async def _record_version(self, migration: Migration) -> None:
         """Inside the migration's transaction: note that it was applied."""
+
+
+@asynccontextmanager
+async def _nothing_to_hear() -> AsyncIterator[Callable[[], bool]]:
+    yield lambda: True

@@ -19,9 +19,10 @@ at once wait for each other instead of racing to create the same tables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias
@@ -250,6 +251,30 @@ class PostgresDatabase(Database):
         """Whether the current task is inside a transaction on this database."""
         task = asyncio.current_task()
         return task is not None and task in self._transactions
+
+    # -- notifications between processes -----------------------------------------------------------------------
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """NOTIFY `channel` (delivered when the current transaction, if any, commits)."""
+        await self.fetch_value("SELECT pg_notify(:channel, :payload)::text", {"channel": channel, "payload": payload})
+
+    @asynccontextmanager
+    async def listening(self, channel: str, heard: Callable[[str], None]) -> AsyncIterator[Callable[[], bool]]:
+        """LISTEN on a connection of the pool held for the block."""
+
+        def deliver(_connection: object, _pid: int, _channel: str, payload: object) -> None:
+            heard(str(payload))
+
+        async with self._acquire() as connection:
+            with _engine_errors(timeout=self._query_timeout):
+                await connection.add_listener(channel, deliver)
+            try:
+                yield lambda: not connection.is_closed()
+            finally:
+                if not connection.is_closed():
+                    # Released to the pool, whose reset (UNLISTEN) would end it anyway; said here for clarity.
+                    with contextlib.suppress(*_ENGINE_ERRORS):
+                        await connection.remove_listener(channel, deliver)
 
     # -- the facade ------------------------------------------------------------------------------------------
 

@@ -4,18 +4,25 @@ Each event id is recorded before its webhook is answered (`record`: one `INSERT 
 of two deliveries of one event, in one process or several, exactly one is taken) and kept 25 hours (`prune`).
 An event whose task this process could not wake (another process follows it, or nobody yet) names the process
 that must (`wake_owner`); that process reads what is left for it (`wakes_for`) and clears it (`clear_wakes`).
+On PostgreSQL the owner is also told at once (NOTIFY, heard through `listening_for_wakes`), so that it need not
+wait for its next read.
 The setup problems ToAPIs reported (`webhook_not_configured`) are kept for the operator (`note_problem`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from storage.clock import Clock, from_epoch_ms, to_epoch_ms, utc_now
 from storage.database import Database, Row
 from storage.jobs import JobState
+
+WAKE_CHANNEL: Final = "imagine_webhook_wakes"
+"""The channel on which a process is told that a wake-up was left for it; the payload is its owner name."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,21 @@ class WebhookEvents:
                 "wake_owner": wake_owner,
             },
         )
+        if inserted and wake_owner is not None:
+            await self._db.notify(WAKE_CHANNEL, wake_owner)
         return inserted > 0
+
+    def listening_for_wakes(
+        self, owner: str, heard: Callable[[], None]
+    ) -> AbstractAsyncContextManager[Callable[[], bool]]:
+        """For the block, call `heard()` whenever a wake-up is left for `owner` (PostgreSQL; never on SQLite, whose
+        one process wakes its own followers); the block gets whether notifications still arrive."""
+
+        def told(payload: str) -> None:
+            if payload == owner:
+                heard()
+
+        return self._db.listening(WAKE_CHANNEL, told)
 
     async def wakes_for(self, owner: str) -> list[PendingWake]:
         """The wake-ups left for `owner`, oldest first (a handful at most: each is cleared once done)."""

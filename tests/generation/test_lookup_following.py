@@ -99,7 +99,9 @@ async def test_with_webhooks_only_safety_look_ups_are_made_and_a_wake_up_ends_th
     )
     store = await harness.open_store()
     callbacks = WebhookCallbacks("https://imagine.example/toapis", events=store.webhook_events, alerts=None)
-    pipeline = await harness.start(webhook_safety_interval=600.0, min_lookup_interval=0.005, callbacks=callbacks)
+    pipeline = await harness.start(
+        poll_interval=1.0, webhook_safety_interval=600.0, min_lookup_interval=0.005, callbacks=callbacks
+    )
     prime(pipeline, 0.05)  # a dense schedule would look many times a second
     job = await harness.submit(pipeline)
     await board.wait_for(lambda: bool(board.events_of(job.id, Submitted)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from generation.wakeups import TaskWakeups
+from generation.wakeups import EARLY_KEPT, TaskWakeups
 
 
 async def test_wake_ends_the_sleep_of_a_watched_task() -> None:
@@ -32,3 +32,22 @@ async def test_unwatched_tasks_are_not_woken_and_sleep_plainly() -> None:
         assert wakeups.watching("task-1")
     assert not wakeups.watching("task-1")
     assert wakeups.wake("task-1") is False
+
+
+async def test_a_wake_up_before_the_task_is_followed_wakes_its_follower_from_the_start() -> None:
+    wakeups = TaskWakeups()
+    assert wakeups.wake("task-1", when_followed=True) is False  # nobody follows it yet
+    with wakeups.watch("task-1"):
+        assert await asyncio.wait_for(wakeups.sleep("task-1", 30.0), 1.0) is True
+    with wakeups.watch("task-1"):  # used once
+        assert await wakeups.sleep("task-1", 0.001) is False
+
+
+async def test_only_the_newest_early_wake_ups_are_kept() -> None:
+    wakeups = TaskWakeups()
+    for index in range(EARLY_KEPT + 10):
+        wakeups.wake(f"task-{index}", when_followed=True)
+    with wakeups.watch("task-9"):  # pushed out by newer ones
+        assert await wakeups.sleep("task-9", 0.001) is False
+    with wakeups.watch("task-10"):  # the oldest kept
+        assert await asyncio.wait_for(wakeups.sleep("task-10", 30.0), 1.0) is True

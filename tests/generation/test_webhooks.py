@@ -64,6 +64,7 @@ async def hooked(
     secrets: tuple[str, ...] = (SECRET,),
     safety: float = SAFETY,
     retry_after: float = 3600.0,
+    relay_interval: float = 0.01,
     **overrides: Any,
 ) -> AsyncIterator[Hooked]:
     """A pipeline with webhooks on (polling every second until the safety interval takes over), its receiver
@@ -94,7 +95,7 @@ async def hooked(
         metrics=metrics,
     )
     await receiver.start()
-    relay = WakeupRelay(store.webhook_events, pipeline.wakeups, owner=owner, leased=leased, interval=0.01)
+    relay = WakeupRelay(store.webhook_events, pipeline.wakeups, owner=owner, leased=leased, interval=relay_interval)
     relaying = asyncio.get_running_loop().create_task(relay.run())
     process = Hooked(pipeline, receiver, relay, metrics, owner)
     harness.fake.webhooks.configure(url=PUBLIC_URL, secret=SECRET, forward_to=process.url)
@@ -387,17 +388,24 @@ async def test_the_relay_keeps_webhook_events_for_the_whole_retry_schedule(harne
     assert await relay.prune() == 1
 
 
-async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_it_waits(harness: Harness) -> None:
+@pytest.mark.parametrize("relay_interval", [0.01, 60.0], ids=["relay-reads-often", "relay-reads-rarely"])
+async def test_a_webhook_before_the_submit_is_answered_wakes_the_follower_once_it_waits(
+    harness: Harness, relay_interval: float
+) -> None:
     # The task is created at once and ends at once; the submit's answer comes 0.3 s later. The webhook finds the
-    # job by its business id, with no task id yet and nobody waiting: the wake-up is left for the relay.
+    # job by its business id, with no task id yet and nobody waiting: the follower starts woken once it comes (the
+    # wake-up is also left in the database, for the relay).
     harness.fake.queue_timeline(Timeline.instant())
     harness.fake.fail(Endpoint.SUBMIT, Fault.slow(0.3), after_effect=True)
-    async with hooked(harness) as process:
+    async with hooked(harness, relay_interval=relay_interval) as process:
         job = await harness.submit(process.pipeline)
         task_id = await delivered_by_webhook(harness, job.id)
         assert statuses(harness.fake, task_id) == [200]
         assert webhook_count(process, "left_for_holder") == 1
         assert harness.store is not None
+        # The follower started woken, without the relay; the wake-up left in the database is for a finished job,
+        # which the relay's next read clears.
+        await process.relay.relay_once()
         assert await harness.store.webhook_events.wakes_for("process-a") == []
 
 
@@ -460,6 +468,7 @@ async def test_an_event_the_store_fails_to_keep_is_answered_500_and_its_retry_wa
         assert failing.failed == 1
         assert statuses(harness.fake, task_id) == [500, 200]
         assert (webhook_count(process, "error"), webhook_count(process, "left_for_holder")) == (1, 1)
+        await process.relay.relay_once()
         assert await events.wakes_for(process.owner) == []
 
 
@@ -514,6 +523,38 @@ async def test_a_webhook_reaching_the_process_without_the_lease_is_acted_on_by_t
             stored = await other_store.jobs.get(job.id)
             assert stored is not None
             assert stored.state is JobState.COMPLETED
+    finally:
+        await other_store.close()
+
+
+@pytest.fixture
+async def postgres_harness(
+    tmp_path: Path, toapis_fake: FakeToAPIs, toapis_client: ToAPIsClient, clock: Clock, board: Board
+) -> AsyncIterator[Harness]:
+    async with fresh_schema() as url:
+        built = Harness(tmp_path, toapis_fake, toapis_client, clock, board, database_url=url)
+        try:
+            yield built
+        finally:
+            await built.aclose()
+
+
+async def test_on_postgresql_the_holder_is_told_of_a_wake_up_at_once(postgres_harness: Harness) -> None:
+    # The relays read the database only once a minute here: the holder acts at once because it is notified.
+    harness = postgres_harness
+    holder_store = await harness.open_store()
+    other_store = await Storage.open(harness.url, defaults=harness.defaults, clock=harness.clock)
+    try:
+        async with (
+            hooked(harness, store=holder_store, owner="holder", lease_ttl=5.0, relay_interval=60.0) as holder,
+            hooked(harness, store=other_store, owner="other", lease_ttl=5.0, relay_interval=60.0) as other,
+        ):
+            assert harness.fake.webhooks.forward_to == other.url
+            job = await harness.submit(holder.pipeline)
+            task_id = await delivered_by_webhook(harness, job.id)
+            assert statuses(harness.fake, task_id) == [200]
+            assert webhook_count(other, "left_for_holder") == 1
+            assert await other_store.webhook_events.wakes_for("holder") == []
     finally:
         await other_store.close()
 

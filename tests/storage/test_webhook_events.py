@@ -127,3 +127,34 @@ async def test_a_problem_is_new_once_until_cleared(events: WebhookEvents, clock:
     assert await events.clear_problem("webhook_not_configured")
     assert not await events.clear_problem("webhook_not_configured")
     assert await events.note_problem("webhook_not_configured", "later")
+
+
+async def test_a_wake_up_left_for_a_process_is_told_to_it_at_once_on_postgresql(
+    db: Database, db_url: str, clock: FakeClock
+) -> None:
+    async with await open_database(db_url) as other:
+        heard: list[str] = []
+        told = asyncio.Event()
+
+        def hear(name: str) -> None:
+            heard.append(name)
+            told.set()
+
+        theirs = WebhookEvents(other, clock)
+        async with (
+            theirs.listening_for_wakes("holder", lambda: hear("holder")) as hearing,
+            theirs.listening_for_wakes("bystander", lambda: hear("bystander")),
+        ):
+            assert hearing()
+            ours = WebhookEvents(db, clock)
+            assert await ours.record("evt_1", task_id="t", job_id=None, wake_owner="holder")
+            assert not await ours.record("evt_1", task_id="t", job_id=None, wake_owner="holder")  # a repeat: silent
+            await ours.record("evt_2", task_id="t", job_id=None)  # nobody to wake: silent
+            if db.dialect.engine.value == "sqlite":
+                # One process per file database: nothing is told, the relay reads for itself.
+                await asyncio.sleep(0.05)
+                assert heard == []
+            else:
+                await asyncio.wait_for(told.wait(), 10)
+                await asyncio.sleep(0.05)  # anything else told would have arrived by now
+                assert heard == ["holder"]
