@@ -354,7 +354,8 @@ async def test_a_task_submitted_without_callback_url_keeps_its_schedule_once_a_l
         (task,) = harness.fake.tasks_for(first.id)
         harness.fake.webhooks.enabled = True
         second = await harness.submit(process.pipeline, request(user_id=101))
-        await delivered_by_webhook(harness, second.id)
+        await harness.settled([second.id])
+        assert harness.fake.requests_to(Endpoint.SUBMIT)[-1].json["callback_url"] == PUBLIC_URL  # accepted
         seen = lookups_of(harness.fake, task.id)
         await harness.fake.wait_for(lambda: lookups_of(harness.fake, task.id) >= seen + 3)
         harness.fake.end_task(task.id)
