@@ -684,7 +684,7 @@ async def check(settings: Settings, out: Callable[[str], None]) -> int:
             timeout=CHECK_TIMEOUT,
             retry=RetryPolicy(max_retries=0),
         )
-        for line in await check_toapis(client, models=[settings.toapis_model], low_balance=settings.low_balance_alert):
+        for line in await check_toapis(client, models=settings.toapis_models, low_balance=settings.low_balance_alert):
             say(line)
     say(await check_webhook_setup(settings, schema))
     found = await check_discord(

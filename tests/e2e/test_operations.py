@@ -147,6 +147,18 @@ async def test_check_names_a_refused_key_and_a_refused_token(world: World) -> No
     forget_wrong_key_requests(world)
 
 
+async def test_check_names_every_configured_model_the_key_is_not_offered(world: World) -> None:
+    # The default model is offered; another model the operator lists is not: --check must look at all of them.
+    world.api.models = ("gpt-image-2",)
+
+    process = await run_bot(world, "--check", TOAPIS_MODELS="gpt-image-2,flux-2-pro")
+
+    assert process.returncode == 1, process.output()
+    assert process.matching(r"^✗ models: not offered to this key: flux-2-pro \(it offers: gpt-image-2\)")
+    assert process.lines[-1] == "1 problem(s) to fix before Imagine can run."
+    no_traceback(process)
+
+
 async def test_check_with_the_database_unreachable(world: World) -> None:
     url = f"postgresql://imagine:db-secret-pw@127.0.0.1:{closed_port()}/imagine"
 
