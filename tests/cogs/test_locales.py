@@ -16,6 +16,8 @@ from cogs._translator import CatalogTranslator
 from i18n.catalog import read_catalog
 from i18n.locales import FALLBACKS
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
+from tests.cogs.test_imagine_settings import settings_fields
+from tests.cogs.test_quota import command as run_command
 from tests.fakes.discord import CallbackType
 
 PSEUDO_ENV = {"IMAGINE_PSEUDO_LOCALE": "fi"}
@@ -218,6 +220,27 @@ async def test_a_job_keeps_the_servers_preferred_locale_or_its_chosen_language(w
     jobs = await wait_until(lambda: _jobs_when(world, 3))
     assert [job.locale for job in jobs] == ["ja", "en-US", "ja"]
     assert world.bot.services.server_settings.get(world.guild.id).language is None
+
+
+async def test_auto_names_the_language_public_messages_speak_not_a_preferred_locale_the_bot_does_not(
+    world: World,
+) -> None:
+    # A Community server set to Italian: the bot speaks no Italian, so its public messages are English.
+    world.guild.locale = "it"
+    auto = await run_command(world, "imagine-settings language", {"language": "auto"})
+    assert auto.content.startswith(
+        "Progress and results in this server now follow its preferred locale, italiano, which Imagine does not "
+        "speak: they are in English (United States)."
+    )
+    shown = settings_fields(await run_command(world, "imagine-settings show"))
+    assert shown["Language of progress and results"] == (
+        "English (United States) (Imagine does not speak the server's preferred locale, italiano)"
+    )
+
+    # es-419 is served by the Spanish of Spain: that is the Spanish the channel reads.
+    world.guild.locale = "es-419"
+    shown = settings_fields(await run_command(world, "imagine-settings show"))
+    assert shown["Language of progress and results"] == "español (España) (the server's preferred locale)"
 
 
 async def _jobs_when(world: World, count: int) -> list[Any] | None:
