@@ -156,6 +156,71 @@ def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) 
     assert checked >= 8
 
 
+# -- Discord markdown ----------------------------------------------------------------------------------------
+
+# What Discord renders and a translation must keep as the English has it: a lost `**` bolds the rest of a message,
+# a lost backtick or `||` swallows what follows, a changed `<@…>` or `<t:…>` shows as raw text.
+MARKDOWN = {
+    "bold": re.compile(r"\*\*"),
+    "code block": re.compile(r"```"),
+    "code span": re.compile(r"(?<!`)`(?!`)"),
+    "spoiler": re.compile(r"\|\|"),
+    "masked link": re.compile(r"\]\("),
+    # mentions (<@…>, <@&…>, <#…>), timestamps (<t:…>), command mentions (</…>) and custom emoji (<:…>)
+    "markup": re.compile(r"<(?:@[!&]?|#|t:|/|a?:)[^<>]*>"),
+}
+# Translations whose markdown may differ from the English, each with its reason. Keyed by (locale, message key).
+MARKDOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
+
+
+def markdown(text: str) -> dict[str, int]:
+    return {name: len(pattern.findall(text)) for name, pattern in MARKDOWN.items()}
+
+
+@pytest.mark.parametrize("locale", [locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE])
+def test_every_translation_keeps_the_englishs_discord_markdown(locale: str) -> None:
+    loaded = load_catalogs([locale])
+    source, other = loaded[i18n.SOURCE], loaded[locale]
+    differ = {}
+    for key, forms in other.texts.items():
+        # A plural form matches one of the English forms ("one image" may read differently from "{count} images").
+        expected = [markdown(form) for form in source.texts[key]]
+        for form in forms:
+            if markdown(form) not in expected:
+                differ[(locale, key)] = (expected[-1], markdown(form))
+    allowed = {where: reason for where, reason in MARKDOWN_DIFFERENCES.items() if where[0] == locale}
+    assert {where: counts for where, counts in differ.items() if where not in allowed} == {}
+    assert set(allowed) <= set(differ), "an allowed difference that no longer exists: remove it"
+
+
+def test_markdown_counts_what_discord_renders() -> None:
+    counts = markdown("**Job** `3f2a` ```\nx\n``` ||secret|| [docs](https://x) <@1> <@&2> <#3> <t:4:R> </imagine:5>")
+    assert counts == {"bold": 2, "code block": 2, "code span": 2, "spoiler": 2, "masked link": 1, "markup": 5}
+    assert markdown("a <b> and 1 < 2 > 0") == dict.fromkeys(MARKDOWN, 0)
+
+
+# An option's value quoted as a member types it (`scope: role`) names the choice as that member's Discord shows it
+# in the picker and the input: the choice's name in their locale (choices are localized, cogs/_translator.py).
+OPTION_VALUE = re.compile(r"`([a-z][a-z-]*): ([^`<>{}]+)`")
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_a_quoted_option_value_reads_as_the_choice_name_the_member_sees(locale: str) -> None:
+    source, other = i18n.catalogs()[i18n.SOURCE], i18n.catalogs()[locale]
+    checked = 0
+    for key, forms in source.texts.items():
+        for option, value in {match for form in forms for match in OPTION_VALUE.findall(form)}:
+            (choice,) = [
+                name
+                for name, names in source.texts.items()
+                if name.startswith(f"choice.{option}.") and names[0] == value
+            ]
+            shown = f"`{option}: {i18n.template(choice, locale)}`"
+            assert all(shown in form for form in other.texts[key]), (key, shown, other.texts[key])
+            checked += 1
+    assert checked >= 2
+
+
 # -- locales -------------------------------------------------------------------------------------------------
 
 
