@@ -4,15 +4,17 @@ kept, every key the code names present; and the locale rules, plurals, numbers a
 from __future__ import annotations
 
 import ast
+import gettext
 import re
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_file
+from babel.messages.plurals import get_plural
 
 import i18n
 from i18n.catalog import LOCALES_DIR, load_catalogs, po_path, problems, read_catalog
-from i18n.locales import resolve
+from i18n.locales import babel_name, resolve
 from tests.e2e.harness import ROOT
 
 # Where the code names message keys, and the functions that take a key first.
@@ -293,6 +295,18 @@ def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
     assert i18n.number(100, "en-US", decimals=2) == "100.00"
     assert i18n.number(1234.56, "en-US", decimals=1) == "1,234.6"
     assert i18n.number(0.95, "en-US") == "0.95"
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_each_catalogs_plural_rule_is_cldrs(locale: str) -> None:
+    # Babel's gettext table, from CLDR: Russian has three forms, Chinese, Japanese and Korean one, the others two
+    # (French and Brazilian Portuguese count 0 as singular). A header copied from another language would pick the
+    # wrong form for some counts without any other test noticing.
+    catalog = i18n.catalogs()[locale]
+    cldr = get_plural(babel_name(locale))
+    assert catalog.num_plurals == cldr.num_plurals
+    expected = gettext.c2py(cldr.plural_expr)
+    assert [catalog.plural_index(n) for n in range(1001)] == [expected(n) for n in range(1001)]
 
 
 def test_a_plural_rule_comes_from_the_catalogs_header(tmp_path: Path) -> None:
