@@ -309,6 +309,28 @@ def test_each_catalogs_plural_rule_is_cldrs(locale: str) -> None:
     assert [catalog.plural_index(n) for n in range(1001)] == [expected(n) for n in range(1001)]
 
 
+# A number of four digits or more typed into a text, grouped or not; not part of a date (2026-11-01), a reference
+# (3f2a9c1b), a ratio (16:9) or a name (gpt-4o).
+# Not \w at the edges: a CJK text runs straight into its numbers (最大4,000文字).
+TYPED_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z_.,:/-])(?:[0-9]{1,3}(?:[,.\u00a0\u202f ][0-9]{3})+|[0-9]{4,})(?![0-9A-Za-z_-])"
+)
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_a_number_typed_into_a_text_is_written_as_the_locale_writes_numbers(locale: str) -> None:
+    # The bot formats the numbers it fills in with i18n.number (CLDR): "4,000", "4.000", "4 000" (no-break). A
+    # number written by hand beside them (a limit in an option's description) must read the same way.
+    typed = {
+        (key, found.group()): i18n.number(int(re.sub(r"\D", "", found.group())), locale)
+        for key, forms in i18n.catalogs()[locale].texts.items()
+        for form in forms
+        for found in TYPED_NUMBER.finditer(form)
+    }
+    assert {where: written for where, written in typed.items() if where[1] != written} == {}
+    assert any(key == "option.imagine.prompt" for key, _ in typed)
+
+
 def test_a_plural_rule_comes_from_the_catalogs_header(tmp_path: Path) -> None:
     russian = read_catalog(
         "ru",
