@@ -309,6 +309,45 @@ def test_each_catalogs_plural_rule_is_cldrs(locale: str) -> None:
     assert [catalog.plural_index(n) for n in range(1001)] == [expected(n) for n in range(1001)]
 
 
+# A number followed by what it counts, in a text that is not a plural entry: right only when the number can never
+# be 1 (nor, in Russian, end in 1 to 4). Each text allowed here says why; any other must be a plural entry
+# (i18n.plural) or be reshaped so that no word agrees with the number ("Credits: {credits}").
+COUNTED = re.compile(
+    r"\{(\w+)\} (?:(?:more|reference|blocked) )?"
+    r"(?:images|credits|characters|words|pixels|megapixels|bytes|days|members|jobs|requests|entries|rows|times|seconds|"
+    r"minutes|hours)\b"
+)
+COUNTED_ALLOWED = {
+    ("refusal.prompt_too_long", "length"): "always over the prompt limit: thousands",
+    ("refusal.too_many_images", "limit"): "a limit of 1 has its own text, refusal.too_many_images_one",
+    ("refusal.image.too_many_pixels.one", "height"): "an image over the pixel limit is thousands of pixels high",
+    ("refusal.image.too_many_pixels.many", "height"): "likewise",
+    ("refusal.image.too_many_pixels.one", "megapixels"): "a decimal amount, never 1 (the limit is far above)",
+    ("refusal.image.too_many_pixels.many", "megapixels"): "likewise",
+    ("refusal.image.too_many_pixels_unsized.one", "megapixels"): "likewise",
+    ("refusal.image.too_many_pixels_unsized.many", "megapixels"): "likewise",
+    ("refusal.image.not_small_enough.one", "max_bytes"): "a fixed size in the millions of bytes",
+    ("refusal.image.not_small_enough.many", "max_bytes"): "likewise",
+    ("refusal.blocked_words_full", "limit"): "MAX_BLOCKED_WORDS, 500",
+    ("refusal.blocked_words_too_many", "limit"): "MAX_BLOCKED_WORDS, 500",
+    ("notice.first_images", "given"): "more images than were used: at least two",
+    ("blocked.left_out", "limit"): "the longest blocked word, a fixed length",
+}
+
+
+def test_a_count_in_a_text_that_is_not_a_plural_entry_can_never_be_one() -> None:
+    source = i18n.catalogs()[i18n.SOURCE]
+    counted = {
+        (key, found.group(1))
+        for key, forms in source.texts.items()
+        if key not in source.plural_keys
+        for form in forms
+        for found in COUNTED.finditer(form)
+    }
+    assert counted - COUNTED_ALLOWED.keys() == set()
+    assert COUNTED_ALLOWED.keys() <= counted, "an allowed count that is no longer in its text: remove it"
+
+
 # A number of four digits or more typed into a text, grouped or not; not part of a date (2026-11-01), a reference
 # (3f2a9c1b), a ratio (16:9) or a name (gpt-4o).
 # Not \w at the edges: a CJK text runs straight into its numbers (最大4,000文字).
