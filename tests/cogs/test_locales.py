@@ -1,9 +1,12 @@
 """Locales in the bot: command texts through the catalog and the translator, the sync hash over the translated
-payload, private answers in the member's locale, the server's language kept with each job and named by
+payload, private answers in the member's locale (every text of /help, /history, /show, /quota and /imagine-settings
+show in the pseudo-locale), the server's language kept with each job and named by
 /imagine-settings, and what the bot posts on its own (the welcome, alerts, the moderation log) in the server's."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,12 @@ from i18n.locales import FALLBACKS
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.cogs.test_alerts import outcome
 from tests.cogs.test_imagine_settings import refused_at_once, settings_fields
+from tests.cogs.test_quota import answer
 from tests.cogs.test_quota import command as run_command
+from tests.fakes._discord_records import iter_components
 from tests.fakes.discord import CallbackType, FakeChannel, FakeGuild, MessageRecord
 from tests.fakes.toapis import Endpoint, Fault
+from toapis import catalog
 
 PSEUDO_ENV = {"IMAGINE_PSEUDO_LOCALE": "fi"}
 NAMES = (Where.command_name, Where.group_name, Where.parameter_name)
@@ -195,6 +201,73 @@ async def test_usage_and_the_model_suggestions_speak_the_members_locale(make_wor
     assert "<t:" in embed["description"]
     assert suggestions[0]["name"] == "⟦GPT Image 2 (đéƒàûĺţ)⟧"
     assert english[0]["name"] == "GPT Image 2 (default)"
+
+
+# What is not text to translate: mentions and timestamps, code spans, links, slash commands, job references.
+NOT_TEXT = re.compile(r"<[^<>\s]+>|`[^`]*`|https?://\S+|(?<![\w/])/[a-z][\w-]*|\b[0-9a-f]{8,32}\b")
+PROMPT = "a cat"
+
+
+def shown_texts(message: MessageRecord) -> Iterator[str]:
+    """Everything a member reads of a message: its content, its embeds, its buttons' and menus' labels."""
+    yield message.content or ""
+    for embed in message.embeds:
+        yield from (
+            embed.get("title") or "",
+            embed.get("description") or "",
+            (embed.get("footer") or {}).get("text", ""),
+        )
+        for field in embed.get("fields") or []:
+            yield from (field["name"], field["value"])
+    for component in iter_components(message.components):
+        yield from (component.get("label") or "", component.get("placeholder") or "")
+        for option in component.get("options") or []:
+            yield option.get("label") or ""
+
+
+def english_left(text: str) -> str:
+    """The words of `text` that are not pseudo-localized, once names (the bot's, the models', the languages' in
+    their own words), the prompt and what is not text are taken out."""
+    names = [i18n.bot_name(), PROMPT, *(spec.name for spec in catalog.MODELS.values())]
+    names += [i18n.language_name(locale) for locale in i18n.SUPPORTED]
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, " ")
+    return " ".join(re.findall(r"[A-Za-z]{2,}", NOT_TEXT.sub(" ", text)))
+
+
+@pytest.mark.parametrize(
+    ("name", "by_admin"),
+    [
+        ("help", False),
+        ("history", False),
+        ("show", False),
+        ("quota show", True),
+        ("quota usage", True),
+        ("imagine-settings show", True),
+    ],
+)
+async def test_what_a_command_shows_is_all_in_the_pseudo_locale(
+    make_world: WorldFactory, name: str, by_admin: bool
+) -> None:
+    async with make_world(**PSEUDO_ENV) as world:
+        world.guild.locale = "fi"  # /show posts the images again for the channel: the server speaks it too
+        first = await world.imagine(PROMPT)
+        await world.discord.wait_for(lambda: delivered(first), 15)
+        assert first.original is not None
+        reference = re.search(r"[0-9a-f]{8,32}", first.original.embeds[0]["footer"]["text"])
+        assert reference is not None
+        options = {"job": reference.group()} if name == "show" else {}
+        user = world.guild.owner if by_admin else world.member
+        call = await world.discord.invoke_slash(name, options, user=user, channel=world.channel, locale="fi")
+        message = await answer(world, call)
+        if name == "show":
+            await world.discord.wait_for(lambda: delivered(call), 15, what="the images shown")
+            assert call.original is not None
+            message = call.original
+
+    texts = [text for text in shown_texts(message) if text]
+    assert texts, f"/{name} showed nothing"
+    assert {text: english_left(text) for text in texts if english_left(text)} == {}
 
 
 # -- the server's language, kept with each job -------------------------------------------------------------------
