@@ -684,7 +684,7 @@ async def check(settings: Settings, out: Callable[[str], None]) -> int:
             timeout=CHECK_TIMEOUT,
             retry=RetryPolicy(max_retries=0),
         )
-        for line in await check_toapis(client, models=[settings.toapis_model], low_balance=settings.low_balance_alert):
+        for line in await check_toapis(client, models=settings.toapis_models, low_balance=settings.low_balance_alert):
             say(line)
     say(await check_webhook_setup(settings, schema))
     found = await check_discord(
@@ -725,11 +725,13 @@ async def check_webhook_setup(settings: Settings, schema: SchemaStatus | None) -
 
 
 async def check_commands(settings: Settings, schema: SchemaStatus | None, application_id: int) -> CheckLine:
-    """Whether the next start syncs commands: compares the command tree with the last sync recorded."""
+    """Whether the next start syncs commands: compares the command tree with the last sync recorded. Only the
+    process that runs shard 0 syncs (ImagineBot.sync_commands), so with SHARD_IDS leaving it out, it says so."""
+    start = "start" if settings.shard_ids is None or 0 in settings.shard_ids else "start of shard 0's process"
     if schema is None or schema.too_new:
         return note("commands", "cannot tell without the database")
     if not schema.exists:
-        return ok("commands", "the first start syncs them")
+        return ok("commands", f"the first {start} syncs them")
     if schema.pending:
         return ok("commands", "compared with the last sync once the next start has migrated the database")
     try:
@@ -742,7 +744,7 @@ async def check_commands(settings: Settings, schema: SchemaStatus | None, applic
         return ok("commands", "unchanged since the last sync")
     scopes = ["global" if scope is None else f"the operator's server {scope}" for scope in changed]
     scopes += [f"removal from server {guild_id}" for guild_id in stale]
-    return ok("commands", f"the next start syncs them ({', '.join(scopes)})")
+    return ok("commands", f"the next {start} syncs them ({', '.join(scopes)})")
 
 
 # -- python bot.py --health -----------------------------------------------------------------------------------

@@ -58,8 +58,17 @@ def language_text(settings: GuildSettings, guild_locale: discord.Locale | None, 
     """The language of the server's public messages, said in `locale`: chosen, or its preferred locale's."""
     if settings.language is not None:
         return i18n.language_name(settings.language)
-    name = i18n.language_name(server_locale(guild_locale, None))
-    return i18n.translate("settings.language.field_auto", locale, language=name)
+    return _auto_text("settings.language.field_auto", "settings.language.field_unspoken", guild_locale, locale)
+
+
+def _auto_text(key: str, unspoken_key: str, guild_locale: discord.Locale | None, locale: i18n.LocaleLike) -> str:
+    """`key` naming the language public messages speak when they follow the preferred locale: the one the bot
+    falls back to (docs/i18n.md), not the preferred one it may not speak (`unspoken_key` then names both)."""
+    preferred = server_locale(guild_locale, None)
+    name = i18n.language_name(i18n.resolve(preferred))
+    if i18n.spoken(preferred):
+        return i18n.translate(key, locale, language=name)
+    return i18n.translate(unspoken_key, locale, language=name, preferred=i18n.language_name(preferred))
 
 
 def settings_embed(
@@ -342,8 +351,9 @@ class ImagineSettingsCog(
         chosen = None if language == AUTO else language
         settings = await self.services.server_settings.set_language(interaction.guild_id, chosen)
         if chosen is None:
-            name = i18n.language_name(server_locale(interaction.guild_locale, None))
-            text = i18n.translate("settings.language.auto", locale, language=name)
+            text = _auto_text(
+                "settings.language.auto", "settings.language.auto_unspoken", interaction.guild_locale, locale
+            )
         else:
             text = i18n.translate("settings.language.set", locale, language=language_text(settings, None, locale))
         await answer(interaction, text, ephemeral=True)

@@ -112,7 +112,8 @@ async def _check_models(client: ToAPIsClient, models: Sequence[str]) -> CheckLin
         shown = ", ".join(sorted(offered)) or "none"
         return fail(
             "models",
-            f"not offered to this key: {', '.join(missing)} (it offers: {shown}). Set TOAPIS_MODEL to one it offers.",
+            f"not offered to this key: {', '.join(missing)} (it offers: {shown}). "
+            "List in TOAPIS_MODELS (and TOAPIS_MODEL) only models it offers.",
         )
     return ok("models", f"{', '.join(models)} offered to this key")
 

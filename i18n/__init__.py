@@ -47,6 +47,7 @@ __all__ = [
     "pseudo",
     "pseudo_alias",
     "resolve",
+    "spoken",
     "template",
     "translate",
 ]
@@ -117,6 +118,16 @@ def resolve(locale: LocaleLike) -> str:
     """The catalog locale that speaks to `locale`: itself if supported, a close one (`es-419` -> `es-ES`,
     `en-GB` -> `en-US`), `pseudo` for the pseudo-locale, English otherwise."""
     return _resolve(_code(locale), pseudo_alias=_state.pseudo_alias)
+
+
+def spoken(locale: LocaleLike) -> bool:
+    """Whether a catalog speaks `locale`'s language (its own, a close variant's, or the pseudo-locale's); False
+    when English only stands in for it (`it`, `pl`...), so that a text does not claim the bot speaks it."""
+    code = _code(locale)
+    if code is None:
+        return True
+    resolved = resolve(code)
+    return resolved == PSEUDO or resolved.split("-")[0] == code.split("-")[0]
 
 
 def template(key: str, locale: LocaleLike, count: int | None = None) -> str:

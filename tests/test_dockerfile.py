@@ -271,7 +271,8 @@ def test_compose_keeps_the_data_in_a_volume_and_reads_env() -> None:
 def test_the_sharded_compose_file_runs_postgres_and_two_processes_with_different_shards() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.sharded.yml").read_text())
     services = compose["services"]
-    assert services["postgres"]["image"].startswith("postgres:")
+    # Pinned to a patch release of the major version the tests run against, like the image's Python.
+    assert re.fullmatch(r"postgres:15\.\d+(-[a-z]+)?(@sha256:[0-9a-f]{64})?", services["postgres"]["image"])
     bots = {name: service for name, service in services.items() if name != "postgres"}
     assert len(bots) == 2
     environments = [service["environment"] for service in bots.values()]

@@ -112,7 +112,9 @@ async def test_a_server_blocks_at_most_500_entries(world: World) -> None:
     last = await block(world, "one, two")
     full = await block(world, "three")
 
-    assert too_many.content == "A server can block at most 500 words or phrases: only 2 more fit. Nothing was added."
+    assert too_many.content == (
+        "A server can block at most 500 words or phrases: there is room for only 2 more. Nothing was added."
+    )
     assert last.content.startswith("Blocked: `one`, `two`.")
     assert full.content == "This server already blocks 500 words or phrases, the most it can: remove some first."
     assert len((await world.store.guild_settings.get(world.guild.id)).blocked_words) == 500

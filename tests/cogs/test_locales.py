@@ -1,8 +1,12 @@
 """Locales in the bot: command texts through the catalog and the translator, the sync hash over the translated
-payload, private answers in the member's locale, and the server's language kept with each job."""
+payload, private answers in the member's locale (every text of /help, /history, /show, /quota and /imagine-settings
+show in the pseudo-locale), the server's language kept with each job and named by
+/imagine-settings, and what the bot posts on its own (the welcome, alerts, the moderation log) in the server's."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +16,20 @@ from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 
 import i18n
+from cogs._texts import server_alert_text
 from cogs._translator import CatalogTranslator
+from generation.alerts import AlertKind
 from i18n.catalog import read_catalog
 from i18n.locales import FALLBACKS
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
-from tests.fakes.discord import CallbackType
+from tests.cogs.test_alerts import outcome
+from tests.cogs.test_imagine_settings import refused_at_once, settings_fields
+from tests.cogs.test_quota import answer
+from tests.cogs.test_quota import command as run_command
+from tests.fakes._discord_records import iter_components
+from tests.fakes.discord import CallbackType, FakeChannel, FakeGuild, MessageRecord
+from tests.fakes.toapis import Endpoint, Fault
+from toapis import catalog
 
 PSEUDO_ENV = {"IMAGINE_PSEUDO_LOCALE": "fi"}
 NAMES = (Where.command_name, Where.group_name, Where.parameter_name)
@@ -190,6 +203,73 @@ async def test_usage_and_the_model_suggestions_speak_the_members_locale(make_wor
     assert english[0]["name"] == "GPT Image 2 (default)"
 
 
+# What is not text to translate: mentions and timestamps, code spans, links, slash commands, job references.
+NOT_TEXT = re.compile(r"<[^<>\s]+>|`[^`]*`|https?://\S+|(?<![\w/])/[a-z][\w-]*|\b[0-9a-f]{8,32}\b")
+PROMPT = "a cat"
+
+
+def shown_texts(message: MessageRecord) -> Iterator[str]:
+    """Everything a member reads of a message: its content, its embeds, its buttons' and menus' labels."""
+    yield message.content or ""
+    for embed in message.embeds:
+        yield from (
+            embed.get("title") or "",
+            embed.get("description") or "",
+            (embed.get("footer") or {}).get("text", ""),
+        )
+        for field in embed.get("fields") or []:
+            yield from (field["name"], field["value"])
+    for component in iter_components(message.components):
+        yield from (component.get("label") or "", component.get("placeholder") or "")
+        for option in component.get("options") or []:
+            yield option.get("label") or ""
+
+
+def english_left(text: str) -> str:
+    """The words of `text` that are not pseudo-localized, once names (the bot's, the models', the languages' in
+    their own words), the prompt and what is not text are taken out."""
+    names = [i18n.bot_name(), PROMPT, *(spec.name for spec in catalog.MODELS.values())]
+    names += [i18n.language_name(locale) for locale in i18n.SUPPORTED]
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, " ")
+    return " ".join(re.findall(r"[A-Za-z]{2,}", NOT_TEXT.sub(" ", text)))
+
+
+@pytest.mark.parametrize(
+    ("name", "by_admin"),
+    [
+        ("help", False),
+        ("history", False),
+        ("show", False),
+        ("quota show", True),
+        ("quota usage", True),
+        ("imagine-settings show", True),
+    ],
+)
+async def test_what_a_command_shows_is_all_in_the_pseudo_locale(
+    make_world: WorldFactory, name: str, by_admin: bool
+) -> None:
+    async with make_world(**PSEUDO_ENV) as world:
+        world.guild.locale = "fi"  # /show posts the images again for the channel: the server speaks it too
+        first = await world.imagine(PROMPT)
+        await world.discord.wait_for(lambda: delivered(first), 15)
+        assert first.original is not None
+        reference = re.search(r"[0-9a-f]{8,32}", first.original.embeds[0]["footer"]["text"])
+        assert reference is not None
+        options = {"job": reference.group()} if name == "show" else {}
+        user = world.guild.owner if by_admin else world.member
+        call = await world.discord.invoke_slash(name, options, user=user, channel=world.channel, locale="fi")
+        message = await answer(world, call)
+        if name == "show":
+            await world.discord.wait_for(lambda: delivered(call), 15, what="the images shown")
+            assert call.original is not None
+            message = call.original
+
+    texts = [text for text in shown_texts(message) if text]
+    assert texts, f"/{name} showed nothing"
+    assert {text: english_left(text) for text in texts if english_left(text)} == {}
+
+
 # -- the server's language, kept with each job -------------------------------------------------------------------
 
 
@@ -220,6 +300,113 @@ async def test_a_job_keeps_the_servers_preferred_locale_or_its_chosen_language(w
     assert world.bot.services.server_settings.get(world.guild.id).language is None
 
 
+async def test_auto_names_the_language_public_messages_speak_not_a_preferred_locale_the_bot_does_not(
+    world: World,
+) -> None:
+    # A Community server set to Italian: the bot speaks no Italian, so its public messages are English.
+    world.guild.locale = "it"
+    auto = await run_command(world, "imagine-settings language", {"language": "auto"})
+    assert auto.content.startswith(
+        "Progress and results in this server now follow its preferred locale, italiano, which Imagine does not "
+        "speak: they are in English (United States)."
+    )
+    shown = settings_fields(await run_command(world, "imagine-settings show"))
+    assert shown["Language of progress and results"] == (
+        "English (United States) (Imagine does not speak the server's preferred locale, italiano)"
+    )
+
+    # es-419 is served by the Spanish of Spain: that is the Spanish the channel reads.
+    world.guild.locale = "es-419"
+    shown = settings_fields(await run_command(world, "imagine-settings show"))
+    assert shown["Language of progress and results"] == "español (España) (the server's preferred locale)"
+
+
 async def _jobs_when(world: World, count: int) -> list[Any] | None:
     jobs = await world.jobs()
     return jobs if len(jobs) == count else None
+
+
+# -- what the bot posts on its own: the server's language ----------------------------------------------------------
+
+
+async def joined(world: World, name: str, locale: str) -> tuple[FakeGuild, FakeChannel, FakeChannel]:
+    """The bot is added to a Community server whose preferred locale is `locale`, with a #lobby (where the
+    welcome goes) and an #ops channel, both in the bot's cache."""
+    await world.bot.wait_until_ready()  # a server added in the first seconds counts as one it was in already
+    guild = world.discord.add_guild(name, locale=locale)
+    lobby = guild.add_text_channel("lobby")
+    ops = guild.add_text_channel("ops")
+
+    async def cached() -> bool:
+        return world.bot.get_channel(ops.id) is not None
+
+    await wait_until(cached, 10)
+    return guild, lobby, ops
+
+
+def posted(world: World, channel: FakeChannel, count: int) -> list[MessageRecord] | None:
+    messages = world.discord.channel_messages(channel)
+    return messages if len(messages) >= count else None
+
+
+async def test_the_welcome_speaks_the_servers_preferred_locale(world: World) -> None:
+    _, lobby, _ = await joined(world, "스튜디오", "ko")
+
+    (welcome,) = await world.discord.wait_for(lambda: posted(world, lobby, 1), 10, what="the welcome")
+
+    assert welcome.content == i18n.translate("welcome", "ko")
+    assert welcome.content != i18n.translate("welcome", i18n.SOURCE)
+
+
+async def test_log_channel_alerts_speak_the_preferred_locale_or_the_chosen_language(world: World) -> None:
+    japanese, _, japanese_ops = await joined(world, "スタジオ", "ja")
+    await run_command(
+        world, "imagine-settings log-channel", {"channel": japanese_ops}, user=japanese.owner, channel=japanese_ops
+    )
+    # The test server's preferred locale is en-US; its admins chose German for what the channel sees.
+    ops = world.guild.add_text_channel("ops")
+    world.discord.gateway.dispatch("CHANNEL_CREATE", ops.to_payload(), guild_id=world.guild.id)
+
+    async def cached() -> bool:
+        return world.bot.get_channel(ops.id) is not None
+
+    await wait_until(cached, 10)
+    await run_command(world, "imagine-settings log-channel", {"channel": ops})
+    await run_command(world, "imagine-settings language", {"language": "de"})
+    world.api.fail(Endpoint.SUBMIT, Fault.unauthorized(), times=None)
+    world.api.fail(Endpoint.MODELS, Fault.unauthorized(), times=None)
+
+    await outcome(world, await world.imagine("a cat"))
+    await world.discord.wait_for(lambda: posted(world, japanese_ops, 1), 10, what="the alert")
+    world.api.clear_faults()
+    await world.discord.wait_for(lambda: posted(world, japanese_ops, 2), 10, what="the all-clear")
+    await world.discord.wait_for(lambda: posted(world, ops, 2), 10, what="the all-clear")
+
+    kinds = (AlertKind.API_KEY_REJECTED, AlertKind.UPSTREAM_BACK)
+    assert [m.content for m in world.discord.channel_messages(japanese_ops)] == [
+        server_alert_text(kind, "ja") for kind in kinds
+    ]
+    assert [m.content for m in world.discord.channel_messages(ops)] == [server_alert_text(kind, "de") for kind in kinds]
+    assert server_alert_text(AlertKind.API_KEY_REJECTED, "de") != server_alert_text(
+        AlertKind.API_KEY_REJECTED, i18n.SOURCE
+    )
+
+
+async def test_the_mod_log_speaks_the_servers_preferred_locale(world: World) -> None:
+    guild, lobby, ops = await joined(world, "Estúdio", "pt-BR")
+    for name, options in (
+        ("imagine-settings log-channel", {"channel": ops}),
+        ("imagine-settings mod-log on", {}),
+        ("imagine-settings blocked-words add", {"words": "dragon"}),
+    ):
+        await run_command(world, name, options, user=guild.owner, channel=lobby)
+
+    await refused_at_once(world, await world.imagine("a dragon", user=guild.add_member("carol"), channel=lobby))
+
+    (entry,) = await world.discord.wait_for(lambda: posted(world, ops, 1), 10, what="the entry")
+    (embed,) = entry.embeds
+    assert embed["title"] == i18n.translate("modlog.title", "pt-BR")
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields[i18n.translate("modlog.reason", "pt-BR")] == i18n.translate("modlog.reason.blocked", "pt-BR")
+    assert set(fields) == {i18n.translate(f"modlog.{name}", "pt-BR") for name in ("member", "channel", "reason")}
+    assert embed["title"] != i18n.translate("modlog.title", i18n.SOURCE)

@@ -147,6 +147,33 @@ async def test_check_names_a_refused_key_and_a_refused_token(world: World) -> No
     forget_wrong_key_requests(world)
 
 
+async def test_check_names_every_configured_model_the_key_is_not_offered(world: World) -> None:
+    # The default model is offered; another model the operator lists is not: --check must look at all of them.
+    world.api.models = ("gpt-image-2",)
+
+    process = await run_bot(world, "--check", TOAPIS_MODELS="gpt-image-2,flux-2-pro")
+
+    assert process.returncode == 1, process.output()
+    assert process.matching(r"^✗ models: not offered to this key: flux-2-pro \(it offers: gpt-image-2\)")
+    assert process.lines[-1] == "1 problem(s) to fix before Imagine can run."
+    no_traceback(process)
+
+
+async def test_check_of_a_process_without_shard_0_says_shard_0s_process_syncs_the_commands(world: World) -> None:
+    shards = {"SHARD_COUNT": "2", "SHARD_IDS": "1"}
+
+    before = await run_bot(world, "--check", **shards)
+    async with world.bot(**shards) as bot:
+        assert await bot.terminate() == 0
+    after = await run_bot(world, "--check", **shards)
+
+    assert before.matching(r"^✓ commands: the first start of shard 0's process syncs them$"), before.output()
+    # That process started and synced nothing: its own next start will not either.
+    assert world.discord.command_syncs == []
+    assert after.matching(r"^✓ commands: the next start of shard 0's process syncs them \(global\)$"), after.output()
+    assert (before.returncode, after.returncode) == (0, 0)
+
+
 async def test_check_with_the_database_unreachable(world: World) -> None:
     url = f"postgresql://imagine:db-secret-pw@127.0.0.1:{closed_port()}/imagine"
 

@@ -78,7 +78,7 @@ def test_n_at_the_server_maximum_is_accepted() -> None:
 def test_too_many_references_are_refused() -> None:
     with pytest.raises(Refusal) as refused:
         check_options("a cat", 1, max_n=4, reference_count=MAX_REFERENCES + 1)
-    assert refusal_text(refused.value, "en-US") == "At most 4 reference images can be used; you gave 5."
+    assert refusal_text(refused.value, "en-US") == "Too many reference images: you gave 5, and the most is 4."
 
 
 def test_the_first_problem_is_the_one_reported() -> None:
@@ -120,7 +120,7 @@ BOMB = "Your image is 7100×7100 pixels, more than the 50 megapixels Imagine acc
         ([picture(), b"BM\x00\x00 a bitmap"], "Image 2 is not a JPEG, PNG, WebP or GIF image."),
         ([picture(), picture(), picture("PNG")[:40]], TRUNCATED),
         ([encode(Image.new("1", (7100, 7100)), "PNG")], BOMB),
-        ([picture()] * 5, "At most 4 reference images can be used; you gave 5."),
+        ([picture()] * 5, "Too many reference images: you gave 5, and the most is 4."),
     ],
     ids=["not-an-image", "second-is-a-bitmap", "third-truncated", "decompression-bomb", "five"],
 )

@@ -4,15 +4,17 @@ kept, every key the code names present; and the locale rules, plurals, numbers a
 from __future__ import annotations
 
 import ast
+import gettext
 import re
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_file
+from babel.messages.plurals import get_plural
 
 import i18n
 from i18n.catalog import LOCALES_DIR, load_catalogs, po_path, problems, read_catalog
-from i18n.locales import resolve
+from i18n.locales import babel_name, resolve
 from tests.e2e.harness import ROOT
 
 # Where the code names message keys, and the functions that take a key first.
@@ -156,6 +158,71 @@ def test_form_and_button_texts_fit_discords_limits_in_every_locale(locale: str) 
     assert checked >= 8
 
 
+# -- Discord markdown ----------------------------------------------------------------------------------------
+
+# What Discord renders and a translation must keep as the English has it: a lost `**` bolds the rest of a message,
+# a lost backtick or `||` swallows what follows, a changed `<@…>` or `<t:…>` shows as raw text.
+MARKDOWN = {
+    "bold": re.compile(r"\*\*"),
+    "code block": re.compile(r"```"),
+    "code span": re.compile(r"(?<!`)`(?!`)"),
+    "spoiler": re.compile(r"\|\|"),
+    "masked link": re.compile(r"\]\("),
+    # mentions (<@…>, <@&…>, <#…>), timestamps (<t:…>), command mentions (</…>) and custom emoji (<:…>)
+    "markup": re.compile(r"<(?:@[!&]?|#|t:|/|a?:)[^<>]*>"),
+}
+# Translations whose markdown may differ from the English, each with its reason. Keyed by (locale, message key).
+MARKDOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
+
+
+def markdown(text: str) -> dict[str, int]:
+    return {name: len(pattern.findall(text)) for name, pattern in MARKDOWN.items()}
+
+
+@pytest.mark.parametrize("locale", [locale for locale in i18n.SUPPORTED if locale != i18n.SOURCE])
+def test_every_translation_keeps_the_englishs_discord_markdown(locale: str) -> None:
+    loaded = load_catalogs([locale])
+    source, other = loaded[i18n.SOURCE], loaded[locale]
+    differ = {}
+    for key, forms in other.texts.items():
+        # A plural form matches one of the English forms ("one image" may read differently from "{count} images").
+        expected = [markdown(form) for form in source.texts[key]]
+        for form in forms:
+            if markdown(form) not in expected:
+                differ[(locale, key)] = (expected[-1], markdown(form))
+    allowed = {where: reason for where, reason in MARKDOWN_DIFFERENCES.items() if where[0] == locale}
+    assert {where: counts for where, counts in differ.items() if where not in allowed} == {}
+    assert set(allowed) <= set(differ), "an allowed difference that no longer exists: remove it"
+
+
+def test_markdown_counts_what_discord_renders() -> None:
+    counts = markdown("**Job** `3f2a` ```\nx\n``` ||secret|| [docs](https://x) <@1> <@&2> <#3> <t:4:R> </imagine:5>")
+    assert counts == {"bold": 2, "code block": 2, "code span": 2, "spoiler": 2, "masked link": 1, "markup": 5}
+    assert markdown("a <b> and 1 < 2 > 0") == dict.fromkeys(MARKDOWN, 0)
+
+
+# An option's value quoted as a member types it (`scope: role`) names the choice as that member's Discord shows it
+# in the picker and the input: the choice's name in their locale (choices are localized, cogs/_translator.py).
+OPTION_VALUE = re.compile(r"`([a-z][a-z-]*): ([^`<>{}]+)`")
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_a_quoted_option_value_reads_as_the_choice_name_the_member_sees(locale: str) -> None:
+    source, other = i18n.catalogs()[i18n.SOURCE], i18n.catalogs()[locale]
+    checked = 0
+    for key, forms in source.texts.items():
+        for option, value in {match for form in forms for match in OPTION_VALUE.findall(form)}:
+            (choice,) = [
+                name
+                for name, names in source.texts.items()
+                if name.startswith(f"choice.{option}.") and names[0] == value
+            ]
+            shown = f"`{option}: {i18n.template(choice, locale)}`"
+            assert all(shown in form for form in other.texts[key]), (key, shown, other.texts[key])
+            checked += 1
+    assert checked >= 2
+
+
 # -- locales -------------------------------------------------------------------------------------------------
 
 
@@ -228,6 +295,79 @@ def test_plurals_follow_the_locales_rule_and_numbers_its_format() -> None:
     assert i18n.number(100, "en-US", decimals=2) == "100.00"
     assert i18n.number(1234.56, "en-US", decimals=1) == "1,234.6"
     assert i18n.number(0.95, "en-US") == "0.95"
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_each_catalogs_plural_rule_is_cldrs(locale: str) -> None:
+    # Babel's gettext table, from CLDR: Russian has three forms, Chinese, Japanese and Korean one, the others two
+    # (French and Brazilian Portuguese count 0 as singular). A header copied from another language would pick the
+    # wrong form for some counts without any other test noticing.
+    catalog = i18n.catalogs()[locale]
+    cldr = get_plural(babel_name(locale))
+    assert catalog.num_plurals == cldr.num_plurals
+    expected = gettext.c2py(cldr.plural_expr)
+    assert [catalog.plural_index(n) for n in range(1001)] == [expected(n) for n in range(1001)]
+
+
+# A number followed by what it counts, in a text that is not a plural entry: right only when the number can never
+# be 1 (nor, in Russian, end in 1 to 4). Each text allowed here says why; any other must be a plural entry
+# (i18n.plural) or be reshaped so that no word agrees with the number ("Credits: {credits}").
+COUNTED = re.compile(
+    r"\{(\w+)\} (?:(?:more|reference|blocked) )?"
+    r"(?:images|credits|characters|words|pixels|megapixels|bytes|days|members|jobs|requests|entries|rows|times|seconds|"
+    r"minutes|hours)\b"
+)
+COUNTED_ALLOWED = {
+    ("refusal.prompt_too_long", "length"): "always over the prompt limit: thousands",
+    ("refusal.too_many_images", "limit"): "a limit of 1 has its own text, refusal.too_many_images_one",
+    ("refusal.image.too_many_pixels.one", "height"): "an image over the pixel limit is thousands of pixels high",
+    ("refusal.image.too_many_pixels.many", "height"): "likewise",
+    ("refusal.image.too_many_pixels.one", "megapixels"): "a decimal amount, never 1 (the limit is far above)",
+    ("refusal.image.too_many_pixels.many", "megapixels"): "likewise",
+    ("refusal.image.too_many_pixels_unsized.one", "megapixels"): "likewise",
+    ("refusal.image.too_many_pixels_unsized.many", "megapixels"): "likewise",
+    ("refusal.image.not_small_enough.one", "max_bytes"): "a fixed size in the millions of bytes",
+    ("refusal.image.not_small_enough.many", "max_bytes"): "likewise",
+    ("refusal.blocked_words_full", "limit"): "MAX_BLOCKED_WORDS, 500",
+    ("refusal.blocked_words_too_many", "limit"): "MAX_BLOCKED_WORDS, 500",
+    ("notice.first_images", "given"): "more images than were used: at least two",
+    ("blocked.left_out", "limit"): "the longest blocked word, a fixed length",
+}
+
+
+def test_a_count_in_a_text_that_is_not_a_plural_entry_can_never_be_one() -> None:
+    source = i18n.catalogs()[i18n.SOURCE]
+    counted = {
+        (key, found.group(1))
+        for key, forms in source.texts.items()
+        if key not in source.plural_keys
+        for form in forms
+        for found in COUNTED.finditer(form)
+    }
+    assert counted - COUNTED_ALLOWED.keys() == set()
+    assert COUNTED_ALLOWED.keys() <= counted, "an allowed count that is no longer in its text: remove it"
+
+
+# A number of four digits or more typed into a text, grouped or not; not part of a date (2026-11-01), a reference
+# (3f2a9c1b), a ratio (16:9) or a name (gpt-4o).
+# Not \w at the edges: a CJK text runs straight into its numbers (最大4,000文字).
+TYPED_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z_.,:/-])(?:[0-9]{1,3}(?:[,.\u00a0\u202f ][0-9]{3})+|[0-9]{4,})(?![0-9A-Za-z_-])"
+)
+
+
+@pytest.mark.parametrize("locale", i18n.SUPPORTED)
+def test_a_number_typed_into_a_text_is_written_as_the_locale_writes_numbers(locale: str) -> None:
+    # The bot formats the numbers it fills in with i18n.number (CLDR): "4,000", "4.000", "4 000" (no-break). A
+    # number written by hand beside them (a limit in an option's description) must read the same way.
+    typed = {
+        (key, found.group()): i18n.number(int(re.sub(r"\D", "", found.group())), locale)
+        for key, forms in i18n.catalogs()[locale].texts.items()
+        for form in forms
+        for found in TYPED_NUMBER.finditer(form)
+    }
+    assert {where: written for where, written in typed.items() if where[1] != written} == {}
+    assert any(key == "option.imagine.prompt" for key, _ in typed)
 
 
 def test_a_plural_rule_comes_from_the_catalogs_header(tmp_path: Path) -> None:
