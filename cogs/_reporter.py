@@ -169,7 +169,10 @@ class DiscordReporter:
         )
         view = self._result_view(job, len(event.images)) if self._result_view else None
         spoiler = self._spoiler is not None and self._spoiler(job)
-        if self._reply_editable(job) and (not job.late_notified or self._channel_reply is not None):
+        # A late job's member was told they would be mentioned in the channel, so the result goes there; unless
+        # the bot may not post there: then the reply, while it can be edited, is the only place everyone sees it.
+        in_reply = not job.late_notified or self._channel_reply is not None or not job.channel_postable
+        if self._reply_editable(job) and in_reply:
             files = await self._files(event.images, limit, spoiler=spoiler)
             try:
                 message = await self._edit_reply(embed=embed, view=view, attachments=files)
