@@ -177,7 +177,7 @@ class ImagineBot(commands.AutoShardedBot):
         await self.sync_commands()
         # Before any new work: the members whose requests a stopped process acknowledged and never took.
         answer_owed = OwedAnswerer(self)
-        await self.services.owed_answers.answer_left_over(answer_owed)
+        await self.services.owed_answers.answer_left_over(answer_owed, at_start=True)
         await self.services.pipeline.start()
         operations = self.operations
         self._background = [
