@@ -181,13 +181,15 @@ class Intake:
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
         # failure on Imagine's side gives it back.
         admission.start_cooldown(guild_id, user_id)
-        try:
-            callback = await interaction.response.defer(thinking=True)
-        except BaseException:
-            admission.give_back_cooldown(guild_id, user_id)
-            raise
-        self._pipeline.metrics.acknowledged(time.monotonic() - started)
+        # Acknowledged from the moment the defer is sent: a stop that comes while it is in flight waits for the
+        # request (and answers it) rather than find nothing to wait for.
         with self.acknowledged():
+            try:
+                callback = await interaction.response.defer(thinking=True)
+            except BaseException:
+                admission.give_back_cooldown(guild_id, user_id)
+                raise
+            self._pipeline.metrics.acknowledged(time.monotonic() - started)
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
                 reply_id = (await interaction.original_response()).id

@@ -3,12 +3,17 @@ only them; where the bot may not post, the record is dropped. A restart during i
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
+
+import discord
+import pytest
 
 import i18n
 from storage.clock import utc_now
 from storage.owed_answers import OwedAnswer
-from tests.cogs.conftest import World, png_upload
+from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 
 RESTARTED = i18n.translate("owed.restarted", i18n.SOURCE, bot="Imagine")
 
@@ -91,3 +96,40 @@ async def test_a_stop_while_a_mention_is_read_answers_in_its_reply(world: World)
     # Answered: the next start does not answer it again.
     assert await world.store.message_requests.get(message.id) is not None
     assert len(reply.versions) == 2
+
+
+async def test_a_stop_while_the_defer_is_in_flight_waits_for_the_request(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives while the request's deferral is on its way to Discord: the stop counts the request as
+    acknowledged already, so it waits for it (here, its admission) rather than return at once."""
+    sent, arrives = asyncio.Event(), asyncio.Event()
+    defer = discord.InteractionResponse.defer
+
+    async def slow_defer(self: discord.InteractionResponse, **kwargs: Any) -> Any:
+        sent.set()
+        await arrives.wait()  # the network is slow
+        return await defer(self, **kwargs)
+
+    # A poll interval of 1 s gives the stop's drain 1.2 s: ample for an admission without images.
+    async with make_world(TOAPIS_POLL_INTERVAL="1") as world:
+        monkeypatch.setattr(discord.InteractionResponse, "defer", slow_defer)
+        call = await world.imagine("a fox in the snow")
+        await asyncio.wait_for(sent.wait(), 15)
+        intake = world.bot.services.intake
+
+        closing = asyncio.create_task(intake.close())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not closing.done()  # it waits for the request
+        arrives.set()
+        await closing
+        monkeypatch.undo()
+        assert len(await world.jobs()) == 1  # admitted before the stop went on
+
+        # Resumed and delivered by the next start.
+        await world.restart()
+        job = await world.finished_job()
+        assert (job.state.value, job.images_delivered) == ("completed", 1)
+        await world.discord.wait_for(lambda: delivered(call), 15, what="the images")
+        assert await world.store.owed_answers.count() == 0
