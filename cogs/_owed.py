@@ -86,9 +86,10 @@ class OwedAnswerer:
                 nonce=f"owed{owed.interaction_id}"[:25],
             )
         except discord.HTTPException as exc:
-            if exc.code in _CHANNEL_REFUSED or exc.status in (403, 404):
-                return Outcome.GONE
+            # Before the channel's refusals: this 404 names the message, not the channel.
             if exc.code == 10008:
                 return Outcome.ANSWERED  # the nonce's earlier post, deleted since
+            if exc.code in _CHANNEL_REFUSED or exc.status in (403, 404):
+                return Outcome.GONE
             return Outcome.RETRY
         return Outcome.ANSWERED

@@ -4,6 +4,7 @@ only them; where the bot may not post, the record is dropped. A restart during i
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -52,13 +53,41 @@ async def test_past_the_tokens_life_the_member_is_told_in_the_channel(world: Wor
     assert await world.store.owed_answers.count() == 0
 
 
-async def test_with_nowhere_to_post_the_record_is_dropped(world: World) -> None:
+async def test_with_nowhere_to_post_the_record_is_dropped(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     await world.store.owed_answers.record(left_by_a_stopped_process(world, postable=False), owner="x", ttl_seconds=60)
 
     await world.restart()
 
     assert world.discord.channel_messages(world.channel) == []
     assert await world.store.owed_answers.count() == 0
+    # Logged for the operator, with whom and where.
+    (dropped,) = [record for record in caplog.records if record.message.startswith("Dropped the unanswered request")]
+    assert dropped.levelno == logging.WARNING
+    assert f"interaction 4242 (member {world.member.id}, channel {world.channel.id})" in dropped.message
+
+
+async def test_a_channel_answer_the_member_deleted_before_a_crash_counts_as_answered(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The start posted the answer, the member deleted it, and the process stopped before it forgot the record:
+    the next start's post repeats the nonce, which Discord answers 404 10008. That is an answer (deleted by its
+    reader), not a channel that refuses the bot."""
+    caplog.set_level(logging.INFO)
+    owed = left_by_a_stopped_process(world)
+    await world.store.owed_answers.record(owed, owner="before", ttl_seconds=60)
+    await world.restart()
+    (post,) = world.discord.channel_messages(world.channel)
+    await world.discord.delete_message(post)
+    await world.store.owed_answers.record(owed, owner="before", ttl_seconds=60)
+    caplog.clear()
+
+    await world.restart()
+
+    assert world.discord.channel_messages(world.channel) == []
+    assert await world.store.owed_answers.count() == 0
+    assert "Answered 1 request(s) a stopped process had acknowledged" in caplog.text
+    assert "Dropped the unanswered request" not in caplog.text
 
 
 async def test_a_stop_during_intake_answers_the_member_and_counts_nothing(world: World) -> None:
