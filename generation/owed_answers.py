@@ -37,8 +37,8 @@ class Outcome(enum.Enum):
 
     ANSWERED = "answered"
     GONE = "gone"
-    """Nothing left to answer: the reply was deleted, or no channel takes the bot's message and the token is
-    dead. The record is dropped (logged)."""
+    """Nowhere left to answer: the token is dead and no channel takes the bot's message. The record is dropped
+    (logged)."""
     RETRY = "retry"
     """Discord could not be reached: the record stays, for the next sweep or start."""
 

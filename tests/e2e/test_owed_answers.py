@@ -102,6 +102,30 @@ async def test_a_request_killed_while_its_images_are_read_is_answered_at_the_nex
         await world.discord.wait_for(lambda: delivered(again), STEP_TIMEOUT, what="the images")
 
 
+async def test_a_kill_after_the_reply_was_deleted_for_a_private_answer_still_answers_privately(
+    world: World,
+) -> None:
+    """A refusal after the defer deletes the public "thinking" reply, then sends its answer as a private
+    follow-up, then forgets the record. Killed between the first two: the next start finds the reply gone while
+    the token lives, and answers in a private follow-up rather than drop the record."""
+    prompt = "a kite over the dunes"
+    bot = await world.start_bot()
+    call = await acknowledged_and_reading(world, world.member("dan"), prompt)
+    await wait_until(lambda: owed_rows(world), STEP_TIMEOUT, what="the owed answer's record")
+    await bot.kill()
+    world.discord.release_cdn()
+    assert call.original is not None
+    await world.discord.delete_message(call.original)  # as the refusal did, just before the kill
+
+    async with world.bot():
+        (answer,) = call.followups
+        assert answer.ephemeral
+        assert answer.content == RESTARTED
+        assert prompt in answer.embeds[0]["description"]
+        assert owed_rows(world) == []
+        assert [m for m in world.discord.channel_messages(world.channel) if not m.deleted] == []
+
+
 async def test_a_clean_stop_answers_the_request_it_was_reading_before_it_exits(world: World) -> None:
     prompt = "a lighthouse from these four angles"
     bot = await world.start_bot()
