@@ -218,6 +218,12 @@ class DiscordReporter:
                 if not self._gone(exc):
                     log.warning("job %s: could not show the failure: %s", job.id, exc)
                     return
+        # Posted on its own, the notice names the job: the member can find it again, and so can a start that tells
+        # the failure again after a crash (past the nonce's few minutes).
+        reference = await self._reference(job)
+        footer = i18n.translate("result.job", job.locale, reference=reference) if reference else None
+        if footer:
+            embed.set_footer(text=footer)
         await self._outbox.send(
             job,
             Post(
@@ -226,6 +232,7 @@ class DiscordReporter:
                 purpose="fail:",
                 embed=embed,
                 more_embeds=tuple(prompt),
+                footer=footer,
             ),
         )
 

@@ -10,7 +10,7 @@ from cogs._outbox import Outbox, Post
 from storage.jobs import Job, JobState
 from tests.cogs.conftest import World, wait_until
 from tests.fakes.discord import FakeChannel, MessageRecord, Overwrite, Permission
-from tests.fakes.toapis import Timeline
+from tests.fakes.toapis import Outcome, Timeline
 
 
 async def running_job(world: World) -> Job:
@@ -94,3 +94,29 @@ async def test_a_repeated_post_whose_first_copy_was_deleted_counts_as_delivered(
     assert receipt.delivered
     assert not receipt.direct
     assert len(world.discord.messages) == messages
+
+
+async def test_a_failure_told_again_after_a_long_restart_is_not_posted_twice(world: World) -> None:
+    """The failure notice was posted in the channel, and the process stopped before it noted that: the next start
+    tells it again, past the nonce's few minutes, and finds the notice by the job its footer names."""
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine("a storm over the bay")
+    job = await running_job(world)
+    world.discord.expire_token(call)
+    (task,) = world.api.tasks_for(job.id)
+    world.api.end_task(task.id, Outcome.FAILED)
+
+    def notices() -> list[MessageRecord]:
+        return [m for m in world.discord.channel_messages(world.channel) if m.interaction is None]
+
+    (notice,) = await world.discord.wait_for(notices, 15, what="the failure notice")
+    reference = await world.bot.services.history.reference(await world.finished_job())
+    assert notice.embeds[0]["footer"]["text"] == f"Job {reference}"
+    await wait_until(lambda: world.store.db.fetch_all("SELECT id FROM jobs WHERE delivered_at IS NOT NULL"))
+    await world.store.db.execute("UPDATE jobs SET delivered_at = NULL WHERE id = :id", {"id": job.id})
+    world.discord.advance_time(60 * 60)  # the nonce no longer recognises a repeat
+
+    await world.restart()
+
+    await wait_until(lambda: world.store.db.fetch_all("SELECT id FROM jobs WHERE delivered_at IS NOT NULL"))
+    assert notices() == [notice]
