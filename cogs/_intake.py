@@ -37,6 +37,7 @@ from generation.quota_service import QuotaService
 from generation.refusals import (
     AnsweredElsewhere,
     AttachmentUnreadable,
+    FormExpired,
     NotInServer,
     PromptBlocked,
     QuotaExceeded,
@@ -405,7 +406,14 @@ class Intake:
             if draft.stored_references is not None:
                 action = "remixed" if draft.kind is JobKind.REMIX else "re-rolled"
                 stored = await self._history.references(draft.stored_references, action=action)
-            read = await _read_attachments(client, draft.attachments)
+            try:
+                read = await _read_attachments(client, draft.attachments)
+            except AttachmentUnreadable as unreadable:
+                if draft.kind is JobKind.CONTEXT:
+                    # A form's images are a message's, which the member cannot attach again to the form: they
+                    # open it anew on the message ("Imagine from images").
+                    raise FormExpired() from unreadable
+                raise
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from cogs._attachments import DEFAULT_URL_LIFETIME, ImageAttachment
 from storage.clock import utc_now
 from storage.forms import FormRecord
-from tests.cogs.conftest import WorldFactory, delivered, png_upload, wait_until
+from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
 from tests.cogs.test_quota import refused_quota
 from tests.fakes._discord_records import iter_components
 
@@ -60,3 +60,20 @@ async def test_a_form_sent_after_its_links_expired_asks_to_open_it_again(make_wo
         assert "Imagine from images" in text
         assert not delivered(sent)
         assert world.api.tasks == {}
+
+
+async def test_a_form_whose_images_the_cdn_refuses_asks_to_open_it_again(world: World) -> None:
+    """The record still lives by the bot's clock but the CDN refuses the links (they expired early, or the message
+    is gone): the member cannot "attach it again" to a form, so the form asks to be opened again."""
+    post = await world.discord.post_message(world.channel, world.member, "", files=[png_upload("boat.png")])
+    menu = await world.discord.invoke_message_context("Imagine from images", post, user=world.member)
+    await world.discord.wait_for(lambda: menu.modal is not None, 10, what="the form")
+    (field,) = [c["custom_id"] for c in iter_components(menu.modal and menu.modal["components"]) if c["type"] == 4]
+    await wait_until(lambda: world.store.db.fetch_all("SELECT id FROM forms"))
+    world.discord.expire_attachment_urls()
+
+    sent = await world.discord.submit_modal(menu, {field: "a boat at night"})
+
+    text = await refused_quota(world, sent)
+    assert text.startswith("This form has expired. Use ")
+    assert world.api.tasks == {}
