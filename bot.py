@@ -102,6 +102,10 @@ CHAT_OWED_GRACE: Final = timedelta(minutes=5)
 
 # Seconds a stopping bot waits for the moderation log's writes and posts still under way.
 MOD_LOG_DRAIN: Final = 5.0
+# Seconds a clean stop may take before the gateway closes: Docker sends SIGKILL 10 s after SIGTERM (`docker
+# stop`), and closing the gateway and the sessions takes the rest. The intake's drain (at most 6 s, then 3 s of
+# answers) comes first; the moderation log's last writes get what is left.
+STOP_BUDGET: Final = 9.0
 
 # Every request to ToAPIs runs under the client's own timeout; this is the session's outer bound.
 TOAPIS_SESSION_TIMEOUT: Final = aiohttp.ClientTimeout(total=300, connect=30)
@@ -177,7 +181,7 @@ class ImagineBot(commands.AutoShardedBot):
         await self.sync_commands()
         # Before any new work: the members whose requests a stopped process acknowledged and never took.
         answer_owed = OwedAnswerer(self)
-        await self.services.owed_answers.answer_left_over(answer_owed)
+        await self.services.owed_answers.answer_left_over(answer_owed, at_start=True)
         await self.services.pipeline.start()
         operations = self.operations
         self._background = [
@@ -209,6 +213,8 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_BUDGET
         with contextlib.suppress(AttributeError):
             # Every request acknowledged so far is admitted or answered before the pipeline stops.
             await self.services.intake.close()
@@ -222,7 +228,7 @@ class ImagineBot(commands.AutoShardedBot):
             await self.operations.heartbeat.stopped()
         with contextlib.suppress(AttributeError, TimeoutError):
             # A refused prompt's usage row and log entry are written after its answer: let them land.
-            async with asyncio.timeout(MOD_LOG_DRAIN):
+            async with asyncio.timeout(max(0.0, min(MOD_LOG_DRAIN, deadline - loop.time()))):
                 await self.services.mod_log.wait_idle()
         await super().close()
 

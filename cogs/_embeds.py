@@ -70,8 +70,14 @@ def progress_embed(job: Job, event: ProgressEvent) -> discord.Embed:
             status += "\n" + t("progress.remaining", remaining=time_left(event.remaining, locale))
     elif isinstance(event, Late):
         title = t("progress.title.late")
-        # A conversation's reply is edited in place for good; an interaction's is replaced by a channel post.
-        late = "progress.late" if job.interaction_token else "progress.late_in_place"
+        # A conversation's reply is edited in place for good; an interaction's is replaced by a channel post, or
+        # (where the bot may not post) keeps showing the job while it can be edited, then a DM takes over.
+        if not job.interaction_token:
+            late = "progress.late_in_place"
+        elif not job.channel_postable:
+            late = "progress.late_not_postable"
+        else:
+            late = "progress.late"
         status = t(late, elapsed=duration(event.elapsed, locale))
         colour = WAITING
     else:

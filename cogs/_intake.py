@@ -37,6 +37,7 @@ from generation.quota_service import QuotaService
 from generation.refusals import (
     AnsweredElsewhere,
     AttachmentUnreadable,
+    FormExpired,
     NotInServer,
     PromptBlocked,
     QuotaExceeded,
@@ -181,13 +182,15 @@ class Intake:
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
         # failure on Imagine's side gives it back.
         admission.start_cooldown(guild_id, user_id)
-        try:
-            callback = await interaction.response.defer(thinking=True)
-        except BaseException:
-            admission.give_back_cooldown(guild_id, user_id)
-            raise
-        self._pipeline.metrics.acknowledged(time.monotonic() - started)
+        # Acknowledged from the moment the defer is sent: a stop that comes while it is in flight waits for the
+        # request (and answers it) rather than find nothing to wait for.
         with self.acknowledged():
+            try:
+                callback = await interaction.response.defer(thinking=True)
+            except BaseException:
+                admission.give_back_cooldown(guild_id, user_id)
+                raise
+            self._pipeline.metrics.acknowledged(time.monotonic() - started)
             reply_id = callback.message_id if callback is not None else None
             if reply_id is None:
                 reply_id = (await interaction.original_response()).id
@@ -403,7 +406,14 @@ class Intake:
             if draft.stored_references is not None:
                 action = "remixed" if draft.kind is JobKind.REMIX else "re-rolled"
                 stored = await self._history.references(draft.stored_references, action=action)
-            read = await _read_attachments(client, draft.attachments)
+            try:
+                read = await _read_attachments(client, draft.attachments)
+            except AttachmentUnreadable as unreadable:
+                if draft.kind is JobKind.CONTEXT:
+                    # A form's images are a message's, which the member cannot attach again to the form: they
+                    # open it anew on the message ("Imagine from images").
+                    raise FormExpired() from unreadable
+                raise
             prepared = await prepare_references(read)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 

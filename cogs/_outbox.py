@@ -10,8 +10,9 @@ and gives the images back.
 Each post carries a nonce derived from the job, so Discord answers a repeat within minutes with the message it
 already made. A result posted before a long restart is older than that: before posting a result, the last
 messages there are searched for one of the bot's that carries this job's buttons (its own messages are never
-hidden from it). A nonce whose message the member deleted meanwhile is answered 404 10008: that result was
-delivered, and deleted by the member.
+hidden from it); before posting a failure notice, for one whose embed's footer names the job. A nonce whose
+message the member deleted meanwhile is answered 404 10008: that result was delivered, and deleted by the
+member.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Post:
     files: Files | None = None
     is_result: bool = False
     """Results are looked for before posting (a post before a long restart is beyond the nonce's memory)."""
+    footer: str | None = None
+    """The footer that names the job on `embed` (a failure notice's): looked for before posting, as results are."""
 
 
 class Outbox:
@@ -107,10 +110,10 @@ class Outbox:
         *,
         refused: frozenset[int],
     ) -> DeliveryReceipt:
-        if post.is_result:
-            earlier = await self._posted_before(job, channel)
+        if post.is_result or post.footer:
+            earlier = await self._posted_before(job, channel, post)
             if earlier is not None:
-                log.info("job %s: its result was posted before (message %s)", job.id, earlier)
+                log.info("job %s: its %s was posted before (message %s)", job.id, post.purpose or "result", earlier)
                 return DeliveryReceipt(True, earlier)
         try:
             message = await channel.send(
@@ -133,16 +136,19 @@ class Outbox:
             return DeliveryReceipt(False, permanent=permanent, detail=detail)
         return DeliveryReceipt(True, message.id)
 
-    async def _posted_before(self, job: Job, channel: discord.abc.Messageable) -> int | None:
-        """The id of a recent message of the bot's there that carries this job's result buttons (its reply, once it
-        showed the result, or an earlier post), if any."""
+    async def _posted_before(self, job: Job, channel: discord.abc.Messageable, post: Post) -> int | None:
+        """The id of a recent message of the bot's there that is this post: for a result, one that carries this
+        job's result buttons (its reply, once it showed the result, or an earlier post); otherwise one whose first
+        embed has the post's footer, which names the job."""
         me = self._client.user
         marker = f"imagine:delete:{job.id}:"  # only a result has a Delete button
         try:
             async for message in channel.history(limit=LOOK_BACK):
                 if me is not None and message.author.id != me.id:
                     continue
-                if any(custom_id.startswith(marker) for custom_id in _custom_ids(message)):
+                if post.is_result and any(custom_id.startswith(marker) for custom_id in _custom_ids(message)):
+                    return message.id
+                if post.footer and message.embeds and message.embeds[0].footer.text == post.footer:
                     return message.id
         except discord.HTTPException as exc:
             # Cannot look (no Read Message History): the nonce still catches a repeat within minutes.

@@ -1,6 +1,7 @@
 """Discord's side of the answer owed to a request the bot acknowledged and did not take (generation/owed_answers.py).
 
-The deferred reply is edited while the interaction's token lives (15 minutes): it still shows "thinking...".
+The deferred reply is edited while the interaction's token lives (15 minutes): it still shows "thinking...", or
+it is gone and a private follow-up answers instead.
 After that the reply can no longer be touched, so the member is told in the channel, mentioning only them, as
 for late results; where the bot may not post, there is nowhere left to answer and the record is dropped.
 """
@@ -64,7 +65,7 @@ class OwedAnswerer:
                 )
             except discord.HTTPException as exc:
                 if exc.code == 10008:
-                    return Outcome.GONE  # the member (or the bot before it stopped) deleted the reply
+                    return await self._follow_up(webhook, owed, text)
                 if exc.status >= 500 or exc.status == 429:
                     return Outcome.RETRY
                 # The token died early (or Discord refused the edit): the channel, as after its 15 minutes.
@@ -72,6 +73,20 @@ class OwedAnswerer:
             else:
                 return Outcome.ANSWERED
         return await self._post(owed, text)
+
+    async def _follow_up(self, webhook: discord.Webhook, owed: OwedAnswer, text: str) -> Outcome:
+        """The reply is gone while its token lives: deleted by the bot itself on its way to a private answer (a
+        refusal deletes the public "thinking" reply, then sends the answer as a follow-up: cogs/_intake.py) when
+        it stopped in between, or by a moderator. The member alone is told, in a follow-up; a follow-up cannot
+        become the reply any more, so it stays private."""
+        try:
+            await webhook.send(text, embeds=owed_embeds(owed), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status == 429:
+                return Outcome.RETRY
+            log.info("Could not follow up on interaction %s: %s", owed.interaction_id, exc)
+            return await self._post(owed, text)
+        return Outcome.ANSWERED
 
     async def _post(self, owed: OwedAnswer, text: str) -> Outcome:
         if not owed.channel_postable:
@@ -86,9 +101,10 @@ class OwedAnswerer:
                 nonce=f"owed{owed.interaction_id}"[:25],
             )
         except discord.HTTPException as exc:
-            if exc.code in _CHANNEL_REFUSED or exc.status in (403, 404):
-                return Outcome.GONE
+            # Before the channel's refusals: this 404 names the message, not the channel.
             if exc.code == 10008:
                 return Outcome.ANSWERED  # the nonce's earlier post, deleted since
+            if exc.code in _CHANNEL_REFUSED or exc.status in (403, 404):
+                return Outcome.GONE
             return Outcome.RETRY
         return Outcome.ANSWERED

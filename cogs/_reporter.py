@@ -169,7 +169,10 @@ class DiscordReporter:
         )
         view = self._result_view(job, len(event.images)) if self._result_view else None
         spoiler = self._spoiler is not None and self._spoiler(job)
-        if self._reply_editable(job) and (not job.late_notified or self._channel_reply is not None):
+        # A late job's member was told they would be mentioned in the channel, so the result goes there; unless
+        # the bot may not post there: then the reply, while it can be edited, is the only place everyone sees it.
+        in_reply = not job.late_notified or self._channel_reply is not None or not job.channel_postable
+        if self._reply_editable(job) and in_reply:
             files = await self._files(event.images, limit, spoiler=spoiler)
             try:
                 message = await self._edit_reply(embed=embed, view=view, attachments=files)
@@ -215,6 +218,12 @@ class DiscordReporter:
                 if not self._gone(exc):
                     log.warning("job %s: could not show the failure: %s", job.id, exc)
                     return
+        # Posted on its own, the notice names the job: the member can find it again, and so can a start that tells
+        # the failure again after a crash (past the nonce's few minutes).
+        reference = await self._reference(job)
+        footer = i18n.translate("result.job", job.locale, reference=reference) if reference else None
+        if footer:
+            embed.set_footer(text=footer)
         await self._outbox.send(
             job,
             Post(
@@ -223,6 +232,7 @@ class DiscordReporter:
                 purpose="fail:",
                 embed=embed,
                 more_embeds=tuple(prompt),
+                footer=footer,
             ),
         )
 

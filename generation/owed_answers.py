@@ -3,9 +3,9 @@
 The intake records a request right after its deferred reply (`record`) and forgets it once it has answered
 (`settle`); admission takes the record in the job's own transaction (`Pipeline.submit`). So a request is, at
 every moment, exactly one of: owed an answer (a record), a job, or answered. What a stopped process left is
-answered here, through an `Answerer` (Discord's side, cogs/_owed.py): at start-up, before new work is taken,
-and, with several processes on one database, by the process serving the server once the record's owner has
-stopped renewing its claim.
+answered here, through an `Answerer` (Discord's side, cogs/_owed.py): at start-up, before new work is taken
+(every record of this process's shards, whatever its claim), and, with several processes on one database, by
+the process serving the server once the record's owner has stopped renewing its claim.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ class Outcome(enum.Enum):
 
     ANSWERED = "answered"
     GONE = "gone"
-    """Nothing left to answer: the reply was deleted, or no channel takes the bot's message and the token is
-    dead. The record is dropped (logged)."""
+    """Nowhere left to answer: the token is dead and no channel takes the bot's message. The record is dropped
+    (logged)."""
     RETRY = "retry"
     """Discord could not be reached: the record stays, for the next sweep or start."""
 
@@ -81,9 +81,16 @@ class OwedAnswers:
         except Exception:
             log.exception("Could not forget the answered request of interaction %s", interaction_id)
 
-    async def answer_left_over(self, answer: Answerer) -> int:
-        """Answer what stopped processes left, for this process's servers; how many were answered."""
-        left = await self._repository.orphans(self._owner, expired_only=self._ttl is not None)
+    async def answer_left_over(self, answer: Answerer, *, at_start: bool = False) -> int:
+        """Answer what stopped processes left, for this process's servers; how many were answered.
+
+        `at_start`: every record of this process's servers is taken, however long its claim still runs. Discord
+        runs a shard in one process at a time, so whoever wrote them served these shards before this process
+        and has stopped: waiting for its claim to run out (up to a lease and a sweep) would only keep its members
+        waiting. Later sweeps take a claim only once it has run out (a live process keeps renewing its own).
+        """
+        expired_only = self._ttl is not None and not at_start
+        left = await self._repository.orphans(self._owner, expired_only=expired_only)
         mine = [owed for owed in left if self._owns_guild(owed.guild_id)]
         if not mine:
             return 0

@@ -3,12 +3,18 @@ only them; where the bot may not post, the record is dropped. A restart during i
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
+from typing import Any
+
+import discord
+import pytest
 
 import i18n
 from storage.clock import utc_now
 from storage.owed_answers import OwedAnswer
-from tests.cogs.conftest import World, png_upload
+from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 
 RESTARTED = i18n.translate("owed.restarted", i18n.SOURCE, bot="Imagine")
 
@@ -47,13 +53,41 @@ async def test_past_the_tokens_life_the_member_is_told_in_the_channel(world: Wor
     assert await world.store.owed_answers.count() == 0
 
 
-async def test_with_nowhere_to_post_the_record_is_dropped(world: World) -> None:
+async def test_with_nowhere_to_post_the_record_is_dropped(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     await world.store.owed_answers.record(left_by_a_stopped_process(world, postable=False), owner="x", ttl_seconds=60)
 
     await world.restart()
 
     assert world.discord.channel_messages(world.channel) == []
     assert await world.store.owed_answers.count() == 0
+    # Logged for the operator, with whom and where.
+    (dropped,) = [record for record in caplog.records if record.message.startswith("Dropped the unanswered request")]
+    assert dropped.levelno == logging.WARNING
+    assert f"interaction 4242 (member {world.member.id}, channel {world.channel.id})" in dropped.message
+
+
+async def test_a_channel_answer_the_member_deleted_before_a_crash_counts_as_answered(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The start posted the answer, the member deleted it, and the process stopped before it forgot the record:
+    the next start's post repeats the nonce, which Discord answers 404 10008. That is an answer (deleted by its
+    reader), not a channel that refuses the bot."""
+    caplog.set_level(logging.INFO)
+    owed = left_by_a_stopped_process(world)
+    await world.store.owed_answers.record(owed, owner="before", ttl_seconds=60)
+    await world.restart()
+    (post,) = world.discord.channel_messages(world.channel)
+    await world.discord.delete_message(post)
+    await world.store.owed_answers.record(owed, owner="before", ttl_seconds=60)
+    caplog.clear()
+
+    await world.restart()
+
+    assert world.discord.channel_messages(world.channel) == []
+    assert await world.store.owed_answers.count() == 0
+    assert "Answered 1 request(s) a stopped process had acknowledged" in caplog.text
+    assert "Dropped the unanswered request" not in caplog.text
 
 
 async def test_a_stop_during_intake_answers_the_member_and_counts_nothing(world: World) -> None:
@@ -91,3 +125,40 @@ async def test_a_stop_while_a_mention_is_read_answers_in_its_reply(world: World)
     # Answered: the next start does not answer it again.
     assert await world.store.message_requests.get(message.id) is not None
     assert len(reply.versions) == 2
+
+
+async def test_a_stop_while_the_defer_is_in_flight_waits_for_the_request(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives while the request's deferral is on its way to Discord: the stop counts the request as
+    acknowledged already, so it waits for it (here, its admission) rather than return at once."""
+    sent, arrives = asyncio.Event(), asyncio.Event()
+    defer = discord.InteractionResponse.defer
+
+    async def slow_defer(self: discord.InteractionResponse, **kwargs: Any) -> Any:
+        sent.set()
+        await arrives.wait()  # the network is slow
+        return await defer(self, **kwargs)
+
+    # A poll interval of 1 s gives the stop's drain 1.2 s: ample for an admission without images.
+    async with make_world(TOAPIS_POLL_INTERVAL="1") as world:
+        monkeypatch.setattr(discord.InteractionResponse, "defer", slow_defer)
+        call = await world.imagine("a fox in the snow")
+        await asyncio.wait_for(sent.wait(), 15)
+        intake = world.bot.services.intake
+
+        closing = asyncio.create_task(intake.close())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not closing.done()  # it waits for the request
+        arrives.set()
+        await closing
+        monkeypatch.undo()
+        assert len(await world.jobs()) == 1  # admitted before the stop went on
+
+        # Resumed and delivered by the next start.
+        await world.restart()
+        job = await world.finished_job()
+        assert (job.state.value, job.images_delivered) == ("completed", 1)
+        await world.discord.wait_for(lambda: delivered(call), 15, what="the images")
+        assert await world.store.owed_answers.count() == 0

@@ -120,6 +120,42 @@ async def test_a_result_neither_the_channel_nor_the_dms_take_is_refunded_and_kep
         assert [a.data for a in shown.original.attachments] == [world.api.result_png(task.id, 1)]
 
 
+async def test_a_late_job_in_a_channel_the_bot_may_not_post_in_shows_its_result_in_the_reply_while_it_lives(
+    world: World,
+) -> None:
+    """Late past GENERATION_TIMEOUT but well within the token's 15 minutes: the reply is the one place everyone
+    sees the result (a channel post is refused), so it gets the images even with the member's DMs closed, and the
+    late notice promises no mention in the channel."""
+    prompt = "a slow lantern"
+    async with world.bot(GENERATION_TIMEOUT="0.3"):
+        deny = Overwrite(world.guild.bot_role, deny=int(Permission.SEND_MESSAGES))
+        quiet = world.guild.add_text_channel("quiet", overwrites=[deny])
+        ivy = world.member("ivy")
+        world.discord.refuse_dms(ivy)
+        world.api.on_prompt(prompt, Timeline.never_ends(progress=40))
+        call = await world.imagine(ivy, prompt, channel=quiet)
+        job_id = await world.submitted_job(prompt)
+        (task,) = world.api.tasks_for(job_id)
+
+        def late_notices() -> list[str]:
+            return [
+                str(v.embeds[0].get("description"))
+                for v in progress_versions(call)
+                if v.embeds and v.embeds[0].get("title") == "Taking longer than usual"
+            ]
+
+        await world.discord.wait_for(late_notices, STEP_TIMEOUT, what="the late notice")
+        world.api.end_task(task.id)
+        row = await world.finished_row(job_id)
+
+        assert (row["status"], row["images"]) == ("completed", 1)
+        assert call.original is not None
+        assert [a.data for a in call.original.attachments] == [world.api.result_png(task.id, 1)]
+        assert world.ledger_images(job_id) == 1
+        assert "direct message" in late_notices()[-1]
+        assert "mention you" not in late_notices()[-1]
+
+
 async def test_an_alert_reaches_each_server_from_its_own_shard_and_the_operator_once_with_two_processes(
     world: World,
 ) -> None:

@@ -102,6 +102,30 @@ async def test_a_request_killed_while_its_images_are_read_is_answered_at_the_nex
         await world.discord.wait_for(lambda: delivered(again), STEP_TIMEOUT, what="the images")
 
 
+async def test_a_kill_after_the_reply_was_deleted_for_a_private_answer_still_answers_privately(
+    world: World,
+) -> None:
+    """A refusal after the defer deletes the public "thinking" reply, then sends its answer as a private
+    follow-up, then forgets the record. Killed between the first two: the next start finds the reply gone while
+    the token lives, and answers in a private follow-up rather than drop the record."""
+    prompt = "a kite over the dunes"
+    bot = await world.start_bot()
+    call = await acknowledged_and_reading(world, world.member("dan"), prompt)
+    await wait_until(lambda: owed_rows(world), STEP_TIMEOUT, what="the owed answer's record")
+    await bot.kill()
+    world.discord.release_cdn()
+    assert call.original is not None
+    await world.discord.delete_message(call.original)  # as the refusal did, just before the kill
+
+    async with world.bot():
+        (answer,) = call.followups
+        assert answer.ephemeral
+        assert answer.content == RESTARTED
+        assert prompt in answer.embeds[0]["description"]
+        assert owed_rows(world) == []
+        assert [m for m in world.discord.channel_messages(world.channel) if not m.deleted] == []
+
+
 async def test_a_clean_stop_answers_the_request_it_was_reading_before_it_exits(world: World) -> None:
     prompt = "a lighthouse from these four angles"
     bot = await world.start_bot()
@@ -124,7 +148,10 @@ async def test_a_clean_stop_answers_the_request_it_was_reading_before_it_exits(w
 async def test_a_kill_inside_admissions_transaction_leaves_an_answer_and_no_job(world: World) -> None:
     async with fresh_schema() as url:
         prompt = "a harbour at dawn, from four references"
-        bot = await world.start_bot(env=world.env(DATABASE_URL=url))
+        # A poll interval of 30 s gives claims of 6 minutes (12 intervals): the next start must not wait for
+        # the killed process's claim to run out.
+        long_claims = {"DATABASE_URL": url, "TOAPIS_POLL_INTERVAL": "30"}
+        bot = await world.start_bot(env=world.env(**long_claims))
         blocker, watcher = await asyncpg.connect(url), await asyncpg.connect(url)
         try:
             # The test holds the request's owed-answer row: admission, which deletes it in the job's own
@@ -155,8 +182,9 @@ async def test_a_kill_inside_admissions_transaction_leaves_an_answer_and_no_job(
             await blocker.close()
             await watcher.close()
 
-        async with world.bot(DATABASE_URL=url):
-            await world.discord.wait_for(lambda: settled(call), STEP_TIMEOUT, what="the answer")
+        async with world.bot(**long_claims):
+            # Answered at start-up, before the process is on the gateway.
+            assert settled(call)
             assert_told_nothing_was_counted(call, RESTARTED, prompt)
             check = await asyncpg.connect(url)
             try:

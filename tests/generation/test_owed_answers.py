@@ -146,6 +146,27 @@ async def test_what_discord_could_not_take_is_tried_again_and_what_is_gone_is_dr
     assert await store.owed_answers.count() == 0
 
 
+async def test_with_leases_the_start_answers_its_shards_records_at_once_whatever_their_claim(
+    harness: Harness,
+) -> None:
+    """A restart on a shared database: the previous process's claims still run (an hour here), but it served
+    these shards, so it has stopped; its members are answered at start-up, not once the claims run out. Another
+    shard's records are left to the process that serves it."""
+    store = await harness.open_store()
+    ttl = 3600.0
+    previous = OwedAnswers(store, harness.config(lease_ttl=ttl))
+    assert await previous.record(owed(1, guild_id=1, at=store))
+    assert await previous.record(owed(2, guild_id=2, at=store))
+    answers = Answers()
+    restarted = OwedAnswers(store, harness.config(lease_ttl=ttl, owns_guild=lambda guild_id: guild_id == 1))
+
+    assert await restarted.answer_left_over(answers, at_start=True) == 1
+
+    assert answers.asked == [1]
+    (left,) = await store.owed_answers.orphans("nobody", expired_only=False)
+    assert (left.interaction_id, left.owner) == (2, previous.owner)
+
+
 async def test_with_leases_a_live_process_keeps_its_records_and_answers_a_dead_ones(harness: Harness) -> None:
     store = await harness.open_store()
     ttl = 0.3

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fakes.toapis import FakeToAPIs
 from tests.generation import (
+    test_owed_answers,
     test_pipeline,
     test_pipeline_crash,
     test_pipeline_failures,
@@ -39,6 +40,7 @@ SCENARIOS: list[Scenario] = [
     test_pipeline_leases.test_a_process_resumes_only_the_jobs_of_its_own_servers,
     test_pipeline_leases.test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_lease_runs_out,
     test_pipeline_leases.test_a_new_job_is_leased_to_the_process_that_admitted_it,
+    test_owed_answers.test_with_leases_the_start_answers_its_shards_records_at_once_whatever_their_claim,
 ]
 
 
