@@ -218,22 +218,43 @@ def text_input(modal: dict[str, Any] | None) -> str:
     return str(custom_id)
 
 
-async def test_the_context_menus_form_refuses_a_blocked_prompt_and_reads_no_image(world: World) -> None:
+def owed_writes(world: World, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The owed answers written from now on (one is written right after a public "thinking" defer)."""
+    written: list[object] = []
+    record = world.store.owed_answers.record
+
+    async def recording(owed: Any, *args: Any, **kwargs: Any) -> Any:
+        written.append(owed)
+        return await record(owed, *args, **kwargs)
+
+    monkeypatch.setattr(world.store.owed_answers, "record", recording)
+    return written
+
+
+async def test_the_context_menus_form_refuses_a_blocked_prompt_at_once_privately(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await block(world, "dragon")
     post = await world.discord.post_message(world.channel, world.member, "", files=[png_upload("boat.png")])
     menu = await world.discord.invoke_message_context(CONTEXT_MENU, post, user=world.member)
     await world.discord.wait_for(lambda: menu.modal is not None, 10, what="the form")
+    written = owed_writes(world, monkeypatch)
 
     sent = await world.discord.submit_modal(menu, {text_input(menu.modal): "a DRAGON boat"})
 
-    # The form is answered from its stored record, read after the defer: the refusal comes then, privately.
-    assert await refused_quota(world, sent) == PROMPT_BLOCKED
-    assert_blocked_answer(sent.followups[-1], "a DRAGON boat")
+    # The typed prompt is checked from memory before the first response: a private answer at once, no public
+    # "thinking" reply, no owed answer written, no stored form or image read.
+    assert await refused_at_once(world, sent) == PROMPT_BLOCKED
+    assert sent.original is not None
+    assert_blocked_answer(sent.original, "a DRAGON boat")
+    (row,) = await blocked_rows(world)
+    assert (row.prompt, row.source) == ("a DRAGON boat", "form")
+    assert written == []
+    assert world.discord.channel_messages(world.channel) == [post]
     assert await world.jobs() == []
     assert not [request for request in world.discord.requests if "/attachments/" in request.path]
     assert world.api.requests_to(Endpoint.UPLOAD) == []
-    (row,) = await blocked_rows(world)
-    assert (row.prompt, row.reference_count) == ("a DRAGON boat", 1)
+    assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) > 0
 
 
 async def test_blocked_prompts_are_in_the_export_and_apart_from_jobs_in_quota_usage(world: World) -> None:
