@@ -13,6 +13,7 @@ import pytest
 import i18n
 from cogs._embeds import fenced
 from cogs._mod_log import spoiler
+from cogs._texts import policy_category_text
 from storage.usage import UsageEntry
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
 from tests.cogs.test_imagine_settings import refused_at_once, refused_at_once_after
@@ -28,6 +29,7 @@ from tests.cogs.test_quota import (
 from tests.fakes._discord_records import iter_components
 from tests.fakes.discord import CallbackType, FakeChannel, InteractionRecord, MessageRecord
 from tests.fakes.toapis import Endpoint, Outcome, Step, Timeline
+from toapis.contract import CONTENT_POLICY_CATEGORIES
 
 PROMPT_BLOCKED = i18n.translate("refusal.prompt_blocked", i18n.SOURCE)
 
@@ -488,6 +490,43 @@ async def test_the_mod_log_gets_content_policy_refusals_in_fixed_words(world: Wo
     assert reason == "Content policy of the image service (violence): the service declined the prompt or its images."
     assert "internal-host-7" not in str(embed)
     assert embed["description"] == "||a battle ||"
+
+
+async def test_the_content_policy_category_is_in_the_language_of_who_reads_it(world: World) -> None:
+    ops = await log_channel(world)
+    await command(world, "imagine-settings mod-log on")
+    await command(world, "imagine-settings language", {"language": "de"})
+    world.api.queue_timeline(
+        Timeline(
+            steps=(Step(0.0, "queued", 0),),
+            ends_at=0.01,
+            outcome=Outcome.CONTENT_POLICY,
+            error_message="The content policy forbids gore.",
+        )
+    )
+
+    call = await world.imagine("a battle")
+
+    await world.discord.wait_for(lambda: bool(call.followups), 15, what="the refusal")
+    entry = await world.discord.wait_for(lambda: next(iter(world.discord.channel_messages(ops)), None), 10)
+    (embed,) = entry.embeds
+    reason = {field["name"]: field["value"] for field in embed["fields"]}[i18n.translate("modlog.reason", "de")]
+    gewalt = i18n.translate("failure.category.violence", "de")
+    assert reason == i18n.translate("modlog.reason.policy_category", "de", category=gewalt)
+    assert "violence" not in reason
+    # The member is told privately, in the job's language (the server's, here).
+    notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 10)
+    told = notice.embeds[0]["description"]
+    assert told.startswith(i18n.translate("failure.content_policy_category", "de", category=gewalt))
+    assert "violence" not in told
+
+
+def test_every_content_policy_category_toapis_reads_is_named_in_every_language() -> None:
+    for category in CONTENT_POLICY_CATEGORIES:
+        for locale in i18n.SUPPORTED:
+            assert policy_category_text(category, locale), (category, locale)
+    assert policy_category_text(None, "de") is None
+    assert policy_category_text("a category nobody named", "de") is None
 
 
 async def test_no_entry_while_the_mod_log_is_off_nor_in_a_server_that_never_turned_it_on(world: World) -> None:
