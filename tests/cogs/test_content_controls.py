@@ -492,6 +492,32 @@ async def test_the_mod_log_gets_content_policy_refusals_in_fixed_words(world: Wo
     assert embed["description"] == "||a battle ||"
 
 
+async def test_a_content_policy_failure_told_again_after_a_crash_is_not_posted_twice(world: World) -> None:
+    ops = await log_channel(world)
+    await command(world, "imagine-settings mod-log on")
+    world.api.queue_timeline(Timeline.content_policy())
+    call = await world.imagine("a battle")
+    await world.discord.wait_for(lambda: bool(call.followups), 15, what="the refusal")
+    first = await world.discord.wait_for(lambda: next(iter(world.discord.channel_messages(ops)), None), 10)
+    (job,) = await world.jobs()
+    await wait_until(lambda: _told(world, job.id))
+
+    # A crash after the entry was posted and the member told, before the failure was noted as told: the next
+    # start tells the member again (without the details).
+    await world.store.db.execute("UPDATE jobs SET delivered_at = NULL WHERE id = :id", {"id": job.id})
+    followups = len(call.followups)
+    await world.restart()
+    await wait_until(lambda: _told(world, job.id))
+    assert len(call.followups) > followups  # told again
+
+    assert await no_more_posts_in(world, ops) == [first]
+
+
+async def _told(world: World, job_id: str) -> bool | None:
+    job = await world.store.jobs.get(job_id)
+    return True if job is not None and job.delivered_at is not None else None
+
+
 async def test_the_content_policy_category_is_in_the_language_of_who_reads_it(world: World) -> None:
     ops = await log_channel(world)
     await command(world, "imagine-settings mod-log on")
