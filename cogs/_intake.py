@@ -143,7 +143,12 @@ class Intake:
         self._drained.set()
 
     async def run(
-        self, interaction: discord.Interaction, draft: Draft | DraftLoader, *, prompt: str | None = None
+        self,
+        interaction: discord.Interaction,
+        draft: Draft | DraftLoader,
+        *,
+        prompt: str | None = None,
+        typed: Draft | None = None,
     ) -> None:
         """Check, defer, read the references, and hand the job to the pipeline; shared by every way in.
 
@@ -154,6 +159,10 @@ class Intake:
         Every refusal repeats the request's prompt, so that the member never loses it (docs/members.md): the
         draft's once it is known, else `prompt`, what the caller knew without I/O (what the member typed in a
         form, or the prompt shown on the message whose button was clicked).
+
+        `typed`: for a form, what the member typed and picked, known without I/O. Its prompt is checked for the
+        server's blocked words before the first response, so that such a refusal is private and immediate like
+        /imagine's; the loaded draft is checked again in full.
         """
         started = time.monotonic()
         guild_id, channel_id, user_id = interaction.guild_id, interaction.channel_id, interaction.user.id
@@ -166,6 +175,15 @@ class Intake:
             admission.check_place_and_pace(guild_id, channel_id, user_id, parent_id=parent_of(interaction))
             if isinstance(draft, Draft):
                 self._check_draft(guild_id, draft)
+            elif typed is not None:
+                admission.check_prompt(
+                    guild_id,
+                    typed.prompt,
+                    n=typed.n,
+                    model=typed.model,
+                    aspect=typed.aspect,
+                    resolution=typed.resolution,
+                )
         except Refusal as refusal:
             if isinstance(refusal, PromptBlocked) and guild_id is not None:
                 admission.start_cooldown(guild_id, user_id)  # so that the blocked words cannot be probed for free
@@ -176,7 +194,7 @@ class Intake:
                 allowed_mentions=NO_MENTIONS,
             )
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
-            self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
+            self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(typed or draft))
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
         # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a

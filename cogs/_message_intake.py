@@ -3,8 +3,11 @@
 Its text without the mention is the prompt, with inline options taken out (generation/inline_options.py); its
 images (the first four) are the references. A reply that mentions the bot on one of its results adds that
 result's images (after the message's own, four in all) and keeps the job's model, aspect and resolution unless
-the text says otherwise. What the bot cannot read is not guessed at: a reply to another member's message, which
-Discord hides from a bot without the Message Content intent, is answered with how to use its images instead.
+the text says otherwise. What the bot cannot read is not guessed at: another member's message, which Discord
+hides from a bot without the Message Content intent, is not used. A reply to one with a prompt of its own is taken
+with the member's own text and images, and a note says how to use the other message's images (the context menu);
+one with nothing to go on is answered with how to do it instead. Images beyond the first four are left out, and a
+note says so.
 
 Everything the slash command promises holds, through the same code: `Admission` (the server and channel
 allow-lists, the cooldown, the options, blocked words) and `Intake.admit` (quotas, references, the pipeline).
@@ -15,7 +18,12 @@ What differs is the answer, since a message has no interaction:
 - Each source message is claimed once before anything else (generation/message_requests.py): a MESSAGE_CREATE
   delivered again, or seen by two processes, starts nothing more; edits (MESSAGE_UPDATE) are not listened to.
 - A refusal is a short reply to the author, pinging only them, with their prompt repeated; it deletes itself
-  after a minute (`notice_seconds`; a restart meanwhile leaves it).
+  after a minute (`notice_seconds`; a restart meanwhile leaves it). One refusal per member while it is shown
+  (`refusal_seconds`): refusals can be had for free (no cooldown starts before the checks pass), and the channel
+  must not fill with them; those meanwhile are logged and left unanswered. Where the admins turned the
+  conversation off, a channel off their allow-list gets no answer at all.
+- A note on an accepted request (what was left out) is a reply of its own that pings nobody and deletes itself
+  after `notice_seconds`, as the slash command's private notice would.
 - Otherwise `reply_then_admit`: the reply is posted first, then the job admitted with that reply as the one its
   reporter edits (cogs/_channel_reply.py). `answer_owed`, at start-up, answers a claim a crash left between the
   two (docs/guarantees.md).
@@ -37,14 +45,17 @@ import discord
 import i18n
 from cogs._attachments import ImageAttachment
 from cogs._channel_reply import author_only
-from cogs._embeds import echo_prompt
+from cogs._embeds import NO_MENTIONS, echo_prompt
 from cogs._intake import Draft, Intake, Origin, role_ids_of
 from cogs._locale import server_locale
 from cogs._texts import generic_text, refusal_text
+from generation.admission import Admission
+from generation.cooldowns import Cooldowns
 from generation.history import JobHistory
 from generation.inline_options import parse_inline_options
 from generation.message_requests import MessageRequestBook
 from generation.refusals import (
+    ChannelNotAllowed,
     ChannelNotPostable,
     ChatOff,
     InlineOptionInvalid,
@@ -141,10 +152,12 @@ def chat_refusal_text(refusal: Refusal, locale: i18n.LocaleLike) -> str:
 
 @dataclass(frozen=True)
 class _Replied:
-    """What the message replies to, as far as it matters: images to add, and the job they came from."""
+    """What the message replies to, as far as it matters: images to add, and the job they came from; `hidden`
+    when it is another member's message, which Discord does not show the bot."""
 
     images: tuple[ImageAttachment, ...] = ()
     parent: Job | None = None
+    hidden: bool = False
 
 
 class MessageIntake:
@@ -161,6 +174,7 @@ class MessageIntake:
         owns_guild: Callable[[int], bool] = lambda guild_id: True,
         owed_grace: timedelta = timedelta(0),
         notice_seconds: float = NOTICE_SECONDS,
+        refusal_seconds: float = NOTICE_SECONDS,
     ) -> None:
         self._client = client
         self._intake = intake
@@ -173,6 +187,9 @@ class MessageIntake:
         self._owed_grace = owed_grace
         self.notice_seconds = notice_seconds
         """Seconds a refusal stays before it deletes itself."""
+        self.refusal_seconds = refusal_seconds
+        """Seconds after a refusal during which the same member's next ones are not answered."""
+        self._refused = Cooldowns()
 
     # -- a message arrives ----------------------------------------------------------------------------------
 
@@ -193,7 +210,12 @@ class MessageIntake:
         if permissions is None or not _may_answer(permissions, channel):
             log.info("Not answering message %s in channel %s: the bot may not reply there", message.id, channel.id)
             return
-        locale = server_locale(guild.preferred_locale, self._server_settings.get(guild.id).language)
+        settings = self._server_settings.get(guild.id)
+        if not settings.chat and not _listed(admission, guild.id, channel):
+            # Admins who turned the conversation off and left this channel off their list want no answer here.
+            log.info("Not answering message %s: chat is off and channel %s is not on the list", message.id, channel.id)
+            return
+        locale = server_locale(guild.preferred_locale, settings.language)
         try:
             if not await self._requests.claim(
                 message.id, guild_id=guild.id, channel_id=channel.id, user_id=author.id, locale=locale
@@ -207,12 +229,12 @@ class MessageIntake:
         try:
             if self._intake.closing:
                 raise Restarting()
-            if not self._server_settings.get(guild.id).chat:
+            if not settings.chat:
                 raise ChatOff()
             admission.check_place_and_pace(guild.id, channel.id, author.id, parent_id=_parent_id(channel))
             if not (permissions.embed_links and permissions.attach_files):
                 raise ChannelNotPostable()
-            draft = await self._draft(message, written)
+            draft = await self._draft(message, written, locale)
             self._intake.check_draft(guild.id, draft)
         except Refusal as refusal:
             if isinstance(refusal, PromptBlocked):
@@ -266,7 +288,7 @@ class MessageIntake:
                 channel_postable=True,
                 source_message_id=message.id,
             )
-            return await self._intake.admit(self._client, draft, origin)
+            job = await self._intake.admit(self._client, draft, origin)
         except Refusal as refusal:
             await self._show_refusal(reply, chat_refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
@@ -281,6 +303,10 @@ class MessageIntake:
             admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting message %s", message.id)
             await self._show_refusal(reply, generic_text(locale), written, user_id, locale)
+        else:
+            if draft.notice:
+                await self._note(message, draft.notice)
+            return job
         await self._answered(message.id)
         return None
 
@@ -332,13 +358,26 @@ class MessageIntake:
 
     # -- the parts ------------------------------------------------------------------------------------------
 
-    async def _draft(self, message: discord.Message, written: str) -> Draft:
-        """What the message asks for; a `Refusal` for unreadable options or a reply the bot cannot see."""
+    async def _draft(self, message: discord.Message, written: str, locale: str) -> Draft:
+        """What the message asks for, with a note (in `locale`) on what was left out; a `Refusal` for unreadable
+        options, or for a reply to a message the bot cannot see that says nothing itself."""
+
+        def t(key: str, **params: object) -> str:
+            return i18n.translate(key, locale, **params)
+
         options = parse_inline_options(written)
         replied = await self._replied(message)
+        if replied.hidden and not options.prompt:
+            raise ReplyTargetHidden()
         parent = replied.parent
         own = [a for a in (ImageAttachment.of(attachment) for attachment in message.attachments) if a.is_image]
         images = (*own[:MAX_REFERENCES], *replied.images)[:MAX_REFERENCES]
+        given = len(own) + len(replied.images)
+        notes = [t("notice.reply_target_hidden", menu=t("menu.from_images"))] if replied.hidden else []
+        if given > len(images):
+            notes.append(
+                t("notice.first_images", used=i18n.number(len(images), locale), given=i18n.number(given, locale))
+            )
         return Draft(
             options.prompt,
             options.n if options.n is not None else 1,
@@ -348,6 +387,7 @@ class MessageIntake:
             resolution=options.resolution or (parent.resolution if parent else None),
             attachments=images,
             parent_job_id=parent.id if parent else None,
+            notice="\n".join(notes) or None,
         )
 
     async def _replied(self, message: discord.Message) -> _Replied:
@@ -367,11 +407,34 @@ class MessageIntake:
             return _Replied(images, parent)
         if any(user.id == me.id for user in target.mentions):
             return _Replied(images)  # it mentioned the bot: Discord shows it in full
-        raise ReplyTargetHidden()
+        # Whether it holds images at all cannot be known: it is not used.
+        return _Replied(hidden=True)
 
     async def _refuse(self, message: discord.Message, refusal: Refusal, written: str, locale: str) -> None:
-        """A short reply to the author, pinging only them, with what they wrote; gone after `notice_seconds`."""
+        """A short reply to the author, pinging only them, with what they wrote; gone after `notice_seconds`.
+        Not while their previous refusal is shown (`refusal_seconds`): the claim is then settled without one."""
+        assert message.guild is not None
+        guild_id, user_id = message.guild.id, message.author.id
+        if self._refused.remaining(guild_id, user_id, self.refusal_seconds) > 0:
+            log.info(
+                "Not answering message %s (%s): its author was refused moments ago", message.id, type(refusal).__name__
+            )
+            await self._answered(message.id)
+            return
+        self._refused.start(guild_id, user_id)
         await self._tell(message, chat_refusal_text(refusal, locale), written, locale=locale)
+
+    async def _note(self, message: discord.Message, text: str) -> None:
+        """A note on an accepted request: a reply of its own that pings nobody, gone after `notice_seconds`."""
+        try:
+            await message.channel.send(
+                text,
+                reference=message.to_reference(fail_if_not_exists=False),
+                allowed_mentions=NO_MENTIONS,
+                delete_after=self.notice_seconds,
+            )
+        except discord.HTTPException as exc:
+            log.info("Could not post a note on message %s: %s %s", message.id, exc.status, exc.code)
 
     async def _tell(self, message: discord.Message, text: str, written: str = "", *, locale: str) -> None:
         try:
@@ -419,6 +482,15 @@ def _may_answer(permissions: discord.Permissions, channel: object) -> bool:
     """Whether the bot may reply where the message was posted (in a thread, Send Messages in Threads)."""
     sending = permissions.send_messages_in_threads if isinstance(channel, discord.Thread) else permissions.send_messages
     return bool(permissions.view_channel and sending and permissions.read_message_history)
+
+
+def _listed(admission: Admission, guild_id: int, channel: object) -> bool:
+    """Whether the server's channel allow-list lets the bot work in this channel (a thread: where its parent is)."""
+    try:
+        admission.check_place(guild_id, getattr(channel, "id", 0), parent_id=_parent_id(channel))
+    except ChannelNotAllowed:
+        return False
+    return True
 
 
 def _parent_id(channel: object) -> int | None:

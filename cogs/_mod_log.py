@@ -81,8 +81,12 @@ class ModerationLog:
         self._spawn(self._blocked(refusal, guild_id, channel_id, user_id, source), "blocked-prompt")
 
     def job_failed(self, event: Failed) -> None:
-        """A job failed: if the image service declined it under its content policy, post it."""
-        if event.kind is not FailureKind.CONTENT_POLICY:
+        """A job failed: if the image service declined it under its content policy, post it.
+
+        Not when the failure is told again after a restart (`details_lost`): its entry was posted before the
+        member was first told, and a crash before the failure was noted as told must not post it twice. A crash
+        before that first post loses the entry: once at most, without a record of its own."""
+        if event.kind is not FailureKind.CONTENT_POLICY or event.details_lost:
             return
         job = event.job
 

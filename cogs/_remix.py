@@ -229,4 +229,8 @@ async def answer_form(interaction: discord.Interaction, services: Services, form
         shown = str(record.payload.get("shown", ""))
         return remix_draft(parent, typed=typed, shown=shown, aspect=aspect, resolution=resolution)
 
-    await services.intake.run(interaction, load, prompt=typed)
+    # The prompt as typed is checked for blocked words before the first response, unless it may be the shown one
+    # cut (its last word cut short could read as another): the job's own prompt, in full, is checked once loaded.
+    cut = typed.strip().endswith(_ELLIPSIS)
+    early = None if cut else Draft(typed, 1, JobKind.REMIX, aspect=aspect, resolution=resolution)
+    await services.intake.run(interaction, load, prompt=typed, typed=early)

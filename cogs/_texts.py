@@ -444,8 +444,8 @@ def failure_text(event: Failed, locale: LocaleLike) -> str:
         head = t("failure.timed_out_unconfirmed")
     elif kind is FailureKind.BAD_REQUEST and event.reference_position is not None:
         head = t("failure.bad_reference", position=i18n.number(event.reference_position, locale))
-    elif kind is FailureKind.CONTENT_POLICY and event.policy_category is not None:
-        head = t("failure.content_policy_category", category=event.policy_category)
+    elif kind is FailureKind.CONTENT_POLICY and (category := policy_category_text(event.policy_category, locale)):
+        head = t("failure.content_policy_category", category=category)
     else:
         head = t(_FAILURES[kind])
     if kind in _COUNTED:
@@ -568,10 +568,30 @@ def help_cooldown(seconds: int, locale: LocaleLike) -> str:
 # -- the moderation log --------------------------------------------------------------------------------------
 
 
+# The content-policy categories toapis/ reads from a refusal (toapis/contract.py, by id), as the catalog names them.
+_POLICY_CATEGORIES: Final[dict[str, str]] = {
+    "sexual": "failure.category.sexual",
+    "minors": "failure.category.minors",
+    "violence": "failure.category.violence",
+    "self-harm": "failure.category.self_harm",
+    "hate": "failure.category.hate",
+    "harassment": "failure.category.harassment",
+    "illegal": "failure.category.illegal",
+    "real people": "failure.category.real_people",  # not member-facing
+}
+
+
+def policy_category_text(category: str | None, locale: LocaleLike) -> str | None:
+    """A content-policy category in the locale's words; None without one, or for one the catalog does not name
+    (then the text without a category is shown, rather than an English id)."""
+    key = _POLICY_CATEGORIES.get(category or "")
+    return i18n.translate(key, locale) if key else None
+
+
 def mod_log_policy_reason(category: str | None, locale: LocaleLike) -> str:
     """Why the image service refused a prompt, as a fixed category (never its own words)."""
-    if category:
-        return i18n.translate("modlog.reason.policy_category", locale, category=category)
+    if text := policy_category_text(category, locale):
+        return i18n.translate("modlog.reason.policy_category", locale, category=text)
     return i18n.translate("modlog.reason.policy", locale)
 
 

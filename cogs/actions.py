@@ -150,7 +150,9 @@ class ResultActionsCog(commands.Cog):
                 raise FormExpired()
             return from_images_draft(str(prompt), record, self.default_model(interaction.guild_id), interaction.locale)
 
-        await self.services.intake.run(interaction, load, prompt=str(prompt))
+        # The prompt is checked for blocked words before the first response; the images, once the record is read.
+        typed = Draft(str(prompt), 1, JobKind.CONTEXT)
+        await self.services.intake.run(interaction, load, prompt=str(prompt), typed=typed)
 
     async def _context_menu_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)

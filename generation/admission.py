@@ -16,6 +16,7 @@ from generation.models import Choice, ModelMenu
 from generation.refusals import AttachmentTooLarge, ChannelNotAllowed, CoolingDown, PromptBlocked, ServerNotAllowed
 from generation.server_settings import ServerSettings
 from generation.validation import check_options
+from toapis import catalog
 
 # Bigger attachments are refused before anything is downloaded; smaller ones over the upload limit are
 # re-encoded to fit.
@@ -109,6 +110,28 @@ class Admission:
                 cleaned, choice.model.id, choice.aspect, choice.resolution, n, choice.weight, reference_count
             )
         return cleaned, choice
+
+    def check_prompt(
+        self,
+        guild_id: int,
+        prompt: str,
+        *,
+        n: int = 1,
+        model: str | None = None,
+        aspect: str | None = None,
+        resolution: str | None = None,
+    ) -> None:
+        """The prompt holds none of the server's blocked words, checked alone: for a form, whose other options are
+        known only once its record is read (I/O), and are checked then (`check_options`). The `PromptBlocked`
+        carries the options as far as they are known now: those given, else the server's defaults."""
+        cleaned = prompt.strip()
+        if self._server_settings.blocked_words(guild_id).find(cleaned) is None:
+            return
+        server = self._server_settings.get(guild_id)
+        spec = (self.models.find(model) if model else None) or self.models.default_for(server)
+        tier = spec.default_resolution if resolution is None else catalog.normalise_resolution(resolution)
+        aspect = aspect or catalog.DEFAULT_ASPECT
+        raise PromptBlocked(cleaned, spec.id, aspect, tier, n, self.models.weight(spec, tier))
 
     def start_cooldown(self, guild_id: int, user_id: int) -> None:
         """The member's request passed the checks: their cooldown runs from now."""

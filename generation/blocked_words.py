@@ -1,28 +1,27 @@
 """A server's blocked words: does a prompt contain one? Pure and quick: it runs before the first response.
 
 What is caught is described in docs/admins.md (Blocked words). The prompt and every entry are read the same
-way (`fold`, then `_tokens`):
-
-- Unicode compatibility forms become the plain letters (NFKC: full-width "ｂａｄ", "ﬁ", "𝐛𝐚𝐝"), case is folded;
-- accents are dropped from Latin, Greek and Cyrillic letters ("bád" is "bad"), and a few letters that carry
-  their stroke inside ("ø", "ł", "đ") become the plain one;
-- invisible characters are removed: format characters (zero-width spaces and joiners, soft hyphens, bidi
-  controls, tags), variation selectors, fillers that render as nothing, control characters;
-- everything that is neither a letter nor a digit (spaces, punctuation, "_", symbols) separates words, and a
-  word also ends where a script without spaces (Chinese, Japanese, Thai...) meets another, so "这是bad的"
-  holds the word "bad";
-- in a word that mixes Latin with Cyrillic or Greek letters, the look-alikes are read as Latin ("bаd" with a
-  Cyrillic "а"); a word written in Cyrillic or Greek alone is left as it is.
+way: folded (generation/text_folding.py: compatibility forms, case, accents, invisible characters and
+look-alike letters undone), then cut into words (`_tokens`): everything that is neither a letter nor a digit
+(spaces, punctuation, "_", symbols) separates words, and a word also ends where a script without spaces
+(Chinese, Japanese, Thai...) meets another, so "这是bad的" holds the word "bad".
 
 An entry written in a script that separates words with spaces matches whole words, in order, whatever
 separates them: "ass" matches "ass", "ASS!" and "a.s.s" but not "class" nor "assassin", and "real person"
-matches "real-person". One-letter words in a row are also read as one word, so that spelling a word out does
-not get it through: "b a d", "b.a.d", "b-a-d", "b_a_d" read as "bad", and "b a d w o r d" as "bad word". A row
-is cut where what glues its letters changes ("a b.a.d" is "a" and "bad"), and when only blanks part them, a
-one-letter word of the prose may stand at either end ("a b a d idea"). Ordinary prose, whose one-letter words
-stand alone ("a cat"), reads the same; a spelled-out word counts whole, so "c l a s s" is not "ass" (though
-"b a s s", one letter off, is). An entry in a script without spaces matches anywhere, separators between its
-characters ignored ("裸 体" holds "裸体").
+matches "real-person". Pieces that may be one word cut up are also read together (`_readings`):
+
+- pieces parted by punctuation alone, no blank: "dra-gon", "dr.ag.on", "n_aked", "nak*ed" read as "dragon" and
+  "naked" (and "x-dra-gon" holds "dragon"). An apostrophe alone does not glue: "he'll" is not "hell";
+- one-letter words in a row, whatever parts them, so that spelling a word out does not get it through:
+  "b a d", "b.a.d", "b a.d", "d r a g-o-n" read as "bad" and "dragon", and "b a d w o r d" as "bad word". A
+  spelled-out word counts whole, so "c l a s s" is not "ass" (though "b a s s", one letter off, is); it is cut
+  only where blanks meet punctuation ("x b.a.d") or to leave out a one-letter word of the prose at an end
+  ("a b a d idea").
+
+A reading always takes whole pieces, so an ordinary word that merely contains an entry never matches. Pieces
+parted by blanks are not joined unless they are single letters: prose is made of short words ("an Al Capone"
+is not "anal"), and "I saw a d. ragon" is read as written. An entry in a script without spaces matches
+anywhere, separators between its characters ignored ("裸 体" holds "裸体").
 
 Leetspeak ("b4d", "a$$") is not undone: digits and symbols inside words are ordinary in prompts ("4k", "h2o",
 "r2d2", "$5 bill"), and reading them as letters would refuse such prompts.
@@ -35,136 +34,27 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
+
+from generation.text_folding import fold, latin_if_mixed, unspaced
 
 MAX_ENTRY_LENGTH: Final = 100
 """Characters an entry may have as typed: words or short phrases."""
 MIN_SPACED_LENGTH: Final = 2
 """A one-letter entry in a spaced script ("c++" reads as "c") would refuse nearly every prompt."""
 
-# Scripts that write words without spaces between them: their entries match anywhere.
-_UNSPACED_RANGES: Final = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x2E80, 0x2FDF),  # CJK radicals
-    (0x3005, 0x3007),  # 々 〆 〇
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x31F0, 0x31FF),  # Katakana extensions
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
-)
-
-# Letters whose accents are dropped: Latin, Greek and Cyrillic (elsewhere marks are part of the letter).
-_ACCENTED_RANGES: Final = (
-    (0x0041, 0x024F),  # Latin, Latin-1, Extended-A and B
-    (0x0370, 0x052F),  # Greek, Cyrillic
-    (0x1E00, 0x1FFF),  # Latin Extended Additional, Greek Extended
-)
-
-# Letters that do not decompose but carry their mark inside.
-_STROKED: Final = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i", "ŧ": "t", "ƀ": "b", "ɨ": "i"})
-
-# Invisible characters that are not format characters (category Cf, removed as a whole).
-_INVISIBLE: Final = frozenset(
-    {
-        0x034F,  # combining grapheme joiner
-        0x115F,
-        0x1160,
-        0x3164,
-        0xFFA0,  # Hangul fillers
-        0x17B4,
-        0x17B5,  # Khmer inherent vowels
-        0x180B,
-        0x180C,
-        0x180D,
-        0x180F,  # Mongolian variation selectors
-        0x2800,  # braille blank
-        *range(0xFE00, 0xFE10),  # variation selectors
-        *range(0xE0100, 0xE01F0),  # variation selectors supplement
-    }
-)
-
-# Cyrillic and Greek letters that look like Latin ones (lower case: text is folded first).
-_LOOKALIKES: Final = str.maketrans(
-    {
-        "а": "a",
-        "е": "e",
-        "к": "k",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "у": "y",
-        "х": "x",
-        "ѕ": "s",
-        "і": "i",
-        "ј": "j",
-        "һ": "h",
-        "ԁ": "d",
-        "ԛ": "q",
-        "ԝ": "w",
-        "α": "a",
-        "ε": "e",
-        "ι": "i",
-        "κ": "k",
-        "ν": "v",
-        "ο": "o",
-        "ρ": "p",
-        "τ": "t",
-        "υ": "u",
-        "χ": "x",
-    }
-)
-
-
-_ASCII_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _ASCII_WORDS: Final = re.compile(r"[a-z0-9]+")
-
-
-def _in(ranges: tuple[tuple[int, int], ...], char: str) -> bool:
-    point = ord(char)
-    return any(low <= point <= high for low, high in ranges)
-
-
-def _unspaced(char: str) -> bool:
-    """Whether the character belongs to a script that writes words without spaces."""
-    return ord(char) >= 0x0E00 and _in(_UNSPACED_RANGES, char)
-
-
-def _invisible(char: str) -> bool:
-    category = unicodedata.category(char)
-    if category == "Cc":
-        return char not in "\t\n\r\x0b\x0c"  # whitespace separates; other controls vanish
-    return category == "Cf" or ord(char) in _INVISIBLE
-
-
-def fold(text: str) -> str:
-    """The text as it is compared: compatibility forms, case, accents and invisible characters undone."""
-    if text.isascii():
-        # Most prompts: nothing to normalize but case and control characters (the quick path, same result).
-        return _ASCII_CONTROLS.sub("", text.lower())
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    text = "".join(char for char in text if not _invisible(char))
-    kept: list[str] = []
-    base_accented = False
-    for char in unicodedata.normalize("NFKD", text):
-        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):
-            if base_accented:
-                continue
-        else:
-            base_accented = _in(_ACCENTED_RANGES, char)
-        kept.append(char)
-    return unicodedata.normalize("NFC", "".join(kept)).translate(_STROKED)
 
 
 @dataclass(frozen=True)
 class _Word:
     text: str
     unspaced: bool
-    glue: str = " "
-    """What separates it from the word before: " " for blanks alone, else the other characters between them."""
+    tight: bool = False
+    """Parted from the word before by punctuation alone, no blank ("dra-gon", "n_aked"): perhaps one word cut up.
+    An apostrophe alone does not count: "he'll" is two words, not "hell"."""
+    blank: bool = True
+    """Parted from the word before by blanks alone (or by nothing, where two scripts meet)."""
 
     @property
     def letter(self) -> bool:
@@ -172,8 +62,16 @@ class _Word:
         return not self.unspaced and len(self.text) == 1 and self.text.isalpha()
 
 
-def _glue(gap: str) -> str:
-    return "".join(char for char in gap if not char.isspace()) or " "
+_APOSTROPHES: Final = frozenset("'’‘ʼ")
+
+
+def _gap(gap: str) -> tuple[bool, bool]:
+    """What parts a word from the one before, as (`_Word.tight`, `_Word.blank`)."""
+    if not gap or gap.isspace():
+        return False, True
+    if any(char.isspace() for char in gap):
+        return False, False
+    return not all(char in _APOSTROPHES for char in gap), False
 
 
 def _is_word_char(char: str) -> bool:
@@ -187,7 +85,7 @@ def _tokens(folded: str) -> list[_Word]:
         words_found: list[_Word] = []
         end = 0
         for found in _ASCII_WORDS.finditer(folded):
-            words_found.append(_Word(found.group(), False, _glue(folded[end : found.start()])))
+            words_found.append(_Word(found.group(), False, *_gap(folded[end : found.start()])))
             end = found.end()
         return words_found
     words: list[_Word] = []
@@ -199,8 +97,8 @@ def _tokens(folded: str) -> list[_Word]:
         if current:
             text = "".join(current)
             if not current_unspaced:
-                text = _latin_if_mixed(text)
-            words.append(_Word(text, current_unspaced, _glue("".join(gap))))
+                text = latin_if_mixed(text)
+            words.append(_Word(text, current_unspaced, *_gap("".join(gap))))
             current.clear()
             gap.clear()
 
@@ -209,82 +107,101 @@ def _tokens(folded: str) -> list[_Word]:
             close()
             gap.append(char)
             continue
-        unspaced = _unspaced(char)
-        if current and unspaced != current_unspaced and unicodedata.category(char)[0] != "M":
+        char_unspaced = unspaced(char)
+        if current and char_unspaced != current_unspaced and unicodedata.category(char)[0] != "M":
             close()
         if not current:
-            current_unspaced = unspaced
+            current_unspaced = char_unspaced
         current.append(char)
     close()
     return words
 
 
-def _latin_if_mixed(word: str) -> str:
-    """A word mixing Latin with Cyrillic or Greek letters, with the look-alikes read as Latin."""
-    latin = other = False
-    for char in word:
-        if "a" <= char <= "z":
-            latin = True
-        elif 0x0370 <= ord(char) <= 0x052F:
-            other = True
-    return word.translate(_LOOKALIKES) if latin and other else word
+Span = tuple[int, int]
+"""Words `first` to `last` (both included) of a text, read as one word."""
 
 
-@dataclass(frozen=True)
-class _Run:
-    """One-letter words read as one word; `loose` when only blanks part them (a one-letter word of the prose,
-    "a" or "I", may then stand at either end: "a b a d idea")."""
+@dataclass
+class _Readings:
+    """Every way to read a text's words as whole words: `spans` of each reading, and those `spelled` out
+    (one-letter words alone, two at least)."""
 
-    text: str
-    loose: bool
+    spans: dict[str, list[Span]]
+    spelled: set[str]
 
-
-def _spelled_out(words: list[_Word]) -> tuple[list[str], list[_Run]]:
-    """The words with every run of one-letter words read as one word ("b.a.d" -> "bad"), and those runs."""
-    joined: list[str] = []
-    runs: list[_Run] = []
-    index = 0
-    while index < len(words):
-        if not words[index].letter:
-            joined.append(words[index].text)
-            index += 1
-            continue
-        end = index
-        while end + 1 < len(words) and words[end + 1].letter:
-            end += 1
-        for run in _runs(words[index : end + 1]):
-            joined.append(run.text)
-            if len(run.text) > 1:
-                runs.append(run)
-        index = end + 1
-    return joined, runs
+    def holds(self, entry: str) -> bool:
+        """Whether a canonical entry of a spaced script is read here: its words in order, one after the other, or
+        a phrase spelled out whole ("b a d w o r d" holds "bad word")."""
+        parts = entry.split(" ")
+        ends = {last for _, last in self.spans.get(parts[0], ())}
+        for part in parts[1:]:
+            ends = {last for first, last in self.spans.get(part, ()) if first - 1 in ends}
+        return bool(ends) or (len(parts) > 1 and "".join(parts) in self.spelled)
 
 
-def _runs(letters: list[_Word]) -> list[_Run]:
-    """One-letter words in a row, cut into runs where what glues them changes: "a b.a.d" is "a" and "bad".
+def _joinable(before: _Word, word: _Word) -> bool:
+    """Whether two words in a row may be pieces of one: parted by punctuation alone, or two letters spelled out."""
+    if before.unspaced or word.unspaced:
+        return False
+    return word.tight or (before.letter and word.letter)
 
-    A letter between two kinds of glue goes to the run glued by punctuation (blanks are how words are parted),
-    or else to the run before it.
+
+def _readings(words: list[_Word], wanted: frozenset[str], longest: int) -> _Readings:
+    """Each word, and the pieces in a row that may be one word read together, kept only when they read as one of
+    the `wanted` words (none is longer than `longest`: the work stays bounded on long prompts)."""
+    readings = _Readings({}, set())
+    for index, word in enumerate(words):
+        readings.spans.setdefault(word.text, []).append((index, index))
+    first = 0
+    while first < len(words):
+        last = first
+        while last + 1 < len(words) and _joinable(words[last], words[last + 1]):
+            last += 1
+        if last > first:
+            _read_chain(words, (first, last), wanted, longest, readings)
+        first = last + 1
+    return readings
+
+
+def _read_chain(words: list[_Word], chain: Span, wanted: frozenset[str], longest: int, readings: _Readings) -> None:
+    """The readings of pieces that may be one word ("dr.ag.on", "d r a g-o-n", "a b.a.d").
+
+    A reading takes whole pieces, never part of one, so "class" never reads "ass". Pieces glued by punctuation
+    may be read from any of them on ("x-dra-gon" holds "dragon"). Letters spelled out are read whole, whatever
+    parts them ("c l a s s" is "class", not "ass"; "b a.d" is "bad"), cut only where `_may_cut` says.
     """
-    groups: list[list[Any]] = []  # [first letter, last letter, glue]
-    for position in range(1, len(letters)):
-        glue = letters[position].glue
-        if groups and groups[-1][2] == glue:
-            groups[-1][1] = position
-        else:
-            groups.append([position - 1, position, glue])
-    if not groups:
-        return [_Run(letters[0].text, False)]
-    for before, after in itertools.pairwise(groups):
-        if before[2] == " " and after[2] != " ":
-            before[1] -= 1
-        else:
-            after[0] += 1
-    return [
-        _Run("".join(letter.text for letter in letters[first : last + 1]), glue == " ")
-        for first, last, glue in groups
-        if first <= last
-    ]
+    first, last = chain
+    for start in range(first, last + 1):
+        if not _may_cut(words, chain, start - 1, start):
+            continue
+        text = ""
+        spelled = True
+        for end in range(start, last + 1):
+            text += words[end].text
+            spelled = spelled and words[end].letter
+            if len(text) > longest:
+                break
+            if end == start or text not in wanted or not _may_cut(words, chain, end, end + 1):
+                continue
+            readings.spans.setdefault(text, []).append((start, end))
+            if spelled:
+                readings.spelled.add(text)
+
+
+def _may_cut(words: list[_Word], chain: Span, before: int, after: int) -> bool:
+    """Whether a reading may end at `before` or begin at `after`, two words in a row of the chain (or its ends)."""
+    first, last = chain
+    if before < first or after > last:
+        return True
+    if not (words[before].letter and words[after].letter):
+        return True
+    if not words[after].blank:
+        return False
+    # Letters parted by blanks: cut to leave out a one-letter word of the prose at an end ("a b a d idea"), or where
+    # the glue changes, blanks on one side and punctuation on the other ("x b.a.d").
+    at_an_end = before == first or after == last
+    glue_changes = (before > first and not words[before].blank) or (after < last and not words[after + 1].blank)
+    return at_an_end or glue_changes
 
 
 def canonical(entry: str) -> str | None:
@@ -302,7 +219,7 @@ def canonical(entry: str) -> str | None:
 
 def anywhere(entry: str) -> bool:
     """Whether a canonical entry matches anywhere (it is written in a script without spaces), not whole words."""
-    return any(_unspaced(char) for char in entry)
+    return any(unspaced(char) for char in entry)
 
 
 @dataclass(frozen=True)
@@ -347,6 +264,11 @@ class BlockedWords:
             (inside if anywhere(text) else whole).append(text)
         self._whole = tuple(sorted(set(whole)))
         self._inside = tuple(sorted(set(inside)))
+        # What pieces read together may usefully spell: a word of an entry, or a phrase spelled out whole.
+        self._wanted = frozenset(
+            itertools.chain.from_iterable((*entry.split(" "), entry.replace(" ", "")) for entry in self._whole)
+        )
+        self._longest = max(map(len, self._wanted), default=0)
 
     def __len__(self) -> int:
         return len(self._whole) + len(self._inside)
@@ -357,19 +279,9 @@ class BlockedWords:
             return None
         words = _tokens(fold(text))
         if self._whole:
-            plain = " " + " ".join(word.text for word in words) + " "
-            spelled, runs = _spelled_out(words)
-            joined = " " + " ".join(spelled) + " "
-            # What each run may spell: itself, or, when blanks part its letters, itself without a letter of the
-            # prose at either end. A phrase spelled out whole is one run: "b a d w o r d" holds "bad word".
-            spellings = {run.text for run in runs}
-            spellings.update(
-                cut for run in runs if run.loose and len(run.text) > 2 for cut in (run.text[1:], run.text[:-1])
-            )
-            spellings.update(run.text[1:-1] for run in runs if run.loose and len(run.text) > 3)
+            readings = _readings(words, self._wanted, self._longest)
             for entry in self._whole:
-                padded = f" {entry} "
-                if padded in plain or padded in joined or entry.replace(" ", "") in spellings:
+                if readings.holds(entry):
                     return entry
         if self._inside:
             compact = "".join(word.text for word in words)

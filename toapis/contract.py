@@ -126,8 +126,9 @@ CONTENT_POLICY_MARKERS: Final = (
 
 # ASSUMED: the documentation names no reason categories for a content-policy refusal; upstream models' messages
 # often name one ("... flagged as violence", "sexual content", "涉及暴力"). A message containing one of these
-# markers (case-insensitively) is read as that category; anything else has none. Callers show the category,
-# never the message itself, which may carry anything.
+# markers (case-insensitively) is read as that category; anything else has none. The keys are ids, not texts:
+# callers show the message catalog's words for them (in the reader's language), never the message itself, which
+# may carry anything.
 CONTENT_POLICY_CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "sexual": ("sexual", "nudity", "nsfw", "色情", "裸"),
     "minors": ("minor", "child", "未成年"),

@@ -16,6 +16,7 @@ import i18n
 from cogs._message_intake import chat_nonce
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
+from tests.cogs.test_content_controls import log_channel, no_more_posts_in
 from tests.cogs.test_help import help_of
 from tests.cogs.test_imagine_settings import settings_fields
 from tests.cogs.test_quota import command
@@ -157,6 +158,7 @@ async def test_a_reply_to_a_result_changes_it_with_its_images_and_options(world:
 
 async def test_refusals_are_short_replies_that_repeat_the_prompt_and_delete_themselves(world: World) -> None:
     world.bot.services.chat.notice_seconds = NOTICE
+    world.bot.services.chat.refusal_seconds = 0  # one refusal after another, each answered
     art = world.guild.add_text_channel("art")
     await world.bot.services.server_settings.add_allowed_channel(world.guild.id, art.id)
 
@@ -198,15 +200,46 @@ async def test_a_message_is_one_job_however_often_it_arrives_or_changes(world: W
     assert [r.json["prompt"] for r in world.api.requests_to(Endpoint.SUBMIT) if r.json] == ["a lighthouse", "a marker"]
 
 
-async def test_what_the_bot_cannot_see_or_may_not_answer(world: World) -> None:
+async def note_on(world: World, message: MessageRecord, result: MessageRecord) -> MessageRecord:
+    """The bot's one other reply to `message`, beside its result: a note on what was left out."""
+    found: list[MessageRecord] = await world.discord.wait_for(
+        lambda: [m for m in replies_to(world, message) if m is not result], 15, what="the note"
+    )
+    (note,) = found
+    return note
+
+
+async def test_a_reply_to_another_members_message_uses_the_members_own_and_says_how_to_use_the_other(
+    world: World,
+) -> None:
     world.bot.services.chat.notice_seconds = 30
     bob = world.guild.add_member("bob")
     photo = await world.discord.post_message(world.channel, bob, "my dog", files=(png_upload(),))
-    # Bob's message did not mention the bot: it arrived empty, and a reply to it cannot use its images.
-    hidden = await say(world, f"{mention(world)} make the dog blue", reply_to=photo)
-    hint = await reply_of(world, hidden)
+    # Bob's message did not mention the bot: it arrived empty, so whether it holds images cannot be known. A reply
+    # to it with a prompt (and an image) of the member's own is taken with those alone, and a note says how to use
+    # Bob's images.
+    own = png_upload("mine.png", colour="green")
+    blue = await say(world, f"{mention(world)} make the dog blue", files=(own,), reply_to=photo)
+    result = await result_of(world, blue)
+    job = await job_of(world, blue)
+    note = await note_on(world, blue, result)
+
+    assert (job.prompt, job.reference_count) == ("make the dog blue", 1)
+    assert colours(world, job.id) == [(0, 128, 0)]
+    assert note.versions[0].content == i18n.translate(
+        "notice.reply_target_hidden", i18n.SOURCE, menu=i18n.translate("menu.from_images", i18n.SOURCE)
+    )
+    assert "Imagine from images" in note.versions[0].content
+    assert not note.versions[0].mentions.users  # the result's reply pinged the member already
+    # With nothing of the member's own to go on, the answer says how to do it.
+    empty = await say(world, f"{mention(world)}", reply_to=photo)
+    hint = await reply_of(world, empty)
     assert "cannot see the message you replied to" in hint.content
     assert "Imagine from images" in hint.content
+    assert len(await world.jobs()) == 1
+
+
+async def test_what_the_bot_may_not_answer(world: World) -> None:
     # A message that does not mention the bot (a role or @everyone does not count) is nobody's business.
     role = world.guild.add_role("painters", mentionable=True)
     await say(world, f"<@&{role.id}> @everyone a cat")
@@ -218,9 +251,24 @@ async def test_what_the_bot_cannot_see_or_may_not_answer(world: World) -> None:
     marker = await say(world, f"{mention(world)} a marker")
     await result_of(world, marker)
 
-    assert bot_messages(world) == [hint, await reply_of(world, marker)]
+    assert bot_messages(world) == [await reply_of(world, marker)]
     assert await world.store.message_requests.get(unanswered.id) is None
     assert len(await world.jobs()) == 1
+
+
+async def test_images_beyond_the_first_four_are_left_out_with_a_note(world: World) -> None:
+    world.bot.services.chat.notice_seconds = 30
+    colours_given = ["red", "blue", "yellow", "green", "white", "black"]
+    files = tuple(png_upload(f"{name}.png", colour=name) for name in colours_given)
+    message = await say(world, f"{mention(world)} all of these together", files=files)
+    result = await result_of(world, message)
+    job = await job_of(world, message)
+
+    assert job.reference_count == 4
+    assert colours(world, job.id) == [(255, 0, 0), (0, 0, 255), (255, 255, 0), (0, 128, 0)]
+    note = await note_on(world, message, result)
+    assert note.versions[0].content == i18n.translate("notice.first_images", i18n.SOURCE, used="4", given="6")
+    assert not note.versions[0].mentions.users
 
 
 async def test_a_server_off_the_allow_list_gets_no_answer_and_nothing_is_written(
@@ -259,15 +307,63 @@ async def test_admins_may_turn_the_conversation_off(world: World) -> None:
     assert world.bot.services.server_settings.get(world.guild.id).chat is True
 
 
-async def test_a_blocked_prompt_is_refused_and_logged_as_a_message(world: World) -> None:
+async def test_a_blocked_prompt_is_refused_logged_as_a_message_and_starts_the_cooldown(world: World) -> None:
     world.bot.services.chat.notice_seconds = 30
+    ops = await log_channel(world)
+    await command(world, "imagine-settings mod-log on")
     await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["forbidden"])
     message = await say(world, f"{mention(world)} a forbidden cat")
     refusal = await reply_of(world, message)
     assert refusal.content.startswith("Your prompt contains something this server does not allow")
-    # Written once the member was answered.
+    # The cooldown starts, so that the list cannot be probed for free.
+    cooldowns = world.bot.services.intake.admission.cooldowns
+    assert cooldowns.remaining(world.guild.id, world.member.id, 600) > 0
+    # Written once the member was answered: the usage log, and the moderation log's one entry.
     rows = await wait_until(lambda: world.store.db.fetch_all("SELECT status, source FROM usage_log"))
     assert [(row["status"], row["source"]) for row in rows] == [("blocked", "message")]
+    (entry,) = await no_more_posts_in(world, ops)
+    (embed,) = entry.embeds
+    assert embed["description"] == "||a forbidden cat ||"
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields["Member"] == f"<@{world.member.id}>"
+    assert fields["Reason"].startswith("Blocked word")
+
+
+async def test_refusals_to_one_member_are_not_repeated_while_one_is_shown(world: World) -> None:
+    world.bot.services.chat.notice_seconds = 30
+    first = await say(world, f"{mention(world)}")
+    refusal = await reply_of(world, first)
+    assert refusal.content == "Your prompt is empty: describe the image you want."
+
+    # Again at once, another way: no second public refusal; the message is settled all the same.
+    again = await say(world, f"{mention(world)} a fox --n two")
+    await wait_until(lambda: _answered(world, again))
+    bob = world.guild.add_member("bob")
+    theirs = await world.discord.post_message(world.channel, bob, f"{mention(world)}")
+    await reply_of(world, theirs)  # another member is answered
+
+    assert replies_to(world, again) == []
+    assert [m.reference for m in bot_messages(world)] == [first, theirs]
+
+
+async def _answered(world: World, message: MessageRecord) -> bool:
+    claim = await world.store.message_requests.get(message.id)
+    return claim is not None and claim.answered_at is not None
+
+
+async def test_with_the_conversation_off_a_channel_off_the_list_gets_no_answer(world: World) -> None:
+    world.bot.services.chat.notice_seconds = 30
+    art = world.guild.add_text_channel("art")
+    await world.bot.services.server_settings.add_allowed_channel(world.guild.id, art.id)
+    await command(world, "imagine-settings chat off", channel=art)
+
+    elsewhere = await say(world, f"{mention(world)} a cat")
+    listed = await world.discord.post_message(art, world.member, f"{mention(world)} a cat")
+    note = await reply_of(world, listed)
+
+    assert note.content == "In this server, Imagine is used with /imagine rather than by mentioning it."
+    assert replies_to(world, elsewhere) == []
+    assert await world.store.message_requests.get(elsewhere.id) is None
 
 
 async def test_a_full_quota_turns_the_reply_into_the_refusal(make_world: WorldFactory) -> None:

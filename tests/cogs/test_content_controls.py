@@ -13,6 +13,7 @@ import pytest
 import i18n
 from cogs._embeds import fenced
 from cogs._mod_log import spoiler
+from cogs._texts import policy_category_text
 from storage.usage import UsageEntry
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
 from tests.cogs.test_imagine_settings import refused_at_once, refused_at_once_after
@@ -28,6 +29,7 @@ from tests.cogs.test_quota import (
 from tests.fakes._discord_records import iter_components
 from tests.fakes.discord import CallbackType, FakeChannel, InteractionRecord, MessageRecord
 from tests.fakes.toapis import Endpoint, Outcome, Step, Timeline
+from toapis.contract import CONTENT_POLICY_CATEGORIES
 
 PROMPT_BLOCKED = i18n.translate("refusal.prompt_blocked", i18n.SOURCE)
 
@@ -220,22 +222,43 @@ def text_input(modal: dict[str, Any] | None) -> str:
     return str(custom_id)
 
 
-async def test_the_context_menus_form_refuses_a_blocked_prompt_and_reads_no_image(world: World) -> None:
+def owed_writes(world: World, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The owed answers written from now on (one is written right after a public "thinking" defer)."""
+    written: list[object] = []
+    record = world.store.owed_answers.record
+
+    async def recording(owed: Any, *args: Any, **kwargs: Any) -> Any:
+        written.append(owed)
+        return await record(owed, *args, **kwargs)
+
+    monkeypatch.setattr(world.store.owed_answers, "record", recording)
+    return written
+
+
+async def test_the_context_menus_form_refuses_a_blocked_prompt_at_once_privately(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await block(world, "dragon")
     post = await world.discord.post_message(world.channel, world.member, "", files=[png_upload("boat.png")])
     menu = await world.discord.invoke_message_context(CONTEXT_MENU, post, user=world.member)
     await world.discord.wait_for(lambda: menu.modal is not None, 10, what="the form")
+    written = owed_writes(world, monkeypatch)
 
     sent = await world.discord.submit_modal(menu, {text_input(menu.modal): "a DRAGON boat"})
 
-    # The form is answered from its stored record, read after the defer: the refusal comes then, privately.
-    assert await refused_quota(world, sent) == PROMPT_BLOCKED
-    assert_blocked_answer(sent.followups[-1], "a DRAGON boat")
+    # The typed prompt is checked from memory before the first response: a private answer at once, no public
+    # "thinking" reply, no owed answer written, no stored form or image read.
+    assert await refused_at_once(world, sent) == PROMPT_BLOCKED
+    assert sent.original is not None
+    assert_blocked_answer(sent.original, "a DRAGON boat")
+    (row,) = await blocked_rows(world)
+    assert (row.prompt, row.source) == ("a DRAGON boat", "form")
+    assert written == []
+    assert world.discord.channel_messages(world.channel) == [post]
     assert await world.jobs() == []
     assert not [request for request in world.discord.requests if "/attachments/" in request.path]
     assert world.api.requests_to(Endpoint.UPLOAD) == []
-    (row,) = await blocked_rows(world)
-    assert (row.prompt, row.reference_count) == ("a DRAGON boat", 1)
+    assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) > 0
 
 
 async def test_blocked_prompts_are_in_the_export_and_apart_from_jobs_in_quota_usage(world: World) -> None:
@@ -469,6 +492,69 @@ async def test_the_mod_log_gets_content_policy_refusals_in_fixed_words(world: Wo
     assert reason == "Content policy of the image service (violence): the service declined the prompt or its images."
     assert "internal-host-7" not in str(embed)
     assert embed["description"] == "||a battle ||"
+
+
+async def test_a_content_policy_failure_told_again_after_a_crash_is_not_posted_twice(world: World) -> None:
+    ops = await log_channel(world)
+    await command(world, "imagine-settings mod-log on")
+    world.api.queue_timeline(Timeline.content_policy())
+    call = await world.imagine("a battle")
+    await world.discord.wait_for(lambda: bool(call.followups), 15, what="the refusal")
+    first = await world.discord.wait_for(lambda: next(iter(world.discord.channel_messages(ops)), None), 10)
+    (job,) = await world.jobs()
+    await wait_until(lambda: _told(world, job.id))
+
+    # A crash after the entry was posted and the member told, before the failure was noted as told: the next
+    # start tells the member again (without the details).
+    await world.store.db.execute("UPDATE jobs SET delivered_at = NULL WHERE id = :id", {"id": job.id})
+    followups = len(call.followups)
+    await world.restart()
+    await wait_until(lambda: _told(world, job.id))
+    assert len(call.followups) > followups  # told again
+
+    assert await no_more_posts_in(world, ops) == [first]
+
+
+async def _told(world: World, job_id: str) -> bool | None:
+    job = await world.store.jobs.get(job_id)
+    return True if job is not None and job.delivered_at is not None else None
+
+
+async def test_the_content_policy_category_is_in_the_language_of_who_reads_it(world: World) -> None:
+    ops = await log_channel(world)
+    await command(world, "imagine-settings mod-log on")
+    await command(world, "imagine-settings language", {"language": "de"})
+    world.api.queue_timeline(
+        Timeline(
+            steps=(Step(0.0, "queued", 0),),
+            ends_at=0.01,
+            outcome=Outcome.CONTENT_POLICY,
+            error_message="The content policy forbids gore.",
+        )
+    )
+
+    call = await world.imagine("a battle")
+
+    await world.discord.wait_for(lambda: bool(call.followups), 15, what="the refusal")
+    entry = await world.discord.wait_for(lambda: next(iter(world.discord.channel_messages(ops)), None), 10)
+    (embed,) = entry.embeds
+    reason = {field["name"]: field["value"] for field in embed["fields"]}[i18n.translate("modlog.reason", "de")]
+    gewalt = i18n.translate("failure.category.violence", "de")
+    assert reason == i18n.translate("modlog.reason.policy_category", "de", category=gewalt)
+    assert "violence" not in reason
+    # The member is told privately, in the job's language (the server's, here).
+    notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 10)
+    told = notice.embeds[0]["description"]
+    assert told.startswith(i18n.translate("failure.content_policy_category", "de", category=gewalt))
+    assert "violence" not in told
+
+
+def test_every_content_policy_category_toapis_reads_is_named_in_every_language() -> None:
+    for category in CONTENT_POLICY_CATEGORIES:
+        for locale in i18n.SUPPORTED:
+            assert policy_category_text(category, locale), (category, locale)
+    assert policy_category_text(None, "de") is None
+    assert policy_category_text("a category nobody named", "de") is None
 
 
 async def test_no_entry_while_the_mod_log_is_off_nor_in_a_server_that_never_turned_it_on(world: World) -> None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import i18n
 from cogs._embeds import RESULT_PROMPT_LIMIT
 from cogs._remix import RemixTarget, offered
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
+from tests.cogs.test_content_controls import owed_writes
 from tests.cogs.test_quota import command, refused_quota
 from tests.fakes.discord import CallbackType, FakeMember, InteractionRecord, MessageRecord
 from tests.fakes.toapis import Endpoint
@@ -237,18 +240,48 @@ def test_a_model_the_catalog_no_longer_knows_offers_the_jobs_own_aspect_and_reso
     assert offered(RemixTarget("0" * 32, "flux-2-pro", "1:1", "1k")) == (spec.aspects, spec.resolutions)
 
 
-async def test_a_remix_to_a_blocked_prompt_is_refused_and_counts_nothing(world: World) -> None:
+async def test_a_remix_to_a_blocked_prompt_is_refused_at_once_privately_and_counts_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = await result(world, "a quiet harbour")
     await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["explosion"])
     click = await open_remix(world, original)
+    public_before = world.discord.channel_messages(world.channel)
+    written = owed_writes(world, monkeypatch)
 
-    # The form's record is read first (I/O), so the refusal follows the deferral, privately.
     remix = await sent(world, click, prompt="a quiet harbour, one Explosion")
 
-    text = await refused_quota(world, remix)
+    # The typed prompt is checked from memory before the first response: a private answer at once, no public
+    # "thinking" reply, no owed answer written.
+    await world.discord.wait_for(lambda: remix.acknowledged or remix.failed, 10, what="the refusal")
+    assert remix.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE, remix.failure
+    assert remix.callback is not None
+    assert remix.callback.ephemeral
+    assert remix.original is not None
+    assert remix.original.mentions_nobody
+    text = remix.original.content
     assert text.startswith("Your prompt contains something this server does not allow")
-    echoed(remix.followups[-1], "a quiet harbour, one Explosion")
+    echoed(remix.original, "a quiet harbour, one Explosion")
+    assert written == []
+    assert world.discord.channel_messages(world.channel) == public_before
     assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1  # the original's alone
     assert len(await world.jobs()) == 1
     # Nothing counted, and the cooldown started, so the list cannot be probed for free.
     assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) > 0
+
+
+async def test_a_shown_prompt_cut_inside_a_word_is_checked_whole_once_loaded(world: World) -> None:
+    # The result shows the prompt cut at RESULT_PROMPT_LIMIT, here inside "badge": "… bad…" read alone would be
+    # refused, the job's whole prompt is not.
+    head = "a harbour " * ((RESULT_PROMPT_LIMIT - 10) // 10)
+    prompt = head + "x" * (RESULT_PROMPT_LIMIT - 5 - len(head)) + " badge and more words after it"
+    original = await result(world, prompt)
+    await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["bad"])
+    click = await open_remix(world, original)
+    assert labelled(click.modal)["Prompt"]["component"]["value"].endswith(" bad…")
+
+    remix = await sent(world, click)
+    await world.discord.wait_for(lambda: delivered(remix) or bool(remix.followups), 15, what="the remix")
+
+    assert delivered(remix), [m.content for m in remix.followups]
+    assert world.api.requests_to(Endpoint.SUBMIT)[1].json["prompt"] == prompt

@@ -83,6 +83,22 @@ async def test_members_ask_in_the_conversation_with_every_rule_of_the_command(wo
         assert (changed["size"], changed["n"]) == ("16:9", 1)
         assert reference_colours(world, changed) == [colour(world.api.result_png(task.id, i)) for i in (1, 2)]
 
+        # A reply to another member's message, which arrives empty: the member's own prompt is taken alone, and a
+        # note (pinging nobody) says how to use that message's images.
+        bob = world.member("bob")
+        photo = await world.discord.post_message(
+            art, bob, "my dog", files=[Upload(png_bytes((32, 32), "white"), "dog.png", "image/png")]
+        )
+        blue = await world.discord.post_message(art, alice, f"{mention(world)} a blue dog", reply_to=photo)
+        notes = await world.discord.wait_for(
+            lambda: [m for m in replies_to(world, blue) if "Imagine from images" in m.content] or None,
+            STEP_TIMEOUT,
+            what="the note",
+        )
+        assert notes[0].versions[0].mentions.users == frozenset()
+        await world.submitted_job("a blue dog")
+        assert world.submit_of("a blue dog").get("reference_images") in (None, [])
+
         # Delivered again (as after a RESUME) and edited: still one job, one reply.
         assert world.discord.redeliver(ask) == "live"
         await world.discord.edit_message(ask, content=f"{mention(world)} something else entirely")
@@ -91,19 +107,25 @@ async def test_members_ask_in_the_conversation_with_every_rule_of_the_command(wo
             "imagine-settings channels add", {"channel": art}, user=world.admin, channel=art
         )
         await world.discord.wait_for(lambda: admin_call.followups, STEP_TIMEOUT, what="the allow-list set")
+        # A member refused is not answered again while that refusal is shown (another member still is).
+        cara = world.member("cara")
         empty = await world.discord.post_message(art, alice, f"{mention(world)} --n 2")
-        elsewhere = await world.discord.post_message(world.channel, alice, f"{mention(world)} a fox")
-        for refused, text in (
-            (empty, "Your prompt is empty: describe the image you want."),
-            (elsewhere, f"/imagine is not used in this channel. In this server, use it in <#{art.id}>."),
+        elsewhere = await world.discord.post_message(world.channel, cara, f"{mention(world)} a fox")
+        for refused, member, text in (
+            (empty, alice, "Your prompt is empty: describe the image you want."),
+            (elsewhere, cara, f"/imagine is not used in this channel. In this server, use it in <#{art.id}>."),
         ):
             answer = await answer_to(world, refused)
             assert answer.content == text
-            assert answer.versions[0].mentions.users == {alice.id}
+            assert answer.versions[0].mentions.users == {member.id}
             assert answer.reference is refused
+        again = await world.discord.post_message(art, alice, f"{mention(world)}")
+        marker = await world.discord.post_message(art, cara, f"{mention(world)} a marker")
+        await answer_to(world, marker, with_files=True)
+        assert replies_to(world, again) == []
         assert len(replies_to(world, ask)) == 1
-        assert len(world.api.requests_to(Endpoint.SUBMIT)) == 2
-        assert world.rows("SELECT count(*) AS jobs FROM jobs") == [{"jobs": 2}]
+        assert len(world.api.requests_to(Endpoint.SUBMIT)) == 4
+        assert world.rows("SELECT count(*) AS jobs FROM jobs") == [{"jobs": 4}]
 
 
 async def test_a_sigkill_during_the_job_still_delivers_it_once_in_the_reply(world: World) -> None:

@@ -8,7 +8,8 @@ import string
 import pytest
 
 from generation import blocked_words
-from generation.blocked_words import BlockedWords, canonical, fold, parse_entries
+from generation.blocked_words import BlockedWords, canonical, parse_entries
+from generation.text_folding import fold
 
 # -- evasions ------------------------------------------------------------------------------------------------------
 
@@ -50,6 +51,9 @@ EVASIONS_OF_BAD = {
     "greek omicron in a latin word": "bοd".replace("ο", "a").replace("a", "\u03b1"),
     "inside chinese": "这是bad的",
     "inside japanese": "とてもbadです",
+    "blanks then a dot": "b a.d",
+    "a dot then a blank": "b.a d",
+    "a dash then a dot": "b-a.d",
 }
 
 
@@ -61,6 +65,30 @@ def test_every_usual_evasion_of_a_word_is_caught(written: str) -> None:
     assert matcher.find(f"({written})!") == "bad"
 
 
+# A word cut into pieces by punctuation, or spelled out with separators of several kinds.
+CUT_UP = [
+    ("dragon", "dra-gon"),
+    ("dragon", "d.ragon"),
+    ("dragon", "dr.ag.on"),
+    ("dragon", "d r a g-o-n"),
+    ("dragon", "the d.ragon's lair"),
+    ("dragon", "I saw a d.ragon"),
+    ("dragon", "a x-dra-gon"),
+    ("naked", "na.ked"),
+    ("naked", "nak*ed"),
+    ("naked", "n_aked"),
+    ("naked", "a NA/KED man"),
+    ("bad", "x y b.a.d"),
+    ("bad", "a b a d a"),
+    ("hell", "hel-l"),
+]
+
+
+@pytest.mark.parametrize(("entry", "written"), CUT_UP, ids=[written for _, written in CUT_UP])
+def test_a_word_cut_up_by_punctuation_or_spelled_out_is_read_whole(entry: str, written: str) -> None:
+    assert BlockedWords([entry]).find(written) == entry
+
+
 PHRASE_EVASIONS = [
     "a real person here",
     "a REAL-PERSON here",
@@ -70,6 +98,8 @@ PHRASE_EVASIONS = [
     "ｒｅａｌ　ｐｅｒｓｏｎ",
     "r.e.a.l p.e.r.s.o.n",
     "r e a l p e r s o n",
+    "re.al per-son",
+    "r e a l p-e-r-s-o-n",
 ]
 
 
@@ -79,7 +109,8 @@ def test_a_phrase_matches_its_words_in_order_whatever_separates_them(written: st
 
 
 @pytest.mark.parametrize(
-    "written", ["a real, not a person", "person real", "realperson", "a really personal touch", "unreal person"]
+    "written",
+    ["a real, not a person", "person real", "realperson", "re.alperson", "a really personal touch", "unreal person"],
 )
 def test_a_phrase_does_not_match_its_words_apart_or_inside_others(written: str) -> None:
     assert BlockedWords(["real person"]).find(written) is None
@@ -101,6 +132,13 @@ INNOCENT = [
     ("gore", "Gorey, Gregory and a gored gorgeous gorge"),
     ("bad", "Baden-Baden, a badge, badminton"),
     ("war", "a warm award, toward Warsaw"),
+    ("ass", "first-class, a glass-house, c.l.a.s.s, a.s.s.e.t"),
+    ("hell", "he'll come, she'll stay"),  # an apostrophe does not glue pieces
+    ("dragon", "I saw a d. ragon, then Dr. Agon, a dragonfly and a snap-dragonfly"),
+    ("dragon", "dra gon"),  # pieces parted by blanks are words of the prose...
+    ("anal", "a portrait of an Al Capone"),  # ...as here
+    ("bad", "ba dragonfly, abad"),
+    ("naked", "snaked, na'ked"),
 ]
 
 
@@ -224,9 +262,10 @@ def test_plain_ascii_reads_exactly_as_the_general_path_would() -> None:
     alphabet = string.printable + "\x00\x07\x1b\x7f"
     for _ in range(2000):
         text = "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 40)))
-        quick = [word.text for word in blocked_words._tokens(fold(text))]
-        general = [word.text for word in blocked_words._tokens(fold(text + " é"))]
-        assert general == [*quick, "e"], repr(text)
+        quick = [(word.text, word.tight, word.blank) for word in blocked_words._tokens(fold(text))]
+        general = [(word.text, word.tight, word.blank) for word in blocked_words._tokens(fold(text + " é"))]
+        assert general[:-1] == quick, repr(text)
+        assert general[-1][0] == "e"
 
 
 @pytest.mark.parametrize(
@@ -240,6 +279,7 @@ def test_plain_ascii_reads_exactly_as_the_general_path_would() -> None:
         ("b a d_word", "bad word"),
         ("c l a s s", None),  # spelled out whole, "class" is not "ass"
         ("a b c d e f g", None),
+        ("a bad day", "bad"),
         ("U.S.A.", None),
     ],
 )

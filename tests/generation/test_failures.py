@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 import i18n
-from cogs._texts import failure_text
+from cogs._texts import failure_text, policy_category_text
 from generation import failures
 from generation.events import Failed, FailureKind
 from storage.jobs import Job, JobKind, JobState
@@ -92,7 +92,9 @@ def test_a_content_policy_failure_keeps_only_its_category(message: str, category
     assert "content policy" in text
     assert INTERNAL not in text
     assert "node" not in text
-    assert (f"({category})" in text) is (category is not None)
+    # The category in the catalog's words (here English), never the service's message.
+    shown = policy_category_text(category, i18n.SOURCE)
+    assert (f"({shown})" in text) is (category is not None)
     assert text.endswith("Your images were not counted.")
 
 
