@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from cogs import _intake
+from cogs import _forms, _intake
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
 from tests.cogs.test_quota import command, refused_quota
-from tests.fakes.discord import CallbackType, FakeMember, InteractionRecord
+from tests.fakes._discord_records import iter_components
+from tests.fakes.discord import CallbackType, FakeChannel, FakeMember, InteractionRecord
 from tests.fakes.toapis import Endpoint
 
 
@@ -175,3 +176,40 @@ async def test_the_bot_leaves_a_server_off_the_list_that_adds_it_but_never_one_i
 
         assert world.discord.state.left_guilds == [stranger]
         assert any(f"Added to server {stranger.id}" in record.message for record in caplog.records)
+
+
+FROM_IMAGES = "Imagine from images"
+
+
+async def open_from_images_form(world: World, channel: FakeChannel, user: FakeMember) -> InteractionRecord:
+    """`user` runs "Imagine from images" on a new message with an image in `channel`: the form, once kept."""
+    post = await world.discord.post_message(channel, world.member, "", files=[png_upload("boat.png")])
+    menu = await world.discord.invoke_message_context(FROM_IMAGES, post, user=user)
+    await world.discord.wait_for(lambda: menu.modal is not None, 10, what="the form")
+    assert menu.modal is not None
+    form = _forms.parse(str(menu.modal["custom_id"]))
+    assert form is not None
+    await wait_until(lambda: world.bot.services.forms.find(form[1]), 10)
+    return menu
+
+
+@pytest.mark.parametrize("sender", ["another member", "another channel"])
+async def test_a_from_images_form_sent_by_another_member_or_from_another_channel_is_refused(
+    world: World, sender: str
+) -> None:
+    owners = await open_from_images_form(world, world.channel, world.member)
+    if sender == "another member":
+        theirs = await open_from_images_form(world, world.channel, world.guild.add_member("mallory"))
+    else:
+        theirs = await open_from_images_form(world, world.guild.add_text_channel("elsewhere"), world.member)
+    assert owners.modal is not None
+    assert theirs.modal is not None
+    # A hostile client submits its own form with the custom id of the first one.
+    theirs.modal["custom_id"] = owners.modal["custom_id"]
+    (field,) = [c["custom_id"] for c in iter_components(theirs.modal.get("components")) if c.get("type") == 4]
+
+    sent = await world.discord.submit_modal(theirs, {field: "a boat at night"})
+
+    assert await refused_quota(world, sent) == "This form has expired. Use Imagine from images on the message again."
+    assert await world.jobs() == []
+    assert world.discord.cdn_requests == 0
