@@ -99,7 +99,7 @@ class Pipeline:
         process holds are resumed; the others are adopted later if their lease runs out.
         """
         spool = self._context.spool
-        await asyncio.to_thread(spool.directory.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(spool.make_private)  # refused if another user made its path first
         await self.durations.load()
         if self._context.callbacks is not None:
             await self._context.callbacks.load()
