@@ -1,7 +1,7 @@
 """Imagine's configuration: the only reader of the environment.
 
-Every variable of the product specification is read and validated here, once, at start-up. All problems are
-collected and reported together in one `ConfigError`, each naming its variable, so an operator fixes their
+Every variable of docs/operators.md (Configuration) is read and validated here, once, at start-up. All problems
+are collected and reported together in one `ConfigError`, each naming its variable, so an operator fixes their
 `.env` in one pass instead of one error per restart.
 """
 
