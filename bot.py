@@ -501,21 +501,21 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             start_probe=functools.partial(probe_at_start, client, pipeline.health),
             **webhook_services(settings, store, pipeline, config, metrics),
         )
+        quotas = QuotaService(store)
         admission = Admission(
             guild_allowed=settings.guild_allowed,
             server_settings=server_settings,
             cooldowns=Cooldowns(),
             pipeline=pipeline,
             models=ModelMenu(settings.toapis_models, settings.toapis_model, settings.model_weights),
+            quotas=quotas,
         )
         history = JobHistory(store, retention_days=settings.retention_days)
-        quotas = QuotaService(store)
         mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas)
         owed_answers = OwedAnswers(store, config)
         intake = Intake(
             admission=admission,
             pipeline=pipeline,
-            quotas=quotas,
             history=history,
             server_settings=server_settings,
             moderation=mod_log,

@@ -33,13 +33,11 @@ from generation.history import JobHistory
 from generation.models import Choice
 from generation.owed_answers import OwedAnswers
 from generation.pipeline import Pipeline
-from generation.quota_service import QuotaService
 from generation.refusals import (
     AnsweredElsewhere,
     AttachmentUnreadable,
     NotInServer,
     PromptBlocked,
-    QuotaExceeded,
     Refusal,
     Restarting,
 )
@@ -117,7 +115,6 @@ class Intake:
         *,
         admission: Admission,
         pipeline: Pipeline,
-        quotas: QuotaService,
         history: JobHistory,
         server_settings: ServerSettings,
         moderation: ModerationLog | None = None,
@@ -128,7 +125,6 @@ class Intake:
         self.admission = admission
         self._server_settings = server_settings
         self._pipeline = pipeline
-        self._quotas = quotas
         self._history = history
         self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
@@ -326,10 +322,7 @@ class Intake:
         quota, read and prepare the references. A `Refusal` when it cannot be taken (nothing was counted)."""
         guild_id, user_id = origin.guild_id, origin.user_id
         prompt, choice = self._check_draft(guild_id, draft)
-        # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
-        usage = await self._quotas.would_refuse(guild_id, user_id, origin.role_ids, draft.n * choice.weight)
-        if usage is not None:
-            raise QuotaExceeded(usage, draft.n, choice.weight)
+        await self.admission.check_quota(guild_id, user_id, origin.role_ids, draft.n, choice)
         references = await self._references(client, draft)
         return JobRequest(
             guild_id=guild_id,
