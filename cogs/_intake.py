@@ -174,8 +174,8 @@ class Intake:
             self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
-        # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
-        # failure on Imagine's side gives it back.
+        # I/O for the request it is kept whatever the outcome (a refusal, a failure on Imagine's side, a stop), so
+        # that no outcome can be had for free; only a defer that fails, when nothing was done, gives it back.
         admission.start_cooldown(guild_id, user_id)
         try:
             callback = await interaction.response.defer(thinking=True)
@@ -260,7 +260,6 @@ class Intake:
     ) -> None:
         """After the defer: load and check the request, read its references, and admit it; every way out
         answers the member (a refusal, the job's reply, or why the bot could not take it)."""
-        admission = self.admission
         user_id = interaction.user.id
         try:
             if not isinstance(draft, Draft):
@@ -290,8 +289,7 @@ class Intake:
             return
         except asyncio.CancelledError:
             # The bot is stopping (`close`) and this request was not admitted: the member is told so, nothing was
-            # counted, and the request can be sent again.
-            admission.give_back_cooldown(guild_id, user_id)
+            # counted, and the request can be sent again (to the next process, whose cooldowns start empty).
             with contextlib.suppress(Exception):
                 text = i18n.translate("owed.stopping", interaction.locale)
                 embeds = owed_embeds(dataclasses.replace(owed, locale=str(interaction.locale))) if owed else []
@@ -301,7 +299,6 @@ class Intake:
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
-            admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
             echo = echo_prompt(draft.prompt if isinstance(draft, Draft) else known_prompt, interaction.locale)
             await _refuse_after_defer(interaction, generic_text(interaction.locale), echo)
