@@ -78,6 +78,7 @@ from storage.errors import StorageError
 from storage.jobs import Job
 from storage.quotas import OperatorDefaults
 from storage.schema_status import SchemaStatus
+from storage.sqlite import sqlite_path_from_url
 from storage.store import Storage
 from toapis import RetryPolicy, ToAPIsClient
 
@@ -394,15 +395,23 @@ def shard_filter(settings: Settings) -> Callable[[int], bool]:
     return lambda guild_id: (guild_id >> 22) % count in shards
 
 
+def beside_the_database(settings: Settings) -> Path | None:
+    """The folder of the SQLite database's file, which keeps what a restart must find (the spool, the heartbeat);
+    None without one: PostgreSQL (shared by several processes) or SQLite in memory. The one reading of
+    DATABASE_URL here beyond `Settings.shared_database`, through storage's own."""
+    if settings.shared_database:
+        return None
+    database_file = sqlite_path_from_url(settings.database_url)
+    return database_file.parent if database_file is not None else None
+
+
 def pipeline_config(settings: Settings, *, shared_database: bool) -> PipelineConfig:
     """The pipeline's settings. `shared_database`: several processes may use the database (PostgreSQL)."""
     # Results are spooled next to an SQLite database, so a restart finds them. With PostgreSQL there is no such
     # folder (and the container's working directory is not writable): the system's temporary folder, since a
     # result missing after a restart is downloaded again from its URL (valid for a day).
-    if shared_database:
-        spool = Path(tempfile.gettempdir()) / "imagine-spool"
-    else:
-        spool = Path(settings.database_url.removeprefix("sqlite:///")).parent / "spool"
+    folder = beside_the_database(settings)
+    spool = folder / "spool" if folder is not None else Path(tempfile.gettempdir()) / "imagine-spool"
     return PipelineConfig(
         model=settings.toapis_model,
         poll_interval=settings.toapis_poll_interval,
@@ -424,8 +433,9 @@ def pipeline_config(settings: Settings, *, shared_database: bool) -> PipelineCon
 def heartbeat_path(settings: Settings) -> Path:
     """Where the heartbeat file is kept: next to an SQLite database (the data volume in Docker), otherwise in the
     system's temporary folder, one per set of shards."""
-    if not settings.shared_database:
-        return Path(settings.database_url.removeprefix("sqlite:///")).parent / "heartbeat.json"
+    folder = beside_the_database(settings)
+    if folder is not None:
+        return folder / "heartbeat.json"
     shards = "".join(f"-{shard}" for shard in settings.shard_ids or ())
     return Path(tempfile.gettempdir()) / f"imagine-heartbeat{shards}.json"
 
@@ -507,21 +517,21 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             start_probe=functools.partial(probe_at_start, client, pipeline.health),
             **webhook_services(settings, store, pipeline, config, metrics),
         )
+        quotas = QuotaService(store)
         admission = Admission(
             guild_allowed=settings.guild_allowed,
             server_settings=server_settings,
             cooldowns=Cooldowns(),
             pipeline=pipeline,
             models=ModelMenu(settings.toapis_models, settings.toapis_model, settings.model_weights),
+            quotas=quotas,
         )
         history = JobHistory(store, retention_days=settings.retention_days)
-        quotas = QuotaService(store)
         mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas)
         owed_answers = OwedAnswers(store, config)
         intake = Intake(
             admission=admission,
             pipeline=pipeline,
-            quotas=quotas,
             history=history,
             server_settings=server_settings,
             moderation=mod_log,

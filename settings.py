@@ -1,14 +1,13 @@
 """Imagine's configuration: the only reader of the environment.
 
-Every variable of the product specification is read and validated here, once, at start-up. All problems are
-collected and reported together in one `ConfigError`, each naming its variable, so an operator fixes their
+Every variable of docs/operators.md (Configuration) is read and validated here, once, at start-up. All problems
+are collected and reported together in one `ConfigError`, each naming its variable, so an operator fixes their
 `.env` in one pass instead of one error per restart.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Final, TypeVar
@@ -18,6 +17,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from i18n.locales import DISCORD_LOCALES, SUPPORTED
 from toapis import catalog
+from toapis.redaction import redacted_url
 
 T = TypeVar("T")
 
@@ -34,31 +34,6 @@ DEFAULT_METRICS_HOST: Final = "127.0.0.1"
 DEFAULT_WEBHOOK_HOST: Final = "127.0.0.1"
 # A signing secret shorter than this is not one the ToAPIs console made (it shows 32 random bytes).
 WEBHOOK_SECRET_MIN_CHARS: Final = 16
-
-
-# Query parameters that carry a secret: libpq and asyncpg take `?password=` as well as a password before the host.
-_SECRET_PARAMETER: Final = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
-
-
-def redacted_url(url: str) -> str:
-    """A URL fit to show: any user and password (a database's, a proxy's), and the values of query parameters
-    such as `password=`, replaced by `***`. The scheme, host, port and path (a database's name) stay."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        url = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
-    elif "@" in url:
-        # An `@` past the parsed host: a password holding `/`, `?` or `#` unescaped. Hide all before the last `@`.
-        scheme = url.split("://", 1)[0] + "://" if "://" in url else ""
-        url = f"{scheme}***@{url.rsplit('@', 1)[1]}"
-    base, question, rest = url.partition("?")
-    if not question:
-        return url
-    query, hash_sign, fragment = rest.partition("#")
-    pairs = [pair.partition("=") for pair in query.split("&")]
-    shown = [
-        name + equals + ("***" if equals and _SECRET_PARAMETER.search(name) else value) for name, equals, value in pairs
-    ]
-    return f"{base}?{'&'.join(shown)}{hash_sign}{fragment}"
 
 
 def _shown(value: object) -> str:

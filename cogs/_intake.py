@@ -33,14 +33,12 @@ from generation.history import JobHistory
 from generation.models import Choice
 from generation.owed_answers import OwedAnswers
 from generation.pipeline import Pipeline
-from generation.quota_service import QuotaService
 from generation.refusals import (
     AnsweredElsewhere,
     AttachmentUnreadable,
     FormExpired,
     NotInServer,
     PromptBlocked,
-    QuotaExceeded,
     Refusal,
     Restarting,
 )
@@ -118,7 +116,6 @@ class Intake:
         *,
         admission: Admission,
         pipeline: Pipeline,
-        quotas: QuotaService,
         history: JobHistory,
         server_settings: ServerSettings,
         moderation: ModerationLog | None = None,
@@ -129,7 +126,6 @@ class Intake:
         self.admission = admission
         self._server_settings = server_settings
         self._pipeline = pipeline
-        self._quotas = quotas
         self._history = history
         self._moderation = moderation
         self._reference_pool = asyncio.Semaphore(reference_workers)
@@ -197,8 +193,8 @@ class Intake:
             self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(typed or draft))
             return
         # Started before the defer, so that a second request sent meanwhile is refused. Once the bot has done
-        # I/O for the request it is kept whatever the outcome, so that refusals cannot be had for free; only a
-        # failure on Imagine's side gives it back.
+        # I/O for the request it is kept whatever the outcome (a refusal, a failure on Imagine's side, a stop), so
+        # that no outcome can be had for free; only a defer that fails, when nothing was done, gives it back.
         admission.start_cooldown(guild_id, user_id)
         # Acknowledged from the moment the defer is sent: a stop that comes while it is in flight waits for the
         # request (and answers it) rather than find nothing to wait for.
@@ -285,7 +281,6 @@ class Intake:
     ) -> None:
         """After the defer: load and check the request, read its references, and admit it; every way out
         answers the member (a refusal, the job's reply, or why the bot could not take it)."""
-        admission = self.admission
         user_id = interaction.user.id
         try:
             if not isinstance(draft, Draft):
@@ -315,8 +310,7 @@ class Intake:
             return
         except asyncio.CancelledError:
             # The bot is stopping (`close`) and this request was not admitted: the member is told so, nothing was
-            # counted, and the request can be sent again.
-            admission.give_back_cooldown(guild_id, user_id)
+            # counted, and the request can be sent again (to the next process, whose cooldowns start empty).
             with contextlib.suppress(Exception):
                 text = i18n.translate("owed.stopping", interaction.locale)
                 embeds = owed_embeds(dataclasses.replace(owed, locale=str(interaction.locale))) if owed else []
@@ -326,7 +320,6 @@ class Intake:
         except Exception:
             # Answered here rather than by the error handler: while the public reply is still the "thinking"
             # placeholder, a follow-up would become that public reply.
-            admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting a request")
             echo = echo_prompt(draft.prompt if isinstance(draft, Draft) else known_prompt, interaction.locale)
             await _refuse_after_defer(interaction, generic_text(interaction.locale), echo)
@@ -347,10 +340,7 @@ class Intake:
         quota, read and prepare the references. A `Refusal` when it cannot be taken (nothing was counted)."""
         guild_id, user_id = origin.guild_id, origin.user_id
         prompt, choice = self._check_draft(guild_id, draft)
-        # Read-only, before any download or decode: what the reservation would refuse anyway costs nothing.
-        usage = await self._quotas.would_refuse(guild_id, user_id, origin.role_ids, draft.n * choice.weight)
-        if usage is not None:
-            raise QuotaExceeded(usage, draft.n, choice.weight)
+        await self.admission.check_quota(guild_id, user_id, origin.role_ids, draft.n, choice)
         references = await self._references(client, draft)
         return JobRequest(
             guild_id=guild_id,

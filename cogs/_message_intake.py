@@ -293,14 +293,13 @@ class MessageIntake:
             await self._show_refusal(reply, chat_refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
         except asyncio.CancelledError:
-            # The bot is stopping (`Intake.close`) before this request became a job: the reply says so.
-            admission.give_back_cooldown(guild_id, user_id)
+            # The bot is stopping (`Intake.close`) before this request became a job: the reply says so. The
+            # cooldown is kept, as after the slash command's defer: the bot has done I/O for this request.
             with contextlib.suppress(Exception):
                 await self._show_refusal(reply, i18n.translate("owed.stopping", locale), written, user_id, locale)
                 await self._answered(message.id)
             raise
         except Exception:
-            admission.give_back_cooldown(guild_id, user_id)
             log.exception("Unexpected error while accepting message %s", message.id)
             await self._show_refusal(reply, generic_text(locale), written, user_id, locale)
         else:

@@ -1,21 +1,31 @@
-"""May this member ask now, and is what they ask acceptable? Answered without I/O, before the first response.
+"""May this member ask now, and is what they ask acceptable? Answered without I/O, before the first response,
+but for the quota, looked at once the request is acknowledged and before any of its references is read.
 
-The cogs call these checks before an interaction's first response (docs/architecture.md, Answering), so they
+The cogs call the checks before an interaction's first response (docs/architecture.md, Answering), so they
 read only what is in memory: the operator's server allow-list, the pipeline's state, the server's settings
-(cached by `ServerSettings`, its blocked words among them) and the cooldowns. Each check raises a `Refusal`; the
-quota is not looked at here (the reservation in `Pipeline.submit` is the authority).
+(cached by `ServerSettings`, its blocked words among them) and the cooldowns. Each check raises a `Refusal`.
+`check_quota` reads the database (read-only): a request the quota would refuse is refused before any download
+or decode, at no cost; the reservation in `Pipeline.submit` stays the authority.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
 from generation.cooldowns import Cooldowns
 from generation.models import Choice, ModelMenu
-from generation.refusals import AttachmentTooLarge, ChannelNotAllowed, CoolingDown, PromptBlocked, ServerNotAllowed
+from generation.refusals import (
+    AttachmentTooLarge,
+    ChannelNotAllowed,
+    CoolingDown,
+    PromptBlocked,
+    QuotaExceeded,
+    ServerNotAllowed,
+)
 from generation.server_settings import ServerSettings
 from generation.validation import check_options
+from storage.quotas import RuleUsage
 from toapis import catalog
 
 # Bigger attachments are refused before anything is downloaded; smaller ones over the upload limit are
@@ -26,6 +36,11 @@ MAX_ATTACHMENT_BYTES: Final = 50_000_000
 class Availability(Protocol):
     def check_available(self) -> None:
         """Raise a `Refusal` when no job can be taken now."""
+
+
+class QuotaLookup(Protocol):
+    async def would_refuse(self, guild_id: int, user_id: int, role_ids: Iterable[int], n: int) -> RuleUsage | None:
+        """The rule that would refuse `n` more images for the member now, read-only (None: none would)."""
 
 
 class Admission:
@@ -39,12 +54,14 @@ class Admission:
         cooldowns: Cooldowns,
         pipeline: Availability,
         models: ModelMenu,
+        quotas: QuotaLookup,
     ) -> None:
         self._guild_allowed = guild_allowed
         self._server_settings = server_settings
         self.cooldowns = cooldowns
         self._pipeline = pipeline
         self.models = models
+        self._quotas = quotas
 
     def check_server(self, guild_id: int) -> None:
         """The operator lets the bot work in this server (ALLOWED_GUILD_IDS)."""
@@ -132,6 +149,13 @@ class Admission:
         tier = spec.default_resolution if resolution is None else catalog.normalise_resolution(resolution)
         aspect = aspect or catalog.DEFAULT_ASPECT
         raise PromptBlocked(cleaned, spec.id, aspect, tier, n, self.models.weight(spec, tier))
+
+    async def check_quota(self, guild_id: int, user_id: int, role_ids: Iterable[int], n: int, choice: Choice) -> None:
+        """`QuotaExceeded` if the quota would refuse `n` images of `choice` now: read-only, before any reference is
+        downloaded, decoded or read, so that what the reservation would refuse anyway costs nothing."""
+        usage = await self._quotas.would_refuse(guild_id, user_id, role_ids, n * choice.weight)
+        if usage is not None:
+            raise QuotaExceeded(usage, n, choice.weight)
 
     def start_cooldown(self, guild_id: int, user_id: int) -> None:
         """The member's request passed the checks: their cooldown runs from now."""

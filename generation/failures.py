@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from generation.events import Failed, FailureKind, Reporter
+from storage.errors import LeaseLostError
 from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import (
@@ -116,8 +117,15 @@ async def record(store: Storage, job: Job, failure: JobFailure, *, jobs: JobRepo
     )
 
 
-async def tell(store: Storage, reporter: Reporter, event: Failed) -> None:
-    """Tell the member, then note that they were told (a crash in between: told again at the next start)."""
+async def tell(store: Storage, reporter: Reporter, event: Failed, *, jobs: JobRepository | None = None) -> None:
+    """Tell the member, then note that they were told (a crash in between: told again at the next start).
+
+    Only the holder of the job's lease tells (with leases, several processes on one database): `jobs`, by default
+    the process that stored the failure (the job's lease owner as stored). `LeaseLostError`, having told nothing,
+    when another process has taken the job over since: during a deploy's overlap it tells the failure instead.
+    """
+    held = jobs or (store.jobs if event.job.lease_owner is None else store.jobs.held_by(event.job.lease_owner))
+    await held.confirm_held(event.job.id)
     try:
         await reporter.failed(event)
     except asyncio.CancelledError:
@@ -125,12 +133,15 @@ async def tell(store: Storage, reporter: Reporter, event: Failed) -> None:
     except Exception:
         log.exception("job %s: the reporter failed to show the failure", event.job.id)
         return
-    await mark_told(store, event.job.id)
+    await mark_told(store, event.job.id, jobs=held)
 
 
-async def mark_told(store: Storage, job_id: str) -> None:
-    """Note that the member knows of the failure (or never needs to), so no restart tells it again."""
+async def mark_told(store: Storage, job_id: str, *, jobs: JobRepository | None = None) -> None:
+    """Note that the member knows of the failure (or never needs to), so no restart tells it again; through
+    `jobs` (a lease holder's, whose write checks the lease is still ours), else the store's."""
     try:
-        await store.jobs.update(job_id, delivered_at=store.clock())
+        await (jobs or store.jobs).update(job_id, delivered_at=store.clock())
+    except LeaseLostError:
+        log.warning("job %s: taken over by another process before its failure was noted as told", job_id)
     except Exception:
         log.exception("job %s: could not note that its failure was told", job_id)

@@ -114,7 +114,8 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_side: int = REFERENCE_
             image.load()  # a damaged image is refused here, not by the image service
             return EncodedImage(data, mime_type, image.width, image.height)
         pixels = _decode_within(image, max_side)
-    return _fit_within(pixels, max_bytes=max_bytes, lossless_first=mime_type == GIF)
+        # Inside too: Pillow decodes some images lazily, and an encoder that fails is a refusal, not a crash.
+        return _fit_within(pixels, max_bytes=max_bytes, lossless_first=mime_type == GIF)
 
 
 def fit_bytes_within(data: bytes, *, max_bytes: int) -> EncodedImage:
@@ -123,9 +124,9 @@ def fit_bytes_within(data: bytes, *, max_bytes: int) -> EncodedImage:
     with _reading():
         image = _open(io.BytesIO(data))
         image.load()
-    if len(data) <= max_bytes and mime_type is not None:
-        return EncodedImage(data, mime_type, image.width, image.height)
-    return _fit_within(image, max_bytes=max_bytes, lossless_first=mime_type == GIF)
+        if len(data) <= max_bytes and mime_type is not None:
+            return EncodedImage(data, mime_type, image.width, image.height)
+        return _fit_within(image, max_bytes=max_bytes, lossless_first=mime_type == GIF)
 
 
 def check_image_file(path: Path, *, max_bytes: int) -> tuple[str, int] | None:

@@ -19,15 +19,13 @@ import contextlib
 import functools
 import logging
 import uuid
-from datetime import timedelta
 
-from generation import failures
 from generation.alerts import AlertThrottle
 from generation.breaker import CircuitBreaker
 from generation.callbacks import WebhookCallbacks
 from generation.config import PipelineConfig
 from generation.context import RunContext
-from generation.events import Failed, FailureKind, Paused, Queued, Reporter, ReporterBook, close_reporter
+from generation.events import FailureKind, Paused, Queued, Reporter, ReporterBook, close_reporter
 from generation.events import ReporterFactory as ReporterFactory
 from generation.failures import JobFailure
 from generation.fair_queue import FairQueue
@@ -37,6 +35,7 @@ from generation.logs import bind_log_context
 from generation.metrics import Metrics
 from generation.refusals import AnsweredElsewhere, QuotaExceeded, ReferencesNotSaved, Restarting, Unavailable
 from generation.requests import JobRequest
+from generation.untold_failures import UntoldFailures
 from generation.upstream import UpstreamHealth
 from storage.jobs import Job, JobState
 from storage.store import Storage
@@ -81,6 +80,7 @@ class Pipeline:
             let_go_of_every_job=self._let_go_of_every_job,
             on_adopted=self._on_adopted,
         )
+        self._untold = UntoldFailures(self._context, held=self._leases.held)
         self._waiting: FairQueue[str, Job] = FairQueue()
         self._places: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -99,7 +99,7 @@ class Pipeline:
         process holds are resumed; the others are adopted later if their lease runs out.
         """
         spool = self._context.spool
-        await asyncio.to_thread(spool.directory.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(spool.make_private)  # refused if another user made its path first
         await self.durations.load()
         if self._context.callbacks is not None:
             await self._context.callbacks.load()
@@ -109,7 +109,7 @@ class Pipeline:
         resumed = await self._leases.adopt(unfinished)
         if resumed:
             log.info("Resumed %d unfinished job(s)", resumed)
-        await self._tell_untold_failures()
+        await self._untold.tell()
         self._accepting = True
         self._dispatcher = asyncio.create_task(self._dispatch(), name="pipeline-dispatcher")
         self._lease_keeper = asyncio.create_task(self._leases.keep(), name="pipeline-leases")
@@ -126,6 +126,7 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lease_keeper
             self._lease_keeper = None
+        await self._untold.close()
         held = [*self._tasks, *self._waiting.order()]
         left = len(self._tasks) + len(self._waiting)
         # Taken first: a cancelled job lets go of its reporter without telling it anything.
@@ -371,20 +372,6 @@ class Pipeline:
             self._waiting.remove(job_id)
         await _close_reporters(self._reporters.take_all())
         self._places.clear()
-
-    async def _tell_untold_failures(self) -> None:
-        """At start-up: tell the members of recent failures a crash kept from them (without the details, which
-        were not stored; the usage log has them)."""
-        store = self._store
-        since = store.clock() - timedelta(seconds=self._config.late_limit)
-        for job in await store.jobs.list_unannounced_failures(since):
-            if not self._config.owns_guild(job.guild_id) or job.id in self._leases.held:
-                continue
-            refunded = max(job.n * job.weight - await store.quotas.reserved_for_job(job.id), 0)
-            kind = next((k for k in FailureKind if k.value == job.error_code), FailureKind.INTERNAL)
-            event = Failed(job, kind, refunded, details_lost=True)
-            await failures.tell(store, self._reporters.of(job), event)
-            self._reporters.drop(job.id)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

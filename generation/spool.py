@@ -6,11 +6,14 @@ from its URL (valid for a day) or, for a result that came as bytes, is gone. A f
 once it checks out as a whole image within the size limit; one that does not is treated as missing.
 
 The spool is private to the bot (mode 0700, tightened if found looser): members' results are nobody else's.
+In a shared temporary folder (PostgreSQL deployments spool there) another user may have made the path first:
+a spool that is a symbolic link or another user's directory is refused (`SpoolUnsafe`), never adopted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -34,6 +37,10 @@ class Spooled:
 
     images: tuple[GeneratedImage, ...]
     problems: tuple[str, ...]
+
+
+class SpoolUnsafe(Exception):
+    """The spool's path is not a directory of the bot's own: a symbolic link, a file, or another user's."""
 
 
 class Spool:
@@ -86,21 +93,31 @@ class Spool:
 
     def remove_all_but(self, keep: set[str]) -> None:
         """At start-up, before any job runs: the folders of jobs that are no longer unfinished go."""
-        self._make_private()
+        self.make_private()
         for path in self.directory.iterdir():
             if path.is_dir() and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def _make_private(self) -> None:
-        """Create the spool directory with mode 0700, or take group and other permissions off an existing one."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mode = stat.S_IMODE(self.directory.stat().st_mode)
+    def make_private(self) -> None:
+        """Create the spool directory with mode 0700, or take group and other permissions off an existing one of
+        ours; `SpoolUnsafe` if the path is a symbolic link, not a directory, or another user's."""
+        with contextlib.suppress(FileExistsError):
+            self.directory.mkdir(mode=0o700, parents=True)
+        found = self.directory.lstat()  # not following a link: the path itself must be ours
+        if not stat.S_ISDIR(found.st_mode):
+            raise SpoolUnsafe(f"The spool {self.directory} is not a directory (a symbolic link?): remove it")
+        if found.st_uid != os.geteuid():
+            raise SpoolUnsafe(
+                f"The spool {self.directory} belongs to another user (uid {found.st_uid}): remove it, or run the "
+                "bot as its owner"
+            )
+        mode = stat.S_IMODE(found.st_mode)
         if mode & 0o077:
             log.info("the spool %s was open to others (mode %o): made private (0700)", self.directory, mode)
             self.directory.chmod(0o700)
 
     def _make_folder(self, folder: Path) -> None:
-        self._make_private()
+        self.make_private()
         folder.mkdir(mode=0o700, exist_ok=True)
 
     def _found(self, folder: Path, paths: Sequence[Path]) -> list[GeneratedImage | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,6 +48,9 @@ CSV_COLUMNS: Final = (
     "finished_at",
     "source",
 )
+
+# A stored error starts with its code (`record_job`): a failure kind, lowercase words joined by underscores.
+_ERROR_CODE: Final = re.compile(r"[a-z][a-z0-9_]*")
 
 # A spreadsheet runs a cell that starts with one of these as a formula: a prompt must stay text.
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -187,6 +191,14 @@ def _time_range(start: datetime | None, end: datetime | None, params: dict[str, 
         params["end"] = to_epoch_ms(end)
         conditions += " AND created_at < :end"
     return conditions
+
+
+def _error_code(error: str | None) -> str:
+    """What the export shows of a stored error: its code alone (a failure kind, such as `task_failed`). The rest
+    is the service's or an exception's own words (a host name, say): for the operator, never a server's admins;
+    a stored error without a code shows nothing."""
+    code = (error or "").partition(":")[0].strip()
+    return code if _ERROR_CODE.fullmatch(code) else ""
 
 
 def _safe_cell(text: str | None) -> str:
@@ -379,8 +391,9 @@ class UsageLog:
         """Write the log (one guild's, or all; optionally created in `[start, end)`) as CSV; returns the row count.
 
         Rows stream from the database a chunk at a time and go to `file` as they come; a binary file gets
-        UTF-8. The header is `CSV_COLUMNS`; instants are ISO 8601 UTC. A text cell that a spreadsheet would
-        run as a formula (it starts with =, +, -, @) is written with a leading apostrophe.
+        UTF-8. The header is `CSV_COLUMNS`; instants are ISO 8601 UTC; `error` is the stored error's code only.
+        A text cell that a spreadsheet would run as a formula (it starts with =, +, -, @) is written with a leading
+        apostrophe.
         """
         params: dict[str, Any] = {}
         sql = "SELECT * FROM usage_log WHERE 1 = 1"
@@ -415,7 +428,7 @@ class UsageLog:
                         row["reference_count"],
                         row["task_id"] or "",
                         row["status"],
-                        _safe_cell(row["error"]),
+                        _error_code(row["error"]),
                         from_epoch_ms(row["created_at"]).isoformat(),
                         "" if finished is None else from_epoch_ms(finished).isoformat(),
                         row["source"],

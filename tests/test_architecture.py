@@ -7,6 +7,8 @@ fails here rather than in review.
 from __future__ import annotations
 
 import ast
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -192,3 +194,50 @@ def test_generation_modules_stay_small() -> None:
         path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in (ROOT / "generation").glob("*.py")
     }
     assert {name: lines for name, lines in sizes.items() if lines > 400} == {}
+
+
+# -- the repository cites only itself ------------------------------------------------------------------------------
+
+# The specification's pages outside the repository, and the folder they live in: the code and docs cite docs/.
+OUTSIDE_PAGES = re.compile(r"\.\./shared|(?<![\w-])(?:product|toapis-api|discord-notes|style)\.md\b")
+SKIPPED_FOLDERS = {"__pycache__", "node_modules", "data"}
+
+
+def repository_files(root: Path) -> list[Path]:
+    """Every file of the repository's own: not hidden folders (.git, .venv, caches), caches or runtime data."""
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in SKIPPED_FOLDERS]
+        found += [Path(folder) / name for name in files]
+    return found
+
+
+def outside_citations(root: Path) -> dict[str, list[str]]:
+    cited: dict[str, list[str]] = {}
+    for path in repository_files(root):
+        if path == Path(__file__).resolve():
+            continue  # this rule names what it looks for
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # not text (an image)
+        found = [match.group(0) for match in OUTSIDE_PAGES.finditer(text)]
+        if found:
+            cited[str(path.relative_to(root))] = found
+    return cited
+
+
+def test_no_file_cites_the_specification_outside_the_repository() -> None:
+    assert outside_citations(ROOT) == {}
+
+
+def test_the_citation_rule_sees_a_citation(tmp_path: Path) -> None:
+    (tmp_path / "storage").mkdir()
+    (tmp_path / "storage" / "0001.sql").write_text("-- as product.md says\n")
+    (tmp_path / "notes.md").write_text("see ../shared/toapis-api.md; my-style.md is fine\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "x.py").write_text("# product.md\n")
+    assert outside_citations(tmp_path) == {
+        "storage/0001.sql": ["product.md"],
+        "notes.md": ["../shared", "toapis-api.md"],
+    }

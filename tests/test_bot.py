@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,3 +303,27 @@ def test_start_up_warns_once_when_nothing_bounds_the_bill(
         bot_module.warn_if_the_bill_is_unbounded(settings)
     lines = [r.getMessage() for r in caplog.records if "nothing bounds the ToAPIs bill" in r.getMessage()]
     assert len(lines) == (1 if warned else 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "folder"),
+    [
+        ("sqlite:///data/imagine.db", Path("data")),
+        ("sqlite:////var/lib/imagine/imagine.db", Path("/var/lib/imagine")),
+        ("sqlite:///:memory:", None),  # no file to keep anything beside
+        ("postgresql://imagine@db/imagine", None),
+    ],
+)
+def test_the_spool_and_the_heartbeat_are_kept_beside_an_sqlite_file_else_in_the_temporary_folder(
+    url: str, folder: Path | None
+) -> None:
+    settings = load_settings(
+        {"DISCORD_TOKEN": "discord-token-value", "TOAPIS_API_KEY": "sk-toapis-value", "DATABASE_URL": url},
+        dotenv=False,
+    )
+    config = bot_module.pipeline_config(settings, shared_database=settings.shared_database)
+    temporary = Path(tempfile.gettempdir())
+    assert config.spool_dir == (folder / "spool" if folder else temporary / "imagine-spool")
+    assert bot_module.heartbeat_path(settings) == (
+        folder / "heartbeat.json" if folder else temporary / "imagine-heartbeat.json"
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
+import settings
 from settings import ConfigError, Secret, Settings, load_settings
 
 VALID = {"DISCORD_TOKEN": "discord-token-value", "TOAPIS_API_KEY": "sk-toapis-value"}
@@ -396,3 +399,48 @@ def test_numbers_must_be_ascii_digits_and_others_are_a_named_problem(name: str, 
     with pytest.raises(ConfigError) as error:
         load_settings({**VALID, name: value}, dotenv=False)
     assert name in str(error.value)
+
+
+ENV_EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+# Not for operators (docs/i18n.md): left out of .env.example.
+TESTS_ONLY = frozenset({"IMAGINE_PSEUDO_LOCALE"})
+# Shown with an example of a value: unset (their default), webhooks are off.
+EXAMPLE_VALUES = frozenset({"WEBHOOK_PUBLIC_URL", "WEBHOOK_PORT"})
+
+
+def variables_read() -> set[str]:
+    """The environment variables settings.py reads: every call whose first argument is a name like `LOG_LEVEL`."""
+    tree = ast.parse(Path(settings.__file__).read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            value = node.args[0].value
+            if isinstance(value, str) and re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", value):
+                names.add(value)
+    return names
+
+
+def env_example() -> dict[str, str]:
+    """The variables of .env.example, set or commented out, with the value it shows."""
+    shown: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        found = re.fullmatch(r"#?([A-Z][A-Z0-9_]*)=(.*)", line.strip())
+        if found:
+            shown[found[1]] = found[2]
+    return shown
+
+
+def test_env_example_lists_every_variable_settings_reads_and_no_other() -> None:
+    read = variables_read()
+    assert {"DISCORD_TOKEN", "SERVER_DAILY_CAP", "MODEL_WEIGHTS", "WEBHOOK_HOST"} <= read  # the scan works
+    assert set(env_example()) == read - TESTS_ONLY
+
+
+def test_env_example_shows_each_variables_default() -> None:
+    shown = env_example()
+    commented = {
+        name: value for name, value in shown.items() if name not in {"DISCORD_TOKEN", "TOAPIS_API_KEY", *EXAMPLE_VALUES}
+    }
+    assert load_settings(VALID | commented) == load_settings(VALID)
+    defaults = load_settings(VALID)
+    assert (defaults.webhook_public_url, defaults.webhook_port) == (None, None)

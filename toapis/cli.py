@@ -29,6 +29,7 @@ from toapis.client import DEFAULT_RETRY, DEFAULT_TIMEOUT, ToAPIsClient
 from toapis.errors import ToAPIsError
 from toapis.mime import extension_for, sniff_image_type
 from toapis.models import AccountBalance, Task, TaskStatus
+from toapis.redaction import redacted_url
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -52,16 +53,8 @@ class Environment:
     base_url: str
 
     def __repr__(self) -> str:
-        # A repr reaches tracebacks and debug output: never the key, nor a password in the base URL.
-        return f"Environment(api_key='***', base_url={_redacted_url(self.base_url)!r})"
-
-
-def _redacted_url(url: str) -> str:
-    """The URL with anything before its last `@` (a user and password) after the scheme replaced by `***`."""
-    if "@" not in url:
-        return url
-    scheme = url.split("://", 1)[0] + "://" if "://" in url else ""
-    return f"{scheme}***@{url.rsplit('@', 1)[1]}"
+        # A repr reaches tracebacks and debug output: never the key, nor a password or key in the base URL.
+        return f"Environment(api_key='***', base_url={redacted_url(self.base_url)!r})"
 
 
 def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Environment:
@@ -78,7 +71,7 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
     if parts.scheme not in ("http", "https") or not parts.netloc:
         # Checked here rather than left to the client, whose message would echo a password in the URL.
         raise UsageError(
-            f"the ToAPIs base URL must be an http(s) URL, not {_redacted_url(base_url)!r} ({BASE_URL_VARIABLE})"
+            f"the ToAPIs base URL must be an http(s) URL, not {redacted_url(base_url)!r} ({BASE_URL_VARIABLE})"
         )
     return Environment(api_key=api_key, base_url=base_url)
 

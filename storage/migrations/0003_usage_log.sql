@@ -1,4 +1,5 @@
--- Reason: every job, successful or not, is in the usage log (product.md, Guarantees); it is never purged.
+-- Reason: every job, successful or not, is in the usage log (docs/guarantees.md, "The usage log keeps every
+-- job"); it is never purged.
 
 CREATE TABLE usage_log (
     job_id          TEXT PRIMARY KEY,

@@ -159,7 +159,7 @@ async def test_a_blocked_prompt_is_refused_at_once_and_costs_nothing(world: Worl
     assert await world.jobs() == []
     assert await world.ledger() == []
     assert world.api.requests_to(Endpoint.UPLOAD) == []
-    assert not [request for request in world.discord.requests if "/attachments/" in request.path]
+    assert world.discord.cdn_requests == 0
     (row,) = await blocked_rows(world)
     assert (row.prompt, row.images, row.n, row.status, row.model) == (prompt, 0, 1, "blocked", "gpt-image-2")
     assert row.reference_count == 1
@@ -256,7 +256,7 @@ async def test_the_context_menus_form_refuses_a_blocked_prompt_at_once_privately
     assert written == []
     assert world.discord.channel_messages(world.channel) == [post]
     assert await world.jobs() == []
-    assert not [request for request in world.discord.requests if "/attachments/" in request.path]
+    assert world.discord.cdn_requests == 0
     assert world.api.requests_to(Endpoint.UPLOAD) == []
     assert world.bot.services.intake.admission.cooldowns.remaining(world.guild.id, world.member.id, 600) > 0
 

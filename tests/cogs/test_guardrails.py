@@ -8,16 +8,12 @@ from typing import Any
 
 import pytest
 
-from cogs import _intake
+from cogs import _forms, _intake
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
 from tests.cogs.test_quota import command, refused_quota
-from tests.fakes.discord import CallbackType, FakeMember, InteractionRecord
+from tests.fakes._discord_records import iter_components
+from tests.fakes.discord import CallbackType, FakeChannel, FakeMember, InteractionRecord
 from tests.fakes.toapis import Endpoint
-
-
-def downloads(world: World) -> list[Any]:
-    """The bot's reads of attachments from the fake's CDN."""
-    return [request for request in world.discord.requests if "/attachments/" in request.path]
 
 
 async def test_a_server_rule_above_the_operators_cap_is_answered_with_what_applies(make_world: WorldFactory) -> None:
@@ -35,6 +31,32 @@ async def test_a_server_rule_above_the_operators_cap_is_answered_with_what_appli
             "**Server cap** (set by the bot's owner; no rule here can lift it): 300 images per day"
             in (embed["description"])
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("quota set", {"scope": "member", "limit": 500}),
+        ("quota role", {"limit": 500}),
+        ("quota member", {"limit": 500}),
+    ],
+    ids=["member", "role", "member-override"],
+)
+async def test_a_member_rule_above_the_operators_cap_is_answered_with_what_applies(
+    make_world: WorldFactory, name: str, options: dict[str, Any]
+) -> None:
+    async with make_world(MEMBER_DAILY_CAP="20") as world:
+        vip = world.guild.add_role("vip")
+        given = {**options, "role": vip} if name == "quota role" else options
+        given = {**given, "member": world.member} if name == "quota member" else given
+
+        answered = await command(world, name, given)
+        assert answered.content.endswith(
+            "\nThe bot's owner caps each member at 20 images a day, so that is the most any member can use in a day."
+        )
+
+        within = await command(world, name, {**given, "limit": 20})
+        assert "caps" not in within.content
 
 
 async def test_twenty_members_at_once_cannot_lift_the_server_above_its_cap(make_world: WorldFactory) -> None:
@@ -66,7 +88,7 @@ async def test_a_quota_refusal_downloads_no_attachment(make_world: WorldFactory)
         text = await refused_quota(world, second)
 
         assert text.startswith("You have reached your limit for today")
-        assert downloads(world) == []
+        assert world.discord.cdn_requests == 0  # every CDN folder (slash-command files are "ephemeral")
         assert world.api.requests_to(Endpoint.UPLOAD) == []
 
 
@@ -80,9 +102,9 @@ async def test_a_reroll_over_quota_reads_no_stored_reference(
         read: list[str] = []
         original = world.bot.services.history.references
 
-        async def watched(parent: Any) -> Any:
+        async def watched(parent: Any, **options: Any) -> Any:
             read.append(parent.id)
-            return await original(parent)
+            return await original(parent, **options)
 
         monkeypatch.setattr(world.bot.services.history, "references", watched)
         assert first.original is not None
@@ -180,3 +202,40 @@ async def test_the_bot_leaves_a_server_off_the_list_that_adds_it_but_never_one_i
 
         assert world.discord.state.left_guilds == [stranger]
         assert any(f"Added to server {stranger.id}" in record.message for record in caplog.records)
+
+
+FROM_IMAGES = "Imagine from images"
+
+
+async def open_from_images_form(world: World, channel: FakeChannel, user: FakeMember) -> InteractionRecord:
+    """`user` runs "Imagine from images" on a new message with an image in `channel`: the form, once kept."""
+    post = await world.discord.post_message(channel, world.member, "", files=[png_upload("boat.png")])
+    menu = await world.discord.invoke_message_context(FROM_IMAGES, post, user=user)
+    await world.discord.wait_for(lambda: menu.modal is not None, 10, what="the form")
+    assert menu.modal is not None
+    form = _forms.parse(str(menu.modal["custom_id"]))
+    assert form is not None
+    await wait_until(lambda: world.bot.services.forms.find(form[1]), 10)
+    return menu
+
+
+@pytest.mark.parametrize("sender", ["another member", "another channel"])
+async def test_a_from_images_form_sent_by_another_member_or_from_another_channel_is_refused(
+    world: World, sender: str
+) -> None:
+    owners = await open_from_images_form(world, world.channel, world.member)
+    if sender == "another member":
+        theirs = await open_from_images_form(world, world.channel, world.guild.add_member("mallory"))
+    else:
+        theirs = await open_from_images_form(world, world.guild.add_text_channel("elsewhere"), world.member)
+    assert owners.modal is not None
+    assert theirs.modal is not None
+    # A hostile client submits its own form with the custom id of the first one.
+    theirs.modal["custom_id"] = owners.modal["custom_id"]
+    (field,) = [c["custom_id"] for c in iter_components(theirs.modal.get("components")) if c.get("type") == 4]
+
+    sent = await world.discord.submit_modal(theirs, {field: "a boat at night"})
+
+    assert await refused_quota(world, sent) == "This form has expired. Use Imagine from images on the message again."
+    assert await world.jobs() == []
+    assert world.discord.cdn_requests == 0

@@ -861,7 +861,8 @@ AWKWARD_PROMPTS = [
 
 
 def expected_row(entry: UsageEntry) -> list[str]:
-    """A usage row as the CSV must hold it (a cell a spreadsheet would run as a formula starts with ')."""
+    """A usage row as the CSV must hold it (a cell a spreadsheet would run as a formula starts with '; of an
+    error, its code)."""
 
     def safe(text: str | None) -> str:
         if text is None:
@@ -884,7 +885,7 @@ def expected_row(entry: UsageEntry) -> list[str]:
         str(entry.reference_count),
         entry.task_id or "",
         entry.status,
-        safe(entry.error),
+        (entry.error or "").partition(":")[0],  # the code alone: the service's own words are the operator's
         entry.created_at.isoformat(),
         "" if entry.finished_at is None else entry.finished_at.isoformat(),
         entry.source,

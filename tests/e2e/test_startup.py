@@ -203,6 +203,19 @@ async def test_a_restart_syncs_again_only_with_sync(world: World) -> None:
         assert await forced.terminate() == 0
 
 
+async def test_start_up_warns_once_when_nothing_bounds_the_bill(world: World) -> None:
+    warning = "nothing bounds the ToAPIs bill"
+    # Open to every server (no ALLOWED_GUILD_IDS) and GLOBAL_DAILY_LIMIT=none: one line says so, and what to set.
+    async with world.bot(GLOBAL_DAILY_LIMIT="none") as unbounded:
+        (line,) = unbounded.matching(warning)
+        assert "ALLOWED_GUILD_IDS" in line.string
+        assert "GLOBAL_DAILY_LIMIT" in line.string
+        assert await unbounded.terminate() == 0
+    async with world.bot(GLOBAL_DAILY_LIMIT="1000") as bounded:
+        assert bounded.matching(warning) == []
+        assert await bounded.terminate() == 0
+
+
 async def test_two_values_in_the_env_file_of_the_working_directory_are_enough(world: World) -> None:
     # docs/operators.md: copy .env.example to .env, fill in two values, python bot.py. (The fakes' addresses stay in the
     # environment: they stand for Discord's and ToAPIs' defaults.) The database goes to its default place.

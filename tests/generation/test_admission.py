@@ -1,7 +1,10 @@
-"""Admission: may this member ask now, and are the options acceptable? Answered from memory, no I/O."""
+"""Admission: may this member ask now, and are the options acceptable? Answered from memory, no I/O; and would the
+quota refuse it, looked at before any reference is read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,13 @@ from generation.refusals import (
     OptionNotOffered,
     PromptEmpty,
     PromptTooLong,
+    QuotaExceeded,
     Restarting,
     ServerNotAllowed,
     Unavailable,
 )
 from generation.server_settings import ServerSettings
+from storage.quotas import Period, RuleScope, RuleUsage
 from storage.store import Storage
 
 
@@ -35,6 +40,18 @@ class Switch:
     def check_available(self) -> None:
         if self.refusal is not None:
             raise self.refusal
+
+
+class Quotas:
+    """The quota's read-only look, as admission sees it: the rule that would refuse (None: none), and what was asked."""
+
+    def __init__(self, refusing: RuleUsage | None = None) -> None:
+        self.refusing = refusing
+        self.asked: list[tuple[int, int, frozenset[int], int]] = []
+
+    async def would_refuse(self, guild_id: int, user_id: int, role_ids: Iterable[int], n: int) -> RuleUsage | None:
+        self.asked.append((guild_id, user_id, frozenset(role_ids), n))
+        return self.refusing
 
 
 class Clock:
@@ -62,6 +79,7 @@ async def test_each_check_refuses_with_its_own_refusal_and_no_io(store: Storage)
         cooldowns=Cooldowns(clock),
         pipeline=switch,
         models=ModelMenu(["gpt-image-2"], "gpt-image-2"),
+        quotas=Quotas(),
     )
     await store.close()  # from here on, any I/O would fail: every answer comes from memory
 
@@ -104,6 +122,7 @@ async def test_options_are_checked_against_the_server_and_the_attachments_sizes(
         cooldowns=Cooldowns(),
         pipeline=Switch(),
         models=ModelMenu(["gpt-image-2"], "gpt-image-2"),
+        quotas=Quotas(),
     )
 
     def check(prompt: str, attachment_sizes: list[int]) -> str:
@@ -134,6 +153,7 @@ async def test_the_model_aspect_and_resolution_are_checked_before_any_io_and_wei
         cooldowns=Cooldowns(),
         pipeline=Switch(),
         models=menu,
+        quotas=Quotas(),
     )
     await settings.set_models(2, frozenset({"doubao-seedream-4-5", "gpt-4o-image"}))
     await settings.set_default_model(2, "gpt-4o-image")
@@ -170,3 +190,28 @@ async def test_the_model_aspect_and_resolution_are_checked_before_any_io_and_wei
     with pytest.raises(PromptTooLong) as long_prompt:
         admission.check_options(2, prompt="x" * 1001, n=1)
     assert long_prompt.value.limit == 1000
+
+
+async def test_the_quota_is_looked_at_for_what_the_images_count_as_and_refuses_before_any_reference(
+    store: Storage,
+) -> None:
+    settings = ServerSettings(store.guild_settings)
+    quotas = Quotas()
+    admission = Admission(
+        guild_allowed=lambda guild_id: True,
+        server_settings=settings,
+        cooldowns=Cooldowns(),
+        pipeline=Switch(),
+        models=ModelMenu(["gpt-image-2"], "gpt-image-2", weights=[("gpt-image-2", "4k", 6)]),
+        quotas=quotas,
+    )
+    _prompt, choice = admission.check_options(1, prompt="a cat", n=2, resolution="4k")
+    await admission.check_quota(1, 100, frozenset({7}), 2, choice)  # nothing would refuse it
+    assert quotas.asked == [(1, 100, frozenset({7}), 12)]  # 2 images counting 6 each
+
+    member_rule = RuleUsage(RuleScope.MEMBER, Period.DAY, limit=25, used=20, resets_at=datetime.now(UTC))
+    quotas.refusing = member_rule
+    with pytest.raises(QuotaExceeded) as refused:
+        await admission.check_quota(1, 100, frozenset({7}), 2, choice)
+    assert (refused.value.usage, refused.value.requested, refused.value.weight) == (member_rule, 2, 6)
+    await store.close()

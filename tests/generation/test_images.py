@@ -365,3 +365,18 @@ def test_an_image_file_over_the_limit_or_missing_does_not(tmp_path: Path) -> Non
     path.write_bytes(data)
     assert check_image_file(path, max_bytes=len(data) - 1) is None
     assert check_image_file(tmp_path / "missing.img", max_bytes=LIMIT) is None
+
+
+def test_an_encoder_that_fails_is_a_refusal_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow's encoders raise OSError ("encoder error -2") on what they cannot write: the member is told their
+    # image is unusable, as for one that cannot be decoded, rather than meeting an unexpected error.
+    large = encode(noisy_gradient(1600, 1200), "JPEG", quality=95)
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError("encoder error -2 when writing image file")
+
+    monkeypatch.setattr(Image.Image, "save", failing)
+    with pytest.raises(ImageRejected, match="could not be read as an image"):
+        prepare_reference(large, max_bytes=LIMIT, max_side=500)
+    with pytest.raises(ImageRejected, match="could not be read as an image"):
+        fit_bytes_within(large, max_bytes=len(large) // 2)

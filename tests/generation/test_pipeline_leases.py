@@ -11,13 +11,14 @@ import dataclasses
 
 import pytest
 
+from generation.events import Failed
 from generation.pipeline import Pipeline
 from storage.errors import LeaseLostError
-from storage.jobs import JobState
+from storage.jobs import Job, JobState
 from storage.store import Storage
 from tests.e2e.harness import wait_until
 from tests.fakes.toapis import Timeline
-from tests.generation.conftest import BlockingJobs, Harness, request
+from tests.generation.conftest import BlockingJobs, Board, Harness, RecordingReporter, request
 
 TTL = 0.3
 
@@ -156,8 +157,13 @@ async def test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts
         harness.clock.advance(seconds=2 * TTL)
         second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
         await harness.board.wait_finished([job.id])
-        taken = await store_b.jobs.get(job.id)
-        assert taken is not None
+
+        async def recorded() -> Job | None:
+            # The delivery is recorded once the reporter returns: on PostgreSQL a read may come first.
+            stored = await store_b.jobs.get(job.id)
+            return stored if stored is not None and stored.is_finished else None
+
+        taken = await wait_until(recorded, 10, what="the delivery recorded")
         assert (taken.state, taken.lease_owner) == (JobState.COMPLETED, "second")
 
         gate.set()  # the old process wakes up, about to post
@@ -191,3 +197,115 @@ async def test_a_write_through_a_lost_lease_changes_nothing(harness: Harness) ->
     assert unchanged is not None
     assert (unchanged.state, unchanged.task_id) == (JobState.UPLOADING, None)
     await store.jobs.held_by("second").confirm_held(job.id)
+
+
+class HeldReporter(RecordingReporter):
+    """A reporter whose telling of a failure waits for `gate` (a slow Discord, or a process about to tell)."""
+
+    def __init__(self, board: Board, gate: asyncio.Event) -> None:
+        super().__init__(board, None)
+        self.gate = gate
+        self.telling = asyncio.Event()
+
+    async def failed(self, event: Failed) -> None:
+        self.telling.set()
+        await self.gate.wait()
+        await super().failed(event)
+
+
+async def test_a_process_starting_while_another_tells_a_failure_leaves_it_to_that_one(harness: Harness) -> None:
+    # A deploy's overlap: the new process starts while the old one is telling a failure it has just stored.
+    ttl = 30.0  # the old process's lease stays live throughout, whatever the machine's speed
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    first = await harness.start(lease_ttl=ttl, owner="first")
+    reporter = HeldReporter(harness.board, gate := asyncio.Event())
+    job = await first.submit(request(), reporter)
+    reporter.bind(job.id)
+    await reporter.telling.wait()
+
+    store_b = await second_store(harness)
+    try:
+        second = await harness.start(store=store_b, lease_ttl=ttl, owner="second")
+        assert job.id not in harness.board.failures  # not told by the new process
+        gate.set()
+        await harness.board.wait_finished([job.id])
+        told = await wait_until(lambda: _told(store_b, job.id), 10, what="the failure noted as told")
+        assert told.lease_owner == "first"
+        (failed,) = harness.board.failures[job.id]
+        assert not failed.details_lost  # told by the process that stored it
+        await second.close()
+    finally:
+        await store_b.close()
+
+
+async def test_a_process_frozen_past_its_lease_before_telling_a_failure_tells_nothing(harness: Harness) -> None:
+    # The old process stores a failure and freezes before telling it; the new one, starting once the lease has
+    # run out, tells it; the old one wakes up and must not tell it a second time.
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    first = await harness.start(lease_ttl=TTL, owner="first")
+    gate, frozen = asyncio.Event(), asyncio.Event()
+    spool = first._context.spool
+    remove = spool.remove
+
+    async def frozen_before_telling(job_id: str) -> None:
+        frozen.set()
+        await gate.wait()
+        await remove(job_id)
+
+    spool.remove = frozen_before_telling  # type: ignore[method-assign]
+    job = await harness.submit(first, request())
+    await frozen.wait()
+    assert first._lease_keeper is not None
+    first._lease_keeper.cancel()
+
+    store_b = await second_store(harness)
+    try:
+        harness.clock.advance(seconds=2 * TTL)
+        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+        (failed,) = harness.board.failures[job.id]
+        assert failed.details_lost  # told by the new process, from what was stored
+
+        gate.set()  # the old process wakes up, about to tell
+        await wait_until(lambda: not first.reporter_of(job.id), 10, what="the old process to let go")
+        assert len(harness.board.failures[job.id]) == 1
+        told = await _told(store_b, job.id)
+        assert told is not None
+        assert told.lease_owner == "second"
+        await second.close()
+    finally:
+        await store_b.close()
+
+
+async def test_a_failure_left_to_a_process_that_dies_before_telling_it_is_told_once_its_lease_runs_out(
+    harness: Harness,
+) -> None:
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    first = await harness.start(lease_ttl=TTL, owner="first")
+    frozen = asyncio.Event()
+
+    async def dead_before_telling(job_id: str) -> None:
+        frozen.set()
+        await asyncio.Event().wait()
+
+    first._context.spool.remove = dead_before_telling  # type: ignore[method-assign]
+    job = await harness.submit(first, request())
+    await frozen.wait()
+    assert first._lease_keeper is not None
+    first._lease_keeper.cancel()
+
+    store_b = await second_store(harness)
+    try:
+        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+        assert job.id not in harness.board.failures  # its lease is live: left to its process at first
+        told = await wait_until(lambda: _told(store_b, job.id), 10, what="the failure told after the lease")
+        assert told.lease_owner == "second"
+        (failed,) = harness.board.failures[job.id]
+        assert failed.details_lost
+        await second.close()
+    finally:
+        await store_b.close()
+
+
+async def _told(store: Storage, job_id: str) -> Job | None:
+    job = await store.jobs.get(job_id)
+    return job if job is not None and job.delivered_at is not None else None

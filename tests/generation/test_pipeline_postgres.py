@@ -41,6 +41,11 @@ SCENARIOS: list[Scenario] = [
     test_pipeline_leases.test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_lease_runs_out,
     test_pipeline_leases.test_a_new_job_is_leased_to_the_process_that_admitted_it,
     test_owed_answers.test_with_leases_the_start_answers_its_shards_records_at_once_whatever_their_claim,
+    test_pipeline_leases.test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts_nothing,
+    test_pipeline_leases.test_a_write_through_a_lost_lease_changes_nothing,
+    test_pipeline_leases.test_a_process_starting_while_another_tells_a_failure_leaves_it_to_that_one,
+    test_pipeline_leases.test_a_process_frozen_past_its_lease_before_telling_a_failure_tells_nothing,
+    test_pipeline_leases.test_a_failure_left_to_a_process_that_dies_before_telling_it_is_told_once_its_lease_runs_out,
 ]
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from generation.spool import Spool
+from generation.spool import Spool, SpoolUnsafe
 from tests.fakes._png import png_for
 from tests.fakes.toapis import Endpoint, FakeToAPIs, Timeline
+from tests.generation.conftest import Harness
 from tests.toapis._helpers import submit
 from toapis import ToAPIsClient
 
@@ -102,3 +104,42 @@ async def test_a_damaged_result_that_came_as_bytes_is_gone(tmp_path: Path, toapi
     assert damaged.images == ()
     assert damaged.problems == ("result 0: gone from the spool",)
     assert not kept_file.exists()  # discarded, not left for the next resume to trip on
+
+
+async def test_the_pipeline_creates_its_spool_private(harness: Harness) -> None:
+    # With leases (PostgreSQL) the start-up sweep does not run: the start itself makes the spool.
+    await harness.start(lease_ttl=30.0, owner="only")
+    assert mode_of(harness.spool_dir) == 0o700
+
+
+async def test_a_spool_that_is_a_symbolic_link_is_refused(harness: Harness, tmp_path: Path) -> None:
+    # A shared /tmp: another user made the spool's path first, a link to a directory of their choosing.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    harness.spool_dir.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(SpoolUnsafe, match="not a directory"):
+        await harness.start(lease_ttl=30.0, owner="only")
+    assert mode_of(elsewhere) == 0o755  # not adopted, not tightened
+    dangling = Spool(tmp_path / "dangling", harness.client, max_bytes=LIMIT)
+    dangling.directory.symlink_to(tmp_path / "nothing-here")
+    with pytest.raises(SpoolUnsafe):
+        await dangling.keep("job-1", 0, png_for("x", 8, 8))
+    assert not (tmp_path / "nothing-here").exists()
+
+
+async def test_a_spool_owned_by_another_user_is_refused(
+    tmp_path: Path, toapis_client: ToAPIsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(directory, 65534, 65534)  # nobody's
+    else:
+        bot = os.geteuid() + 1
+        monkeypatch.setattr(os, "geteuid", lambda: bot)  # the bot runs as someone else than the folder's owner
+    spool = Spool(directory, toapis_client, max_bytes=LIMIT)
+    with pytest.raises(SpoolUnsafe, match="belongs to another user"):
+        spool.remove_all_but(set())
+    with pytest.raises(SpoolUnsafe):
+        await spool.keep("job-1", 0, png_for("x", 8, 8))
+    assert list(directory.iterdir()) == []

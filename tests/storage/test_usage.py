@@ -239,7 +239,7 @@ async def test_export_streams_10000_rows_with_proper_quoting(usage: UsageLog) ->
             prompt=TRICKY_PROMPTS[i % len(TRICKY_PROMPTS)] + f" #{i}",
             user_id=i % 37,
             created_at=START + timedelta(seconds=i),
-            error='upstream said "no", twice\nreally' if i % 10 == 0 else None,
+            error='task_failed: upstream said "no", twice\nreally' if i % 10 == 0 else None,
             task_id=None if i % 10 == 0 else f"task-{i}",
         )
         for i in range(10_000)
@@ -259,7 +259,7 @@ async def test_export_streams_10000_rows_with_proper_quoting(usage: UsageLog) ->
         assert row[column["user_id"]] == str(i % 37)
         assert row[column["guild_id"]] == str(GUILD)
         assert row[column["created_at"]] == (START + timedelta(seconds=i)).isoformat()
-    assert body[10][column["error"]] == 'upstream said "no", twice\nreally'
+    assert body[10][column["error"]] == "task_failed"
     assert body[10][column["task_id"]] == ""
     assert body[11][column["error"]] == ""
     assert body[11][column["finished_at"]] == (START + timedelta(seconds=30)).isoformat()
@@ -303,7 +303,7 @@ async def test_export_keeps_prompts_from_running_as_spreadsheet_formulas(usage: 
     await usage.export_csv(out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
     assert [r["prompt"] for r in rows] == ['\'=HYPERLINK("http://evil.example","click")', "'@SUM(A1)"]
-    assert rows[0]["error"] == "'-1 images"
+    assert rows[0]["error"] == ""  # no code: nothing of it shows
 
 
 @pytest.mark.parametrize(
@@ -326,3 +326,23 @@ async def test_the_log_says_how_each_job_was_asked_for(
     entry = await usage.get(failed.id)
     assert entry is not None
     assert entry.source == source
+
+
+async def test_the_export_shows_the_errors_code_never_the_services_or_an_exceptions_words(
+    db: Database, usage: UsageLog, clock: FakeClock
+) -> None:
+    # Server admins download the export: the upstream's own text (an internal host name) is the operator's.
+    jobs = JobRepository(db, clock)
+    failed = await jobs.fail(
+        (await jobs.create(**_job_args())).id, "upstream", "ToAPIs submit: cannot connect to db-7.internal:5432"
+    )
+    await usage.record_job(failed)
+    await record(usage, "bare", error="Traceback: KeyError at internal.example", created_at=START + timedelta(days=1))
+    out = io.StringIO(newline="")
+    await usage.export_csv(out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert {row["job_id"]: row["error"] for row in rows} == {failed.id: "upstream", "bare": ""}
+    assert "internal" not in out.getvalue()
+    stored = await usage.get(failed.id)
+    assert stored is not None
+    assert stored.error == "upstream: ToAPIs submit: cannot connect to db-7.internal:5432"  # kept for the operator

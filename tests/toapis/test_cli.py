@@ -329,6 +329,18 @@ def test_the_environment_repr_shows_neither_the_key_nor_a_password_in_the_base_u
         assert "https://***@proxy.example/v1" in shown  # which API it talks to still shows
 
 
+@pytest.mark.parametrize("query", ["key=Qu3ry-S3cret", "token=Qu3ry-S3cret", "api_key=Qu3ry-S3cret&region=eu"])
+def test_the_environment_repr_hides_a_secret_in_the_base_urls_query(tmp_path: Path, query: str) -> None:
+    # A proxy that takes its own key in the query: the same redaction as the bot's settings.
+    environ = {"TOAPIS_API_KEY": "sk-cli-K3y-value", "TOAPIS_BASE_URL": f"https://proxy.example/v1?{query}"}
+    env = read_environment(environ, tmp_path / ".env")
+    assert "Qu3ry-S3cret" not in repr(env)
+    assert "https://proxy.example/v1?" in repr(env)
+    with pytest.raises(UsageError) as caught:
+        read_environment(environ | {"TOAPIS_BASE_URL": f"ftp://proxy.example/v1?{query}"}, tmp_path / ".env")
+    assert "Qu3ry-S3cret" not in str(caught.value)
+
+
 async def test_a_bad_base_url_next_to_the_key_shows_neither(
     toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

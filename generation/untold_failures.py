@@ -1,0 +1,82 @@
+"""Failures whose member was never told (a crash came between storing the failure and telling it): told at
+start-up, without the details, which were not stored (the usage log has them).
+
+With leases (several processes on one database), a failure is told only by the process that holds its job's
+lease, and noted as told through that lease (`failures.tell`): during a deploy's overlap, the old process,
+which may be telling a failure it has just stored, and the new one, starting up, never both tell it. A failure
+whose lease another process holds is left to it, and looked at once more when that lease has run out, since its
+process may have died before telling it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from generation import failures
+from generation.context import RunContext
+from generation.events import Failed, FailureKind
+from storage.errors import LeaseLostError
+
+log = logging.getLogger(__name__)
+
+# A lease's length times this: long enough for the lease of a failure left to another process to have run out,
+# whatever the small difference between the two processes' clocks.
+_LOOK_AGAIN_AFTER: float = 1.5
+
+
+class UntoldFailures:
+    """Tells the untold failures of this process's servers, at start-up and (with leases) once more later."""
+
+    def __init__(self, context: RunContext, *, held: set[str]) -> None:
+        self._context = context
+        self._held = held
+        """The jobs this process works on: their runs tell their own failures."""
+        self._again: asyncio.Task[None] | None = None
+
+    async def tell(self) -> None:
+        """Tell the recent untold failures; those whose lease another process holds, again after that lease."""
+        left = await self._tell_once()
+        ttl = self._context.config.lease_ttl
+        if left and ttl is not None and self._again is None:
+            self._again = asyncio.create_task(self._tell_later(ttl * _LOOK_AGAIN_AFTER), name="untold-failures")
+
+    async def close(self) -> None:
+        """Stop the later look, if one is waiting."""
+        if self._again is not None:
+            self._again.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._again
+            self._again = None
+
+    async def _tell_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self._tell_once()
+        except Exception:
+            log.exception("Could not tell the failures left to another process")
+
+    async def _tell_once(self) -> int:
+        """Tell every recent untold failure this process may tell; how many were left to another process."""
+        context = self._context
+        store, config = context.store, context.config
+        since = store.clock() - timedelta(seconds=config.late_limit)
+        left = 0
+        for job in await store.jobs.list_unannounced_failures(since):
+            if not config.owns_guild(job.guild_id) or job.id in self._held:
+                continue
+            if config.lease_ttl is not None and not await store.jobs.claim(job.id, config.owner, config.lease_ttl):
+                left += 1  # its process may be telling it right now
+                continue
+            refunded = max(job.n * job.weight - await store.quotas.reserved_for_job(job.id), 0)
+            kind = next((k for k in FailureKind if k.value == job.error_code), FailureKind.INTERNAL)
+            event = Failed(job, kind, refunded, details_lost=True)
+            try:
+                await failures.tell(store, context.reporters.of(job), event, jobs=context.jobs)
+            except LeaseLostError:
+                log.info("job %s: another process tells its failure", job.id)
+            finally:
+                context.reporters.drop(job.id)
+        return left
