@@ -8,15 +8,14 @@ from typing import Final
 import discord
 
 import i18n
-from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
+from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, TOTAL_LIMIT, cut
 from cogs._texts import aspect_label, duration, model_label, resolution_label, shape_label, time_left
 from cogs._texts import images as image_count
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
 from storage.jobs import Job
 
-# The prompt is shown in full only in the result; progress replies show its start.
+# Progress replies show the prompt's start; a result and a message of /show show it whole (`_describe`).
 PROGRESS_PROMPT_LIMIT: Final = 300
-RESULT_PROMPT_LIMIT: Final = 3500
 
 WORKING: Final = discord.Colour.blurple()
 DONE: Final = discord.Colour.green()
@@ -114,7 +113,7 @@ def result_embed(
     def t(key: str, **params: object) -> str:
         return i18n.translate(key, locale, **params)
 
-    embed = discord.Embed(description=cut(job.prompt, RESULT_PROMPT_LIMIT), colour=DONE)
+    embed = discord.Embed(colour=DONE)
     embed.add_field(name=t("result.model"), value=model_label(job.model))
     embed.add_field(name=t("result.aspect"), value=aspect_label(job.aspect, locale))
     embed.add_field(name=t("result.resolution"), value=resolution_label(job.resolution, locale))
@@ -138,18 +137,28 @@ def result_embed(
         footer.append(i18n.plural("result.refunded", refunded, locale))
     if footer:
         embed.set_footer(text=" · ".join(footer))
-    return embed
+    return _describe(embed, job.prompt)
 
 
 def shown_embed(job: Job, *, reference: str, shown_by: int, locale: i18n.LocaleLike) -> discord.Embed:
-    """A job's images posted again with /show: the prompt's start, who asked for them (and who showed them, if
+    """A job's images posted again with /show: the prompt, who asked for them (and who showed them, if
     someone else), the model, and the reference. In `locale`: the channel's public messages'."""
-    embed = discord.Embed(description=cut(job.prompt, PROGRESS_PROMPT_LIMIT), colour=DONE)
+    embed = discord.Embed(colour=DONE)
     embed.add_field(name=i18n.translate("result.requested_by", locale), value=f"<@{job.user_id}>")
     if shown_by != job.user_id:
         embed.add_field(name=i18n.translate("result.shown_by", locale), value=f"<@{shown_by}>")
     job_text = i18n.translate("result.job", locale, reference=reference)
     embed.set_footer(text=f"{job_text} · {shape_label(job, locale)}")
+    return _describe(embed, job.prompt)
+
+
+def _describe(embed: discord.Embed, prompt: str) -> discord.Embed:
+    """The embed with the prompt as its description, whole wherever it fits: Remix pre-fills its form, and Re-roll,
+    Vary and Remix repeat their refusals before any I/O, from this text (`shown_prompt`). A prompt holds at most
+    4,000 characters and the rest of a result or /show embed far less than 2,000, so it is cut (with an
+    ellipsis) only if the embed's 6,000 characters in all would be exceeded, which Imagine's own texts never do."""
+    room = min(DESCRIPTION_LIMIT, TOTAL_LIMIT - len(embed))
+    embed.description = cut(prompt, room)
     return embed
 
 
@@ -181,7 +190,9 @@ def echo_prompt(prompt: str | None, locale: i18n.LocaleLike) -> list[discord.Emb
 
 def shown_prompt(message: discord.Message | None) -> str | None:
     """The prompt on one of Imagine's result messages (its first embed's description), read without I/O: the
-    whole prompt on a result (up to RESULT_PROMPT_LIMIT), its start on /show's; None if the message has none."""
+    whole prompt on a result or a message of /show (`_describe`); on one posted before they showed it whole
+    (a result cut it at 3,500 characters, /show at 300), its start ending with an ellipsis. None if the message
+    has none."""
     if message is None or not message.embeds:
         return None
     return message.embeds[0].description or None

@@ -5,12 +5,12 @@ prompt each time."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 import i18n
-from cogs._embeds import RESULT_PROMPT_LIMIT
 from cogs._remix import RemixTarget, offered
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
@@ -119,16 +119,19 @@ async def test_remix_edits_the_prompt_aspect_and_resolution_and_keeps_the_refere
     assert remix_button(remix.original) == RemixTarget.of(job).custom_id
 
 
-async def test_a_prompt_left_as_the_message_shows_it_cut_is_the_jobs_whole_prompt(world: World) -> None:
+async def test_a_prompt_left_as_an_older_message_shows_it_cut_is_the_jobs_whole_prompt(world: World) -> None:
     prompt = ("a very detailed harbour scene " * 130).strip()
-    assert RESULT_PROMPT_LIMIT < len(prompt) <= 4000
+    assert 3500 < len(prompt) <= 4000
     original = await result(world, prompt)
+    assert original.embeds[0]["description"] == prompt
+    # A result posted before results showed prompts whole showed this one cut at 3,500 characters.
+    older = {**original.embeds[0], "description": prompt[:3499].rstrip() + "…"}
+    original.versions.append(dataclasses.replace(original.current, embeds=(older,)))
 
     click = await open_remix(world, original)
     fields = labelled(click.modal)
     shown = fields["Prompt"]["component"]["value"]
-    assert shown.endswith("…")
-    assert len(shown) <= RESULT_PROMPT_LIMIT
+    assert shown == older["description"]
     assert fields["Prompt"]["description"] == i18n.translate("form.remix.prompt_cut", i18n.SOURCE)
 
     remix = await sent(world, click)  # nothing changed: the shown text, the job's own aspect and resolution
