@@ -3,6 +3,7 @@ the locale of their readers (docs/i18n.md): a job's progress and result in the j
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import discord
@@ -167,11 +168,23 @@ def problem_embed(text: str, *, title: str) -> discord.Embed:
     return discord.Embed(title=title, description=cut(text, DESCRIPTION_LIMIT), colour=PROBLEM)
 
 
+# Three backticks in a row, wherever they are, end a code block in Discord (a longer fence does not help, as it
+# would in CommonMark), and a backslash escapes nothing inside one (docs/discord.md).
+_FENCE_BREAKER: Final = re.compile(r"`{3,}")
+
+
+def _break_run(run: re.Match[str]) -> str:
+    """A run of three or more backticks with a zero-width space after every second one ("````" becomes two pairs)."""
+    ticks = run.group()
+    return "\u200b".join(ticks[start : start + 2] for start in range(0, len(ticks), 2))
+
+
 def fenced(text: str, limit: int) -> str:
-    """`text` in a code block of at most `limit` characters, which nothing in it can close: a backtick in the
-    text is followed by a zero-width space, so no run of three can form (inside a code block a backslash
-    escapes nothing)."""
-    neutral = text.replace("`", "`\u200b")
+    """`text` in a code block of at most `limit` characters, which nothing in it can close: only runs of three
+    or more backticks are broken, by a zero-width space after every second backtick, so the text grows by
+    one character per such pair (a prompt's single and double backticks, far the most common, cost nothing).
+    Cut, with an ellipsis, only when even that does not fit."""
+    neutral = _FENCE_BREAKER.sub(_break_run, text)
     return "```\n" + cut(neutral, limit - 8) + "\n```"
 
 

@@ -68,7 +68,8 @@ def echoed(message: MessageRecord, prompt: str) -> None:
     """The prompt repeated in its own embed, in a code block nothing in it can close."""
     prompts = [e for e in message.embeds if e.get("title") == i18n.translate("embed.your_prompt", i18n.SOURCE)]
     assert len(prompts) == 1, message.embeds
-    assert prompts[0]["description"] == "```\n" + prompt.replace("`", "`\u200b") + "\n```"
+    # Runs of three backticks are broken by a zero-width space (cogs/_embeds.py, `fenced`).
+    assert prompts[0]["description"] == "```\n" + prompt.replace("```", "``\u200b`") + "\n```"
     assert message.mentions_nobody
 
 

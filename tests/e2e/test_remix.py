@@ -72,6 +72,6 @@ async def test_a_remix_sent_after_a_crash_makes_the_edited_job_with_the_same_ref
         assert followup.ephemeral
         assert followup.content.startswith("You asked for 1 image")
         (echo,) = [e for e in followup.embeds if e.get("title") == "Your prompt"]
-        assert echo["description"] == "```\n" + typed.replace("`", "`\u200b") + "\n```"
+        assert echo["description"] == "```\n" + typed.replace("```", "``\u200b`") + "\n```"
         assert followup.mentions_nobody
         assert len(world.submits(typed)) == 0
