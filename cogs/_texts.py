@@ -498,19 +498,29 @@ def job_status(job: Job, locale: LocaleLike) -> str:
     return i18n.translate("history.status.in_progress", locale)
 
 
-def result_link(job: Job) -> str | None:
-    """A link that jumps to the job's images, once they were posted."""
+def sent_by_dm(job: Job) -> bool:
+    """Whether the job's images went to its member's direct messages: a result outside the reply, for a channel
+    the bot may not post in (known at intake, or learnt when the channel refused: `JobRepository.record_delivery`).
+    Results sent by DM before Imagine kept that are taken for channel posts."""
+    return not job.channel_postable and job.result_message_id != job.reply_message_id
+
+
+def result_link(job: Job, dm_channel_id: int | None = None) -> str | None:
+    """A link that jumps to the job's images, once they were posted: in the server's channel, or in the member's
+    direct messages (`dm_channel_id`, the DM channel with that member; no link without it)."""
     if job.state is not JobState.COMPLETED or job.result_message_id is None:
         return None
+    if sent_by_dm(job):
+        return f"https://discord.com/channels/@me/{dm_channel_id}/{job.result_message_id}" if dm_channel_id else None
     return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id}"
 
 
-def history_line(job: Job, reference: str, locale: LocaleLike) -> str:
+def history_line(job: Job, reference: str, locale: LocaleLike, *, dm_channel_id: int | None = None) -> str:
     """One job in /history: its reference, when, the prompt's start, model and aspect, status, and a jump link."""
     prompt = discord.utils.escape_markdown(one_line(job.prompt, HISTORY_PROMPT_LIMIT))
     when = discord.utils.format_dt(job.created_at, "R")
     line = f"`{reference}` {when} · {prompt} · {model_label(job.model)} · {job.aspect} · {job_status(job, locale)}"
-    link = result_link(job)
+    link = result_link(job, dm_channel_id)
     return f"{line} · [{i18n.translate('history.images_link', locale)}]({link})" if link else line
 
 
