@@ -9,6 +9,7 @@ from typing import Final
 import discord
 
 import i18n
+from cogs import _forms
 from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, TOTAL_LIMIT, cut
 from cogs._texts import aspect_label, duration, model_label, resolution_label, shape_label, time_left
 from cogs._texts import images as image_count
@@ -209,3 +210,30 @@ def shown_prompt(message: discord.Message | None) -> str | None:
     if message is None or not message.embeds:
         return None
     return message.embeds[0].description or None
+
+
+# The buttons whose request repeats the job on their message: Re-roll, Vary, Remix (cogs/_views.py, cogs/_remix.py).
+_REPEATING_BUTTONS: Final = ("imagine:reroll:", "imagine:vary:", "imagine:remix:")
+# /imagine's option, and the prompt field of Imagine's forms (Remix, "Imagine from images").
+_PROMPT: Final = "prompt"
+
+
+def request_prompt(interaction: discord.Interaction) -> str | None:
+    """The prompt of the request an interaction makes, read without I/O, for an answer that comes before the
+    request was read (the allow-list's gate, an unexpected error) to repeat: /imagine's `prompt`, what a form's
+    prompt field holds, or the prompt on the result whose Re-roll, Vary or Remix was clicked. None for anything
+    else (a command without a prompt, another button)."""
+    data: dict[str, object] = dict(interaction.data or {})
+    if interaction.type is discord.InteractionType.application_command:
+        options = data.get("options")
+        for option in options if isinstance(options, list) else []:
+            if isinstance(option, dict) and option.get("name") == _PROMPT and isinstance(option.get("value"), str):
+                return str(option["value"])
+        return None
+    if interaction.type is discord.InteractionType.component:
+        clicked = str(data.get("custom_id", ""))
+        return shown_prompt(interaction.message) if clicked.startswith(_REPEATING_BUTTONS) else None
+    if interaction.type is discord.InteractionType.modal_submit:
+        typed = _forms.values(interaction).get(_PROMPT)
+        return typed if isinstance(typed, str) else None
+    return None

@@ -13,6 +13,7 @@ from PIL import Image
 
 from cogs._texts import generic_text
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
+from tests.cogs.test_prompt_repeated import TRICKY, prompt_in
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, Upload
 from tests.fakes.toapis import Endpoint
 
@@ -206,10 +207,12 @@ async def test_an_attachment_over_50_mb_is_refused_before_it_is_downloaded(make_
 
 async def test_a_server_outside_allowed_guild_ids_is_told_imagine_is_not_enabled(make_world: WorldFactory) -> None:
     async with make_world(ALLOWED_GUILD_IDS="123456789012345678") as world:
-        call = await world.imagine("a cat", image=png_upload())
+        call = await world.imagine(TRICKY, image=png_upload())
 
         text = await answered_at_once(world, call)
         assert "not enabled in this server" in text
+        assert call.original is not None
+        assert prompt_in(call.original) == TRICKY
         await assert_nothing_happened(world)
         assert await world.store.db.fetch_all("SELECT * FROM usage_log") == []
         assert await world.store.db.fetch_all("SELECT * FROM job_references") == []
