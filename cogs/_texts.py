@@ -328,8 +328,9 @@ def rule_name(usage: RuleUsage, locale: LocaleLike) -> str:
 
 
 def quota_refusal(usage: RuleUsage | None, requested: int, locale: LocaleLike, weight: int = 1) -> str:
-    """Which rule refused, what the request would have counted as, what is left, and when it resets (a Discord
-    timestamp each member sees locally)."""
+    """Which rule refused, what the request would have counted as, what is left, what to do, and when it resets
+    (a Discord timestamp each member sees locally). `requested`: the images asked for; `weight`: what each counts
+    as (docs/members.md)."""
     if usage is None:
         return i18n.translate("quota.refusal.unknown", locale)
     rule = rule_name(usage, locale)
@@ -337,25 +338,27 @@ def quota_refusal(usage: RuleUsage | None, requested: int, locale: LocaleLike, w
         # A limit of 0 is a switch, not a budget: it does not come back when the period turns.
         return i18n.translate("quota.refusal.off", locale, rule=rule)
     resets = discord.utils.format_dt(usage.resets_at, "R")
-    left = usage.remaining
-    if left == 0:
-        return i18n.translate(
-            "quota.refusal.reached", locale, rule=rule, images=images(usage.limit, locale), resets=resets
-        )
-    asked = images(requested, locale)
-    if weight > 1:
-        asked = i18n.translate(
-            "quota.refusal.weighted", locale, images=asked, weighted=i18n.number(requested * weight, locale)
-        )
-    return i18n.plural(
-        "quota.refusal.left",
-        left,
-        locale,
-        asked=asked,
-        rule=rule,
-        limit=i18n.number(usage.limit, locale),
-        resets=resets,
+    asked = asked_images(requested, weight, locale)
+    if usage.remaining == 0:
+        # At one image each, what was asked adds nothing to "nothing is left"; at more, it says why 1 is too many.
+        key = "quota.refusal.reached_weighted" if weight > 1 else "quota.refusal.reached"
+        return i18n.translate(key, locale, asked=asked, rule=rule, images=images(usage.limit, locale), resets=resets)
+    left = i18n.plural(
+        "quota.refusal.left", usage.remaining, locale, asked=asked, rule=rule, limit=i18n.number(usage.limit, locale)
     )
+    # Fewer images is no way out for one image; a lower resolution none for images that count as one each.
+    if weight > 1:
+        advice = "quota.refusal.advice.fewer_or_lower" if requested > 1 else "quota.refusal.advice.lower"
+    else:
+        advice = "quota.refusal.advice.fewer"
+    return sentences(left, i18n.translate(advice, locale, resets=resets), locale=locale)
+
+
+def asked_images(requested: int, weight: int, locale: LocaleLike) -> str:
+    """What a request asked for: "2 images", or "1 image, which counts as 4 images at this model and resolution"."""
+    if weight == 1:
+        return images(requested, locale)
+    return i18n.plural("quota.refusal.weighted", requested, locale, weighted=images(requested * weight, locale))
 
 
 def cap_note(scope: RuleScope, cap: int | None, locale: LocaleLike) -> str:
