@@ -4,6 +4,7 @@ the locale of their readers (docs/i18n.md): a job's progress and result in the j
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import discord
@@ -15,6 +16,7 @@ from cogs._texts import aspect_label, duration, model_label, resolution_label, s
 from cogs._texts import images as image_count
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
 from storage.jobs import Job
+from toapis import contract
 
 # Progress replies show the prompt's start; a result and a message of /show show it whole (`_describe`).
 PROGRESS_PROMPT_LIMIT: Final = 300
@@ -103,12 +105,14 @@ def result_embed(
     reencoded: int = 0,
     originals: tuple[str, ...] = (),
     reference: str | None = None,
+    now: datetime | None = None,
 ) -> discord.Embed:
     """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked, and
     the job's reference in the footer (what /show takes). In the job's locale.
 
     `reencoded`: how many images were re-encoded to fit the server's upload limit; `originals`: links to those
-    images as the image service keeps them (a day).
+    images as the image service keeps them (a day), shown only while it surely still does (`originals_kept`, at
+    `now`: a delivery may come late, after a restart).
     """
     locale = job.locale
 
@@ -128,7 +132,7 @@ def result_embed(
     embed.add_field(name=t("result.requested_by"), value=f"<@{job.user_id}>")
     if reencoded:
         text = i18n.plural("result.reencoded", reencoded, locale)
-        if originals:
+        if originals and originals_kept(job, now or datetime.now(UTC)):
             links = " ".join(
                 f"[{t('result.original', index=index)}]({url})" for index, url in enumerate(originals, start=1)
             )
@@ -140,6 +144,15 @@ def result_embed(
     if footer:
         embed.set_footer(text=" · ".join(footer))
     return _describe(embed, job.prompt)
+
+
+def originals_kept(job: Job, now: datetime) -> bool:
+    """Whether the image service surely still keeps the job's results at their URLs: it does for a day after its
+    task completed (toapis/contract.py, RESULT_URL_LIFETIME_SECONDS). Imagine keeps no completion time, but the
+    task completed after the job was submitted: a day after the submit the links still work, past it they may
+    not, and no link is better than a dead one."""
+    submitted = job.submit_started_at or job.created_at
+    return now - submitted < timedelta(seconds=contract.RESULT_URL_LIFETIME_SECONDS)
 
 
 def shown_embed(job: Job, *, reference: str, shown_by: int, locale: i18n.LocaleLike) -> discord.Embed:
