@@ -30,6 +30,16 @@ async def result(world: World, prompt: str, *, user: FakeMember | None = None, *
     return call.original
 
 
+# Where results cut the prompt before they showed it whole (a message posted then still shows it so).
+OLDER_RESULT_CUT = 3500
+
+
+def shown_before(message: MessageRecord, prompt: str) -> None:
+    """The result message as a version of Imagine that cut long prompts posted it."""
+    older = {**message.embeds[0], "description": prompt[: OLDER_RESULT_CUT - 1].rstrip() + "…"}
+    message.versions.append(dataclasses.replace(message.current, embeds=(older,)))
+
+
 def remix_button(message: MessageRecord) -> str:
     (custom_id,) = [c for c in message.custom_ids() if c.startswith("imagine:remix:")]
     return custom_id
@@ -125,14 +135,12 @@ async def test_a_prompt_left_as_an_older_message_shows_it_cut_is_the_jobs_whole_
     assert 3500 < len(prompt) <= 4000
     original = await result(world, prompt)
     assert original.embeds[0]["description"] == prompt
-    # A result posted before results showed prompts whole showed this one cut at 3,500 characters.
-    older = {**original.embeds[0], "description": prompt[:3499].rstrip() + "…"}
-    original.versions.append(dataclasses.replace(original.current, embeds=(older,)))
+    shown_before(original, prompt)
 
     click = await open_remix(world, original)
     fields = labelled(click.modal)
     shown = fields["Prompt"]["component"]["value"]
-    assert shown == older["description"]
+    assert shown == prompt[: OLDER_RESULT_CUT - 1].rstrip() + "…"
     assert fields["Prompt"]["description"] == i18n.translate("form.remix.prompt_cut", i18n.SOURCE)
 
     remix = await sent(world, click)  # nothing changed: the shown text, the job's own aspect and resolution
@@ -275,11 +283,12 @@ async def test_a_remix_to_a_blocked_prompt_is_refused_at_once_privately_and_coun
 
 
 async def test_a_shown_prompt_cut_inside_a_word_is_checked_whole_once_loaded(world: World) -> None:
-    # The result shows the prompt cut at RESULT_PROMPT_LIMIT, here inside "badge": "… bad…" read alone would be
-    # refused, the job's whole prompt is not.
-    head = "a harbour " * ((RESULT_PROMPT_LIMIT - 10) // 10)
-    prompt = head + "x" * (RESULT_PROMPT_LIMIT - 5 - len(head)) + " badge and more words after it"
+    # A result posted before results showed prompts whole cut this one inside "badge": "… bad…" read alone would
+    # be refused, the job's whole prompt is not.
+    head = "a harbour " * ((OLDER_RESULT_CUT - 10) // 10)
+    prompt = head + "x" * (OLDER_RESULT_CUT - 5 - len(head)) + " badge and more words after it"
     original = await result(world, prompt)
+    shown_before(original, prompt)
     await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["bad"])
     click = await open_remix(world, original)
     assert labelled(click.modal)["Prompt"]["component"]["value"].endswith(" bad…")
