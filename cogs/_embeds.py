@@ -3,20 +3,23 @@ the locale of their readers (docs/i18n.md): a job's progress and result in the j
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import discord
 
 import i18n
-from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, cut
+from cogs import _forms
+from cogs._limits import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, TOTAL_LIMIT, cut
 from cogs._texts import aspect_label, duration, model_label, resolution_label, shape_label, time_left
 from cogs._texts import images as image_count
 from generation.events import Generating, Late, Paused, ProgressEvent, Queued, Submitted, Uploading
 from storage.jobs import Job
+from toapis import contract
 
-# The prompt is shown in full only in the result; progress replies show its start.
+# Progress replies show the prompt's start; a result and a message of /show show it whole (`_describe`).
 PROGRESS_PROMPT_LIMIT: Final = 300
-RESULT_PROMPT_LIMIT: Final = 3500
 
 WORKING: Final = discord.Colour.blurple()
 DONE: Final = discord.Colour.green()
@@ -102,19 +105,21 @@ def result_embed(
     reencoded: int = 0,
     originals: tuple[str, ...] = (),
     reference: str | None = None,
+    now: datetime | None = None,
 ) -> discord.Embed:
     """The result: prompt, model, aspect and resolution, count and what it counted as, time taken, who asked, and
     the job's reference in the footer (what /show takes). In the job's locale.
 
     `reencoded`: how many images were re-encoded to fit the server's upload limit; `originals`: links to those
-    images as the image service keeps them (a day).
+    images as the image service keeps them (a day), shown only while it surely still does (`originals_kept`, at
+    `now`: a delivery may come late, after a restart).
     """
     locale = job.locale
 
     def t(key: str, **params: object) -> str:
         return i18n.translate(key, locale, **params)
 
-    embed = discord.Embed(description=cut(job.prompt, RESULT_PROMPT_LIMIT), colour=DONE)
+    embed = discord.Embed(colour=DONE)
     embed.add_field(name=t("result.model"), value=model_label(job.model))
     embed.add_field(name=t("result.aspect"), value=aspect_label(job.aspect, locale))
     embed.add_field(name=t("result.resolution"), value=resolution_label(job.resolution, locale))
@@ -127,7 +132,7 @@ def result_embed(
     embed.add_field(name=t("result.requested_by"), value=f"<@{job.user_id}>")
     if reencoded:
         text = i18n.plural("result.reencoded", reencoded, locale)
-        if originals:
+        if originals and originals_kept(job, now or datetime.now(UTC)):
             links = " ".join(
                 f"[{t('result.original', index=index)}]({url})" for index, url in enumerate(originals, start=1)
             )
@@ -138,18 +143,37 @@ def result_embed(
         footer.append(i18n.plural("result.refunded", refunded, locale))
     if footer:
         embed.set_footer(text=" · ".join(footer))
-    return embed
+    return _describe(embed, job.prompt)
+
+
+def originals_kept(job: Job, now: datetime) -> bool:
+    """Whether the image service surely still keeps the job's results at their URLs: it does for a day after its
+    task completed (toapis/contract.py, RESULT_URL_LIFETIME_SECONDS). Imagine keeps no completion time, but the
+    task completed after the job was submitted: a day after the submit the links still work, past it they may
+    not, and no link is better than a dead one."""
+    submitted = job.submit_started_at or job.created_at
+    return now - submitted < timedelta(seconds=contract.RESULT_URL_LIFETIME_SECONDS)
 
 
 def shown_embed(job: Job, *, reference: str, shown_by: int, locale: i18n.LocaleLike) -> discord.Embed:
-    """A job's images posted again with /show: the prompt's start, who asked for them (and who showed them, if
+    """A job's images posted again with /show: the prompt, who asked for them (and who showed them, if
     someone else), the model, and the reference. In `locale`: the channel's public messages'."""
-    embed = discord.Embed(description=cut(job.prompt, PROGRESS_PROMPT_LIMIT), colour=DONE)
+    embed = discord.Embed(colour=DONE)
     embed.add_field(name=i18n.translate("result.requested_by", locale), value=f"<@{job.user_id}>")
     if shown_by != job.user_id:
         embed.add_field(name=i18n.translate("result.shown_by", locale), value=f"<@{shown_by}>")
     job_text = i18n.translate("result.job", locale, reference=reference)
     embed.set_footer(text=f"{job_text} · {shape_label(job, locale)}")
+    return _describe(embed, job.prompt)
+
+
+def _describe(embed: discord.Embed, prompt: str) -> discord.Embed:
+    """The embed with the prompt as its description, whole wherever it fits: Remix pre-fills its form, and Re-roll,
+    Vary and Remix repeat their refusals before any I/O, from this text (`shown_prompt`). A prompt holds at most
+    4,000 characters and the rest of a result or /show embed far less than 2,000, so it is cut (with an
+    ellipsis) only if the embed's 6,000 characters in all would be exceeded, which Imagine's own texts never do."""
+    room = min(DESCRIPTION_LIMIT, TOTAL_LIMIT - len(embed))
+    embed.description = cut(prompt, room)
     return embed
 
 
@@ -158,11 +182,23 @@ def problem_embed(text: str, *, title: str) -> discord.Embed:
     return discord.Embed(title=title, description=cut(text, DESCRIPTION_LIMIT), colour=PROBLEM)
 
 
+# Three backticks in a row, wherever they are, end a code block in Discord (a longer fence does not help, as it
+# would in CommonMark), and a backslash escapes nothing inside one (docs/discord.md).
+_FENCE_BREAKER: Final = re.compile(r"`{3,}")
+
+
+def _break_run(run: re.Match[str]) -> str:
+    """A run of three or more backticks with a zero-width space after every second one ("````" becomes two pairs)."""
+    ticks = run.group()
+    return "\u200b".join(ticks[start : start + 2] for start in range(0, len(ticks), 2))
+
+
 def fenced(text: str, limit: int) -> str:
-    """`text` in a code block of at most `limit` characters, which nothing in it can close: a backtick in the
-    text is followed by a zero-width space, so no run of three can form (inside a code block a backslash
-    escapes nothing)."""
-    neutral = text.replace("`", "`\u200b")
+    """`text` in a code block of at most `limit` characters, which nothing in it can close: only runs of three
+    or more backticks are broken, by a zero-width space after every second backtick, so the text grows by
+    one character per such pair (a prompt's single and double backticks, far the most common, cost nothing).
+    Cut, with an ellipsis, only when even that does not fit."""
+    neutral = _FENCE_BREAKER.sub(_break_run, text)
     return "```\n" + cut(neutral, limit - 8) + "\n```"
 
 
@@ -181,7 +217,36 @@ def echo_prompt(prompt: str | None, locale: i18n.LocaleLike) -> list[discord.Emb
 
 def shown_prompt(message: discord.Message | None) -> str | None:
     """The prompt on one of Imagine's result messages (its first embed's description), read without I/O: the
-    whole prompt on a result (up to RESULT_PROMPT_LIMIT), its start on /show's; None if the message has none."""
+    whole prompt on a result or a message of /show (`_describe`); on one posted before they showed it whole
+    (a result cut it at 3,500 characters, /show at 300), its start ending with an ellipsis. None if the message
+    has none."""
     if message is None or not message.embeds:
         return None
     return message.embeds[0].description or None
+
+
+# The buttons whose request repeats the job on their message: Re-roll, Vary, Remix (cogs/_views.py, cogs/_remix.py).
+_REPEATING_BUTTONS: Final = ("imagine:reroll:", "imagine:vary:", "imagine:remix:")
+# /imagine's option, and the prompt field of Imagine's forms (Remix, "Imagine from images").
+_PROMPT: Final = "prompt"
+
+
+def request_prompt(interaction: discord.Interaction) -> str | None:
+    """The prompt of the request an interaction makes, read without I/O, for an answer that comes before the
+    request was read (the allow-list's gate, an unexpected error) to repeat: /imagine's `prompt`, what a form's
+    prompt field holds, or the prompt on the result whose Re-roll, Vary or Remix was clicked. None for anything
+    else (a command without a prompt, another button)."""
+    data: dict[str, object] = dict(interaction.data or {})
+    if interaction.type is discord.InteractionType.application_command:
+        options = data.get("options")
+        for option in options if isinstance(options, list) else []:
+            if isinstance(option, dict) and option.get("name") == _PROMPT and isinstance(option.get("value"), str):
+                return str(option["value"])
+        return None
+    if interaction.type is discord.InteractionType.component:
+        clicked = str(data.get("custom_id", ""))
+        return shown_prompt(interaction.message) if clicked.startswith(_REPEATING_BUTTONS) else None
+    if interaction.type is discord.InteractionType.modal_submit:
+        typed = _forms.values(interaction).get(_PROMPT)
+        return typed if isinstance(typed, str) else None
+    return None

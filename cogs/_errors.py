@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 
 import i18n
-from cogs._embeds import NO_MENTIONS
+from cogs._embeds import NO_MENTIONS, echo_prompt, request_prompt
 from cogs._texts import generic_text, permission_names, refusal_text
 from generation.refusals import Refusal
 
@@ -54,7 +54,8 @@ def _cause(error: BaseException) -> BaseException:
 
 
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
-    """Tell the member, ephemerally, whether or not the interaction was answered already.
+    """Tell the member, ephemerally, whether or not the interaction was answered already; with the prompt of
+    their request repeated, if it carried one (`request_prompt`), as with every refusal and failure.
 
     Once per interaction: discord.py runs a cog's error handler and then the tree's for the same error.
     """
@@ -65,10 +66,11 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     if _unexpected(_cause(error)):
         command = interaction.command.qualified_name if interaction.command else "a component"
         log.error("Unexpected error in %s", command, exc_info=error)
+    embeds = echo_prompt(request_prompt(interaction), interaction.locale)
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.followup.send(text, embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS)
         else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(text, embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException:
         log.warning("Could not tell the member about an error", exc_info=True)

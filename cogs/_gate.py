@@ -3,8 +3,9 @@
 discord.py routes interactions through different doors: the command tree's `interaction_check` sees slash
 commands, context menus and autocomplete; buttons go through their item's `interaction_check`; a form through
 its modal's, or the listener that answers forms after a restart. Each door calls `allowed_here`, so an
-interaction from a server off the list gets the same short private answer (autocomplete: no suggestions)
-and changes nothing, whichever door it came through.
+interaction from a server off the list gets the same short private answer (autocomplete: no suggestions),
+with the prompt of the request repeated as every refusal does, and changes nothing, whichever door it came
+through.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import discord
 from discord import app_commands
 
-from cogs._embeds import NO_MENTIONS
+from cogs._embeds import NO_MENTIONS, echo_prompt, request_prompt
 from cogs._services import services_of
 from cogs._texts import refusal_text
 from generation.logs import bind_log_context
@@ -35,7 +36,10 @@ async def allowed_here(interaction: discord.Interaction) -> bool:
             await interaction.response.autocomplete([])
         elif not interaction.response.is_done():
             await interaction.response.send_message(
-                refusal_text(ServerNotAllowed(), interaction.locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+                refusal_text(ServerNotAllowed(), interaction.locale),
+                embeds=echo_prompt(request_prompt(interaction), interaction.locale),
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
             )
     except discord.HTTPException:
         log.info("Could not answer the refused interaction", exc_info=True)

@@ -328,8 +328,9 @@ def rule_name(usage: RuleUsage, locale: LocaleLike) -> str:
 
 
 def quota_refusal(usage: RuleUsage | None, requested: int, locale: LocaleLike, weight: int = 1) -> str:
-    """Which rule refused, what the request would have counted as, what is left, and when it resets (a Discord
-    timestamp each member sees locally)."""
+    """Which rule refused, what the request would have counted as, what is left, what to do, and when it resets
+    (a Discord timestamp each member sees locally). `requested`: the images asked for; `weight`: what each counts
+    as (docs/members.md)."""
     if usage is None:
         return i18n.translate("quota.refusal.unknown", locale)
     rule = rule_name(usage, locale)
@@ -337,25 +338,27 @@ def quota_refusal(usage: RuleUsage | None, requested: int, locale: LocaleLike, w
         # A limit of 0 is a switch, not a budget: it does not come back when the period turns.
         return i18n.translate("quota.refusal.off", locale, rule=rule)
     resets = discord.utils.format_dt(usage.resets_at, "R")
-    left = usage.remaining
-    if left == 0:
-        return i18n.translate(
-            "quota.refusal.reached", locale, rule=rule, images=images(usage.limit, locale), resets=resets
-        )
-    asked = images(requested, locale)
-    if weight > 1:
-        asked = i18n.translate(
-            "quota.refusal.weighted", locale, images=asked, weighted=i18n.number(requested * weight, locale)
-        )
-    return i18n.plural(
-        "quota.refusal.left",
-        left,
-        locale,
-        asked=asked,
-        rule=rule,
-        limit=i18n.number(usage.limit, locale),
-        resets=resets,
+    asked = asked_images(requested, weight, locale)
+    if usage.remaining == 0:
+        # At one image each, what was asked adds nothing to "nothing is left"; at more, it says why 1 is too many.
+        key = "quota.refusal.reached_weighted" if weight > 1 else "quota.refusal.reached"
+        return i18n.translate(key, locale, asked=asked, rule=rule, images=images(usage.limit, locale), resets=resets)
+    left = i18n.plural(
+        "quota.refusal.left", usage.remaining, locale, asked=asked, rule=rule, limit=i18n.number(usage.limit, locale)
     )
+    # Fewer images is no way out for one image; a lower resolution none for images that count as one each.
+    if weight > 1:
+        advice = "quota.refusal.advice.fewer_or_lower" if requested > 1 else "quota.refusal.advice.lower"
+    else:
+        advice = "quota.refusal.advice.fewer"
+    return sentences(left, i18n.translate(advice, locale, resets=resets), locale=locale)
+
+
+def asked_images(requested: int, weight: int, locale: LocaleLike) -> str:
+    """What a request asked for: "2 images", or "1 image, which counts as 4 images at this model and resolution"."""
+    if weight == 1:
+        return images(requested, locale)
+    return i18n.plural("quota.refusal.weighted", requested, locale, weighted=images(requested * weight, locale))
 
 
 def cap_note(scope: RuleScope, cap: int | None, locale: LocaleLike) -> str:
@@ -498,19 +501,29 @@ def job_status(job: Job, locale: LocaleLike) -> str:
     return i18n.translate("history.status.in_progress", locale)
 
 
-def result_link(job: Job) -> str | None:
-    """A link that jumps to the job's images, once they were posted."""
+def sent_by_dm(job: Job) -> bool:
+    """Whether the job's images went to its member's direct messages: a result outside the reply, for a channel
+    the bot may not post in (known at intake, or learnt when the channel refused: `JobRepository.record_delivery`).
+    Results sent by DM before Imagine kept that are taken for channel posts."""
+    return not job.channel_postable and job.result_message_id != job.reply_message_id
+
+
+def result_link(job: Job, dm_channel_id: int | None = None) -> str | None:
+    """A link that jumps to the job's images, once they were posted: in the server's channel, or in the member's
+    direct messages (`dm_channel_id`, the DM channel with that member; no link without it)."""
     if job.state is not JobState.COMPLETED or job.result_message_id is None:
         return None
+    if sent_by_dm(job):
+        return f"https://discord.com/channels/@me/{dm_channel_id}/{job.result_message_id}" if dm_channel_id else None
     return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id}"
 
 
-def history_line(job: Job, reference: str, locale: LocaleLike) -> str:
+def history_line(job: Job, reference: str, locale: LocaleLike, *, dm_channel_id: int | None = None) -> str:
     """One job in /history: its reference, when, the prompt's start, model and aspect, status, and a jump link."""
     prompt = discord.utils.escape_markdown(one_line(job.prompt, HISTORY_PROMPT_LIMIT))
     when = discord.utils.format_dt(job.created_at, "R")
     line = f"`{reference}` {when} · {prompt} · {model_label(job.model)} · {job.aspect} · {job_status(job, locale)}"
-    link = result_link(job)
+    link = result_link(job, dm_channel_id)
     return f"{line} · [{i18n.translate('history.images_link', locale)}]({link})" if link else line
 
 

@@ -20,6 +20,7 @@ from cogs._gate import Gated
 from cogs._remix import RemixButton
 from cogs._services import services_of
 from storage.jobs import Job
+from toapis import catalog
 
 if TYPE_CHECKING:
     from cogs._result_actions import ResultActions
@@ -133,15 +134,26 @@ DYNAMIC_ITEMS: Final = (RerollButton, RemixButton, VaryButton, DeleteButton, Can
 
 
 def result_view(job: Job, images: int, locale: i18n.LocaleLike = None) -> discord.ui.View:
-    """Re-roll, Remix (cogs/_remix.py) and Delete, then one Vary per image; labelled in `locale`, else the job's."""
+    """Re-roll, Remix (cogs/_remix.py) and Delete, then one Vary per image where the job's model takes a reference
+    image (a Vary is one); labelled in `locale`, else the job's."""
     locale = locale or job.locale
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job.id, locale))
     view.add_item(RemixButton.of(job, locale))
     view.add_item(DeleteButton(job.id, job.user_id, locale))
-    for index in range(min(images, 4)):
-        view.add_item(VaryButton(job.id, index, locale))
+    if takes_references(job.model):
+        for index in range(min(images, 4)):
+            view.add_item(VaryButton(job.id, index, locale))
     return view
+
+
+def takes_references(model: str) -> bool:
+    """Whether the model takes reference images, by the catalog; False for one it no longer knows (no request of
+    that model can be made any more)."""
+    try:
+        return catalog.get_model(model).takes_references
+    except catalog.UnknownModelError:
+        return False
 
 
 def queued_view(job: Job, _: int = 0) -> discord.ui.View:

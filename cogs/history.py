@@ -28,7 +28,7 @@ from cogs._pagination import pages_of, send_pages
 from cogs._replies import defer_privately, refuse_after_defer
 from cogs._services import Services, services_of
 from cogs._spoilers import spoiler_rule
-from cogs._texts import generic_text, history_line, refusal_text, suggestion_name
+from cogs._texts import generic_text, history_line, refusal_text, sent_by_dm, suggestion_name
 from cogs._translator import command_text
 from cogs._views import result_view
 from generation.events import FailureKind
@@ -224,7 +224,11 @@ class HistoryCog(commands.Cog):
         history = self.services.history
         jobs = await history.recent(interaction.guild_id, interaction.user.id, limit=HISTORY_LIMIT)
         locale = interaction.locale
-        lines = [history_line(found.job, found.reference, locale) for found in await history.with_references(jobs)]
+        dm = await _dm_channel_id(interaction.user) if any(sent_by_dm(job) for job in jobs) else None
+        lines = [
+            history_line(found.job, found.reference, locale, dm_channel_id=dm)
+            for found in await history.with_references(jobs)
+        ]
         title, header = i18n.translate("history.title", locale), i18n.translate("history.header", locale)
         empty = i18n.translate("history.empty", locale)
         await send_pages(interaction, pages_of(title, lines, header=header, empty=empty, locale=locale))
@@ -233,6 +237,16 @@ class HistoryCog(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         await answer_error(interaction, error)
+
+
+async def _dm_channel_id(user: discord.User | discord.Member) -> int | None:
+    """The member's DM channel with the bot, where results that the channel refused went (None if Discord will not
+    open it: those jobs are then listed without a link)."""
+    try:
+        return (user.dm_channel or await user.create_dm()).id
+    except discord.HTTPException:
+        log.info("/history: could not open the DM channel of %s", user.id, exc_info=True)
+        return None
 
 
 async def _channel_of(guild: discord.Guild, channel_id: int) -> SourceChannel | None:

@@ -121,7 +121,9 @@ class Delivery:
             return
         async with store.db.transaction():
             jobs = context.jobs
-            await jobs.record_delivery(job.id, images_delivered=len(images), result_message_id=receipt.message_id)
+            await jobs.record_delivery(
+                job.id, images_delivered=len(images), result_message_id=receipt.message_id, by_dm=receipt.direct
+            )
             finished = await jobs.set_state(job.id, JobState.COMPLETED)
             await store.usage.record_job(finished)
         context.metrics.job_completed()

@@ -134,7 +134,8 @@ class Job:
     """The process working the job (see `JobRepository.claim`), if any."""
     lease_expires_at: datetime | None = None
     channel_postable: bool = True
-    """Whether the bot may post in the job's channel (results past the reply's life go there, else by DM)."""
+    """Whether the bot may post in the job's channel (results past the reply's life go there, else by DM); set
+    false when a result went by DM because the channel refused it (`record_delivery`)."""
     locale: str = "en-US"
     """The Discord locale its public messages speak (the server's, fixed at admission; docs/i18n.md)."""
 
@@ -175,6 +176,7 @@ _UPDATABLE: Final[dict[str, str]] = {
     "result_message_id": _PLAIN,
     "delivered_at": _INSTANT,
     "reference_count": _PLAIN,
+    "channel_postable": _BOOL,
 }
 
 
@@ -413,10 +415,19 @@ class JobRepository:
         """Record the id of the deferred reply that shows the job's progress."""
         return await self.update(job_id, reply_message_id=message_id)
 
-    async def record_delivery(self, job_id: str, *, images_delivered: int, result_message_id: int | None) -> Job:
-        """Record that the results were delivered (in the reply, or in a channel message with this id)."""
+    async def record_delivery(
+        self, job_id: str, *, images_delivered: int, result_message_id: int | None, by_dm: bool = False
+    ) -> Job:
+        """Record that the results were delivered (in the reply, or in a message with this id). `by_dm`: in the
+        member's direct messages, since the channel refused them; kept as `channel_postable` false (true of the
+        channel, and what tells a link to the result where that message is: docs/members.md, /history)."""
+        extra = {"channel_postable": False} if by_dm else {}
         return await self.update(
-            job_id, images_delivered=images_delivered, result_message_id=result_message_id, delivered_at=self._clock()
+            job_id,
+            images_delivered=images_delivered,
+            result_message_id=result_message_id,
+            delivered_at=self._clock(),
+            **extra,
         )
 
     async def mark_late_notified(self, job_id: str) -> Job:

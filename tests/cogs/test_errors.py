@@ -7,9 +7,12 @@ import asyncio
 import pytest
 
 from cogs._texts import generic_text, permission_names
+from generation.admission import Admission
 from generation.pipeline import Pipeline
 from tests.cogs.conftest import World
-from tests.fakes.discord import CallbackType
+from tests.cogs.test_prompt_repeated import TRICKY, prompt_in
+from tests.cogs.test_quota import generate
+from tests.fakes.discord import CallbackType, InteractionRecord
 
 GENERIC = generic_text("en-US")
 
@@ -55,3 +58,36 @@ def test_permissions_are_named_as_discords_client_names_them() -> None:
     ]
     # A permission the catalog does not name yet: its flag, in words.
     assert permission_names(["create_expressions"], "en-US") == ["Create Expressions"]
+
+
+async def test_an_unexpected_error_before_the_answer_repeats_the_prompt_of_the_request(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = await generate(world, TRICKY)
+    assert result.original is not None
+    (job,) = await world.jobs()
+
+    def broken(self: Admission, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug before the first answer")
+
+    monkeypatch.setattr(Admission, "check_place_and_pace", broken)
+
+    async def answered(call: InteractionRecord) -> str:
+        await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10, what="the answer")
+        assert call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+        assert call.original is not None
+        assert call.original.ephemeral
+        assert call.original.content == GENERIC
+        return prompt_in(call.original)
+
+    # /imagine's prompt option, and the prompt on the result whose Re-roll was clicked.
+    assert await answered(await world.imagine("a cat " + TRICKY)) == "a cat " + TRICKY
+    assert await answered(await world.discord.click(result.original, f"imagine:reroll:{job.id}", world.member)) == (
+        TRICKY
+    )
+    # A button that repeats no request (Delete, not the member's) repeats nothing.
+    other = world.guild.add_member("bob")
+    delete = await world.discord.click(result.original, f"imagine:delete:{job.id}:{world.member.id}", other)
+    await world.discord.wait_for(lambda: delete.acknowledged, 10, what="the answer")
+    assert delete.original is not None
+    assert delete.original.embeds == ()

@@ -48,7 +48,7 @@ async def test_help_tells_a_member_what_applies_to_them_here(world: World) -> No
     limits = fields["Your limits here"].splitlines()
     assert limits[0].startswith("**The server's pool** today: 3 of 250 used, **247 left**. Resets <t:")
     assert limits[1].startswith("**Your limit** this week: 3 of 10 used, **7 left**. Resets <t:")
-    assert limits[2] == "You can make **7** more images now."
+    assert limits[2] == "You have **7** images left now (a larger image counts as more than one)."
     assert (fields["Where"], fields["Models"]) == ("Every channel", "GPT Image 2 (default)")
     assert (fields["Images per request"], fields["Cooldown"]) == ("1 to 4", "None")
 

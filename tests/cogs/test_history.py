@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import re
 
-from storage.jobs import JobKind, JobState
+from storage.jobs import Job, JobKind, JobState
 from tests.cogs.conftest import World, delivered, wait_until
 from tests.cogs.test_quota import button, command, description, flip
-from tests.fakes.discord import CallbackType
+from tests.fakes.discord import CallbackType, Overwrite, Permission
 from tests.fakes.toapis import Timeline
 
 LINE = re.compile(r"^`(?P<reference>[0-9a-f]{8,32})` <t:\d+:R> · (?P<rest>.*)$")
@@ -99,3 +99,31 @@ async def test_thirty_jobs_come_in_pages_newest_first(world: World) -> None:
     assert lines[0].endswith("· waiting in line")  # 29
     assert lines[1].endswith(f"/{world.channel.id}/1028)")  # 28: delivered, with its link
     assert lines[2].endswith("· cancelled")  # 27
+
+
+async def test_a_result_the_channel_refused_links_to_the_members_direct_messages(world: World) -> None:
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine("a lantern for the inbox")
+
+    async def running() -> Job | None:
+        jobs = await world.jobs()
+        return jobs[0] if jobs and jobs[0].task_id else None
+
+    job = await wait_until(running)
+    # The bot could post here when it was asked; by the time the images come, the channel refuses them.
+    world.channel.overwrites.append(Overwrite(world.guild.bot_role, deny=Permission.SEND_MESSAGES))
+    world.discord.expire_token(call)
+    (task,) = world.api.tasks_for(job.id)
+    world.api.end_task(task.id)
+    dm = world.discord.dm_channel(world.member)
+    sent = await world.discord.wait_for(
+        lambda: next((m for m in world.discord.channel_messages(dm) if m.attachments), None), 15, what="the DM"
+    )
+    finished = await world.finished_job()
+    assert finished.result_message_id == sent.id
+    world.channel.overwrites.clear()
+
+    (page,) = await history_pages(world)
+
+    (line,) = job_lines(page)
+    assert line.endswith(f"· delivered · [images](https://discord.com/channels/@me/{dm.id}/{sent.id})")

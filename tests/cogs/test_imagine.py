@@ -68,6 +68,28 @@ async def test_imagine_defers_shows_progress_and_posts_the_images(world: World) 
     assert usage.prompt == "a lighthouse at dusk"
 
 
+async def test_a_model_that_takes_no_reference_image_gets_no_vary_buttons(make_world: WorldFactory) -> None:
+    async with make_world(TOAPIS_MODELS="gpt-image-2,grok-imagine-1.0") as world:
+        plain = await world.imagine("a fox in the snow", n=2, model="grok-imagine-1.0")
+        varied = await world.imagine("a fox in the rain", n=2)
+        await world.discord.wait_for(lambda: delivered(plain) and delivered(varied), 15)
+
+        assert plain.original is not None
+        assert varied.original is not None
+        by_model = {job.model: job for job in await world.jobs()}
+        grok, gpt = by_model["grok-imagine-1.0"], by_model["gpt-image-2"]
+        assert [c.split(":")[1] for c in plain.original.custom_ids()] == ["reroll", "remix", "delete"]
+        assert [c.split(":")[1] for c in varied.original.custom_ids()] == [
+            "reroll",
+            "remix",
+            "delete",
+            "vary",
+            "vary",
+        ]
+        assert all(grok.id in c for c in plain.original.custom_ids())
+        assert all(gpt.id in c for c in varied.original.custom_ids())
+
+
 async def test_references_are_uploaded_and_sent_with_the_submit(world: World) -> None:
     call = await world.imagine("in this style", image=png_upload("a.png"), image2=png_upload("b.png", colour="red"))
     await world.discord.wait_for(lambda: delivered(call), 15)

@@ -234,7 +234,7 @@ async def test_results_over_the_upload_limit_are_re_encoded_to_fit(world: World)
     assert [a.filename.rsplit(".", 1)[0] for a in attachments] == ["imagine-1", "imagine-2"]
 
 
-async def test_a_4000_character_prompt_is_cut_to_fit_every_embed(world: World) -> None:
+async def test_a_4000_character_prompt_is_shown_whole_in_the_result_and_cut_in_progress(world: World) -> None:
     prompt = ("a very detailed description of a castle " * 200)[:3990] + " the end"
     assert len(prompt) == 3998
 
@@ -243,8 +243,10 @@ async def test_a_4000_character_prompt_is_cut_to_fit_every_embed(world: World) -
     await world.discord.wait_for(lambda: delivered(call), 15)
     assert call.original is not None
     (embed,) = call.original.embeds
-    assert embed["description"].endswith("…")
-    assert prompt.startswith(embed["description"][:-1])
+    assert embed["description"] == prompt
+    progress = [field["value"] for version in call.original.edits[:-1] for e in version.embeds for field in e["fields"]]
+    assert progress
+    assert all(value.endswith("…") and prompt.startswith(value[:-1]) for value in progress)
     for version in call.original.edits:
         for shown in version.embeds:
             for field in shown.get("fields", []):

@@ -7,12 +7,15 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
 
-from cogs._texts import generic_text
+from cogs._texts import generic_text, quota_refusal
+from storage.quotas import Period, RuleScope, RuleUsage
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
+from tests.cogs.test_prompt_repeated import TRICKY, prompt_in
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord, Upload
 from tests.fakes.toapis import Endpoint
 
@@ -209,10 +212,12 @@ async def test_an_attachment_over_50_mb_is_refused_before_it_is_downloaded(make_
 
 async def test_a_server_outside_allowed_guild_ids_is_told_imagine_is_not_enabled(make_world: WorldFactory) -> None:
     async with make_world(ALLOWED_GUILD_IDS="123456789012345678") as world:
-        call = await world.imagine("a cat", image=png_upload())
+        call = await world.imagine(TRICKY, image=png_upload())
 
         text = await answered_at_once(world, call)
         assert "not enabled in this server" in text
+        assert call.original is not None
+        assert prompt_in(call.original) == TRICKY
         await assert_nothing_happened(world)
         assert await world.store.db.fetch_all("SELECT * FROM usage_log") == []
         assert await world.store.db.fetch_all("SELECT * FROM job_references") == []
@@ -252,6 +257,48 @@ async def test_a_quota_refusal_says_how_many_are_left(make_world: WorldFactory) 
         followup = await refused_after_defer_in_channel_with(world, second, first.original)
         assert "You asked for 2 images, but only 1 of your limit for today (2) is left" in followup.content
         assert RELATIVE_TIMESTAMP.search(followup.content) is not None
+
+
+RESETS = datetime(2026, 12, 7, tzinfo=UTC)
+WHEN = f"<t:{int(RESETS.timestamp())}:R>"
+
+
+def member_usage(limit: int, used: int) -> RuleUsage:
+    return RuleUsage(RuleScope.MEMBER, Period.DAY, limit, used, RESETS)
+
+
+def test_a_quota_refusal_says_what_the_request_counted_as_and_what_can_be_done() -> None:
+    def text(used: int, requested: int, weight: int, locale: str = "en-US") -> str:
+        return quota_refusal(member_usage(25, used), requested, locale, weight)
+
+    # One 4K image, which counts as 4: asking for fewer is no way out, a lower resolution is.
+    assert text(23, 1, 4) == (
+        "You asked for 1 image, which counts as 4 images at this model and resolution, but only 2 of your limit for "
+        f"today (25) are left. Ask for a lower resolution, or wait until it resets {WHEN}."
+    )
+    assert text(22, 2, 2) == (
+        "You asked for 2 images, which count as 4 images at this model and resolution, but only 3 of your limit "
+        f"for today (25) are left. Ask for fewer images or a lower resolution, or wait until it resets {WHEN}."
+    )
+    assert text(24, 3, 1) == (
+        f"You asked for 3 images, but only 1 of your limit for today (25) is left. Ask for fewer, or wait until it "
+        f"resets {WHEN}."
+    )
+    # Nothing left: what the request would have counted as, when it counts as more than its images.
+    assert text(25, 1, 4) == (
+        "You asked for 1 image, which counts as 4 images at this model and resolution, but you have reached your "
+        f"limit for today (25 images). It resets {WHEN}."
+    )
+    assert text(25, 2, 1) == f"You have reached your limit for today (25 images). It resets {WHEN}."
+    # Plurals by each language's rules, for the images asked for and those left.
+    assert text(23, 1, 4, "ru") == (
+        "Вы запросили 1 изображение, которое с этой моделью и разрешением засчитывается как 4 изображения, но ваш "
+        f"лимит на сегодня (25) позволяет ещё только 2 изображения. Выберите разрешение пониже или подождите: лимит "
+        f"обновится {WHEN}."
+    )
+    assert text(25, 2, 2, "ja") == (
+        f"2枚（このモデルと解像度では4枚分）をリクエストしましたが、あなたの今日の上限（25枚）に達しています。{WHEN}にリセットされます。"
+    )
 
 
 async def refused_after_defer_in_channel_with(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import i18n
+from cogs._embeds import fenced
 from cogs._limits import DESCRIPTION_LIMIT
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
 from tests.cogs.test_imagine_failures import showing_title
@@ -65,6 +66,28 @@ async def test_a_prompt_of_4000_characters_is_repeated_whole(make_world: WorldFa
 
         await refused_quota(world, call)
         assert prompt_in(call.followups[-1]) == prompt
+
+
+async def test_a_prompt_of_4000_characters_full_of_backticks_is_repeated_whole(make_world: WorldFactory) -> None:
+    # Inline code in singles and pairs (three backticks in five characters), and fences of three and four.
+    prompt = "```" + "`a` ``b`` " * 399 + "a```"
+    assert len(prompt) == 3997
+    assert prompt.count("`") == 2400
+    async with make_world(DEFAULT_MEMBER_DAILY_LIMIT="0") as world:
+        call = await world.imagine(prompt)
+
+        await refused_quota(world, call)
+        assert prompt_in(call.followups[-1]) == prompt
+
+
+def test_only_runs_of_three_backticks_or_more_are_broken_in_a_code_block() -> None:
+    assert fenced("a `b` ``c`` d", 4096) == "```\na `b` ``c`` d\n```"
+    assert fenced("``` ```` `````", 4096) == "```\n``\u200b` ``\u200b`` ``\u200b``\u200b`\n```"
+    # What cannot fit even so (a prompt of backticks alone grows by half) is cut, never broken.
+    text = fenced("`" * 4000, 4096)
+    assert len(text) <= 4096
+    assert text.endswith("…\n```")
+    assert "```" not in text[3:-3]
 
 
 async def test_an_unexpected_error_while_accepting_repeats_the_prompt(

@@ -5,12 +5,12 @@ prompt each time."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 import i18n
-from cogs._embeds import RESULT_PROMPT_LIMIT
 from cogs._remix import RemixTarget, offered
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload, wait_until
@@ -28,6 +28,16 @@ async def result(world: World, prompt: str, *, user: FakeMember | None = None, *
     assert delivered(call), [m.content for m in call.followups]
     assert call.original is not None
     return call.original
+
+
+# Where results cut the prompt before they showed it whole (a message posted then still shows it so).
+OLDER_RESULT_CUT = 3500
+
+
+def shown_before(message: MessageRecord, prompt: str) -> None:
+    """The result message as a version of Imagine that cut long prompts posted it."""
+    older = {**message.embeds[0], "description": prompt[: OLDER_RESULT_CUT - 1].rstrip() + "…"}
+    message.versions.append(dataclasses.replace(message.current, embeds=(older,)))
 
 
 def remix_button(message: MessageRecord) -> str:
@@ -68,7 +78,8 @@ def echoed(message: MessageRecord, prompt: str) -> None:
     """The prompt repeated in its own embed, in a code block nothing in it can close."""
     prompts = [e for e in message.embeds if e.get("title") == i18n.translate("embed.your_prompt", i18n.SOURCE)]
     assert len(prompts) == 1, message.embeds
-    assert prompts[0]["description"] == "```\n" + prompt.replace("`", "`\u200b") + "\n```"
+    # Runs of three backticks are broken by a zero-width space (cogs/_embeds.py, `fenced`).
+    assert prompts[0]["description"] == "```\n" + prompt.replace("```", "``\u200b`") + "\n```"
     assert message.mentions_nobody
 
 
@@ -119,16 +130,17 @@ async def test_remix_edits_the_prompt_aspect_and_resolution_and_keeps_the_refere
     assert remix_button(remix.original) == RemixTarget.of(job).custom_id
 
 
-async def test_a_prompt_left_as_the_message_shows_it_cut_is_the_jobs_whole_prompt(world: World) -> None:
+async def test_a_prompt_left_as_an_older_message_shows_it_cut_is_the_jobs_whole_prompt(world: World) -> None:
     prompt = ("a very detailed harbour scene " * 130).strip()
-    assert RESULT_PROMPT_LIMIT < len(prompt) <= 4000
+    assert 3500 < len(prompt) <= 4000
     original = await result(world, prompt)
+    assert original.embeds[0]["description"] == prompt
+    shown_before(original, prompt)
 
     click = await open_remix(world, original)
     fields = labelled(click.modal)
     shown = fields["Prompt"]["component"]["value"]
-    assert shown.endswith("…")
-    assert len(shown) <= RESULT_PROMPT_LIMIT
+    assert shown == prompt[: OLDER_RESULT_CUT - 1].rstrip() + "…"
     assert fields["Prompt"]["description"] == i18n.translate("form.remix.prompt_cut", i18n.SOURCE)
 
     remix = await sent(world, click)  # nothing changed: the shown text, the job's own aspect and resolution
@@ -271,11 +283,12 @@ async def test_a_remix_to_a_blocked_prompt_is_refused_at_once_privately_and_coun
 
 
 async def test_a_shown_prompt_cut_inside_a_word_is_checked_whole_once_loaded(world: World) -> None:
-    # The result shows the prompt cut at RESULT_PROMPT_LIMIT, here inside "badge": "… bad…" read alone would be
-    # refused, the job's whole prompt is not.
-    head = "a harbour " * ((RESULT_PROMPT_LIMIT - 10) // 10)
-    prompt = head + "x" * (RESULT_PROMPT_LIMIT - 5 - len(head)) + " badge and more words after it"
+    # A result posted before results showed prompts whole cut this one inside "badge": "… bad…" read alone would
+    # be refused, the job's whole prompt is not.
+    head = "a harbour " * ((OLDER_RESULT_CUT - 10) // 10)
+    prompt = head + "x" * (OLDER_RESULT_CUT - 5 - len(head)) + " badge and more words after it"
     original = await result(world, prompt)
+    shown_before(original, prompt)
     await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["bad"])
     click = await open_remix(world, original)
     assert labelled(click.modal)["Prompt"]["component"]["value"].endswith(" bad…")

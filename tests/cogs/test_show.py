@@ -129,6 +129,37 @@ async def test_a_member_shows_their_job_again_elsewhere_with_its_images_and_work
     assert len(world.api.requests_to(Endpoint.SUBMIT)) == 2
 
 
+# A prompt near Imagine's 4,000 characters: longer than what a result (3,500) and /show (300) used to show.
+LONG_PROMPT = ("a harbour at dawn, gulls over the masts, " * 97).strip()
+
+
+async def test_a_shown_message_carries_the_whole_prompt_for_remix_and_refusals_at_once(world: World) -> None:
+    assert 3_900 < len(LONG_PROMPT) <= 4_000
+    result, reference = await generate(world, LONG_PROMPT)
+    (job,) = await world.jobs()
+    assert result.embeds[0]["description"] == LONG_PROMPT
+
+    message = await shown(world, await show(world, reference))
+
+    assert message.embeds[0]["description"] == LONG_PROMPT
+    # Remix's form is filled from the message, without I/O: with the whole prompt, not said to be cut.
+    remix = await world.discord.click(message, f"imagine:remix:{job.id}:1:1:1k:gpt-image-2", world.member)
+    await world.discord.wait_for(lambda: remix.modal is not None or remix.failed, 10, what="the form")
+    assert remix.modal is not None
+    (prompt,) = [item for item in remix.modal["components"] if item["component"].get("custom_id") == "prompt"]
+    assert prompt["component"]["value"] == LONG_PROMPT
+    assert "description" not in prompt
+    # A refusal before any I/O (the cooldown) repeats the whole prompt, read from the message.
+    await world.bot.services.server_settings.set_cooldown(world.guild.id, 600)
+    world.bot.services.intake.admission.start_cooldown(world.guild.id, world.member.id)
+    reroll = await world.discord.click(message, f"imagine:reroll:{job.id}", world.member)
+    await world.discord.wait_for(lambda: reroll.acknowledged or reroll.failed, 10, what="the refusal")
+    assert reroll.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
+    assert reroll.original is not None
+    (echo,) = [e for e in reroll.original.embeds if e.get("title") == "Your prompt"]
+    assert echo["description"] == "```\n" + LONG_PROMPT + "\n```"
+
+
 async def test_anothers_job_is_refused_unless_the_member_may_manage_messages(world: World) -> None:
     _, reference = await generate(world, "alice's castle")
     bob = world.guild.add_member("bob")

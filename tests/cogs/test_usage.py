@@ -38,7 +38,7 @@ async def test_a_new_member_sees_the_operators_defaults_with_their_reset_time(wo
 
     assert lines[0].startswith("**The server's pool** today: 0 of 250 used, **250 left**. Resets <t:")
     assert lines[1].startswith("**Your limit** today: 0 of 25 used, **25 left**. Resets <t:")
-    assert lines[2:] == ["", "You can make **25** more images now."]
+    assert lines[2:] == ["", "You have **25** images left now (a larger image counts as more than one)."]
     midnight = next_starts(Period.DAY, before, after)
     assert resets_in(lines[0])[0] in midnight
     assert resets_in(lines[1])[0] in midnight
@@ -53,7 +53,7 @@ async def test_usage_counts_the_members_images_and_the_whole_servers_pool(world:
 
     assert lines[0].startswith("**The server's pool** today: 5 of 250 used, **245 left**.")
     assert lines[1].startswith("**Your limit** today: 3 of 25 used, **22 left**.")
-    assert lines[-1] == "You can make **22** more images now."
+    assert lines[-1] == "You have **22** images left now (a larger image counts as more than one)."
 
 
 async def test_usage_shows_the_operators_global_cap_counting_every_server(make_world: WorldFactory) -> None:
@@ -67,7 +67,7 @@ async def test_usage_shows_the_operators_global_cap_counting_every_server(make_w
         assert lines[0].startswith("**The server's pool** today: 1 of 250 used")
         assert lines[1].startswith("**Imagine's overall limit** today: 5 of 1,000 used, **995 left**. Resets <t:")
         assert not any(line.startswith("**Your limit**") for line in lines)
-        assert lines[-1] == "You can make **249** more images now."
+        assert lines[-1] == "You have **249** images left now (a larger image counts as more than one)."
 
 
 async def test_usage_without_any_limit_says_so(make_world: WorldFactory) -> None:
@@ -91,7 +91,7 @@ async def test_usage_of_week_and_month_rules_resets_on_monday_and_the_first(worl
     first = datetime.fromtimestamp(resets_in(lines[0])[0], UTC)
     assert (monday.weekday(), monday.hour, monday.minute) == (0, 0, 0)
     assert (first.day, first.hour, first.minute) == (1, 0, 0)
-    assert lines[-1] == "You can make **500,000** more images now."
+    assert lines[-1] == "You have **500,000** images left now (a larger image counts as more than one)."
 
 
 async def test_usage_names_the_role_whose_limit_applies(world: World) -> None:
@@ -113,7 +113,7 @@ async def test_usage_when_generation_is_off(world: World) -> None:
     lines = await usage_of(world)
 
     assert lines[1] == "**Your limit**: generation is off (a server admin can change that)."
-    assert lines[-1] == "You can make **0** more images now."
+    assert lines[-1] == "You have **0** images left now (a larger image counts as more than one)."
 
 
 async def test_usage_after_a_reset_forgives_the_member_but_not_the_pool(world: World) -> None:
@@ -136,7 +136,7 @@ async def test_usage_over_the_limit_shows_nothing_left(make_world: WorldFactory)
         lines = await usage_of(world)
 
         assert lines[1].startswith("**Your limit** today: 3 of 1 used, **0 left**.")
-        assert lines[-1] == "You can make **0** more images now."
+        assert lines[-1] == "You have **0** images left now (a larger image counts as more than one)."
 
 
 async def test_images_of_a_failed_job_are_given_back(world: World) -> None:

@@ -1,6 +1,6 @@
-"""Remix through `python bot.py`: the form, opened on a result, is sent after the bot was killed and started again;
-the new job has the edited prompt, aspect and resolution and the same reference image, for the member who sent it.
-And a refusal repeats the prompt, in a code block it cannot break out of."""
+"""Remix through `python bot.py`: the form, opened on a result, is sent, as it is or after the bot was killed
+and started again; the new job has the edited prompt, aspect and resolution and the same reference image, for
+the member who sent it. And a refusal repeats the prompt, in a code block it cannot break out of."""
 
 from __future__ import annotations
 
@@ -72,6 +72,39 @@ async def test_a_remix_sent_after_a_crash_makes_the_edited_job_with_the_same_ref
         assert followup.ephemeral
         assert followup.content.startswith("You asked for 1 image")
         (echo,) = [e for e in followup.embeds if e.get("title") == "Your prompt"]
-        assert echo["description"] == "```\n" + typed.replace("`", "`\u200b") + "\n```"
+        assert echo["description"] == "```\n" + typed.replace("```", "``\u200b`") + "\n```"
         assert followup.mentions_nobody
         assert len(world.submits(typed)) == 0
+
+
+async def test_a_remix_makes_the_edited_job_with_the_same_references(tmp_path: Path) -> None:
+    async with open_world(tmp_path / "bot") as world:
+        wes, xia = world.member("wes"), world.member("xia")
+        shell = png_bytes((64, 96), "coral")
+        await world.start_bot()
+        call = await world.imagine(wes, "a shell on the sand", image=Upload(shell, "shell.png", "image/png"), n=2)
+        await world.discord.wait_for(lambda: delivered(call), STEP_TIMEOUT, what="the images")
+        parent = await world.submitted_job("a shell on the sand")
+        assert call.original is not None
+        (remix_id,) = [c for c in call.original.custom_ids() if c.startswith("imagine:remix:")]
+
+        menu = await world.discord.click(call.original, remix_id, xia)
+        await first_response(world, menu)
+        answered_in_time(menu)
+        assert menu.callback_type is CallbackType.MODAL
+        assert labelled(menu.modal)["Prompt"]["value"] == "a shell on the sand"
+        sent = await world.discord.submit_modal(menu, {"prompt": "a shell in the surf", "aspect": "2:3"})
+        await world.discord.wait_for(lambda: delivered(sent), STEP_TIMEOUT, what="the remix")
+
+        answered_in_time(sent)
+        submit = world.submit_of("a shell in the surf")
+        assert (submit["size"], submit["resolution"], submit["n"]) == ("2:3", "1k", 2)
+        original_submit = world.submit_of("a shell on the sand")
+        assert [upload_of(world, url).data for url in submit["reference_images"]] == [
+            upload_of(world, url).data for url in original_submit["reference_images"]
+        ]
+        (job,) = world.rows("SELECT id, kind, parent_job_id FROM jobs WHERE user_id = ?", xia.id)
+        assert (job["kind"], job["parent_job_id"]) == ("remix", parent)
+        assert world.ledger_images(job["id"]) == 2  # two 1K images, against xia's quota
+        assert sent.original is not None
+        assert f"imagine:remix:{job['id']}:2:3:1k:gpt-image-2" in sent.original.custom_ids()

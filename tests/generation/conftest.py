@@ -230,11 +230,13 @@ class BlockingJobs(JobRepository):
             await self._stop()
         return job
 
-    async def record_delivery(self, job_id: str, *, images_delivered: int, result_message_id: int | None) -> Job:
+    async def record_delivery(
+        self, job_id: str, *, images_delivered: int, result_message_id: int | None, by_dm: bool = False
+    ) -> Job:
         if self.before_delivery:
             await self._stop()
         return await super().record_delivery(
-            job_id, images_delivered=images_delivered, result_message_id=result_message_id
+            job_id, images_delivered=images_delivered, result_message_id=result_message_id, by_dm=by_dm
         )
 
 

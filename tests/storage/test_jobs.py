@@ -172,6 +172,11 @@ async def test_updaters(jobs: JobRepository, clock: FakeClock) -> None:
     assert job.updated_at == clock.now
     assert job.state is JobState.QUEUED  # updaters never move the state
     assert await jobs.get(job.id) == job
+    assert job.channel_postable is True
+    # A result the channel refused went by DM: the channel is known not to take the bot's posts.
+    job = await jobs.record_delivery(job.id, images_delivered=2, result_message_id=SNOWFLAKE + 11, by_dm=True)
+    assert (job.result_message_id, job.channel_postable) == (SNOWFLAKE + 11, False)
+    assert await jobs.get(job.id) == job
 
 
 async def test_bad_updates_are_refused(jobs: JobRepository) -> None:

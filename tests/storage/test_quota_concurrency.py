@@ -156,3 +156,32 @@ async def test_twenty_members_at_once_against_a_pool_of_ten_weighted_images(db: 
     granted = next(r for r in results if r.granted)
     assert await quotas.refund(granted.job_id) == 2
     assert await ledger_total(db) == 8
+
+
+async def test_members_at_once_with_weights_1_2_and_4_never_exceed_a_pool_of_ten(
+    db: Database, clock: FakeClock
+) -> None:
+    # 1K, 2K and 4K images by default weights, seven of each, racing for a pool of 10: whatever the order, the
+    # pool is never exceeded, each reservation holds its own weight, and a request is refused only when its
+    # weight does not fit in what the others left.
+    quotas = QuotaRepository(db, OperatorDefaults(), clock)
+    await quotas.set_rule(GUILD, RuleScope.SERVER, 10, Period.DAY)
+    weights = {f"job{i}": (1, 2, 4)[i % 3] for i in range(21)}
+    results = await asyncio.wait_for(
+        asyncio.gather(*(quotas.reserve(job, GUILD, i, [], 1, weight=w) for i, (job, w) in enumerate(weights.items()))),
+        WAIT,
+    )
+    total = await ledger_total(db)
+    granted = [r for r in results if r.granted]
+    refused = [r for r in results if not r.granted]
+    assert total <= 10
+    assert total == sum(weights[r.job_id] for r in granted)
+    assert all(r.requested == weights[r.job_id] for r in results)
+    assert all(r.refused_by is not None and r.refused_by.used + r.requested > 10 for r in refused)
+    assert all(total + r.requested > 10 for r in refused)
+    assert refused  # 49 weighted images asked of 10
+    assert granted
+    # Each refund gives back what its own job reserved, whatever the others weigh.
+    for result in granted:
+        assert await quotas.refund(result.job_id) == weights[result.job_id]
+    assert await ledger_total(db) == 0
