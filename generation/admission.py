@@ -147,6 +147,10 @@ class Admission:
         server = self._server_settings.get(guild_id)
         spec = (self.models.find(model) if model else None) or self.models.default_for(server)
         tier = spec.default_resolution if resolution is None else catalog.normalise_resolution(resolution)
+        if tier not in spec.resolutions:
+            # Picked for another model (a Remix form offers its job's, which is known only once read): what is
+            # recorded is what this model would have made.
+            tier = spec.default_resolution
         aspect = aspect or catalog.DEFAULT_ASPECT
         raise PromptBlocked(cleaned, spec.id, aspect, tier, n, self.models.weight(spec, tier))
 

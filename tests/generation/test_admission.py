@@ -19,6 +19,7 @@ from generation.refusals import (
     CoolingDown,
     ModelNotOffered,
     OptionNotOffered,
+    PromptBlocked,
     PromptEmpty,
     PromptTooLong,
     QuotaExceeded,
@@ -214,4 +215,25 @@ async def test_the_quota_is_looked_at_for_what_the_images_count_as_and_refuses_b
     with pytest.raises(QuotaExceeded) as refused:
         await admission.check_quota(1, 100, frozenset({7}), 2, choice)
     assert (refused.value.usage, refused.value.requested, refused.value.weight) == (member_rule, 2, 6)
+    await store.close()
+
+
+async def test_a_blocked_prompt_typed_in_a_form_is_refused_whatever_resolution_was_picked(store: Storage) -> None:
+    # A Remix form offers its job's resolutions (3K for Seedream 5.0), while the early check knows only the server's
+    # default model (GPT Image 2, which has no 3K): still a refusal, recorded at what that model would have made.
+    settings = ServerSettings(store.guild_settings)
+    await settings.add_blocked_words(1, ["gore"])
+    admission = Admission(
+        guild_allowed=lambda guild_id: True,
+        server_settings=settings,
+        cooldowns=Cooldowns(),
+        pipeline=Switch(),
+        models=ModelMenu(["gpt-image-2", "doubao-seedream-5-0"], "gpt-image-2"),
+        quotas=Quotas(),
+    )
+    with pytest.raises(PromptBlocked) as refused:
+        admission.check_prompt(1, "some gore here", resolution="3k", aspect="16:9")
+    blocked = refused.value
+    assert (blocked.model, blocked.aspect, blocked.resolution, blocked.weight) == ("gpt-image-2", "16:9", "1k", 1)
+    admission.check_prompt(1, "a quiet lake", resolution="3k")  # nothing blocked: nothing raised
     await store.close()
