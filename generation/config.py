@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from generation.lookup_schedule import ScheduleConfig
+from generation.process_identity import new_owner
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class PipelineConfig:
     lease_ttl: float | None = None
     """Seconds a process's claim on a job lasts unless renewed; None when this process is the database's only
     user (SQLite), so that no job waits for a lease of a crashed process to run out."""
-    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    owner: str = field(default_factory=new_owner)
     """This process, as a lease holder."""
     owns_guild: Callable[[int], bool] = lambda guild_id: True
     """Whether this process serves a server (its shards): only those servers' jobs are resumed here."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from generation.config import PipelineConfig
+from generation.process_identity import stopped_here
 from storage.owed_answers import OwedAnswer
 from storage.store import Storage
 
@@ -57,6 +58,7 @@ class OwedAnswers:
         self._owner = config.owner
         self._ttl = config.lease_ttl
         self._owns_guild: Callable[[int], bool] = config.owns_guild
+        self._clock = store.clock
 
     @property
     def owner(self) -> str:
@@ -84,13 +86,20 @@ class OwedAnswers:
     async def answer_left_over(self, answer: Answerer, *, at_start: bool = False) -> int:
         """Answer what stopped processes left, for this process's servers; how many were answered.
 
-        `at_start`: every record of this process's servers is taken, however long its claim still runs. Discord
-        runs a shard in one process at a time, so whoever wrote them served these shards before this process
-        and has stopped: waiting for its claim to run out (up to a lease and a sweep) would only keep its members
-        waiting. Later sweeps take a claim only once it has run out (a live process keeps renewing its own).
+        `at_start`: also the records of a process of this host that has stopped (a restart, a crash), however
+        long its claim still runs: waiting for it to run out (up to a lease and a sweep) would only keep its
+        members waiting. A claim of a process elsewhere (one still running during a deploy's overlap, say) is
+        taken only once it has run out, by this sweep or a later one (a live process keeps renewing its own).
         """
-        expired_only = self._ttl is not None and not at_start
-        left = await self._repository.orphans(self._owner, expired_only=expired_only)
+        shared = self._ttl is not None
+        left = await self._repository.orphans(self._owner, expired_only=shared and not at_start)
+        if shared and at_start:
+            now = self._clock()
+            left = [
+                owed
+                for owed in left
+                if stopped_here(owed.owner) or owed.claim_expires_at is None or owed.claim_expires_at <= now
+            ]
         mine = [owed for owed in left if self._owns_guild(owed.guild_id)]
         if not mine:
             return 0

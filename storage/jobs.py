@@ -521,7 +521,9 @@ class JobRepository:
         return claimed > 0
 
     async def renew_leases(self, owner: str, ttl_seconds: float) -> int:
-        """Extend every lease `owner` holds on an unfinished job to `ttl_seconds` from now; returns how many.
+        """Extend every lease `owner` holds on an unfinished job, or on a failed one whose member is not told yet
+        (telling may take a while: Discord's rate limits, a DM instead), to `ttl_seconds` from now; returns how
+        many.
 
         A lease that expired is renewed too, unless another process claimed the job meanwhile: that job is no
         longer `owner`'s, and is not counted.
@@ -530,7 +532,8 @@ class JobRepository:
         return await self._db.execute(
             """
             UPDATE jobs SET lease_expires_at = :expires
-            WHERE lease_owner = :owner AND state NOT IN ('completed', 'failed')
+            WHERE lease_owner = :owner
+              AND (state NOT IN ('completed', 'failed') OR (state = 'failed' AND delivered_at IS NULL))
             """,
             {"owner": owner, "expires": to_epoch_ms(self._clock()) + ttl},
         )

@@ -38,6 +38,8 @@ class OwedAnswer:
     channel_postable: bool
     owner: str = ""
     created_at: datetime | None = None
+    claim_expires_at: datetime | None = None
+    """Until when `owner`'s claim runs unless renewed (None: not read from the database)."""
 
 
 def _from_row(row: Row) -> OwedAnswer:
@@ -56,6 +58,7 @@ def _from_row(row: Row) -> OwedAnswer:
         channel_postable=bool(row["channel_postable"]),
         owner=row["owner"],
         created_at=optional_from_epoch_ms(row["created_at"]),
+        claim_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
+import sys
 from datetime import timedelta
 
 import pytest
@@ -146,25 +148,36 @@ async def test_what_discord_could_not_take_is_tried_again_and_what_is_gone_is_dr
     assert await store.owed_answers.count() == 0
 
 
-async def test_with_leases_the_start_answers_its_shards_records_at_once_whatever_their_claim(
+async def test_with_leases_the_start_answers_the_records_of_a_stopped_process_of_this_host_at_once(
     harness: Harness,
 ) -> None:
-    """A restart on a shared database: the previous process's claims still run (an hour here), but it served
-    these shards, so it has stopped; its members are answered at start-up, not once the claims run out. Another
-    shard's records are left to the process that serves it."""
+    """A restart on a shared database: the previous process's claims still run (an hour here), but it ran on this
+    host and has stopped, so its members are answered at start-up, not once the claims run out. Another shard's
+    records are left to the process that serves it; a process on another host (a deploy's overlap) may still run,
+    so its records wait for its claims to run out."""
     store = await harness.open_store()
     ttl = 3600.0
-    previous = OwedAnswers(store, harness.config(lease_ttl=ttl))
+    stopped = await a_stopped_pid()
+    previous = OwedAnswers(store, harness.config(lease_ttl=ttl, owner=f"{socket.gethostname()}:{stopped}:0a1b2c3d"))
+    elsewhere = OwedAnswers(store, harness.config(lease_ttl=ttl, owner="another-host:1:0a1b2c3d"))
     assert await previous.record(owed(1, guild_id=1, at=store))
     assert await previous.record(owed(2, guild_id=2, at=store))
+    assert await elsewhere.record(owed(3, guild_id=1, at=store))
     answers = Answers()
     restarted = OwedAnswers(store, harness.config(lease_ttl=ttl, owns_guild=lambda guild_id: guild_id == 1))
 
     assert await restarted.answer_left_over(answers, at_start=True) == 1
 
     assert answers.asked == [1]
-    (left,) = await store.owed_answers.orphans("nobody", expired_only=False)
-    assert (left.interaction_id, left.owner) == (2, previous.owner)
+    left = await store.owed_answers.orphans("nobody", expired_only=False)
+    assert sorted((o.interaction_id, o.owner) for o in left) == [(2, previous.owner), (3, elsewhere.owner)]
+
+
+async def a_stopped_pid() -> int:
+    """The process id of a process of this host that has ended."""
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await child.wait()
+    return child.pid
 
 
 async def test_with_leases_a_live_process_keeps_its_records_and_answers_a_dead_ones(harness: Harness) -> None:

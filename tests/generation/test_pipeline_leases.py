@@ -306,6 +306,38 @@ async def test_a_failure_left_to_a_process_that_dies_before_telling_it_is_told_o
         await store_b.close()
 
 
+async def test_a_failure_whose_telling_outlasts_the_lease_is_told_once(harness: Harness) -> None:
+    # Telling is slow (Discord's rate limits, a DM instead): the teller's lease keeper keeps the failed job, untold
+    # yet, leased to it, so a process starting meanwhile leaves it alone.
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    first = await harness.start(lease_ttl=TTL, owner="first")
+    reporter = HeldReporter(harness.board, gate := asyncio.Event())
+    job = await first.submit(request(), reporter)
+    reporter.bind(job.id)
+    await reporter.telling.wait()
+    harness.clock.advance(seconds=2 * TTL)  # the lease as taken has run out...
+    assert harness.store is not None
+    store = harness.store
+
+    async def renewed() -> bool:
+        stored = await store.jobs.get(job.id)
+        return stored is not None and stored.lease_expires_at is not None and stored.lease_expires_at > store.clock()
+
+    await wait_until(renewed, 10, what="the lease renewed while the failure is told")  # ...and was renewed
+    store_b = await second_store(harness)
+    try:
+        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+        gate.set()
+        await harness.board.wait_finished([job.id])
+        told = await wait_until(lambda: _told(store_b, job.id), 10, what="the failure noted as told")
+        assert told.lease_owner == "first"
+        (failed,) = harness.board.failures[job.id]
+        assert not failed.details_lost
+        await second.close()
+    finally:
+        await store_b.close()
+
+
 async def _told(store: Storage, job_id: str) -> Job | None:
     job = await store.jobs.get(job_id)
     return job if job is not None and job.delivered_at is not None else None

@@ -40,7 +40,7 @@ SCENARIOS: list[Scenario] = [
     test_pipeline_leases.test_a_process_resumes_only_the_jobs_of_its_own_servers,
     test_pipeline_leases.test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_lease_runs_out,
     test_pipeline_leases.test_a_new_job_is_leased_to_the_process_that_admitted_it,
-    test_owed_answers.test_with_leases_the_start_answers_its_shards_records_at_once_whatever_their_claim,
+    test_owed_answers.test_with_leases_the_start_answers_the_records_of_a_stopped_process_of_this_host_at_once,
     test_pipeline_leases.test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts_nothing,
     test_pipeline_leases.test_a_write_through_a_lost_lease_changes_nothing,
     test_pipeline_leases.test_a_process_starting_while_another_tells_a_failure_leaves_it_to_that_one,
