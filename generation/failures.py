@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from generation.events import Failed, FailureKind, Reporter
-from storage.errors import LeaseLostError
+from storage.errors import LeaseLostError, StorageError
 from storage.jobs import Job, JobRepository
 from storage.store import Storage
 from toapis import (
@@ -125,7 +125,14 @@ async def tell(store: Storage, reporter: Reporter, event: Failed, *, jobs: JobRe
     when another process has taken the job over since: during a deploy's overlap it tells the failure instead.
     """
     held = jobs or (store.jobs if event.job.lease_owner is None else store.jobs.held_by(event.job.lease_owner))
-    await held.confirm_held(event.job.id)
+    try:
+        await held.confirm_held(event.job.id)
+    except LeaseLostError:
+        raise
+    except StorageError as exc:
+        # Whether it is still ours is unknown: told later, by whoever holds it then (generation/untold_failures.py).
+        log.warning("job %s: could not check its lease before telling its failure (%s); told later", event.job.id, exc)
+        return
     try:
         await reporter.failed(event)
     except asyncio.CancelledError:

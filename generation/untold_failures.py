@@ -1,10 +1,11 @@
-"""Failures whose member was never told (a crash came between storing the failure and telling it): told at
-start-up, without the details, which were not stored (the usage log has them).
+"""Failures whose member was never told (a crash came between storing the failure and telling it, or the database
+failed when it was to be told): told at start-up and looked for again every while, without the details, which
+were not stored (the usage log has them).
 
 With leases (several processes on one database), a failure is told only by the process that holds its job's
 lease, and noted as told through that lease (`failures.tell`): during a deploy's overlap, the old process,
 which may be telling a failure it has just stored, and the new one, starting up, never both tell it. A failure
-whose lease another process holds is left to it, and looked at once more when that lease has run out, since its
+whose lease another process holds is left to it, and looked at again once that lease has run out, since its
 process may have died before telling it.
 """
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # A lease's length times this: long enough for the lease of a failure left to another process to have run out,
 # whatever the small difference between the two processes' clocks.
 _LOOK_AGAIN_AFTER: float = 1.5
+# Without leases (one process): how often to look for a failure whose telling the database kept from happening.
+_UNSHARED_LOOK_EVERY: float = 60.0
 
 
 class UntoldFailures:
@@ -37,26 +40,29 @@ class UntoldFailures:
         self._again: asyncio.Task[None] | None = None
 
     async def tell(self) -> None:
-        """Tell the recent untold failures; those whose lease another process holds, again after that lease."""
-        left = await self._tell_once()
-        ttl = self._context.config.lease_ttl
-        if left and ttl is not None and self._again is None:
-            self._again = asyncio.create_task(self._tell_later(ttl * _LOOK_AGAIN_AFTER), name="untold-failures")
+        """Tell the recent untold failures now, then keep looking for them (a lease's length and a half apart, or a
+        minute without leases)."""
+        await self._tell_once()
+        if self._again is None:
+            ttl = self._context.config.lease_ttl
+            interval = _UNSHARED_LOOK_EVERY if ttl is None else ttl * _LOOK_AGAIN_AFTER
+            self._again = asyncio.create_task(self._keep_telling(interval), name="untold-failures")
 
     async def close(self) -> None:
-        """Stop the later look, if one is waiting."""
+        """Stop looking."""
         if self._again is not None:
             self._again.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._again
             self._again = None
 
-    async def _tell_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        try:
-            await self._tell_once()
-        except Exception:
-            log.exception("Could not tell the failures left to another process")
+    async def _keep_telling(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._tell_once()
+            except Exception:
+                log.exception("Could not look for failures whose member was not told")
 
     async def _tell_once(self) -> int:
         """Tell every recent untold failure this process may tell; how many were left to another process."""

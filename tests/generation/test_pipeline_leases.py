@@ -13,8 +13,8 @@ import pytest
 
 from generation.events import Failed
 from generation.pipeline import Pipeline
-from storage.errors import LeaseLostError
-from storage.jobs import Job, JobState
+from storage.errors import DatabaseError, LeaseLostError
+from storage.jobs import Job, JobRepository, JobState
 from storage.store import Storage
 from tests.e2e.harness import wait_until
 from tests.fakes.toapis import Timeline
@@ -336,6 +336,33 @@ async def test_a_failure_whose_telling_outlasts_the_lease_is_told_once(harness: 
         await second.close()
     finally:
         await store_b.close()
+
+
+async def test_a_failure_the_database_kept_from_being_told_is_told_by_the_next_look(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lease cannot be checked before telling (the database is down for a moment): nothing is told then, and the
+    # periodic look for untold failures tells it once the database answers.
+    harness.fake.queue_timeline(Timeline.failing("the model crashed"))
+    pipeline = await harness.start(lease_ttl=TTL, owner="first")
+    confirm_held = JobRepository.confirm_held
+    refused: list[str] = []
+
+    async def down_once(self: JobRepository, job_id: str) -> None:
+        if not refused:
+            refused.append(job_id)
+            raise DatabaseError("the database went away")
+        await confirm_held(self, job_id)
+
+    monkeypatch.setattr(JobRepository, "confirm_held", down_once)
+    job = await harness.submit(pipeline, request())
+    store = harness.store
+    assert store is not None
+    told = await wait_until(lambda: _told(store, job.id), 10, what="the failure told by the next look")
+    assert refused == [job.id]
+    (failed,) = harness.board.failures[job.id]
+    assert failed.details_lost  # told from what was stored
+    assert told.state is JobState.FAILED
 
 
 async def _told(store: Storage, job_id: str) -> Job | None:
