@@ -527,7 +527,7 @@ async def assemble(settings: Settings, *, force_sync: bool = False) -> AsyncIter
             quotas=quotas,
         )
         history = JobHistory(store, retention_days=settings.retention_days)
-        mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas)
+        mod_log = ModerationLog(bot, server_settings=server_settings, quotas=quotas, job_reference=history.reference)
         owed_answers = OwedAnswers(store, config)
         intake = Intake(
             admission=admission,

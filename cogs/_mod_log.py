@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
 import discord
@@ -21,11 +21,14 @@ import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._limits import DESCRIPTION_LIMIT, cut
 from cogs._locale import guild_locale
+from cogs._outbox import LOOK_BACK
 from cogs._texts import mod_log_policy_reason
 from generation.events import Failed, FailureKind
 from generation.quota_service import QuotaService
 from generation.refusals import PromptBlocked
 from generation.server_settings import ServerSettings
+from storage.errors import StorageError
+from storage.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +70,18 @@ class ModerationLog:
     told, and must not hold either up. The work runs in background tasks, kept until they end.
     """
 
-    def __init__(self, client: discord.Client, *, server_settings: ServerSettings, quotas: QuotaService) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        server_settings: ServerSettings,
+        quotas: QuotaService,
+        job_reference: Callable[[Job], Awaitable[str]] | None = None,
+    ) -> None:
         self._client = client
         self._server_settings = server_settings
         self._quotas = quotas
+        self._job_reference = job_reference
         self._tasks: set[asyncio.Task[None]] = set()
 
     def blocked(
@@ -81,22 +92,15 @@ class ModerationLog:
         self._spawn(self._blocked(refusal, guild_id, channel_id, user_id, source), "blocked-prompt")
 
     def job_failed(self, event: Failed) -> None:
-        """A job failed: if the image service declined it under its content policy, post it.
+        """A job failed: if the image service declined it under its content policy, post it, once.
 
-        Not when the failure is told again after a restart (`details_lost`): its entry was posted before the
-        member was first told, and a crash before the failure was noted as told must not post it twice. A crash
-        before that first post loses the entry: once at most, without a record of its own."""
-        if event.kind is not FailureKind.CONTENT_POLICY or event.details_lost:
+        The entry names the job in its footer. When the failure is told again after a restart (`details_lost`), a
+        crash may have come after its entry was posted: the log channel's recent messages are looked through for
+        it first (a channel the bot cannot read back in gets it again rather than never)."""
+        if event.kind is not FailureKind.CONTENT_POLICY:
             return
         job = event.job
-
-        def entry(locale: str) -> discord.Embed:
-            reason = mod_log_policy_reason(event.policy_category, locale)
-            return entry_embed(
-                user_id=job.user_id, channel_id=job.channel_id, prompt=job.prompt, reason=reason, locale=locale
-            )
-
-        self._spawn(self._post(job.guild_id, entry), "mod-log")
+        self._spawn(self._policy_refusal(event, job, look_back=event.details_lost), "mod-log")
 
     async def wait_idle(self) -> None:
         """Until every logging task started so far has ended (tests, and a clean stop)."""
@@ -125,13 +129,51 @@ class ModerationLog:
 
         await self._post(guild_id, entry)
 
-    async def _post(self, guild_id: int, entry: Entry) -> None:
+    async def _policy_refusal(self, event: Failed, job: Job, *, look_back: bool) -> None:
+        reference = await self._reference(job)
+
+        def entry(locale: str) -> discord.Embed:
+            reason = mod_log_policy_reason(event.policy_category, locale)
+            embed = entry_embed(
+                user_id=job.user_id, channel_id=job.channel_id, prompt=job.prompt, reason=reason, locale=locale
+            )
+            if reference:
+                embed.set_footer(text=i18n.translate("result.job", locale, reference=reference))
+            return embed
+
+        await self._post(job.guild_id, entry, unless_posted=look_back and bool(reference))
+
+    async def _reference(self, job: Job) -> str | None:
+        if self._job_reference is None:
+            return None
+        try:
+            return await self._job_reference(job)
+        except StorageError:
+            log.warning("job %s: could not read its reference for the moderation log", job.id, exc_info=True)
+            return None
+
+    async def _post(self, guild_id: int, entry: Entry, *, unless_posted: bool = False) -> None:
         settings = self._server_settings.get(guild_id)
         if not settings.mod_log or settings.log_channel_id is None or self._client.is_closed():
             return
         channel = self._client.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
         embed = entry(guild_locale(self._client, guild_id, settings.language))
+        if unless_posted and await self._posted_before(channel, embed):
+            return
         try:
             await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning("Could not post to the moderation log (channel %s of guild %s): %s", channel.id, guild_id, exc)
+
+    async def _posted_before(self, channel: discord.PartialMessageable, embed: discord.Embed) -> bool:
+        """Whether one of the bot's recent messages there is this entry (the same footer, which names the job)."""
+        me = self._client.user
+        try:
+            async for message in channel.history(limit=LOOK_BACK):
+                if me is not None and message.author.id != me.id:
+                    continue
+                if message.embeds and message.embeds[0].footer.text == embed.footer.text:
+                    return True
+        except discord.HTTPException as exc:
+            log.info("Could not look through the moderation log for an earlier entry: %s", exc)
+        return False

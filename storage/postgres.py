@@ -19,7 +19,6 @@ at once wait for each other instead of racing to create the same tables.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
@@ -106,8 +105,9 @@ class _PooledConnection(_ConnectionBase):
 
     asyncpg's default sends `RESET ALL; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all()` on every release, a
     second round trip for every statement outside a transaction. Nothing here leaves session state behind:
-    settings are `SET LOCAL`, locks and cursors end with their transaction, nothing listens. An open
-    transaction (a cancelled block) is still rolled back on release.
+    settings are `SET LOCAL`, locks and cursors end with their transaction, and the one connection that listens
+    (`listening`) stops before it is released, or is closed. An open transaction (a cancelled block) is still
+    rolled back on release.
     """
 
     def get_reset_query(self) -> str:
@@ -272,9 +272,12 @@ class PostgresDatabase(Database):
                 yield lambda: not connection.is_closed()
             finally:
                 if not connection.is_closed():
-                    # Released to the pool, whose reset (UNLISTEN) would end it anyway; said here for clarity.
-                    with contextlib.suppress(*_ENGINE_ERRORS):
+                    # The pool's reset does not UNLISTEN (`_PooledConnection`): a connection still listening must
+                    # not go back to it.
+                    try:
                         await connection.remove_listener(channel, deliver)
+                    except _ENGINE_ERRORS:
+                        connection.terminate()
 
     # -- the facade ------------------------------------------------------------------------------------------
 

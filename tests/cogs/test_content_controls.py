@@ -515,6 +515,30 @@ async def test_a_content_policy_failure_told_again_after_a_crash_is_not_posted_t
     assert await no_more_posts_in(world, ops) == [first]
 
 
+async def test_a_content_policy_entry_a_crash_kept_from_the_log_is_posted_when_the_failure_is_told_again(
+    world: World,
+) -> None:
+    # The entry was never posted (here: the log was off then; as after a crash before the post), and the member's
+    # telling was not noted: told again at the next start, the refusal reaches the log then, once.
+    ops = await log_channel(world)
+    world.api.queue_timeline(Timeline.content_policy())
+    call = await world.imagine("a battle")
+    await world.discord.wait_for(lambda: bool(call.followups), 15, what="the refusal")
+    (job,) = await world.jobs()
+    await wait_until(lambda: _told(world, job.id))
+    assert await no_more_posts_in(world, ops) == []
+
+    await command(world, "imagine-settings mod-log on")
+    await world.store.db.execute("UPDATE jobs SET delivered_at = NULL WHERE id = :id", {"id": job.id})
+    await world.restart()
+    await wait_until(lambda: _told(world, job.id))
+    entry = await world.discord.wait_for(lambda: next(iter(world.discord.channel_messages(ops)), None), 10)
+    assert await no_more_posts_in(world, ops) == [entry]
+    (embed,) = entry.embeds
+    assert embed["description"] == "||a battle ||"
+    assert embed["footer"]["text"].startswith("Job ")
+
+
 async def _told(world: World, job_id: str) -> bool | None:
     job = await world.store.jobs.get(job_id)
     return True if job is not None and job.delivered_at is not None else None

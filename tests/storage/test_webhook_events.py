@@ -4,6 +4,8 @@ and kept 25 hours; wake-ups wait for the process that must act; setup problems a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from storage.connect import open_database
 from storage.database import Database
 from storage.jobs import JobRepository, JobState
-from storage.webhook_events import EventTarget, WebhookEvents
+from storage.webhook_events import WAKE_CHANNEL, EventTarget, WebhookEvents
 from tests.storage.conftest import FakeClock
 
 
@@ -129,32 +131,53 @@ async def test_a_problem_is_new_once_until_cleared(events: WebhookEvents, clock:
     assert await events.note_problem("webhook_not_configured", "later")
 
 
-async def test_a_wake_up_left_for_a_process_is_told_to_it_at_once_on_postgresql(
+async def test_a_wake_up_left_for_a_process_is_told_at_once_on_postgresql(
     db: Database, db_url: str, clock: FakeClock
 ) -> None:
+    if db.dialect.engine.value == "sqlite":
+        pytest.skip("one process per file database: nobody else to tell")
     async with await open_database(db_url) as other:
-        heard: list[str] = []
-        told = asyncio.Event()
+        told: list[str] = []
+        changed = asyncio.Event()
 
-        def hear(name: str) -> None:
-            heard.append(name)
-            told.set()
+        def hear(payload: str) -> None:
+            told.append(payload)
+            changed.set()
 
-        theirs = WebhookEvents(other, clock)
-        async with (
-            theirs.listening_for_wakes("holder", lambda: hear("holder")) as hearing,
-            theirs.listening_for_wakes("bystander", lambda: hear("bystander")),
-        ):
+        async with other.listening(WAKE_CHANNEL, hear) as hearing:
             assert hearing()
             ours = WebhookEvents(db, clock)
             assert await ours.record("evt_1", task_id="t", job_id=None, wake_owner="holder")
-            assert not await ours.record("evt_1", task_id="t", job_id=None, wake_owner="holder")  # a repeat: silent
-            await ours.record("evt_2", task_id="t", job_id=None)  # nobody to wake: silent
-            if db.dialect.engine.value == "sqlite":
-                # One process per file database: nothing is told, the relay reads for itself.
-                await asyncio.sleep(0.05)
-                assert heard == []
-            else:
-                await asyncio.wait_for(told.wait(), 10)
-                await asyncio.sleep(0.05)  # anything else told would have arrived by now
-                assert heard == ["holder"]
+            assert not await ours.record("evt_1", task_id="t", job_id=None, wake_owner="holder")  # a repeat
+            await ours.record("evt_2", task_id="t", job_id=None)  # nobody to wake
+            await ours.record("evt_3", task_id="t", job_id=None, wake_owner="bystander")
+            # One connection hears its notifications in the order they were sent: once the last is heard, anything
+            # the repeat or the event without an owner had told would have been heard before it.
+            while "bystander" not in told:
+                changed.clear()
+                await asyncio.wait_for(changed.wait(), 10)
+            assert told == ["holder", "bystander"]
+
+
+async def test_a_process_hears_only_the_wake_ups_left_for_it(events: WebhookEvents) -> None:
+    heard: list[str] = []
+
+    class Channel:
+        """The database's notifications, handed to the test to send."""
+
+        def __init__(self) -> None:
+            self.told: Callable[[str], None] | None = None
+
+        @contextlib.asynccontextmanager
+        async def listening(self, channel: str, told: Callable[[str], None]) -> AsyncIterator[Callable[[], bool]]:
+            assert channel == WAKE_CHANNEL
+            self.told = told
+            yield lambda: True
+
+    channel = Channel()
+    listener = WebhookEvents(channel, events._clock)  # type: ignore[arg-type]
+    async with listener.listening_for_wakes("holder", lambda: heard.append("woken")):
+        assert channel.told is not None
+        channel.told("bystander")
+        channel.told("holder")
+    assert heard == ["woken"]
