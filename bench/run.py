@@ -12,7 +12,8 @@ this process; `MAX_CONCURRENT_JOBS` is above the load, so jobs are in flight rat
 - peak RSS of the bot process with 200 jobs in flight, each with two 1 MB results;
 - storage: quota reservations per second with 50 members at once, and usage rows written per second;
 - bursts (bench/bursts.py): the acknowledgement of 20 bursts of 10, 30 and 50 /imagine, Imagine and the minimal
-  bot side by side, and 100 tasks completing within one second (`--only bursts` runs these alone).
+  bot side by side, of the first burst after connecting, and of bursts while 30 jobs are in flight; and 100 tasks
+  completing within one second (`--only bursts` runs these alone).
 
 Timing figures are medians and ratios on a shared, noisy machine: compare them, do not read them to the
 millisecond.
