@@ -59,18 +59,20 @@ async def test_claiming_again_extends_our_own_lease(jobs: JobRepository, clock: 
     assert not await jobs.claim(job.id, "b", TTL)
 
 
-async def test_renew_extends_every_unfinished_lease_of_one_owner(jobs: JobRepository, clock: FakeClock) -> None:
-    mine = [await new_job(jobs) for _ in range(3)]
+async def test_renew_extends_every_lease_of_one_owner_on_a_job_not_over(jobs: JobRepository, clock: FakeClock) -> None:
+    mine = [await new_job(jobs) for _ in range(4)]
     theirs = await new_job(jobs)
     for job in mine:
         assert await jobs.claim(job.id, "a", TTL)
     assert await jobs.claim(theirs.id, "b", TTL)
-    await jobs.fail(mine[2].id, "cancelled")  # finished: its lease no longer matters
+    await jobs.fail(mine[2].id, "cancelled")
+    await jobs.update(mine[2].id, delivered_at=clock.now)  # failed and told: its lease no longer matters
+    await jobs.fail(mine[3].id, "cancelled")  # failed, its member not told yet: still a's to tell
     clock.advance(seconds=25)
-    assert await jobs.renew_leases("a", TTL) == 2
+    assert await jobs.renew_leases("a", TTL) == 3
     clock.advance(seconds=25)  # b's lease expired, a's were renewed
     assert await jobs.claim(theirs.id, "c", TTL)
-    for job in mine[:2]:
+    for job in (mine[0], mine[1], mine[3]):
         assert not await jobs.claim(job.id, "c", TTL)
     assert await jobs.renew_leases("nobody", TTL) == 0
 

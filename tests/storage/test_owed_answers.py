@@ -47,7 +47,9 @@ async def test_a_record_reads_back_as_written_and_its_token_stays_out_of_its_rep
     await owed.record(written, owner="a", ttl_seconds=TTL)
 
     (found,) = await owed.orphans("b", expired_only=False)
-    assert found == replace(written, owner="a", created_at=clock.now)
+    assert found == replace(
+        written, owner="a", created_at=clock.now, claim_expires_at=clock.now + timedelta(seconds=TTL)
+    )
     assert "secret-token" not in repr(found)
     assert await owed.orphans("a", expired_only=False) == []
 
