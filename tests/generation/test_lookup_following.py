@@ -26,6 +26,18 @@ def prime(pipeline: Pipeline, seconds: float, count: int = 5, resolution: str = 
         pipeline.durations.record(f"earlier-{resolution}-{index}", "gpt-image-2", resolution, seconds)
 
 
+async def with_webhooks(harness: Harness, *, min_lookup_interval: float) -> Pipeline:
+    """A pipeline whose submits' callback_url ToAPIs accepts, with safety look-ups every 600 s. The fake's
+    deliveries go to a closed port and are lost: the wake-ups are the test's to make."""
+    url = "https://imagine.example/toapis"
+    harness.fake.webhooks.configure(url=url, secret="whsec_" + "0" * 32, forward_to="http://127.0.0.1:9")
+    store = await harness.open_store()
+    callbacks = WebhookCallbacks(url, events=store.webhook_events, alerts=None)
+    return await harness.start(
+        poll_interval=1.0, webhook_safety_interval=600.0, min_lookup_interval=min_lookup_interval, callbacks=callbacks
+    )
+
+
 async def test_completed_tasks_are_recorded_and_kept_across_a_restart(harness: Harness) -> None:
     pipeline = await harness.start()
     jobs = [await harness.submit(pipeline, request(resolution="2k")) for _ in range(5)]
@@ -93,15 +105,7 @@ async def test_far_from_the_expected_end_the_task_is_not_looked_up(harness: Harn
 async def test_with_webhooks_only_safety_look_ups_are_made_and_a_wake_up_ends_the_wait(harness: Harness) -> None:
     fake, board = harness.fake, harness.board
     fake.queue_timeline(Timeline.never_ends(progress=30))
-    # ToAPIs accepts the callback_url (its deliveries, to a closed port, are lost: the wake-up is the test's).
-    fake.webhooks.configure(
-        url="https://imagine.example/toapis", secret="whsec_" + "0" * 32, forward_to="http://127.0.0.1:9"
-    )
-    store = await harness.open_store()
-    callbacks = WebhookCallbacks("https://imagine.example/toapis", events=store.webhook_events, alerts=None)
-    pipeline = await harness.start(
-        poll_interval=1.0, webhook_safety_interval=600.0, min_lookup_interval=0.005, callbacks=callbacks
-    )
+    pipeline = await with_webhooks(harness, min_lookup_interval=0.005)
     prime(pipeline, 0.05)  # a dense schedule would look many times a second
     job = await harness.submit(pipeline)
     await board.wait_for(lambda: bool(board.events_of(job.id, Submitted)))
@@ -120,15 +124,7 @@ async def test_a_wake_up_the_status_does_not_show_yet_is_looked_at_again_soon(ha
     # The next one comes at the schedule's least interval, not after the safety interval (600 s here).
     fake, board = harness.fake, harness.board
     fake.queue_timeline(Timeline.never_ends(progress=30))
-    # ToAPIs accepts the callback_url (its deliveries, to a closed port, are the test's to make).
-    fake.webhooks.configure(
-        url="https://imagine.example/toapis", secret="whsec_" + "0" * 32, forward_to="http://127.0.0.1:9"
-    )
-    store = await harness.open_store()
-    callbacks = WebhookCallbacks("https://imagine.example/toapis", events=store.webhook_events, alerts=None)
-    pipeline = await harness.start(
-        poll_interval=1.0, webhook_safety_interval=600.0, min_lookup_interval=0.01, callbacks=callbacks
-    )
+    pipeline = await with_webhooks(harness, min_lookup_interval=0.01)
     job = await harness.submit(pipeline)
     await board.wait_for(lambda: bool(board.events_of(job.id, Submitted)))
     (task,) = fake.tasks_for(job.id)
