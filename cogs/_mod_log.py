@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import discord
@@ -21,13 +21,12 @@ import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._limits import DESCRIPTION_LIMIT, cut
 from cogs._locale import guild_locale
-from cogs._outbox import LOOK_BACK
+from cogs._outbox import LOOK_BACK, JobReference, reference_or_none
 from cogs._texts import mod_log_policy_reason
 from generation.events import Failed, FailureKind
 from generation.quota_service import QuotaService
 from generation.refusals import PromptBlocked
 from generation.server_settings import ServerSettings
-from storage.errors import StorageError
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ class ModerationLog:
         *,
         server_settings: ServerSettings,
         quotas: QuotaService,
-        job_reference: Callable[[Job], Awaitable[str]] | None = None,
+        job_reference: JobReference | None = None,
     ) -> None:
         self._client = client
         self._server_settings = server_settings
@@ -130,7 +129,7 @@ class ModerationLog:
         await self._post(guild_id, entry)
 
     async def _policy_refusal(self, event: Failed, job: Job, *, look_back: bool) -> None:
-        reference = await self._reference(job)
+        reference = await reference_or_none(self._job_reference, job)
 
         def entry(locale: str) -> discord.Embed:
             reason = mod_log_policy_reason(event.policy_category, locale)
@@ -142,15 +141,6 @@ class ModerationLog:
             return embed
 
         await self._post(job.guild_id, entry, unless_posted=look_back and bool(reference))
-
-    async def _reference(self, job: Job) -> str | None:
-        if self._job_reference is None:
-            return None
-        try:
-            return await self._job_reference(job)
-        except StorageError:
-            log.warning("job %s: could not read its reference for the moderation log", job.id, exc_info=True)
-            return None
 
     async def _post(self, guild_id: int, entry: Entry, *, unless_posted: bool = False) -> None:
         settings = self._server_settings.get(guild_id)

@@ -26,6 +26,7 @@ from typing import Final
 import discord
 
 from generation.events import DeliveryReceipt
+from storage.errors import StorageError
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,21 @@ _DM_REFUSED: Final = frozenset({50007})
 _UNKNOWN_MESSAGE: Final = 10008
 # How far back a repost looks for its own earlier post.
 LOOK_BACK: Final = 50
+
+JobReference = Callable[[Job], Awaitable[str]]
+"""A job's short reference, unique in its server (as `/show` takes it): what a posted message names it by."""
+
+
+async def reference_or_none(reference: JobReference | None, job: Job) -> str | None:
+    """The job's reference, or none (logged) when the database cannot say: a message without it rather than none."""
+    if reference is None:
+        return None
+    try:
+        return await reference(job)
+    except StorageError:
+        log.warning("job %s: could not read its reference", job.id, exc_info=True)
+        return None
+
 
 Files = Callable[[], Awaitable[list[discord.File]]]
 """Builds the files of a post (their streams are consumed by each attempt)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Final
 
@@ -25,7 +25,7 @@ import discord
 import i18n
 from cogs._channel_reply import ChannelReply
 from cogs._embeds import NO_MENTIONS, echo_prompt, problem_embed, progress_embed, result_embed
-from cogs._outbox import Outbox, Post
+from cogs._outbox import JobReference, Outbox, Post, reference_or_none
 from cogs._texts import failure_text, failure_title
 from cogs._throttle import CoalescingEditor
 from generation.events import (
@@ -42,7 +42,6 @@ from generation.events import (
 )
 from generation.images import fit_bytes_within
 from storage.clock import utc_now
-from storage.errors import StorageError
 from storage.jobs import Job
 from toapis.mime import EXTENSIONS
 
@@ -59,7 +58,6 @@ _MESSAGE_GONE: Final = frozenset({10008})
 # Codes no retry will fix when posting to the channel: it is gone, or the bot may not post there.
 
 ViewBuilder = Callable[[Job, int], discord.ui.View | None]
-JobReference = Callable[[Job], Awaitable[str]]
 SpoilerRule = Callable[[Job], bool]
 """Whether a job's results are posted as spoilers (cogs/_spoilers.py)."""
 FailureListener = Callable[[Failed], None]
@@ -263,13 +261,7 @@ class DiscordReporter:
 
     async def _reference(self, job: Job) -> str | None:
         """The job's reference for the result's footer; none rather than no result when the database fails."""
-        if self._job_reference is None:
-            return None
-        try:
-            return await self._job_reference(job)
-        except StorageError:
-            log.warning("job %s: could not read its reference", job.id, exc_info=True)
-            return None
+        return await reference_or_none(self._job_reference, job)
 
     def _gone(self, exc: discord.HTTPException) -> bool:
         """Whether the reply is beyond reach for good: its token expired, or (in the conversation) the message or

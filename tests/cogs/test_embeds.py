@@ -3,54 +3,33 @@ images re-encoded to fit, only while the image service keeps them."""
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cogs._embeds import result_embed
 from cogs._limits import DESCRIPTION_LIMIT, TOTAL_LIMIT
-from storage.jobs import Job, JobKind, JobState
+from storage.jobs import Job, JobState
+from tests import jobs
+from tests.jobs import CREATED
 
-CREATED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 SUBMITTED = CREATED + timedelta(minutes=3)
 ORIGINALS = ("https://files.toapis.example/r/abc-1.png", "https://files.toapis.example/r/abc-2.png")
 
 
 def a_job(**changes: Any) -> Job:
-    job = Job(
-        id="0123456789abcdef0123456789abcdef",
-        guild_id=1,
-        channel_id=2,
-        user_id=3,
-        kind=JobKind.IMAGINE,
-        parent_job_id=None,
-        prompt="a lighthouse at dusk",
-        n=2,
-        model="gpt-image-2",
-        aspect="16:9",
-        resolution="4k",
-        weight=4,
-        reference_count=0,
-        state=JobState.DELIVERING,
-        task_id="task-1",
-        progress=100,
-        submit_started_at=SUBMITTED,
-        result_files=ORIGINALS,
-        images_delivered=0,
-        error_code=None,
-        error_message=None,
-        late_notified=False,
-        application_id=None,
-        interaction_token=None,
-        token_expires_at=None,
-        reply_message_id=None,
-        result_message_id=None,
-        delivered_at=None,
-        created_at=CREATED,
-        updated_at=CREATED,
-        finished_at=None,
-    )
-    return dataclasses.replace(job, **changes)
+    """A 4K job of two images about to be delivered, submitted at SUBMITTED."""
+    delivering = {
+        "n": 2,
+        "aspect": "16:9",
+        "resolution": "4k",
+        "weight": 4,
+        "state": JobState.DELIVERING,
+        "task_id": "task-1",
+        "progress": 100,
+        "submit_started_at": SUBMITTED,
+        "result_files": ORIGINALS,
+    }
+    return jobs.a_job(**(delivering | changes))
 
 
 def reencoded_note(job: Job, at: datetime) -> str:

@@ -10,7 +10,8 @@ import i18n
 from cogs._texts import failure_text, policy_category_text
 from generation import failures
 from generation.events import Failed, FailureKind
-from storage.jobs import Job, JobKind, JobState
+from storage.jobs import Job, JobState
+from tests.jobs import a_job
 from toapis import BadRequestError, ContentPolicyError, Task, TaskError, TaskStatus, UploadRejectedError
 
 INTERNAL = "upstream-7.internal.example:8443"
@@ -18,35 +19,13 @@ INTERNAL = "upstream-7.internal.example:8443"
 
 def job() -> Job:
     now = datetime.now(UTC)
-    return Job(
+    return a_job(
         id="a" * 32,
-        guild_id=1,
-        channel_id=2,
-        user_id=3,
-        kind=JobKind.IMAGINE,
-        parent_job_id=None,
         prompt="a cat",
         n=2,
-        model="gpt-image-2",
-        aspect="1:1",
-        resolution="1k",
-        weight=1,
-        reference_count=0,
         state=JobState.FAILED,
         task_id="task_1",
-        progress=0,
         submit_started_at=now,
-        result_files=(),
-        images_delivered=0,
-        error_code=None,
-        error_message=None,
-        late_notified=False,
-        application_id=None,
-        interaction_token=None,
-        token_expires_at=None,
-        reply_message_id=None,
-        result_message_id=None,
-        delivered_at=None,
         created_at=now,
         updated_at=now,
         finished_at=now,
