@@ -7,7 +7,9 @@ PostgreSQL, where the storage tests race real processes for them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,6 +27,21 @@ TTL = 0.3
 
 async def second_store(harness: Harness) -> Storage:
     return await Storage.open(harness.url, defaults=harness.defaults, clock=harness.clock)
+
+
+@contextlib.asynccontextmanager
+async def second_process(harness: Harness, *, ttl: float = TTL) -> AsyncIterator[Storage]:
+    """Another process started on the job's database ("second", with leases of `ttl`): its store; the process and
+    the store are closed on the way out."""
+    store = await second_store(harness)
+    try:
+        second = await harness.start(store=store, lease_ttl=ttl, owner="second")
+        try:
+            yield store
+        finally:
+            await second.close()
+    finally:
+        await store.close()
 
 
 async def test_a_process_resumes_only_the_jobs_of_its_own_servers(harness: Harness) -> None:
@@ -58,9 +75,7 @@ async def test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_l
     job = await harness.submit(first, request())
     await blocking.wait_stopped()
 
-    store_b = await second_store(harness)
-    try:
-        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+    async with second_process(harness) as store_b:
         # While the first process renews its lease, the second one does not touch the job.
         await asyncio.sleep(TTL)
         assert job.id not in harness.board.shown
@@ -76,9 +91,6 @@ async def test_a_job_held_by_a_live_process_is_left_alone_and_adopted_once_its_l
         assert finished.state is JobState.COMPLETED
         assert len(harness.fake.tasks_for(job.id)) == 1  # polled again, never submitted twice
         assert harness.board.deliveries_after_recorded == 0
-        await second.close()
-    finally:
-        await store_b.close()
 
 
 async def test_a_new_job_is_leased_to_the_process_that_admitted_it(harness: Harness) -> None:
@@ -152,10 +164,8 @@ async def test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts
     assert first._lease_keeper is not None
     first._lease_keeper.cancel()  # frozen: nothing renews its lease any more
 
-    store_b = await second_store(harness)
-    try:
-        harness.clock.advance(seconds=2 * TTL)
-        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+    harness.clock.advance(seconds=2 * TTL)
+    async with second_process(harness) as store_b:
         await harness.board.wait_finished([job.id])
 
         async def recorded() -> Job | None:
@@ -172,9 +182,6 @@ async def test_a_process_frozen_past_its_lease_stops_at_its_next_write_and_posts
         assert harness.board.deliveries_after_recorded == 0
         assert harness.board.failures.get(job.id) is None
         assert await store_b.db.fetch_value("SELECT COUNT(*) FROM usage_log WHERE job_id = :id", {"id": job.id}) == 1
-        await second.close()
-    finally:
-        await store_b.close()
 
 
 async def test_a_write_through_a_lost_lease_changes_nothing(harness: Harness) -> None:
@@ -223,9 +230,7 @@ async def test_a_process_starting_while_another_tells_a_failure_leaves_it_to_tha
     reporter.bind(job.id)
     await reporter.telling.wait()
 
-    store_b = await second_store(harness)
-    try:
-        second = await harness.start(store=store_b, lease_ttl=ttl, owner="second")
+    async with second_process(harness, ttl=ttl) as store_b:
         assert job.id not in harness.board.failures  # not told by the new process
         gate.set()
         await harness.board.wait_finished([job.id])
@@ -233,9 +238,6 @@ async def test_a_process_starting_while_another_tells_a_failure_leaves_it_to_tha
         assert told.lease_owner == "first"
         (failed,) = harness.board.failures[job.id]
         assert not failed.details_lost  # told by the process that stored it
-        await second.close()
-    finally:
-        await store_b.close()
 
 
 async def test_a_process_frozen_past_its_lease_before_telling_a_failure_tells_nothing(harness: Harness) -> None:
@@ -258,10 +260,8 @@ async def test_a_process_frozen_past_its_lease_before_telling_a_failure_tells_no
     assert first._lease_keeper is not None
     first._lease_keeper.cancel()
 
-    store_b = await second_store(harness)
-    try:
-        harness.clock.advance(seconds=2 * TTL)
-        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+    harness.clock.advance(seconds=2 * TTL)
+    async with second_process(harness) as store_b:
         (failed,) = harness.board.failures[job.id]
         assert failed.details_lost  # told by the new process, from what was stored
 
@@ -271,9 +271,6 @@ async def test_a_process_frozen_past_its_lease_before_telling_a_failure_tells_no
         told = await _told(store_b, job.id)
         assert told is not None
         assert told.lease_owner == "second"
-        await second.close()
-    finally:
-        await store_b.close()
 
 
 async def test_a_failure_left_to_a_process_that_dies_before_telling_it_is_told_once_its_lease_runs_out(
@@ -293,17 +290,12 @@ async def test_a_failure_left_to_a_process_that_dies_before_telling_it_is_told_o
     assert first._lease_keeper is not None
     first._lease_keeper.cancel()
 
-    store_b = await second_store(harness)
-    try:
-        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+    async with second_process(harness) as store_b:
         assert job.id not in harness.board.failures  # its lease is live: left to its process at first
         told = await wait_until(lambda: _told(store_b, job.id), 10, what="the failure told after the lease")
         assert told.lease_owner == "second"
         (failed,) = harness.board.failures[job.id]
         assert failed.details_lost
-        await second.close()
-    finally:
-        await store_b.close()
 
 
 async def test_a_failure_whose_telling_outlasts_the_lease_is_told_once(harness: Harness) -> None:
@@ -324,18 +316,13 @@ async def test_a_failure_whose_telling_outlasts_the_lease_is_told_once(harness: 
         return stored is not None and stored.lease_expires_at is not None and stored.lease_expires_at > store.clock()
 
     await wait_until(renewed, 10, what="the lease renewed while the failure is told")  # ...and was renewed
-    store_b = await second_store(harness)
-    try:
-        second = await harness.start(store=store_b, lease_ttl=TTL, owner="second")
+    async with second_process(harness) as store_b:
         gate.set()
         await harness.board.wait_finished([job.id])
         told = await wait_until(lambda: _told(store_b, job.id), 10, what="the failure noted as told")
         assert told.lease_owner == "first"
         (failed,) = harness.board.failures[job.id]
         assert not failed.details_lost
-        await second.close()
-    finally:
-        await store_b.close()
 
 
 async def test_a_failure_the_database_kept_from_being_told_is_told_by_the_next_look(
