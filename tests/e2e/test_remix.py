@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import STEP_TIMEOUT, answered_in_time, delivered, first_response, open_world, png_bytes
+from tests.e2e.conftest import (
+    STEP_TIMEOUT,
+    World,
+    answered_in_time,
+    delivered,
+    first_response,
+    open_world,
+    png_bytes,
+)
 from tests.e2e.harness import wait_until
 from tests.e2e.test_actions import upload_of
 from tests.fakes.discord import CallbackType, Upload
@@ -53,10 +61,7 @@ async def test_a_remix_sent_after_a_crash_makes_the_edited_job_with_the_same_ref
         answered_in_time(sent)
         submit = world.submit_of("a kite over the sea")
         assert (submit["size"], submit["resolution"], submit["n"]) == ("16:9", "2k", 1)
-        original_submit = world.submit_of("a kite over the dunes")
-        assert [upload_of(world, url).data for url in submit["reference_images"]] == [
-            upload_of(world, url).data for url in original_submit["reference_images"]
-        ]
+        assert references_of(world, submit) == references_of(world, world.submit_of("a kite over the dunes"))
         (job,) = world.rows("SELECT id, kind, parent_job_id, user_id FROM jobs WHERE user_id = ?", vic.id)
         assert (job["kind"], job["parent_job_id"]) == ("remix", parent)
         assert world.ledger_images(job["id"]) == 2  # a 2K image counts as 2, against vic's limit
@@ -99,12 +104,14 @@ async def test_a_remix_makes_the_edited_job_with_the_same_references(tmp_path: P
         answered_in_time(sent)
         submit = world.submit_of("a shell in the surf")
         assert (submit["size"], submit["resolution"], submit["n"]) == ("2:3", "1k", 2)
-        original_submit = world.submit_of("a shell on the sand")
-        assert [upload_of(world, url).data for url in submit["reference_images"]] == [
-            upload_of(world, url).data for url in original_submit["reference_images"]
-        ]
+        assert references_of(world, submit) == references_of(world, world.submit_of("a shell on the sand"))
         (job,) = world.rows("SELECT id, kind, parent_job_id FROM jobs WHERE user_id = ?", xia.id)
         assert (job["kind"], job["parent_job_id"]) == ("remix", parent)
         assert world.ledger_images(job["id"]) == 2  # two 1K images, against xia's quota
         assert sent.original is not None
         assert f"imagine:remix:{job['id']}:2:3:1k:gpt-image-2" in sent.original.custom_ids()
+
+
+def references_of(world: World, submit: dict[str, Any]) -> list[bytes]:
+    """The bytes of the reference images a submit named, as uploaded."""
+    return [upload_of(world, url).data for url in submit["reference_images"]]
