@@ -28,7 +28,7 @@ from tests.cogs.test_quota import (
 )
 from tests.fakes._discord_records import iter_components
 from tests.fakes.discord import CallbackType, FakeChannel, InteractionRecord, MessageRecord
-from tests.fakes.toapis import Endpoint, Outcome, Step, Timeline
+from tests.fakes.toapis import Endpoint, Timeline
 from toapis.contract import CONTENT_POLICY_CATEGORIES
 
 PROMPT_BLOCKED = i18n.translate("refusal.prompt_blocked", i18n.SOURCE)
@@ -474,11 +474,8 @@ async def test_the_mod_log_gets_content_policy_refusals_in_fixed_words(world: Wo
     ops = await log_channel(world)
     await command(world, "imagine-settings mod-log on")
     world.api.queue_timeline(
-        Timeline(
-            steps=(Step(0.0, "queued", 0),),
-            ends_at=0.01,
-            outcome=Outcome.CONTENT_POLICY,
-            error_message="Rejected by the safety system of internal-host-7: the content policy forbids gore.",
+        Timeline.content_policy(
+            message="Rejected by the safety system of internal-host-7: the content policy forbids gore."
         )
     )
 
@@ -548,14 +545,7 @@ async def test_the_content_policy_category_is_in_the_language_of_who_reads_it(wo
     ops = await log_channel(world)
     await command(world, "imagine-settings mod-log on")
     await command(world, "imagine-settings language", {"language": "de"})
-    world.api.queue_timeline(
-        Timeline(
-            steps=(Step(0.0, "queued", 0),),
-            ends_at=0.01,
-            outcome=Outcome.CONTENT_POLICY,
-            error_message="The content policy forbids gore.",
-        )
-    )
+    world.api.queue_timeline(Timeline.content_policy(message="The content policy forbids gore."))
 
     call = await world.imagine("a battle")
 

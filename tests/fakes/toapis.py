@@ -182,13 +182,13 @@ class Timeline:
         )
 
     @classmethod
-    def content_policy(cls, *, after: float = 0.01) -> Timeline:
-        """Fails `after` seconds, the way content-policy refusals of a running task arrive."""
+    def content_policy(cls, *, after: float = 0.01, message: str = CONTENT_POLICY_MESSAGE) -> Timeline:
+        """Fails `after` seconds, the way content-policy refusals of a running task arrive, saying `message`."""
         return cls(
             steps=(Step(0.0, "queued", 0),),
             ends_at=after,
             outcome=Outcome.CONTENT_POLICY,
-            error_message=CONTENT_POLICY_MESSAGE,
+            error_message=message,
         )
 
     @classmethod
