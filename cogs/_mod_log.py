@@ -21,7 +21,7 @@ import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._limits import DESCRIPTION_LIMIT, cut
 from cogs._locale import guild_locale
-from cogs._outbox import LOOK_BACK, JobReference, reference_or_none
+from cogs._outbox import JobReference, footer_of, recent_message_of_the_bot, reference_or_none
 from cogs._texts import mod_log_policy_reason
 from generation.events import Failed, FailureKind
 from generation.quota_service import QuotaService
@@ -148,22 +148,11 @@ class ModerationLog:
             return
         channel = self._client.get_partial_messageable(settings.log_channel_id, guild_id=guild_id)
         embed = entry(guild_locale(self._client, guild_id, settings.language))
-        if unless_posted and await self._posted_before(channel, embed):
+        if unless_posted and await recent_message_of_the_bot(
+            self._client, channel, lambda message: footer_of(message) == embed.footer.text
+        ):
             return
         try:
             await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning("Could not post to the moderation log (channel %s of guild %s): %s", channel.id, guild_id, exc)
-
-    async def _posted_before(self, channel: discord.PartialMessageable, embed: discord.Embed) -> bool:
-        """Whether one of the bot's recent messages there is this entry (the same footer, which names the job)."""
-        me = self._client.user
-        try:
-            async for message in channel.history(limit=LOOK_BACK):
-                if me is not None and message.author.id != me.id:
-                    continue
-                if message.embeds and message.embeds[0].footer.text == embed.footer.text:
-                    return True
-        except discord.HTTPException as exc:
-            log.info("Could not look through the moderation log for an earlier entry: %s", exc)
-        return False

@@ -156,20 +156,35 @@ class Outbox:
         """The id of a recent message of the bot's there that is this post: for a result, one that carries this
         job's result buttons (its reply, once it showed the result, or an earlier post); otherwise one whose first
         embed has the post's footer, which names the job."""
-        me = self._client.user
         marker = f"imagine:delete:{job.id}:"  # only a result has a Delete button
-        try:
-            async for message in channel.history(limit=LOOK_BACK):
-                if me is not None and message.author.id != me.id:
-                    continue
-                if post.is_result and any(custom_id.startswith(marker) for custom_id in _custom_ids(message)):
-                    return message.id
-                if post.footer and message.embeds and message.embeds[0].footer.text == post.footer:
-                    return message.id
-        except discord.HTTPException as exc:
-            # Cannot look (no Read Message History): the nonce still catches a repeat within minutes.
-            log.info("job %s: could not look for an earlier post: %s", job.id, exc)
-        return None
+
+        def is_this_post(message: discord.Message) -> bool:
+            if post.is_result and any(custom_id.startswith(marker) for custom_id in _custom_ids(message)):
+                return True
+            return bool(post.footer) and footer_of(message) == post.footer
+
+        return await recent_message_of_the_bot(self._client, channel, is_this_post)
+
+
+async def recent_message_of_the_bot(
+    client: discord.Client, channel: discord.abc.Messageable, wanted: Callable[[discord.Message], bool]
+) -> int | None:
+    """The id of one of the bot's last `LOOK_BACK` messages in `channel` that is `wanted` (its own messages are
+    never hidden from it); None when there is none, or when the bot cannot read the channel back (no Read Message
+    History: the nonce still catches a repeat within minutes)."""
+    me = client.user
+    try:
+        async for message in channel.history(limit=LOOK_BACK):
+            if (me is None or message.author.id == me.id) and wanted(message):
+                return message.id
+    except discord.HTTPException as exc:
+        log.info("Could not look back in channel %s for an earlier post: %s", getattr(channel, "id", "?"), exc)
+    return None
+
+
+def footer_of(message: discord.Message) -> str | None:
+    """The footer of the message's first embed, which names the job a post is about."""
+    return message.embeds[0].footer.text if message.embeds else None
 
 
 def _custom_ids(message: discord.Message) -> list[str]:
