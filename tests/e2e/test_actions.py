@@ -95,7 +95,7 @@ def world(shared: Shared) -> Iterator[World]:
         end_open_tasks(shared.world)
     shared.world.check_routes()
     errors = shared.bot.matching(r" (ERROR|CRITICAL) ", start=start)
-    assert not errors, shared.bot.output()
+    assert not errors, "\n".join(match.string for match in errors)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def checked_after_each_test(shared: Shared) -> Iterator[None]:
     yield
     shared.world.check_routes()
     errors = shared.bot.matching(r" (ERROR|CRITICAL) ", start=start)
-    assert not errors, shared.bot.output()
+    assert not errors, "\n".join(match.string for match in errors)
 
 
 def percentages(call: InteractionRecord) -> list[int]:

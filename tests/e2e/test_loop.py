@@ -61,7 +61,7 @@ def world(shared: Shared) -> Iterator[World]:
     yield shared.world
     shared.world.check_routes()
     errors = shared.bot.matching(r" (ERROR|CRITICAL) ", start=start)
-    assert not errors, shared.bot.output()
+    assert not errors, "\n".join(match.string for match in errors)
 
 
 async def result_of(world: World, call: InteractionRecord) -> tuple[MessageRecord, str]:
