@@ -58,7 +58,6 @@ from generation.refusals import (
     ChannelNotAllowed,
     ChannelNotPostable,
     ChatOff,
-    InlineOptionInvalid,
     PromptBlocked,
     Refusal,
     ReplyTargetHidden,
@@ -128,26 +127,6 @@ def written_text(message: discord.Message, me_id: int) -> str:
     text = _USER_MENTION.sub(user, text)
     text = _ROLE_MENTION.sub(role, text)
     return _CHANNEL_MENTION.sub(channel, text).strip()
-
-
-def chat_refusal_text(refusal: Refusal, locale: i18n.LocaleLike) -> str:
-    """A refusal's text in the conversation: the conversation's own refusals, then every other as elsewhere."""
-
-    def t(key: str, **params: object) -> str:
-        return i18n.translate(key, locale, **params)
-
-    match refusal:
-        case ChatOff():
-            return t("refusal.chat_off")
-        case InlineOptionInvalid(option=option, given=None):
-            return t("refusal.inline_option_missing", option=option)
-        case InlineOptionInvalid(option=option, given=given):
-            return t("refusal.inline_option_invalid", option=option, given=given)
-        case ReplyTargetHidden():
-            return t("refusal.reply_target_hidden", menu=t("menu.from_images"))
-        case ChannelNotPostable():
-            return t("refusal.channel_not_postable")
-    return refusal_text(refusal, locale)
 
 
 @dataclass(frozen=True)
@@ -290,7 +269,7 @@ class MessageIntake:
             )
             job = await self._intake.admit(self._client, draft, origin)
         except Refusal as refusal:
-            await self._show_refusal(reply, chat_refusal_text(refusal, locale), written, user_id, locale)
+            await self._show_refusal(reply, refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
         except asyncio.CancelledError:
             # The bot is stopping (`Intake.close`) before this request became a job: the reply says so. The
@@ -421,7 +400,7 @@ class MessageIntake:
             await self._answered(message.id)
             return
         self._refused.start(guild_id, user_id)
-        await self._tell(message, chat_refusal_text(refusal, locale), written, locale=locale)
+        await self._tell(message, refusal_text(refusal, locale), written, locale=locale)
 
     async def _note(self, message: discord.Message, text: str) -> None:
         """A note on an accepted request: a reply of its own that pings nobody, gone after `notice_seconds`."""

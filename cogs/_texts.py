@@ -22,10 +22,13 @@ from generation.refusals import (
     AttachmentTooLarge,
     AttachmentUnreadable,
     ChannelNotAllowed,
+    ChannelNotPostable,
+    ChatOff,
     CoolingDown,
     DaysReversed,
     FormExpired,
     ImageGoneFromMessage,
+    InlineOptionInvalid,
     InvalidDay,
     JobAgeRestricted,
     JobChannelHidden,
@@ -50,6 +53,7 @@ from generation.refusals import (
     ReferencesNotSaved,
     ReferenceUnusable,
     Refusal,
+    ReplyTargetHidden,
     Restarting,
     ResultGone,
     RoleMissing,
@@ -287,6 +291,16 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
         case NoUsableBlockedWord(given=given):
             entries = i18n.join(tuple(f"`{entry[:40]}`" for entry in given[:10]), locale)
             return t("refusal.blocked_words_unusable", entries=entries)
+        case ChatOff():
+            return t("refusal.chat_off")
+        case InlineOptionInvalid(option=option, given=None):
+            return t("refusal.inline_option_missing", option=option)
+        case InlineOptionInvalid(option=option, given=given):
+            return t("refusal.inline_option_invalid", option=option, given=given)
+        case ReplyTargetHidden():
+            return t("refusal.reply_target_hidden", menu=t("menu.from_images"))
+        case ChannelNotPostable():
+            return t("refusal.channel_not_postable")
     raise TypeError(f"no text for the refusal {type(refusal).__name__}")
 
 
