@@ -32,6 +32,8 @@ _FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF")
 
 # Quality steps tried before resorting to smaller dimensions; each downscale keeps the aspect ratio.
 _QUALITIES: Final = (90, 80, 70)
+# The reference formats every model's page accepts (the Seedream pages: JPEG and PNG only).
+_EVERY_MODEL_TAKES: Final = frozenset({JPEG, PNG})
 _DOWNSCALE: Final = 0.75
 
 # EXIF orientation -> the transpose that shows the picture upright (the table of ImageOps.exif_transpose).
@@ -94,13 +96,14 @@ def check_reference(data: bytes) -> str:
 
 
 def prepare_reference(data: bytes, *, max_bytes: int, max_side: int = REFERENCE_MAX_SIDE) -> EncodedImage:
-    """Check a reference image and make it what the model can use: at most `max_side` pixels on its long side
-    and `max_bytes` bytes.
+    """Check a reference image and make it what every model can use: a JPEG or PNG (ToAPIs' upload takes WebP
+    and GIF too, but no model page takes GIF and the Seedream pages take JPEG and PNG only: docs/members.md,
+    "/imagine"), at most `max_side` pixels on its long side and `max_bytes` bytes.
 
-    The type comes from the bytes. An image that already fits and is not animated passes through untouched,
+    The type comes from the bytes. A JPEG or PNG that already fits and is not animated passes through untouched,
     byte for byte. Any other is decoded no larger than it needs (a large JPEG at a fraction of its size), its
     first frame if animated, turned upright as its EXIF orientation says (the re-encode drops the EXIF), scaled
-    down to `max_side`, and re-encoded: JPEG, or WebP when it has transparency. Lossless PNG is tried first for
+    down to `max_side`, and re-encoded: JPEG, or PNG when it has transparency. Lossless PNG is tried first for
     a GIF only, whose flat colours it keeps small; for a JPEG, WebP or PNG source (a photo, as a rule) it would
     cost seconds and seldom fit.
     """
@@ -110,12 +113,12 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_side: int = REFERENCE_
     with _reading():
         image = _open(io.BytesIO(data))
         animated = bool(getattr(image, "is_animated", False))
-        if not animated and len(data) <= max_bytes and max(image.size) <= max_side:
+        if mime_type in _EVERY_MODEL_TAKES and not animated and len(data) <= max_bytes and max(image.size) <= max_side:
             image.load()  # a damaged image is refused here, not by the image service
             return EncodedImage(data, mime_type, image.width, image.height)
         pixels = _decode_within(image, max_side)
         # Inside too: Pillow decodes some images lazily, and an encoder that fails is a refusal, not a crash.
-        return _fit_within(pixels, max_bytes=max_bytes, lossless_first=mime_type == GIF)
+        return _fit_within(pixels, max_bytes=max_bytes, lossless_first=mime_type == GIF, transparent=PNG)
 
 
 def fit_bytes_within(data: bytes, *, max_bytes: int) -> EncodedImage:
@@ -239,9 +242,10 @@ def _encodable_mode(image: Image.Image) -> str:
     return "L" if image.mode in ("1", "L") else "RGB"
 
 
-def _fit_within(image: Image.Image, *, max_bytes: int, lossless_first: bool) -> EncodedImage:
-    """Encode `image` in at most `max_bytes`: (lossless PNG first if asked,) lossy steps, then smaller sizes."""
-    for candidate in _encodings(image, lossless_first=lossless_first):
+def _fit_within(image: Image.Image, *, max_bytes: int, lossless_first: bool, transparent: str = WEBP) -> EncodedImage:
+    """Encode `image` in at most `max_bytes`: (lossless PNG first if asked,) lossy steps, then smaller sizes. An
+    image with transparency keeps it, as `transparent` (WebP, lossy; or PNG, lossless at each size)."""
+    for candidate in _encodings(image, lossless_first=lossless_first, transparent=transparent):
         if len(candidate.data) <= max_bytes:
             return candidate
     raise ImageRejected(
@@ -249,16 +253,20 @@ def _fit_within(image: Image.Image, *, max_bytes: int, lossless_first: bool) -> 
     )
 
 
-def _encodings(image: Image.Image, *, lossless_first: bool) -> Iterator[EncodedImage]:
+def _encodings(image: Image.Image, *, lossless_first: bool, transparent: str) -> Iterator[EncodedImage]:
     mode = _encodable_mode(image)
-    # Keep transparency when the image has it (WebP); otherwise JPEG, which every client shows.
+    lossless_only = mode == "RGBA" and transparent == PNG
+    # Keep transparency when the image has it; otherwise JPEG, which every client and model takes.
     lossy_mime, lossy_format = (WEBP, "WEBP") if mode == "RGBA" else (JPEG, "JPEG")
     base = image if image.mode == mode else image.convert(mode)
-    if lossless_first:
+    if lossless_first and not lossless_only:
         yield _encode(base, PNG, "PNG", optimize=True)
     current = base
     while True:
-        for quality in _QUALITIES:
+        if lossless_only:
+            # PNG has no quality to lower: only a smaller size makes it smaller.
+            yield _encode(current, PNG, "PNG", optimize=lossless_first)
+        for quality in () if lossless_only else _QUALITIES:
             yield _encode(current, lossy_mime, lossy_format, quality=quality)
         width = max(1, math.floor(current.width * _DOWNSCALE))
         height = max(1, math.floor(current.height * _DOWNSCALE))

@@ -20,7 +20,7 @@ from generation.images import (
     scaled_size,
 )
 from toapis.contract import REFERENCE_MAX_SIDE
-from toapis.mime import JPEG, PNG, WEBP, sniff_image_type
+from toapis.mime import JPEG, PNG, sniff_image_type
 
 LIMIT = 10_000_000
 
@@ -82,12 +82,34 @@ def pixel(image: Image.Image, where: tuple[int, int]) -> tuple[int, ...]:
 # -- passing through ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_a_small_image_passes_through_untouched(fmt: str) -> None:
     data = encode(Image.new("RGB", (64, 32), "blue"), fmt)
     prepared = prepare_reference(data, max_bytes=LIMIT)
     assert prepared.data == data
     assert (prepared.mime_type, prepared.width, prepared.height) == (sniff_image_type(data), 64, 32)
+
+
+# GIF no model's page takes, and the Seedream pages take JPEG and PNG only: even a small one is re-encoded.
+@pytest.mark.parametrize(("fmt", "becomes"), [("WEBP", JPEG), ("GIF", PNG)])
+def test_a_small_webp_or_gif_becomes_what_every_model_takes(fmt: str, becomes: str) -> None:
+    data = encode(Image.new("RGB", (64, 32), "blue"), fmt)
+    prepared = prepare_reference(data, max_bytes=LIMIT)
+    assert (prepared.mime_type, sniff_image_type(prepared.data)) == (becomes, becomes)
+    assert (prepared.width, prepared.height) == (64, 32)
+    red, green, blue = pixel(opened(prepared.data).convert("RGB"), (32, 16))
+    assert blue > 200
+    assert max(red, green) < 60
+
+
+def test_a_small_transparent_webp_becomes_a_png_that_keeps_its_transparency() -> None:
+    original = Image.new("RGBA", (64, 32), (0, 0, 255, 255))
+    original.paste((0, 0, 0, 0), (0, 0, 32, 32))
+    prepared = prepare_reference(encode(original, "WEBP", lossless=True), max_bytes=LIMIT)
+    assert prepared.mime_type == PNG
+    result = opened(prepared.data)
+    assert pixel(result, (10, 10))[3] == 0
+    assert pixel(result, (50, 10)) == (0, 0, 255, 255)
 
 
 def test_an_image_exactly_at_both_limits_passes_through() -> None:
@@ -183,7 +205,8 @@ def test_transparency_survives_reencoding(max_side: int) -> None:
     original = noisy_gradient(800, 800).convert("RGBA")
     original.putalpha(Image.linear_gradient("L").resize((800, 800)))
     prepared = prepare_reference(encode(original, "PNG"), max_bytes=200_000, max_side=max_side)
-    assert prepared.mime_type in (PNG, WEBP)
+    assert prepared.mime_type == PNG  # not WebP, which the Seedream models do not take
+    assert len(prepared.data) <= 200_000
     result = opened(prepared.data)
     assert result.mode in ("RGBA", "LA", "PA")
     assert max(result.size) <= max_side
