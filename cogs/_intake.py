@@ -491,10 +491,12 @@ def parent_of(interaction: discord.Interaction) -> int | None:
 
 
 def role_ids_of(user: discord.User | discord.Member) -> frozenset[int]:
-    """The member's role ids as the interaction carries them. Not `Member.roles`: while a server's data is still
-    streaming in after READY, discord.py drops the roles it has not cached, and a role's quota would be missed."""
+    """The member's role ids as the interaction carries them, and @everyone's (the server's id), which Discord
+    leaves out though every member holds it: a `/quota role` rule on @everyone applies to every member
+    (docs/admins.md, Which limits apply to a member). Not `Member.roles`: while a server's data is still streaming
+    in after READY, discord.py drops the roles it has not cached, and a role's quota would be missed."""
     if isinstance(user, discord.Member):
-        return frozenset(int(role_id) for role_id in user._roles)
+        return frozenset(int(role_id) for role_id in user._roles) | {user.guild.id}
     return frozenset()
 
 

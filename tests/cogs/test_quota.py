@@ -468,6 +468,24 @@ async def test_a_role_limit_of_0_turns_generation_off_for_that_role_only(world: 
     await generate(world, "a cat")  # alice has no such role
 
 
+async def test_a_rule_on_everyone_applies_to_every_member(world: World) -> None:
+    # Every member holds @everyone, though Discord leaves it out of a member's roles (its id is the server's).
+    everyone = world.guild.everyone
+    reply = await command(world, "quota role", {"role": everyone, "limit": 0})
+    assert reply.content.startswith(f"Members with <@&{everyone.id}> now get no images (generation off)")
+    artists = await announce_role(world, "artists")
+    await command(world, "quota role", {"role": artists, "limit": 1})
+    bob = world.guild.add_member("bob", roles=[artists])
+
+    text = await refused_quota(world, await world.imagine("a cat"))
+
+    assert text.startswith(f"Image generation is turned off by the limit of your role <@&{everyone.id}>")
+    assert await world.ledger() == []
+    usage = description(await command(world, "usage"))
+    assert f"<@&{everyone.id}>" in usage
+    await generate(world, "a cat", user=bob)  # a larger role rule wins over @everyone's, as over any role's
+
+
 # -- /quota clear -----------------------------------------------------------------------------------------------
 
 
