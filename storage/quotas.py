@@ -703,10 +703,11 @@ class QuotaRepository:
 
 
 def _refusals(usages: Iterable[RuleUsage], n: int) -> list[RuleUsage]:
-    """The rules `n` more images would exceed, the one that keeps the member waiting longest first."""
+    """The rules `n` more images would exceed, the one that keeps the member waiting longest first: a limit of 0
+    before any other, since it never comes back by itself (docs/admins.md, What `0` means)."""
     return sorted(
         (usage for usage in usages if usage.used + n > usage.limit),
-        key=lambda usage: (usage.resets_at, -_SCOPE_ORDER[usage.scope]),
+        key=lambda usage: (usage.limit == 0, usage.resets_at, -_SCOPE_ORDER[usage.scope]),
         reverse=True,
     )
 

@@ -178,6 +178,22 @@ async def test_a_refusal_names_the_rule_that_resets_last_first(quotas: QuotaRepo
     assert result.refused_by.resets_at == at(2026, 4, 1)
 
 
+async def test_a_refusal_names_a_zero_limit_first_since_it_never_resets(quotas: QuotaRepository) -> None:
+    # Alice's weekly limit is full, and the server is turned off for the day: the pool's 0 is what keeps her
+    # waiting longest (it does not come back by itself), not the week's reset.
+    await quotas.set_rule(GUILD, RuleScope.MEMBER, 2, Period.WEEK)
+    assert (await quotas.reserve("a", GUILD, ALICE, [], 2)).granted
+    await quotas.set_rule(GUILD, RuleScope.SERVER, 0, Period.DAY)
+
+    result = await quotas.reserve("b", GUILD, ALICE, [], 1)
+    refusal = await quotas.would_refuse(GUILD, ALICE, [], 1)
+
+    assert [r.scope for r in result.refusals] == [RuleScope.SERVER, RuleScope.MEMBER]
+    assert result.refused_by is not None
+    assert result.refused_by.limit == 0
+    assert refusal == result.refused_by
+
+
 async def test_a_zero_limit_stops_generation(quotas: QuotaRepository) -> None:
     await quotas.set_rule(GUILD, RuleScope.MEMBER, 0, Period.DAY)
     result = await quotas.reserve("j", GUILD, ALICE, [], 1)
