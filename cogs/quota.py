@@ -312,7 +312,12 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description=command_
             raise DaysReversed()
         await defer_privately(interaction)
         since = datetime(first.year, first.month, first.day, tzinfo=UTC) if first else None
-        until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1) if last else None
+        # The day after the last one, when the calendar has one: after 9999-12-31 nothing is left to leave out.
+        until = (
+            datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+            if last and last < date.max
+            else None
+        )
         limit = interaction.filesize_limit
         with tempfile.TemporaryFile() as file:
             rows = await self.services.quotas.export_csv(file, guild_id=interaction.guild_id, start=since, end=until)

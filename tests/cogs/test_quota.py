@@ -972,6 +972,16 @@ async def test_quota_export_of_a_range_of_days_includes_both_ends(world: World) 
     assert [row[0] for row in only_end] == ["job-000000"]
 
 
+async def test_quota_export_to_the_last_day_of_the_calendar_includes_everything(world: World) -> None:
+    entry = usage_entry(1, world, user_id=world.member.id, created_at=datetime(2026, 3, 3, tzinfo=UTC))
+    await world.store.usage.record_many([entry])
+
+    reply = await export(world, {"start": "0001-01-01", "end": "9999-12-31"})
+
+    assert reply.content == "The usage log: 1 row."
+    assert [row[0] for row in parse_csv(reply.attachments[0].data)[1:]] == [entry.job_id]
+
+
 async def test_quota_export_of_an_empty_log_is_a_header_alone(world: World) -> None:
     reply = await export(world)
 
