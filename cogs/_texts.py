@@ -375,12 +375,12 @@ def asked_images(requested: int, weight: int, locale: LocaleLike) -> str:
     return i18n.plural("quota.refusal.weighted", requested, locale, weighted=images(requested * weight, locale))
 
 
-def cap_note(scope: RuleScope, cap: int | None, locale: LocaleLike) -> str:
-    """What a rule set above the operator's daily cap really allows ("" when no cap bounds it), on a line of its
-    own."""
-    if cap is None:
+def cap_note(cap_scope: RuleScope | None, cap: int | None, locale: LocaleLike) -> str:
+    """What a rule set above the operator's daily cap (`SERVER_CAP` or `MEMBER_CAP`) really allows ("" when no cap
+    bounds it), on a line of its own."""
+    if cap is None or cap_scope is None:
         return ""
-    if scope is RuleScope.SERVER:
+    if cap_scope is RuleScope.SERVER_CAP:
         return "\n" + i18n.translate("quota.cap_note.server", locale, images=images(cap, locale))
     return "\n" + i18n.translate("quota.cap_note.member", locale, images=images(cap, locale))
 

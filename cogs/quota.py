@@ -132,7 +132,7 @@ async def _confirm(interaction: discord.Interaction, result: RuleSet, key: str, 
     rule, locale = result.rule, interaction.locale
     text = i18n.translate(key, locale, limit=limit_text(rule.limit, rule.period, locale), **mentions)
     await answer(
-        interaction, text + cap_note(rule.scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
+        interaction, text + cap_note(result.cap_scope, result.cap, locale), ephemeral=True, allowed_mentions=NO_MENTIONS
     )
 
 

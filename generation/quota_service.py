@@ -24,6 +24,8 @@ class RuleSet:
 
     rule: QuotaRule
     cap: int | None = None
+    cap_scope: RuleScope | None = None
+    """Which cap `cap` is: `SERVER_CAP` or `MEMBER_CAP` (a member's rule may be bound by either)."""
 
 
 class QuotaService:
@@ -47,8 +49,15 @@ class QuotaService:
         quotas = self._store.quotas
         rule = await quotas.set_rule(guild_id, scope, limit, period, role_id=role_id, user_id=user_id)
         defaults = quotas.defaults
-        cap = defaults.server_daily_cap if scope is RuleScope.SERVER else defaults.member_daily_cap
-        return RuleSet(rule, cap if cap is not None and limit > cap else None)
+        # A member can use no more than the whole server may: the server cap bounds member rules too.
+        caps = [(defaults.server_daily_cap, RuleScope.SERVER_CAP)]
+        if scope is not RuleScope.SERVER:
+            caps.insert(0, (defaults.member_daily_cap, RuleScope.MEMBER_CAP))
+        bounding = [(cap, cap_scope) for cap, cap_scope in caps if cap is not None and limit > cap]
+        if not bounding:
+            return RuleSet(rule)
+        cap, cap_scope = min(bounding, key=lambda pair: pair[0])
+        return RuleSet(rule, cap, cap_scope)
 
     async def would_refuse(self, guild_id: int, user_id: int, role_ids: Iterable[int], n: int) -> RuleUsage | None:
         """The rule that would refuse `n` more images for the member now (read-only; admission stays exact)."""

@@ -59,6 +59,35 @@ async def test_a_member_rule_above_the_operators_cap_is_answered_with_what_appli
         assert "caps" not in within.content
 
 
+@pytest.mark.parametrize("member_cap", ["80", "none"], ids=["larger-member-cap", "no-member-cap"])
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("quota set", {"scope": "member", "limit": 500}),
+        ("quota role", {"limit": 500}),
+        ("quota member", {"limit": 500}),
+    ],
+    ids=["member", "role", "member-override"],
+)
+async def test_a_member_rule_above_the_server_cap_is_answered_with_the_server_cap(
+    make_world: WorldFactory, name: str, options: dict[str, Any], member_cap: str
+) -> None:
+    # No member can use more in a day than the whole server may: that cap is what applies, not the member cap.
+    async with make_world(SERVER_DAILY_CAP="30", MEMBER_DAILY_CAP=member_cap) as world:
+        vip = world.guild.add_role("vip")
+        given = {**options, "role": vip} if name == "quota role" else options
+        given = {**given, "member": world.member} if name == "quota member" else given
+
+        answered = await command(world, name, given)
+        assert answered.content.endswith(
+            "\nThe bot's owner caps this server at 30 images a day, so that is the most it can use in a day."
+        )
+        assert "caps each member" not in answered.content
+
+        within = await command(world, name, {**given, "limit": 30})
+        assert "caps" not in within.content
+
+
 async def test_twenty_members_at_once_cannot_lift_the_server_above_its_cap(make_world: WorldFactory) -> None:
     async with make_world(SERVER_DAILY_CAP="5", DEFAULT_MEMBER_DAILY_LIMIT="none") as world:
         await command(world, "quota set", {"scope": "server", "limit": 1_000_000})
