@@ -1,5 +1,5 @@
 """The servers the bot is in: one added to a server off the allow-list leaves it; one added to an allowed server
-greets its admins once; those already in are logged.
+greets its admins once; those already in are logged. A role a server deletes takes its quota rule with it.
 
 A server the bot joins while connected arrives as `on_guild_join`; servers it was already in arrive at
 start-up as available, never as joins. So only a join makes the bot leave, or greet: a typo in ALLOWED_GUILD_IDS
@@ -43,6 +43,15 @@ class ServersCog(commands.Cog):
             await guild.leave()
         except discord.HTTPException:
             log.warning("Could not leave server %s", guild.id, exc_info=True)
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        # `/quota clear` picks a role from the server's list: a deleted role's rule could never be cleared, and
+        # would stay in `/quota show` for good.
+        if not self.services.settings.guild_allowed(role.guild.id):
+            return
+        if await self.services.quotas.forget_role(role.guild.id, role.id):
+            log.info("Server %s deleted role %s: its quota rule is removed", role.guild.id, role.id)
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:

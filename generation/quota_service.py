@@ -69,6 +69,10 @@ class QuotaService:
         """Remove a rule; whether there was one."""
         return await self._store.quotas.remove_rule(guild_id, scope, role_id, user_id=user_id)
 
+    async def forget_role(self, guild_id: int, role_id: int) -> bool:
+        """Remove the rule of a role the server deleted (no admin could pick it to clear it); whether it had one."""
+        return await self._store.quotas.remove_rule(guild_id, RuleScope.ROLE, role_id)
+
     async def rules(self, guild_id: int) -> list[RuleStatus]:
         """Every rule of the server (the operator's defaults where it has none) with this period's usage."""
         return await self._store.quotas.usage_for_rules(guild_id, include_global=False)

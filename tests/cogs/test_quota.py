@@ -489,6 +489,25 @@ async def test_a_rule_on_everyone_applies_to_every_member(world: World) -> None:
 # -- /quota clear -----------------------------------------------------------------------------------------------
 
 
+async def test_a_deleted_roles_rule_goes_with_it(world: World) -> None:
+    # No admin can pick a deleted role in /quota clear: its rule would stay listed for good, limiting nobody.
+    artists, gone = await announce_role(world, "artists"), await announce_role(world, "gone soon")
+    await command(world, "quota role", {"role": artists, "limit": 3})
+    await command(world, "quota role", {"role": gone, "limit": 7})
+
+    payload = {"guild_id": str(world.guild.id), "role_id": str(gone.id)}
+    world.discord.gateway.dispatch("GUILD_ROLE_DELETE", payload, guild_id=world.guild.id)
+
+    async def only_artists_left() -> bool:
+        rules = await world.store.quotas.list_rules(world.guild.id)
+        return [(r.role_id, r.limit) for r in rules] == [(artists.id, 3)]
+
+    await wait_until(only_artists_left, 10)
+    listing = description(await command(world, "quota show"))
+    assert f"<@&{artists.id}>" in listing
+    assert f"<@&{gone.id}>" not in listing
+
+
 async def test_clearing_the_member_rule_restores_the_operators_default(make_world: WorldFactory) -> None:
     async with make_world(DEFAULT_MEMBER_DAILY_LIMIT="2") as world:
         await command(world, "quota set", {"scope": "member", "limit": 5})
