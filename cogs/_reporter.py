@@ -64,6 +64,10 @@ FailureListener = Callable[[Failed], None]
 """Told of each failure before the member is (the moderation log); must not block."""
 
 
+class FailureNotShown(Exception):
+    """Discord did not take a failure notice this time: the failure stays untold, to be told again."""
+
+
 def _token_gone(exc: discord.HTTPException) -> bool:
     return exc.status == 401 or exc.code in _TOKEN_GONE or exc.code in _MESSAGE_GONE
 
@@ -214,15 +218,16 @@ class DiscordReporter:
                 return
             except discord.HTTPException as exc:
                 if not self._gone(exc):
-                    log.warning("job %s: could not show the failure: %s", job.id, exc)
-                    return
+                    # Raised, not swallowed: the member saw nothing, so the failure must not be noted as told
+                    # (generation/failures.py, `tell`); it is told again by the next look for untold failures.
+                    raise
         # Posted on its own, the notice names the job: the member can find it again, and so can a start that tells
         # the failure again after a crash (past the nonce's few minutes).
         reference = await self._reference(job)
         footer = i18n.translate("result.job", job.locale, reference=reference) if reference else None
         if footer:
             embed.set_footer(text=footer)
-        await self._outbox.send(
+        receipt = await self._outbox.send(
             job,
             Post(
                 channel_text=i18n.translate("reporter.failed.channel", job.locale, member=job.user_id),
@@ -233,6 +238,9 @@ class DiscordReporter:
                 footer=footer,
             ),
         )
+        if not receipt.delivered and not receipt.permanent:
+            # Discord may take it later (a rate limit, an outage): not told yet, so not to be noted as told.
+            raise FailureNotShown(f"job {job.id}: {receipt.detail}")
 
     # -- Discord plumbing -------------------------------------------------------------------------------------
 
