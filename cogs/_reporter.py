@@ -68,6 +68,11 @@ class FailureNotShown(Exception):
     """Discord did not take a failure notice this time: the failure stays untold, to be told again."""
 
 
+def _for_now(exc: discord.HTTPException) -> bool:
+    """Whether Discord refused only for now (a rate limit past discord.py's tries, an outage): worth trying later."""
+    return exc.status == 429 or exc.status >= 500
+
+
 def _token_gone(exc: discord.HTTPException) -> bool:
     return exc.status == 401 or exc.code in _TOKEN_GONE or exc.code in _MESSAGE_GONE
 
@@ -217,10 +222,13 @@ class DiscordReporter:
                     await self._edit_reply(embed=embed, view=None, attachments=[], more=prompt)
                 return
             except discord.HTTPException as exc:
-                if not self._gone(exc):
+                if _for_now(exc):
                     # Raised, not swallowed: the member saw nothing, so the failure must not be noted as told
                     # (generation/failures.py, `tell`); it is told again by the next look for untold failures.
                     raise
+                if not self._gone(exc):
+                    log.warning("job %s: could not show the failure: %s", job.id, exc)
+                    return
         # Posted on its own, the notice names the job: the member can find it again, and so can a start that tells
         # the failure again after a crash (past the nonce's few minutes).
         reference = await self._reference(job)
