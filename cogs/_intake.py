@@ -304,9 +304,8 @@ class Intake:
             return
         except Refusal as refusal:
             echo = echo_prompt(_echoed(refusal, draft, known_prompt), interaction.locale)
-            await _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), echo)
+            await self._answer(owed, _refuse_after_defer(interaction, refusal_text(refusal, interaction.locale), echo))
             self.log_refusal(refusal, guild_id, channel_id, user_id, source=_source_of(draft))
-            await self._settle(owed)
             return
         except asyncio.CancelledError:
             # The bot is stopping (`close`) and this request was not admitted: the member is told so, nothing was
@@ -322,8 +321,7 @@ class Intake:
             # placeholder, a follow-up would become that public reply.
             log.exception("Unexpected error while accepting a request")
             echo = echo_prompt(draft.prompt if isinstance(draft, Draft) else known_prompt, interaction.locale)
-            await _refuse_after_defer(interaction, generic_text(interaction.locale), echo)
-            await self._settle(owed)
+            await self._answer(owed, _refuse_after_defer(interaction, generic_text(interaction.locale), echo))
             return
         if isinstance(draft, Draft) and draft.notice:
             # Until the reply has been edited once it is the "thinking" placeholder, and Discord would turn a
@@ -373,6 +371,20 @@ class Intake:
     def check_draft(self, guild_id: int, draft: Draft) -> tuple[str, Choice]:
         """The request's own options are acceptable in this server (see `Admission.check_options`). No I/O."""
         return self._check_draft(guild_id, draft)
+
+    async def _answer(self, owed: OwedAnswer | None, answering: Awaitable[None]) -> None:
+        """Answer after the defer, then forget the record. An answer Discord did not take (a rate limit past
+        discord.py's tries, an outage) leaves the member owed one: the record is let go of, and the sweep for owed
+        answers gives it (generation/owed_answers.py, `keep`), rather than the error handler now and the next start
+        a second time."""
+        try:
+            await answering
+        except discord.HTTPException:
+            log.warning("Could not answer a request after its defer; left to the sweep for owed answers", exc_info=True)
+            if owed is not None and self._owed is not None:
+                await self._owed.release(owed.interaction_id)
+            return
+        await self._settle(owed)
 
     async def _settle(self, owed: OwedAnswer | None) -> None:
         if owed is not None and self._owed is not None:

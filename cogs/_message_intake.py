@@ -55,6 +55,7 @@ from generation.history import JobHistory
 from generation.inline_options import parse_inline_options
 from generation.message_requests import MessageRequestBook
 from generation.refusals import (
+    AnsweredElsewhere,
     ChannelNotAllowed,
     ChannelNotPostable,
     ChatOff,
@@ -268,6 +269,9 @@ class MessageIntake:
                 source_message_id=message.id,
             )
             job = await self._intake.admit(self._client, draft, origin)
+        except AnsweredElsewhere:
+            # Another process answered the claim meanwhile (in this reply): nothing more is said or recorded.
+            return None
         except Refusal as refusal:
             await self._show_refusal(reply, refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)

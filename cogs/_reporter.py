@@ -64,6 +64,15 @@ FailureListener = Callable[[Failed], None]
 """Told of each failure before the member is (the moderation log); must not block."""
 
 
+class FailureNotShown(Exception):
+    """Discord did not take a failure notice this time: the failure stays untold, to be told again."""
+
+
+def _for_now(exc: discord.HTTPException) -> bool:
+    """Whether Discord refused only for now (a rate limit past discord.py's tries, an outage): worth trying later."""
+    return exc.status == 429 or exc.status >= 500
+
+
 def _token_gone(exc: discord.HTTPException) -> bool:
     return exc.status == 401 or exc.code in _TOKEN_GONE or exc.code in _MESSAGE_GONE
 
@@ -213,6 +222,10 @@ class DiscordReporter:
                     await self._edit_reply(embed=embed, view=None, attachments=[], more=prompt)
                 return
             except discord.HTTPException as exc:
+                if _for_now(exc):
+                    # Raised, not swallowed: the member saw nothing, so the failure must not be noted as told
+                    # (generation/failures.py, `tell`); it is told again by the next look for untold failures.
+                    raise
                 if not self._gone(exc):
                     log.warning("job %s: could not show the failure: %s", job.id, exc)
                     return
@@ -222,7 +235,7 @@ class DiscordReporter:
         footer = i18n.translate("result.job", job.locale, reference=reference) if reference else None
         if footer:
             embed.set_footer(text=footer)
-        await self._outbox.send(
+        receipt = await self._outbox.send(
             job,
             Post(
                 channel_text=i18n.translate("reporter.failed.channel", job.locale, member=job.user_id),
@@ -233,6 +246,9 @@ class DiscordReporter:
                 footer=footer,
             ),
         )
+        if not receipt.delivered and not receipt.permanent:
+            # Discord may take it later (a rate limit, an outage): not told yet, so not to be noted as told.
+            raise FailureNotShown(f"job {job.id}: {receipt.detail}")
 
     # -- Discord plumbing -------------------------------------------------------------------------------------
 

@@ -83,6 +83,14 @@ class OwedAnswers:
         except Exception:
             log.exception("Could not forget the answered request of interaction %s", interaction_id)
 
+    async def release(self, interaction_id: int) -> None:
+        """Answering the request failed here: let go of its record, so that the next sweep (of any process, this
+        one included) answers it (a failure is logged; the next start answers it then)."""
+        try:
+            await self._repository.release(interaction_id, self._owner)
+        except Exception:
+            log.exception("Could not let go of the request of interaction %s", interaction_id)
+
     async def answer_left_over(self, answer: Answerer, *, at_start: bool = False) -> int:
         """Answer what stopped processes left, for this process's servers; how many were answered.
 

@@ -283,9 +283,12 @@ class Pipeline:
             )
             if request.reply_message_id is not None:
                 job = await store.jobs.set_reply_message(job_id, request.reply_message_id)
-            if request.source_message_id is not None:
-                # With the job, or not at all: the message's claim then owes no other answer.
-                await store.message_requests.attach_job(request.source_message_id, job_id)
+            # With the job, or not at all: the message's claim then owes no other answer. A claim answered meanwhile
+            # (this process stalled past the owed grace, and another's start-up answered it) is not a job as well.
+            if request.source_message_id is not None and not await store.message_requests.attach_job(
+                request.source_message_id, job_id
+            ):
+                raise AnsweredElsewhere()
             if self._config.lease_ttl is not None:
                 await store.jobs.claim(job_id, self._config.owner, self._config.lease_ttl)
         return job

@@ -76,7 +76,10 @@ class UntoldFailures:
             if config.lease_ttl is not None and not await store.jobs.claim(job.id, config.owner, config.lease_ttl):
                 left += 1  # its process may be telling it right now
                 continue
-            refunded = max(job.n * job.weight - await store.quotas.reserved_for_job(job.id), 0)
+            # Whether the failure gave the images back: then the job holds none. A job that still holds some (a
+            # failure that is not refunded, after fewer images than asked were given back) says nothing was.
+            held = await store.quotas.reserved_for_job(job.id)
+            refunded = 0 if held else job.n * job.weight  # weighted, as `failures.record` counts it
             kind = next((k for k in FailureKind if k.value == job.error_code), FailureKind.INTERNAL)
             event = Failed(job, kind, refunded, details_lost=True)
             try:

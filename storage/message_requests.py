@@ -87,12 +87,18 @@ class MessageRequestRepository:
             {"reply": reply_message_id, "source": source_message_id},
         )
 
-    async def attach_job(self, source_message_id: int, job_id: str) -> None:
-        """The message became this job (called in the transaction that creates the job)."""
-        await self._db.execute(
-            "UPDATE message_requests SET job_id = :job_id WHERE source_message_id = :source",
+    async def attach_job(self, source_message_id: int, job_id: str) -> bool:
+        """The message became this job (called in the transaction that creates the job); False, changing nothing,
+        when its claim was answered meanwhile (another process's start-up answered a claim it took for a crash's)
+        or names a job already: the message must then not become a job."""
+        changed = await self._db.execute(
+            """
+            UPDATE message_requests SET job_id = :job_id
+            WHERE source_message_id = :source AND job_id IS NULL AND answered_at IS NULL
+            """,
             {"job_id": job_id, "source": source_message_id},
         )
+        return changed > 0
 
     async def answered(self, source_message_id: int) -> None:
         """The member was answered without a job (a refusal, an error): nothing more is owed."""

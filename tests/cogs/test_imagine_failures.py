@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import i18n
+from storage.jobs import Job, JobState
 from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
 from tests.fakes.discord import CallbackType, InteractionRecord, MessageRecord
-from tests.fakes.toapis import Endpoint, Fault, Timeline
+from tests.fakes.toapis import Endpoint, Fault, Outcome, Timeline
 
 
 def breaker_closed(world: World) -> Callable[[], Awaitable[bool]]:
@@ -135,3 +136,89 @@ async def test_an_upstream_that_keeps_failing_refunds_and_says_to_try_later(make
         assert usage.status == "failed"
         assert usage.error is not None
         assert usage.error.startswith("upstream: ")
+
+
+async def test_a_failure_discord_refuses_to_show_for_now_is_told_again_not_noted_as_told(
+    make_world: WorldFactory,
+) -> None:
+    """Discord answers the failure's edit 429 until discord.py gives up: the member saw nothing, so the failure
+    is not noted as told, and the next look for untold failures (here, the next start) tells it."""
+    # A long edit interval keeps progress edits out of the way: after the first one, the next edit is the failure.
+    async with make_world(PROGRESS_EDIT_INTERVAL="30") as world:
+        world.api.queue_timeline(Timeline.never_ends())
+        call = await world.imagine("a lighthouse in fog")
+
+        async def running() -> bool:
+            jobs = await world.jobs()
+            return bool(jobs) and jobs[0].task_id is not None
+
+        await wait_until(running)
+        await world.discord.wait_for(lambda: call.original is not None and bool(call.original.edits), 10)
+        # discord.py tries a webhook request five times on 429, then raises.
+        refusals = world.discord.inject_429("PATCH /webhooks/*", times=5, retry_after=0.01)
+        (job,) = await world.jobs()
+        (task,) = world.api.tasks_for(job.id)
+
+        world.api.end_task(task.id, Outcome.FAILED)
+
+        failed = await world.finished_job()
+        assert failed.state is JobState.FAILED
+        await wait_until(lambda: _run_over(world, job.id))
+        assert refusals.remaining == 0
+        assert showing_title(call, "Could not generate") is None
+        stored = await world.store.jobs.get(job.id)
+        assert stored is not None
+        assert stored.delivered_at is None  # not told: still owed
+
+        await world.restart()
+
+        await world.discord.wait_for(lambda: showing_title(call, "Could not generate"), 15)
+        told = await wait_until(lambda: _told(world, job.id))
+        assert told.delivered_at is not None
+
+
+async def _run_over(world: World, job_id: str) -> bool:
+    return world.pipeline.reporter_of(job_id) is None
+
+
+async def _told(world: World, job_id: str) -> Job | None:
+    job = await world.store.jobs.get(job_id)
+    return job if job is not None and job.delivered_at is not None else None
+
+
+async def test_a_failure_notice_the_channel_refuses_for_now_is_told_again_not_noted_as_told(world: World) -> None:
+    """Past the reply's 15 minutes the failure goes to the channel, where Discord answers 429 until discord.py
+    gives up: not told, so told again (here, at the next start), once."""
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine("a harbour at night")
+
+    async def running() -> bool:
+        jobs = await world.jobs()
+        return bool(jobs) and jobs[0].task_id is not None
+
+    await wait_until(running)
+    world.discord.expire_token(call)
+    # discord.py tries a request five times on 429, then raises.
+    refusals = world.discord.inject_429("POST /channels/*/messages", times=5, retry_after=0.01)
+    (job,) = await world.jobs()
+    (task,) = world.api.tasks_for(job.id)
+
+    world.api.end_task(task.id, Outcome.FAILED)
+
+    await world.finished_job()
+    await wait_until(lambda: _run_over(world, job.id))
+    assert refusals.remaining == 0
+    assert _notices(world) == []
+    stored = await world.store.jobs.get(job.id)
+    assert stored is not None
+    assert stored.delivered_at is None  # not told: still owed
+
+    await world.restart()
+
+    await wait_until(lambda: _told(world, job.id))
+    (notice,) = _notices(world)
+    assert f"<@{world.member.id}>" in notice.content
+
+
+def _notices(world: World) -> list[MessageRecord]:
+    return [m for m in world.discord.channel_messages(world.channel) if m.interaction is None and not m.deleted]

@@ -12,8 +12,10 @@ import discord
 import pytest
 
 import i18n
+from cogs._owed import OwedAnswerer
 from storage.clock import utc_now
 from storage.owed_answers import OwedAnswer
+from storage.quotas import Period, RuleScope
 from tests.cogs.conftest import World, WorldFactory, delivered, png_upload
 
 RESTARTED = i18n.translate("owed.restarted", i18n.SOURCE, bot="Imagine")
@@ -162,3 +164,24 @@ async def test_a_stop_while_the_defer_is_in_flight_waits_for_the_request(
         assert (job.state.value, job.images_delivered) == ("completed", 1)
         await world.discord.wait_for(lambda: delivered(call), 15, what="the images")
         assert await world.store.owed_answers.count() == 0
+
+
+async def test_a_refusal_discord_would_not_take_is_answered_once_by_the_next_sweep(world: World) -> None:
+    """The quota refuses the request after the defer, and Discord answers the private refusal 429 until discord.py
+    gives up: the member is still owed an answer, which the sweep for owed answers gives (every minute), once; not
+    an error now and a second answer at the next start."""
+    await world.store.quotas.set_rule(world.guild.id, RuleScope.MEMBER, 0, Period.DAY)
+    refusals = world.discord.inject_429("POST /webhooks/*", times=5, retry_after=0.01)
+
+    call = await world.imagine("a kite over the dunes")
+    await world.discord.wait_for(lambda: call.original is not None and call.original.deleted, 10)
+    await world.interactions_handled()
+    assert refusals.remaining == 0
+
+    await world.bot.services.owed_answers.answer_left_over(OwedAnswerer(world.bot))
+
+    (answer,) = call.followups
+    assert answer.ephemeral
+    assert "a kite over the dunes" in answer.embeds[0]["description"]
+    assert await world.store.owed_answers.count() == 0
+    assert await world.jobs() == []

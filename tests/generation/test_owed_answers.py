@@ -201,3 +201,23 @@ async def test_with_leases_a_live_process_keeps_its_records_and_answers_a_dead_o
     assert answers.asked == [2]
     (left,) = await store.owed_answers.orphans("nobody", expired_only=False)
     assert (left.interaction_id, left.owner) == (1, alive.owner)
+
+
+async def test_a_message_another_process_answered_meanwhile_becomes_no_job(harness: Harness) -> None:
+    """A request in the conversation whose admission stalled past the owed grace: another process's start-up
+    answered its claim (nothing was counted, it said). The admission that comes after must not make a job too."""
+    pipeline = await harness.start()
+    store = harness.store
+    assert store is not None
+    assert await store.message_requests.claim(77, guild_id=1, channel_id=500, user_id=100, locale="en-US")
+    await store.message_requests.set_reply(77, 901)
+    await store.message_requests.answered(77)  # the other process's `MessageIntake.answer_owed`
+
+    with pytest.raises(AnsweredElsewhere):
+        await harness.submit(pipeline, dataclasses.replace(request(), source_message_id=77))
+
+    assert await store.jobs.list_unfinished() == []
+    assert await store.db.fetch_all("SELECT job_id FROM quota_ledger") == []
+    claim = await store.message_requests.get(77)
+    assert claim is not None
+    assert claim.job_id is None

@@ -18,12 +18,13 @@ import pytest
 import i18n
 from cogs._texts import failure_text
 from generation.alerts import AlertKind
-from generation.events import DeliveryReceipt, FailureKind, Late, Paused, Queued
+from generation.events import DeliveryReceipt, Failed, FailureKind, Late, Paused, Queued
 from generation.refusals import Unavailable
 from generation.requests import Reference
 from storage.jobs import JobState
+from tests.e2e.harness import wait_until
 from tests.fakes.toapis import INSTANT_RETRY, Endpoint, FakeToAPIs, Fault, Timeline
-from tests.generation.conftest import BlockingJobs, Harness, png_bytes, request
+from tests.generation.conftest import BlockingJobs, Harness, RecordingReporter, png_bytes, request
 from toapis import DownloadedImage, DownloadError, ToAPIsClient
 
 UNSUPPORTED = {"success": False, "message": "Unsupported image type. Allowed: JPEG, PNG, WebP, GIF"}
@@ -544,3 +545,41 @@ async def test_the_pipeline_keeps_no_reporter_of_a_finished_job(harness: Harness
     await harness.settled(job.id for job in jobs)
     gc.collect()
     assert [ref() for ref in refs] == [None, None, None]
+
+
+async def test_a_failure_told_after_a_restart_does_not_say_images_some_of_which_stay_counted_were_not(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two of four 2K images came back (two given back), then their delivery was refused for good: the two
+    delivered stay counted. Told only after a restart (the first telling failed), the failure must not say the
+    images were not counted."""
+    fake, board = harness.fake, harness.board
+    fake.queue_timeline(Timeline.fewer_images(2))
+    board.receipt_for = lambda event: DeliveryReceipt(delivered=False, permanent=True, detail="channel deleted")
+    told = RecordingReporter.failed
+
+    async def first_telling_fails(self: RecordingReporter, event: Failed) -> None:
+        if not event.details_lost:
+            raise RuntimeError("Discord is down")
+        await told(self, event)
+
+    monkeypatch.setattr(RecordingReporter, "failed", first_telling_fails)
+    pipeline = await harness.start()
+    job = await harness.submit(pipeline, request(n=4, weight=2))
+    store = harness.store
+    assert store is not None
+
+    async def failed_untold() -> bool:
+        stored = await store.jobs.get(job.id)
+        return stored is not None and stored.is_finished and pipeline.reporter_of(job.id) is None
+
+    await wait_until(failed_untold, 10, what="the failure, stored and not told")
+    assert await store.quotas.reserved_for_job(job.id) == 4  # the two delivered 2K images
+
+    await harness.restart(pipeline)
+
+    await board.wait_finished([job.id])
+    failed = board.failure(job.id)
+    assert (failed.kind, failed.details_lost) == (FailureKind.DELIVERY, True)
+    assert failed.refunded == 0
+    assert "not counted" not in failure_text(failed, i18n.SOURCE)
