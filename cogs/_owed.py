@@ -18,7 +18,7 @@ from cogs._embeds import NO_MENTIONS, prompt_embed
 from cogs._reporter import TOKEN_MARGIN
 from generation.owed_answers import Outcome
 from storage.clock import utc_now
-from storage.owed_answers import OwedAnswer
+from storage.owed_answers import RELEASED, OwedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class OwedAnswerer:
         self._client = client
 
     async def __call__(self, owed: OwedAnswer) -> Outcome:
-        text = owed_text(owed, "owed.restarted")
+        # A record its process gave up (its answer failed there) was not left by a restart.
+        text = owed_text(owed, "owed.unanswered" if owed.owner == RELEASED else "owed.restarted")
         if owed.reply_message_id is not None and utc_now() < owed.token_expires_at - TOKEN_MARGIN:
             webhook = discord.Webhook.partial(owed.application_id, owed.interaction_token, client=self._client)
             webhook.type = discord.WebhookType.application

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from storage.clock import Clock, from_epoch_ms, optional_from_epoch_ms, to_epoch_ms, utc_now
 from storage.database import Database, Row
+
+# The owner of a row a process gave up because answering it failed there (not because it stopped).
+RELEASED: Final = ""
 
 
 @dataclass(frozen=True)
@@ -158,10 +161,10 @@ class OwedAnswerRepository:
         """Give a claimed row up (answering it failed): any process's next sweep takes it."""
         released = await self._db.execute(
             """
-            UPDATE owed_answers SET owner = '', lease_expires_at = 0
+            UPDATE owed_answers SET owner = :released, lease_expires_at = 0
             WHERE interaction_id = :id AND owner = :owner
             """,
-            {"id": interaction_id, "owner": owner},
+            {"id": interaction_id, "owner": owner, "released": RELEASED},
         )
         return released > 0
 

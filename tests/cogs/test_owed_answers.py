@@ -182,6 +182,8 @@ async def test_a_refusal_discord_would_not_take_is_answered_once_by_the_next_swe
 
     (answer,) = call.followups
     assert answer.ephemeral
+    # The bot never restarted: the member is told it could not answer in time.
+    assert answer.content == i18n.translate("owed.unanswered", "en-US")
     assert "a kite over the dunes" in answer.embeds[0]["description"]
     assert await world.store.owed_answers.count() == 0
     assert await world.jobs() == []
