@@ -5,8 +5,11 @@ Sources: ToAPIs' documentation repository (GitHub `toapis/docs`) at commit 7ed09
 is DOCUMENTED on that page unless a comment marks it ASSUMED (the page is silent or contradicts another).
 
 Imagine offers only the models that make images from a prompt on `POST /v1/images/generations`, with optional
-reference images. Left out: the edit modes (gpt-image-2/edits and gpt-image-2/official require `image_urls`;
-grok-imagine-1.0/edits is another endpoint, `POST /v1/images/edits`). Two judgement calls, both included:
+reference images. Left out: the edit modes (gpt-image-2/edits requires `image_urls`; grok-imagine-1.0/edits is
+another endpoint, `POST /v1/images/edits`), and gpt-image-2-official (gpt-image-2/official), whose references are
+optional but which would add little and is unsure of itself: at 1k and 2k it makes gpt-image-2's pixels, its 4k
+covers only 6 of the 13 ratios, and its page says at most 4 images in its introduction but n 1-10 in its
+parameters. Two judgement calls, both included:
 
 - flux-kontext: a reference turns it into an edit of that image, but references are optional and the model
   draws from a prompt alone; with at most one reference and one image per call (ASSUMED, see below) it fits.
@@ -299,14 +302,14 @@ _SEEDREAM_50_PIXELS: Final = _table(
     }
 )
 
-# ASSUMED for gpt-image-2 and gpt-image-2-vip: their pages give n a default of 1 but no range. The older
-# gpt-image-2 page (and OpenAI's API it mirrors) allows 1-10, and Imagine has asked up to 4 of it since.
+# ASSUMED for gpt-image-2 and gpt-image-2-vip: their pages give n a default of 1 but no range. 1-10 is what
+# OpenAI's API allows and what the gpt-image-2/edits page (the same model id) documents; Imagine asks at most 4.
 _N_OPENAI: Final = frozenset(range(1, 11))
 _N_ONE: Final = frozenset({1})
 _N_124: Final = frozenset({1, 2, 4})
 
-# Reference images of gpt-image-2 and gpt-image-2-vip. ASSUMED maximum: their pages give none; the edit pages of
-# the same model (gpt-image-2/edits, gpt-image-2/official) take at most 16.
+# Reference images of gpt-image-2 and gpt-image-2-vip. ASSUMED maximum: their pages give none; the
+# gpt-image-2/edits and gpt-image-2/official pages take at most 16.
 _GPT_IMAGE_2_REFERENCES: Final = References(field="reference_images", max_count=16, aliases=("image_urls",))
 
 # Seedream 4.0-5.0 (and, ASSUMED, 5.0 pro: "as 4.0") take at most 15 reference and generated images together.

@@ -45,7 +45,7 @@ def test_resolutions_and_their_weights() -> None:
 
 def test_the_models_offered() -> None:
     # Every text-to-image model on POST /v1/images/generations; the edit modes (gpt-image-2/edits,
-    # gpt-image-2-official, grok-imagine-1.0-edit) are not among them.
+    # grok-imagine-1.0-edit) and gpt-image-2-official (see the catalog's docstring) are not among them.
     assert set(MODELS) == {
         "gpt-image-2",
         "gpt-image-2-vip",
