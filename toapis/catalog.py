@@ -730,10 +730,16 @@ class RequestOption(StrEnum):
     N = "n"
     REFERENCES = "references"
 
-    @property
-    def param(self) -> str:
-        """The request body field it becomes ("aspect" travels as `size`)."""
-        return {RequestOption.ASPECT: "size", RequestOption.REFERENCES: "reference_images"}.get(self, self.value)
+    def param(self, spec: ModelSpec | None) -> str:
+        """The request body field it becomes for the model: "aspect" travels as `size`, references in the model's
+        own field (`image_urls` for most). A model that takes none, or no model known, gets the API's general
+        name for them, `reference_images`."""
+        if self is RequestOption.ASPECT:
+            return "size"
+        if self is RequestOption.REFERENCES:
+            own = spec.references.field if spec is not None else None
+            return own or "reference_images"
+        return self.value
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,8 @@ def test_check_request_names_the_option_and_what_the_model_offers(
 
 
 def test_request_options_name_their_body_fields() -> None:
-    assert {option: option.param for option in RequestOption} == {
+    gpt = catalog.get_model("gpt-image-2")
+    assert {option: option.param(gpt) for option in RequestOption} == {
         RequestOption.MODEL: "model",
         RequestOption.PROMPT: "prompt",
         RequestOption.ASPECT: "size",
@@ -329,6 +330,22 @@ def test_request_options_name_their_body_fields() -> None:
         RequestOption.N: "n",
         RequestOption.REFERENCES: "reference_images",
     }
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        ("gpt-image-2", "reference_images"),
+        ("gpt-image-2-vip", "reference_images"),
+        ("gpt-4o-image", "image_urls"),
+        ("doubao-seedream-4-5", "image_urls"),
+        ("grok-imagine-1.0", "reference_images"),  # takes none: the API's general name
+        (None, "reference_images"),
+    ],
+)
+def test_references_are_named_by_the_models_own_field(model: str | None, field: str) -> None:
+    spec = None if model is None else catalog.get_model(model)
+    assert RequestOption.REFERENCES.param(spec) == field
 
 
 def test_describe_n() -> None:
