@@ -409,8 +409,8 @@ class Intake:
 
     async def _references(self, client: discord.Client, draft: Draft, model: ModelSpec) -> tuple[Reference, ...]:
         """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared for
-        `model`: a few requests at a time. Stored ones passed the same model's checks when their job was admitted
-        (a re-roll or a remix keeps its model)."""
+        `model`: a few requests at a time. Stored ones are not held to the model's rules again: only a result
+        offers a re-roll or a remix, which keeps its model, and that model took them when the result was made."""
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:

@@ -157,7 +157,8 @@ class References:
     aliases: tuple[str, ...] = ()
     # True if the model needs at least one (never so for the models here: those are edit modes, left out).
     required: bool = False
-    # The image types the page names, as MIME types. Preparation sends JPEG or PNG, which every page names.
+    # The image types the page names, as MIME types. Preparation makes every reference JPEG or PNG, which each of
+    # these lists holds, so only the shape rules below are checked before a submit.
     formats: tuple[str, ...] | None = None
     # The most bytes one image may have ("10 MB", read as the upload limit is: 10,000,000).
     max_bytes: int | None = None
