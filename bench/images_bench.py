@@ -107,9 +107,9 @@ def worker(root: str, out: str, max_side: int, files: list[str]) -> None:
     from generation.validation import prepare_references
 
     blobs = [Path(file).read_bytes() for file in files]
-    options = {"max_side": max_side} if max_side else {}  # the code before had no max_side
     started = time.process_time()
-    prepared = asyncio.run(prepare_references(blobs, **options))
+    # The code before had no max_side.
+    prepared = asyncio.run(prepare_references(blobs, max_side=max_side) if max_side else prepare_references(blobs))
     cpu = time.process_time() - started
     peak_kb = peak_rss_kb()
     if out:

@@ -47,6 +47,7 @@ from generation.server_settings import ServerSettings
 from generation.validation import prepare_references
 from storage.jobs import Job, JobKind
 from storage.owed_answers import OwedAnswer
+from toapis.catalog import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,7 @@ class Intake:
         guild_id, user_id = origin.guild_id, origin.user_id
         prompt, choice = self._check_draft(guild_id, draft)
         await self.admission.check_quota(guild_id, user_id, origin.role_ids, draft.n, choice)
-        references = await self._references(client, draft)
+        references = await self._references(client, draft, choice.model)
         return JobRequest(
             guild_id=guild_id,
             channel_id=origin.channel_id,
@@ -418,9 +419,10 @@ class Intake:
         if isinstance(refusal, PromptBlocked) and self._moderation and guild_id is not None and channel_id is not None:
             self._moderation.blocked(refusal, guild_id=guild_id, channel_id=channel_id, user_id=user_id, source=source)
 
-    async def _references(self, client: discord.Client, draft: Draft) -> tuple[Reference, ...]:
-        """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared:
-        a few requests at a time."""
+    async def _references(self, client: discord.Client, draft: Draft, model: ModelSpec) -> tuple[Reference, ...]:
+        """The request's references, stored ones (a re-roll's) first, then its attachments read and prepared for
+        `model`: a few requests at a time. Stored ones are not held to the model's rules again: only a result
+        offers a re-roll or a remix, which keeps its model, and that model took them when the result was made."""
         async with self._reference_pool:
             stored: tuple[Reference, ...] = ()
             if draft.stored_references is not None:
@@ -434,7 +436,7 @@ class Intake:
                     # open it anew on the message ("Imagine from images").
                     raise FormExpired() from unreadable
                 raise
-            prepared = await prepare_references(read)
+            prepared = await prepare_references(read, model=model)
         return (*stored, *(Reference(item.data, item.mime_type) for item in prepared))
 
     def _check_draft(self, guild_id: int, draft: Draft) -> tuple[str, Choice]:

@@ -50,7 +50,9 @@ from generation.refusals import (
     PromptTooLong,
     QuotaExceeded,
     ReferencesExpired,
+    ReferenceSideTooShort,
     ReferencesNotSaved,
+    ReferenceTooElongated,
     ReferenceUnusable,
     Refusal,
     ReplyTargetHidden,
@@ -236,6 +238,16 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
             }
             which = "one" if count == 1 else "many"
             return t(f"refusal.image.{problem.value}.{which}", position=position, **numbers)
+        case ReferenceSideTooShort(
+            position=position, count=count, model=model, width=width, height=height, min_side=min_side
+        ):
+            key = "refusal.image.side_too_short.one" if count == 1 else "refusal.image.side_too_short.many"
+            # Pixels read as they are ("40×10"), as for an image over the pixel limit.
+            sides = {"width": str(width), "height": str(height)}
+            return i18n.plural(key, min_side, locale, position=position, model=model, **sides)
+        case ReferenceTooElongated(position=position, count=count, model=model, max_ratio=max_ratio):
+            key = "refusal.image.too_elongated.one" if count == 1 else "refusal.image.too_elongated.many"
+            return t(key, position=position, model=model, ratio=max_ratio)
         case MessageHasNoImages(forwarded=True):
             return t("refusal.message_no_images_forwarded")
         case MessageHasNoImages():

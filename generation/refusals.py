@@ -142,6 +142,31 @@ class ReferenceUnusable(Refusal):
 
 
 @dataclass(eq=False)
+class ReferenceSideTooShort(Refusal):
+    """A reference, as prepared, with a side shorter than its model takes (catalog.References.min_side)."""
+
+    position: int
+    count: int
+    model: str
+    """The model's readable name."""
+    width: int
+    height: int
+    min_side: int
+
+
+@dataclass(eq=False)
+class ReferenceTooElongated(Refusal):
+    """A reference, as prepared, longer and narrower than its model takes: its long side more than `max_ratio`
+    times its short side (catalog.References.aspect_range)."""
+
+    position: int
+    count: int
+    model: str
+    """The model's readable name."""
+    max_ratio: int
+
+
+@dataclass(eq=False)
 class PromptBlocked(Refusal):
     """The prompt holds one of the server's blocked words (which one is never said). It carries what the usage
     log and the moderation log record of the request."""

@@ -1,7 +1,7 @@
 """What a request may contain, checked with reasons a member understands.
 
 `check_options` needs no I/O, so the cog runs it before its first response; `prepare_references` decodes the
-images (in a thread) once their bytes have been read.
+images (in a thread) once their bytes have been read, and holds them to their model's rule on shape.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from generation.images import EncodedImage, ImageRejected, check_reference, prep
 from generation.refusals import (
     PromptEmpty,
     PromptTooLong,
+    ReferenceSideTooShort,
+    ReferenceTooElongated,
     ReferenceUnusable,
     TooManyImages,
     TooManyReferences,
 )
 from toapis import catalog
+from toapis.catalog import ModelSpec, ShapeProblem
 from toapis.contract import REFERENCE_MAX_SIDE
 from toapis.contract import UPLOAD_MAX_BYTES as MAX_UPLOAD_BYTES
 
@@ -47,12 +50,29 @@ def check_options(prompt: str, n: int, *, max_n: int, reference_count: int = 0) 
     return cleaned
 
 
+def check_reference_shape(model: ModelSpec, width: int, height: int, *, position: int, count: int) -> None:
+    """Refuse a reference whose shape breaks the model's rule (Seedream's: 1:3 to 3:1, sides of 15 px or more).
+
+    Its format and size need no such check: preparation makes every reference one that every model takes."""
+    rules = model.references
+    problem = rules.shape_problem(width, height)
+    if problem is ShapeProblem.SIDE_TOO_SHORT and rules.min_side is not None:
+        raise ReferenceSideTooShort(position, count, model.name, width, height, rules.min_side)
+    if problem is ShapeProblem.TOO_ELONGATED and rules.max_elongation is not None:
+        raise ReferenceTooElongated(position, count, model.name, int(rules.max_elongation))
+
+
 def prepare_references_sync(
-    blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = REFERENCE_MAX_SIDE
+    blobs: Sequence[bytes],
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_side: int = REFERENCE_MAX_SIDE,
+    model: ModelSpec | None = None,
 ) -> list[EncodedImage]:
     """Check each reference by its bytes and fit it to the upload limit and to what the model uses (`max_side`
     pixels on the long side); the reason names the bad image. One at a time, so that a request's memory holds
-    one decoded image at most."""
+    one decoded image at most. With `model`, each is held to its rule on shape as prepared, which is what the
+    model receives: a refusal then comes before anything is reserved or uploaded."""
     if len(blobs) > MAX_REFERENCES:
         raise TooManyReferences(len(blobs), MAX_REFERENCES)
     # Every image's type and header first (no decoding): a request refused for its last image costs little.
@@ -62,7 +82,10 @@ def prepare_references_sync(
     prepared = []
     for position, data in enumerate(blobs, start=1):
         with _naming(position, len(blobs)):
-            prepared.append(prepare_reference(data, max_bytes=max_bytes, max_side=max_side))
+            image = prepare_reference(data, max_bytes=max_bytes, max_side=max_side)
+        if model is not None:
+            check_reference_shape(model, image.width, image.height, position=position, count=len(blobs))
+        prepared.append(image)
     return prepared
 
 
@@ -76,7 +99,11 @@ def _naming(position: int, count: int) -> Iterator[None]:
 
 
 async def prepare_references(
-    blobs: Sequence[bytes], *, max_bytes: int = MAX_UPLOAD_BYTES, max_side: int = REFERENCE_MAX_SIDE
+    blobs: Sequence[bytes],
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_side: int = REFERENCE_MAX_SIDE,
+    model: ModelSpec | None = None,
 ) -> list[EncodedImage]:
     """`prepare_references_sync` in a thread: decoding and re-encoding must not block the event loop.
 
@@ -84,4 +111,4 @@ async def prepare_references(
     queue in the order they came, rather than in the order the threads happen to finish."""
     if not blobs:
         return []
-    return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes, max_side=max_side)
+    return await asyncio.to_thread(prepare_references_sync, blobs, max_bytes=max_bytes, max_side=max_side, model=model)

@@ -5,8 +5,11 @@ Sources: ToAPIs' documentation repository (GitHub `toapis/docs`) at commit 7ed09
 is DOCUMENTED on that page unless a comment marks it ASSUMED (the page is silent or contradicts another).
 
 Imagine offers only the models that make images from a prompt on `POST /v1/images/generations`, with optional
-reference images. Left out: the edit modes (gpt-image-2/edits and gpt-image-2/official require `image_urls`;
-grok-imagine-1.0/edits is another endpoint, `POST /v1/images/edits`). Two judgement calls, both included:
+reference images. Left out: the edit modes (gpt-image-2/edits requires `image_urls`; grok-imagine-1.0/edits is
+another endpoint, `POST /v1/images/edits`), and gpt-image-2-official (gpt-image-2/official), whose references are
+optional but which would add little and is unsure of itself: at 1k and 2k it makes gpt-image-2's pixels, its 4k
+covers only 6 of the 13 ratios, and its page says at most 4 images in its introduction but n 1-10 in its
+parameters. Two judgement calls, both included:
 
 - flux-kontext: a reference turns it into an edit of that image, but references are optional and the model
   draws from a prompt alone; with at most one reference and one image per call (ASSUMED, see below) it fits.
@@ -24,10 +27,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Final
+
+from toapis.mime import JPEG, PNG, WEBP
 
 DOCS_COMMIT: Final = "7ed09d1e264cfbb7fff90d42cbe34f4d56d5f3c3"
 DOCS_ROOT: Final = "docs/en/api-reference/images/"
@@ -131,9 +137,17 @@ class ResolutionPlacement(StrEnum):
     NONE = "none"  # no resolution parameter: nothing is sent
 
 
+class ShapeProblem(StrEnum):
+    """Which of its model's rules a reference image's shape breaks."""
+
+    SIDE_TOO_SHORT = "side_too_short"  # a side under `References.min_side`
+    TOO_ELONGATED = "too_elongated"  # width over height outside `References.aspect_range`
+
+
 @dataclass(frozen=True)
 class References:
-    """How a model takes reference images: always as a list of plain http(s) URL strings."""
+    """How a model takes reference images (always as a list of plain http(s) URL strings), and what each image
+    must be. Every rule on the images is the page's; None where the page states none."""
 
     # The body field; None when the model takes no reference images.
     field: str | None
@@ -143,13 +157,45 @@ class References:
     aliases: tuple[str, ...] = ()
     # True if the model needs at least one (never so for the models here: those are edit modes, left out).
     required: bool = False
+    # The image types the page names, as MIME types. Preparation makes every reference JPEG or PNG, which each of
+    # these lists holds, so only the shape rules below are checked before a submit.
+    formats: tuple[str, ...] | None = None
+    # The most bytes one image may have ("10 MB", read as the upload limit is: 10,000,000).
+    max_bytes: int | None = None
+    # The most pixels on either side.
+    max_side: int | None = None
+    # Width over height, both ends allowed. The pages that state one give 1/k to k.
+    aspect_range: tuple[Fraction, Fraction] | None = None
+    # The fewest pixels on either side.
+    min_side: int | None = None
+
+    @property
+    def max_elongation(self) -> Fraction | None:
+        """How many times its short side an image's long side may be (3 for 1/3 to 3); None: no such rule."""
+        if self.aspect_range is None:
+            return None
+        low, high = self.aspect_range
+        return max(high, 1 / low)
+
+    def shape_problem(self, width: int, height: int) -> ShapeProblem | None:
+        """The rule an image of this size breaks, a short side before its proportions; None when it fits."""
+        if self.min_side is not None and min(width, height) < self.min_side:
+            return ShapeProblem.SIDE_TOO_SHORT
+        if self.aspect_range is not None and width > 0 and height > 0:
+            low, high = self.aspect_range
+            if not low <= Fraction(width, height) <= high:
+                return ShapeProblem.TOO_ELONGATED
+        return None
 
 
 _NO_REFERENCES: Final = References(field=None, max_count=0)
+_UNSTATED: Final = References(field="image_urls", max_count=0)
+# Key L of the pages that give it (gpt-4o, the Gemini pages, grok-image): "each ≤10 MB, jpeg/jpg/png/webp".
+_L: Final = replace(_UNSTATED, formats=(JPEG, PNG, WEBP), max_bytes=10_000_000)
 
 
-def _image_urls(max_count: int) -> References:
-    return References(field="image_urls", max_count=max_count)
+def _image_urls(max_count: int, rules: References = _UNSTATED) -> References:
+    return replace(rules, max_count=max_count)
 
 
 @dataclass(frozen=True)
@@ -299,18 +345,30 @@ _SEEDREAM_50_PIXELS: Final = _table(
     }
 )
 
-# ASSUMED for gpt-image-2 and gpt-image-2-vip: their pages give n a default of 1 but no range. The older
-# gpt-image-2 page (and OpenAI's API it mirrors) allows 1-10, and Imagine has asked up to 4 of it since.
+# ASSUMED for gpt-image-2 and gpt-image-2-vip: their pages give n a default of 1 but no range. 1-10 is what
+# OpenAI's API allows and what the gpt-image-2/edits page (the same model id) documents; Imagine asks at most 4.
 _N_OPENAI: Final = frozenset(range(1, 11))
 _N_ONE: Final = frozenset({1})
 _N_124: Final = frozenset({1, 2, 4})
 
-# Reference images of gpt-image-2 and gpt-image-2-vip. ASSUMED maximum: their pages give none; the edit pages of
-# the same model (gpt-image-2/edits, gpt-image-2/official) take at most 16.
+# Reference images of gpt-image-2 and gpt-image-2-vip. ASSUMED maximum: their pages give none; the
+# gpt-image-2/edits and gpt-image-2/official pages take at most 16.
 _GPT_IMAGE_2_REFERENCES: Final = References(field="reference_images", max_count=16, aliases=("image_urls",))
 
 # Seedream 4.0-5.0 (and, ASSUMED, 5.0 pro: "as 4.0") take at most 15 reference and generated images together.
 _SEEDREAM_TOTAL: Final = 15
+
+# Seedream 4.0-5.0, and 5.0 pro "as 4.0": at most 10 references, "jpeg/png only, w/h 1/3-3, sides >14 px, ≤10 MB,
+# ≤6000x6000 px". More than 14 pixels is at least 15.
+_SEEDREAM_REFERENCES: Final = replace(
+    _UNSTATED,
+    max_count=10,
+    formats=(JPEG, PNG),
+    max_bytes=10_000_000,
+    max_side=6_000,
+    aspect_range=(Fraction(1, 3), Fraction(3)),
+    min_side=15,
+)
 
 _METADATA = ResolutionPlacement.METADATA
 _NONE = ResolutionPlacement.NONE
@@ -391,7 +449,7 @@ def _build() -> tuple[ModelSpec, ...]:
             aspects="1:1 2:3 3:2",
             placement=_NONE,
             n=_N_124,
-            references=_image_urls(5),
+            references=_image_urls(5, _L),
         ),
         # `metadata.resolution` takes "1K" only. `image_urls` is typed as {url} objects, but the examples send
         # strings, and the upload page calls strings the fix for a 400: strings are sent.
@@ -403,7 +461,7 @@ def _build() -> tuple[ModelSpec, ...]:
             aspects=_R7,
             placement=_METADATA,
             n=_N_ONE,
-            references=_image_urls(14),
+            references=_image_urls(14, _L),
             pixels=_GEMINI_25_FLASH_PIXELS,
             aliases=("nano-banana",),
         ),
@@ -416,7 +474,7 @@ def _build() -> tuple[ModelSpec, ...]:
             aspects=_G10,
             placement=_NONE,
             n=_N_ONE,
-            references=_image_urls(3),
+            references=_image_urls(3, _L),
             aliases=("nano-banana-official",),
         ),
         # No ToAPIs prompt cap (upstream 65,536 tokens). The page calls it "Nano banana2"; its alias is
@@ -430,7 +488,7 @@ def _build() -> tuple[ModelSpec, ...]:
             resolutions="1k 2k 4k",
             placement=_METADATA,
             n=_N_ONE,
-            references=_image_urls(14),
+            references=_image_urls(14, _L),
             aliases=("nano-banana-pro",),
         ),
         _model(
@@ -442,7 +500,7 @@ def _build() -> tuple[ModelSpec, ...]:
             resolutions="1k 2k 4k",
             placement=_METADATA,
             n=_N_ONE,
-            references=_image_urls(14),
+            references=_image_urls(14, _L),
             aliases=("nano-banana-pro-official",),
         ),
         # Also 1:4 4:1 1:8 8:1 (not offered). n: default 1, no range; ASSUMED 1 only, like every other Gemini
@@ -456,7 +514,7 @@ def _build() -> tuple[ModelSpec, ...]:
             resolutions="0.5k 1k 2k 4k",
             placement=_METADATA,
             n=_N_ONE,
-            references=_image_urls(14),
+            references=_image_urls(14, _L),
         ),
         # Also 4:1 8:1 (not offered); no 0.5K, unlike its preview twin.
         _model(
@@ -468,7 +526,7 @@ def _build() -> tuple[ModelSpec, ...]:
             resolutions="1k 2k 4k",
             placement=_METADATA,
             n=_N_ONE,
-            references=_image_urls(14),
+            references=_image_urls(14, _L),
             aliases=("nano-banana-2-official", "nano-banana-2-lite-official"),
         ),
         # n not stated: ASSUMED 1 (FLUX makes one image per call).
@@ -514,7 +572,7 @@ def _build() -> tuple[ModelSpec, ...]:
                 aspects="1:1 2:3 3:2 16:9 9:16",
                 placement=_NONE,
                 n=_N_124,
-                references=_image_urls(5),
+                references=_image_urls(5, _L),
             )
             for model_id, name in (("grok-4-1-image", "Grok 4.1 Image"), ("grok-4-2-image", "Grok 4.2 Image"))
         ),
@@ -541,7 +599,7 @@ def _build() -> tuple[ModelSpec, ...]:
             default="2k",
             placement=_METADATA,
             n=frozenset(range(1, 16)),
-            references=_image_urls(10),
+            references=_SEEDREAM_REFERENCES,
             pixels=_SEEDREAM_40_PIXELS,
             total=_SEEDREAM_TOTAL,
         ),
@@ -556,7 +614,7 @@ def _build() -> tuple[ModelSpec, ...]:
             default="2k",
             placement=_METADATA,
             n=frozenset(range(1, 16)),
-            references=_image_urls(10),
+            references=_SEEDREAM_REFERENCES,
             total=_SEEDREAM_TOTAL,
         ),
         # 2K and 3K only.
@@ -570,7 +628,7 @@ def _build() -> tuple[ModelSpec, ...]:
             default="2k",
             placement=_METADATA,
             n=frozenset(range(1, 16)),
-            references=_image_urls(10),
+            references=_SEEDREAM_REFERENCES,
             pixels=_SEEDREAM_50_PIXELS,
             total=_SEEDREAM_TOTAL,
         ),
@@ -586,7 +644,7 @@ def _build() -> tuple[ModelSpec, ...]:
             default="2k",
             placement=_METADATA,
             n=frozenset(range(1, 11)),
-            references=_image_urls(10),
+            references=_SEEDREAM_REFERENCES,
             total=_SEEDREAM_TOTAL,
         ),
         # One page, four models; viduq2-fast has 1K only.
@@ -727,10 +785,16 @@ class RequestOption(StrEnum):
     N = "n"
     REFERENCES = "references"
 
-    @property
-    def param(self) -> str:
-        """The request body field it becomes ("aspect" travels as `size`)."""
-        return {RequestOption.ASPECT: "size", RequestOption.REFERENCES: "reference_images"}.get(self, self.value)
+    def param(self, spec: ModelSpec | None) -> str:
+        """The request body field it becomes for the model: "aspect" travels as `size`, references in the model's
+        own field (`image_urls` for most). A model that takes none, or no model known, gets the API's general
+        name for them, `reference_images`."""
+        if self is RequestOption.ASPECT:
+            return "size"
+        if self is RequestOption.REFERENCES:
+            own = spec.references.field if spec is not None else None
+            return own or "reference_images"
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -751,6 +815,18 @@ def describe_n(spec: ModelSpec) -> str:
     if choices == tuple(range(choices[0], choices[-1] + 1)):
         return f"{choices[0]} to {choices[-1]}"
     return ", ".join(str(value) for value in choices[:-1]) + f" or {choices[-1]}"
+
+
+def describe_reference_shape(spec: ModelSpec) -> str | None:
+    """The model's rules on a reference image's shape, for listings: "1:3 to 3:1, sides of at least 15 px"; None
+    when its page states none."""
+    refs = spec.references
+    rules = []
+    if refs.max_elongation is not None:
+        rules.append(f"1:{refs.max_elongation} to {refs.max_elongation}:1")
+    if refs.min_side is not None:
+        rules.append(f"sides of at least {refs.min_side} px")
+    return ", ".join(rules) or None
 
 
 def _listing(values: Iterable[str]) -> str:

@@ -199,7 +199,9 @@ def print_models(out: TextIO) -> None:
         )
         if spec.placement is catalog.ResolutionPlacement.NONE:
             resolutions += " (the model takes no resolution)"
-        references = f"up to {spec.reference_limit} ({spec.references.field})" if spec.takes_references else "none"
+        shape = catalog.describe_reference_shape(spec)
+        about = ", ".join(part for part in (spec.references.field, shape) if part)
+        references = f"up to {spec.reference_limit} ({about})" if spec.takes_references else "none"
         print(f"{spec.id}  {spec.name}{aliases}", file=out)
         print(f"    aspects      {' '.join(spec.aspects)}", file=out)
         print(f"    resolutions  {resolutions}", file=out)

@@ -648,10 +648,11 @@ class ToAPIsClient:
             spec, aspect, resolution, n, len(references), len(prompt) if prompt.strip() else 0
         )
         if problem is not None:
-            problems.append((problem.message, problem.option.param))
+            problems.append((problem.message, problem.option.param(spec)))
         for reference in references:
             if urlsplit(reference).scheme not in contract.REFERENCE_URL_SCHEMES:
-                problems.append((f"reference images must be http(s) URLs, not {reference[:40]!r}", "reference_images"))
+                message = f"reference images must be http(s) URLs, not {reference[:40]!r}"
+                problems.append((message, catalog.RequestOption.REFERENCES.param(spec)))
                 break
         if not BUSINESS_ID_PATTERN.fullmatch(business_id):
             problems.append(

@@ -42,8 +42,8 @@ IMAGE_MODELS_TYPE: Final = "image"
 
 # DOCUMENTED: GET /v1/balance describes the key's account ({success, remain_balance, used_balance,
 # remain_credits, used_credits, credits_per_usd, unlimited_quota, ...}; HTTP 200 with success false when the
-# account is not found). `remain_balance` is in the account's configured unit (USD by default) and reads -1 when
-# the quota is unlimited; credits are the stable unit (1 USD = 200 credits), so alerts use credits.
+# account is not found). `remain_balance` is in whatever unit the account is set to (USD, CNY or tokens) and
+# reads -1 when the quota is unlimited; credits are the stable unit (1 USD = 200 credits), so alerts use credits.
 BALANCE_PATH: Final = "/balance"
 # ASSUMED: an account can generate while either its balance or its credits remain above zero, so it is
 # exhausted only when neither does. (A 402 on a submit is what the documentation promises; this lets the
@@ -66,7 +66,8 @@ HAS_CANCEL_ENDPOINT: Final = False
 # 4,000), some pages 1,000, most none. Imagine caps every prompt at 4,000, the most a Discord text input holds, or
 # less where a model documents less: catalog.ModelSpec.prompt_max.
 
-# DOCUMENTED per model (catalog.ModelSpec.n_values); Imagine asks at most catalog.IMAGINE_MAX_IMAGES.
+# n: DOCUMENTED per model where its page gives a range or a list, ASSUMED where it gives none (a default alone, or
+# nothing): catalog.ModelSpec.n_values, each marked there. Imagine asks at most catalog.IMAGINE_MAX_IMAGES.
 
 # DOCUMENTED: results come back as URLs in every documented example, so the client asks for URLs. If a
 # `b64_json` field ever appears in a result, it is decoded too.
@@ -110,9 +111,14 @@ RESULT_URL_LIFETIME_SECONDS: Final = 86_400
 TASK_NOT_EXIST: Final = "task_not_exist"
 
 # DOCUMENTED: content-policy refusals of a submit answer 422 with this code; a task can also end "failed" for
-# the same reason, with an error whose message names the policy. ASSUMED: such a message contains one of these
-# markers (compared case-insensitively; the Chinese ones cover translated messages).
-CONTENT_POLICY_CODES: Final = ("content_policy_violation", "moderation_blocked", "content_filter")
+# the same reason, with an error whose message names the policy.
+CONTENT_POLICY_CODE: Final = "content_policy_violation"
+# ASSUMED: the OpenAI-style codes for the same refusal (`moderation_blocked`, `content_filter`), which no page
+# names but which a proxy in front of those models may pass through as they are.
+CONTENT_POLICY_PASSED_THROUGH_CODES: Final = ("moderation_blocked", "content_filter")
+CONTENT_POLICY_CODES: Final = (CONTENT_POLICY_CODE, *CONTENT_POLICY_PASSED_THROUGH_CODES)
+# ASSUMED: a message naming the policy contains one of these markers (compared case-insensitively; the Chinese
+# ones cover translated messages).
 CONTENT_POLICY_MARKERS: Final = (
     "content policy",
     "content_policy",

@@ -31,11 +31,15 @@ def _resolutions(spec: catalog.ModelSpec) -> str:
 
 
 def _references(spec: catalog.ModelSpec) -> str:
-    return f"up to {spec.reference_limit}" if spec.takes_references else "none"
+    if not spec.takes_references:
+        return "none"
+    shape = catalog.describe_reference_shape(spec)
+    return f"up to {spec.reference_limit}" + (f" ({shape})" if shape else "")
 
 
 def row(spec: catalog.ModelSpec) -> str:
-    """One model: id, name, aspects, resolutions, n, reference images and prompt length, as Imagine asks them."""
+    """One model: id, name, aspects, resolutions, n, reference images (and any rule on their shape) and prompt
+    length, as Imagine asks them."""
     cells = (
         f"`{spec.id}`",
         spec.name,

@@ -6,13 +6,17 @@ gpt-image-2-vip, `"metadata": {"resolution": "2K"}` for most others, nothing for
 RATIO form, sent first.
 
 DOCUMENTED, the older gpt-image-2 page Imagine was first written against: `size` is a pixel size ("1536x1024")
-and there is no resolution. This is the PIXELS form, the fallback, available where the catalog has the pixels of
-the (aspect, resolution) pair (catalog.pixels).
+and there is no resolution. This is the PIXELS form, the fallback. That page lists three sizes only, 1024x1024,
+1536x1024 and 1024x1536, for gpt-image-2 only.
 
 ASSUMED: the live server may take only one of the two (the pages changed, and the server may lag or lead them).
 So a submit refused with a 400 that names the size or the resolution is sent once more in the other form, with the
 same client_business_id: a 400 creates no task, so this cannot bill twice. The client remembers, per model, the
 form that worked and tries it first from then on.
+
+ASSUMED, beyond the older page: the PIXELS form is offered for every pair whose pixels the catalog has from any
+page (catalog.pixels): gpt-image-2 at 2k and 4k and its other ratios, and the other models with a pixel table. No
+page says a server takes them; trying costs at most one more 400, which creates no task, so it cannot bill twice.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ _SIZE_WORDS: Final = re.compile(r"\bsize\b|resolution|aspect|尺寸|分辨率|�
 def size_fields(spec: ModelSpec, aspect: str, resolution: str, form: SizeForm) -> dict[str, Any] | None:
     """The body fields that carry the size in `form`; None when the model has no such form for this pair."""
     if form is SizeForm.PIXELS:
+        # Any documented pixels, not only the older page's three sizes: ASSUMED, see the module's docstring.
         dimensions = catalog.pixels(spec, aspect, resolution)
         if dimensions is None:
             return None

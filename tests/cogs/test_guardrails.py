@@ -155,14 +155,14 @@ async def test_at_most_a_few_requests_prepare_references_at_once(world: World, m
     entered = asyncio.Event()
     real = _intake.prepare_references  # type: ignore[attr-defined]
 
-    async def slow(blobs: Any) -> Any:
+    async def slow(blobs: Any, **options: Any) -> Any:
         nonlocal inside, most
         inside += 1
         most = max(most, inside)
         entered.set()
         await release.wait()
         inside -= 1
-        return await real(blobs)
+        return await real(blobs, **options)
 
     monkeypatch.setattr(_intake, "prepare_references", slow)
     members: list[FakeMember] = [world.guild.add_member(f"member{index}") for index in range(4)]

@@ -110,6 +110,45 @@ async def test_a_50_megapixel_image_is_refused_before_it_is_decoded(world: World
     await assert_nothing_happened(world)
 
 
+SEEDREAM_TOO = "gpt-image-2,doubao-seedream-4-5"
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        ((400, 100), "Image 2 is too long and narrow for Seedream 4.5, which takes reference images up to 3:1 wide"),
+        ((10, 40), "Image 2 is 10×40 pixels, too small for Seedream 4.5, which takes reference images of at least 15"),
+    ],
+    ids=["4:1", "10-px-wide"],
+)
+async def test_a_reference_of_a_shape_seedream_does_not_take_is_refused_before_any_upload(
+    make_world: WorldFactory, size: tuple[int, int], text: str
+) -> None:
+    async with make_world(TOAPIS_MODELS=SEEDREAM_TOO) as world:
+        odd = Upload(image_bytes(size), "odd.png", "image/png")
+        call = await world.imagine("a banner", model="doubao-seedream-4-5", image=png_upload(), image2=odd)
+
+        followup = await refused_after_defer(world, call)
+
+        assert followup.content.startswith(text)
+        await assert_nothing_happened(world)
+
+
+async def test_a_3_to_1_reference_for_seedream_and_a_4_to_1_one_for_gpt_image_2_are_taken(
+    make_world: WorldFactory,
+) -> None:
+    async with make_world(TOAPIS_MODELS=SEEDREAM_TOO) as world:
+        at_the_limit = Upload(image_bytes((300, 100)), "wide.png", "image/png")
+        seedream = await world.imagine("a banner", model="doubao-seedream-4-5", image=at_the_limit)
+        wider = Upload(image_bytes((400, 100)), "wider.png", "image/png")
+        gpt = await world.imagine("a banner", user=world.guild.add_member("bob"), image=wider)
+
+        await world.discord.wait_for(lambda: delivered(seedream) and delivered(gpt), 15, what="the images")
+        submitted = {request.json["model"] for request in world.api.requests_to(Endpoint.SUBMIT)}
+        assert submitted == {"doubao-seedream-4-5", "gpt-image-2"}
+        assert len(world.api.requests_to(Endpoint.UPLOAD)) == 2
+
+
 async def test_a_refusal_after_the_bot_read_the_images_keeps_the_cooldown(world: World) -> None:
     # The bot downloaded and decoded the attachment before refusing it: a refusal is not free, or a member
     # could make the bot do that work without pause.

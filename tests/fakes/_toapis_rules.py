@@ -2,8 +2,9 @@
 
 The rules are the catalog's (toapis/catalog.py, itself from the docs), read strictly: an aspect, resolution, n,
 reference count or prompt length a model does not take, a resolution in the wrong place or case for the model,
-references in the wrong field: each is a 400 naming the field. Where a page states no prompt limit, the fake
-holds Imagine's own (4,000 characters), so a client that overruns it is caught.
+references in the wrong field, a reference of a shape the model does not take (`reference_shape_refusal`, for
+the images whose pixels the fake holds): each is a 400 naming the field. Where a page states no prompt limit, the
+fake holds Imagine's own (4,000 characters), so a client that overruns it is caught.
 
 The server's form of `size` is a setting (`SizeMode`): the current pages' ratio form ("3:2" plus the model's
 resolution field), or the older page's pixel form ("1536x1024", no resolution, only sizes the catalog's pixel
@@ -197,6 +198,20 @@ def _read_references(body: dict[str, Any], spec: ModelSpec, n: int) -> tuple[str
     if total is not None and len(references) + n > total:
         return Refusal(f"reference and generated images together must be at most {total}", field_name)
     return tuple(references)
+
+
+def reference_shape_refusal(spec: ModelSpec, position: int, width: int, height: int) -> str | None:
+    """Why the model refuses the reference image at `position` (from 1) for its shape, or None. Worked out here
+    from the catalog's facts rather than by its `shape_problem`, so that a mistake there is caught."""
+    rules = spec.references
+    image = f"reference image {position} is {width}x{height}"
+    if rules.min_side is not None and min(width, height) < rules.min_side:
+        return f"{image}: each side must be over {rules.min_side - 1} px"
+    if rules.aspect_range is not None:
+        low, high = rules.aspect_range
+        if not low * height <= width <= high * height:
+            return f"{image}: its width/height must be from {low} to {high}"
+    return None
 
 
 # --- result images --------------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ It serves real HTTP on 127.0.0.1 (an ephemeral port by default):
   (text models only, as documented; `?type=image` the image models, `?type=all` both) and `GET /v1/balance`
   (`unlimited_quota`, `used_*`), each checking `Authorization: Bearer <api_key>` (401 with the documented body);
 - each catalogued model's rules for a submit (toapis/catalog.py; the checks are in `_toapis_rules`): a model,
-  aspect, resolution, n, reference count or prompt length the model does not take, or a resolution in the wrong
-  place or case for it, is a 400 naming the field;
+  aspect, resolution, n, reference count or prompt length the model does not take, a resolution in the wrong
+  place or case for it, or a reference of a shape it does not take (Seedream's 1:3 to 3:1, sides over 14 px;
+  only for the fake's own uploads, whose pixels it holds: another host's image is taken as it is), is a 400
+  naming the field;
 - `size` in the current pages' ratio form only ("3:2" plus the model's resolution, the default), or in the older
   page's pixel form only ("1536x1024"): `size_mode`; the other form is a 400 naming `size`;
 - a files host under `/files/` that serves real, distinct PNG images (one colour per task and index) at the
@@ -41,6 +43,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import io
 import ipaddress
 import itertools
 import json
@@ -56,9 +59,16 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
+from PIL import Image
 
 from tests.fakes._png import colour_for
-from tests.fakes._toapis_rules import GenerationRequest, Refusal, read_submit, solid_palette_png
+from tests.fakes._toapis_rules import (
+    GenerationRequest,
+    Refusal,
+    read_submit,
+    reference_shape_refusal,
+    solid_palette_png,
+)
 from tests.fakes._toapis_rules import SizeMode as SizeMode  # part of this fake's interface
 from tests.fakes._toapis_webhooks import FakeWebhooks
 from toapis import RetryPolicy, ToAPIsClient, catalog
@@ -795,6 +805,9 @@ class FakeToAPIs:
             problem = self._reference_problem(url)
             if problem is not None:
                 return _invalid(problem, accepted.reference_field)
+        problem = self._reference_shape_problem(accepted)
+        if problem is not None:
+            return _invalid(problem, accepted.reference_field)
         callback_url = body.get("callback_url")
         if callback_url is not None:
             refused = self.webhooks.refusal(callback_url)
@@ -847,11 +860,27 @@ class FakeToAPIs:
             return "reference images on localhost or a private network are not accepted"
         return None
 
+    def _reference_shape_problem(self, request: GenerationRequest) -> str | None:
+        """The model's rule on a reference's shape, for the images the fake holds: its own uploads."""
+        spec = catalog.get_model(request.model)
+        for position, url in enumerate(request.references, start=1):
+            upload = self._upload_at(url)
+            size = _image_size(upload.data) if upload is not None else None
+            problem = reference_shape_refusal(spec, position, *size) if size is not None else None
+            if problem is not None:
+                return problem
+        return None
+
+    def _upload_at(self, url: str) -> FakeUpload | None:
+        """The upload `url` names on the fake's files host, expired or not; None for any other URL."""
+        prefix = f"{self.files_url}/uploads/"
+        return self.uploads.get(url.removeprefix(prefix).rsplit(".", 1)[0]) if url.startswith(prefix) else None
+
     def _serves(self, url: str) -> bool:
         """Whether the files host would serve `url` now (an upload that has not expired, or a finished result)."""
         path = url.removeprefix(self.files_url)
         if path.startswith("/uploads/"):
-            upload = self.uploads.get(path.removeprefix("/uploads/").rsplit(".", 1)[0])
+            upload = self._upload_at(url)
             return upload is not None and not self._expired(upload)
         parts = path.split("/")  # "", "results", task id, "N.png"
         if len(parts) != 4 or parts[1] != "results" or not parts[3].endswith(".png"):
@@ -1105,6 +1134,15 @@ def _is_private(host: str) -> bool:
     except ValueError:
         return False
     return address.is_private or address.is_loopback or address.is_link_local
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """An uploaded image's (width, height) from its header; None when it cannot be read (a test's odd upload)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
 
 
 def _sniff(data: bytes) -> str | None:

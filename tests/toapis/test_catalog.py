@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 
@@ -14,8 +15,11 @@ from toapis.catalog import (
     ModelSpec,
     RequestOption,
     ResolutionPlacement,
+    ShapeProblem,
     UnknownModelError,
 )
+from toapis.contract import REFERENCE_MAX_SIDE, UPLOAD_MAX_BYTES
+from toapis.mime import JPEG, PNG, WEBP
 
 THIRTEEN = ("1:1", "3:2", "2:3", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "2:1", "1:2", "21:9", "9:21")
 SPECS = list(MODELS.values())
@@ -45,7 +49,7 @@ def test_resolutions_and_their_weights() -> None:
 
 def test_the_models_offered() -> None:
     # Every text-to-image model on POST /v1/images/generations; the edit modes (gpt-image-2/edits,
-    # gpt-image-2-official, grok-imagine-1.0-edit) are not among them.
+    # grok-imagine-1.0-edit) and gpt-image-2-official (see the catalog's docstring) are not among them.
     assert set(MODELS) == {
         "gpt-image-2",
         "gpt-image-2-vip",
@@ -146,6 +150,71 @@ def test_the_documented_facts_of_a_few_models() -> None:
     assert catalog.get_model("gemini-2.5-flash-image-official").reference_limit == 3
     assert catalog.get_model("gemini-3.1-flash-image-preview").resolutions == ("0.5k", "1k", "2k", "4k")
     assert catalog.get_model("viduq2-fast").resolutions == ("1k",)
+
+
+SEEDREAM = ("doubao-seedream-4-0", "doubao-seedream-4-5", "doubao-seedream-5-0", "doubao-seedream-5-0-pro")
+# Key L: "each ≤10 MB, jpeg/jpg/png/webp".
+KEY_L = (
+    "gpt-4o-image",
+    "gemini-2.5-flash-image-preview",
+    "gemini-2.5-flash-image-official",
+    "gemini-3-pro-image-preview",
+    "gemini-3-pro-image-preview-official",
+    "gemini-3.1-flash-image-preview",
+    "gemini-3.1-flash-image-preview-official",
+    "grok-4-1-image",
+    "grok-4-2-image",
+)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=by_id)
+def test_each_models_rules_on_its_reference_images_are_its_pages(spec: ModelSpec) -> None:
+    refs = spec.references
+    rules = (refs.formats, refs.max_bytes, refs.max_side, refs.aspect_range, refs.min_side)
+    if spec.id in SEEDREAM:
+        jpeg_png = (JPEG, PNG)
+        assert rules == (jpeg_png, 10_000_000, 6_000, (Fraction(1, 3), Fraction(3)), 15)
+    elif spec.id in KEY_L:
+        assert rules == ((JPEG, PNG, WEBP), 10_000_000, None, None, None)
+    else:  # the page states nothing about the images
+        assert rules == (None, None, None, None, None)
+
+
+@pytest.mark.parametrize("spec", [spec for spec in SPECS if spec.takes_references], ids=by_id)
+def test_prepared_references_meet_every_models_stated_format_and_size(spec: ModelSpec) -> None:
+    # Preparation sends JPEG or PNG within the upload limit and REFERENCE_MAX_SIDE; only the shape is left to check.
+    refs = spec.references
+    assert refs.formats is None or {JPEG, PNG} <= set(refs.formats)
+    assert refs.max_bytes is None or refs.max_bytes >= UPLOAD_MAX_BYTES
+    assert refs.max_side is None or refs.max_side >= REFERENCE_MAX_SIDE
+    # The refusal says "up to k:1": a range of 1/k to k, k whole.
+    if refs.aspect_range is not None:
+        assert refs.max_elongation is not None
+        assert refs.max_elongation.denominator == 1
+        assert refs.aspect_range == (1 / refs.max_elongation, refs.max_elongation)
+
+
+@pytest.mark.parametrize(
+    ("size", "problem"),
+    [
+        ((300, 100), None),
+        ((100, 300), None),
+        ((15, 15), None),
+        ((15, 45), None),
+        ((301, 100), ShapeProblem.TOO_ELONGATED),
+        ((400, 100), ShapeProblem.TOO_ELONGATED),
+        ((100, 400), ShapeProblem.TOO_ELONGATED),
+        ((10, 20), ShapeProblem.SIDE_TOO_SHORT),
+        ((2048, 14), ShapeProblem.SIDE_TOO_SHORT),
+    ],
+)
+def test_a_reference_shape_is_checked_against_seedreams_rules(
+    size: tuple[int, int], problem: ShapeProblem | None
+) -> None:
+    for model in SEEDREAM:
+        assert catalog.get_model(model).references.shape_problem(*size) is problem
+    # A model whose page states no rule takes any shape.
+    assert catalog.get_model("gpt-image-2").references.shape_problem(*size) is None
 
 
 # --- lookups --------------------------------------------------------------------------------------------------
@@ -321,7 +390,8 @@ def test_check_request_names_the_option_and_what_the_model_offers(
 
 
 def test_request_options_name_their_body_fields() -> None:
-    assert {option: option.param for option in RequestOption} == {
+    gpt = catalog.get_model("gpt-image-2")
+    assert {option: option.param(gpt) for option in RequestOption} == {
         RequestOption.MODEL: "model",
         RequestOption.PROMPT: "prompt",
         RequestOption.ASPECT: "size",
@@ -329,6 +399,22 @@ def test_request_options_name_their_body_fields() -> None:
         RequestOption.N: "n",
         RequestOption.REFERENCES: "reference_images",
     }
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        ("gpt-image-2", "reference_images"),
+        ("gpt-image-2-vip", "reference_images"),
+        ("gpt-4o-image", "image_urls"),
+        ("doubao-seedream-4-5", "image_urls"),
+        ("grok-imagine-1.0", "reference_images"),  # takes none: the API's general name
+        (None, "reference_images"),
+    ],
+)
+def test_references_are_named_by_the_models_own_field(model: str | None, field: str) -> None:
+    spec = None if model is None else catalog.get_model(model)
+    assert RequestOption.REFERENCES.param(spec) == field
 
 
 def test_describe_n() -> None:

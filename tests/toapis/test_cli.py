@@ -282,6 +282,7 @@ def test_models_lists_every_catalogued_model_without_a_key(capsys: pytest.Captur
     ]
     assert "doubao-seedream-4-5  Seedream 4.5\n    aspects      1:1 3:2 2:3 4:3 3:4 16:9 9:16 21:9 9:21\n" in out
     assert "    resolutions  2k (default), 4k\n" in out
+    assert "    references   up to 4 (image_urls, 1:3 to 3:1, sides of at least 15 px)\n" in out
     assert "grok-imagine-1.0  Grok Imagine 1.0\n" in out
     assert "    references   none\n" in out
     assert "    resolutions  1k (default) (the model takes no resolution)\n" in out

@@ -161,3 +161,42 @@ def test_result_pngs_of_one_size_share_their_pixels_and_differ_in_colour() -> No
     with Image.open(io.BytesIO(padded)) as image:
         image.load()
         assert image.size == (64, 64)
+
+
+async def upload(fake: FakeToAPIs, session: aiohttp.ClientSession, size: tuple[int, int]) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "navy").save(buffer, format="PNG")
+    form = aiohttp.FormData()
+    form.add_field("file", buffer.getvalue(), filename="ref.png", content_type="image/png")
+    async with session.post(
+        fake.base_url + "/uploads/images", data=form, headers={"Authorization": f"Bearer {fake.api_key}"}
+    ) as response:
+        assert response.status == 200
+        url: str = (await response.json())["data"]["url"]
+        return url
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "refused"),
+    [
+        ("doubao-seedream-4-5", (400, 100), True),
+        ("doubao-seedream-5-0-pro", (100, 301), True),
+        ("doubao-seedream-4-0", (14, 30), True),
+        ("doubao-seedream-4-5", (300, 100), False),
+        ("doubao-seedream-4-5", (15, 45), False),
+        ("gpt-image-2", (400, 100), False),
+        ("gemini-3-pro-image-preview", (10, 40), False),
+    ],
+)
+async def test_a_reference_of_a_shape_the_model_does_not_take_is_a_400_when_the_fake_holds_it(
+    toapis_fake: FakeToAPIs, toapis_session: aiohttp.ClientSession, model: str, size: tuple[int, int], refused: bool
+) -> None:
+    field = catalog.get_model(model).references.field
+    reference = await upload(toapis_fake, toapis_session, size)
+    status, payload = await post(toapis_fake, toapis_session, model=model, **{field or "image_urls": [reference]})
+    if refused:
+        assert (status, payload["error"]["param"]) == (400, field)
+        assert "reference image 1 is" in payload["error"]["message"]
+        assert toapis_fake.tasks == {}
+    else:
+        assert status == 200, payload

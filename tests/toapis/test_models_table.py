@@ -28,3 +28,4 @@ def test_each_model_has_one_row_with_its_options() -> None:
     assert by_id["gpt-image-2"] == gpt
     assert by_id["doubao-seedream-4-5"].split(" | ")[3] == "**2K**, 4K"
     assert by_id["grok-imagine-1.0"].split(" | ")[5] == "none"
+    assert by_id["doubao-seedream-4-5"].split(" | ")[5] == "up to 4 (1:3 to 3:1, sides of at least 15 px)"

@@ -128,7 +128,8 @@ async def test_what_the_api_would_refuse_is_refused_without_sending(
             "Grok Imagine 1.0 takes no reference images",
             "reference_images",
         ),
-        ({"model": "flux-kontext-pro", "references": 2}, "takes at most 1 reference image, not 2", "reference_images"),
+        ({"model": "flux-kontext-pro", "references": 2}, "takes at most 1 reference image, not 2", "image_urls"),
+        ({"model": "gpt-image-2", "references": 5}, "takes at most 4 reference images, not 5", "reference_images"),
         ({"aspect": "1:4"}, "GPT Image 2 offers the aspect ratios 1:1, 3:2", "size"),
     ],
 )
@@ -141,6 +142,25 @@ async def test_what_the_model_does_not_offer_is_refused_without_sending(
         await toapis_client.submit_generation(reference_urls=references, **arguments)  # type: ignore[arg-type]
     assert problem in caught.value.message
     assert caught.value.param == param
+    assert toapis_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [("gpt-4o-image", "image_urls"), ("flux-2-pro", "image_urls"), ("gpt-image-2", "reference_images")],
+)
+@pytest.mark.parametrize(
+    "references", [["https://example.com/a.png"] * 5, ["data:image/png;base64,AAAA"]], ids=["too many", "not http"]
+)
+async def test_a_reference_refused_locally_blames_the_models_own_field(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs, model: str, field: str, references: list[str]
+) -> None:
+    # Most models take references as `image_urls`; only gpt-image-2 and -vip as `reference_images`.
+    with pytest.raises(BadRequestError) as caught:
+        await toapis_client.submit_generation(
+            prompt="a fox", n=1, model=model, reference_urls=references, client_business_id="job-1"
+        )
+    assert caught.value.param == field
     assert toapis_fake.requests == []
 
 
