@@ -1,0 +1,56 @@
+"""Discord's limits on what the bot sends, driven through the real bot with the longest inputs a member or an
+admin can give (docs/discord.md): every answer must reach them, whatever they typed."""
+
+from __future__ import annotations
+
+from tests.cogs.conftest import World
+from tests.cogs.test_chat import mention, pings_only, reply_of, say
+from tests.cogs.test_imagine_settings import refused_at_once
+from tests.cogs.test_quota import command
+from tests.fakes.discord import CallbackType
+
+# Discord takes at most 2,000 characters of message content; a member may type 6,000 into a string option, and a
+# message of 2,000 (4,000 with Nitro).
+MAX_CONTENT = 2000
+OPTION_TEXT = 6000
+
+
+async def test_a_model_of_thousands_of_characters_typed_into_imagine_is_refused_in_words(world: World) -> None:
+    # `model` is a free-text option (its suggestions are only suggestions): Discord's client sends what was typed.
+    text = await refused_at_once(world, await world.imagine("a cat", model="m" * OPTION_TEXT))
+
+    assert text.startswith("This server does not offer the model 'mmm")
+    assert text.endswith("It offers: GPT Image 2.")
+    assert len(text) <= MAX_CONTENT
+
+
+async def test_a_long_inline_option_in_the_conversation_is_refused_in_a_reply(world: World) -> None:
+    world.bot.services.chat.refusal_seconds = 0  # one refusal after another, each answered
+    # A message of 2,000 characters, nearly all of them one option's value.
+    model_text = f"{mention(world)} a fox --model "
+    count_text = f"{mention(world)} a fox --n x"
+    model = await say(world, model_text + "m" * (MAX_CONTENT - len(model_text)))
+    count = await say(world, count_text + "9" * (MAX_CONTENT - len(count_text)))
+
+    for message, start in ((model, "This server does not offer the model 'mmm"), (count, "`--n` takes a number")):
+        refusal = await reply_of(world, message)
+        assert refusal.versions[0].content.startswith(start)
+        assert pings_only(refusal, world.member)
+
+
+async def test_a_long_model_given_to_an_admin_command_is_refused_in_words(world: World) -> None:
+    call = await world.discord.invoke_slash(
+        "imagine-settings models add", {"model": "m" * OPTION_TEXT}, user=world.guild.owner, channel=world.channel
+    )
+    await world.discord.wait_for(lambda: call.acknowledged or call.failed, 10, what="the refusal")
+
+    assert call.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE, call.failure
+    assert call.original is not None
+    assert call.original.content.startswith("This server does not offer the model 'mmm")
+
+
+async def test_a_day_of_thousands_of_characters_given_to_quota_export_is_refused_in_words(world: World) -> None:
+    answer = await command(world, "quota export", {"start": "2026-" + "1" * (OPTION_TEXT - 5)})
+
+    assert answer.content.startswith("`start` must be a date like 2026-11-01, not '2026-111")
+    assert len(answer.content) <= MAX_CONTENT
