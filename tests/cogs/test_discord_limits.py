@@ -54,3 +54,25 @@ async def test_a_day_of_thousands_of_characters_given_to_quota_export_is_refused
 
     assert answer.content.startswith("`start` must be a date like 2026-11-01, not '2026-111")
     assert len(answer.content) <= MAX_CONTENT
+
+
+def words(prefix: str, count: int) -> list[str]:
+    """`count` distinct blocked-word entries of ten letters."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return [f"{prefix}{letters[i // 26]}{letters[i % 26]}".ljust(10, "q") for i in range(count)]
+
+
+async def test_adding_blocked_words_answers_within_a_message_whatever_was_new_known_or_unusable(world: World) -> None:
+    known = words("kn", 60)
+    await command(world, "imagine-settings blocked-words add", {"words": ", ".join(known)})
+    # In one add of 4,000 characters: entries new, entries blocked already, and entries too long to use.
+    fresh = words("fr", 60)
+    unusable = ["z" * 101] * 7
+    typed = ", ".join([*fresh, *known, *unusable])
+    assert len(typed) <= 4000
+
+    answer = await command(world, "imagine-settings blocked-words add", {"words": typed})
+
+    assert answer.content.startswith("Blocked: `fraaqqqqqq`, ")
+    assert len(answer.content) <= MAX_CONTENT
+    assert len(world.bot.services.server_settings.get(world.guild.id).blocked_words) == 120
