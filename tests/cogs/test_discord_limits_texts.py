@@ -12,7 +12,9 @@ import i18n
 from cogs._embeds import problem_embed, progress_embed, prompt_embed, result_embed, shown_embed
 from cogs._mod_log import entry_embed
 from cogs._owed import owed_embeds
+from cogs._remix import RemixForm, RemixTarget
 from cogs._texts import failure_text, failure_title, mod_log_policy_reason
+from cogs.actions import PromptModal
 from generation.events import (
     Failed,
     FailureKind,
@@ -28,6 +30,7 @@ from storage.jobs import Job, JobState
 from storage.owed_answers import OwedAnswer
 from tests import jobs
 from tests.fakes._discord_messages import check_message_body
+from tests.fakes._discord_modals import check_modal
 from toapis import catalog
 
 LOCALES = [*i18n.SUPPORTED, i18n.PSEUDO]
@@ -125,3 +128,21 @@ def test_a_moderation_log_entry_and_an_owed_answer_fit_in_every_locale(locale: s
         locale=locale,
     )
     sendable(*owed_embeds(owed), content=i18n.translate("owed.restarted", locale))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+async def test_the_forms_at_their_fullest_fit_in_every_locale(locale: str) -> None:
+    # A Remix form pre-filled with the longest prompt (and with one cut, which adds its note), for the model with the
+    # most aspect ratios; and the prompt form of "Imagine from images".
+    widest = max((catalog.get_model(model) for model in catalog.MODELS), key=lambda spec: len(spec.aspects))
+    target = RemixTarget("0123456789abcdef0123456789abcdef", widest.id, widest.aspects[0], widest.resolutions[-1])
+    discord_locale = discord.Locale("fi") if locale == i18n.PSEUDO else discord.Locale(locale)
+    i18n.configure(pseudo_alias="fi")
+    try:
+        for shown in (PROMPT, PROMPT[:3000] + "…"):
+            form = RemixForm("f" * 32, target, shown, discord_locale)
+            check_modal(form.to_dict())
+            assert form.to_dict()["title"] == i18n.translate("form.remix.title", locale)
+        check_modal(PromptModal("f" * 32, discord_locale).to_dict())
+    finally:
+        i18n.configure(pseudo_alias=None)
