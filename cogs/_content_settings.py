@@ -27,6 +27,9 @@ from storage.guild_settings import GuildSettings
 
 # What an admin may type at once into `blocked-words add` or `remove`: many entries, separated by commas.
 MAX_ENTRIES_TEXT: Final = 4000
+# `blocked-words add` may list what was added, what was blocked already and what was left out: the three share the
+# room a message leaves for lists.
+ADD_LIST_LIMIT: Final = MESSAGE_LIST_LIMIT // 3
 # Characters of entries per line of `blocked-words list`: a page stays readable.
 LIST_LINE_LENGTH: Final = 200
 
@@ -92,14 +95,15 @@ class BlockedWordsGroup(_SettingsGroup):
         added = [entry for entry in parsed.usable if entry not in before]
         there = [entry for entry in parsed.usable if entry in before]
         if added:
-            lines = [i18n.translate("blocked.added", locale, entries=entries_text(added))]
+            lines = [i18n.translate("blocked.added", locale, entries=entries_text(added, ADD_LIST_LIMIT))]
         else:
             lines = [i18n.translate("blocked.nothing_new", locale)]
         if there:
-            lines.append(i18n.translate("blocked.already", locale, entries=entries_text(there)))
+            lines.append(i18n.translate("blocked.already", locale, entries=entries_text(there, ADD_LIST_LIMIT)))
         if parsed.unusable:
             limit = i18n.number(MAX_ENTRY_LENGTH, locale)
-            lines.append(i18n.translate("blocked.left_out", locale, limit=limit, entries=entries_text(parsed.unusable)))
+            left_out = entries_text(parsed.unusable, ADD_LIST_LIMIT)
+            lines.append(i18n.translate("blocked.left_out", locale, limit=limit, entries=left_out))
         lines.append(i18n.plural("blocked.count_refused", len(settings.blocked_words), locale))
         await answer(interaction, "\n".join(lines), ephemeral=True)
 

@@ -11,6 +11,9 @@ FOOTER_LIMIT: Final = 2048
 TOTAL_LIMIT: Final = 6000
 # A list echoed in message content leaves room for the sentence around it within the 2,000 characters.
 MESSAGE_LIST_LIMIT: Final = 1500
+# A value a member typed (a model, an option, a day), repeated in a refusal: a string option takes 6,000 characters
+# and a message 4,000, so it is cut to leave the sentence around it within the 2,000 of a message.
+ECHO_LIMIT: Final = 100
 
 
 def cut(text: str, limit: int) -> str:

@@ -15,7 +15,7 @@ from typing import Final
 import discord
 
 import i18n
-from cogs._limits import FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT, cut
+from cogs._limits import ECHO_LIMIT, FIELD_VALUE_LIMIT, MESSAGE_LIST_LIMIT, cut
 from generation.alerts import AlertKind
 from generation.events import Failed, FailureKind
 from generation.refusals import (
@@ -206,7 +206,7 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
         case LastModel(model=model):
             return t("refusal.last_model", model=model)
         case ModelNotOffered(given=given, offered=offered):
-            return t("refusal.model_not_offered", given=repr(given), offered=i18n.join(offered, locale))
+            return t("refusal.model_not_offered", given=repr(_echo(given)), offered=i18n.join(offered, locale))
         case OptionNotOffered(option="aspect" | "resolution" as option, model=model, offered=offered):
             shown = offered if option == "aspect" else tuple(o.upper() for o in offered)
             return t(_OPTION_REFUSALS[option], model=model, offered=i18n.join(shown, locale))
@@ -285,7 +285,7 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
         case ReferencesNotSaved():
             return t("refusal.references_not_saved")
         case InvalidDay(option=option, given=given):
-            return t("refusal.invalid_day", option=option, given=repr(given))
+            return t("refusal.invalid_day", option=option, given=repr(_echo(given)))
         case DaysReversed():
             return t("refusal.days_reversed")
         case RoleMissing():
@@ -308,12 +308,17 @@ def refusal_text(refusal: Refusal, locale: LocaleLike) -> str:
         case InlineOptionInvalid(option=option, given=None):
             return t("refusal.inline_option_missing", option=option)
         case InlineOptionInvalid(option=option, given=given):
-            return t("refusal.inline_option_invalid", option=option, given=given)
+            return t("refusal.inline_option_invalid", option=option, given=_echo(given or ""))
         case ReplyTargetHidden():
             return t("refusal.reply_target_hidden", menu=t("menu.from_images"))
         case ChannelNotPostable():
             return t("refusal.channel_not_postable")
     raise TypeError(f"no text for the refusal {type(refusal).__name__}")
+
+
+def _echo(given: str) -> str:
+    """What a member typed, as a refusal repeats it: on one line, cut to ECHO_LIMIT."""
+    return one_line(given, ECHO_LIMIT)
 
 
 # -- quotas --------------------------------------------------------------------------------------------------

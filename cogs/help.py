@@ -10,6 +10,7 @@ from discord.ext import commands
 import i18n
 from cogs._embeds import NO_MENTIONS
 from cogs._errors import answer_error
+from cogs._intake import role_ids_of
 from cogs._limits import FIELD_VALUE_LIMIT, cut
 from cogs._replies import defer_privately
 from cogs._services import Services, services_of
@@ -30,7 +31,8 @@ class HelpCog(commands.Cog):
         guild_id = interaction.guild_id
         assert guild_id is not None
         await defer_privately(interaction)
-        roles = [role.id for role in getattr(interaction.user, "roles", [])]
+        # From the interaction, as every quota is read: `Member.roles` lacks those not cached yet after a start.
+        roles = role_ids_of(interaction.user)
         standing = await self.services.quotas.standing(guild_id, interaction.user.id, roles)
         locale = interaction.locale
 

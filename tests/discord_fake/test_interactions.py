@@ -474,3 +474,21 @@ async def test_an_interaction_without_a_gateway_session_is_never_delivered(fake:
 
     assert call.delivered_by is None
     assert call.dispatched_at is None
+
+
+async def test_suggestions_are_held_to_discords_limits(fake: FakeDiscord, world: World, http: RawClient) -> None:
+    model = {"type": 3, "name": "model", "description": "model", "required": False, "autocomplete": True}
+    synced = await http.sync([IMAGINE_COMMAND | {"options": [*IMAGINE_COMMAND["options"], model]}])
+    assert synced.status == 200
+
+    def typing() -> InteractionRecord:
+        return fake._invocations.autocomplete(
+            "imagine", {"model": "gp"}, focused="model", user=world.alice, channel=world.general, locale=None
+        )
+
+    too_many = await http.callback(typing(), {"type": 8, "data": {"choices": [{"name": "a", "value": "a"}] * 26}})
+    long_name = await http.callback(typing(), {"type": 8, "data": {"choices": [{"name": "a" * 101, "value": "a"}]}})
+    long_value = await http.callback(typing(), {"type": 8, "data": {"choices": [{"name": "a", "value": "a" * 101}]}})
+    fitting = await http.callback(typing(), {"type": 8, "data": {"choices": [{"name": "a" * 100, "value": "a" * 100}]}})
+
+    assert [answer.status for answer in (too_many, long_name, long_value, fitting)] == [400, 400, 400, 200]

@@ -893,7 +893,7 @@ class DiscordState:
             if record.type != InteractionType.AUTOCOMPLETE:
                 raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Only for autocomplete"))
             choices = data.get("choices")
-            # Discord's limits on suggestions: 25 at most, each name 1-100 characters.
+            # Discord's limits on suggestions: 25 at most, each name 1-100 characters, a string value 100.
             if not isinstance(choices, list) or len(choices) > 25:
                 raise DiscordError(
                     400, 50035, "Invalid Form Body", errors=_type_error("Must be 25 or fewer in length.")
@@ -901,6 +901,9 @@ class DiscordState:
             for choice in choices:
                 if not isinstance(choice, dict) or not 1 <= len(str(choice.get("name", ""))) <= 100:
                     raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Invalid choice name"))
+                # A string choice's value is held to 100 characters too (a number's, to its type).
+                if isinstance(choice.get("value"), str) and len(choice["value"]) > 100:
+                    raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Invalid choice value"))
         else:
             raise DiscordError(400, 50035, "Invalid Form Body", errors=_type_error("Not valid for this interaction"))
         return response
