@@ -111,9 +111,9 @@ def balance_text(snapshot: OperatorSnapshot, locale: i18n.LocaleLike) -> str:
         return i18n.translate("admin.balance.unlimited", locale)
     credits = "?" if balance.remain_credits is None else i18n.number(round(balance.remain_credits), locale)
     ago = duration(int(max(time.time() - reading.read_at, 0)), locale)
-    if balance.remain_balance is None:
+    if balance.remain_dollars is None:
         return i18n.translate("admin.balance", locale, credits=credits, ago=ago)
-    dollars = i18n.number(balance.remain_balance, locale, decimals=2)
+    dollars = i18n.number(balance.remain_dollars, locale, decimals=2)
     return i18n.translate("admin.balance.dollars", locale, credits=credits, dollars=dollars, ago=ago)
 
 

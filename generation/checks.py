@@ -138,8 +138,11 @@ async def _check_balance(client: ToAPIsClient, low_balance: float | None) -> Che
     if balance.unlimited:
         return ok("balance", "unlimited")
     credits = balance.remain_credits
-    dollars = f" (${balance.remain_balance:,.2f})" if balance.remain_balance is not None else ""
-    left = f"{credits:,.0f} credits{dollars} left" if credits is not None else f"{dollars.strip(' ()')} left"
+    dollars = f" (${balance.remain_dollars:,.2f})" if balance.remain_dollars is not None else ""
+    if credits is not None:
+        left = f"{credits:,.0f} credits{dollars} left"
+    else:  # no credits to count in: the balance in the account's own unit, which the answer does not name
+        left = f"{balance.remain_balance:,.2f} left" if balance.remain_balance is not None else "an unknown amount left"
     if balance.exhausted:
         return fail("balance", f"{left}: the account is empty. Top it up before starting.")
     if low_balance is not None and credits is not None and credits < low_balance:

@@ -250,14 +250,15 @@ async def _balance(client: ToAPIsClient, *, out: TextIO) -> int:
 
 
 def describe_balance(balance: AccountBalance) -> list[str]:
-    """The balance as GET /balance gives it, one line per unit: credits, then dollars (the account's unit)."""
+    """The balance as GET /balance gives it, one line per unit: credits, then US dollars (from the credits: the
+    account's own unit may be another)."""
     if balance.unlimited:
         return [
-            f"unlimited (used: {_amount(balance.used_credits)} credits, {_dollars(balance.used_balance)})",
+            f"unlimited (used: {_amount(balance.used_credits)} credits, {_dollars(balance.used_dollars)})",
         ]
     return [
         f"credits: {_amount(balance.remain_credits)} left, {_amount(balance.used_credits)} used",
-        f"dollars: {_dollars(balance.remain_balance)} left, {_dollars(balance.used_balance)} used",
+        f"dollars: {_dollars(balance.remain_dollars)} left, {_dollars(balance.used_dollars)} used",
     ]
 
 

@@ -482,6 +482,7 @@ class ToAPIsClient:
             used_balance=_number(payload.get("used_balance")),
             used_credits=_number(payload.get("used_credits")),
             unlimited=payload.get("unlimited_quota") is True,
+            credits_per_usd=_number(payload.get("credits_per_usd")) or contract.CREDITS_PER_USD,
         )
 
     async def list_image_models(self) -> list[str]:

@@ -43,8 +43,11 @@ IMAGE_MODELS_TYPE: Final = "image"
 # DOCUMENTED: GET /v1/balance describes the key's account ({success, remain_balance, used_balance,
 # remain_credits, used_credits, credits_per_usd, unlimited_quota, ...}; HTTP 200 with success false when the
 # account is not found). `remain_balance` is in whatever unit the account is set to (USD, CNY or tokens) and
-# reads -1 when the quota is unlimited; credits are the stable unit (1 USD = 200 credits), so alerts use credits.
+# reads -1 when the quota is unlimited; credits are the stable unit (1 USD = 200 credits, `credits_per_usd`), so
+# alerts use credits, and dollars are shown as credits over `credits_per_usd`, never as `remain_balance`.
 BALANCE_PATH: Final = "/balance"
+# DOCUMENTED: the credits a US dollar buys, when the answer leaves `credits_per_usd` out.
+CREDITS_PER_USD: Final = 200.0
 # ASSUMED: an account can generate while either its balance or its credits remain above zero, so it is
 # exhausted only when neither does. (A 402 on a submit is what the documentation promises; this lets the
 # circuit breaker see the top-up without spending a billed submit to find out.)

@@ -153,6 +153,21 @@ class AccountBalance:
     used_credits: float | None = None
     unlimited: bool = False
     """`unlimited_quota`: the account is never exhausted (its `remain_balance` then reads -1)."""
+    credits_per_usd: float = contract.CREDITS_PER_USD
+
+    @property
+    def remain_dollars(self) -> float | None:
+        """What is left in US dollars, from the credits: `remain_balance` is in the account's own unit (USD, CNY or
+        tokens), which the answer does not name."""
+        return self._dollars(self.remain_credits)
+
+    @property
+    def used_dollars(self) -> float | None:
+        """What was used in US dollars, from the credits."""
+        return self._dollars(self.used_credits)
+
+    def _dollars(self, credits: float | None) -> float | None:
+        return None if credits is None or self.credits_per_usd <= 0 else credits / self.credits_per_usd
 
     @property
     def exhausted(self) -> bool:

@@ -59,7 +59,7 @@ async def test_the_status_is_for_the_operator_in_their_server_only(world: World)
     assert fields["Jobs"] == "0 waiting, 0 in flight"
     assert fields["Images today (UTC)"] == "0 (no limit)"
     assert fields["Circuit breaker"] == "closed (ToAPIs answers)"
-    assert fields["ToAPIs balance"].startswith("Credits: 1,000 ($100.00), read ")
+    assert fields["ToAPIs balance"].startswith("Credits: 1,000 ($5.00), read ")
     assert fields["Database"].endswith(" MB")
 
     # The server's owner is an administrator, but not the bot's operator.

@@ -105,7 +105,7 @@ async def test_check_when_everything_is_fine_then_after_a_start(world: World) ->
     assert first.matching(r"^✓ webhooks: off: tasks are followed by polling")
     assert first.matching(r"^✓ database: .*does not exist yet: the first start creates it")
     assert first.matching(r"^✓ models: gpt-image-2 offered to this key")
-    assert first.matching(r"^✓ balance: 1,000 credits \(\$100\.00\) left")
+    assert first.matching(r"^✓ balance: 1,000 credits \(\$5\.00\) left")
     assert first.matching(rf"^✓ Discord: the token is valid: application Imagine \({world.discord.application_id}\)")
     assert first.matching(rf"^⚠ servers: in 2 servers, 1 of them off ALLOWED_GUILD_IDS .*{elsewhere.id}")
     assert first.matching(r"^✓ commands: the first start syncs them")

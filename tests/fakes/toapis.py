@@ -504,6 +504,8 @@ class FakeToAPIs:
         # The account: with neither balance nor credits left, submits answer 402 insufficient_quota.
         self.remain_balance = 100.0
         self.remain_credits = 1000.0
+        # The balance fields are in the account's own unit (USD, CNY or tokens); credits per dollar are fixed.
+        self.credits_per_usd = 200
         self.used_balance = 0.0
         self.used_credits = 0.0
         self.unlimited_quota = False  # never exhausted; GET /balance then shows remain_balance -1
@@ -1045,7 +1047,7 @@ class FakeToAPIs:
                     "used_balance": self.used_balance,
                     "remain_credits": self.remain_credits,
                     "used_credits": self.used_credits,
-                    "credits_per_usd": 200,
+                    "credits_per_usd": self.credits_per_usd,
                     "unlimited_quota": self.unlimited_quota,
                 },
             )

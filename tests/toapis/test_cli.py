@@ -300,6 +300,17 @@ async def test_balance_prints_credits_and_dollars_used_and_left(
     assert request.key_ok
 
 
+async def test_balance_in_dollars_comes_from_the_credits_when_the_account_counts_in_another_unit(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An account set to CNY: its balance fields are yuan, which must not be shown as dollars.
+    toapis_fake.remain_credits, toapis_fake.used_credits = 1000, 400
+    toapis_fake.remain_balance, toapis_fake.used_balance = 36.0, 14.4
+    status, out, _ = await run_main(["balance"], toapis_fake, capsys)
+    assert status == EXIT_OK
+    assert out == "credits: 1,000 left, 400 used\ndollars: $5.00 left, $2.00 used\n"
+
+
 async def test_balance_of_an_unlimited_account(toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str]) -> None:
     toapis_fake.unlimited_quota = True
     toapis_fake.used_credits, toapis_fake.used_balance = 200, 1
