@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -99,6 +98,9 @@ class Origin:
     locale: str
     """The locale of what the channel sees: the server's (docs/i18n.md)."""
     reply_message_id: int
+    member_locale: str | None = None
+    """The locale of what the requester alone reads (an ephemeral follow-up, a DM): the one who asked, as their
+    interaction says (`interaction.locale`: a re-roll's or a remix's is the clicker's); None when not known."""
     application_id: int | None = None
     interaction_token: str | None = field(default=None, repr=False)
     token_expires_at: datetime | None = None
@@ -265,6 +267,7 @@ class Intake:
             options=_options(draft),
             locale=public_locale(interaction, self._server_settings.get(guild_id).language),
             channel_postable=may_post(interaction),
+            member_locale=interaction.locale.value,
         )
         if self._owed is None or not await self._owed.record(owed):
             return None
@@ -293,6 +296,7 @@ class Intake:
                 role_ids=role_ids_of(interaction.user),
                 locale=public_locale(interaction, self._server_settings.get(guild_id).language),
                 reply_message_id=reply_id,
+                member_locale=interaction.locale.value,
                 application_id=interaction.application_id,
                 interaction_token=interaction.token,
                 token_expires_at=interaction.expires_at,
@@ -313,7 +317,7 @@ class Intake:
             # counted, and the request can be sent again (to the next process, whose cooldowns start empty).
             with contextlib.suppress(Exception):
                 text = i18n.translate("owed.stopping", interaction.locale)
-                embeds = owed_embeds(dataclasses.replace(owed, locale=str(interaction.locale))) if owed else []
+                embeds = owed_embeds(owed, str(interaction.locale)) if owed else []
                 await _refuse_after_defer(interaction, text, embeds)
                 await self._settle(owed)
             raise
@@ -361,6 +365,7 @@ class Intake:
             reply_message_id=origin.reply_message_id,
             channel_postable=origin.channel_postable,
             locale=origin.locale,
+            member_locale=origin.member_locale,
             owed_interaction_id=origin.owed_interaction_id,
             source_message_id=origin.source_message_id,
         )

@@ -265,6 +265,9 @@ class MessageIntake:
                 role_ids=role_ids_of(message.author),
                 locale=locale,
                 reply_message_id=reply.id,
+                # A message carries no member locale: what the member alone reads (a result sent by DM) speaks the
+                # server's, as the reply does (docs/i18n.md).
+                member_locale=None,
                 channel_postable=True,
                 source_message_id=message.id,
             )

@@ -89,14 +89,16 @@ class Outbox:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
-    async def send(self, job: Job, post: Post) -> DeliveryReceipt:
-        """Post in the channel (when the bot may) or else in the member's DMs; see the module docstring."""
+    async def send(self, job: Job, post: Post, dm: Post | None = None) -> DeliveryReceipt:
+        """Post in the channel (when the bot may) or else in the member's DMs; see the module docstring. `dm`: the
+        post as it reads in the DMs, which the member alone sees, so in their own locale (`Job.private_locale`,
+        docs/i18n.md); else `post` itself."""
         if job.channel_postable:
             receipt = await self._to_channel(job, post)
             if receipt.delivered or not receipt.permanent:
                 return receipt
             log.info("job %s: the channel refused the post (%s); sending it by DM", job.id, receipt.detail)
-        return await self._to_dm(job, post)
+        return await self._to_dm(job, dm or post)
 
     async def _to_channel(self, job: Job, post: Post) -> DeliveryReceipt:
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)

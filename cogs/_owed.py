@@ -26,25 +26,27 @@ log = logging.getLogger(__name__)
 _CHANNEL_REFUSED: Final = frozenset({10003, 50001, 50013})
 
 
-def owed_text(owed: OwedAnswer, key: str) -> str:
-    """What the member is told, in the reply's locale."""
-    return i18n.translate(key, owed.locale)
+def owed_text(owed: OwedAnswer, key: str, locale: str | None = None) -> str:
+    """What the member is told, in `locale`, else the reply's (public) locale."""
+    return i18n.translate(key, locale or owed.locale)
 
 
-def owed_embeds(owed: OwedAnswer) -> list[discord.Embed]:
-    """The prompt as given (so that it can be sent again) and the options that went with it."""
+def owed_embeds(owed: OwedAnswer, locale: str | None = None) -> list[discord.Embed]:
+    """The prompt as given (so that it can be sent again) and the options that went with it, in `locale`, else the
+    reply's (public) locale."""
     if owed.prompt is None:
         return []
-    embed = prompt_embed(owed.prompt, owed.locale)
+    locale = locale or owed.locale
+    embed = prompt_embed(owed.prompt, locale)
     options = [
         f"{name}:{owed.options[name]}" for name in ("aspect", "resolution", "n", "model") if owed.options.get(name)
     ]
     attached = int(owed.options.get("attachments") or 0)
     lines = [f"`{' '.join(options)}`"] if options else []
     if attached:
-        lines.append(i18n.plural("owed.attach_again", attached, owed.locale))
+        lines.append(i18n.plural("owed.attach_again", attached, locale))
     if lines:
-        embed.add_field(name=i18n.translate("owed.options_title", owed.locale), value="\n".join(lines), inline=False)
+        embed.add_field(name=i18n.translate("owed.options_title", locale), value="\n".join(lines), inline=False)
     return [embed]
 
 
@@ -56,7 +58,8 @@ class OwedAnswerer:
 
     async def __call__(self, owed: OwedAnswer) -> Outcome:
         # A record its process gave up (its answer failed there) was not left by a restart.
-        text = owed_text(owed, "owed.unanswered" if owed.owner == RELEASED else "owed.restarted")
+        key = "owed.unanswered" if owed.owner == RELEASED else "owed.restarted"
+        text = owed_text(owed, key)
         if owed.reply_message_id is not None and utc_now() < owed.token_expires_at - TOKEN_MARGIN:
             webhook = discord.Webhook.partial(owed.application_id, owed.interaction_token, client=self._client)
             webhook.type = discord.WebhookType.application
@@ -66,7 +69,7 @@ class OwedAnswerer:
                 )
             except discord.HTTPException as exc:
                 if exc.code == 10008:
-                    return await self._follow_up(webhook, owed, text)
+                    return await self._follow_up(webhook, owed, key, text)
                 if exc.status >= 500 or exc.status == 429:
                     return Outcome.RETRY
                 # The token died early (or Discord refused the edit): the channel, as after its 15 minutes.
@@ -75,13 +78,20 @@ class OwedAnswerer:
                 return Outcome.ANSWERED
         return await self._post(owed, text)
 
-    async def _follow_up(self, webhook: discord.Webhook, owed: OwedAnswer, text: str) -> Outcome:
+    async def _follow_up(self, webhook: discord.Webhook, owed: OwedAnswer, key: str, text: str) -> Outcome:
         """The reply is gone while its token lives: deleted by the bot itself on its way to a private answer (a
         refusal deletes the public "thinking" reply, then sends the answer as a follow-up: cogs/_intake.py) when
         it stopped in between, or by a moderator. The member alone is told, in a follow-up; a follow-up cannot
-        become the reply any more, so it stays private."""
+        become the reply any more, so it stays private, and speaks the member's own locale (docs/i18n.md); `text`
+        is what the channel reads if it cannot be sent."""
+        private = owed.private_locale
         try:
-            await webhook.send(text, embeds=owed_embeds(owed), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await webhook.send(
+                owed_text(owed, key, private),
+                embeds=owed_embeds(owed, private),
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
         except discord.HTTPException as exc:
             if exc.status >= 500 or exc.status == 429:
                 return Outcome.RETRY

@@ -3,8 +3,10 @@
 One reporter per job. It edits the member's deferred reply through the interaction's webhook (built from the
 stored application id and token, so a job resumed after a restart gets an equal reporter). Once the token has
 expired (Discord allows 15 minutes) the result goes to the channel as a new message that mentions the
-requester, and only them, with a nonce derived from the job so that a repeat after a crash is recognised. Every
-text speaks the job's locale (the server's when the job was admitted: docs/i18n.md).
+requester, and only them, with a nonce derived from the job so that a repeat after a crash is recognised. What the
+channel sees speaks the job's locale (the server's when the job was admitted); what the requester alone reads (a
+content-policy refusal told privately, anything sent by direct message) speaks theirs (`Job.private_locale`,
+docs/i18n.md).
 
 A job asked for in the conversation has no interaction: its reply is a message the bot posted in the channel
 (cogs/_message_intake.py), which the reporter edits in place for as long as it exists, without a token to expire
@@ -14,6 +16,7 @@ A job asked for in the conversation has no interaction: its reply is a message t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 from collections.abc import Callable
@@ -75,6 +78,13 @@ def _for_now(exc: discord.HTTPException) -> bool:
 
 def _token_gone(exc: discord.HTTPException) -> bool:
     return exc.status == 401 or exc.code in _TOKEN_GONE or exc.code in _MESSAGE_GONE
+
+
+def as_read_privately(job: Job) -> Job:
+    """The job as its requester alone reads it (an ephemeral follow-up, a direct message): its texts in their own
+    locale rather than the server's (docs/i18n.md). Only for building what they read; never stored."""
+    private = job.private_locale
+    return job if private == job.locale else dataclasses.replace(job, locale=private)
 
 
 class DiscordReporter:
@@ -165,24 +175,38 @@ class DiscordReporter:
         # A result over the server's upload limit is re-encoded to fit; the embed links to the original while the
         # image service keeps it (a day), when the result came as a link.
         too_large = [image for image in event.images if image.size > limit]
-        embed = result_embed(
-            job,
-            images=len(event.images),
-            elapsed=event.elapsed,
-            refunded=event.refunded,
-            reencoded=len(too_large),
-            originals=tuple(image.source for image in too_large if image.source.startswith("https://")),
-            reference=await self._reference(job),
-        )
-        view = self._result_view(job, len(event.images)) if self._result_view else None
+        reference = await self._reference(job)
         spoiler = self._spoiler is not None and self._spoiler(job)
+
+        def result_post(reader: Job) -> Post:
+            """The result in `reader`'s locale (the job's, or the requester's for a direct message)."""
+            return Post(
+                channel_text=i18n.translate("reporter.ready.channel", reader.locale, member=job.user_id),
+                dm_text=i18n.translate("reporter.ready.dm", reader.locale, channel=job.channel_id),
+                embed=result_embed(
+                    reader,
+                    images=len(event.images),
+                    elapsed=event.elapsed,
+                    refunded=event.refunded,
+                    reencoded=len(too_large),
+                    originals=tuple(image.source for image in too_large if image.source.startswith("https://")),
+                    reference=reference,
+                ),
+                view=self._result_view(reader, len(event.images)) if self._result_view else None,
+                # The files are consumed by each attempt (their streams are closed): each post builds them again.
+                files=lambda: self._files(event.images, limit, spoiler=spoiler),
+                is_result=True,
+            )
+
+        post = result_post(job)
+        assert post.embed is not None
         # A late job's member was told they would be mentioned in the channel, so the result goes there; unless
         # the bot may not post there: then the reply, while it can be edited, is the only place everyone sees it.
         in_reply = not job.late_notified or self._channel_reply is not None or not job.channel_postable
         if self._reply_editable(job) and in_reply:
             files = await self._files(event.images, limit, spoiler=spoiler)
             try:
-                message = await self._edit_reply(embed=embed, view=view, attachments=files)
+                message = await self._edit_reply(embed=post.embed, view=post.view, attachments=files)
             except discord.HTTPException as exc:
                 if not self._gone(exc):
                     detail = f"editing the reply: {exc.status} {exc.code} {exc.text}"  # not member-facing
@@ -190,16 +214,7 @@ class DiscordReporter:
                 log.info("job %s: the reply can no longer be edited (%s); posting in the channel", job.id, exc.code)
             else:
                 return DeliveryReceipt(True, message.id)
-        # The files were consumed by the attempt above (their streams are closed): each post builds them again.
-        post = Post(
-            channel_text=i18n.translate("reporter.ready.channel", job.locale, member=job.user_id),
-            dm_text=i18n.translate("reporter.ready.dm", job.locale, channel=job.channel_id),
-            embed=embed,
-            view=view,
-            files=lambda: self._files(event.images, limit, spoiler=spoiler),
-            is_result=True,
-        )
-        receipt = await self._outbox.send(job, post)
+        receipt = await self._outbox.send(job, post, self._privately(job, result_post))
         if receipt.delivered and receipt.message_id is not None and self._reply_editable(job):
             await self._point_reply_to(receipt)
         return receipt
@@ -207,18 +222,26 @@ class DiscordReporter:
     async def _failed(self, event: Failed) -> None:
         await self._editor.close()
         job = event.job
-        embed = problem_embed(failure_text(event, job.locale), title=failure_title(event, job.locale))
-        # The prompt goes wherever the failure goes, so that the member can copy it (docs/members.md).
-        prompt = echo_prompt(job.prompt, job.locale)
+
+        def failure_embeds(reader: Job) -> list[discord.Embed]:
+            """The failure, then the prompt (wherever the failure goes, so that the member can copy it:
+            docs/members.md), in `reader`'s locale."""
+            title = failure_title(event, reader.locale)
+            embed = problem_embed(failure_text(event, reader.locale), title=title)
+            return [embed, *echo_prompt(job.prompt, reader.locale)]
+
         if self._reply_editable(job):
             try:
                 if event.kind is FailureKind.CONTENT_POLICY and self._webhook is not None:
-                    # Kindly: the public reply disappears and the refusal goes to the member alone. In that
-                    # order: while the reply is still the "thinking" placeholder, Discord turns the first
-                    # follow-up into the reply itself, which would make it public.
+                    # Kindly: the public reply disappears and the refusal goes to the member alone, in their own
+                    # locale. In that order: while the reply is still the "thinking" placeholder, Discord turns the
+                    # first follow-up into the reply itself, which would make it public.
                     await self._delete_reply()
-                    await self._webhook.send(embeds=[embed, *prompt], ephemeral=True, allowed_mentions=NO_MENTIONS)
+                    await self._webhook.send(
+                        embeds=failure_embeds(as_read_privately(job)), ephemeral=True, allowed_mentions=NO_MENTIONS
+                    )
                 else:
+                    embed, *prompt = failure_embeds(job)
                     await self._edit_reply(embed=embed, view=None, attachments=[], more=prompt)
                 return
             except discord.HTTPException as exc:
@@ -232,20 +255,23 @@ class DiscordReporter:
         # Posted on its own, the notice names the job: the member can find it again, and so can a start that tells
         # the failure again after a crash (past the nonce's few minutes).
         reference = await self._reference(job)
-        footer = i18n.translate("result.job", job.locale, reference=reference) if reference else None
-        if footer:
-            embed.set_footer(text=footer)
-        receipt = await self._outbox.send(
-            job,
-            Post(
-                channel_text=i18n.translate("reporter.failed.channel", job.locale, member=job.user_id),
-                dm_text=i18n.translate("reporter.failed.dm", job.locale, channel=job.channel_id),
+
+        def notice(reader: Job) -> Post:
+            """The failure notice in `reader`'s locale (the job's, or the requester's for a direct message)."""
+            embed, *prompt = failure_embeds(reader)
+            footer = i18n.translate("result.job", reader.locale, reference=reference) if reference else None
+            if footer:
+                embed.set_footer(text=footer)
+            return Post(
+                channel_text=i18n.translate("reporter.failed.channel", reader.locale, member=job.user_id),
+                dm_text=i18n.translate("reporter.failed.dm", reader.locale, channel=job.channel_id),
                 purpose="fail:",
                 embed=embed,
                 more_embeds=tuple(prompt),
                 footer=footer,
-            ),
-        )
+            )
+
+        receipt = await self._outbox.send(job, notice(job), self._privately(job, notice))
         if not receipt.delivered and not receipt.permanent:
             # Discord may take it later (a rate limit, an outage): not told yet, so not to be noted as told.
             raise FailureNotShown(f"job {job.id}: {receipt.detail}")
@@ -266,14 +292,21 @@ class DiscordReporter:
         if isinstance(event, Late) and not self._late_posted:
             # The reply can no longer say it (its token expired): the member hears it in the channel, once.
             self._late_posted = True
-            await self._outbox.send(
-                job,
-                Post(
-                    channel_text=i18n.translate("reporter.late.channel", job.locale, member=job.user_id),
-                    dm_text=i18n.translate("reporter.late.dm", job.locale, channel=job.channel_id),
+
+            def late(reader: Job) -> Post:
+                return Post(
+                    channel_text=i18n.translate("reporter.late.channel", reader.locale, member=job.user_id),
+                    dm_text=i18n.translate("reporter.late.dm", reader.locale, channel=job.channel_id),
                     purpose="late:",
-                ),
-            )
+                )
+
+            await self._outbox.send(job, late(job), self._privately(job, late))
+
+    @staticmethod
+    def _privately(job: Job, post: Callable[[Job], Post]) -> Post | None:
+        """The post as the requester reads it in their DMs, when their locale is not the job's (else the same)."""
+        private = as_read_privately(job)
+        return None if private is job else post(private)
 
     async def _reference(self, job: Job) -> str | None:
         """The job's reference for the result's footer; none rather than no result when the database fails."""

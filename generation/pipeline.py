@@ -280,6 +280,7 @@ class Pipeline:
                 interaction_token=request.interaction_token,
                 token_expires_at=request.token_expires_at,
                 locale=request.locale,
+                member_locale=request.member_locale,
             )
             if request.reply_message_id is not None:
                 job = await store.jobs.set_reply_message(job_id, request.reply_message_id)

@@ -43,6 +43,8 @@ class JobRequest:
     """Whether the bot may post in the channel (what outlives the reply goes to the member's DMs otherwise)."""
     locale: str = "en-US"
     """The Discord locale the job's public messages speak: the server's language (docs/i18n.md)."""
+    member_locale: str | None = None
+    """The requester's own Discord locale, which the job's private messages speak; None: not known (the public one)."""
     source_message_id: int | None = None
     """The member's message a request in the conversation came from (its claim names the job; docs/guarantees.md)."""
     owed_interaction_id: int | None = None

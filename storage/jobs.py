@@ -138,6 +138,15 @@ class Job:
     false when a result went by DM because the channel refused it (`record_delivery`)."""
     locale: str = "en-US"
     """The Discord locale its public messages speak (the server's, fixed at admission; docs/i18n.md)."""
+    member_locale: str | None = None
+    """The requester's own Discord locale at admission (`interaction.locale`); None when not known (a request in
+    the conversation, a job stored before it was kept). Read it through `private_locale`."""
+
+    @property
+    def private_locale(self) -> str:
+        """The locale of what the requester alone reads about the job (an ephemeral follow-up, a direct message):
+        theirs, else the public `locale` (docs/i18n.md)."""
+        return self.member_locale or self.locale
 
     @property
     def is_finished(self) -> bool:
@@ -234,6 +243,7 @@ def _job_from_row(row: Row) -> Job:
         lease_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
         channel_postable=bool(row["channel_postable"]),
         locale=row["locale"],
+        member_locale=row["member_locale"],
     )
 
 
@@ -306,6 +316,7 @@ class JobRepository:
         token_expires_at: datetime | None = None,
         job_id: str | None = None,
         locale: str = "en-US",
+        member_locale: str | None = None,
     ) -> Job:
         """Store a new job in `QUEUED` (with its first event) and return it. The id is a new uuid4 hex."""
         kind = JobKind(kind)
@@ -337,6 +348,7 @@ class JobRepository:
             "interaction_token": interaction_token,
             "token_expires_at": None if token_expires_at is None else to_epoch_ms(token_expires_at),
             "locale": locale,
+            "member_locale": member_locale,
             "now": now,
         }
         async with self._db.transaction():
@@ -344,10 +356,10 @@ class JobRepository:
                 """
                 INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_job_id, prompt, size, n, model,
                                   aspect, resolution, weight, channel_postable, reference_count, state, application_id,
-                                  interaction_token, token_expires_at, locale, created_at, updated_at)
+                                  interaction_token, token_expires_at, locale, member_locale, created_at, updated_at)
                 VALUES (:id, :guild_id, :channel_id, :user_id, :kind, :parent_job_id, :prompt, :aspect, :n, :model,
                         :aspect, :resolution, :weight, :channel_postable, :reference_count, :state, :application_id,
-                        :interaction_token, :token_expires_at, :locale, :now, :now)
+                        :interaction_token, :token_expires_at, :locale, :member_locale, :now, :now)
                 RETURNING *
                 """,
                 params,

@@ -39,10 +39,18 @@ class OwedAnswer:
     locale: str
     """The locale of the deferred reply (public: the server's)."""
     channel_postable: bool
+    member_locale: str | None = None
+    """The member's own Discord locale (`interaction.locale`); None for a row written before it was kept. Read it
+    through `private_locale`."""
     owner: str = ""
     created_at: datetime | None = None
     claim_expires_at: datetime | None = None
     """Until when `owner`'s claim runs unless renewed (None: not read from the database)."""
+
+    @property
+    def private_locale(self) -> str:
+        """The locale of an answer the member alone reads (a private follow-up): theirs, else the reply's."""
+        return self.member_locale or self.locale
 
 
 def _from_row(row: Row) -> OwedAnswer:
@@ -59,6 +67,7 @@ def _from_row(row: Row) -> OwedAnswer:
         options=json.loads(row["options"]),
         locale=row["locale"],
         channel_postable=bool(row["channel_postable"]),
+        member_locale=row["member_locale"],
         owner=row["owner"],
         created_at=optional_from_epoch_ms(row["created_at"]),
         claim_expires_at=optional_from_epoch_ms(row["lease_expires_at"]),
@@ -79,9 +88,9 @@ class OwedAnswerRepository:
             """
             INSERT INTO owed_answers (interaction_id, guild_id, channel_id, user_id, application_id,
                                       interaction_token, token_expires_at, reply_message_id, prompt, options,
-                                      locale, channel_postable, owner, lease_expires_at, created_at)
+                                      locale, member_locale, channel_postable, owner, lease_expires_at, created_at)
             VALUES (:interaction_id, :guild_id, :channel_id, :user_id, :application_id, :token, :expires,
-                    :reply_message_id, :prompt, :options, :locale, :postable, :owner, :lease, :now)
+                    :reply_message_id, :prompt, :options, :locale, :member_locale, :postable, :owner, :lease, :now)
             """,
             {
                 "interaction_id": owed.interaction_id,
@@ -95,6 +104,7 @@ class OwedAnswerRepository:
                 "prompt": owed.prompt,
                 "options": json.dumps(owed.options, separators=(",", ":")),
                 "locale": owed.locale,
+                "member_locale": owed.member_locale,
                 "postable": int(owed.channel_postable),
                 "owner": owner,
                 "lease": now + _ms(ttl_seconds),

@@ -547,7 +547,10 @@ async def test_the_content_policy_category_is_in_the_language_of_who_reads_it(wo
     await command(world, "imagine-settings language", {"language": "de"})
     world.api.queue_timeline(Timeline.content_policy(message="The content policy forbids gore."))
 
-    call = await world.imagine("a battle")
+    # The member's own Discord speaks Japanese.
+    call = await world.discord.invoke_slash(
+        "imagine", {"prompt": "a battle"}, user=world.member, channel=world.channel, locale="ja"
+    )
 
     await world.discord.wait_for(lambda: bool(call.followups), 15, what="the refusal")
     entry = await world.discord.wait_for(lambda: next(iter(world.discord.channel_messages(ops)), None), 10)
@@ -556,10 +559,11 @@ async def test_the_content_policy_category_is_in_the_language_of_who_reads_it(wo
     gewalt = i18n.translate("failure.category.violence", "de")
     assert reason == i18n.translate("modlog.reason.policy_category", "de", category=gewalt)
     assert "violence" not in reason
-    # The member is told privately, in the job's language (the server's, here).
+    # The member is told privately, in their own language (docs/i18n.md), not the server's.
     notice = await world.discord.wait_for(lambda: next((m for m in call.followups if not m.deleted), None), 10)
     told = notice.embeds[0]["description"]
-    assert told.startswith(i18n.translate("failure.content_policy_category", "de", category=gewalt))
+    boryoku = i18n.translate("failure.category.violence", "ja")
+    assert told.startswith(i18n.translate("failure.content_policy_category", "ja", category=boryoku))
     assert "violence" not in told
 
 

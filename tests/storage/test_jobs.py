@@ -48,6 +48,7 @@ async def test_create_stores_every_field_and_get_reads_it_back(jobs: JobReposito
         interaction_token="secret-interaction-token",
         token_expires_at=expires,
         locale="es-419",
+        member_locale="ja",
     )
     assert len(job.id) == 32
     int(job.id, 16)  # uuid4 hex
@@ -59,7 +60,7 @@ async def test_create_stores_every_field_and_get_reads_it_back(jobs: JobReposito
     assert (job.parent_job_id, job.reference_count, job.application_id) == ("f" * 32, 3, SNOWFLAKE + 3)
     assert job.interaction_token == "secret-interaction-token"
     assert job.token_expires_at == expires
-    assert job.locale == "es-419"
+    assert (job.locale, job.member_locale, job.private_locale) == ("es-419", "ja", "ja")
     assert job.created_at == job.updated_at == clock.now
     assert job.created_at.tzinfo is not None
     assert (job.task_id, job.progress, job.submit_started_at, job.result_files) == (None, 0, None, ())

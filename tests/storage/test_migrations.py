@@ -16,6 +16,8 @@ from storage.copy import column_names, table_names
 from storage.database import Database
 from storage.dialect import POSTGRESQL_VERSION_TABLE, Engine
 from storage.errors import DatabaseTooNewError, MigrationError
+from storage.jobs import JobRepository
+from storage.owed_answers import OwedAnswerRepository
 from storage.schema import MIGRATIONS_DIR, load_migrations, split_statements
 
 ENGINES = {"sqlite": Engine.SQLITE, "postgres": Engine.POSTGRESQL}
@@ -381,3 +383,39 @@ async def test_usage_rows_before_the_conversation_say_how_their_job_was_asked_fo
         ("d", "form"),
         ("e", "command"),
     ]
+
+
+async def test_jobs_and_owed_answers_from_before_0020_have_no_member_locale_and_speak_the_public_one_privately(
+    tmp_path: Path, fresh_db_url: str
+) -> None:
+    """0020 adds the member's own locale, NULL for the rows already there (nobody knows it): their private messages
+    go on speaking the public locale they were stored with, on both engines."""
+    before = write_migrations(
+        tmp_path / "before",
+        {p.name: p.read_text(encoding="utf-8") for p in MIGRATIONS_DIR.glob("*.sql") if int(p.name[:4]) < 20},
+    )
+    async with await open_database(fresh_db_url, migrations_dir=before) as old:
+        assert old.schema_version == 19
+        await old.execute(
+            """
+            INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, prompt, size, n, model, state, locale,
+                              created_at, updated_at)
+            VALUES ('a1', 1, 2, 3, 'imagine', 'an old harbour', '1:1', 1, 'gpt-image-2', 'running', 'de', 0, 0)
+            """
+        )
+        await old.execute(
+            """
+            INSERT INTO owed_answers (interaction_id, guild_id, channel_id, user_id, application_id, interaction_token,
+                                      token_expires_at, options, locale, channel_postable, owner, lease_expires_at,
+                                      created_at)
+            VALUES (7, 1, 2, 3, 4, 'token', 0, '{}', 'de', 1, 'before', 0, 0)
+            """
+        )
+
+    async with await open_database(fresh_db_url) as db:
+        assert db.schema_version == len(load_migrations())
+        job = await JobRepository(db).get("a1")
+        assert job is not None
+        assert (job.locale, job.member_locale, job.private_locale) == ("de", None, "de")
+        (owed,) = await OwedAnswerRepository(db).orphans("now", expired_only=False)
+        assert (owed.locale, owed.member_locale, owed.private_locale) == ("de", None, "de")

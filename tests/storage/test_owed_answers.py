@@ -36,6 +36,7 @@ def request(clock: FakeClock, interaction_id: int = 1001, **changes: object) -> 
         options={"kind": "imagine", "n": 2, "aspect": "16:9", "attachments": 4},
         locale="ja",
         channel_postable=True,
+        member_locale="de",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -51,6 +52,7 @@ async def test_a_record_reads_back_as_written_and_its_token_stays_out_of_its_rep
         written, owner="a", created_at=clock.now, claim_expires_at=clock.now + timedelta(seconds=TTL)
     )
     assert "secret-token" not in repr(found)
+    assert (found.locale, found.member_locale, found.private_locale) == ("ja", "de", "de")
     assert await owed.orphans("a", expired_only=False) == []
 
 
