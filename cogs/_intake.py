@@ -209,8 +209,8 @@ class Intake:
                 raise
             self._pipeline.metrics.acknowledged(time.monotonic() - started)
             reply_id = callback.message_id if callback is not None else None
-            if reply_id is None:
-                reply_id = (await interaction.original_response()).id
+            # Owed before any other I/O: a reply whose id the callback did not name is answered, if it comes to
+            # that, in the channel rather than by editing it.
             owed = await self._owe(interaction, draft, guild_id, channel_id, reply_id, prompt)
             await self._take(interaction, draft, guild_id, channel_id, reply_id, owed, prompt)
 
@@ -249,7 +249,7 @@ class Intake:
         draft: Draft | DraftLoader,
         guild_id: int,
         channel_id: int,
-        reply_id: int,
+        reply_id: int | None,
         known_prompt: str | None,
     ) -> OwedAnswer | None:
         """Record that the member is owed an answer, before any other I/O for the request (one small write);
@@ -279,7 +279,7 @@ class Intake:
         draft: Draft | DraftLoader,
         guild_id: int,
         channel_id: int,
-        reply_id: int,
+        reply_id: int | None,
         owed: OwedAnswer | None,
         known_prompt: str | None,
     ) -> None:
@@ -287,6 +287,8 @@ class Intake:
         answers the member (a refusal, the job's reply, or why the bot could not take it)."""
         user_id = interaction.user.id
         try:
+            if reply_id is None:
+                reply_id = (await interaction.original_response()).id
             if not isinstance(draft, Draft):
                 draft = await draft()
             origin = Origin(

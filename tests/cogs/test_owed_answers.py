@@ -110,6 +110,32 @@ async def test_a_stop_during_intake_answers_the_member_and_counts_nothing(world:
     assert await world.jobs() == []
 
 
+async def test_a_reply_the_callback_did_not_name_is_looked_up_and_delivered(world: World) -> None:
+    # Discord's reference marks the callback's `response_message_id` optional: the bot asks for the reply instead.
+    world.discord.state.callbacks_name_their_message = False
+    call = await world.imagine("a lantern in the fog")
+    await world.discord.wait_for(lambda: delivered(call), 15, what="the images")
+    assert any(r.method == "GET" and r.path.endswith("/messages/@original") for r in world.discord.requests)
+    assert await world.store.owed_answers.count() == 0
+
+
+async def test_a_stop_while_the_reply_is_looked_up_answers_the_member(world: World) -> None:
+    """Looking the reply up is I/O for the request: the member is owed an answer before it, so a stop meanwhile
+    answers them, as during the rest of the intake."""
+    world.discord.state.callbacks_name_their_message = False
+    held = world.discord.inject_429("GET /webhooks/*", times=1, retry_after=30)
+    call = await world.imagine("a lantern in the fog")
+    await world.discord.wait_for(lambda: held.remaining == 0, 15, what="the look-up, held")
+    assert await world.store.owed_answers.count() == 1
+
+    await world.restart()
+
+    (answer,) = call.followups
+    assert answer.content == i18n.translate("owed.stopping", i18n.SOURCE, bot="Imagine")
+    assert await world.store.owed_answers.count() == 0
+    assert await world.jobs() == []
+
+
 async def test_a_stop_while_a_mention_is_read_answers_in_its_reply(world: World) -> None:
     world.discord.hold_cdn()
     message = await world.discord.post_message(

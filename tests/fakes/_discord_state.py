@@ -154,6 +154,8 @@ class DiscordState:
         self._t0 = time.monotonic()
         self.bot_user = FakeUser(id=self.new_id(), username=config.bot_name, bot=True)
         self.application_id = self.bot_user.id
+        # Whether a callback's answer names the message it made (`response_message_id`, `resource.message`).
+        self.callbacks_name_their_message = True
         self.app_owner = FakeUser(id=self.new_id(), username="app-owner")
         self.application = Application(owner=self.app_owner)
         self.channel_webhooks = ChannelWebhooks(self.new_id)
@@ -909,6 +911,8 @@ class DiscordState:
         return response
 
     def _describe(self, response: dict[str, Any], message: MessageRecord, callback: CallbackType) -> None:
+        if not self.callbacks_name_their_message:
+            return  # the fields are optional in Discord's reference: a client must cope without them
         inner = response["interaction"]
         inner["response_message_id"] = str(message.id)
         inner["response_message_loading"] = message.loading
