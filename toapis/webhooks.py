@@ -25,6 +25,7 @@ class SignatureProblem(StrEnum):
     """Why a delivery is not taken as genuine (the receiver answers 401 to each)."""
 
     MISSING_HEADER = "missing_header"
+    BAD_EVENT_ID = "bad_event_id"
     BAD_TIMESTAMP = "bad_timestamp"
     STALE = "stale"
     MISMATCH = "mismatch"
@@ -81,6 +82,12 @@ def verify(
     header = headers.get(contract.WEBHOOK_SIGNATURE_HEADER, "")
     if not event_id or not timestamp or not header.strip():
         raise WebhookSignatureError(SignatureProblem.MISSING_HEADER, "a webhook header is missing")
+    # A header's bytes that are not UTF-8 reach here as lone surrogates, which no secret could have signed (and
+    # which `sign` could not encode): refused like any other unreadable header, never an error of the receiver.
+    try:
+        event_id.encode()
+    except UnicodeEncodeError:
+        raise WebhookSignatureError(SignatureProblem.BAD_EVENT_ID, "the webhook event id is not UTF-8") from None
     # ASCII only: str.isdigit also takes "²" (which int() refuses) and other scripts' digits.
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise WebhookSignatureError(SignatureProblem.BAD_TIMESTAMP, "the webhook timestamp is not Unix seconds")

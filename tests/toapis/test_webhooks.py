@@ -120,6 +120,12 @@ def test_missing_or_unreadable_headers_are_refused() -> None:
         assert problem_of([SECRET], given) is SignatureProblem.BAD_TIMESTAMP
 
 
+def test_an_event_id_whose_bytes_are_not_utf8_is_refused_not_an_error() -> None:
+    # aiohttp hands a header's non-UTF-8 bytes over as lone surrogates ("surrogateescape").
+    given = signed() | {contract.WEBHOOK_ID_HEADER: "evt_\udcff"}
+    assert problem_of([SECRET], given) is SignatureProblem.BAD_EVENT_ID
+
+
 def test_during_a_rotation_either_signature_may_match() -> None:
     both = headers(f"v1={by_hand(SECRET, EVENT_ID, str(NOW), BODY)},v1={by_hand(OLD_SECRET, EVENT_ID, str(NOW), BODY)}")
     assert verify([SECRET], both, BODY, now=NOW) == EVENT_ID  # the operator already has the new secret
