@@ -4,8 +4,10 @@ It listens on WEBHOOK_HOST:WEBHOOK_PORT, plain HTTP, behind the operator's HTTPS
 takes a POST on any path: the signature, not the path, is what proves a delivery. What it answers:
 
 - 400 to a body over `contract.WEBHOOK_MAX_BODY_BYTES` (refused unread) or, once verified, one that is not an
-  event; 401 to a delivery whose signature is missing, wrong or outside the timestamp window. Neither changes
-  anything.
+  event; 408 to a body not received whole within ToAPIs's own timeout (a client trickling it in would otherwise
+  hold its connection for ever); 401 to a delivery whose signature is missing, wrong or outside the timestamp
+  window. None changes anything. Refusals of the signature are logged at most once a minute, with their count: the
+  endpoint faces the internet, and anyone may send them.
 - 2xx to every verified event, once its id is stored (docs/guarantees.md): a repeat, the console's
   `endpoint.test`, an unknown type, a task no unfinished job follows are answered and otherwise ignored.
 - 500 when the database cannot store the event: ToAPIs delivers it again later.
@@ -18,6 +20,7 @@ and that process's `WakeupRelay` (generation/webhook_relay.py) does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +37,8 @@ from toapis.webhooks import MalformedEventError, WebhookEvent, WebhookSignatureE
 log = logging.getLogger(__name__)
 
 _READ_CHUNK = 64 * 1024
+# Anyone who reaches the endpoint can send refused deliveries: one warning a minute says they come, not each.
+_REFUSALS_LOGGED_EVERY = 60.0
 
 
 class WebhookReceiver(LocalServer):
@@ -52,6 +57,7 @@ class WebhookReceiver(LocalServer):
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         max_body: int = contract.WEBHOOK_MAX_BODY_BYTES,
+        read_timeout: float = contract.WEBHOOK_DELIVERY_TIMEOUT_SECONDS,
     ) -> None:
         if not any(secrets):
             raise ValueError("a webhook receiver needs the signing secret")
@@ -64,18 +70,26 @@ class WebhookReceiver(LocalServer):
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._max_body = max_body
+        self._read_timeout = read_timeout
+        self._unlogged_refusals = 0
+        self._next_refusal_log = float("-inf")
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{path:.*}", self._receive)
 
     async def _receive(self, request: web.Request) -> web.Response:
-        body = await self._read_body(request)
+        try:
+            # ToAPIs gives up on an answer after this long: a body still coming by then is no delivery of its.
+            async with asyncio.timeout(self._read_timeout):
+                body = await self._read_body(request)
+        except TimeoutError:
+            return self._answer(408, "the body came too slowly", "malformed")
         if body is None:
             return self._answer(400, "the body is too large", "malformed")
         try:
             event_id = verify(self._secrets, request.headers, body, now=self._clock())
         except WebhookSignatureError as exc:
-            log.warning("Refused a webhook: %s", exc)
+            self._log_refusal(exc)
             return self._answer(401, "the signature does not match", "bad_signature")
         try:
             event = parse_event(body, event_id=event_id)
@@ -89,6 +103,17 @@ class WebhookReceiver(LocalServer):
             log.exception("Webhook %s could not be stored", event_id)
             return self._answer(500, "try again later", "error")
         return self._answer(200, "ok", outcome)
+
+    def _log_refusal(self, exc: WebhookSignatureError) -> None:
+        """The first refusal at once, then at most one line a minute counting those since (the metrics count
+        each)."""
+        self._unlogged_refusals += 1
+        now = self._clock()
+        if now < self._next_refusal_log:
+            return
+        log.warning("Refused %d webhook(s) whose signature did not verify; the last: %s", self._unlogged_refusals, exc)
+        self._unlogged_refusals = 0
+        self._next_refusal_log = now + _REFUSALS_LOGGED_EVERY
 
     async def _read_body(self, request: web.Request) -> bytes | None:
         """The raw body, or None when it is larger than allowed (refused without reading it all)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -65,6 +67,8 @@ async def hooked(
     safety: float = SAFETY,
     retry_after: float = 3600.0,
     relay_interval: float = 0.01,
+    read_timeout: float = contract.WEBHOOK_DELIVERY_TIMEOUT_SECONDS,
+    receiver_clock: Callable[[], float] = time.time,
     **overrides: Any,
 ) -> AsyncIterator[Hooked]:
     """A pipeline with webhooks on (polling every second until the safety interval takes over), its receiver
@@ -93,6 +97,8 @@ async def hooked(
         owner=owner,
         leased=leased,
         metrics=metrics,
+        read_timeout=read_timeout,
+        clock=receiver_clock,
     )
     await receiver.start()
     relay = WakeupRelay(store.webhook_events, pipeline.wakeups, owner=owner, leased=leased, interval=relay_interval)
@@ -106,6 +112,33 @@ async def hooked(
         with contextlib.suppress(BaseException):
             await relaying
         await receiver.close()
+
+
+async def raw_exchange(process: Hooked, request: bytes) -> int:
+    """Send `request` byte for byte (what no HTTP client would send) and return the status answered. An answer that
+    never comes fails the test."""
+    assert process.receiver.address is not None
+    reader, writer = await asyncio.open_connection(*process.receiver.address)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            status_line = await reader.readline()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+def raw_delivery(*, event_id: bytes, body: bytes, length: int | None = None) -> bytes:
+    """A delivery's bytes, timestamped now and signed with nothing valid."""
+    timestamp = str(int(time.time())).encode()
+    return (
+        b"POST /toapis/webhook HTTP/1.1\r\nHost: imagine.example.test\r\n"
+        b"X-ToAPIs-Webhook-Id: " + event_id + b"\r\n"
+        b"X-ToAPIs-Webhook-Timestamp: " + timestamp + b"\r\n"
+        b"X-ToAPIs-Webhook-Signature: v1=" + b"0" * 64 + b"\r\n"
+        b"Content-Length: " + str(len(body) if length is None else length).encode() + b"\r\n\r\n" + body
+    )
 
 
 def lookups_of(fake: FakeToAPIs, task_id: str) -> int:
@@ -171,6 +204,53 @@ async def test_a_forged_or_stale_delivery_is_refused_and_changes_nothing(harness
         task_id = await delivered_by_webhook(harness, job.id)
         assert statuses(harness.fake, task_id) == [401, 200]
         assert webhook_count(process, "bad_signature") == 1
+
+
+async def test_an_event_id_whose_bytes_are_not_utf8_is_refused_401_not_a_server_error(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with hooked(harness) as process:
+        with caplog.at_level(logging.WARNING):
+            assert await raw_exchange(process, raw_delivery(event_id=b"evt_\xff", body=b"{}")) == 401
+        assert webhook_count(process, "bad_signature") == 1
+        assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+        assert await recorded(harness) == 0
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_body_trickling_in_is_answered_408_once_toapis_would_have_given_up(
+    harness: Harness, framing: str
+) -> None:
+    async with hooked(harness, read_timeout=0.05) as process:
+        if framing == "content-length":
+            request = raw_delivery(event_id=b"evt_slow", body=b'{"id": ', length=1_000)
+        else:  # one chunk, then neither the next nor the last
+            request = raw_delivery(event_id=b"evt_slow", body=b"")
+            request = request.replace(b"Content-Length: 0", b"Transfer-Encoding: chunked") + b'7\r\n{"id": \r\n'
+        # Without a deadline the receiver waits for the rest for ever, holding the connection (and the answer
+        # never comes: raw_exchange gives up and the test fails).
+        assert await raw_exchange(process, request) == 408
+        assert webhook_count(process, "malformed") == 1
+        assert await recorded(harness) == 0
+
+
+async def test_refused_signatures_are_logged_once_a_minute_with_their_count(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    later = 0.0  # seconds the receiver's clock is ahead: within the timestamp window, past the log's minute
+
+    async with hooked(harness, receiver_clock=lambda: time.time() + later) as process:
+        webhooks = harness.fake.webhooks
+        with caplog.at_level(logging.WARNING, logger="generation.webhook_receiver"):
+            for _ in range(5):
+                assert await webhooks.send(webhooks.test_event(), secret="not-the-secret-0123456789") == 401
+            later = 61.0
+            assert await webhooks.send(webhooks.test_event(), secret="not-the-secret-0123456789") == 401
+        logged = [record.getMessage() for record in caplog.records if record.name == "generation.webhook_receiver"]
+        assert len(logged) == 2, logged
+        assert logged[0].startswith("Refused 1 webhook(s)")
+        assert logged[1].startswith("Refused 5 webhook(s)")
+        assert webhook_count(process, "bad_signature") == 6  # each one counted all the same
 
 
 async def test_during_a_rotation_the_old_secret_still_verifies_and_after_it_only_the_new_one(harness: Harness) -> None:
