@@ -31,9 +31,15 @@ def spoiler_rule(client: discord.Client, server_settings: ServerSettings) -> Cal
     channels when the admins exempted those."""
 
     def spoils(job: Job) -> bool:
-        settings = server_settings.get(job.guild_id)
-        if not settings.spoiler:
-            return False
-        return not (settings.spoiler_exempt_nsfw and age_restricted(client, job.guild_id, job.channel_id))
+        return spoils_in(client, server_settings, job.guild_id, job.channel_id)
 
     return spoils
+
+
+def spoils_in(client: discord.Client, server_settings: ServerSettings, guild_id: int, channel_id: int) -> bool:
+    """Whether results posted in this channel now are spoilers, by the server's setting as it stands (/show posts
+    an older job's images again by it: docs/admins.md, Spoilers)."""
+    settings = server_settings.get(guild_id)
+    if not settings.spoiler:
+        return False
+    return not (settings.spoiler_exempt_nsfw and age_restricted(client, guild_id, channel_id))

@@ -3,9 +3,10 @@
 /show posts a job's images again, in the channel where it is run, re-uploaded from the job's result message with
 the job's buttons. Its rules (docs/members.md, "Finding a job again"): a member's own jobs, or any job of the
 server for someone with Manage Messages; never a job of another server, nor one from a channel the member cannot
-view, nor one from an age-restricted channel into a channel that is not; spoilers stay spoilers; the channel
-allow-list applies. Its suggestions read the database, the one I/O allowed before an interaction's answer
-(autocomplete's answer is its only response), within AUTOCOMPLETE_BUDGET.
+view, nor one from an age-restricted channel into a channel that is not; spoilers stay spoilers, and the server's
+spoiler setting as it stands applies (docs/admins.md, Spoilers); the channel allow-list applies. Its suggestions
+read the database, the one I/O allowed before an interaction's answer (autocomplete's answer is its only
+response), within AUTOCOMPLETE_BUDGET.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from cogs._locale import public_locale
 from cogs._pagination import pages_of, send_pages
 from cogs._replies import defer_privately, refuse_after_defer
 from cogs._services import Services, services_of
-from cogs._spoilers import spoiler_rule
+from cogs._spoilers import spoiler_rule, spoils_in
 from cogs._texts import generic_text, history_line, refusal_text, sent_by_dm, suggestion_name
 from cogs._translator import command_text
 from cogs._views import result_view
@@ -88,12 +89,13 @@ class HistoryCog(commands.Cog):
             )
             return
         await interaction.response.defer(thinking=True)
+        settings = self.services.server_settings
         try:
             found = await self.services.history.find(guild_id, reference)
             if found is None:
                 raise JobNotFound(reference)
             await self._check_may_show(interaction, found)
-            files = await self._images_of(found)
+            files = await self._images_of(found, spoiler=spoils_in(self.bot, settings, guild_id, channel_id))
             # Posted for the whole channel: in the server's language, as a job's result would be now.
             public = public_locale(interaction, self.services.server_settings.get(guild_id).language)
             reference = await self.services.history.reference(found)
@@ -132,14 +134,16 @@ class HistoryCog(commands.Cog):
         if job.state is not JobState.COMPLETED or job.result_message_id is None:
             raise JobWithoutResult(finished=job.is_finished)
 
-    async def _images_of(self, job: Job) -> list[discord.File]:
+    async def _images_of(self, job: Job, *, spoiler: bool) -> list[discord.File]:
         """The images on the job's result message (the bot's own: it may read them), to upload again; spoilers
-        stay spoilers. A result nobody could receive is posted from where it was kept."""
+        stay spoilers, and every image is one when `spoiler` (the server posts results here as spoilers now, as it
+        may not have when the job was delivered). A result nobody could receive is posted from where it was
+        kept."""
         if _undeliverable(job):
             kept = await self.services.history.kept_results(job)
             if not kept:
                 raise ResultGone()
-            spoiler = spoiler_rule(self.bot, self.services.server_settings)(job)
+            spoiler = spoiler or spoiler_rule(self.bot, self.services.server_settings)(job)
             return [
                 discord.File(
                     io.BytesIO(result.data),
@@ -150,7 +154,7 @@ class HistoryCog(commands.Cog):
             ]
         message = await self._result_message(job)
         try:
-            files = [await item.to_file(spoiler=item.is_spoiler()) for item in message.attachments]
+            files = [await item.to_file(spoiler=spoiler or item.is_spoiler()) for item in message.attachments]
         except (discord.NotFound, discord.Forbidden) as exc:
             raise ResultGone() from exc
         if not files:

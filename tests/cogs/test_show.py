@@ -239,6 +239,22 @@ async def test_spoilers_stay_spoilers(world: World) -> None:
     assert [a.data for a in message.attachments] == [png, png]
 
 
+async def test_a_job_delivered_plainly_is_shown_as_spoilers_once_the_server_posts_results_as_spoilers(
+    world: World,
+) -> None:
+    png = png_upload().data
+    posted = await bot_posts(world, [("imagine-1.png", png)])  # delivered before the admins turned spoilers on
+    job = await delivered_job(world, posted.id, n=1)
+    await world.bot.services.server_settings.set_spoiler(world.guild.id, True, exempt_nsfw=True)
+    after_dark = world.guild.add_text_channel("after-dark", nsfw=True)
+
+    message = await shown(world, await show(world, job.id[:8]))
+    exempt = await shown(world, await show(world, job.id[:8], channel=after_dark))
+
+    assert [a.filename for a in message.attachments] == ["SPOILER_imagine-1.png"]
+    assert [a.filename for a in exempt.attachments] == ["imagine-1.png"]  # age-restricted channels left out
+
+
 async def test_images_sent_by_direct_message_are_shown_from_there(world: World) -> None:
     png = png_upload(colour="navy").data
     requester = await world.bot.fetch_user(world.member.id)
