@@ -30,7 +30,16 @@ OUTCOMES: Final = (COMPLETED, *(kind.value for kind in FailureKind))
 SERVICES: Final = ("discord", "toapis")
 ENDPOINTS: Final = ("submit", "lookup", "upload", "download", "models", "balance")
 # What became of each ToAPIs webhook received (generation/webhook_receiver.py).
-WEBHOOK_OUTCOMES: Final = ("woken", "left_for_holder", "repeat", "ignored", "bad_signature", "malformed", "error")
+WEBHOOK_OUTCOMES: Final = (
+    "woken",
+    "left_for_holder",
+    "repeat",
+    "ignored",
+    "bad_signature",
+    "malformed",
+    "busy",
+    "error",
+)
 OTHER: Final = "other"
 # Look-up counts are kept per task until it ends; a task this process never sees end is forgotten after this many.
 _MAX_FOLLOWED: Final = 10_000

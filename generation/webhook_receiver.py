@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 64 * 1024
 # Anyone who reaches the endpoint can send refused deliveries: one warning a minute says they come, not each.
 _REFUSALS_LOGGED_EVERY = 60.0
+# Deliveries read at once, at most: each may hold a body of up to WEBHOOK_MAX_BODY_BYTES for up to the read
+# deadline, so clients that trickle bytes could otherwise hold memory and file descriptors the bot needs for
+# Discord, ToAPIs and its database. ToAPIs' own deliveries take milliseconds each, and one answered 503 is sent
+# again by its retries.
+MAX_DELIVERIES_AT_ONCE = 64
 
 
 class WebhookReceiver(LocalServer):
@@ -58,6 +63,7 @@ class WebhookReceiver(LocalServer):
         clock: Callable[[], float] = time.time,
         max_body: int = contract.WEBHOOK_MAX_BODY_BYTES,
         read_timeout: float = contract.WEBHOOK_DELIVERY_TIMEOUT_SECONDS,
+        max_at_once: int = MAX_DELIVERIES_AT_ONCE,
     ) -> None:
         if not any(secrets):
             raise ValueError("a webhook receiver needs the signing secret")
@@ -71,6 +77,8 @@ class WebhookReceiver(LocalServer):
         self._clock = clock
         self._max_body = max_body
         self._read_timeout = read_timeout
+        self._max_at_once = max_at_once
+        self._at_once = 0
         self._unlogged_refusals = 0
         self._next_refusal_log = float("-inf")
 
@@ -78,6 +86,15 @@ class WebhookReceiver(LocalServer):
         app.router.add_post("/{path:.*}", self._receive)
 
     async def _receive(self, request: web.Request) -> web.Response:
+        if self._at_once >= self._max_at_once:
+            return self._answer(503, "busy: send it again", "busy")
+        self._at_once += 1
+        try:
+            return await self._deliver(request)
+        finally:
+            self._at_once -= 1
+
+    async def _deliver(self, request: web.Request) -> web.Response:
         try:
             # ToAPIs gives up on an answer after this long: a body still coming by then is no delivery of its.
             async with asyncio.timeout(self._read_timeout):

@@ -24,7 +24,7 @@ from generation.checks import Mark, check_webhooks
 from generation.metrics import Metrics
 from generation.pipeline import Pipeline
 from generation.wakeups import TaskWakeups
-from generation.webhook_receiver import WebhookReceiver
+from generation.webhook_receiver import MAX_DELIVERIES_AT_ONCE, WebhookReceiver
 from generation.webhook_relay import WakeupRelay
 from storage.jobs import JobState
 from storage.store import Storage
@@ -69,6 +69,7 @@ async def hooked(
     relay_interval: float = 0.01,
     read_timeout: float = contract.WEBHOOK_DELIVERY_TIMEOUT_SECONDS,
     receiver_clock: Callable[[], float] = time.time,
+    max_at_once: int = MAX_DELIVERIES_AT_ONCE,
     **overrides: Any,
 ) -> AsyncIterator[Hooked]:
     """A pipeline with webhooks on (polling every second until the safety interval takes over), its receiver
@@ -99,6 +100,7 @@ async def hooked(
         metrics=metrics,
         read_timeout=read_timeout,
         clock=receiver_clock,
+        max_at_once=max_at_once,
     )
     await receiver.start()
     relay = WakeupRelay(store.webhook_events, pipeline.wakeups, owner=owner, leased=leased, interval=relay_interval)
@@ -232,6 +234,36 @@ async def test_a_body_trickling_in_is_answered_408_once_toapis_would_have_given_
         assert await raw_exchange(process, request) == 408
         assert webhook_count(process, "malformed") == 1
         assert await recorded(harness) == 0
+
+
+async def test_deliveries_past_the_most_read_at_once_are_answered_503_and_a_free_slot_takes_the_next(
+    harness: Harness,
+) -> None:
+    async with hooked(harness, max_at_once=2) as process:
+        assert process.receiver.address is not None
+        trickling = []
+        for n in range(2):  # two clients that send a body's first bytes and then nothing, holding their slots
+            reader, writer = await asyncio.open_connection(*process.receiver.address)
+            writer.write(raw_delivery(event_id=b"evt_hold%d" % n, body=b'{"id": ', length=1_000))
+            await writer.drain()
+            trickling.append((reader, writer))
+
+        async def refused_busy() -> bool:
+            return await raw_exchange(process, raw_delivery(event_id=b"evt_third", body=b"{}")) == 503
+
+        await wait_until(refused_busy, 10)
+        assert webhook_count(process, "busy") >= 1
+        assert await recorded(harness) == 0
+
+        for _, writer in trickling:
+            writer.close()
+        # Their slots come free once their handlers see the connections go: a delivery is read again.
+        webhooks = harness.fake.webhooks
+
+        async def answered_again() -> bool:
+            return await webhooks.send(webhooks.test_event()) == 200
+
+        await wait_until(answered_again, 10)
 
 
 async def test_refused_signatures_are_logged_once_a_minute_with_their_count(
