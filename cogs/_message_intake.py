@@ -19,8 +19,9 @@ What differs is the answer, since a message has no interaction:
   delivered again, or seen by two processes, starts nothing more; edits (MESSAGE_UPDATE) are not listened to.
 - A refusal is a short reply to the author, pinging only them, with their prompt repeated; it deletes itself
   after a minute (`notice_seconds`; a restart meanwhile leaves it). One refusal per member while it is shown
-  (`refusal_seconds`): refusals can be had for free (no cooldown starts before the checks pass), and the channel
-  must not fill with them; those meanwhile are logged and left unanswered. Where the admins turned the
+  (`refusal_seconds`), whether found before the reply or after it (a full quota): refusals can be had for free (no
+  cooldown starts before the checks pass, and a server may have none), and the channel must not fill with them;
+  those meanwhile are logged and left unanswered (a reply already posted is deleted). Where the admins turned the
   conversation off, a channel off their allow-list gets no answer at all.
 - A note on an accepted request (what was left out) is a reply of its own that pings nobody and deletes itself
   after `notice_seconds`, as the slash command's private notice would.
@@ -276,7 +277,17 @@ class MessageIntake:
             # Another process answered the claim meanwhile (in this reply): nothing more is said or recorded.
             return None
         except Refusal as refusal:
-            await self._show_refusal(reply, refusal_text(refusal, locale), written, user_id, locale)
+            if self._refused.remaining(guild_id, user_id, self.refusal_seconds) > 0:
+                # Their previous refusal is still shown: this reply is taken back rather than made a second one.
+                log.info(
+                    "Not answering message %s (%s): its author was refused moments ago",
+                    message.id,
+                    type(refusal).__name__,
+                )
+                await self._take_back(reply)
+            else:
+                self._refused.start(guild_id, user_id)
+                await self._show_refusal(reply, refusal_text(refusal, locale), written, user_id, locale)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
         except asyncio.CancelledError:
             # The bot is stopping (`Intake.close`) before this request became a job: the reply says so. The
@@ -445,6 +456,12 @@ class MessageIntake:
             )
         except discord.HTTPException as exc:
             log.info("Could not show a refusal in reply %s: %s %s", reply.id, exc.status, exc.code)
+
+    async def _take_back(self, reply: discord.Message) -> None:
+        try:
+            await reply.delete()
+        except discord.HTTPException as exc:
+            log.info("Could not delete reply %s: %s %s", reply.id, exc.status, exc.code)
 
     async def _answered(self, source_message_id: int) -> None:
         try:

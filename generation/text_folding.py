@@ -7,7 +7,9 @@ invisible characters and look-alike letters undone. Described in docs/admins.md 
 - invisible characters are removed: format characters (zero-width spaces and joiners, soft hyphens, bidi
   controls, tags), variation selectors, fillers that render as nothing, control characters;
 - in a word that mixes Latin with Cyrillic or Greek letters, the look-alikes are read as Latin ("bаd" with a
-  Cyrillic "а"); a word written in Cyrillic or Greek alone is left as it is.
+  Cyrillic "а", "НELL" with a Cyrillic "Н"); a word written in Cyrillic or Greek alone is left as it is. Capitals
+  that look like a Latin capital while their small letter does not look like the same small letter ("Н" and "н",
+  Greek "Ν" and "ν") keep their case through `fold`, until `latin_if_mixed` knows whether their word mixes scripts.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ _INVISIBLE: Final = frozenset(
     }
 )
 
-# Cyrillic and Greek letters that look like Latin ones (lower case: text is folded first).
+# Cyrillic and Greek letters that look like Latin ones (small letters, text being folded first, but for the capitals
+# `fold` keeps).
 _LOOKALIKES: Final = str.maketrans(
     {
         "а": "a",
@@ -89,8 +92,24 @@ _LOOKALIKES: Final = str.maketrans(
         "τ": "t",
         "υ": "u",
         "χ": "x",
+        # Capitals kept by `fold` (`_CAPITAL_LOOKALIKES`): what they look like as capitals.
+        "В": "b",
+        "М": "m",
+        "Н": "h",
+        "Т": "t",
+        "Ү": "y",
+        "Β": "b",
+        "Ζ": "z",
+        "Η": "h",
+        "Μ": "m",
+        "Ν": "n",
+        "Υ": "y",
     }
 )
+
+# Capitals that look like a Latin capital while their small letter looks like another letter or none ("Н" is "H",
+# "н" is not "h"; "Ν" is "N", "ν" reads "v"): case folding would lose what they look like, so `fold` leaves them.
+_CAPITAL_LOOKALIKES: Final = frozenset("ВМНТҮΒΖΗΜΝΥ")
 
 
 _ASCII_CONTROLS: Final = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -114,11 +133,17 @@ def _invisible(char: str) -> bool:
 
 
 def fold(text: str) -> str:
-    """The text as it is compared: compatibility forms, case, accents and invisible characters undone."""
+    """The text as it is compared: compatibility forms, case, accents and invisible characters undone (but for the
+    case of `_CAPITAL_LOOKALIKES`, folded by `latin_if_mixed` once their word is known)."""
     if text.isascii():
         # Most prompts: nothing to normalize but case and control characters (the quick path, same result).
         return _ASCII_CONTROLS.sub("", text.lower())
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    text = unicodedata.normalize("NFKC", text)
+    if _CAPITAL_LOOKALIKES.isdisjoint(text):
+        text = text.casefold()
+    else:
+        text = "".join(char if char in _CAPITAL_LOOKALIKES else char.casefold() for char in text)
+    text = unicodedata.normalize("NFKC", text)
     text = "".join(char for char in text if not _invisible(char))
     kept: list[str] = []
     base_accented = False
@@ -140,4 +165,7 @@ def latin_if_mixed(word: str) -> str:
             latin = True
         elif 0x0370 <= ord(char) <= 0x052F:
             other = True
-    return word.translate(_LOOKALIKES) if latin and other else word
+    if latin and other:
+        return word.translate(_LOOKALIKES)
+    # Cyrillic or Greek alone: the capitals `fold` kept are folded now, so that it reads as written.
+    return word.casefold() if other and not _CAPITAL_LOOKALIKES.isdisjoint(word) else word

@@ -380,6 +380,31 @@ async def test_a_full_quota_turns_the_reply_into_the_refusal(make_world: WorldFa
         assert (claim.answered_at is not None, claim.job_id) == (True, None)
 
 
+async def test_a_refusal_shown_in_the_reply_holds_back_the_next_refusals_too(make_world: WorldFactory) -> None:
+    # A refusal found after the reply (a full quota) is as public as one found before it: while it is shown, the
+    # member's next refused messages are not answered, whether refused before a reply (the cooldown) or after.
+    async with make_world(DEFAULT_MEMBER_DAILY_LIMIT="1") as world:
+        world.bot.services.chat.notice_seconds = 30
+        first = await say(world, f"{mention(world)} two cats --n 2")
+        refusal = await reply_of(world, first)
+        await world.discord.wait_for(lambda: "You asked for 2 images" in refusal.content, 15, what="the refusal")
+
+        # No cooldown in this server: the same request passes the checks, is replied to, then refused again.
+        again = await say(world, f"{mention(world)} two dogs --n 2")
+        await wait_until(lambda: _answered(world, again))
+        # With a cooldown, the next one is refused before any reply.
+        await world.bot.services.server_settings.set_cooldown(world.guild.id, 600)
+        world.bot.services.intake.admission.start_cooldown(world.guild.id, world.member.id)
+        later = await say(world, f"{mention(world)} a cat")
+        await wait_until(lambda: _answered(world, later))
+
+        assert replies_to(world, later) == []
+        # The reply to the second was taken back rather than turned into a second refusal.
+        assert all(reply.deleted for reply in replies_to(world, again))
+        assert [m for m in bot_messages(world) if not m.deleted] == [refusal]
+        assert await world.jobs() == []
+
+
 async def test_requests_a_crash_left_unanswered_are_answered_at_the_next_start(world: World) -> None:
     # What a crash leaves between the claim and the job, three ways: the reply posted and recorded; the reply
     # posted but not recorded yet; nothing posted. The bot's own client posts the replies, as it did before dying.

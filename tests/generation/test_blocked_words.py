@@ -174,6 +174,38 @@ def test_look_alikes_count_only_in_words_that_mix_scripts() -> None:
     assert matcher.find("pоp") == "pop"
 
 
+# Capitals of Cyrillic and Greek that look like Latin capitals, though their small letters do not look like the
+# same Latin letter ("Н" is "H", "н" is not "h"; Greek "Ν" is "N", "ν" reads "v"): read before case is folded away.
+CAPITAL_LOOK_ALIKES = {
+    "cyrillic en": ("hell", "\u041dELL"),
+    "greek eta": ("hell", "\u0397ELL"),
+    "greek nu": ("nazi", "\u039dAZI"),
+    "cyrillic ve": ("bad", "\u0412AD"),
+    "greek beta": ("bad", "\u0392AD"),
+    "cyrillic em": ("milf", "\u041cILF"),
+    "greek mu": ("milf", "\u039cILF"),
+    "cyrillic te": ("tit", "\u0422IT"),
+    "greek upsilon": ("yes", "\u03a5ES"),
+    "cyrillic straight u": ("yes", "\u04aeES"),
+    "greek zeta": ("zoo", "\u0396OO"),
+    "two cyrillic capitals": ("hell", "\u041d\u0415LL"),
+    "in a sentence": ("nazi", "a \u039dAZI flag"),
+}
+
+
+@pytest.mark.parametrize(("entry", "written"), CAPITAL_LOOK_ALIKES.values(), ids=CAPITAL_LOOK_ALIKES.keys())
+def test_capital_look_alikes_in_a_latin_word_are_read_as_latin(entry: str, written: str) -> None:
+    assert BlockedWords([entry]).find(written) == entry
+
+
+def test_words_in_cyrillic_or_greek_capitals_alone_are_left_as_they_are() -> None:
+    # Pure Cyrillic or Greek, in capitals or not, is compared as written: its entries match, no Latin is read in.
+    assert BlockedWords(["нет"]).find("НЕТ и ΝΑΙ") == "нет"
+    assert BlockedWords(["ναι"]).find("НЕТ и ΝΑΙ") == "ναι"
+    assert BlockedWords(["hem", "nai", "bet"]).find("НЕМ ΝΑΙ ВЕТ") is None
+    assert canonical("НЕТ") == "нет"
+
+
 # -- scripts without spaces ----------------------------------------------------------------------------------------
 
 
