@@ -308,12 +308,16 @@ class MessageIntake:
 
     # -- what a crash left owed -----------------------------------------------------------------------------
 
-    async def answer_owed(self) -> int:
+    async def answer_owed(self, *, since_start: bool = False) -> int:
         """At start-up: answer each recent claim made before this process (less `owed_grace`, with several
         processes) that a crash left with neither a job nor an answer, in this process's servers, saying it was not
-        taken and nothing was counted. Returns how many were answered."""
+        taken and nothing was counted. Returns how many were answered.
+
+        `since_start` (several processes only, from `keep_answering`): claims made before now less the grace,
+        this process's own included. No request takes that long to become a job, and one that did would find its
+        claim answered and make no job (AnsweredElsewhere)."""
         told = 0
-        before = self._built_at - self._owed_grace
+        before = (self._requests.now() if since_start else self._built_at) - self._owed_grace
         for claim in await self._requests.owed(before=before):
             if not self._owns_guild(claim.guild_id):
                 continue
@@ -329,6 +333,20 @@ class MessageIntake:
         if told:
             log.info("Answered %d message request(s) a restart had interrupted", told)
         return told
+
+    async def keep_answering(self, every: float) -> None:
+        """Until cancelled, with several processes: answer the claims a process that crashed after this one started
+        left, which the start-up's look (`answer_owed`) could not see yet."""
+        if self._owed_grace <= timedelta(0):
+            return  # one process: a crash is a restart, whose start-up answers them
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.answer_owed(since_start=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Could not answer the message requests another process left; trying again")
 
     async def _answer_interrupted(self, claim: MessageRequest) -> None:
         channel = self._client.get_partial_messageable(claim.channel_id, guild_id=claim.guild_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Final
 
 import discord
 from discord.ext import commands
@@ -18,6 +19,9 @@ from cogs._message_intake import MessageIntake, addressed_to
 from cogs._services import Services, services_of
 
 log = logging.getLogger(__name__)
+
+# With several processes, how often to look for the message requests a process that crashed since left unanswered.
+OWED_SWEEP_SECONDS: Final = 60.0
 
 
 class ChatCog(commands.Cog):
@@ -41,6 +45,7 @@ class ChatCog(commands.Cog):
             await self.intake.answer_owed()
         except Exception:
             log.exception("Could not answer the message requests a restart interrupted")
+        await self.intake.keep_answering(OWED_SWEEP_SECONDS)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

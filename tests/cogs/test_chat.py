@@ -4,8 +4,10 @@ Message Content intent, so what works here works with what the bot really receiv
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -13,7 +15,9 @@ import pytest
 from PIL import Image
 
 import i18n
-from cogs._message_intake import chat_nonce
+from cogs._message_intake import MessageIntake, chat_nonce
+from generation.message_requests import MessageRequestBook
+from storage.clock import to_epoch_ms
 from storage.jobs import Job, JobKind
 from tests.cogs.conftest import World, WorldFactory, png_upload, wait_until
 from tests.cogs.test_content_controls import log_channel, no_more_posts_in
@@ -403,6 +407,61 @@ async def test_a_refusal_shown_in_the_reply_holds_back_the_next_refusals_too(mak
         assert all(reply.deleted for reply in replies_to(world, again))
         assert [m for m in bot_messages(world) if not m.deleted] == [refusal]
         assert await world.jobs() == []
+
+
+async def test_with_several_processes_a_request_another_left_after_this_start_is_answered_by_the_sweep(
+    world: World,
+) -> None:
+    """Another process claimed a message just after this one started, then crashed: the start-up's look could not
+    see it (another process's request in progress, for all it knew), so the periodic look answers it once it is
+    older than the grace; a fresh claim (a request another process may still be taking) is left alone."""
+    grace = timedelta(minutes=5)
+    book = MessageRequestBook(world.store)
+    intake = MessageIntake(
+        world.bot,
+        intake=world.bot.services.intake,
+        requests=book,
+        history=world.bot.services.history,
+        server_settings=world.bot.services.server_settings,
+        owed_grace=grace,
+    )
+    started = book.now()  # at or after the intake's start
+    store = world.store.message_requests
+    left, fresh = await say(world, "left by a crash"), await say(world, "still being taken")
+    for source in (left, fresh):
+        claimed = await store.claim(
+            source.id, guild_id=world.guild.id, channel_id=world.channel.id, user_id=world.member.id, locale="en-US"
+        )
+        assert claimed
+    # Claimed a millisecond after the start, less the grace: the start-up's look leaves it, the next look takes it.
+    await world.store.db.execute(
+        "UPDATE message_requests SET created_at = :at WHERE source_message_id = :id",
+        {"at": to_epoch_ms(started - grace + timedelta(milliseconds=1)), "id": left.id},
+    )
+    assert await intake.answer_owed() == 0
+    await asyncio.sleep(0.01)
+
+    sweeping = asyncio.create_task(intake.keep_answering(0.01))
+    try:
+
+        async def left_answered() -> bool:
+            claim = await store.get(left.id)
+            return claim is not None and claim.answered_at is not None
+
+        await wait_until(left_answered)
+    finally:
+        sweeping.cancel()
+    (answer,) = replies_to(world, left)
+    assert answer.content.startswith("Imagine restarted before it could take this request. Nothing was counted")
+    claim = await store.get(fresh.id)
+    assert claim is not None
+    assert claim.answered_at is None
+    assert replies_to(world, fresh) == []
+
+
+async def test_one_process_has_no_periodic_look_a_crash_is_a_restart(world: World) -> None:
+    # Without the grace (one process), every claim after the start is this process's own, in progress.
+    await asyncio.wait_for(world.bot.services.chat.keep_answering(0.01), 1)
 
 
 async def test_requests_a_crash_left_unanswered_are_answered_at_the_next_start(world: World) -> None:
