@@ -451,3 +451,24 @@ def test_env_example_shows_each_variables_default() -> None:
     assert load_settings(VALID | commented) == load_settings(VALID)
     defaults = load_settings(VALID)
     assert (defaults.webhook_public_url, defaults.webhook_port) == (None, None)
+
+
+@pytest.mark.parametrize("name", ["TOAPIS_BASE_URL", "DISCORD_API_BASE_URL"])
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        # aiohttp refuses credentials in a URL next to an Authorization header (the key's, the token's): every
+        # request raised ValueError, and --check printed a traceback.
+        ("https://proxy-user:Pr0xy-Pw-value@proxy.example.com/v1", "must have no user or password"),
+        # Unreadable ones raised out of load_settings, or out of the client at start-up.
+        ("https://[proxy.example.com/v1", "must be a http or https URL"),
+        ("https://toapis.com:99999/v1", "must be a http or https URL"),
+    ],
+)
+def test_an_api_base_url_the_http_client_cannot_use_is_a_configuration_problem(
+    name: str, value: str, named: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(VALID | {name: value})
+    assert f"{name} {named}" in str(caught.value)
+    assert "Pr0xy-Pw-value" not in str(caught.value)
