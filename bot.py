@@ -60,7 +60,7 @@ from generation.history import JobHistory
 from generation.housekeeping import keep_tidy
 from generation.liveness import Heartbeat, Liveness, read_heartbeat
 from generation.local_server import LocalServer
-from generation.logs import JsonFormatter, LogContextFilter
+from generation.logs import JsonFormatter, LogContextFilter, TokenlessFormatter
 from generation.message_requests import MessageRequestBook
 from generation.metrics import Metrics
 from generation.models import ModelMenu
@@ -356,7 +356,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+        handler.setFormatter(TokenlessFormatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
     handler.addFilter(LogContextFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # At DEBUG these libraries log requests and statements with their parameters: tokens among them.

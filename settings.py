@@ -191,9 +191,17 @@ class _Reader:
         value = self.raw(name)
         if value is None:
             return default
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.netloc:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - read for its check of the port's range
+        except ValueError:  # an unmatched `[`, a port out of range: the HTTP client would raise the same
+            parts = None
+        if parts is None or parts.scheme not in schemes or not parts.netloc:
             self.problems.append(f"{name} must be a {' or '.join(schemes)} URL, not {redacted_url(value)!r}")
+            return default
+        if parts.username is not None or parts.password is not None:
+            # aiohttp refuses credentials in a URL next to the Authorization header every API request carries.
+            self.problems.append(f"{name} must have no user or password, not {redacted_url(value)!r}")
             return default
         return value.rstrip("/")
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Final
 
+import aiohttp
 import discord
 
 from cogs._embeds import NO_MENTIONS
@@ -25,6 +27,10 @@ from generation.server_settings import ServerSettings
 from settings import Secret
 
 log = logging.getLogger(__name__)
+
+# What a post may fail with: Discord's refusal, and, outside it, no route to Discord (aiohttp's errors are
+# OSErrors or ClientErrors; discord.py passes them on). One failure must not keep the next post from being made.
+_POST_FAILED: Final = (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError)
 
 
 class AlertPoster:
@@ -65,7 +71,7 @@ class AlertPoster:
                 webhook = discord.Webhook.from_url(self._webhook_url.reveal(), client=self._client)
                 # The operator's own channel reads the details as the log has them, in English.
                 await webhook.send(f"⚠️ {alert.text}", allowed_mentions=NO_MENTIONS)
-            except (discord.HTTPException, ValueError) as exc:
+            except (*_POST_FAILED, ValueError) as exc:
                 # The exception may quote the URL, whose token is a secret: only its kind is logged.
                 log.warning("Could not post an alert to OPERATOR_ALERT_WEBHOOK_URL (%s)", type(exc).__name__)
         if not channels:
@@ -76,5 +82,5 @@ class AlertPoster:
             channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
             try:
                 await channel.send(text, allowed_mentions=NO_MENTIONS)
-            except discord.HTTPException as exc:
-                log.warning("Could not post an alert in channel %s of guild %s: %s", channel_id, guild_id, exc)
+            except _POST_FAILED as exc:
+                log.warning("Could not post an alert in channel %s of guild %s: %r", channel_id, guild_id, exc)

@@ -50,6 +50,8 @@ async def check_discord(
                 )
             ]
         )
+    except TimeoutError:  # before OSError, of which it is one
+        return DiscordFindings([fail("Discord", f"no answer within {timeout:g} s. Check the network.")])
     except (aiohttp.ClientError, OSError) as exc:
         return DiscordFindings(
             [
@@ -59,8 +61,6 @@ async def check_discord(
                 )
             ]
         )
-    except TimeoutError:
-        return DiscordFindings([fail("Discord", f"no answer within {timeout:g} s. Check the network.")])
     except discord.HTTPException as exc:
         return DiscordFindings([fail("Discord", f"answered {exc.status}: {exc.text or exc}. Try again later.")])
     finally:

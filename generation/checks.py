@@ -16,6 +16,7 @@ from storage.errors import StorageError
 from storage.schema_status import SchemaStatus, schema_status
 from storage.webhook_events import WebhookProblem
 from toapis import ToAPIsClient, ToAPIsError, catalog
+from toapis.redaction import redacted_url
 
 
 class Mark(StrEnum):
@@ -50,8 +51,13 @@ def describe_database(url: str) -> str:
     """The database as a line may show it: an SQLite path, or a PostgreSQL server without its password."""
     if url.startswith("sqlite:"):
         return url.removeprefix("sqlite:///") or url
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
+    # Read from the redacted URL: a password holding an unescaped `/`, `#` or `?` ends urlsplit's host early, and
+    # the rest of the URL (the password's tail with the host) would be read as the path.
+    try:
+        parts = urlsplit(redacted_url(url))
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # no host and port can be told apart: the engine's own error says what is wrong
+        return "PostgreSQL"
     return f"PostgreSQL at {parts.hostname}{port}{parts.path}"
 
 

@@ -13,9 +13,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+# Discord's URLs that carry a credential in their path: a webhook's token (OPERATOR_ALERT_WEBHOOK_URL's) and an
+# interaction's (a 15-minute credential). aiohttp's errors name the URL they asked, and tracebacks print them.
+_TOKEN_IN_URL = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9._\-]+")
+
+
+def without_tokens(text: str) -> str:
+    """`text` with the token of every Discord webhook or interaction URL in it replaced by `***`."""
+    return _TOKEN_IN_URL.sub(r"\1***", text)
+
+
+class TokenlessFormatter(logging.Formatter):
+    """The text format, with no webhook or interaction token in a message or a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return without_tokens(super().format(record))
+
 
 _job: ContextVar[str | None] = ContextVar("imagine_log_job", default=None)
 _guild: ContextVar[int | None] = ContextVar("imagine_log_guild", default=None)
@@ -64,4 +82,4 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return without_tokens(json.dumps(entry, ensure_ascii=False))

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import yarl
+from multidict import CIMultiDict, CIMultiDictProxy
 
 import bot as bot_module
 from settings import load_settings
@@ -327,3 +330,35 @@ def test_the_spool_and_the_heartbeat_are_kept_beside_an_sqlite_file_else_in_the_
     assert bot_module.heartbeat_path(settings) == (
         folder / "heartbeat.json" if folder else temporary / "imagine-heartbeat.json"
     )
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_url_that_holds_an_interaction_or_webhook_token_is_logged_without_it(
+    log_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # aiohttp's ClientResponseError (a malformed or oversized answer from Discord or a proxy) names the URL it
+    # asked, and a reporter's edit asks one holding the interaction's token: log.exception printed it whole.
+    token = "aW50ZXJhY3Rpb246MTIz.Interaction-T0ken_value"
+    webhook_token = "Operator-Webhook-T0ken_value"
+    url = yarl.URL(f"https://discord.com/api/v10/webhooks/123456789012345678/{token}/messages/@original")
+    error = aiohttp.ClientResponseError(
+        aiohttp.RequestInfo(url, "PATCH", CIMultiDictProxy(CIMultiDict()), url), (), status=400, message="Bad header"
+    )
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        bot_module.configure_logging("INFO", log_format)
+        log = logging.getLogger("generation.delivery")
+        try:
+            raise error
+        except aiohttp.ClientResponseError:
+            log.exception("job 1: delivery raised")
+        log.warning("posting to https://discord.com/api/webhooks/123456789012345678/%s failed", webhook_token)
+        log.warning("callback https://discord.com/api/v10/interactions/123456789012345678/%s/callback", token)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out = capsys.readouterr().out
+    assert "webhooks/123456789012345678/***/messages/@original" in out  # which request failed still shows
+    assert token not in out
+    assert webhook_token not in out

@@ -256,6 +256,8 @@ def test_repr_and_str_show_no_token_key_or_database_password_but_say_which_datab
         # An unescaped `/`, `?` or `#` in a password ends the host for urlsplit: the password would sit in the path.
         ("postgresql://imagine:Sl/ashPw@db/imagine", "Sl/ashPw", "***@db/imagine"),
         ("postgresql://imagine:Qu?estionPw@db/imagine", "Qu?estionPw", "***@db/imagine"),
+        # An unmatched `[` makes urlsplit raise: the repr raised with it, instead of showing the URL redacted.
+        ("postgresql://imagine:Br[acketPw@db/imagine", "Br[acketPw", "postgresql://***"),
     ],
 )
 def test_a_database_password_anywhere_in_the_url_stays_out_of_the_repr(
@@ -282,6 +284,11 @@ def test_a_config_error_next_to_secrets_shows_none_of_them() -> None:
         )
     assert "Pg-Passw0rd-value" not in str(caught.value)
     assert "mysql://***@db/imagine?password=***" in str(caught.value)
+    # One urlsplit cannot read (an unmatched `[`) is a problem named like any other, not a ValueError.
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SECRETS | {"DATABASE_URL": "mysql://imagine:Br[acket-Pw@db/imagine"})
+    assert "Br[acket-Pw" not in str(caught.value)
+    assert "DATABASE_URL must start with sqlite:///" in str(caught.value)
 
 
 def test_every_field_named_like_a_secret_is_typed_secret() -> None:
@@ -444,3 +451,24 @@ def test_env_example_shows_each_variables_default() -> None:
     assert load_settings(VALID | commented) == load_settings(VALID)
     defaults = load_settings(VALID)
     assert (defaults.webhook_public_url, defaults.webhook_port) == (None, None)
+
+
+@pytest.mark.parametrize("name", ["TOAPIS_BASE_URL", "DISCORD_API_BASE_URL"])
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        # aiohttp refuses credentials in a URL next to an Authorization header (the key's, the token's): every
+        # request raised ValueError, and --check printed a traceback.
+        ("https://proxy-user:Pr0xy-Pw-value@proxy.example.com/v1", "must have no user or password"),
+        # Unreadable ones raised out of load_settings, or out of the client at start-up.
+        ("https://[proxy.example.com/v1", "must be a http or https URL"),
+        ("https://toapis.com:99999/v1", "must be a http or https URL"),
+    ],
+)
+def test_an_api_base_url_the_http_client_cannot_use_is_a_configuration_problem(
+    name: str, value: str, named: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(VALID | {name: value})
+    assert f"{name} {named}" in str(caught.value)
+    assert "Pr0xy-Pw-value" not in str(caught.value)

@@ -67,9 +67,14 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
     if not api_key:
         raise UsageError(f"{API_KEY_VARIABLE} is not set (in the environment or in .env)")
     base_url = values.get(BASE_URL_VARIABLE, "").strip() or contract.DEFAULT_BASE_URL
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        # Checked here rather than left to the client, whose message would echo a password in the URL.
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - read for its check of the port's range
+    except ValueError:  # an unmatched `[`, a port out of range
+        parts = None
+    # Checked here rather than left to the client, whose message would echo a password in the URL. A user or
+    # password in it is refused too: aiohttp sends no request that has them next to the key's header.
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
         raise UsageError(
             f"the ToAPIs base URL must be an http(s) URL, not {redacted_url(base_url)!r} ({BASE_URL_VARIABLE})"
         )

@@ -15,7 +15,11 @@ _SECRET_PARAMETER: Final = re.compile(r"pass|secret|token|key|auth|sig", re.IGNO
 def redacted_url(url: str) -> str:
     """A URL fit to show: any user and password (a database's, a proxy's), and the values of query parameters
     such as `password=`, replaced by `***`. The scheme, host, port and path (a database's name) stay."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # An unmatched `[` or `]` (in a password, say): no host can be told apart, so nothing past the scheme shows.
+        return url.split("://", 1)[0] + "://***" if "://" in url else "***"
     if "@" in parts.netloc:
         url = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
     elif "@" in url:

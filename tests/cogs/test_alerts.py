@@ -9,11 +9,21 @@ probe succeeds): messages posted before it are in the channel by then, so counti
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+import socket
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
 
 import i18n
+from cogs._alerts import AlertPoster
 from cogs._texts import server_alert_text
-from generation.alerts import AlertKind
+from generation.alerts import Alert, AlertKind
 from settings import Secret
 from tests.cogs.conftest import World, WorldFactory, wait_until
 from tests.cogs.test_quota import add_server, announce_channel, command
@@ -260,3 +270,69 @@ async def test_the_operator_hears_the_details_through_their_webhook_while_server
     assert world.api.api_key not in detailed
     assert alerts_in(world, ops) == [KEY_REJECTED]
     await end_the_burst(world, ops)
+
+
+class _LogChannel:
+    """What `get_partial_messageable` hands the poster: records what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, content: str, **_: object) -> None:
+        self.sent.append(content)
+
+
+class _Client(discord.Client):
+    """A client whose REST is `session` (as after login) and whose log channel records its posts."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        super().__init__(intents=discord.Intents.none())
+        self.http._HTTPClient__session = session  # type: ignore[attr-defined]
+        self.log_channel = _LogChannel()
+
+    def get_partial_messageable(self, id: int, **_: object) -> Any:
+        return self.log_channel
+
+
+class _ServerSettings:
+    def __init__(self, channels: dict[int, int]) -> None:
+        self._channels = channels
+
+    def log_channels(self) -> dict[int, int]:
+        return self._channels
+
+    def get(self, guild_id: int) -> Any:
+        return SimpleNamespace(language=None)
+
+
+async def test_an_unreachable_operator_webhook_keeps_no_alert_from_the_log_channels(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The operator's webhook host cannot be reached (no network, DNS, a firewall): aiohttp raises an OSError, not
+    # a discord.HTTPException. It ended the post there: the servers' log channels never heard of the alert, and
+    # asyncio logged "Task exception was never retrieved" with its traceback.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{closed}/api/v10")
+    token = "Webhook-T0ken-" + "x" * 60
+    url = f"https://discord.com/api/webhooks/123456789012345678/{token}"
+    async with aiohttp.ClientSession() as session:
+        client = _Client(session)
+        poster = AlertPoster(
+            client,
+            server_settings=_ServerSettings({7 << 22: 42}),  # type: ignore[arg-type]
+            guild_allowed=lambda guild_id: True,
+            owns_guild=lambda guild_id: True,
+            operator_webhook_url=Secret(url),
+        )
+        with caplog.at_level(logging.WARNING):
+            poster(Alert(AlertKind.API_KEY_REJECTED, "401 from ToAPIs"))
+            posted = poster._tail
+            assert posted is not None
+            await asyncio.wait([posted])
+
+    assert posted.exception() is None
+    assert client.log_channel.sent == [KEY_REJECTED]
+    assert "Could not post an alert to OPERATOR_ALERT_WEBHOOK_URL" in caplog.text
+    assert token not in caplog.text

@@ -14,7 +14,7 @@ from PIL import Image
 from tests.fakes._png import png_for
 from tests.fakes.toapis import Endpoint, FakeToAPIs, Fault, ResultFormat, Timeline
 from toapis import catalog
-from toapis.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, main, read_environment
+from toapis.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Environment, UsageError, main, read_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -331,9 +331,8 @@ async def test_balance_with_a_refused_key_or_no_account(
 
 
 def test_the_environment_repr_shows_neither_the_key_nor_a_password_in_the_base_url(tmp_path: Path) -> None:
-    environ = {"TOAPIS_API_KEY": "sk-cli-K3y-value", "TOAPIS_BASE_URL": "https://proxy-user:Pr0xy-Pw@proxy.example/v1"}
-    env = read_environment(environ, tmp_path / ".env")
-    assert (env.api_key, env.base_url) == (environ["TOAPIS_API_KEY"], environ["TOAPIS_BASE_URL"])
+    # read_environment refuses such a URL (below); the repr hides it whatever made the Environment.
+    env = Environment(api_key="sk-cli-K3y-value", base_url="https://proxy-user:Pr0xy-Pw@proxy.example/v1")
     for shown in (repr(env), str(env), f"{env}", repr([env])):
         assert "sk-cli-K3y-value" not in shown
         assert "Pr0xy-Pw" not in shown
@@ -369,3 +368,23 @@ async def test_a_bad_base_url_next_to_the_key_shows_neither(
     )
     assert out == ""
     assert toapis_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        # aiohttp refuses credentials in a URL next to the key's Authorization header: a traceback, exit 1.
+        "https://proxy-user:Pr0xy-Pw@proxy.example/v1",
+        # urlsplit raised out of read_environment: a traceback, exit 1.
+        "https://[proxy.example/v1",
+        "https://proxy.example:99999/v1",
+    ],
+)
+async def test_a_base_url_no_request_could_use_is_a_usage_error(
+    toapis_fake: FakeToAPIs, capsys: pytest.CaptureFixture[str], base_url: str
+) -> None:
+    status, out, err = await run_main(["health"], toapis_fake, capsys, TOAPIS_BASE_URL=base_url)
+    assert status == EXIT_USAGE
+    assert err.startswith("error: the ToAPIs base URL must be an http(s) URL")
+    assert "Pr0xy-Pw" not in err
+    assert out == ""
