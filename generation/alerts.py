@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ ALERT_TEXT: dict[AlertKind, str] = {
 
 # Alerts for the operator alone (the log and their webhook): server admins cannot act on them.
 OPERATOR_ONLY: frozenset[AlertKind] = frozenset({AlertKind.LOW_BALANCE, AlertKind.WEBHOOK_NOT_CONFIGURED})
+# Alerts about a state that lasts until it is resolved, however long: told once until then, whichever process
+# reports it and however late it starts, rather than again after each quiet period.
+UNTIL_RESOLVED: frozenset[AlertKind] = frozenset({AlertKind.LOW_BALANCE})
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ class AlertThrottle:
 
     async def _claim_and_pass_on(self, shared: SharedBursts, kind: AlertKind, detail: str) -> None:
         try:
-            first = await shared.begin(kind.value, self._quiet_period)
+            first = await shared.begin(kind.value, math.inf if kind in UNTIL_RESOLVED else self._quiet_period)
         except Exception:
             # Better told twice than never: the operator is the one who can fix it.
             log.exception("Could not check whether another process already reported the alert")

@@ -46,7 +46,9 @@ class BalanceWatch:
         self._alerts = alerts
         self._metrics = metrics if metrics is not None else Metrics()
         self._interval = interval
-        self._below = False
+        # Unknown until the first reading: a crossing may have been told (and the claim kept in the database) by an
+        # earlier process; the first reading above the threshold ends it, whoever told it.
+        self._below: bool | None = None
         self.last: BalanceReading | None = None
 
     async def run(self) -> None:
@@ -81,8 +83,8 @@ class BalanceWatch:
         if credits >= threshold:
             if self._below:
                 log.info("The ToAPIs balance is back above LOW_BALANCE_ALERT (%g credits)", credits)
-                if self._alerts is not None:
-                    self._alerts.resolve(AlertKind.LOW_BALANCE)
+            if self._below is not False and self._alerts is not None:
+                self._alerts.resolve(AlertKind.LOW_BALANCE)
             self._below = False
             return
         if self._below:

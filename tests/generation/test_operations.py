@@ -52,11 +52,6 @@ async def test_the_low_balance_alert_fires_once_per_crossing(
     assert sample(metrics, "imagine_toapis_balance_credits") == 499
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a LOW_BALANCE claim in alert_bursts lapses after the 10-minute quiet period although the balance stays "
-    "below: a process started later (a deploy, a restart) tells the operator of the same crossing again",
-)
 async def test_a_crossing_reaches_the_operators_webhook_once_in_all_however_late_a_process_starts(
     toapis_fake: FakeToAPIs, toapis_client: ToAPIsClient, tmp_path: Path
 ) -> None:
@@ -77,6 +72,28 @@ async def test_a_crossing_reaches_the_operators_webhook_once_in_all_however_late
         await second_alerts.idle()
         assert await first.read() is not None
     assert [alert.to_operator for alert in told] == [True, False]
+
+
+async def test_a_crossing_that_ended_while_no_process_watched_does_not_silence_the_next(
+    toapis_fake: FakeToAPIs, toapis_client: ToAPIsClient, tmp_path: Path
+) -> None:
+    # The balance fell (told, claimed), the bot stopped, the operator topped the account up, the bot started again:
+    # its first reading above ends the old claim, so the next fall is told.
+    async with await Storage.open(f"sqlite:///{tmp_path / 'imagine.db'}") as store:
+        told: list[Alert] = []
+        toapis_fake.remain_credits = 400
+        before = AlertThrottle(told.append, shared=store.alert_bursts)
+        assert await BalanceWatch(toapis_client, threshold=500, alerts=before).read() is not None
+        await before.idle()
+
+        toapis_fake.remain_credits = 5_000
+        after_alerts = AlertThrottle(told.append, shared=store.alert_bursts)
+        after = BalanceWatch(toapis_client, threshold=500, alerts=after_alerts)
+        assert await after.read() is not None
+        toapis_fake.remain_credits = 300
+        assert await after.read() is not None
+        await after_alerts.idle()
+    assert [alert.to_operator for alert in told] == [True, True]
 
 
 async def test_without_a_threshold_the_balance_is_read_but_never_alerted(

@@ -4,6 +4,7 @@ after a quiet period or once the problem was resolved."""
 from __future__ import annotations
 
 import asyncio
+import math
 
 from storage.alert_bursts import AlertBursts
 from storage.connect import open_database
@@ -31,6 +32,15 @@ async def test_ending_a_burst_lets_the_next_report_claim_a_new_one(db: Database,
     await bursts.end("balance_exhausted")
     await bursts.end("upstream_back")  # never claimed: nothing to end, no error
     assert await bursts.begin("balance_exhausted", QUIET)
+
+
+async def test_a_claim_without_a_quiet_period_lasts_until_it_is_ended(db: Database, clock: FakeClock) -> None:
+    bursts = AlertBursts(db, clock)
+    assert await bursts.begin("low_balance", math.inf)
+    clock.advance(seconds=365 * 24 * 3600)
+    assert not await bursts.begin("low_balance", math.inf)
+    await bursts.end("low_balance")
+    assert await bursts.begin("low_balance", math.inf)
 
 
 async def test_of_processes_reporting_at_once_exactly_one_claims_the_burst(
