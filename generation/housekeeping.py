@@ -1,5 +1,6 @@
 """Periodic upkeep: reference images (and results nobody could receive) are kept `RETENTION_DAYS`, then deleted;
-forms whose time is over go too, and so do the claims of messages older than that.
+forms whose time is over go too, and so do the claims of messages older than that. Quota reservations go once
+they can count in no period (`LEDGER_KEPT`).
 
 The usage log is never purged.
 """
@@ -15,6 +16,9 @@ from storage.store import Storage
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 3600.0
+# The longest period a rule counts over is a calendar month, and a job ends within a day of its reservation: a
+# reservation older than this counts nowhere and holds nothing to refund.
+LEDGER_KEPT = timedelta(days=62)
 
 
 async def purge_expired_references(store: Storage, *, retention_days: int) -> int:
@@ -24,6 +28,7 @@ async def purge_expired_references(store: Storage, *, retention_days: int) -> in
     await store.kept_results.purge_older_than(cutoff)
     await store.forms.purge_expired()
     await store.message_requests.purge_older_than(cutoff)
+    await store.quotas.purge_reserved_before(store.clock() - LEDGER_KEPT)
     return await store.references.purge_older_than(cutoff)
 
 

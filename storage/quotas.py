@@ -553,6 +553,14 @@ class QuotaRepository:
         log.info("refunded %s of job %s's images", amount, job_id)
         return int(amount)
 
+    async def purge_reserved_before(self, cutoff: datetime) -> int:
+        """Delete the reservations made before `cutoff`; returns how many. Only for a cutoff past every period's
+        start (a month at most) and every job's end (a day at most): such rows count in no rule and hold nothing a
+        refund could still give back. The usage log keeps each job's record."""
+        return await self._db.execute(
+            "DELETE FROM quota_ledger WHERE reserved_at < :cutoff", {"cutoff": to_epoch_ms(cutoff)}
+        )
+
     async def forgive(self, guild_id: int, user_id: int) -> int:
         """Stop counting the member's images for member and role rules (the server pool still counts them).
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from generation.housekeeping import keep_tidy, purge_expired_references
+from generation.housekeeping import LEDGER_KEPT, keep_tidy, purge_expired_references
 from storage.store import Storage
 
 
@@ -36,6 +36,18 @@ async def test_references_older_than_the_retention_are_purged(tmp_path: Path) ->
         assert await store.references.load("old-job") == []
         assert [image.data for image in await store.references.load("new-job")] == [b"\x89PNG new"]
         assert await purge_expired_references(store, retention_days=30) == 0
+
+
+async def test_reservations_go_once_they_count_in_no_period_and_the_usage_log_stays(tmp_path: Path) -> None:
+    clock = Clock()
+    async with await Storage.open(f"sqlite:///{tmp_path / 'db.sqlite'}", clock=clock) as store:
+        for job_id in ("old-job", "new-job"):
+            assert (await store.quotas.reserve(await job(store, job_id), 1, 3, (), 2)).granted
+            clock.now += LEDGER_KEPT - timedelta(days=1)
+        await purge_expired_references(store, retention_days=30)
+        # old: 122 days (two lots of 61), new: 61 days, still within LEDGER_KEPT
+        assert await store.quotas.reservation("old-job") is None
+        assert await store.quotas.reserved_for_job("new-job") == 2
 
 
 async def test_keep_tidy_purges_at_once_and_survives_a_failed_round(tmp_path: Path) -> None:
