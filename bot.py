@@ -416,6 +416,7 @@ def pipeline_config(settings: Settings, *, shared_database: bool) -> PipelineCon
         model=settings.toapis_model,
         poll_interval=settings.toapis_poll_interval,
         lookups_per_minute=settings.toapis_lookups_per_minute,
+        submits_per_minute=settings.toapis_submits_per_minute,
         generation_timeout=settings.generation_timeout,
         max_concurrent_jobs=settings.max_concurrent_jobs,
         spool_dir=spool,

@@ -84,6 +84,8 @@ class Settings:
     toapis_poll_interval: float = 5.0
     toapis_lookups_per_minute: int = 2400
     """This process's share of the account's task look-ups a minute (ToAPIs allows 3,000 to the default group)."""
+    toapis_submits_per_minute: int = 240
+    """This process's share of the account's submits a minute (ToAPIs allows 300, 5 a second, to the default group)."""
     generation_timeout: float = 600.0
     progress_edit_interval: float = 2.0
     max_concurrent_jobs: int = 8
@@ -463,6 +465,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         discord_gateway_url=read.url("DISCORD_GATEWAY_URL", None, ("ws", "wss")),
         toapis_poll_interval=read.number("TOAPIS_POLL_INTERVAL", 5.0, minimum=0),
         toapis_lookups_per_minute=read.integer("TOAPIS_LOOKUPS_PER_MINUTE", 2400, minimum=1),
+        toapis_submits_per_minute=read.integer("TOAPIS_SUBMITS_PER_MINUTE", 240, minimum=1),
         generation_timeout=read.number("GENERATION_TIMEOUT", 600.0, minimum=0),
         progress_edit_interval=read.number("PROGRESS_EDIT_INTERVAL", 2.0, minimum=0, allow_minimum=True),
         max_concurrent_jobs=read.integer("MAX_CONCURRENT_JOBS", 8, minimum=1),

@@ -41,6 +41,8 @@ class PipelineConfig:
     result_max_bytes: int = 50_000_000
     lookups_per_minute: int | None = None
     """Task look-ups a minute this process may make (its share of the account's); None: no limit."""
+    submits_per_minute: int | None = None
+    """Submits a minute this process may make (its share of the account's); None: no limit."""
     min_lookup_interval: float | None = None
     """The least seconds between two look-ups of one task; default 1 s, or `poll_interval` if that is shorter."""
     webhook_safety_interval: float | None = None

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunContext:
     """The pipeline's configuration, its upstream client and health, the store, the spool, the reporters, the
-    metrics, the wake-ups of tasks that have ended, the durations of recent tasks, the look-up budget and, with
-    webhooks on, the `callback_url` submits send.
+    metrics, the wake-ups of tasks that have ended, the durations of recent tasks, the look-up and submit budgets
+    and, with webhooks on, the `callback_url` submits send.
 
     `jobs` is where job runs write their jobs: with leases, the store's job repository as this process's lease
     holder, whose every write checks that the lease is still ours (`JobRepository.held_by`).
@@ -49,6 +49,8 @@ class RunContext:
     """Tasks this process submitted with a `callback_url` ToAPIs accepted: only their ends are announced by a
     webhook. A task submitted without one (before webhooks were on, during a refusal, or by another process or
     run) is looked up on its usual schedule."""
+    submits: LookupBudget = field(default_factory=lambda: LookupBudget(None))
+    """The account's submits a minute, this process's share: every submit takes from it."""
 
     @classmethod
     def build(
@@ -62,14 +64,27 @@ class RunContext:
         callbacks: WebhookCallbacks | None = None,
     ) -> RunContext:
         """The context of a pipeline: its spool, its job repository (as lease holder, with leases), new wake-ups,
-        the durations recorded in the store, the look-up budget of the configuration, and the webhooks'
+        the durations recorded in the store, the look-up and submit budgets of the configuration, and the webhooks'
         `callback_url` if they are on."""
         spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
         jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
         durations = TaskDurations(store.durations)
         budget = LookupBudget(config.lookups_per_minute)
+        submits = LookupBudget(config.submits_per_minute)
         return cls(
-            config, client, store, spool, health, reporters, jobs, metrics, TaskWakeups(), durations, budget, callbacks
+            config,
+            client,
+            store,
+            spool,
+            health,
+            reporters,
+            jobs,
+            metrics,
+            TaskWakeups(),
+            durations,
+            budget,
+            callbacks,
+            submits=submits,
         )
 
     @property

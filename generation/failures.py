@@ -19,6 +19,8 @@ from toapis import (
     BadRequestError,
     ContentPolicyError,
     InsufficientBalanceError,
+    RateLimitError,
+    SubmitsPausedError,
     Task,
     TaskNotFoundError,
     ToAPIsError,
@@ -55,8 +57,12 @@ def is_service_problem(exc: ToAPIsError) -> bool:
 
 def counts_against_upstream(exc: ToAPIsError) -> bool:
     """Whether an error raised before any task existed says the upstream is unwell (for the circuit breaker),
-    rather than something about this request or the account."""
-    return not (is_service_problem(exc) or isinstance(exc, ContentPolicyError | BadRequestError))
+    rather than something about this request or the account. The account's rate limit (429) and paused submits
+    (503 `rate_limit_unavailable`) say it is busy, not down."""
+    return not (
+        is_service_problem(exc)
+        or isinstance(exc, ContentPolicyError | BadRequestError | RateLimitError | SubmitsPausedError)
+    )
 
 
 def before_task(exc: ToAPIsError) -> JobFailure:

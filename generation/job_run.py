@@ -17,11 +17,13 @@ from generation.delivery import Delivery
 from generation.events import FailureKind, GeneratedImage, Submitted, Uploading, close_reporter
 from generation.failures import JobFailure
 from generation.logs import bind_log_context
+from generation.lookup_budget import LookupBudget
 from generation.polling import TaskFollower
 from storage.errors import LeaseLostError
 from storage.jobs import Job, JobState
 from toapis import (
     RateLimitError,
+    SubmitsPausedError,
     SubmitUnconfirmedError,
     Task,
     ToAPIsError,
@@ -151,17 +153,24 @@ class JobRun:
             raise JobFailure(FailureKind.REFERENCES_GONE, refund=True)
         context.progress(job.id, Uploading(len(stored)))
         urls = []
+        busy = _Busy(context)
         for position, image in enumerate(stored, start=1):
             filename = f"reference-{position}.{extension_for(image.mime_type)}"
-            try:
-                uploaded = await context.client.upload_image(
-                    image.data, filename=filename, content_type=image.mime_type
-                )
-            except UploadRejectedError as exc:
-                raise failures.upload_refused(exc, position) from exc
-            except ToAPIsError as exc:
-                context.health.note_error(exc)
-                raise failures.before_task(exc) from exc
+            while True:
+                try:
+                    uploaded = await context.client.upload_image(
+                        image.data, filename=filename, content_type=image.mime_type
+                    )
+                except UploadRejectedError as exc:
+                    raise failures.upload_refused(exc, position) from exc
+                except RateLimitError as exc:
+                    # Busy, not down: the same upload again once ToAPIs asks (a repeat only costs storage).
+                    await busy.wait(exc)
+                    continue
+                except ToAPIsError as exc:
+                    context.health.note_error(exc)
+                    raise failures.before_task(exc) from exc
+                break
             urls.append(uploaded.url)
         context.health.record_success()
         return urls
@@ -171,7 +180,9 @@ class JobRun:
         callbacks = context.callbacks
         callback_url = callbacks.url if callbacks is not None else None
         attempt = 0
+        busy = _Busy(context)
         while True:
+            await context.submits.take()
             try:
                 task = await context.client.submit_generation(
                     prompt=job.prompt,
@@ -189,6 +200,11 @@ class JobRun:
                 # A 400 created no task: the same submit without callback_url cannot bill twice.
                 await callbacks.refused(exc)
                 callback_url = None
+                continue
+            except (RateLimitError, SubmitsPausedError) as exc:
+                # The account's limit, or submits paused: no task was created, and ToAPIs is not down (look-ups
+                # go on). Every submit of the process waits, and this one goes again.
+                await busy.wait(exc, budget=context.submits)
                 continue
             except SubmitUnconfirmedError as exc:
                 # A task may exist: find out before anything else, however long the upstream takes to answer.
@@ -225,7 +241,8 @@ class JobRun:
                 if failures.is_service_problem(exc):
                     context.health.service_problem(exc)
                 else:
-                    context.health.record_failure(str(exc))
+                    if not isinstance(exc, RateLimitError):  # busy is not down
+                        context.health.record_failure(str(exc))
                     if (context.store.clock() - since).total_seconds() > context.config.late_limit:
                         raise failures.timed_out(f"no answer to the look-up by business id for a day: {exc}") from exc
             else:
@@ -233,3 +250,31 @@ class JobRun:
                 return task
             await context.sleep_backoff(job, attempt)
             attempt += 1
+
+
+class _Busy:
+    """Waits out a step that ToAPIs refused for the account's rate (429) or while submits are paused (503
+    `rate_limit_unavailable`): as long as ToAPIs asks, up to `GENERATION_TIMEOUT` after the first refusal, after
+    which the job fails (refunded: no task exists). Never counted against the upstream's health: ToAPIs is busy,
+    not down."""
+
+    def __init__(self, context: RunContext) -> None:
+        self._context = context
+        self._since: float | None = None
+        self._attempt = 0
+
+    async def wait(self, exc: RateLimitError | SubmitsPausedError, *, budget: LookupBudget | None = None) -> None:
+        context = self._context
+        loop = asyncio.get_running_loop()
+        if self._since is None:
+            self._since = loop.time()
+        elif loop.time() - self._since > context.config.generation_timeout:
+            raise failures.before_task(exc) from exc
+        asked = exc.retry_after if isinstance(exc, RateLimitError) else None
+        delay = asked if asked is not None and asked > 0 else context.config.backoff(self._attempt)
+        self._attempt += 1
+        log.info("%s; trying again in %.2f s", exc, delay)
+        if budget is not None:
+            budget.rate_limited(delay)  # the limit is the account's: every submit of the process holds
+        else:
+            await asyncio.sleep(delay)

@@ -1,12 +1,14 @@
-"""The account's task look-ups a minute, shared by every task this process follows (docs/operators.md,
-`TOAPIS_LOOKUPS_PER_MINUTE`).
+"""The account's requests a minute, shared by every job this process works: one budget for task look-ups
+(docs/operators.md, `TOAPIS_LOOKUPS_PER_MINUTE`), another for submits (`TOAPIS_SUBMITS_PER_MINUTE`).
 
-ToAPIs counts look-ups per account (3,000 a minute and 50 a second for the default group, all keys and all
-processes together). Each process keeps to its share: a token bucket holding one second's worth, so that no
-second goes over, and a fair share for each followed task, which the look-up schedule takes as its least delay
-so that tasks near their end are not starved by a queue at the bucket. When ToAPIs answers a look-up 429, the
-whole budget holds for its Retry-After (a second without one): the limit is the account's, so every task's next
-look-up would meet the same answer.
+ToAPIs counts both per account (look-ups: 3,000 a minute, 50 a second, 500 in 10 s; submits: 300 a minute, 5 a
+second, 50 in 10 s, for the default group; all keys and all processes together). Each process keeps to its share
+by spacing its requests evenly at its rate, so that no second, ten seconds or minute goes over whatever window
+ToAPIs counts in (a bucket that let a second's worth through at once would let twice the rate through in one
+second). For look-ups, each followed task also has a fair share, which the look-up schedule takes as its least
+delay so that tasks near their end are not starved by a queue at the budget. When ToAPIs answers 429 (or pauses
+submits), the whole budget holds for its Retry-After (a second without one): the limit is the account's, so
+every other request would meet the same answer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 
 
 class LookupBudget:
-    """Look-ups a minute for this process; None: no limit (tests)."""
+    """Requests a minute for this process; None: no limit (tests)."""
 
     def __init__(
         self,
@@ -28,7 +30,8 @@ class LookupBudget:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._rate = None if per_minute is None else per_minute / 60.0
-        self._capacity = 0.0 if self._rate is None else max(1.0, self._rate)
+        # One request at a time: evenly spaced at the rate, never a burst above it.
+        self._capacity = 0.0 if self._rate is None else 1.0
         self._tokens = self._capacity
         self._clock = clock
         self._sleep = sleep
@@ -53,12 +56,13 @@ class LookupBudget:
         return max(self._followed, 1) / self._rate
 
     def rate_limited(self, retry_after: float | None) -> None:
-        """ToAPIs answered a look-up 429: no look-up of any task for `retry_after` seconds (a second without)."""
+        """ToAPIs answered 429 (or paused submits): nothing through this budget for `retry_after` seconds (a second
+        without)."""
         seconds = retry_after if retry_after is not None and retry_after > 0 else 1.0
         self._held_until = max(self._held_until, self._clock() + seconds)
 
     async def take(self) -> None:
-        """Wait until one more look-up fits the budget (and any hold a 429 asked for is over), then count it.
+        """Wait until one more request fits the budget (and any hold a 429 asked for is over), then count it.
         Waiters go in turn."""
         if self._rate is None and self._held_until <= self._clock():
             return

@@ -286,6 +286,8 @@ def test_the_sharded_compose_file_runs_postgres_and_two_processes_with_different
     # ToAPIs counts look-ups per account (3,000 a minute for the default group): the processes share it.
     default = 2_400  # the default of TOAPIS_LOOKUPS_PER_MINUTE, within ToAPIs's 3,000 with headroom
     assert sum(int(env.get("TOAPIS_LOOKUPS_PER_MINUTE", default)) for env in environments) <= default
+    # And submits (300 a minute, 5 a second): 240 is the default of TOAPIS_SUBMITS_PER_MINUTE.
+    assert sum(int(env.get("TOAPIS_SUBMITS_PER_MINUTE", 240)) for env in environments) <= 240
 
 
 def test_the_image_checks_its_health_with_bot_py_health(dockerfile: list[Instruction]) -> None:

@@ -44,6 +44,7 @@ def test_every_variable_is_read() -> None:
             "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9000/gateway",
             "TOAPIS_POLL_INTERVAL": "0.05",
             "TOAPIS_LOOKUPS_PER_MINUTE": "1200",
+            "TOAPIS_SUBMITS_PER_MINUTE": "120",
             "GENERATION_TIMEOUT": "1.5",
             "PROGRESS_EDIT_INTERVAL": "0",
             "MAX_CONCURRENT_JOBS": "200",
@@ -66,7 +67,7 @@ def test_every_variable_is_read() -> None:
     assert settings.discord_api_base_url == "http://127.0.0.1:9000/api/v10"
     assert settings.discord_gateway_url == "ws://127.0.0.1:9000/gateway"
     assert (settings.toapis_poll_interval, settings.generation_timeout) == (0.05, 1.5)
-    assert settings.toapis_lookups_per_minute == 1200
+    assert (settings.toapis_lookups_per_minute, settings.toapis_submits_per_minute) == (1200, 120)
     assert settings.progress_edit_interval == 0
     assert settings.max_concurrent_jobs == 200
     assert settings.default_member_daily_limit is None
@@ -90,6 +91,7 @@ def test_all_problems_are_reported_together_each_naming_its_variable() -> None:
                 "DISCORD_GATEWAY_URL": "http://gateway",
                 "TOAPIS_POLL_INTERVAL": "fast",
                 "TOAPIS_LOOKUPS_PER_MINUTE": "0",
+                "TOAPIS_SUBMITS_PER_MINUTE": "0",
                 "GENERATION_TIMEOUT": "0",
                 "PROGRESS_EDIT_INTERVAL": "-1",
                 "MAX_CONCURRENT_JOBS": "0",
@@ -110,6 +112,7 @@ def test_all_problems_are_reported_together_each_naming_its_variable() -> None:
         "DISCORD_GATEWAY_URL",
         "TOAPIS_POLL_INTERVAL",
         "TOAPIS_LOOKUPS_PER_MINUTE",
+        "TOAPIS_SUBMITS_PER_MINUTE",
         "GENERATION_TIMEOUT",
         "PROGRESS_EDIT_INTERVAL",
         "MAX_CONCURRENT_JOBS",

@@ -19,6 +19,7 @@ from toapis.errors import (
     InsufficientBalanceError,
     RateLimitError,
     ServerError,
+    SubmitsPausedError,
     TaskNotFoundError,
     ToAPIsError,
     UnexpectedResponseError,
@@ -149,6 +150,8 @@ def error_from_response(
             return ServerError(
                 f"HTTP {status} with an HTML page from a gateway{title}", status=status, operation=operation
             )
+        if status == 503 and code == contract.SUBMITS_PAUSED_CODE:
+            return SubmitsPausedError(message("submits are paused"), status=status, code=code, operation=operation)
         return ServerError(message("server error"), status=status, code=code, operation=operation)
     if 400 <= status < 500:
         if contract.WEBHOOK_NOT_CONFIGURED_CODE in (code, upstream):

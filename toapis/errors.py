@@ -14,6 +14,7 @@ the client redacts it from upstream messages, and never puts request headers int
     ├── TaskNotFoundError              404, or 400 "task_not_exist"
     ├── RateLimitError                 429, with retry_after
     ├── ServerError                    5xx, also with an HTML body from a gateway
+    │   └── SubmitsPausedError         503 rate_limit_unavailable: submits paused, look-ups still work
     ├── UnexpectedResponseError        a success status with a body that is not what the contract says
     ├── APIConnectionError             no answer: connection refused, dropped, ...
     │   └── APITimeoutError            no answer in time
@@ -194,6 +195,10 @@ class ServerError(ToAPIsError):
 
     default_user_message = "The image service is having trouble right now. Please try again later."
     is_transient = True
+
+
+class SubmitsPausedError(ServerError):
+    """503 `rate_limit_unavailable`: ToAPIs takes no submits for now (look-ups still work); no task was created."""
 
 
 class UnexpectedResponseError(ToAPIsError):

@@ -57,6 +57,7 @@ BASE_ENV: Final = {
     "TOAPIS_POLL_INTERVAL": str(POLL_INTERVAL),
     # Tests look tasks up many times faster than real ones: the budget must not be what they wait for.
     "TOAPIS_LOOKUPS_PER_MINUTE": "600000",
+    "TOAPIS_SUBMITS_PER_MINUTE": "600000",
     "PROGRESS_EDIT_INTERVAL": str(PROGRESS_EDIT_INTERVAL),
     "GENERATION_TIMEOUT": "60",
     "MAX_CONCURRENT_JOBS": "8",

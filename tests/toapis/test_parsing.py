@@ -18,6 +18,7 @@ from toapis.errors import (
     InsufficientBalanceError,
     RateLimitError,
     ServerError,
+    SubmitsPausedError,
     TaskNotFoundError,
     ToAPIsError,
     UnexpectedResponseError,
@@ -182,7 +183,8 @@ def test_error_bodies_in_every_shape() -> None:
         (408, b"", {}, APITimeoutError),
         (500, b'{"error":{"code":"internal_error","message":"x"}}', {}, ServerError),
         (502, b"<html><title>502 Bad Gateway</title></html>", {}, ServerError),
-        (503, b'{"error":{"code":"rate_limit_unavailable","message":"paused"}}', {}, ServerError),
+        (503, b'{"error":{"code":"rate_limit_unavailable","message":"paused"}}', {}, SubmitsPausedError),
+        (503, b'{"error":{"code":"overloaded","message":"busy"}}', {}, ServerError),
         (302, b"", {}, UnexpectedResponseError),
     ],
 )
