@@ -17,7 +17,8 @@ It serves real HTTP on 127.0.0.1 (an ephemeral port by default):
   the uploaded images;
 - a timeline per task (queued -> in_progress with progress -> completed or failed, or never ending), computed
   from the time since the task was created: no background tasks, so nothing to clean up;
-- fault injection per endpoint (`fail`), optional rate limiting (`set_rate_limit`), and a log of every request
+- fault injection per endpoint (`fail`), optional rate limiting (`set_rate_limit`, windows that hold together;
+  `set_documented_rate_limits`: ToAPIs's a second, in ten seconds and a minute), and a log of every request
   (`requests`, with the key redacted);
 - signed webhooks when tasks end, once `webhooks.configure` set the Token's URL and secret (`callback_url` on a
   submit, `400 webhook_not_configured` without them; repeats, late, lost, forged, stale and rotated deliveries on
@@ -517,7 +518,7 @@ class FakeToAPIs:
         self._faults: dict[Endpoint, deque[_ArmedFault]] = {endpoint: deque() for endpoint in Endpoint}
         self._prompt_timelines: list[tuple[str, Timeline]] = []
         self._next_timelines: deque[Timeline] = deque()
-        self._rate_limits: dict[str, tuple[int, float]] = {}
+        self._rate_limits: dict[str, list[tuple[int, float]]] = {}
         self._hits: dict[str, deque[float]] = {}
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
@@ -597,8 +598,17 @@ class FakeToAPIs:
         self._next_timelines.extend(timelines)
 
     def set_rate_limit(self, endpoint: Endpoint, limit: int, window: float) -> None:
-        """Allow `limit` requests per `window` seconds in the bucket of `endpoint` (submit or lookup)."""
-        self._rate_limits[CATEGORIES[endpoint]] = (limit, window)
+        """Allow `limit` requests per `window` seconds in the bucket of `endpoint` (submit or lookup). Called again
+        with another window, both hold, as ToAPIs's a second, in ten seconds and a minute do together."""
+        windows = [kept for kept in self._rate_limits.get(CATEGORIES[endpoint], []) if kept[1] != window]
+        self._rate_limits[CATEGORIES[endpoint]] = [*windows, (limit, window)]
+
+    def set_documented_rate_limits(self, *, second: float = 1.0) -> None:
+        """ToAPIs's documented limits of the default group, with `second` standing for a second (tests shorten it):
+        submits 5 a second, 50 in ten and 300 a minute; look-ups 50 a second, 500 in ten and 3,000 a minute."""
+        for endpoint, per_second in ((Endpoint.SUBMIT, 5), (Endpoint.LOOKUP, 50)):
+            for seconds, factor in ((1, 1), (10, 10), (60, 60)):
+                self.set_rate_limit(endpoint, per_second * factor, seconds * second)
 
     def end_task(self, task_id: str, outcome: Outcome = Outcome.COMPLETED) -> None:
         """End a task now (e.g. one that never ends)."""
@@ -764,14 +774,17 @@ class FakeToAPIs:
         category = CATEGORIES.get(endpoint)
         if category is None or category not in self._rate_limits:
             return None
-        limit, window = self._rate_limits[category]
         now = time.monotonic()
         hits = self._hits.setdefault(category, deque())
-        while hits and hits[0] <= now - window:
+        longest = max(window for _, window in self._rate_limits[category])
+        while hits and hits[0] <= now - longest:
             hits.popleft()
-        headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Category": category}
-        if len(hits) >= limit:
-            wait = hits[0] + window - now
+        for limit, window in sorted(self._rate_limits[category], key=lambda kept: kept[1]):
+            inside = [hit for hit in hits if hit > now - window]
+            if len(inside) < limit:
+                continue
+            wait = inside[-limit] + window - now
+            headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Category": category}
             headers |= {
                 "Retry-After": _seconds(wait),
                 "X-RateLimit-Remaining": "0",

@@ -111,3 +111,22 @@ async def test_the_budget_never_lets_more_than_its_rate_through_in_any_second() 
         taken.append(clock.now)
     for start in taken:
         assert sum(1 for when in taken if start <= when < start + 1.0) <= 10, start
+
+
+@pytest.mark.parametrize("submits_per_minute", [None, 4_800])
+async def test_a_burst_under_the_documented_limits_is_delivered_whole(
+    harness: Harness, submits_per_minute: int | None
+) -> None:
+    # ToAPIs's limits, with 50 ms standing for a second; paced at 4 a "second" (240 a minute), or not at all.
+    fake, board = harness.fake, harness.board
+    fake.set_documented_rate_limits(second=0.05)
+    pipeline = await harness.start(max_concurrent_jobs=60, submits_per_minute=submits_per_minute)
+    jobs = [await harness.submit(pipeline, request(user_id=100 + i)) for i in range(60)]
+    await harness.settled([job.id for job in jobs], timeout=60)
+    assert board.failures == {}
+    assert all(len(fake.tasks_for(job.id)) == 1 for job in jobs)
+    assert board.alerts == []
+    refused = sum(1 for r in fake.requests_to(Endpoint.SUBMIT) if r.status == 429)
+    if submits_per_minute is not None:
+        # Paced within the limits, the burst meets next to no 429 (unpaced: several for each job).
+        assert refused < len(jobs) / 4, refused

@@ -433,3 +433,12 @@ async def test_runs_standalone() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_rate_limit_windows_hold_together(raw: Raw, toapis_fake: FakeToAPIs) -> None:
+    # As ToAPIs's a second and in ten seconds do: 2 in the short window, 3 in the long one.
+    toapis_fake.set_rate_limit(Endpoint.SUBMIT, limit=2, window=0.05)
+    toapis_fake.set_rate_limit(Endpoint.SUBMIT, limit=3, window=600.0)
+    assert [(await raw.submit(body()))[0] for _ in range(3)] == [200, 200, 429]
+    await asyncio.sleep(0.06)  # time passing is the point here: the short window empties, the long one does not
+    assert [(await raw.submit(body()))[0] for _ in range(2)] == [200, 429]
