@@ -23,6 +23,9 @@ T = TypeVar("T")
 
 DEFAULT_TOAPIS_BASE_URL: Final = "https://toapis.com/v1"
 DEFAULT_MODEL: Final = "gpt-image-2"
+# The most one image may count as (MODEL_WEIGHTS): the most a /quota limit can be (docs/admins.md), so that a
+# heavier image could never be taken, and far within the database's whole numbers once multiplied by n.
+MAX_WEIGHT: Final = 1_000_000
 DEFAULT_DATABASE_URL: Final = "sqlite:///data/imagine.db"
 
 # Values shipped in .env.example: an operator who copied the file but did not fill it in gets told so.
@@ -275,12 +278,15 @@ class _Reader:
         weights: list[tuple[str, str | None, int]] = []
         for item in (part.strip() for part in value.split(",") if part.strip()):
             target, _, number = item.partition("=")
-            model_part, _, tier = target.strip().partition("@")
+            model_part, at, tier = target.strip().partition("@")
             model = self._model_id(name, model_part.strip())
             if model is None:
                 continue
             if model not in models:
                 self.problems.append(f"{name} weighs {model}, which is not in TOAPIS_MODELS")
+                continue
+            if at and not tier.strip():
+                self.problems.append(f"{name}: {item!r} names no resolution after '@'")
                 continue
             resolution = catalog.normalise_resolution(tier) if tier.strip() else None
             if resolution is not None and resolution not in catalog.get_model(model).resolutions:
@@ -289,6 +295,13 @@ class _Reader:
                 continue
             if not _digits(number.strip()) or int(number) < 1:
                 self.problems.append(f"{name}: the weight of {item!r} must be a whole number of images, 1 or more")
+                continue
+            if int(number) > MAX_WEIGHT:
+                self.problems.append(f"{name}: the weight of {item!r} must be at most {MAX_WEIGHT:,}")
+                continue
+            if any((model, resolution) == (known, tier_known) for known, tier_known, _ in weights):
+                target_name = model if resolution is None else f"{model}@{resolution}"
+                self.problems.append(f"{name} weighs {target_name} more than once")
                 continue
             weights.append((model, resolution, int(number)))
         return tuple(weights)

@@ -172,14 +172,16 @@ class DiscordReporter:
         await self._editor.close()
         job = event.job
         limit = self._upload_limit(job)
-        # A result over the server's upload limit is re-encoded to fit; the embed links to the original while the
-        # image service keeps it (a day), when the result came as a link.
-        too_large = [image for image in event.images if image.size > limit]
+        # A direct message from the bot takes the default upload limit, however boosted the server is.
+        dm_limit = min(limit, DEFAULT_FILESIZE_LIMIT)
         reference = await self._reference(job)
         spoiler = self._spoiler is not None and self._spoiler(job)
 
-        def result_post(reader: Job) -> Post:
-            """The result in `reader`'s locale (the job's, or the requester's for a direct message)."""
+        def result_post(reader: Job, fits: int) -> Post:
+            """The result in `reader`'s locale (the job's, or the requester's for a direct message), its files within
+            `fits` bytes each. A result over it is re-encoded to fit; the embed links to the original while the image
+            service keeps it (a day), when the result came as a link."""
+            too_large = [image for image in event.images if image.size > fits]
             return Post(
                 channel_text=i18n.translate("reporter.ready.channel", reader.locale, member=job.user_id),
                 dm_text=i18n.translate("reporter.ready.dm", reader.locale, channel=job.channel_id),
@@ -194,11 +196,11 @@ class DiscordReporter:
                 ),
                 view=self._result_view(reader, len(event.images)) if self._result_view else None,
                 # The files are consumed by each attempt (their streams are closed): each post builds them again.
-                files=lambda: self._files(event.images, limit, spoiler=spoiler),
+                files=lambda: self._files(event.images, fits, spoiler=spoiler),
                 is_result=True,
             )
 
-        post = result_post(job)
+        post = result_post(job, limit)
         assert post.embed is not None
         # A late job's member was told they would be mentioned in the channel, so the result goes there; unless
         # the bot may not post there: then the reply, while it can be edited, is the only place everyone sees it.
@@ -214,7 +216,7 @@ class DiscordReporter:
                 log.info("job %s: the reply can no longer be edited (%s); posting in the channel", job.id, exc.code)
             else:
                 return DeliveryReceipt(True, message.id)
-        receipt = await self._outbox.send(job, post, self._privately(job, result_post))
+        receipt = await self._outbox.send(job, post, result_post(as_read_privately(job), dm_limit))
         if receipt.delivered and receipt.message_id is not None and self._reply_editable(job):
             await self._point_reply_to(receipt)
         return receipt

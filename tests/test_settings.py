@@ -334,6 +334,36 @@ def test_the_models_and_weights_are_checked_against_the_catalog() -> None:
     assert len(problems) == 8
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        # The same model and tier twice, however spelt (an alias, the tier's case): which one counts is a guess.
+        ("gpt-image-2@4k=6,gpt-image-2@4K=8", "MODEL_WEIGHTS weighs gpt-image-2@4k more than once"),
+        (
+            "nano-banana-pro=3,gemini-3-pro-image-preview=4",
+            "MODEL_WEIGHTS weighs gemini-3-pro-image-preview more than once",
+        ),
+        # More than any limit can be: no request could ever fit, and the database's whole numbers overflow.
+        (
+            "gpt-image-2@4k=99999999999",
+            "MODEL_WEIGHTS: the weight of 'gpt-image-2@4k=99999999999' must be at most 1,000,000",
+        ),
+        ("gpt-image-2@=3", "MODEL_WEIGHTS: 'gpt-image-2@=3' names no resolution after '@'"),
+    ],
+)
+def test_model_weights_that_say_nothing_sure_are_named_problems(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {**VALID, "TOAPIS_MODELS": "gpt-image-2,gemini-3-pro-image-preview", "MODEL_WEIGHTS": value}, dotenv=False
+        )
+    assert caught.value.problems == [problem]
+
+
+def test_a_model_and_one_of_its_tiers_may_both_be_weighed() -> None:
+    settings = load_settings({**VALID, "MODEL_WEIGHTS": "gpt-image-2=3, gpt-image-2 @ 4k = 6"}, dotenv=False)
+    assert settings.model_weights == (("gpt-image-2", None, 3), ("gpt-image-2", "4k", 6))
+
+
 def test_the_default_model_alone_is_the_operators_offer() -> None:
     settings = load_settings(VALID | {"TOAPIS_MODEL": "nano-banana-pro"})
     assert (settings.toapis_model, settings.toapis_models) == (

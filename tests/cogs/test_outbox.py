@@ -9,7 +9,7 @@ import pytest
 from cogs._outbox import Outbox, Post
 from storage.jobs import Job, JobState
 from tests.cogs.conftest import World, wait_until
-from tests.fakes.discord import FakeChannel, MessageRecord, Overwrite, Permission
+from tests.fakes.discord import BOOSTED_UPLOAD_LIMITS, FakeChannel, MessageRecord, Overwrite, Permission
 from tests.fakes.toapis import Outcome, Timeline
 
 
@@ -44,6 +44,38 @@ async def test_a_channel_that_refuses_the_post_after_intake_sends_the_result_by_
     (sent,) = with_images(world, dm)
     assert sent.content == f"Your images from <#{world.channel.id}> are ready."
     assert with_images(world, world.channel) == []
+
+
+async def test_a_result_sent_by_dm_fits_the_dm_upload_limit_not_the_boosted_servers(world: World) -> None:
+    """A server at boost level 2 takes 50 MiB files; a direct message from the bot, the default 10 MiB. A 12 MiB
+    result fits the server as it is, but goes by DM re-encoded to fit there, rather than be refused by the DMs
+    (413) and tried again for a day, counted and never received."""
+    dm_limit = 10 * 1024 * 1024  # the fake's (and Discord's) default upload limit, which DMs keep
+    world.guild.max_file_size = BOOSTED_UPLOAD_LIMITS[2]
+    await world.restart()  # the bot learns the server's boost level as it connects
+
+    async def boosted() -> bool:
+        guild = world.bot.get_guild(world.guild.id)
+        return guild is not None and guild.filesize_limit == BOOSTED_UPLOAD_LIMITS[2]
+
+    await wait_until(boosted)
+    world.api.result_min_bytes = dm_limit + 2 * 1024 * 1024
+    world.api.queue_timeline(Timeline.never_ends())
+    call = await world.imagine("a heavy heron at dawn")
+    job = await running_job(world)
+    world.channel.overwrites.append(Overwrite(world.guild.bot_role, deny=int(Permission.SEND_MESSAGES)))
+    world.discord.expire_token(call)
+    (task,) = world.api.tasks_for(job.id)
+
+    world.api.end_task(task.id)
+
+    finished = await world.finished_job()
+    assert (finished.state, finished.images_delivered) == (JobState.COMPLETED, 1)
+    (sent,) = with_images(world, world.discord.dm_channel(world.member))
+    (attachment,) = sent.attachments
+    assert attachment.size <= dm_limit
+    fields = {field["name"]: field["value"] for field in sent.embeds[0]["fields"]}
+    assert fields["Re-encoded to fit"].startswith("1 image re-encoded to fit")
 
 
 @pytest.mark.parametrize(

@@ -136,3 +136,29 @@ async def test_a_refund_gives_back_the_weight_the_job_was_admitted_at(make_world
         await world.discord.wait_for(lambda: delivered(again), 15, what="the next images")
         latest = (await world.jobs())[-1]
         assert latest.weight == 6
+
+
+async def test_a_reroll_of_a_model_the_operator_withdrew_is_refused_privately_naming_what_is_offered(
+    make_world: WorldFactory,
+) -> None:
+    async with make_world(TOAPIS_MODELS="gpt-image-2,flux-2-pro") as world:
+        call = await world.imagine("a fox in the snow", model="flux-2-pro", aspect="16:9")
+        await world.discord.wait_for(lambda: delivered(call), 15, what="the images")
+        assert call.original is not None
+        parent = await job_of(world, JobKind.IMAGINE)
+        # The operator stops paying for FLUX.2 Pro.
+        assert world.settings is not None
+        world.settings = dataclasses.replace(world.settings, toapis_models=("gpt-image-2",))
+        await world.restart()
+
+        for custom_id in (f"imagine:reroll:{parent.id}", f"imagine:vary:{parent.id}:0"):
+            click = await world.discord.click(call.original, custom_id, world.member)
+            await world.discord.wait_for(lambda: bool(click.followups), 15, what="the refusal")  # noqa: B023
+            (refusal,) = click.followups
+            assert refusal.ephemeral
+            assert refusal.content == "This server does not offer the model 'flux-2-pro'. It offers: GPT Image 2."
+            assert click.original is not None
+            assert click.original.deleted  # the public "thinking" reply is gone
+
+        assert len(submits(world)) == 1
+        assert [job.kind for job in await world.jobs()] == [JobKind.IMAGINE]

@@ -28,6 +28,8 @@ from tests.fakes._discord_channels import ChannelType, FakeChannel
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 DEFAULT_LOCALE = "en-US"
+# A server's upload limit by its boost level, where boosts raise it: level 2 and level 3.
+BOOSTED_UPLOAD_LIMITS = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
 
 
 class SnowflakeFactory:
@@ -540,6 +542,12 @@ class FakeGuild:
         """The upload limit in this guild."""
         return self.max_file_size if self.max_file_size is not None else default
 
+    @property
+    def premium_tier(self) -> int:
+        """The boost level Discord reports, which is what gives a server its upload limit: 50 MiB at level 2,
+        100 MiB at level 3 (discord.py, `Guild.filesize_limit`); any other limit reads as level 0."""
+        return {BOOSTED_UPLOAD_LIMITS[2]: 2, BOOSTED_UPLOAD_LIMITS[3]: 3}.get(self.max_file_size or 0, 0)
+
     def to_create_payload(
         self, *, members: Sequence[FakeMember], bot_user: FakeUser, join: bool = False
     ) -> dict[str, Any]:
@@ -578,7 +586,7 @@ class FakeGuild:
             "public_updates_channel_id": None,
             "safety_alerts_channel_id": None,
             "vanity_url_code": None,
-            "premium_tier": 0,
+            "premium_tier": self.premium_tier,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
             "preferred_locale": self.locale,

@@ -48,6 +48,7 @@ from tests.fakes._discord_invocations import Invocations
 from tests.fakes._discord_member_messages import MemberMessages
 from tests.fakes._discord_messages import DiscordError
 from tests.fakes._discord_model import (
+    BOOSTED_UPLOAD_LIMITS,
     DEFAULT_LOCALE,
     FakeGuild,
     FakeMember,
@@ -73,6 +74,7 @@ from tests.fakes._discord_rest import Injection, RestApi
 from tests.fakes._discord_state import DiscordState, FakeConfig
 
 __all__ = [
+    "BOOSTED_UPLOAD_LIMITS",
     "DID_NOT_RESPOND",
     "Callback",
     "CallbackType",
