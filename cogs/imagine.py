@@ -24,9 +24,9 @@ from toapis import catalog
 ASPECT_CHOICES: Final = [
     app_commands.Choice(name=command_text(f"aspect.{aspect}"), value=aspect) for aspect in catalog.ASPECTS
 ]
-# Every tier a model offers (0.5K and 3K too: a refusal names the model's tiers for the member to choose among).
+# The tiers members choose among; a model that offers others (0.5K, 3K) is used at its default or these.
 RESOLUTION_CHOICES: Final = [
-    app_commands.Choice(name=command_text(f"resolution.{tier}"), value=tier) for tier in catalog.RESOLUTIONS
+    app_commands.Choice(name=command_text(f"resolution.{tier}"), value=tier) for tier in ("1k", "2k", "4k")
 ]
 # Discord shows at most 25 suggestions.
 MAX_SUGGESTIONS: Final = 25

@@ -90,23 +90,6 @@ async def test_a_model_that_takes_no_reference_image_gets_no_vary_buttons(make_w
         assert all(gpt.id in c for c in varied.original.custom_ids())
 
 
-@pytest.mark.parametrize(
-    ("model", "tier"), [("doubao-seedream-5-0", "3k"), ("gemini-3.1-flash-image-preview", "0.5k")], ids=["3k", "0.5k"]
-)
-async def test_every_tier_a_model_offers_can_be_chosen(make_world: WorldFactory, model: str, tier: str) -> None:
-    """Seedream 5.0 offers 2K and 3K, and says so when refused another ("choose one of them"); Gemini 3.1 Flash
-    adds 0.5K. /imagine's `resolution` must offer them, as Remix and `--res` do."""
-    async with make_world(TOAPIS_MODELS=f"gpt-image-2,{model}") as world:
-        call = await world.imagine("a paper boat", model=model, resolution=tier)
-        await world.discord.wait_for(lambda: delivered(call), 15)
-
-        (submit,) = world.api.requests_to(Endpoint.SUBMIT)
-        assert submit.json is not None
-        assert submit.json["metadata"]["resolution"] == tier.upper()
-        job = await world.finished_job()
-        assert (job.resolution, job.weight) == (tier, {"3k": 3, "0.5k": 1}[tier])
-
-
 async def test_references_are_uploaded_and_sent_with_the_submit(world: World) -> None:
     call = await world.imagine("in this style", image=png_upload("a.png"), image2=png_upload("b.png", colour="red"))
     await world.discord.wait_for(lambda: delivered(call), 15)
