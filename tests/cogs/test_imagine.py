@@ -36,7 +36,18 @@ def showing(call: InteractionRecord, text: str) -> bool:
 
 
 async def test_imagine_defers_shows_progress_and_posts_the_images(world: World) -> None:
+    # The task runs until the reply has shown it generating: a quick task on a loaded machine would otherwise end
+    # before the first progress edit is due, and the result would rightly replace the queue's place at once.
+    world.api.queue_timeline(Timeline.never_ends(progress=40))
     call = await world.imagine("a lighthouse at dusk", n=2, aspect="3:2")
+
+    def generating() -> bool:
+        versions = call.original.versions if call.original is not None else []
+        return any(v.embeds and v.embeds[0].get("title") == "Generating" for v in versions)
+
+    await world.discord.wait_for(generating, 15, what="a progress edit")
+    (running,) = world.api.tasks.values()
+    world.api.end_task(running.id)
     await world.discord.wait_for(lambda: delivered(call), 15)
 
     assert call.callback_type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
