@@ -37,6 +37,7 @@ from toapis.errors import (
     InsufficientBalanceError,
     RateLimitError,
     ServerError,
+    SubmitsPausedError,
     SubmitUnconfirmedError,
     TaskNotFoundError,
     TaskWaitTimeoutError,
@@ -257,11 +258,12 @@ class ToAPIsClient:
                         return task
                 else:
                     error = self._error(answer, operation="submit")
-                    if isinstance(error, RateLimitError) or answer.status == 503:
+                    if isinstance(error, RateLimitError | SubmitsPausedError):
                         ambiguous = False  # documented refusals: no task was created
                     elif isinstance(error, APITimeoutError | ServerError) or answer.status == 409:
-                        # 408/5xx: a gateway may have passed the submit on before failing; 409 (undocumented)
-                        # most likely says this business id has a task already.
+                        # 408/5xx (a 503 other than submits paused included): a gateway may have passed the submit
+                        # on before failing; 409 (undocumented) most likely says this business id has a task
+                        # already.
                         ambiguous = True
                     elif (
                         isinstance(error, BadRequestError)

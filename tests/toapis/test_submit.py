@@ -182,6 +182,17 @@ async def test_429_and_503_are_retried_without_a_lookup(
     assert [t.id for t in toapis_fake.tasks_for("job-1")] == [task.id]
 
 
+async def test_a_503_other_than_submits_paused_is_looked_up_before_submitting_again(
+    toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs
+) -> None:
+    # A gateway's 503 says nothing of whether the submit reached ToAPIs: here it did, and made the task.
+    toapis_fake.fail(Endpoint.SUBMIT, Fault.answer(503, "<html>503 Service Unavailable</html>"), after_effect=True)
+    task = await submit(toapis_client, "job-503")
+    assert len(toapis_fake.requests_to(Endpoint.SUBMIT)) == 1
+    assert [r.status for r in toapis_fake.requests_to(Endpoint.LOOKUP)] == [200]
+    assert [t.id for t in toapis_fake.tasks_for("job-503")] == [task.id]
+
+
 async def test_retry_after_is_honoured(toapis_client: ToAPIsClient, toapis_fake: FakeToAPIs) -> None:
     toapis_fake.fail(Endpoint.SUBMIT, Fault.rate_limited(retry_after=0.1))
     started = time.monotonic()
