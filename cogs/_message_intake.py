@@ -277,17 +277,11 @@ class MessageIntake:
             # Another process answered the claim meanwhile (in this reply): nothing more is said or recorded.
             return None
         except Refusal as refusal:
-            if self._refused.remaining(guild_id, user_id, self.refusal_seconds) > 0:
-                # Their previous refusal is still shown: this reply is taken back rather than made a second one.
-                log.info(
-                    "Not answering message %s (%s): its author was refused moments ago",
-                    message.id,
-                    type(refusal).__name__,
-                )
-                await self._take_back(reply)
-            else:
-                self._refused.start(guild_id, user_id)
+            if self._may_refuse(message, refusal):
                 await self._show_refusal(reply, refusal_text(refusal, locale), written, user_id, locale)
+            else:
+                # Their previous refusal is still shown: this reply is taken back rather than made a second one.
+                await self._take_back(reply)
             self._intake.log_refusal(refusal, guild_id, channel_id, user_id, source=JobKind.MESSAGE.source)
         except asyncio.CancelledError:
             # The bot is stopping (`Intake.close`) before this request became a job: the reply says so. The
@@ -427,16 +421,23 @@ class MessageIntake:
     async def _refuse(self, message: discord.Message, refusal: Refusal, written: str, locale: str) -> None:
         """A short reply to the author, pinging only them, with what they wrote; gone after `notice_seconds`.
         Not while their previous refusal is shown (`refusal_seconds`): the claim is then settled without one."""
+        if not self._may_refuse(message, refusal):
+            await self._answered(message.id)
+            return
+        await self._tell(message, refusal_text(refusal, locale), written, locale=locale)
+
+    def _may_refuse(self, message: discord.Message, refusal: Refusal) -> bool:
+        """Whether the author may be shown this refusal, which then starts their `refusal_seconds`: not while their
+        previous one is shown (the channel must not fill with refusals)."""
         assert message.guild is not None
         guild_id, user_id = message.guild.id, message.author.id
         if self._refused.remaining(guild_id, user_id, self.refusal_seconds) > 0:
             log.info(
                 "Not answering message %s (%s): its author was refused moments ago", message.id, type(refusal).__name__
             )
-            await self._answered(message.id)
-            return
+            return False
         self._refused.start(guild_id, user_id)
-        await self._tell(message, refusal_text(refusal, locale), written, locale=locale)
+        return True
 
     async def _note(self, message: discord.Message, text: str) -> None:
         """A note on an accepted request: a reply of its own that pings nobody, gone after `notice_seconds`."""
