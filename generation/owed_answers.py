@@ -19,7 +19,7 @@ from typing import Final, Protocol
 
 from generation.config import PipelineConfig
 from generation.process_identity import stopped_here
-from storage.owed_answers import OwedAnswer
+from storage.owed_answers import LEFT, RELEASED, OwedAnswer
 from storage.store import Storage
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,9 @@ class OwedAnswers:
         if outcome is Outcome.RETRY:
             # Left for the next sweep, by whichever process: not held by this one.
             with contextlib.suppress(Exception):
-                await self._repository.release(owed.interaction_id, self._owner)
+                # Still what it was: a request its own process could not answer, or one a stopped process left.
+                to = RELEASED if owed.owner == RELEASED else LEFT
+                await self._repository.release(owed.interaction_id, self._owner, to=to)
             return False
         if outcome is Outcome.GONE:
             log.warning(
