@@ -19,6 +19,8 @@ from storage.database import Database, Row
 
 # The owner of a row a process gave up because answering it failed there (not because it stopped).
 RELEASED: Final = ""
+# The owner of a row a stopped process left, whose answer failed once already: no process renews either.
+LEFT: Final = "left"
 
 
 @dataclass(frozen=True)
@@ -167,14 +169,16 @@ class OwedAnswerRepository:
         )
         return claimed > 0
 
-    async def release(self, interaction_id: int, owner: str) -> bool:
-        """Give a claimed row up (answering it failed): any process's next sweep takes it."""
+    async def release(self, interaction_id: int, owner: str, *, to: str = RELEASED) -> bool:
+        """Give a claimed row up (answering it failed): any process's next sweep takes it. `to` says why: the
+        process that acknowledged the request could not answer it (`RELEASED`), or a stopped process left it
+        (`LEFT`)."""
         released = await self._db.execute(
             """
             UPDATE owed_answers SET owner = :released, lease_expires_at = 0
             WHERE interaction_id = :id AND owner = :owner
             """,
-            {"id": interaction_id, "owner": owner, "released": RELEASED},
+            {"id": interaction_id, "owner": owner, "released": to},
         )
         return released > 0
 

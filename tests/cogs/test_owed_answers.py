@@ -55,6 +55,20 @@ async def test_past_the_tokens_life_the_member_is_told_in_the_channel(world: Wor
     assert await world.store.owed_answers.count() == 0
 
 
+async def test_a_left_request_whose_first_answer_failed_still_says_the_bot_restarted(world: World) -> None:
+    await world.store.owed_answers.record(left_by_a_stopped_process(world), owner="before", ttl_seconds=60)
+    refusals = world.discord.inject_429("POST /channels/*", times=5, retry_after=0.01)
+    owed_answers, answerer = world.bot.services.owed_answers, OwedAnswerer(world.bot)
+
+    assert await owed_answers.answer_left_over(answerer) == 0  # Discord would not take it: the next look will
+    assert refusals.remaining == 0
+    assert await owed_answers.answer_left_over(answerer) == 1
+
+    (post,) = world.discord.channel_messages(world.channel)
+    assert post.content == f"<@{world.member.id}> {RESTARTED}"
+    assert await world.store.owed_answers.count() == 0
+
+
 async def test_with_nowhere_to_post_the_record_is_dropped(world: World, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     await world.store.owed_answers.record(left_by_a_stopped_process(world, postable=False), owner="x", ttl_seconds=60)

@@ -17,7 +17,7 @@ import pytest
 
 from generation.owed_answers import Outcome, OwedAnswers
 from generation.refusals import AnsweredElsewhere, QuotaExceeded
-from storage.owed_answers import OwedAnswer
+from storage.owed_answers import LEFT, OwedAnswer
 from storage.quotas import Period, RuleScope
 from storage.store import Storage
 from tests.generation.conftest import Harness, request
@@ -140,10 +140,11 @@ async def test_what_discord_could_not_take_is_tried_again_and_what_is_gone_is_dr
 
     assert await now.answer_left_over(failing) == 0
 
-    # The gone one is forgotten; the other two wait, given up so that any process's next pass takes them.
+    # The gone one is forgotten; the other two wait, given up so that any process's next pass takes them, still
+    # marked as left by a stopped process (their answer says the bot restarted).
     left = await store.owed_answers.orphans(now.owner, expired_only=False)
     assert sorted(o.interaction_id for o in left) == [1, 3]
-    assert {o.owner for o in left} == {""}
+    assert {o.owner for o in left} == {LEFT}
     assert await now.answer_left_over(Answers()) == 2
     assert await store.owed_answers.count() == 0
 
