@@ -18,6 +18,7 @@ from dotenv import find_dotenv, load_dotenv
 from i18n.locales import DISCORD_LOCALES, SUPPORTED
 from toapis import catalog
 from toapis.redaction import redacted_url
+from toapis.url_check import UrlProblem, base_url_problem
 
 T = TypeVar("T")
 
@@ -196,16 +197,11 @@ class _Reader:
         value = self.raw(name)
         if value is None:
             return default
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - read for its check of the port's range
-        except ValueError:  # an unmatched `[`, a port out of range: the HTTP client would raise the same
-            parts = None
-        if parts is None or parts.scheme not in schemes or not parts.netloc:
+        problem = base_url_problem(value, schemes)
+        if problem is UrlProblem.NOT_A_URL:
             self.problems.append(f"{name} must be a {' or '.join(schemes)} URL, not {redacted_url(value)!r}")
             return default
-        if parts.username is not None or parts.password is not None:
-            # aiohttp refuses credentials in a URL next to the Authorization header every API request carries.
+        if problem is UrlProblem.CREDENTIALS:
             self.problems.append(f"{name} must have no user or password, not {redacted_url(value)!r}")
             return default
         return value.rstrip("/")

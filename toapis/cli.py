@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TextIO
-from urllib.parse import urlsplit
 
 import aiohttp
 from dotenv import dotenv_values
@@ -30,6 +29,7 @@ from toapis.errors import ToAPIsError
 from toapis.mime import extension_for, sniff_image_type
 from toapis.models import AccountBalance, Task, TaskStatus
 from toapis.redaction import redacted_url
+from toapis.url_check import base_url_problem
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -67,14 +67,8 @@ def read_environment(environ: Mapping[str, str], env_file: Path | None) -> Envir
     if not api_key:
         raise UsageError(f"{API_KEY_VARIABLE} is not set (in the environment or in .env)")
     base_url = values.get(BASE_URL_VARIABLE, "").strip() or contract.DEFAULT_BASE_URL
-    try:
-        parts = urlsplit(base_url)
-        parts.port  # noqa: B018 - read for its check of the port's range
-    except ValueError:  # an unmatched `[`, a port out of range
-        parts = None
-    # Checked here rather than left to the client, whose message would echo a password in the URL. A user or
-    # password in it is refused too: aiohttp sends no request that has them next to the key's header.
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+    # Checked here rather than left to the client, whose message would echo a password in the URL.
+    if base_url_problem(base_url, ("http", "https")) is not None:
         raise UsageError(
             f"the ToAPIs base URL must be an http(s) URL, not {redacted_url(base_url)!r} ({BASE_URL_VARIABLE})"
         )
