@@ -10,9 +10,9 @@ from generation.callbacks import WebhookCallbacks
 from generation.config import PipelineConfig
 from generation.durations import TaskDurations
 from generation.events import ProgressEvent, ReporterBook
-from generation.lookup_budget import LookupBudget
 from generation.lookup_schedule import ScheduleConfig
 from generation.metrics import Metrics
+from generation.rate_budget import RateBudget
 from generation.spool import Spool
 from generation.upstream import UpstreamHealth
 from generation.wakeups import TaskWakeups
@@ -43,13 +43,13 @@ class RunContext:
     metrics: Metrics = field(default_factory=Metrics)
     wakeups: TaskWakeups = field(default_factory=TaskWakeups)
     durations: TaskDurations = field(default_factory=TaskDurations)
-    lookups: LookupBudget = field(default_factory=lambda: LookupBudget(None))
+    lookups: RateBudget = field(default_factory=lambda: RateBudget(None))
     callbacks: WebhookCallbacks | None = None
     announced: set[str] = field(default_factory=set)
     """Tasks this process submitted with a `callback_url` ToAPIs accepted: only their ends are announced by a
     webhook. A task submitted without one (before webhooks were on, during a refusal, or by another process or
     run) is looked up on its usual schedule."""
-    submits: LookupBudget = field(default_factory=lambda: LookupBudget(None))
+    submits: RateBudget = field(default_factory=lambda: RateBudget(None))
     """The account's submits a minute, this process's share: every submit takes from it."""
 
     @classmethod
@@ -69,8 +69,8 @@ class RunContext:
         spool = Spool(config.spool_dir, client, max_bytes=config.result_max_bytes)
         jobs = store.jobs if config.lease_ttl is None else store.jobs.held_by(config.owner)
         durations = TaskDurations(store.durations)
-        budget = LookupBudget(config.lookups_per_minute)
-        submits = LookupBudget(config.submits_per_minute)
+        budget = RateBudget(config.lookups_per_minute)
+        submits = RateBudget(config.submits_per_minute)
         return cls(
             config,
             client,

@@ -17,8 +17,8 @@ from generation.delivery import Delivery
 from generation.events import FailureKind, GeneratedImage, Submitted, Uploading, close_reporter
 from generation.failures import JobFailure
 from generation.logs import bind_log_context
-from generation.lookup_budget import LookupBudget
 from generation.polling import TaskFollower
+from generation.rate_budget import RateBudget
 from storage.errors import LeaseLostError
 from storage.jobs import Job, JobState
 from toapis import (
@@ -263,7 +263,7 @@ class _Busy:
         self._since: float | None = None
         self._attempt = 0
 
-    async def wait(self, exc: RateLimitError | SubmitsPausedError, *, budget: LookupBudget | None = None) -> None:
+    async def wait(self, exc: RateLimitError | SubmitsPausedError, *, budget: RateBudget | None = None) -> None:
         context = self._context
         loop = asyncio.get_running_loop()
         if self._since is None:

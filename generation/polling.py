@@ -5,7 +5,7 @@ tried again more slowly, a rejected key or an empty balance pauses the job until
 an unknown task id (the service lost it) or a day without an end stops the following.
 
 Until it is late, each look-up is timed to the task (generation/lookup_schedule.py): often near its expected
-end, rarely far from it, within the account's look-up budget (generation/lookup_budget.py). Every sleep between
+end, rarely far from it, within the account's look-up budget (generation/rate_budget.py). Every sleep between
 look-ups goes through the wake-ups (generation/wakeups.py), so something that knows the task ended cuts it short.
 A task followed from its submit to its end without a restart, a pause or being late adds its duration to the
 durations service (generation/durations.py), which also gives the member the time left.

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from generation import context
-from generation.lookup_budget import LookupBudget
+from generation.rate_budget import RateBudget
 from generation.requests import Reference
 from tests.fakes.toapis import Endpoint, Fault, Timeline
 from tests.generation.conftest import Harness, png_bytes, request
-from tests.generation.test_lookup_budget import Clock
+from tests.generation.test_rate_budget import Clock
 
 
 async def test_a_burst_beyond_the_submit_limit_is_delivered_whole_with_one_task_per_job(harness: Harness) -> None:
@@ -32,7 +32,7 @@ async def test_a_burst_beyond_the_submit_limit_is_delivered_whole_with_one_task_
     assert not pipeline.breaker.is_open
 
 
-class CountingBudget(LookupBudget):
+class CountingBudget(RateBudget):
     created: list[CountingBudget] = []  # noqa: RUF012
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -47,7 +47,7 @@ class CountingBudget(LookupBudget):
 
 async def test_every_submit_takes_from_the_submit_budget(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     CountingBudget.created.clear()
-    monkeypatch.setattr(context, "LookupBudget", CountingBudget)
+    monkeypatch.setattr(context, "RateBudget", CountingBudget)
     fake = harness.fake
     fake.fail(Endpoint.SUBMIT, Fault.rate_limited(0.0), times=3)  # one more than the client's own retries
     pipeline = await harness.start(submits_per_minute=60_000, lookups_per_minute=60_000)
@@ -104,7 +104,7 @@ async def test_an_upload_refused_for_the_rate_waits_and_goes_through(harness: Ha
 
 async def test_the_budget_never_lets_more_than_its_rate_through_in_any_second() -> None:
     clock = Clock()
-    budget = LookupBudget(600, clock=clock, sleep=clock.sleep)  # 10 a second
+    budget = RateBudget(600, clock=clock, sleep=clock.sleep)  # 10 a second
     taken: list[float] = []
     for _ in range(40):
         await budget.take()

@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 
 from generation import context
-from generation.lookup_budget import LookupBudget
+from generation.rate_budget import RateBudget
 from storage.jobs import JobState
 from tests.fakes.toapis import Endpoint, Fault, Timeline
 from tests.generation.conftest import Harness
@@ -33,7 +33,7 @@ class Clock:
 
 async def test_the_budget_spaces_its_requests_evenly_at_its_rate() -> None:
     clock = Clock()
-    budget = LookupBudget(600, clock=clock, sleep=clock.sleep)  # 10 a second
+    budget = RateBudget(600, clock=clock, sleep=clock.sleep)  # 10 a second
     for _ in range(6):
         await budget.take()
     assert clock.slept == pytest.approx([0.1] * 5)  # one at once, then one every tenth of a second
@@ -44,15 +44,15 @@ async def test_the_budget_spaces_its_requests_evenly_at_its_rate() -> None:
 
 
 def test_each_followed_task_gets_its_share_of_the_budget() -> None:
-    budget = LookupBudget(120)  # 2 a second
+    budget = RateBudget(120)  # 2 a second
     assert budget.share() == 0.5
     with budget.following(), budget.following(), budget.following():
         assert budget.share() == 1.5
     assert budget.share() == 0.5
-    assert LookupBudget(None).share() == 0.0
+    assert RateBudget(None).share() == 0.0
 
 
-class CountingBudget(LookupBudget):
+class CountingBudget(RateBudget):
     """The budget, counting the look-ups it let through."""
 
     created: ClassVar[list[CountingBudget]] = []
@@ -71,7 +71,7 @@ async def test_every_look_up_of_a_followed_task_takes_from_the_budget(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     CountingBudget.created.clear()
-    monkeypatch.setattr(context, "LookupBudget", CountingBudget)
+    monkeypatch.setattr(context, "RateBudget", CountingBudget)
     fake = harness.fake
     fake.queue_timeline(Timeline.simple(running=0.05, progress=(20, 40, 60, 80)))
     # A slow submit answer: the follower looks at once (as after a restart), then on its schedule.
@@ -94,7 +94,7 @@ async def test_a_look_up_by_business_id_takes_from_the_budget_too(
 ) -> None:
     # The job fails to store its task id once: taken up again, it finds its task by its business id.
     CountingBudget.created.clear()
-    monkeypatch.setattr(context, "LookupBudget", CountingBudget)
+    monkeypatch.setattr(context, "RateBudget", CountingBudget)
     store = await harness.open_store()
     exploding = OnceExplodingJobs(store, before=JobState.RUNNING)
     pipeline = await harness.start(store=dataclasses.replace(store, jobs=exploding), lookups_per_minute=60_000)
@@ -108,7 +108,7 @@ async def test_a_look_up_by_business_id_takes_from_the_budget_too(
 
 async def test_a_429_holds_every_look_up_for_its_retry_after() -> None:
     clock = Clock()
-    budget = LookupBudget(600, clock=clock, sleep=clock.sleep)
+    budget = RateBudget(600, clock=clock, sleep=clock.sleep)
     budget.rate_limited(2.5)
     await budget.take()
     assert clock.slept == [2.5]
@@ -116,7 +116,7 @@ async def test_a_429_holds_every_look_up_for_its_retry_after() -> None:
     budget.rate_limited(0.2)  # a shorter one does not cut the longer short
     await budget.take()
     assert clock.slept == [2.5, 1.0]
-    unlimited = LookupBudget(None, clock=clock, sleep=clock.sleep)  # the hold applies without a rate too
+    unlimited = RateBudget(None, clock=clock, sleep=clock.sleep)  # the hold applies without a rate too
     unlimited.rate_limited(0.5)
     await unlimited.take()
     await unlimited.take()

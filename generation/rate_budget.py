@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 
-class LookupBudget:
+class RateBudget:
     """Requests a minute for this process; None: no limit (tests)."""
 
     def __init__(
