@@ -113,6 +113,14 @@ def offered(target: RemixTarget) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return spec.aspects[:MAX_OPTIONS], spec.resolutions[:MAX_OPTIONS]
 
 
+def prompt_limit(model: str) -> int:
+    """The most characters a prompt for `model` may have (every prompt's limit if the catalog no longer knows it)."""
+    try:
+        return catalog.get_model(model).prompt_max
+    except catalog.UnknownModelError:
+        return PROMPT_MAX_LENGTH
+
+
 class RemixForm(discord.ui.Modal):
     """The form: only its look. Its submit is answered from its record (`answer_form`)."""
 
@@ -121,11 +129,14 @@ class RemixForm(discord.ui.Modal):
             return i18n.translate(key, locale)
 
         super().__init__(title=t("form.remix.title"), custom_id=_forms.custom_id(FORM_KIND, form_id))
+        default = shown[:PROMPT_MAX_LENGTH]
         prompt: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
-            default=shown[:PROMPT_MAX_LENGTH] or None,
+            default=default or None,
             min_length=1,
-            max_length=PROMPT_MAX_LENGTH,
+            # Discord holds the member to the model's limit as they type; never below the text shown, so that the
+            # form opens even if the catalog lowered the limit since the job (the submit is refused then).
+            max_length=max(prompt_limit(target.model), len(default)),
             custom_id=PROMPT_FIELD,
         )
         note = t("form.remix.prompt_cut") if shown.endswith(_ELLIPSIS) else None

@@ -58,14 +58,16 @@ def from_images_draft(prompt: str, record: FormRecord, model: ModelSpec | None, 
 class PromptModal(discord.ui.Modal):
     """The form: only its look. Its submit is answered from its record (cogs/_forms.py)."""
 
-    def __init__(self, form_id: str, locale: discord.Locale) -> None:
+    def __init__(self, form_id: str, locale: discord.Locale, model: ModelSpec | None = None) -> None:
         super().__init__(title=i18n.translate(MENU_KEY, locale), custom_id=_forms.custom_id(FORM_KIND, form_id))
         self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
             label=i18n.translate("form.prompt.label", locale),
             style=discord.TextStyle.paragraph,
             placeholder=i18n.translate("form.prompt.placeholder", locale),
             min_length=1,
-            max_length=PROMPT_MAX_LENGTH,
+            # The model the job will use (the server's default, from memory): Discord holds the member to its limit
+            # as they type. A default changed before the form is sent is checked then.
+            max_length=model.prompt_max if model is not None else PROMPT_MAX_LENGTH,
             custom_id=PROMPT_FIELD,
         )
         self.add_item(self.prompt)
@@ -115,7 +117,8 @@ class ResultActionsCog(commands.Cog):
             return
         forms = self.services.forms
         form_id = forms.new_id()
-        await _forms.show(interaction, PromptModal(form_id, interaction.locale))
+        modal = PromptModal(form_id, interaction.locale, self.default_model(interaction.guild_id))
+        await _forms.show(interaction, modal)
         used = images[:MAX_REFERENCES]
         try:
             await forms.open(

@@ -298,3 +298,35 @@ async def test_a_shown_prompt_cut_inside_a_word_is_checked_whole_once_loaded(wor
 
     assert delivered(remix), [m.content for m in remix.followups]
     assert world.api.requests_to(Endpoint.SUBMIT)[1].json["prompt"] == prompt
+
+
+async def test_the_forms_prompt_takes_no_more_than_the_jobs_model_does(make_world: WorldFactory) -> None:
+    """The form is the place where Discord itself can hold the member to the model's limit (1,000 characters for
+    GPT-4o Image): its text input's max length is the model's, not the 4,000 of every prompt."""
+    async with make_world(TOAPIS_MODELS="gpt-image-2,gpt-4o-image") as world:
+        original = await result(world, "a lantern", model="gpt-4o-image")
+        click = await open_remix(world, original)
+
+        prompt = labelled(click.modal)["Prompt"]["component"]
+        assert prompt["max_length"] == catalog.get_model("gpt-4o-image").prompt_max == 1000
+        assert prompt["value"] == "a lantern"
+
+
+async def test_a_remix_prompt_over_the_models_limit_is_refused_repeating_it(make_world: WorldFactory) -> None:
+    """A form shown before the model's limit was the text input's (an older version of Imagine): the prompt over
+    the limit is refused after the reply, with the prompt repeated, and nothing is counted."""
+    async with make_world(TOAPIS_MODELS="gpt-image-2,gpt-4o-image") as world:
+        original = await result(world, "a lantern", model="gpt-4o-image")
+        click = await open_remix(world, original)
+        assert click.modal is not None
+        labelled(click.modal)["Prompt"]["component"]["max_length"] = 4000  # as an older version showed it
+        typed = "a paper lantern over still water " * 40
+        assert 1000 < len(typed.strip()) <= 4000
+
+        remix = await sent(world, click, prompt=typed)
+
+        text = await refused_quota(world, remix)
+        assert text == i18n.translate("refusal.prompt_too_long", i18n.SOURCE, length="1,319", limit="1,000")
+        echoed(remix.followups[-1], typed)
+        assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1
+        assert [row.images for row in await world.ledger()] == [1]
