@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
+import pytest
+
+import cogs._pagination as pagination
+from cogs._pagination import Paginator
 from storage.jobs import Job, JobKind, JobState
 from tests.cogs.conftest import World, delivered, wait_until
 from tests.cogs.test_quota import button, command, description, flip
@@ -71,19 +76,24 @@ async def test_history_lists_the_members_own_jobs_newest_first_with_status_and_l
     assert "bob's job" not in page
 
 
+async def stored_job(world: World, number: int) -> Job:
+    """One of the member's jobs, stored as the pipeline stores it, waiting in line."""
+    await asyncio.sleep(0.002)  # one millisecond apart at least: jobs are ordered by when they were made
+    return await world.store.jobs.create(
+        guild_id=world.guild.id,
+        channel_id=world.channel.id,
+        user_id=world.member.id,
+        kind=JobKind.IMAGINE,
+        prompt=f"picture number {number:02d}",
+        n=1,
+        model="gpt-image-2",
+    )
+
+
 async def test_thirty_jobs_come_in_pages_newest_first(world: World) -> None:
     jobs = world.store.jobs
     for number in range(30):
-        await asyncio.sleep(0.002)  # one millisecond apart at least: jobs are ordered by when they were made
-        job = await jobs.create(
-            guild_id=world.guild.id,
-            channel_id=world.channel.id,
-            user_id=world.member.id,
-            kind=JobKind.IMAGINE,
-            prompt=f"picture number {number:02d}",
-            n=1,
-            model="gpt-image-2",
-        )
+        job = await stored_job(world, number)
         if number % 3 == 0:
             await jobs.fail(job.id, "cancelled")
         elif number % 3 == 1:
@@ -127,3 +137,50 @@ async def test_a_result_the_channel_refused_links_to_the_members_direct_messages
 
     (line,) = job_lines(page)
     assert line.endswith(f"· delivered · [images](https://discord.com/channels/@me/{dm.id}/{sent.id})")
+
+
+async def test_fifteen_jobs_are_one_page_without_buttons_and_sixteen_are_two(world: World) -> None:
+    for number in range(15):
+        await stored_job(world, number)
+
+    (page,) = await history_pages(world)
+    assert len(job_lines(page)) == 15
+
+    await stored_job(world, 15)
+    first, second = await history_pages(world)
+    assert [len(job_lines(first)), len(job_lines(second))] == [15, 1]
+    assert job_lines(second)[0].split(" · ")[1] == "picture number 00"
+
+
+async def test_next_after_the_listings_token_expired_says_to_run_history_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the reply's 15 minutes its buttons cannot be greyed out (the token is gone): a click on Next once the
+    listing stopped is answered with a note, not "This interaction failed"."""
+    views: list[Paginator] = []
+    real = pagination.Paginator
+
+    def short_lived(*args: Any, **kwargs: Any) -> Paginator:
+        view = real(*args, **kwargs)
+        view.timeout = 0.05
+        views.append(view)
+        return view
+
+    monkeypatch.setattr(pagination, "Paginator", short_lived)
+    for number in range(16):
+        await stored_job(world, number)
+    reply = await command(world, "history", user=world.member)
+    assert reply.interaction is not None
+    _, next_id = reply.custom_ids()
+    world.discord.expire_token(reply.interaction)
+    (view,) = views
+    assert await view.wait()  # True: it stopped on its timeout, with the token gone
+
+    click = await world.discord.click(reply, next_id, world.member)
+
+    await world.discord.wait_for(lambda: click.acknowledged or click.failed, 10, what="the note")
+    assert click.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE, click.failure
+    assert click.original is not None
+    assert click.original.ephemeral
+    assert click.original.content == "This listing has expired: run the command again to see it."
+    assert len(job_lines(description(reply))) == 15  # the first page, as it was
