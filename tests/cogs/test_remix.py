@@ -330,3 +330,15 @@ async def test_a_remix_prompt_over_the_models_limit_is_refused_repeating_it(make
         echoed(remix.followups[-1], typed)
         assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1
         assert [row.images for row in await world.ledger()] == [1]
+
+
+async def test_the_selects_offer_the_jobs_models_choices_with_the_jobs_own_chosen(make_world: WorldFactory) -> None:
+    async with make_world(TOAPIS_MODELS="gpt-image-2,doubao-seedream-4-5") as world:
+        original = await result(world, "a canyon", model="doubao-seedream-4-5", aspect="9:16", resolution="4k")
+        click = await open_remix(world, original)
+
+        fields = labelled(click.modal)
+        spec = catalog.get_model("doubao-seedream-4-5")
+        assert options(fields["Aspect"]) == (list(spec.aspects), ["9:16"])
+        assert options(fields["Resolution"]) == (["2k", "4k"], ["4k"])
+        assert fields["Prompt"]["component"]["max_length"] == spec.prompt_max
