@@ -131,3 +131,24 @@ async def test_a_form_sent_after_two_restarts_is_answered_from_its_record(world:
     (submit,) = world.api.requests_to(Endpoint.SUBMIT)
     assert submit.json is not None
     assert (submit.json["prompt"], len(submit.json["reference_images"])) == ("the boat after two restarts", 1)
+
+
+async def test_a_form_on_a_message_deleted_since_uses_the_images_it_kept_while_discord_hands_them_over(
+    world: World,
+) -> None:
+    vic = world.guild.add_member("vic")
+    post = await world.discord.post_message(world.channel, vic, "", files=[png_upload("boat.png", colour="navy")])
+    menu = await world.discord.invoke_message_context("Imagine from images", post, user=world.member)
+    await world.discord.wait_for(lambda: menu.modal is not None, 10, what="the form")
+    (field,) = [c["custom_id"] for c in iter_components(menu.modal and menu.modal["components"]) if c["type"] == 4]
+    await wait_until(lambda: world.store.db.fetch_all("SELECT id FROM forms"))
+    await world.discord.delete_message(post)
+
+    sent = await world.discord.submit_modal(menu, {field: "the boat, from memory"})
+
+    await world.discord.wait_for(lambda: delivered(sent), 15, what="the images")
+    (submit,) = world.api.requests_to(Endpoint.SUBMIT)
+    assert submit.json is not None
+    assert len(submit.json["reference_images"]) == 1
+    # Nothing was read back from the channel: the record had it all.
+    assert [r for r in world.discord.requests if r.method == "GET" and f"/messages/{post.id}" in r.path] == []
