@@ -152,3 +152,22 @@ async def test_a_form_on_a_message_deleted_since_uses_the_images_it_kept_while_d
     assert len(submit.json["reference_images"]) == 1
     # Nothing was read back from the channel: the record had it all.
     assert [r for r in world.discord.requests if r.method == "GET" and f"/messages/{post.id}" in r.path] == []
+
+
+async def test_a_submit_discord_delivers_twice_starts_one_job(world: World) -> None:
+    menu, field = await opened_form(world)
+    sent = await world.discord.submit_modal(menu, {field["custom_id"]: "the boat, once"})
+    await world.discord.wait_for(lambda: delivered(sent), 15, what="the images")
+
+    def callbacks() -> list[object]:
+        return [r for r in world.discord.requests if r.method == "POST" and f"/interactions/{sent.id}/" in r.path]
+
+    assert len(callbacks()) == 1
+    # The same INTERACTION_CREATE again (as a gateway may replay it): its token is answered already.
+    world.discord.state.gateway.dispatch("INTERACTION_CREATE", sent.payload, guild_id=world.guild.id)
+    await world.discord.wait_for(lambda: len(callbacks()) == 2, 10, what="the replay's answer, refused")
+    await world.interactions_handled()
+
+    assert len(world.api.requests_to(Endpoint.SUBMIT)) == 1
+    assert len(await world.jobs()) == 1
+    assert delivered(sent)
