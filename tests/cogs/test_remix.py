@@ -342,3 +342,21 @@ async def test_the_selects_offer_the_jobs_models_choices_with_the_jobs_own_chose
         assert options(fields["Aspect"]) == (list(spec.aspects), ["9:16"])
         assert options(fields["Resolution"]) == (["2k", "4k"], ["4k"])
         assert fields["Prompt"]["component"]["max_length"] == spec.prompt_max
+
+
+async def test_a_remix_left_as_it_was_with_a_word_blocked_since_is_refused_at_once(world: World) -> None:
+    """The form shows the job's prompt whole: sent unchanged, it is checked before the first response, like a
+    typed one (docs/members.md, A word the server does not allow)."""
+    original = await result(world, "a quiet harbour")
+    await world.bot.services.server_settings.add_blocked_words(world.guild.id, ["harbour"])
+    click = await open_remix(world, original)
+
+    remix = await sent(world, click)
+
+    await world.discord.wait_for(lambda: remix.acknowledged or remix.failed, 10, what="the refusal")
+    assert remix.callback_type is CallbackType.CHANNEL_MESSAGE_WITH_SOURCE, remix.failure
+    assert remix.original is not None
+    assert remix.original.ephemeral
+    assert remix.original.content.startswith("Your prompt contains something this server does not allow")
+    echoed(remix.original, "a quiet harbour")
+    assert len(await world.jobs()) == 1
