@@ -14,6 +14,8 @@ import pytest
 
 from storage.connect import open_database
 from storage.copy import (
+    BATCH_BYTES,
+    DEFAULT_BATCH_SIZE,
     CopyError,
     column_names,
     copy_between,
@@ -321,3 +323,43 @@ async def test_a_source_newer_than_the_code_is_refused_and_nothing_is_written(
     assert "schema version 99" in err
     async with await open_database(postgres_url) as destination:
         assert all([await row_count(destination, table) == 0 for table in await table_names(destination)])
+
+
+async def test_images_are_read_and_written_a_few_megabytes_at_a_time(tmp_path: Path, db: Database) -> None:
+    """References (up to 10 MB each) and kept results (up to 50 MB) are never held, or sent, 500 at a time."""
+    image_bytes = BATCH_BYTES // 3 + 1
+    images = 7
+    async with await open_database(f"sqlite:///{tmp_path / 'source.db'}") as source:
+        await source.execute_many(
+            "INSERT INTO reference_blobs (sha256, data, byte_size, created_at) VALUES (:sha, :data, :size, 0)",
+            [
+                {"sha": f"{index:064x}", "data": bytes([index]) * image_bytes, "size": image_bytes}
+                for index in range(images)
+            ],
+        )
+        chunks: dict[str, int] = {}
+        iterate, execute_many = source.iterate, db.execute_many
+
+        def recorded_iterate(sql: str, params: Any = None, *, chunk_size: int = 500) -> Any:
+            chunks[sql.split()[-1].strip('"')] = chunk_size
+            return iterate(sql, params, chunk_size=chunk_size)
+
+        sent: list[int] = []
+
+        async def recorded_execute_many(sql: str, params: Any) -> None:
+            params = list(params)
+            sent.append(sum(len(value) for row in params for value in row.values() if isinstance(value, bytes)))
+            await execute_many(sql, params)
+
+        source.iterate = recorded_iterate  # type: ignore[method-assign]
+        db.execute_many = recorded_execute_many  # type: ignore[method-assign]
+        report = await copy_database(source, db)
+
+    assert {count.table: count.rows for count in report.tables}["reference_blobs"] == images
+    assert sum(sent) == images * image_bytes
+    assert max(sent) < BATCH_BYTES + image_bytes  # each batch is sent once it holds BATCH_BYTES
+    assert chunks["reference_blobs"] * image_bytes <= BATCH_BYTES
+    assert chunks["kept_results"] * image_bytes <= BATCH_BYTES
+    assert chunks["jobs"] == DEFAULT_BATCH_SIZE  # rows without images still go 500 at a time
+    stored = await db.fetch_all("SELECT sha256, data FROM reference_blobs ORDER BY sha256")
+    assert [row["data"] for row in stored] == [bytes([index]) * image_bytes for index in range(images)]
