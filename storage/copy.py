@@ -2,9 +2,10 @@
 
 Both databases are opened (and so migrated) by this version of Imagine, and must then have the same tables
 and columns. The destination must be empty: the copy refuses to merge into data. Rows stream from the source
-a batch at a time and are written in one transaction on the destination, parents before children, so a
-failure leaves the destination as empty as it was. Auto-numbered columns continue after the copied values.
-Run it with the bot stopped: rows written during the copy might be missed.
+a batch at a time (rows of images one by one, and a batch is bounded by its bytes too) and are written in one
+transaction on the destination, parents before children, so a failure leaves the destination as empty as it was.
+Auto-numbered columns continue after the copied values. Run it with the bot stopped: rows written during the copy
+might be missed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from storage.errors import StorageError
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE: Final = 500
+BATCH_BYTES: Final = 16 * 1024 * 1024
+"""A batch is written once it holds this many bytes of values, however few rows: a table of images (references up to
+10 MB each, kept results up to 50 MB) would otherwise hold hundreds of them in memory, and send them in one statement
+that outlasts the query timeout."""
+_BINARY_TYPES: Final = frozenset({"bytea", "blob"})
 _PARAMETER_NAME: Final = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -63,6 +69,12 @@ async def table_names(db: Database) -> list[str]:
 async def column_names(db: Database, table: str) -> list[str]:
     """The columns of `table`, in table order (empty for an unknown table)."""
     return [str(row["name"]) for row in await db.fetch_all(db.dialect.list_columns, {"table": table})]
+
+
+async def binary_columns(db: Database, table: str) -> set[str]:
+    """The columns of `table` that hold bytes (images)."""
+    rows = await db.fetch_all(db.dialect.list_columns, {"table": table})
+    return {str(row["name"]) for row in rows if str(row["type"]).lower() in _BINARY_TYPES}
 
 
 async def row_count(db: Database, table: str) -> int:
@@ -156,15 +168,20 @@ async def _copy_table(source: Database, destination: Database, table: str, colum
     placeholders = ", ".join(f":{name}" for name in names)
     insert = f"INSERT INTO {quote_identifier(table)} ({listed}) VALUES ({placeholders})"
     pending: list[dict[str, Any]] = []
+    pending_bytes = 0
     copied = 0
-    rows = source.iterate(f"SELECT {listed} FROM {quote_identifier(table)}", chunk_size=batch)
+    # Rows of images are read one at a time: a chunk of them could be larger than the memory at hand.
+    chunk = 1 if await binary_columns(destination, table) else batch
+    rows = source.iterate(f"SELECT {listed} FROM {quote_identifier(table)}", chunk_size=chunk)
     try:
         async for row in rows:
-            pending.append({name: row[index] for index, name in enumerate(names)})
-            if len(pending) >= batch:
+            values = {name: row[index] for index, name in enumerate(names)}
+            pending.append(values)
+            pending_bytes += sum(len(value) for value in values.values() if isinstance(value, bytes | str))
+            if len(pending) >= batch or pending_bytes >= BATCH_BYTES:
                 await destination.execute_many(insert, pending)
                 copied += len(pending)
-                pending = []
+                pending, pending_bytes = [], 0
     finally:
         await rows.aclose()
     if pending:

@@ -32,7 +32,7 @@ class Dialect:
     list_tables: str
     """One row per table migrations created, column `name`, sorted."""
     list_columns: str
-    """One row per column of `:table`, column `name`, in table order."""
+    """One row per column of `:table`, columns `name` and `type` (as declared, any case), in table order."""
     list_foreign_keys: str
     """One row per foreign key: `table_name` refers to `referenced_table`."""
     list_sequences: str | None
@@ -46,7 +46,7 @@ SQLITE: Final = Dialect(
     row_lock="",
     advisory_lock=None,
     list_tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    list_columns="SELECT name FROM pragma_table_info(:table) ORDER BY cid",
+    list_columns="SELECT name, type FROM pragma_table_info(:table) ORDER BY cid",
     list_foreign_keys="""
         SELECT m.name AS table_name, f."table" AS referenced_table
         FROM sqlite_master AS m JOIN pragma_foreign_key_list(m.name) AS f
@@ -71,7 +71,7 @@ POSTGRESQL: Final = Dialect(
         ORDER BY table_name
     """,
     list_columns="""
-        SELECT column_name AS name FROM information_schema.columns
+        SELECT column_name AS name, data_type AS type FROM information_schema.columns
         WHERE table_schema = current_schema() AND table_name = :table
         ORDER BY ordinal_position
     """,

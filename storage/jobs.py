@@ -460,6 +460,7 @@ class JobRepository:
     async def list_unannounced_failures(self, since: datetime) -> list[Job]:
         """Jobs that failed at or after `since` without their member being told (`delivered_at` unset): a
         crash came between storing the failure and telling it."""
+        # The condition is that of the partial index jobs_untold_failures (0021): change one, change the other.
         rows = await self._db.fetch_all(
             """
             SELECT * FROM jobs
@@ -541,6 +542,7 @@ class JobRepository:
         longer `owner`'s, and is not counted.
         """
         ttl = _lease_ms(ttl_seconds)
+        # The state condition is that of the partial index jobs_by_lease_owner (0021): change one, change the other.
         return await self._db.execute(
             """
             UPDATE jobs SET lease_expires_at = :expires

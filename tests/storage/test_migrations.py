@@ -419,3 +419,94 @@ async def test_jobs_and_owed_answers_from_before_0020_have_no_member_locale_and_
         assert (job.locale, job.member_locale, job.private_locale) == ("de", None, "de")
         (owed,) = await OwedAnswerRepository(db).orphans("now", expired_only=False)
         assert (owed.locale, owed.member_locale, owed.private_locale) == ("de", None, "de")
+
+
+async def test_both_engines_build_the_same_types_constraints_defaults_and_indexes(
+    db_path: Path, sqlite_url: str, postgres_url: str
+) -> None:
+    """Not only the names: what each column holds, whether it may be NULL, its default, each table's key and each
+    index (its columns and, for a partial index, that it is one), so that a query plans alike on both engines."""
+    async with await open_database(sqlite_url), await open_database(postgres_url):
+        pass
+    meaning = {"TEXT": "text", "BIGINT": "bigint", "INTEGER": "integer", "BYTEA": "bytea"}
+    with sqlite3.connect(db_path) as raw:
+        tables = [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        lite_columns = {
+            (table, name): (meaning[declared.upper()], bool(notnull) or key > 0, default)
+            for table in tables
+            for name, declared, notnull, default, key in raw.execute(
+                'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)', (table,)
+            )
+        }
+        lite_keys = {
+            table: tuple(
+                row[0]
+                for row in raw.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,))
+            )
+            for table in tables
+        }
+        lite_indexes = {
+            (table, name): (
+                tuple(row[2] for row in raw.execute("SELECT * FROM pragma_index_info(?)", (name,))),
+                bool(partial),
+            )
+            for table in tables
+            for _seq, name, _unique, origin, partial in raw.execute("SELECT * FROM pragma_index_list(?)", (table,))
+            if origin == "c"
+        }
+    server = await asyncpg.connect(postgres_url)
+    try:
+        pg_columns = {
+            (row["table_name"], row["column_name"]): (
+                row["data_type"],
+                row["is_nullable"] == "NO",
+                # "0", "'1:1'::text", "nextval(...)" or an identity: the default's value as SQLite writes it.
+                None if row["column_default"] is None else row["column_default"].split("::")[0],
+            )
+            for row in await server.fetch(
+                """
+                SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name <> $1
+                """,
+                POSTGRESQL_VERSION_TABLE,
+            )
+        }
+        pg_keys = {
+            row["table"]: tuple(row["columns"])
+            for row in await server.fetch(
+                """
+                SELECT c.relname AS table, array_agg(a.attname ORDER BY k.ordinality) AS columns
+                FROM pg_constraint AS con JOIN pg_class AS c ON c.oid = con.conrelid
+                CROSS JOIN unnest(con.conkey) WITH ORDINALITY AS k(number, ordinality)
+                JOIN pg_attribute AS a ON a.attrelid = con.conrelid AND a.attnum = k.number
+                WHERE con.contype = 'p' AND con.connamespace = current_schema()::regnamespace AND c.relname <> $1
+                GROUP BY c.relname
+                """,
+                POSTGRESQL_VERSION_TABLE,
+            )
+        }
+        pg_indexes = {
+            (row["table"], row["index"]): (tuple(row["columns"]), row["partial"])
+            for row in await server.fetch(
+                """
+                SELECT t.relname AS table, i.relname AS index, i_.indpred IS NOT NULL AS partial,
+                       array_agg(a.attname ORDER BY k.ordinality) AS columns
+                FROM pg_index AS i_
+                JOIN pg_class AS i ON i.oid = i_.indexrelid JOIN pg_class AS t ON t.oid = i_.indrelid
+                CROSS JOIN unnest(i_.indkey) WITH ORDINALITY AS k(number, ordinality)
+                JOIN pg_attribute AS a ON a.attrelid = t.oid AND a.attnum = k.number
+                WHERE t.relnamespace = current_schema()::regnamespace AND NOT i_.indisprimary
+                GROUP BY t.relname, i.relname, i_.indpred IS NOT NULL
+                """
+            )
+        }
+    finally:
+        await server.close()
+    # job_events.id numbers itself on both: SQLite's INTEGER PRIMARY KEY, PostgreSQL's identity (0002's variant).
+    assert lite_columns.pop(("job_events", "id")) == ("integer", True, None)
+    assert pg_columns.pop(("job_events", "id")) == ("bigint", True, None)
+    assert set(tables) == EXPECTED_TABLES
+    assert lite_columns == pg_columns
+    assert lite_keys == pg_keys
+    assert ("jobs", "jobs_unfinished") in lite_indexes
+    assert lite_indexes == pg_indexes
