@@ -99,6 +99,8 @@ class ResultActions:
         with contextlib.suppress(discord.NotFound):  # already gone
             await interaction.delete_original_response()
         log.info("job %s: result deleted by %s", job_id, interaction.user.id)
+        if interaction.message is not None:  # noted here too: the gateway's MESSAGE_DELETE may come late, or not
+            await self._history.results_deleted((interaction.message.id,))
 
     async def cancel(self, interaction: discord.Interaction, job_id: str, requester_id: int) -> None:
         """The requester cancels a job still waiting in line; its images are refunded."""

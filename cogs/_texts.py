@@ -519,6 +519,8 @@ def one_line(text: str, limit: int) -> str:
 def job_status(job: Job, locale: LocaleLike) -> str:
     """Where a job stands, in a word or two."""
     if job.state is JobState.COMPLETED:
+        if job.result_deleted_at is not None:
+            return i18n.translate("history.status.deleted", locale)
         if job.images_delivered >= job.n:
             return i18n.translate("history.status.delivered", locale)
         delivered, asked = i18n.number(job.images_delivered, locale), i18n.number(job.n, locale)
@@ -542,7 +544,7 @@ def sent_by_dm(job: Job) -> bool:
 def result_link(job: Job, dm_channel_id: int | None = None) -> str | None:
     """A link that jumps to the job's images, once they were posted: in the server's channel, or in the member's
     direct messages (`dm_channel_id`, the DM channel with that member; no link without it)."""
-    if job.state is not JobState.COMPLETED or job.result_message_id is None:
+    if job.state is not JobState.COMPLETED or job.result_message_id is None or job.result_deleted_at is not None:
         return None
     if sent_by_dm(job):
         return f"https://discord.com/channels/@me/{dm_channel_id}/{job.result_message_id}" if dm_channel_id else None

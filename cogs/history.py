@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Iterable
 from typing import Final
 
 import discord
@@ -152,6 +153,8 @@ class HistoryCog(commands.Cog):
                 )
                 for index, result in enumerate(kept, start=1)
             ]
+        if job.result_deleted_at is not None:
+            raise ResultGone()  # seen deleted: nothing to fetch
         message = await self._result_message(job)
         try:
             files = [await item.to_file(spoiler=spoiler or item.is_spoiler()) for item in message.attachments]
@@ -175,6 +178,26 @@ class HistoryCog(commands.Cog):
             return await direct.fetch_message(job.result_message_id)
         except (discord.NotFound, discord.Forbidden) as exc:
             raise ResultGone() from exc
+
+    # -- results deleted ------------------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self._results_deleted(payload.guild_id, (payload.message_id,))
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self._results_deleted(payload.guild_id, payload.message_ids)
+
+    async def _results_deleted(self, guild_id: int | None, message_ids: Iterable[int]) -> None:
+        """A deleted result message is noted on its job, so that /history no longer links to it (Discord tells
+        the bot of every deletion in the channels it sees, by message id, whoever deleted it)."""
+        if guild_id is None or not self.services.settings.guild_allowed(guild_id):
+            return
+        try:
+            await self.services.history.results_deleted(message_ids)
+        except Exception:
+            log.exception("Could not note the deletion of messages %s", list(message_ids))
 
     @show.autocomplete("job")
     async def job_suggestions(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -9,6 +9,7 @@ the one it was given to (docs/members.md, "Finding a job again").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -74,6 +75,11 @@ class JobHistory:
         if len(stored) != job.reference_count:
             raise ReferencesExpired(self._retention_days, action)
         return tuple(Reference(image.data, image.mime_type) for image in stored)
+
+    async def results_deleted(self, message_ids: Iterable[int]) -> int:
+        """Messages deleted in a server: the jobs whose result one of them was no longer link to it (/history) nor
+        fetch it (/show); how many such jobs."""
+        return await self._store.jobs.note_results_deleted(message_ids)
 
     async def kept_results(self, job: Job) -> list[KeptResult]:
         """The results of a job nobody could receive, kept for its member (empty once purged, or if none)."""

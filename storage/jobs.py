@@ -15,6 +15,7 @@ import copy
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -141,6 +142,8 @@ class Job:
     member_locale: str | None = None
     """The requester's own Discord locale at admission (`interaction.locale`); None when not known (a request in
     the conversation, a job stored before it was kept). Read it through `private_locale`."""
+    result_deleted_at: datetime | None = None
+    """When its result message was seen deleted (`note_results_deleted`); None while it stands, or not known."""
 
     @property
     def private_locale(self) -> str:
@@ -244,6 +247,7 @@ def _job_from_row(row: Row) -> Job:
         channel_postable=bool(row["channel_postable"]),
         locale=row["locale"],
         member_locale=row["member_locale"],
+        result_deleted_at=optional_from_epoch_ms(row["result_deleted_at"]),
     )
 
 
@@ -441,6 +445,21 @@ class JobRepository:
             delivered_at=self._clock(),
             **extra,
         )
+
+    async def note_results_deleted(self, message_ids: Iterable[int]) -> int:
+        """Record that these messages were deleted, for the jobs whose result they were; how many such jobs. Any
+        deleted message may be asked about: only a job's result message matches (indexed)."""
+        now = to_epoch_ms(self._clock())
+        noted = 0
+        for message_id in message_ids:
+            noted += await self._db.execute(
+                """
+                UPDATE jobs SET result_deleted_at = :now
+                WHERE result_message_id = :message_id AND result_message_id IS NOT NULL AND result_deleted_at IS NULL
+                """,
+                {"now": now, "message_id": message_id},
+            )
+        return noted
 
     async def mark_late_notified(self, job_id: str) -> Job:
         """Record that the member was told their job is late (so a resume does not tell them again)."""

@@ -14,6 +14,7 @@ from cogs._pagination import Paginator
 from storage.jobs import Job, JobKind, JobState
 from tests.cogs.conftest import World, delivered, wait_until
 from tests.cogs.test_quota import button, command, description, flip
+from tests.cogs.test_show import refused, show
 from tests.fakes.discord import CallbackType, Overwrite, Permission
 from tests.fakes.toapis import Timeline
 
@@ -186,14 +187,6 @@ async def test_next_after_the_listings_token_expired_says_to_run_history_again(
     assert len(job_lines(description(reply))) == 15  # the first page, as it was
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="/history links to a result its member deleted with the result's own Delete button: the link jumps to "
-    "nothing. Design: Delete records it on the job (a `result_deleted_at` column, storage migration; JobHistory "
-    "marks it), and so does the bot's on_raw_message_delete for its own result messages (guild_messages delivers "
-    "MESSAGE_DELETE by id); history_line then lists the job as delivered, images deleted, without a link, and "
-    "/show says so without fetching.",
-)
 async def test_a_result_deleted_with_its_delete_button_is_listed_without_a_link(world: World) -> None:
     done = await world.imagine("a lighthouse")
     await world.discord.wait_for(lambda: delivered(done), 15, what="the images")
@@ -202,8 +195,39 @@ async def test_a_result_deleted_with_its_delete_button_is_listed_without_a_link(
     click = await world.discord.click(done.original, delete_id, world.member)
     await world.discord.wait_for(lambda: done.original is not None and done.original.deleted, 10, what="the deletion")
     assert click.acknowledged
+    await wait_until(deletion_noted(world))
 
     (page,) = await history_pages(world)
 
     (line,) = job_lines(page)
     assert "](https://discord.com/channels/" not in line
+    assert line.endswith("images deleted")
+
+
+async def test_a_result_a_moderator_deleted_is_listed_without_a_link_and_show_says_so_without_fetching(
+    world: World,
+) -> None:
+    done = await world.imagine("a lighthouse")
+    await world.discord.wait_for(lambda: delivered(done), 15, what="the images")
+    assert done.original is not None
+    await world.discord.delete_message(done.original)  # MESSAGE_DELETE, by id: whoever deleted it
+    await wait_until(deletion_noted(world))
+
+    (page,) = await history_pages(world)
+    (line,) = job_lines(page)
+    assert "](https://discord.com/channels/" not in line
+    assert line.endswith("images deleted")
+
+    (job,) = await world.jobs()
+    fetched_before = len(world.discord.requests)
+    gone = await refused(world, await show(world, job.id[:8]))
+    assert gone == "The message with that job's images was deleted, so they cannot be shown again."
+    assert not any(r.method == "GET" and "/messages/" in r.path for r in world.discord.requests[fetched_before:])
+
+
+def deletion_noted(world: World) -> Any:
+    async def noted() -> bool:
+        jobs = await world.jobs()
+        return bool(jobs) and jobs[0].result_deleted_at is not None
+
+    return noted

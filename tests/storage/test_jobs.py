@@ -180,6 +180,20 @@ async def test_updaters(jobs: JobRepository, clock: FakeClock) -> None:
     assert await jobs.get(job.id) == job
 
 
+async def test_a_deleted_result_message_is_noted_on_its_job_once(jobs: JobRepository, clock: FakeClock) -> None:
+    shown = await jobs.record_delivery((await new_job(jobs)).id, images_delivered=2, result_message_id=SNOWFLAKE + 20)
+    other = await jobs.record_delivery((await new_job(jobs)).id, images_delivered=2, result_message_id=SNOWFLAKE + 21)
+    never = await new_job(jobs)  # no result message: a deletion of any message matches nothing
+    clock.advance(minutes=3)
+
+    assert await jobs.note_results_deleted([SNOWFLAKE + 20, SNOWFLAKE + 99]) == 1
+    assert await jobs.note_results_deleted([SNOWFLAKE + 20]) == 0  # seen once (the button, then the gateway)
+
+    assert (await jobs.get(shown.id)).result_deleted_at == clock.now  # type: ignore[union-attr]
+    assert (await jobs.get(other.id)).result_deleted_at is None  # type: ignore[union-attr]
+    assert (await jobs.get(never.id)).result_deleted_at is None  # type: ignore[union-attr]
+
+
 async def test_bad_updates_are_refused(jobs: JobRepository) -> None:
     job = await new_job(jobs)
     with pytest.raises(ValueError, match="cannot be updated"):

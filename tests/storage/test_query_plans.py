@@ -99,6 +99,7 @@ CALLS: dict[str, Call] = {
     "a job's events": lambda store, clock, job: store.jobs.events(job),
     "the job a webhook is for": lambda store, clock, job: store.webhook_events.target(task_id="t1", job_id=None),
     "the wake-ups left for a process": lambda store, clock, job: store.webhook_events.wakes_for("process-a"),
+    "a message deleted in a server": lambda store, clock, job: store.jobs.note_results_deleted([123_456_789]),
 }
 
 
