@@ -44,7 +44,6 @@ import signal
 import sqlite3
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from PIL import Image  # noqa: E402
 
 import i18n  # noqa: E402
 from bench.run import BOT, STRICT, World, imagine_env, world  # noqa: E402
+from bench.storage_bench import postgres_schemas  # noqa: E402
 from tests.e2e.harness import ScriptProcess  # noqa: E402
 from tests.fakes.discord import (  # noqa: E402
     CallbackType,
@@ -593,20 +593,8 @@ async def database(postgres: str | None, folder: Path) -> AsyncIterator[str]:
     if postgres is None:
         yield f"sqlite:///{folder / 'imagine.db'}"
         return
-    schema = f"imagine_chaos_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(postgres)
-    try:
-        await connection.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await connection.close()
-    try:
-        yield f"{postgres}{'&' if '?' in postgres else '?'}search_path={schema}"
-    finally:
-        connection = await asyncpg.connect(postgres)
-        try:
-            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
-        finally:
-            await connection.close()
+    async with postgres_schemas(postgres) as new_database:
+        yield await new_database("chaos")
 
 
 def build_servers(w: World, two: bool) -> list[Server]:
