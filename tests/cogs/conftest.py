@@ -24,7 +24,7 @@ import bot as bot_module
 from bot import ImagineBot
 from generation.pipeline import Pipeline
 from settings import Settings, load_settings
-from storage.jobs import Job
+from storage.jobs import Job, JobState
 from storage.store import Storage
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeMember, InteractionRecord, Upload
 from tests.fakes.toapis import FakeToAPIs
@@ -137,6 +137,17 @@ _DISPATCHING = ("discord-ui-view-dispatch-", "discord-ui-dynamic-item-", "discor
 def delivered(call: InteractionRecord) -> bool:
     """Whether the interaction's reply shows images (the job's result)."""
     return call.original is not None and not call.original.deleted and bool(call.original.attachments)
+
+
+async def running_job(world: World) -> Job:
+    """The test's one job, once its task exists upstream."""
+
+    async def running() -> Job | None:
+        jobs = await world.jobs()
+        return jobs[0] if jobs and jobs[0].state is JobState.RUNNING else None
+
+    job: Job = await wait_until(running)
+    return job
 
 
 async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:

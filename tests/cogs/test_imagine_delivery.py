@@ -9,7 +9,7 @@ import pytest
 
 from cogs._outbox import job_nonce
 from storage.jobs import Job, JobState
-from tests.cogs.conftest import World, WorldFactory, delivered, wait_until
+from tests.cogs.conftest import World, WorldFactory, delivered, running_job, wait_until
 from tests.fakes.discord import MessageRecord, MessageVersion
 from tests.fakes.toapis import Endpoint, Outcome, Timeline
 
@@ -22,17 +22,6 @@ def channel_result(world: World) -> MessageRecord | None:
         if message.interaction is None and message.attachments:
             return message
     return None
-
-
-async def running_job(world: World) -> Job:
-    """The test's one job, once its task exists upstream."""
-
-    async def running() -> Job | None:
-        jobs = await world.jobs()
-        return jobs[0] if jobs and jobs[0].state is JobState.RUNNING else None
-
-    job: Job = await wait_until(running)
-    return job
 
 
 def assert_posted_for_the_requester(world: World, message: MessageRecord, job: Job, prompt: str) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 import i18n
 from cogs._owed import OwedAnswerer
-from storage.jobs import Job, JobState
+from storage.jobs import Job
 from storage.quotas import Period, RuleScope
-from tests.cogs.conftest import World, delivered, wait_until
+from tests.cogs.conftest import World, delivered, running_job, wait_until
 from tests.fakes.discord import InteractionRecord, MessageRecord, Overwrite, Permission
 from tests.fakes.toapis import Outcome, Timeline
 
@@ -28,15 +28,6 @@ async def imagine_as(world: World, prompt: str, locale: str) -> InteractionRecor
     return await world.discord.invoke_slash(
         "imagine", {"prompt": prompt}, user=world.member, channel=world.channel, locale=locale
     )
-
-
-async def running_job(world: World) -> Job:
-    async def running() -> Job | None:
-        jobs = await world.jobs()
-        return jobs[0] if jobs and jobs[0].state is JobState.RUNNING else None
-
-    job: Job = await wait_until(running)
-    return job
 
 
 def public_messages(world: World) -> list[MessageRecord]:

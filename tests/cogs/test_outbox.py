@@ -7,19 +7,10 @@ from __future__ import annotations
 import pytest
 
 from cogs._outbox import Outbox, Post
-from storage.jobs import Job, JobState
-from tests.cogs.conftest import World, wait_until
+from storage.jobs import JobState
+from tests.cogs.conftest import World, running_job, wait_until
 from tests.fakes.discord import BOOSTED_UPLOAD_LIMITS, FakeChannel, MessageRecord, Overwrite, Permission
 from tests.fakes.toapis import Outcome, Timeline
-
-
-async def running_job(world: World) -> Job:
-    async def running() -> Job | None:
-        jobs = await world.jobs()
-        return jobs[0] if jobs and jobs[0].state is JobState.RUNNING else None
-
-    job: Job = await wait_until(running)
-    return job
 
 
 def with_images(world: World, channel: FakeChannel) -> list[MessageRecord]:
