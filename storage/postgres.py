@@ -8,7 +8,9 @@ Transactions are READ COMMITTED: where a repository reads and then writes, it se
 
 Timeouts. Every statement and every wait for a pooled connection is capped by `query_timeout`; a wait for a
 row or advisory lock held by another transaction by `busy_timeout` (the server's `lock_timeout`), after which
-it fails with `DatabaseBusyError`, as SQLite's busy timeout does.
+it fails with `DatabaseBusyError`, as SQLite's busy timeout does. Migrations are the exception: a statement
+of one (an index built on a large table) and the wait for another process's run only within `MIGRATION_TIMEOUT`,
+so that a start-up after a long history is not refused for taking its time.
 
 `iterate` streams through a server-side cursor: outside a transaction in a read-only REPEATABLE READ
 transaction of its own (one snapshot, no writer held up), inside one on the transaction's connection.
@@ -23,6 +25,7 @@ import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias
 
@@ -70,6 +73,10 @@ _BUSY_ERRORS: Final = (
     asyncpg.exceptions.SerializationError,
 )
 _ENGINE_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# How long one statement of a migration, or the wait for another process's migration, may take.
+MIGRATION_TIMEOUT: Final = 3600.0
+# Set while this task migrates: its statements run within MIGRATION_TIMEOUT rather than the query timeout.
+_migrating: ContextVar[bool] = ContextVar("migrating", default=False)
 
 
 def _translate(exc: BaseException, names: tuple[str, ...], timeout: float) -> StorageError:
@@ -285,9 +292,10 @@ class PostgresDatabase(Database):
         """Run one statement; returns the number of rows it changed (-1 when not applicable)."""
         query, names = to_positional(sql)
         args = arguments(names, params)
+        migrating = _migrating.get()
         async with self._connection() as connection:
-            with _engine_errors(names, self._query_timeout):
-                status = await connection.execute(query, *args)
+            with _engine_errors(names, MIGRATION_TIMEOUT if migrating else self._query_timeout):
+                status = await connection.execute(query, *args, timeout=MIGRATION_TIMEOUT if migrating else None)
         return _row_count(status)
 
     async def execute_many(self, sql: str, params: Iterable[Params]) -> None:
@@ -392,6 +400,13 @@ class PostgresDatabase(Database):
             log.warning("rollback failed: %s", exc)
 
     # -- migrations: a version table, and an advisory lock that makes processes take turns ----------------------
+
+    async def _migrate(self, migrations: list[Migration]) -> None:
+        token = _migrating.set(True)
+        try:
+            await super()._migrate(migrations)
+        finally:
+            _migrating.reset(token)
 
     async def _prepare_version_tracking(self) -> int:
         # Usually the table is there (every start but the first): no lock, no DDL.

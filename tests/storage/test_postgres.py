@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from storage.database import Database
 from storage.errors import DatabaseBusyError, DatabaseError
 from storage.jobs import JobRepository, JobState
 from storage.postgres import PostgresDatabase
-from tests.storage.conftest import FakeClock, postgres_server_url
+from tests.storage.conftest import FakeClock, fresh_schema, postgres_server_url
 
 WAIT = 10.0  # generous: the machine is shared and noisy
 
@@ -112,6 +113,28 @@ async def test_every_statement_is_capped_by_the_query_timeout(db_url: str) -> No
             await asyncio.wait_for(db.execute("SELECT pg_sleep(30)"), WAIT)
         # the statement was cancelled on the server, and the pool still works
         assert await db.fetch_value("SELECT 41 + 1") == 42
+
+
+async def test_a_migration_and_the_wait_for_it_may_take_longer_than_the_query_timeout(tmp_path: Path) -> None:
+    # An index built on a large table takes its time, and a second process starting meanwhile waits for it: a
+    # start after a long history must not be refused for that. Ordinary statements stay capped.
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_slow.sql").write_text("-- Reason: slow\nSELECT pg_sleep(0.6);\nCREATE TABLE a (x INTEGER);\n")
+    async with fresh_schema() as url:
+        opened = await asyncio.gather(
+            *(open_database(url, query_timeout=0.2, migrations_dir=folder) for _ in range(2)), return_exceptions=True
+        )
+        try:
+            assert [getattr(db, "schema_version", db) for db in opened] == [1, 1]
+            first = opened[0]
+            assert isinstance(first, Database)
+            with pytest.raises(DatabaseBusyError, match="within the query timeout"):
+                await asyncio.wait_for(first.execute("SELECT pg_sleep(30)"), WAIT)
+        finally:
+            for db in opened:
+                if isinstance(db, Database):
+                    await db.close()
 
 
 async def test_a_lock_held_past_the_busy_timeout_is_busy(pg: PostgresDatabase, db_url: str) -> None:
