@@ -33,6 +33,15 @@ async def test_a_server_rule_above_the_operators_cap_is_answered_with_what_appli
         )
 
 
+def rule_options(world: World, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The command's options, with the role or member it needs (a new role, the test's member)."""
+    if name == "quota role":
+        return {**options, "role": world.guild.add_role("vip")}
+    if name == "quota member":
+        return {**options, "member": world.member}
+    return options
+
+
 @pytest.mark.parametrize(
     ("name", "options"),
     [
@@ -46,9 +55,7 @@ async def test_a_member_rule_above_the_operators_cap_is_answered_with_what_appli
     make_world: WorldFactory, name: str, options: dict[str, Any]
 ) -> None:
     async with make_world(MEMBER_DAILY_CAP="20") as world:
-        vip = world.guild.add_role("vip")
-        given = {**options, "role": vip} if name == "quota role" else options
-        given = {**given, "member": world.member} if name == "quota member" else given
+        given = rule_options(world, name, options)
 
         answered = await command(world, name, given)
         assert answered.content.endswith(
@@ -74,9 +81,7 @@ async def test_a_member_rule_above_the_server_cap_is_answered_with_the_server_ca
 ) -> None:
     # No member can use more in a day than the whole server may: that cap is what applies, not the member cap.
     async with make_world(SERVER_DAILY_CAP="30", MEMBER_DAILY_CAP=member_cap) as world:
-        vip = world.guild.add_role("vip")
-        given = {**options, "role": vip} if name == "quota role" else options
-        given = {**given, "member": world.member} if name == "quota member" else given
+        given = rule_options(world, name, options)
 
         answered = await command(world, name, given)
         assert answered.content.endswith(

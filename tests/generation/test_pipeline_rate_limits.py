@@ -12,7 +12,7 @@ from generation.rate_budget import RateBudget
 from generation.requests import Reference
 from tests.fakes.toapis import Endpoint, Fault, Timeline
 from tests.generation.conftest import Harness, png_bytes, request
-from tests.generation.test_rate_budget import Clock
+from tests.generation.test_rate_budget import Clock, CountingBudget
 
 
 async def test_a_burst_beyond_the_submit_limit_is_delivered_whole_with_one_task_per_job(harness: Harness) -> None:
@@ -30,19 +30,6 @@ async def test_a_burst_beyond_the_submit_limit_is_delivered_whole_with_one_task_
     # Busy is not down: the operator is told nothing, and new requests are taken.
     assert board.alerts == []
     assert not pipeline.breaker.is_open
-
-
-class CountingBudget(RateBudget):
-    created: list[CountingBudget] = []  # noqa: RUF012
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.takes = 0
-        CountingBudget.created.append(self)
-
-    async def take(self) -> None:
-        await super().take()
-        self.takes += 1
 
 
 async def test_every_submit_takes_from_the_submit_budget(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
